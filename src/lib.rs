@@ -1,0 +1,97 @@
+//! kevy-scope decides, for every write a kevy node receives, whether this
+//! node accepts it or which node the client must follow.
+//!
+//! A *scope* is a key prefix (`app:billing:`) owned by exactly one writer
+//! node, with an optional fallback node that accepts writes while the
+//! writer is down. A write on the wrong node is answered
+//! `-MISDIRECTED writer is <host:port>`.
+//!
+//! The crate is pure data: it decides, the server or firmware acts. It is
+//! `#![no_std]` in every build and needs no allocator by default.
+//!
+//! # Layers
+//!
+//! - [`Scope`] and [`OwnershipTable`]: the static ownership table, built
+//!   from borrowed data in a `static`, in place from a config string, or
+//!   from an iterator; validated once, so a table that exists is valid.
+//! - [`Routing`]: the table's verdict for one key on one node, with or
+//!   without the writer-down state of the quorum service.
+//! - Node ids ([`NodeId`], [`validate_node_id`]): at most 32 bytes of
+//!   printable ASCII.
+//!
+//! # Quick start
+//!
+//! ```
+//! use kevy_scope::{OwnershipTable, Routing, Scope};
+//!
+//! let table = OwnershipTable::from_array([
+//!     Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
+//!     Scope::new(b"app:auth:", "embed-auth-1"),
+//! ])
+//! .expect("non-overlapping prefixes");
+//!
+//! // The writer accepts its own keys.
+//! assert!(table.route(b"app:billing:invoice:42", "embed-billing-1").is_local_writer());
+//! // The fallback redirects while the writer is up...
+//! assert!(matches!(
+//!     table.route(b"app:billing:invoice:42", "server-eu-1"),
+//!     Routing::Misdirected { target: "embed-billing-1" }
+//! ));
+//! // ...and accepts while it is down.
+//! let down = |id: &str| id == "embed-billing-1";
+//! assert!(table
+//!     .route_with_fallback_state(b"app:billing:invoice:42", "server-eu-1", down)
+//!     .is_local_writer());
+//! ```
+//!
+//! # Features
+//!
+//! - `alloc`: [`OwnershipTableBuf`], an owned, unbounded table for servers
+//!   that read their config at runtime.
+//! - `std`: implies `alloc`; what a multi-threaded server needs.
+//! - `defmt`: `defmt::Format` for every public type.
+//!
+//! # Minimum Rust version
+//!
+//! 1.88, set by heapless 0.9.4, whose `const` `Vec::from_array` builds static tables.
+#![no_std]
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
+
+mod bytes;
+mod node_id;
+#[cfg(feature = "alloc")]
+mod owned_table;
+mod routing;
+mod scope;
+mod table;
+
+pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
+#[cfg(feature = "alloc")]
+pub use owned_table::OwnershipTableBuf;
+pub use routing::Routing;
+pub use scope::Scope;
+pub use table::{OwnershipError, OwnershipTable};
+
+/// The public types stay shareable across threads.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<Scope<'static>>();
+    shareable::<OwnershipTable<'static, 4>>();
+    shareable::<Routing<'static>>();
+    shareable::<OwnershipError<'static>>();
+    shareable::<NodeId>();
+};

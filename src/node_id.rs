@@ -1,0 +1,197 @@
+//! The rule every node id obeys, and the fixed-capacity owned form.
+
+use core::fmt;
+
+/// The longest node id kevy accepts, in bytes.
+pub const MAX_NODE_ID_LEN: usize = 32;
+
+/// Why a string is not a valid node id.
+///
+/// A node id is 1 to [`MAX_NODE_ID_LEN`] bytes of printable ASCII
+/// (`!` to `~`), without the config separators `,`, `|`, `=` and `@`,
+/// so that every valid id survives a wire reply and a config round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum NodeIdError {
+    /// The id is the empty string.
+    Empty,
+    /// The id is longer than [`MAX_NODE_ID_LEN`] bytes.
+    TooLong {
+        /// The id's length in bytes.
+        len: usize,
+    },
+    /// The id holds a byte outside printable ASCII, or a config separator.
+    InvalidByte {
+        /// The first offending byte.
+        byte: u8,
+        /// Its offset in the id.
+        at: usize,
+    },
+}
+
+impl NodeIdError {
+    /// A fixed sentence for contexts that cannot format (const panics).
+    #[must_use]
+    pub const fn message(&self) -> &'static str {
+        match self {
+            Self::Empty => "node id is empty",
+            Self::TooLong { .. } => "node id is longer than 32 bytes",
+            Self::InvalidByte { .. } => {
+                "node id holds a byte outside printable ASCII or one of , | = @"
+            }
+        }
+    }
+}
+
+impl fmt::Display for NodeIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("node id is empty"),
+            Self::TooLong { len } => {
+                write!(
+                    f,
+                    "node id is {len} bytes, at most {MAX_NODE_ID_LEN} allowed"
+                )
+            }
+            Self::InvalidByte { byte, at } => write!(
+                f,
+                "node id byte {at} is {:?}: only printable ASCII without , | = @ is allowed",
+                char::from(*byte)
+            ),
+        }
+    }
+}
+
+impl core::error::Error for NodeIdError {}
+
+/// Checks `id` against the node-id rule. Usable in `const` context.
+///
+/// ```
+/// use kevy_scope::{validate_node_id, NodeIdError};
+/// assert_eq!(validate_node_id("embed-billing-1"), Ok(()));
+/// assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
+/// assert!(validate_node_id("a b").is_err());
+/// ```
+pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
+    let bytes = id.as_bytes();
+    if bytes.is_empty() {
+        return Err(NodeIdError::Empty);
+    }
+    if bytes.len() > MAX_NODE_ID_LEN {
+        return Err(NodeIdError::TooLong { len: bytes.len() });
+    }
+    let mut rest = bytes;
+    let mut at = 0;
+    while let [byte, tail @ ..] = rest {
+        let printable = *byte >= b'!' && *byte <= b'~';
+        let separator = matches!(*byte, b',' | b'|' | b'=' | b'@');
+        if !printable || separator {
+            return Err(NodeIdError::InvalidByte { byte: *byte, at });
+        }
+        rest = tail;
+        at += 1;
+    }
+    Ok(())
+}
+
+/// A validated node id copied into fixed-capacity storage.
+///
+/// Runtime input (operator commands, peer lists) is copied here so it can
+/// outlive the buffer it arrived in, without a heap.
+///
+/// ```
+/// use kevy_scope::NodeId;
+/// let id = NodeId::new("server-eu-1").unwrap();
+/// assert_eq!(id.as_str(), "server-eu-1");
+/// assert!(NodeId::new("x".repeat(33).as_str()).is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(heapless::String<MAX_NODE_ID_LEN>);
+
+impl NodeId {
+    /// Validates and copies `id`.
+    pub fn new(id: &str) -> Result<Self, NodeIdError> {
+        validate_node_id(id)?;
+        let mut s = heapless::String::new();
+        // Cannot fail: the length was checked above.
+        s.push_str(id)
+            .map_err(|_| NodeIdError::TooLong { len: id.len() })?;
+        Ok(Self(s))
+    }
+
+    /// The id as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NodeId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=str}", self.as_str());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::format;
+    use std::prelude::rust_2024::*;
+
+    #[test]
+    fn accepts_typical_ids() {
+        for id in ["embed-billing-1", "server-eu-1", "a", "n_1.x:2"] {
+            assert_eq!(validate_node_id(id), Ok(()), "{id}");
+        }
+        assert_eq!(validate_node_id(&"x".repeat(32)), Ok(()));
+    }
+
+    #[test]
+    fn rejects_each_rule() {
+        assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
+        assert_eq!(
+            validate_node_id(&"x".repeat(33)),
+            Err(NodeIdError::TooLong { len: 33 })
+        );
+        assert_eq!(
+            validate_node_id("ab c"),
+            Err(NodeIdError::InvalidByte { byte: b' ', at: 2 })
+        );
+        for sep in [",", "|", "=", "@", "\r", "é"] {
+            let id = format!("a{sep}");
+            assert!(
+                matches!(
+                    validate_node_id(&id),
+                    Err(NodeIdError::InvalidByte { at: 1, .. })
+                ),
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn owned_id_round_trips() {
+        let id = NodeId::new("w-1").unwrap();
+        assert_eq!(id.as_str(), "w-1");
+        assert_eq!(format!("{id}"), "w-1");
+        assert_eq!(format!("{id:?}"), "\"w-1\"");
+        assert_eq!(
+            NodeId::new("a|b"),
+            Err(NodeIdError::InvalidByte { byte: b'|', at: 1 })
+        );
+    }
+}

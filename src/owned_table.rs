@@ -1,0 +1,203 @@
+//! An owned, unbounded ownership table for servers that read their config
+//! at runtime (`alloc`).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::table::{
+    Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted, write_joined,
+};
+use crate::{OwnershipError, Routing, Scope};
+
+/// One scope's bytes, owned.
+#[derive(Clone, PartialEq, Eq)]
+struct ScopeBuf {
+    prefix: Box<[u8]>,
+    writer: Box<str>,
+    fallback: Option<Box<str>>,
+}
+
+impl ScopeBuf {
+    fn copy_of(scope: &Scope<'_>) -> Self {
+        Self {
+            prefix: scope.prefix().into(),
+            writer: scope.writer().into(),
+            fallback: scope.fallback().map(Into::into),
+        }
+    }
+
+    fn as_scope(&self) -> Scope<'_> {
+        let scope = Scope::new(&self.prefix, &self.writer);
+        match &self.fallback {
+            Some(fallback) => scope.with_fallback(fallback),
+            None => scope,
+        }
+    }
+}
+
+impl Prefixed for ScopeBuf {
+    fn prefix_bytes(&self) -> &[u8] {
+        &self.prefix
+    }
+}
+
+/// An [`OwnershipTable`](crate::OwnershipTable) that owns its scopes and
+/// has no capacity bound: the same validation, routing and verdicts.
+///
+/// It copies what it is built from, so the config text can be dropped.
+///
+/// ```
+/// use kevy_scope::{OwnershipTableBuf, Routing, Scope};
+///
+/// let config = String::from("app:billing:");
+/// let table = OwnershipTableBuf::new([Scope::new(config.as_bytes(), "embed-billing-1")])
+///     .expect("one scope is a valid table");
+/// drop(config);
+/// assert_eq!(
+///     table.route(b"app:billing:1", "server-eu-1"),
+///     Routing::Misdirected { target: "embed-billing-1" }
+/// );
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OwnershipTableBuf {
+    /// Sorted by prefix bytes; prefix-free.
+    scopes: Vec<ScopeBuf>,
+}
+
+impl OwnershipTableBuf {
+    /// Validates `scopes` and copies them into a new table. Errors borrow
+    /// from the caller's scopes, which outlive the call.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, OwnershipError, Scope};
+    /// let err = OwnershipTableBuf::new([Scope::new(b"a:", "w"), Scope::new(b"a:", "v")]).unwrap_err();
+    /// assert_eq!(err, OwnershipError::DuplicatePrefix { prefix: b"a:" });
+    /// ```
+    pub fn new<'a, I>(scopes: I) -> Result<Self, OwnershipError<'a>>
+    where
+        I: IntoIterator<Item = Scope<'a>>,
+    {
+        let mut borrowed: Vec<Scope<'a>> = Vec::new();
+        for scope in scopes {
+            validate_scope(&scope)?;
+            borrowed.push(scope);
+        }
+        borrowed.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+        validate_sorted(&borrowed)?;
+        Ok(Self {
+            scopes: borrowed.iter().map(ScopeBuf::copy_of).collect(),
+        })
+    }
+
+    /// The number of scopes.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTableBuf;
+    /// assert_eq!(OwnershipTableBuf::default().len(), 0);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// Whether the table has no scopes.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTableBuf;
+    /// assert!(OwnershipTableBuf::default().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    /// The scopes, sorted by prefix bytes.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.scopes().next().map(|s| s.prefix()), Some(&b"a:"[..]));
+    /// ```
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        self.scopes.iter().map(ScopeBuf::as_scope)
+    }
+
+    /// The scope `key` falls in, if any.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.lookup(b"a:1").map(|s| s.writer()), Some("w"));
+    /// ```
+    #[must_use]
+    pub fn lookup(&self, key: &[u8]) -> Option<Scope<'_>> {
+        find_prefix_free(&self.scopes, key).map(ScopeBuf::as_scope)
+    }
+
+    /// The verdict for a write of `key` on node `self_id`, ignoring fallbacks.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Routing, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.route(b"a:1", "w"), Routing::Owned);
+    /// ```
+    #[must_use]
+    pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'_> {
+        route_scope(self.lookup(key), self_id, |_| false)
+    }
+
+    /// The verdict with the writer-down state; see
+    /// [`OwnershipTable::route_with_fallback_state`](crate::OwnershipTable::route_with_fallback_state).
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w").with_fallback("f")]).unwrap();
+    /// assert!(t.route_with_fallback_state(b"a:1", "f", |_| true).is_local_writer());
+    /// ```
+    pub fn route_with_fallback_state<F>(
+        &self,
+        key: &[u8],
+        self_id: &str,
+        is_writer_down: F,
+    ) -> Routing<'_>
+    where
+        F: FnMut(&str) -> bool,
+    {
+        route_scope(self.lookup(key), self_id, is_writer_down)
+    }
+
+    /// The scopes that declare no fallback (the boot-time lint).
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.scopes_without_fallback().count(), 1);
+    /// ```
+    pub fn scopes_without_fallback(&self) -> impl Iterator<Item = Scope<'_>> + '_ {
+        self.scopes().filter(|s| s.fallback().is_none())
+    }
+}
+
+impl fmt::Debug for OwnershipTableBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.scopes()).finish()
+    }
+}
+
+impl fmt::Display for OwnershipTableBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(f, self.scopes())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for OwnershipTableBuf {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "OwnershipTableBuf {{ len: {=usize} }}",
+            self.scopes.len()
+        );
+    }
+}

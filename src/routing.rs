@@ -1,0 +1,74 @@
+//! The static-table verdict for one key on one node.
+
+/// Where a write for a key belongs, judged from the static ownership table.
+///
+/// ```
+/// use kevy_scope::Routing;
+/// let r = Routing::Misdirected { target: "embed-billing-1" };
+/// assert!(r.is_misdirected());
+/// assert_eq!(r.misdirected_target(), Some("embed-billing-1"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Routing<'a> {
+    /// This node is the key's active owner: accept.
+    Owned,
+    /// Another node owns the key: answer `-MISDIRECTED` naming `target`.
+    Misdirected {
+        /// The id of the node that accepts writes for this key.
+        target: &'a str,
+    },
+    /// No scope matches the key: scopes are opt-in, so accept.
+    Unknown,
+}
+
+impl<'a> Routing<'a> {
+    /// Judges one node against a key's active owner.
+    pub(crate) fn for_owner(active_owner: &'a str, self_id: &str) -> Self {
+        if active_owner == self_id {
+            Self::Owned
+        } else {
+            Self::Misdirected {
+                target: active_owner,
+            }
+        }
+    }
+
+    /// Whether this node is the key's active owner.
+    ///
+    /// ```
+    /// # use kevy_scope::Routing;
+    /// assert!(Routing::Owned.is_local_writer());
+    /// assert!(!Routing::Unknown.is_local_writer());
+    /// ```
+    #[must_use]
+    pub const fn is_local_writer(&self) -> bool {
+        matches!(self, Self::Owned)
+    }
+
+    /// Whether the write belongs to another node.
+    ///
+    /// ```
+    /// # use kevy_scope::Routing;
+    /// assert!(!Routing::Owned.is_misdirected());
+    /// ```
+    #[must_use]
+    pub const fn is_misdirected(&self) -> bool {
+        matches!(self, Self::Misdirected { .. })
+    }
+
+    /// The node to redirect to, when misdirected.
+    ///
+    /// ```
+    /// # use kevy_scope::Routing;
+    /// assert_eq!(Routing::Unknown.misdirected_target(), None);
+    /// ```
+    #[must_use]
+    pub const fn misdirected_target(&self) -> Option<&'a str> {
+        match self {
+            Self::Misdirected { target } => Some(*target),
+            _ => None,
+        }
+    }
+}

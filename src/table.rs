@@ -1,0 +1,779 @@
+//! The ownership table: validated, sorted scopes and the one prefix search.
+//!
+//! A table that exists is valid: every id obeys the node-id rule, no
+//! fallback repeats its writer, and the prefixes are *prefix-free* (no
+//! prefix starts another). Sorted prefix-free prefixes let a key find its
+//! only possible scope by binary search: the greatest prefix not above the
+//! key is the sole candidate, checked with one `starts_with`.
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::mem::ManuallyDrop;
+
+use crate::bytes::Lossy;
+use crate::node_id::{NodeIdError, validate_node_id};
+use crate::{Routing, Scope};
+
+/// Why a set of scopes cannot form a table.
+///
+/// ```
+/// use kevy_scope::{OwnershipError, OwnershipTable, Scope};
+/// let err = OwnershipTable::from_array([
+///     Scope::new(b"app:", "w-app"),
+///     Scope::new(b"app:billing:", "w-billing"),
+/// ])
+/// .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"overlapping scope prefixes: "app:billing:" is contained by "app:""#
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OwnershipError<'a> {
+    /// Two scopes declare the same prefix.
+    DuplicatePrefix {
+        /// The repeated prefix.
+        prefix: &'a [u8],
+    },
+    /// One prefix starts another, so a key could match both.
+    OverlappingPrefix {
+        /// The longer prefix.
+        inner: &'a [u8],
+        /// The shorter prefix that `inner` starts with.
+        outer: &'a [u8],
+    },
+    /// More scopes than the table's fixed capacity.
+    CapacityExceeded {
+        /// The table's capacity.
+        capacity: usize,
+    },
+    /// A writer or fallback id breaks the node-id rule.
+    InvalidNodeId {
+        /// The prefix of the scope naming the id.
+        prefix: &'a [u8],
+        /// The offending id.
+        id: &'a str,
+        /// Which rule it breaks.
+        reason: NodeIdError,
+    },
+    /// A scope names its writer as its own fallback: no failover exists.
+    FallbackIsWriter {
+        /// The prefix of the scope.
+        prefix: &'a [u8],
+        /// The node named twice.
+        node: &'a str,
+    },
+}
+
+impl OwnershipError<'_> {
+    /// A fixed sentence for contexts that cannot format, such as the
+    /// compile-time error of a `static` table.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipError;
+    /// let e = OwnershipError::DuplicatePrefix { prefix: b"app:" };
+    /// assert_eq!(e.message(), "duplicate scope prefix");
+    /// ```
+    #[must_use]
+    pub const fn message(&self) -> &'static str {
+        match self {
+            Self::DuplicatePrefix { .. } => "duplicate scope prefix",
+            Self::OverlappingPrefix { .. } => "overlapping scope prefixes",
+            Self::CapacityExceeded { .. } => "more scopes than the table's capacity",
+            Self::InvalidNodeId { reason, .. } => reason.message(),
+            Self::FallbackIsWriter { .. } => "a scope's fallback is its own writer",
+        }
+    }
+}
+
+impl fmt::Display for OwnershipError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::DuplicatePrefix { prefix } => {
+                write!(f, "duplicate scope prefix {:?}", Lossy(prefix))
+            }
+            Self::OverlappingPrefix { inner, outer } => write!(
+                f,
+                "overlapping scope prefixes: {:?} is contained by {:?}",
+                Lossy(inner),
+                Lossy(outer)
+            ),
+            Self::CapacityExceeded { capacity } => {
+                write!(
+                    f,
+                    "more than {capacity} scopes for a table of capacity {capacity}"
+                )
+            }
+            Self::InvalidNodeId { prefix, id, reason } => {
+                write!(
+                    f,
+                    "scope {:?} names node id {id:?}: {reason}",
+                    Lossy(prefix)
+                )
+            }
+            Self::FallbackIsWriter { prefix, node } => write!(
+                f,
+                "scope {:?} names {node:?} as both writer and fallback",
+                Lossy(prefix)
+            ),
+        }
+    }
+}
+
+impl core::error::Error for OwnershipError<'_> {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for OwnershipError<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match *self {
+            Self::DuplicatePrefix { prefix } => {
+                defmt::write!(f, "duplicate scope prefix {=[u8]:a}", prefix)
+            }
+            Self::OverlappingPrefix { inner, outer } => defmt::write!(
+                f,
+                "overlapping scope prefixes: {=[u8]:a} is contained by {=[u8]:a}",
+                inner,
+                outer
+            ),
+            Self::CapacityExceeded { capacity } => {
+                defmt::write!(
+                    f,
+                    "more scopes than the table's capacity {=usize}",
+                    capacity
+                )
+            }
+            Self::InvalidNodeId { prefix, id, reason } => defmt::write!(
+                f,
+                "scope {=[u8]:a} names node id {=str}: {}",
+                prefix,
+                id,
+                reason
+            ),
+            Self::FallbackIsWriter { prefix, node } => defmt::write!(
+                f,
+                "scope {=[u8]:a} names {=str} as both writer and fallback",
+                prefix,
+                node
+            ),
+        }
+    }
+}
+
+/// Lexicographic byte order, usable in `const` context.
+pub(crate) const fn compare_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
+    loop {
+        match (a, b) {
+            ([x, ra @ ..], [y, rb @ ..]) => {
+                if *x < *y {
+                    return Ordering::Less;
+                }
+                if *x > *y {
+                    return Ordering::Greater;
+                }
+                a = ra;
+                b = rb;
+            }
+            ([], []) => return Ordering::Equal,
+            ([], _) => return Ordering::Less,
+            (_, []) => return Ordering::Greater,
+        }
+    }
+}
+
+const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
+    match key.split_at_checked(prefix.len()) {
+        Some((head, _)) => matches!(compare_bytes(head, prefix), Ordering::Equal),
+        None => false,
+    }
+}
+
+/// The checks that look at one scope alone.
+pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), OwnershipError<'a>> {
+    let prefix = scope.prefix();
+    if let Err(reason) = validate_node_id(scope.writer()) {
+        return Err(OwnershipError::InvalidNodeId {
+            prefix,
+            id: scope.writer(),
+            reason,
+        });
+    }
+    if let Some(fallback) = scope.fallback() {
+        if let Err(reason) = validate_node_id(fallback) {
+            return Err(OwnershipError::InvalidNodeId {
+                prefix,
+                id: fallback,
+                reason,
+            });
+        }
+        if matches!(
+            compare_bytes(fallback.as_bytes(), scope.writer().as_bytes()),
+            Ordering::Equal
+        ) {
+            return Err(OwnershipError::FallbackIsWriter {
+                prefix,
+                node: fallback,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The checks between scopes, on scopes sorted by prefix. Duplicates are
+/// reported before overlaps, as the reference crate does. In sorted order a
+/// prefix that starts any other prefix also starts its successor, so
+/// neighbours are all that need comparing.
+pub(crate) const fn validate_sorted<'a>(sorted: &[Scope<'a>]) -> Result<(), OwnershipError<'a>> {
+    let mut rest = sorted;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail
+            && matches!(compare_bytes(a.prefix(), b.prefix()), Ordering::Equal)
+        {
+            return Err(OwnershipError::DuplicatePrefix { prefix: a.prefix() });
+        }
+        rest = tail;
+    }
+    let mut rest = sorted;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail
+            && starts_with(b.prefix(), a.prefix())
+        {
+            return Err(OwnershipError::OverlappingPrefix {
+                inner: b.prefix(),
+                outer: a.prefix(),
+            });
+        }
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Something stored in a prefix-free table.
+pub(crate) trait Prefixed {
+    fn prefix_bytes(&self) -> &[u8];
+}
+
+impl Prefixed for Scope<'_> {
+    fn prefix_bytes(&self) -> &[u8] {
+        self.prefix()
+    }
+}
+
+/// The one search over a sorted, prefix-free slice: the greatest prefix not
+/// above `key` is the only one that can match it.
+pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
+    let after = sorted.partition_point(|e| e.prefix_bytes() <= key);
+    let candidate = sorted.get(after.checked_sub(1)?)?;
+    key.starts_with(candidate.prefix_bytes())
+        .then_some(candidate)
+}
+
+/// The static-table verdict for a scope a key fell in (or none).
+pub(crate) fn route_scope<'a>(
+    scope: Option<Scope<'a>>,
+    self_id: &str,
+    mut is_writer_down: impl FnMut(&str) -> bool,
+) -> Routing<'a> {
+    let Some(scope) = scope else {
+        return Routing::Unknown;
+    };
+    let writer = scope.writer();
+    let active_owner = match scope.fallback() {
+        Some(fallback) if is_writer_down(writer) => fallback,
+        // The reference consults the callback even without a fallback.
+        None => {
+            let _ = is_writer_down(writer);
+            writer
+        }
+        Some(_) => writer,
+    };
+    Routing::for_owner(active_owner, self_id)
+}
+
+/// A validated ownership table of at most `N` scopes, borrowing its
+/// prefixes and ids.
+///
+/// Build it in a `static` from literals (a bad table fails the build), at
+/// runtime from an iterator (a bad table is an error value), or from a
+/// config string with the config parser.
+///
+/// ```
+/// use kevy_scope::{OwnershipTable, Routing, Scope};
+///
+/// static TABLE: OwnershipTable<'static, 2> = match OwnershipTable::from_array([
+///     Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
+///     Scope::new(b"app:auth:", "embed-auth-1"),
+/// ]) {
+///     Ok(table) => table,
+///     Err(e) => panic!("{}", e.message()),
+/// };
+///
+/// assert!(TABLE.route(b"app:billing:invoice:42", "embed-billing-1").is_local_writer());
+/// assert_eq!(
+///     TABLE.route(b"app:billing:invoice:42", "server-eu-1"),
+///     Routing::Misdirected { target: "embed-billing-1" }
+/// );
+/// assert_eq!(TABLE.route(b"session:9", "server-eu-1"), Routing::Unknown);
+/// ```
+///
+/// A duplicate or overlapping prefix in a `static` table is a build error:
+///
+/// ```compile_fail
+/// use kevy_scope::{OwnershipTable, Scope};
+/// static BAD: OwnershipTable<'static, 2> = match OwnershipTable::from_array([
+///     Scope::new(b"app:", "w-app"),
+///     Scope::new(b"app:billing:", "w-billing"),
+/// ]) {
+///     Ok(table) => table,
+///     Err(e) => panic!("{}", e.message()),
+/// };
+/// ```
+///
+/// ```compile_fail
+/// use kevy_scope::{OwnershipTable, Scope};
+/// static BAD: OwnershipTable<'static, 2> = match OwnershipTable::from_array([
+///     Scope::new(b"app:", "w-1"),
+///     Scope::new(b"app:", "w-2"),
+/// ]) {
+///     Ok(table) => table,
+///     Err(e) => panic!("{}", e.message()),
+/// };
+/// ```
+#[derive(Clone)]
+pub struct OwnershipTable<'a, const N: usize> {
+    /// Sorted by prefix bytes; prefix-free. `Scope` is `Copy`, so there is
+    /// nothing to drop; `ManuallyDrop` keeps the table free of drop glue,
+    /// which lets `const` code match on a `Result` holding one.
+    scopes: ManuallyDrop<heapless::Vec<Scope<'a>, N>>,
+}
+
+impl<'a, const N: usize> OwnershipTable<'a, N> {
+    /// An empty table: every key routes [`Routing::Unknown`].
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTable;
+    /// let t = OwnershipTable::<4>::new();
+    /// assert!(t.is_empty());
+    /// ```
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            scopes: ManuallyDrop::new(heapless::Vec::new()),
+        }
+    }
+
+    /// Validates `scopes` and builds a table holding exactly them; the
+    /// capacity is the array's length. Usable in `const` context.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, OwnershipError, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w"), Scope::new(b"b:", "w")])?;
+    /// assert_eq!(t.len(), 2);
+    /// # Ok::<(), OwnershipError>(())
+    /// ```
+    pub const fn from_array(mut scopes: [Scope<'a>; N]) -> Result<Self, OwnershipError<'a>> {
+        let mut rest: &[Scope<'a>] = &scopes;
+        while let [scope, tail @ ..] = rest {
+            if let Err(e) = validate_scope(scope) {
+                return Err(e);
+            }
+            rest = tail;
+        }
+        sort_const(&mut scopes);
+        if let Err(e) = validate_sorted(&scopes) {
+            return Err(e);
+        }
+        Ok(Self {
+            scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
+        })
+    }
+
+    /// Validates the scopes `iter` yields and builds a table of capacity
+    /// `N`; more than `N` scopes is [`OwnershipError::CapacityExceeded`].
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, OwnershipError, Scope};
+    /// let scopes = [Scope::new(b"a:", "w"), Scope::new(b"b:", "w")];
+    /// let t = OwnershipTable::<8>::try_from_iter(scopes)?;
+    /// assert_eq!(t.len(), 2);
+    /// let err = OwnershipTable::<1>::try_from_iter(scopes).unwrap_err();
+    /// assert_eq!(err, OwnershipError::CapacityExceeded { capacity: 1 });
+    /// # Ok::<(), OwnershipError>(())
+    /// ```
+    pub fn try_from_iter<I>(iter: I) -> Result<Self, OwnershipError<'a>>
+    where
+        I: IntoIterator<Item = Scope<'a>>,
+    {
+        let mut scopes = heapless::Vec::new();
+        for scope in iter {
+            validate_scope(&scope)?;
+            scopes
+                .push(scope)
+                .map_err(|_| OwnershipError::CapacityExceeded { capacity: N })?;
+        }
+        scopes.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+        validate_sorted(&scopes)?;
+        Ok(Self {
+            scopes: ManuallyDrop::new(scopes),
+        })
+    }
+
+    /// The number of scopes.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// assert_eq!(OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// Whether the table has no scopes.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTable;
+    /// assert!(OwnershipTable::<0>::new().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    /// The scopes, sorted by prefix bytes.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.scopes()[0].prefix(), b"a:");
+    /// ```
+    #[must_use]
+    pub fn scopes(&self) -> &[Scope<'a>] {
+        &self.scopes
+    }
+
+    /// The scope `key` falls in, if any (at most one can match).
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "wa"), Scope::new(b"abc:", "wabc")]).unwrap();
+    /// assert_eq!(t.lookup(b"abc:1").map(|s| s.writer()), Some("wabc"));
+    /// assert!(t.lookup(b"ab").is_none());
+    /// ```
+    #[must_use]
+    pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
+        find_prefix_free(&self.scopes, key)
+    }
+
+    /// The verdict for a write of `key` on node `self_id`, ignoring
+    /// fallbacks.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Routing, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"app:", "w-app")]).unwrap();
+    /// assert_eq!(t.route(b"app:x", "w-app"), Routing::Owned);
+    /// assert_eq!(t.route(b"app:x", "other"), Routing::Misdirected { target: "w-app" });
+    /// assert_eq!(t.route(b"x", "other"), Routing::Unknown);
+    /// ```
+    #[must_use]
+    pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'a> {
+        route_scope(self.lookup(key).copied(), self_id, |_| false)
+    }
+
+    /// The verdict for a write of `key` on node `self_id` when
+    /// `is_writer_down(writer)` tells which writers are down: a down
+    /// writer's fallback, when declared, is the active owner.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"app:", "w").with_fallback("fb")]).unwrap();
+    /// assert!(t.route_with_fallback_state(b"app:x", "fb", |id| id == "w").is_local_writer());
+    /// assert_eq!(t.route_with_fallback_state(b"app:x", "fb", |_| false).misdirected_target(), Some("w"));
+    /// ```
+    pub fn route_with_fallback_state<F>(
+        &self,
+        key: &[u8],
+        self_id: &str,
+        is_writer_down: F,
+    ) -> Routing<'a>
+    where
+        F: FnMut(&str) -> bool,
+    {
+        route_scope(self.lookup(key).copied(), self_id, is_writer_down)
+    }
+
+    /// The scopes that declare no fallback: a boot-time lint, since their
+    /// keys are unwritable while the writer is down.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([
+    ///     Scope::new(b"a:", "w").with_fallback("f"),
+    ///     Scope::new(b"b:", "w"),
+    /// ]).unwrap();
+    /// let lonely: Vec<_> = t.scopes_without_fallback().map(|s| s.prefix()).collect();
+    /// assert_eq!(lonely, [b"b:"]);
+    /// ```
+    pub fn scopes_without_fallback(&self) -> impl Iterator<Item = &Scope<'a>> + '_ {
+        self.scopes.iter().filter(|s| s.fallback().is_none())
+    }
+}
+
+impl<const N: usize> Default for OwnershipTable<'_, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> fmt::Debug for OwnershipTable<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.scopes.iter()).finish()
+    }
+}
+
+/// Renders the `scopes` config value: tokens joined by `, `.
+///
+/// ```
+/// # use kevy_scope::{OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"b:", "w2"), Scope::new(b"a:", "w1").with_fallback("f")]).unwrap();
+/// assert_eq!(t.to_string(), "a:=w1|f, b:=w2");
+/// ```
+impl<const N: usize> fmt::Display for OwnershipTable<'_, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(f, self.scopes.iter())
+    }
+}
+
+pub(crate) fn write_joined<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = T>,
+) -> fmt::Result {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "defmt")]
+impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", self.scopes.as_slice());
+    }
+}
+
+/// Insertion sort by prefix, for `const` construction (runtime paths use
+/// the standard unstable sort).
+const fn sort_const<const N: usize>(scopes: &mut [Scope<'_>; N]) {
+    let mut i = 1;
+    while i < N {
+        let mut j = i;
+        // `j` stays within 1..N, so both indices are in bounds.
+        #[allow(clippy::indexing_slicing)]
+        while j > 0
+            && matches!(
+                compare_bytes(scopes[j - 1].prefix(), scopes[j].prefix()),
+                Ordering::Greater
+            )
+        {
+            scopes.swap(j - 1, j);
+            j -= 1;
+        }
+        i += 1;
+    }
+}
+
+/// Builds an [`OwnershipTable`] at compile time; a table that would be
+/// refused at runtime (duplicate or overlapping prefixes, a bad node id)
+/// fails the build with the error's message.
+///
+/// ```
+/// use kevy_scope::{ownership_table, OwnershipTable, Scope};
+/// static TABLE: OwnershipTable<'static, 2> = ownership_table![
+///     Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
+///     Scope::new(b"app:auth:", "embed-auth-1"),
+/// ];
+/// assert!(TABLE.route(b"app:auth:7", "embed-auth-1").is_local_writer());
+/// ```
+///
+/// ```compile_fail
+/// use kevy_scope::{ownership_table, OwnershipTable, Scope};
+/// static BAD: OwnershipTable<'static, 2> = ownership_table![
+///     Scope::new(b"app:", "w-app"),
+///     Scope::new(b"app:billing:", "w-billing"),
+/// ];
+/// ```
+///
+/// ```compile_fail
+/// use kevy_scope::{ownership_table, OwnershipTable, Scope};
+/// static BAD: OwnershipTable<'static, 2> = ownership_table![
+///     Scope::new(b"app:", "w-1"),
+///     Scope::new(b"app:", "w-2"),
+/// ];
+/// ```
+#[macro_export]
+macro_rules! ownership_table {
+    ($($scope:expr),* $(,)?) => {
+        const {
+            match $crate::OwnershipTable::from_array([$($scope),*]) {
+                ::core::result::Result::Ok(table) => table,
+                ::core::result::Result::Err(error) => ::core::panic!("{}", error.message()),
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::prelude::rust_2024::*;
+
+    use super::*;
+
+    fn s<'a>(prefix: &'a [u8], writer: &'a str) -> Scope<'a> {
+        Scope::new(prefix, writer)
+    }
+
+    #[test]
+    fn empty_table_routes_unknown() {
+        let t = OwnershipTable::<0>::from_array([]).unwrap();
+        assert!(t.is_empty());
+        assert_eq!(t.route(b"any-key", "node-1"), Routing::Unknown);
+    }
+
+    #[test]
+    fn sorted_regardless_of_input_order() {
+        let t = OwnershipTable::from_array([s(b"c:", "w"), s(b"a:", "w"), s(b"b:", "w")]).unwrap();
+        let prefixes: Vec<_> = t.scopes().iter().map(|s| s.prefix()).collect();
+        assert_eq!(prefixes, [b"a:", b"b:", b"c:"]);
+    }
+
+    #[test]
+    fn overlap_found_across_non_neighbours_in_input() {
+        let err =
+            OwnershipTable::from_array([s(b"app:", "w"), s(b"zzz", "w"), s(b"app:billing:", "w")])
+                .unwrap_err();
+        assert_eq!(
+            err,
+            OwnershipError::OverlappingPrefix {
+                inner: b"app:billing:",
+                outer: b"app:"
+            }
+        );
+    }
+
+    #[test]
+    fn overlap_with_sibling_between() {
+        // "a" < "a:" < "a:b"... the checker must still see "a" start "ab".
+        let err = OwnershipTable::from_array([s(b"a", "w"), s(b"ab", "w"), s(b"a\x00", "w")])
+            .unwrap_err();
+        assert!(
+            matches!(err, OwnershipError::OverlappingPrefix { outer: b"a", .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_reported_before_overlap() {
+        let err =
+            OwnershipTable::from_array([s(b"a", "w"), s(b"ab", "w"), s(b"x", "w"), s(b"x", "v")])
+                .unwrap_err();
+        assert_eq!(err, OwnershipError::DuplicatePrefix { prefix: b"x" });
+        assert_eq!(err.to_string(), "duplicate scope prefix \"x\"");
+    }
+
+    #[test]
+    fn empty_prefix_alone_owns_everything() {
+        let t = OwnershipTable::from_array([s(b"", "w")]).unwrap();
+        assert_eq!(t.route(b"", "w"), Routing::Owned);
+        assert_eq!(
+            t.route(b"anything", "v"),
+            Routing::Misdirected { target: "w" }
+        );
+        let err = OwnershipTable::from_array([s(b"", "w"), s(b"k", "w")]).unwrap_err();
+        assert_eq!(
+            err,
+            OwnershipError::OverlappingPrefix {
+                inner: b"k",
+                outer: b""
+            }
+        );
+    }
+
+    #[test]
+    fn id_rules_are_enforced() {
+        let long = "x".repeat(33);
+        let err = OwnershipTable::from_array([s(b"a", &long)]).unwrap_err();
+        assert!(matches!(
+            err,
+            OwnershipError::InvalidNodeId {
+                reason: NodeIdError::TooLong { len: 33 },
+                ..
+            }
+        ));
+        let err = OwnershipTable::from_array([s(b"a", "w").with_fallback("")]).unwrap_err();
+        assert!(matches!(
+            err,
+            OwnershipError::InvalidNodeId {
+                reason: NodeIdError::Empty,
+                ..
+            }
+        ));
+        let err = OwnershipTable::from_array([s(b"a", "w").with_fallback("w")]).unwrap_err();
+        assert_eq!(
+            err,
+            OwnershipError::FallbackIsWriter {
+                prefix: b"a",
+                node: "w"
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "scope \"a\" names \"w\" as both writer and fallback"
+        );
+    }
+
+    #[test]
+    fn capacity_overflow_is_an_error() {
+        let scopes = [s(b"a", "w"), s(b"b", "w"), s(b"c", "w")];
+        assert_eq!(
+            OwnershipTable::<2>::try_from_iter(scopes).unwrap_err(),
+            OwnershipError::CapacityExceeded { capacity: 2 }
+        );
+        assert_eq!(OwnershipTable::<3>::try_from_iter(scopes).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn key_one_byte_short_of_prefix_misses() {
+        let t = OwnershipTable::from_array([s(b"app:billing:", "w")]).unwrap();
+        assert_eq!(t.route(b"app:billing", "v"), Routing::Unknown);
+        assert_eq!(
+            t.route(b"app:billing:", "v"),
+            Routing::Misdirected { target: "w" }
+        );
+    }
+
+    #[test]
+    fn fallback_absent_still_names_writer() {
+        let t = OwnershipTable::from_array([s(b"k:", "w-1")]).unwrap();
+        let mut asked = 0;
+        let r = t.route_with_fallback_state(b"k:abc", "other", |id| {
+            asked += 1;
+            id == "w-1"
+        });
+        assert_eq!(r.misdirected_target(), Some("w-1"));
+        assert_eq!(asked, 1);
+    }
+
+    #[test]
+    fn const_table_builds_at_compile_time() {
+        const T: OwnershipTable<'static, 3> = crate::ownership_table![
+            Scope::new(b"z:", "w"),
+            Scope::new(b"m:", "w"),
+            Scope::new(b"a:", "w"),
+        ];
+        assert_eq!(T.len(), 3);
+        assert_eq!(T.scopes()[0].prefix(), b"a:");
+    }
+}
