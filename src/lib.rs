@@ -95,3 +95,15 @@ const _: () = {
     shareable::<OwnershipError<'static>>();
     shareable::<NodeId>();
 };
+
+/// Footprint on the 32-bit microcontroller targets, checked by every
+/// cross-build: a scope is three borrowed slices (24 bytes) and a table
+/// adds only its length (4 bytes) to its scopes.
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<Scope<'static>>() == 24);
+    assert!(size_of::<OwnershipTable<'static, 16>>() == 16 * 24 + 4);
+    assert!(size_of::<Routing<'static>>() == 12);
+    assert!(size_of::<NodeId>() == 36);
+};

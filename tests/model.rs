@@ -1,0 +1,130 @@
+//! Property tests: the binary-search table against a linear-scan model.
+
+mod common;
+
+use common::*;
+use kevy_scope::{OwnershipError, OwnershipTable, OwnershipTableBuf, Routing, Scope};
+use proptest::prelude::*;
+
+fn kind(e: &OwnershipError<'_>) -> ModelVerdict {
+    match e {
+        OwnershipError::DuplicatePrefix { .. } => ModelVerdict::Duplicate,
+        OwnershipError::OverlappingPrefix { .. } => ModelVerdict::Overlap,
+        other => panic!("unexpected refusal {other:?}"),
+    }
+}
+
+fn model_route<'s>(specs: &'s [ScopeSpec], key: &[u8], me: &str, down: &[String]) -> Routing<'s> {
+    match model_lookup(specs, key) {
+        None => Routing::Unknown,
+        Some(s) => {
+            let owner = match &s.fallback {
+                Some(f) if down.contains(&s.writer) => f.as_str(),
+                _ => s.writer.as_str(),
+            };
+            if owner == me {
+                Routing::Owned
+            } else {
+                Routing::Misdirected { target: owner }
+            }
+        }
+    }
+}
+
+fn specs_strategy() -> impl Strategy<Value = Vec<ScopeSpec>> {
+    prop_oneof![
+        prop::collection::vec(scope_spec(node_id()), 0..10),
+        stem_family(),
+    ]
+    .prop_map(|specs| {
+        // A fallback equal to its writer is refused by a rule the model
+        // does not describe; keep the model's cases to prefix rules.
+        specs
+            .into_iter()
+            .map(|mut s| {
+                if s.fallback.as_deref() == Some(s.writer.as_str()) {
+                    s.fallback = None;
+                }
+                s
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    #[test]
+    fn table_agrees_with_linear_model(
+        specs in specs_strategy(),
+        random_keys in prop::collection::vec(small_bytes(8), 0..16),
+        me in node_id(),
+        down in prop::collection::vec(node_id(), 0..3),
+    ) {
+        let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
+        let expected = model_validate(&specs);
+        let fixed = OwnershipTable::<16>::try_from_iter(scopes.iter().copied());
+        let owned = OwnershipTableBuf::new(scopes.iter().copied());
+        match (&fixed, &owned) {
+            (Ok(fixed), Ok(owned)) => {
+                prop_assert_eq!(expected, ModelVerdict::Ok);
+                prop_assert_eq!(fixed.len(), specs.len());
+                prop_assert_eq!(owned.len(), specs.len());
+                for key in probe_keys(&specs, &random_keys) {
+                    let want = model_route(&specs, &key, &me, &down);
+                    let is_down = |id: &str| down.iter().any(|d| d == id);
+                    prop_assert_eq!(fixed.route_with_fallback_state(&key, &me, is_down), want);
+                    prop_assert_eq!(owned.route_with_fallback_state(&key, &me, is_down), want);
+                    let plain = model_route(&specs, &key, &me, &[]);
+                    prop_assert_eq!(fixed.route(&key, &me), plain);
+                    prop_assert_eq!(owned.route(&key, &me), plain);
+                    let want_prefix = model_lookup(&specs, &key).map(|s| s.prefix.as_slice());
+                    prop_assert_eq!(fixed.lookup(&key).map(|s| s.prefix()), want_prefix);
+                    prop_assert_eq!(owned.lookup(&key).map(|s| s.prefix()), want_prefix);
+                }
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(a, b);
+                prop_assert_eq!(kind(a), expected);
+                // The reported pair really is a duplicate or an overlap.
+                match *a {
+                    OwnershipError::DuplicatePrefix { prefix } => prop_assert!(
+                        specs.iter().filter(|s| s.prefix == prefix).count() >= 2
+                    ),
+                    OwnershipError::OverlappingPrefix { inner, outer } => {
+                        prop_assert!(inner.len() > outer.len() && inner.starts_with(outer));
+                        prop_assert!(specs.iter().any(|s| s.prefix == inner));
+                        prop_assert!(specs.iter().any(|s| s.prefix == outer));
+                    }
+                    _ => prop_assert!(false, "unexpected refusal {a:?}"),
+                }
+            }
+            _ => prop_assert!(false, "fixed {fixed:?} and owned {owned:?} disagree"),
+        }
+    }
+
+    #[test]
+    fn const_array_constructor_matches_iterator(specs in prop::collection::vec(scope_spec(node_id()), 3..=3)) {
+        let s: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
+        let from_array = OwnershipTable::from_array([s[0], s[1], s[2]]);
+        let from_iter = OwnershipTable::<3>::try_from_iter(s.iter().copied());
+        match (from_array, from_iter) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a.scopes(), b.scopes()),
+            (Err(a), Err(b)) => prop_assert_eq!(a, b),
+            (a, b) => prop_assert!(false, "{a:?} vs {b:?}"),
+        }
+    }
+
+    #[test]
+    fn scopes_without_fallback_lists_exactly_those(specs in specs_strategy()) {
+        let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
+        if let Ok(t) = OwnershipTable::<16>::try_from_iter(scopes.iter().copied()) {
+            let mut got: Vec<&[u8]> = t.scopes_without_fallback().map(|s| s.prefix()).collect();
+            let mut want: Vec<&[u8]> =
+                specs.iter().filter(|s| s.fallback.is_none()).map(|s| s.prefix.as_slice()).collect();
+            got.sort();
+            want.sort();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
