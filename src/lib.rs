@@ -72,19 +72,40 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+mod migration;
+#[cfg(feature = "alloc")]
+mod migration_buf;
+mod node;
 mod node_id;
 #[cfg(feature = "alloc")]
 mod owned_table;
+mod reply;
 mod routing;
 mod scope;
 mod table;
+mod transaction;
 
+pub use migration::{
+    MAX_PREFIX_LEN, MigrationError, MigrationState, MigrationTable, MoveRecords, Phase,
+};
+#[cfg(feature = "alloc")]
+pub use migration_buf::MigrationTableBuf;
+pub use node::{Node, ScopeLookup, WriteVerdict};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
 #[cfg(feature = "alloc")]
 pub use owned_table::OwnershipTableBuf;
+pub use reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 pub use routing::Routing;
 pub use scope::Scope;
 pub use table::{OwnershipError, OwnershipTable};
+pub use transaction::{
+    CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
+};
+
+/// The README's examples run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The public types stay shareable across threads.
 const _: () = {
@@ -94,6 +115,8 @@ const _: () = {
     shareable::<Routing<'static>>();
     shareable::<OwnershipError<'static>>();
     shareable::<NodeId>();
+    shareable::<MigrationTable<4>>();
+    shareable::<Node<OwnershipTable<'static, 4>, MigrationTable<4>>>();
 };
 
 /// Footprint on the 32-bit microcontroller targets, checked by every

@@ -1,0 +1,579 @@
+//! Move records on one node: the reference's `MigrationTable` (moves out of
+//! this node) plus the target side (ingest windows and adopted prefixes).
+//!
+//! Each record is a prefix, a [`Phase`] and a [`MigrationState`] naming the
+//! node the prefix moves `from` and the node it moves `to`. A prefix has at
+//! most one outgoing record (migrating or migrated) and at most one incoming
+//! record (ingesting or adopted). Records may nest: operator commands are
+//! runtime state, and a sub-prefix can move on its own.
+//!
+//! This table only stores records and enforces the reference's rules for
+//! them; [`Node`](crate::Node) adds the ownership rules of a move and the
+//! write verdict.
+
+use core::fmt;
+
+use crate::bytes::Lossy;
+use crate::node_id::{NodeId, NodeIdError};
+
+/// The longest prefix a fixed-capacity [`MigrationTable`] stores, in bytes.
+/// Longer operator input is refused with [`MigrationError::PrefixTooLong`].
+pub const MAX_PREFIX_LEN: usize = 48;
+
+/// Who a prefix moves from and to.
+///
+/// ```
+/// use kevy_scope::{MigrationTable, NodeId};
+/// let mut t = MigrationTable::<4>::new();
+/// t.start(b"app:billing:", "A", "B").unwrap();
+/// let st = t.lookup_migrating(b"app:billing:").unwrap();
+/// assert_eq!((st.from.as_str(), st.to.as_str()), ("A", "B"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MigrationState {
+    /// The node giving the prefix away.
+    pub from: NodeId,
+    /// The node receiving it.
+    pub to: NodeId,
+}
+
+impl MigrationState {
+    /// Validates and copies both ids.
+    ///
+    /// ```
+    /// # use kevy_scope::MigrationState;
+    /// assert!(MigrationState::new("A", "B").is_ok());
+    /// assert!(MigrationState::new("A", "").is_err());
+    /// ```
+    pub fn new(from: &str, to: &str) -> Result<Self, MigrationError> {
+        Ok(Self {
+            from: NodeId::new(from).map_err(MigrationError::InvalidNodeId)?,
+            to: NodeId::new(to).map_err(MigrationError::InvalidNodeId)?,
+        })
+    }
+}
+
+/// Where a record stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Phase {
+    /// Outgoing, in flight: writes answer `-QUIESCED migrating to <to>`.
+    Migrating,
+    /// Outgoing, committed: writes answer `-MISDIRECTED writer is <to>`.
+    Migrated,
+    /// Incoming, being applied: writes are accepted.
+    Ingesting,
+    /// Incoming, finished: this node owns the prefix and accepts writes.
+    Adopted,
+}
+
+impl Phase {
+    pub(crate) const fn is_outgoing(self) -> bool {
+        matches!(self, Self::Migrating | Self::Migrated)
+    }
+}
+
+/// Why a move command was refused.
+///
+/// ```
+/// use kevy_scope::{MigrationError, MigrationTable};
+/// let mut t = MigrationTable::<4>::new();
+/// t.start(b"p:", "A", "B").unwrap();
+/// let err = t.start(b"p:", "A", "B").unwrap_err();
+/// assert_eq!(err, MigrationError::AlreadyMigrating);
+/// assert_eq!(err.to_string(), "migration for this prefix is already in flight");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum MigrationError {
+    /// A move of this exact prefix is already in flight.
+    AlreadyMigrating,
+    /// This exact prefix has already been moved away from this node.
+    AlreadyMigrated,
+    /// The prefix is longer than the table stores.
+    PrefixTooLong {
+        /// The prefix's length.
+        len: usize,
+        /// The longest prefix the table stores.
+        max: usize,
+    },
+    /// A node id breaks the node-id rule.
+    InvalidNodeId(NodeIdError),
+    /// Every record slot is taken.
+    Full {
+        /// The table's capacity.
+        capacity: usize,
+    },
+    /// The source and target of the move are the same node.
+    SameNode,
+    /// This node does not accept writes for the whole prefix as its owner
+    /// (its static writer or an adopter), so it cannot give it away.
+    NotOwner,
+    /// This node already owns the prefix it is asked to ingest.
+    AlreadyOwner,
+    /// A move of an enclosing or enclosed prefix is in flight on this node.
+    OverlapsMoveInFlight,
+    /// An ingest of this exact prefix is already under way.
+    AlreadyIngesting,
+    /// No ingest of this prefix is under way.
+    NotIngesting,
+}
+
+impl fmt::Display for MigrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyMigrating => f.write_str("migration for this prefix is already in flight"),
+            Self::AlreadyMigrated => f.write_str("prefix has already been migrated"),
+            Self::PrefixTooLong { len, max } => {
+                write!(f, "prefix is {len} bytes, at most {max} can be stored")
+            }
+            Self::InvalidNodeId(e) => write!(f, "invalid node id: {e}"),
+            Self::Full { capacity } => write!(f, "all {capacity} migration record slots are taken"),
+            Self::SameNode => f.write_str("a prefix cannot move to the node it is on"),
+            Self::NotOwner => f.write_str("this node does not own the whole prefix"),
+            Self::AlreadyOwner => f.write_str("this node already owns the prefix"),
+            Self::OverlapsMoveInFlight => {
+                f.write_str("a move of an overlapping prefix is in flight on this node")
+            }
+            Self::AlreadyIngesting => f.write_str("an ingest of this prefix is already under way"),
+            Self::NotIngesting => f.write_str("no ingest of this prefix is under way"),
+        }
+    }
+}
+
+impl core::error::Error for MigrationError {}
+
+/// One record's data beside its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub(crate) phase: Phase,
+    pub(crate) state: MigrationState,
+}
+
+/// A record as the search and the node logic see it.
+#[derive(Clone, Copy)]
+pub struct RecordRef<'r> {
+    pub(crate) prefix: &'r [u8],
+    pub(crate) record: &'r Record,
+}
+
+pub(crate) mod sealed {
+    pub trait Sealed {}
+}
+
+/// Storage for move records: [`MigrationTable`] (fixed capacity, no heap)
+/// or `MigrationTableBuf` (feature `alloc`). Sealed: the node logic relies
+/// on its invariants.
+pub trait MoveRecords: sealed::Sealed {
+    #[doc(hidden)]
+    type Prefix: AsRef<[u8]>;
+    #[doc(hidden)]
+    fn owned_prefix(prefix: &[u8]) -> Option<Self::Prefix>;
+    #[doc(hidden)]
+    fn records(&self) -> impl Iterator<Item = RecordRef<'_>>;
+    #[doc(hidden)]
+    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError>;
+    #[doc(hidden)]
+    fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record>;
+    #[doc(hidden)]
+    fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
+}
+
+/// The longest record whose prefix `key` starts with, among those `phase`
+/// admits. The one longest-match search over records.
+pub(crate) fn longest_match<'r, S: MoveRecords + ?Sized>(
+    store: &'r S,
+    key: &[u8],
+    mut phase: impl FnMut(Phase) -> bool,
+) -> Option<RecordRef<'r>> {
+    store
+        .records()
+        .filter(|r| phase(r.record.phase) && key.starts_with(r.prefix))
+        .max_by_key(|r| r.prefix.len())
+}
+
+pub(crate) fn exact<'r, S: MoveRecords + ?Sized>(
+    store: &'r S,
+    prefix: &[u8],
+    phase: Phase,
+) -> Option<&'r MigrationState> {
+    store
+        .records()
+        .find(|r| r.record.phase == phase && r.prefix == prefix)
+        .map(|r| &r.record.state)
+}
+
+/// The reference's `start`: refuse a prefix in flight or already moved.
+pub(crate) fn start<S: MoveRecords + ?Sized>(
+    store: &mut S,
+    prefix: &[u8],
+    from: &str,
+    to: &str,
+) -> Result<(), MigrationError> {
+    if exact(store, prefix, Phase::Migrating).is_some() {
+        return Err(MigrationError::AlreadyMigrating);
+    }
+    if exact(store, prefix, Phase::Migrated).is_some() {
+        return Err(MigrationError::AlreadyMigrated);
+    }
+    let state = MigrationState::new(from, to)?;
+    store.insert(
+        prefix,
+        Record {
+            phase: Phase::Migrating,
+            state,
+        },
+    )
+}
+
+/// Moves the record of `prefix` from phase `from` to phase `to`.
+pub(crate) fn advance<S: MoveRecords + ?Sized>(
+    store: &mut S,
+    prefix: &[u8],
+    from: Phase,
+    to: Phase,
+) -> Option<MigrationState> {
+    let record = store.get_mut(prefix, from.is_outgoing())?;
+    if record.phase != from {
+        return None;
+    }
+    record.phase = to;
+    Some(record.state.clone())
+}
+
+/// Drops the record of `prefix` in phase `phase`, returning its state.
+pub(crate) fn remove<S: MoveRecords + ?Sized>(
+    store: &mut S,
+    prefix: &[u8],
+    phase: Phase,
+) -> Option<MigrationState> {
+    let state = exact(store, prefix, phase)?.clone();
+    store.retain(|r| !(r.record.phase == phase && r.prefix == prefix));
+    Some(state)
+}
+
+/// A prefix copied into fixed-capacity storage.
+type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
+
+/// Move records of one node in fixed capacity: at most `M` records, each
+/// prefix at most [`MAX_PREFIX_LEN`] bytes, no heap.
+///
+/// The reference's API (`start`, `commit`, `abort`, `lookup_*`, `match_*`)
+/// with its semantics, plus the incoming side used by
+/// [`Node`](crate::Node).
+///
+/// ```
+/// use kevy_scope::{MigrationError, MigrationTable};
+/// let mut t = MigrationTable::<4>::new();
+/// t.start(b"app:", "A", "B")?;
+/// t.start(b"app:billing:", "B", "C")?;
+/// assert_eq!(t.match_migrating(b"app:billing:x").map(|s| s.from.as_str()), Some("B"));
+/// assert_eq!(t.commit(b"app:").map(|s| s.to), Some("B".parse().unwrap()));
+/// assert_eq!(t.start(b"app:", "A", "B"), Err(MigrationError::AlreadyMigrated));
+/// # Ok::<(), MigrationError>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct MigrationTable<const M: usize> {
+    records: heapless::Vec<(PrefixBuf, Record), M>,
+}
+
+impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
+
+impl<const M: usize> MoveRecords for MigrationTable<M> {
+    type Prefix = PrefixBuf;
+
+    fn owned_prefix(prefix: &[u8]) -> Option<PrefixBuf> {
+        PrefixBuf::from_slice(prefix).ok()
+    }
+
+    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
+        self.records
+            .iter()
+            .map(|(prefix, record)| RecordRef { prefix, record })
+    }
+
+    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+        let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MigrationError::PrefixTooLong {
+            len: prefix.len(),
+            max: MAX_PREFIX_LEN,
+        })?;
+        self.records
+            .push((prefix, record))
+            .map_err(|_| MigrationError::Full { capacity: M })
+    }
+
+    fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record> {
+        self.records
+            .iter_mut()
+            .find(|(p, r)| p.as_slice() == prefix && r.phase.is_outgoing() == outgoing)
+            .map(|(_, r)| r)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(RecordRef<'_>) -> bool) {
+        self.records
+            .retain(|(prefix, record)| keep(RecordRef { prefix, record }));
+    }
+}
+
+/// The methods every record store offers, written once.
+macro_rules! record_api {
+    () => {
+        /// Marks `prefix` as moving from `from` to `to`: writes for it now
+        /// answer `-QUIESCED`. Fails if that exact prefix is in flight
+        /// (`AlreadyMigrating`) or already moved (`AlreadyMigrated`), and on
+        /// bad input or a full table.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<1>::new();
+        /// assert!(t.start(b"p:", "A", "B").is_ok());
+        /// assert!(t.start(b"q:", "A", "B").is_err()); // full
+        /// ```
+        pub fn start(&mut self, prefix: &[u8], from: &str, to: &str) -> Result<(), MigrationError> {
+            start(self, prefix, from, to)
+        }
+
+        /// Commits the in-flight move of `prefix`, returning its state, or
+        /// `None` when nothing was in flight.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<2>::new();
+        /// assert!(t.commit(b"p:").is_none());
+        /// t.start(b"p:", "A", "B").unwrap();
+        /// assert!(t.commit(b"p:").is_some());
+        /// assert!(t.lookup_migrated(b"p:").is_some());
+        /// ```
+        pub fn commit(&mut self, prefix: &[u8]) -> Option<MigrationState> {
+            advance(self, prefix, Phase::Migrating, Phase::Migrated)
+        }
+
+        /// Drops the in-flight move of `prefix` (committed records stay),
+        /// returning it, or `None` when nothing was in flight.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<2>::new();
+        /// t.start(b"p:", "A", "B").unwrap();
+        /// assert!(t.abort(b"p:").is_some());
+        /// assert!(t.lookup_migrating(b"p:").is_none());
+        /// ```
+        pub fn abort(&mut self, prefix: &[u8]) -> Option<MigrationState> {
+            remove(self, prefix, Phase::Migrating)
+        }
+
+        /// The in-flight move of exactly `prefix`.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<2>::new();
+        /// t.start(b"p:", "A", "B").unwrap();
+        /// assert!(t.lookup_migrating(b"p:").is_some());
+        /// assert!(t.lookup_migrating(b"p").is_none());
+        /// ```
+        #[must_use]
+        pub fn lookup_migrating(&self, prefix: &[u8]) -> Option<&MigrationState> {
+            exact(self, prefix, Phase::Migrating)
+        }
+
+        /// The committed move of exactly `prefix`.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let t = MigrationTable::<2>::new();
+        /// assert!(t.lookup_migrated(b"p:").is_none());
+        /// ```
+        #[must_use]
+        pub fn lookup_migrated(&self, prefix: &[u8]) -> Option<&MigrationState> {
+            exact(self, prefix, Phase::Migrated)
+        }
+
+        /// The in-flight move with the longest prefix of `key`.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<2>::new();
+        /// t.start(b"app:", "A", "B").unwrap();
+        /// assert!(t.match_migrating(b"app:x").is_some());
+        /// ```
+        #[must_use]
+        pub fn match_migrating(&self, key: &[u8]) -> Option<&MigrationState> {
+            longest_match(self, key, |p| p == Phase::Migrating).map(|r| &r.record.state)
+        }
+
+        /// The committed move with the longest prefix of `key`.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// let mut t = MigrationTable::<2>::new();
+        /// t.start(b"app:", "A", "B").unwrap();
+        /// t.commit(b"app:");
+        /// assert_eq!(t.match_migrated(b"app:x").map(|s| s.to.as_str()), Some("B"));
+        /// ```
+        #[must_use]
+        pub fn match_migrated(&self, key: &[u8]) -> Option<&MigrationState> {
+            longest_match(self, key, |p| p == Phase::Migrated).map(|r| &r.record.state)
+        }
+
+        /// Every record: prefix, phase and state.
+        ///
+        /// ```
+        /// # use kevy_scope::{MigrationTable, Phase};
+        /// let mut t = MigrationTable::<2>::new();
+        /// t.start(b"p:", "A", "B").unwrap();
+        /// let phases: Vec<Phase> = t.iter().map(|(_, phase, _)| phase).collect();
+        /// assert_eq!(phases, [Phase::Migrating]);
+        /// ```
+        pub fn iter(&self) -> impl Iterator<Item = (&[u8], Phase, &MigrationState)> + '_ {
+            self.records()
+                .map(|r| (r.prefix, r.record.phase, &r.record.state))
+        }
+
+        /// The number of records in every phase.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// assert_eq!(MigrationTable::<2>::new().len(), 0);
+        /// ```
+        #[must_use]
+        pub fn len(&self) -> usize {
+            self.records().count()
+        }
+
+        /// Whether there are no records.
+        ///
+        /// ```
+        /// # use kevy_scope::MigrationTable;
+        /// assert!(MigrationTable::<2>::new().is_empty());
+        /// ```
+        #[must_use]
+        pub fn is_empty(&self) -> bool {
+            self.records().next().is_none()
+        }
+    };
+}
+#[cfg(feature = "alloc")]
+pub(crate) use record_api;
+
+impl<const M: usize> MigrationTable<M> {
+    /// An empty table.
+    ///
+    /// ```
+    /// # use kevy_scope::MigrationTable;
+    /// static EMPTY: MigrationTable<4> = MigrationTable::new();
+    /// assert!(EMPTY.is_empty());
+    /// ```
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            records: heapless::Vec::new(),
+        }
+    }
+
+    record_api!();
+}
+
+impl<const M: usize> fmt::Debug for MigrationTable<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_records(self, f)
+    }
+}
+
+pub(crate) fn debug_records<S: MoveRecords>(store: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut list = f.debug_list();
+    for r in store.records() {
+        list.entry(&(Lossy(r.prefix), r.record.phase, &r.record.state));
+    }
+    list.finish()
+}
+
+#[cfg(feature = "defmt")]
+impl<const M: usize> defmt::Format for MigrationTable<M> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[");
+        for r in self.records() {
+            defmt::write!(
+                f,
+                "({=[u8]:a}, {}, {} -> {}) ",
+                r.prefix,
+                r.record.phase,
+                r.record.state.from,
+                r.record.state.to
+            );
+        }
+        defmt::write!(f, "]");
+    }
+}
+
+impl core::str::FromStr for NodeId {
+    type Err = NodeIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_lifecycle() {
+        let mut t = MigrationTable::<4>::new();
+        t.start(b"p:", "A", "B").unwrap();
+        assert_eq!(
+            t.start(b"p:", "A", "B"),
+            Err(MigrationError::AlreadyMigrating)
+        );
+        let st = t.commit(b"p:").unwrap();
+        assert_eq!(st.to.as_str(), "B");
+        assert!(t.lookup_migrating(b"p:").is_none());
+        assert_eq!(t.lookup_migrated(b"p:").map(|s| s.to.as_str()), Some("B"));
+        assert_eq!(
+            t.start(b"p:", "A", "C"),
+            Err(MigrationError::AlreadyMigrated)
+        );
+        assert!(t.commit(b"p:").is_none());
+        assert!(
+            t.abort(b"p:").is_none(),
+            "abort leaves committed records alone"
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn longest_match_among_nested_records() {
+        let mut t = MigrationTable::<4>::new();
+        t.start(b"app:", "A", "B").unwrap();
+        t.start(b"app:billing:", "B", "C").unwrap();
+        assert_eq!(
+            t.match_migrating(b"app:billing:x").unwrap().from.as_str(),
+            "B"
+        );
+        assert_eq!(t.match_migrating(b"app:auth:x").unwrap().from.as_str(), "A");
+        assert!(t.match_migrating(b"ap").is_none());
+        assert!(t.match_migrated(b"app:billing:x").is_none());
+    }
+
+    #[test]
+    fn bad_input_is_refused_whole() {
+        let mut t = MigrationTable::<1>::new();
+        let long = [b'x'; MAX_PREFIX_LEN + 1];
+        assert_eq!(
+            t.start(&long, "A", "B"),
+            Err(MigrationError::PrefixTooLong { len: 49, max: 48 })
+        );
+        assert_eq!(
+            t.start(b"p", "A", ""),
+            Err(MigrationError::InvalidNodeId(NodeIdError::Empty))
+        );
+        assert!(t.start(&long[..MAX_PREFIX_LEN], "A", "B").is_ok());
+        assert_eq!(
+            t.start(b"q", "A", "B"),
+            Err(MigrationError::Full { capacity: 1 })
+        );
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -1,0 +1,302 @@
+//! The wire replies for refused writes, encoded without allocation.
+//!
+//! `-MISDIRECTED writer is <host:port>\r\n` and
+//! `-QUIESCED migrating to <host:port>\r\n`, where the address comes from a
+//! [`Resolve`] (the peer list); an id it cannot resolve is printed as is.
+
+use core::fmt::{self, Write};
+
+use crate::WriteVerdict;
+
+/// A peer's client address.
+///
+/// ```
+/// use kevy_scope::PeerAddr;
+/// assert_eq!(PeerAddr::new("10.0.0.1", 6379).to_string(), "10.0.0.1:6379");
+/// assert_eq!(PeerAddr::new("::1", 6379).to_string(), "[::1]:6379");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct PeerAddr<'a> {
+    host: &'a str,
+    port: u16,
+}
+
+impl<'a> PeerAddr<'a> {
+    /// An address; an IPv6 host is given without brackets.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerAddr;
+    /// let a = PeerAddr::new("10.0.0.2", 6004);
+    /// assert_eq!((a.host(), a.port()), ("10.0.0.2", 6004));
+    /// ```
+    #[must_use]
+    pub const fn new(host: &'a str, port: u16) -> Self {
+        Self { host, port }
+    }
+
+    /// The host, without brackets.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerAddr;
+    /// assert_eq!(PeerAddr::new("h", 1).host(), "h");
+    /// ```
+    #[must_use]
+    pub const fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The port.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerAddr;
+    /// assert_eq!(PeerAddr::new("h", 1).port(), 1);
+    /// ```
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for PeerAddr<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Turns a node id into the address a client can connect to.
+pub trait Resolve {
+    /// The client address of node `id`, if known.
+    ///
+    /// ```
+    /// use kevy_scope::{PeerAddr, Resolve};
+    /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
+    /// assert_eq!(peers.resolve("server-eu-1"), Some(PeerAddr::new("10.0.0.2", 6379)));
+    /// assert_eq!(peers.resolve("nobody"), None);
+    /// ```
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>>;
+}
+
+/// No peer list: every id is printed as is.
+///
+/// ```
+/// use kevy_scope::{NoPeers, Resolve};
+/// assert_eq!(NoPeers.resolve("A"), None);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoPeers;
+
+impl Resolve for NoPeers {
+    fn resolve(&self, _id: &str) -> Option<PeerAddr<'_>> {
+        None
+    }
+}
+
+impl Resolve for [(&str, PeerAddr<'_>)] {
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
+        self.iter()
+            .find(|(peer, _)| *peer == id)
+            .map(|(_, addr)| *addr)
+    }
+}
+
+impl<const P: usize> Resolve for [(&str, PeerAddr<'_>); P] {
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
+        self.as_slice().resolve(id)
+    }
+}
+
+impl<T: Resolve + ?Sized> Resolve for &T {
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
+        (**self).resolve(id)
+    }
+}
+
+/// A reply did not fit the caller's buffer; nothing was written.
+///
+/// ```
+/// use kevy_scope::{NoPeers, ReplyError, WriteVerdict};
+/// let mut buf = [0u8; 8];
+/// let err = WriteVerdict::Misdirected { to: "B" }.encode_reply(&NoPeers, &mut buf).unwrap_err();
+/// assert_eq!(err, ReplyError::BufferTooSmall { needed: 26, available: 8 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The buffer is shorter than the reply.
+    BufferTooSmall {
+        /// The reply's length.
+        needed: usize,
+        /// The buffer's length.
+        available: usize,
+    },
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall { needed, available } => {
+                write!(f, "reply needs {needed} bytes, the buffer has {available}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for ReplyError {}
+
+/// The longest reply: the longer preamble, a bracketed 45-byte IPv6 host
+/// or a 32-byte id, a port, CRLF. A buffer this long always suffices when
+/// hosts are IP addresses.
+pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
+
+/// An address, or the bare id when it cannot be resolved.
+struct Target<'a> {
+    id: &'a str,
+    addr: Option<PeerAddr<'a>>,
+}
+
+impl fmt::Display for Target<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.addr {
+            Some(addr) => addr.fmt(f),
+            None => f.write_str(self.id),
+        }
+    }
+}
+
+/// Counts bytes; then, given room, copies them into a slice.
+struct SliceWriter<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+struct Counter(usize);
+
+impl Write for Counter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0 = self.0.saturating_add(s.len());
+        Ok(())
+    }
+}
+
+impl WriteVerdict<'_> {
+    /// Writes the RESP error reply for this verdict to `out`; an accepted
+    /// write has no reply and writes nothing.
+    ///
+    /// ```
+    /// use kevy_scope::{PeerAddr, WriteVerdict};
+    /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
+    /// let mut out = String::new();
+    /// WriteVerdict::Quiesced { to: "B" }.write_reply(&peers, &mut out).unwrap();
+    /// assert_eq!(out, "-QUIESCED migrating to 10.0.0.2:6379\r\n");
+    /// ```
+    pub fn write_reply<W: Write + ?Sized>(&self, peers: &impl Resolve, out: &mut W) -> fmt::Result {
+        let (preamble, id) = match *self {
+            Self::Accept => return Ok(()),
+            Self::Misdirected { to } => ("-MISDIRECTED writer is ", to),
+            Self::Quiesced { to } => ("-QUIESCED migrating to ", to),
+        };
+        let target = Target {
+            id,
+            addr: peers.resolve(id),
+        };
+        write!(out, "{preamble}{target}\r\n")
+    }
+
+    /// Encodes the reply into `buf` and returns the bytes written (empty
+    /// for an accepted write). A buffer too small is an error and `buf` is
+    /// left untouched: never a truncated reply.
+    ///
+    /// ```
+    /// use kevy_scope::{NoPeers, WriteVerdict};
+    /// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    /// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.encode_reply(&NoPeers, &mut buf)?;
+    /// assert_eq!(reply, b"-MISDIRECTED writer is embed-billing-1\r\n");
+    /// # Ok::<(), kevy_scope::ReplyError>(())
+    /// ```
+    pub fn encode_reply<'b>(
+        &self,
+        peers: &impl Resolve,
+        buf: &'b mut [u8],
+    ) -> Result<&'b [u8], ReplyError> {
+        let mut counter = Counter(0);
+        // A Counter never fails.
+        let _ = self.write_reply(peers, &mut counter);
+        let (needed, available) = (counter.0, buf.len());
+        if needed > available {
+            return Err(ReplyError::BufferTooSmall { needed, available });
+        }
+        let mut writer = SliceWriter { buf, len: 0 };
+        self.write_reply(peers, &mut writer)
+            .map_err(|_| ReplyError::BufferTooSmall { needed, available })?;
+        let SliceWriter { buf, len } = writer;
+        Ok(buf.get(..len).unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    #[test]
+    fn exact_fit_and_one_byte_short() {
+        let v = WriteVerdict::Misdirected { to: "B" };
+        let want = b"-MISDIRECTED writer is B\r\n";
+        let mut buf = [0xAAu8; 26];
+        assert_eq!(v.encode_reply(&NoPeers, &mut buf).unwrap(), want);
+        let mut short = [0xAAu8; 25];
+        assert_eq!(
+            v.encode_reply(&NoPeers, &mut short),
+            Err(ReplyError::BufferTooSmall {
+                needed: 26,
+                available: 25
+            })
+        );
+        assert!(
+            short.iter().all(|b| *b == 0xAA),
+            "a refused buffer stays untouched"
+        );
+    }
+
+    #[test]
+    fn accept_has_no_reply() {
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            WriteVerdict::Accept
+                .encode_reply(&NoPeers, &mut buf)
+                .unwrap(),
+            b""
+        );
+        let mut s = String::new();
+        WriteVerdict::Accept.write_reply(&NoPeers, &mut s).unwrap();
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn longest_reply_fits_max_reply_len() {
+        let host = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
+        assert_eq!(host.len(), 45);
+        let peers = [("B", PeerAddr::new(host, 65535))];
+        let mut buf = [0u8; MAX_REPLY_LEN];
+        let reply = WriteVerdict::Misdirected { to: "B" }
+            .encode_reply(&peers, &mut buf)
+            .unwrap();
+        assert_eq!(reply.len(), MAX_REPLY_LEN);
+    }
+}
