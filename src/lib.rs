@@ -82,6 +82,8 @@ mod owned_table;
 mod reply;
 mod routing;
 mod scope;
+#[cfg(feature = "std")]
+mod shared;
 mod table;
 mod transaction;
 
@@ -97,6 +99,8 @@ pub use owned_table::OwnershipTableBuf;
 pub use reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 pub use routing::Routing;
 pub use scope::Scope;
+#[cfg(feature = "std")]
+pub use shared::{SharedNode, Snapshot};
 pub use table::{OwnershipError, OwnershipTable};
 pub use transaction::{
     CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,

@@ -321,10 +321,11 @@ impl Sim {
             let scope = TABLE.lookup(key);
             let by_fallback = scope.is_some_and(|s| self.down[idx(s.writer())]);
             self.truth.insert(key, (value, by_fallback));
-            if let Some(op) = self.ops.iter_mut().find(|op| key.starts_with(op.prefix)) {
-                if op.stage == Stage::Ingesting && n == op.to {
-                    op.window_writes += 1;
-                }
+            if let Some(op) = self.ops.iter_mut().find(|op| key.starts_with(op.prefix))
+                && op.stage == Stage::Ingesting
+                && n == op.to
+            {
+                op.window_writes += 1;
             }
             self.log.push(format!(
                 "write {:?} at {} accepted by {}",
@@ -417,14 +418,14 @@ impl Sim {
                     ));
                 }
             }
-            if let Some(e) = expected {
-                if !accepting.contains(&e) {
-                    return Err(format!(
-                        "{:?} not accepted by its owner {}",
-                        lossy(key),
-                        IDS[e]
-                    ));
-                }
+            if let Some(e) = expected
+                && !accepting.contains(&e)
+            {
+                return Err(format!(
+                    "{:?} not accepted by its owner {}",
+                    lossy(key),
+                    IDS[e]
+                ));
             }
             for &n in &up {
                 // (c) QUIESCED only from the source of a move in flight.
@@ -442,14 +443,14 @@ impl Sim {
                     }
                 }
                 // (b) redirects end at the acceptor, without cycles, in bound.
-                if let Some(end) = self.follow(key, n)? {
-                    if !accepting.contains(&end) {
-                        return Err(format!(
-                            "redirects for {:?} ended at non-acceptor {}",
-                            lossy(key),
-                            IDS[end]
-                        ));
-                    }
+                if let Some(end) = self.follow(key, n)?
+                    && !accepting.contains(&end)
+                {
+                    return Err(format!(
+                        "redirects for {:?} ended at non-acceptor {}",
+                        lossy(key),
+                        IDS[end]
+                    ));
                 }
             }
             // (d) no accepted write lost: the data holder has the last value.
@@ -457,15 +458,15 @@ impl Sim {
                 let holder = self
                     .expected_acceptor(key)
                     .or_else(|| self.model_owner(key));
-                if let (false, Some(h)) = (by_fallback, holder) {
-                    if self.stores[h].get(key) != Some(value) {
-                        return Err(format!(
-                            "write to {:?} lost: {} holds {:?}, last accepted {value}",
-                            lossy(key),
-                            IDS[h],
-                            self.stores[h].get(key)
-                        ));
-                    }
+                if let (false, Some(h)) = (by_fallback, holder)
+                    && self.stores[h].get(key) != Some(value)
+                {
+                    return Err(format!(
+                        "write to {:?} lost: {} holds {:?}, last accepted {value}",
+                        lossy(key),
+                        IDS[h],
+                        self.stores[h].get(key)
+                    ));
                 }
             }
         }
