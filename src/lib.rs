@@ -72,6 +72,7 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+mod config;
 mod migration;
 #[cfg(feature = "alloc")]
 mod migration_buf;
@@ -79,6 +80,7 @@ mod node;
 mod node_id;
 #[cfg(feature = "alloc")]
 mod owned_table;
+mod peers;
 mod reply;
 mod routing;
 mod scope;
@@ -87,6 +89,10 @@ mod shared;
 mod table;
 mod transaction;
 
+pub use config::{
+    BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
+    parse_scopes,
+};
 pub use migration::{
     MAX_PREFIX_LEN, MigrationError, MigrationState, MigrationTable, MoveRecords, Phase,
 };
@@ -96,6 +102,7 @@ pub use node::{Node, ScopeLookup, WriteVerdict};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
 #[cfg(feature = "alloc")]
 pub use owned_table::OwnershipTableBuf;
+pub use peers::{Peer, PeerTable};
 pub use reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 pub use routing::Routing;
 pub use scope::Scope;

@@ -1,0 +1,503 @@
+//! The `[cluster]` config values, parsed in place: `scopes` into an
+//! [`OwnershipTable`] borrowing the input, `peers` into a
+//! [`PeerTable`](crate::PeerTable). No heap; every mistake is an error
+//! value naming the entry, its byte span and the reason.
+//!
+//! ```text
+//! scopes = "app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1"
+//! peers  = "embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004"
+//! ```
+//!
+//! A value is a comma-separated list; each entry is trimmed and empty
+//! entries are skipped (a trailing comma is fine). In `scopes`, the first
+//! `=` splits the prefix from the owners (a prefix may hold `:` but not
+//! `=`) and `|` splits the writer from the fallback.
+
+use core::fmt;
+
+use crate::node_id::{NodeIdError, validate_node_id};
+use crate::{OwnershipError, OwnershipTable, Scope};
+
+/// Where an entry sits in a config value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Entry {
+    /// Its position among the non-empty entries, from 0.
+    pub index: usize,
+    /// Its first byte in the value, after trimming.
+    pub start: usize,
+    /// One past its last byte.
+    pub end: usize,
+}
+
+/// Why a config entry was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ConfigErrorKind<'a> {
+    /// A `scopes` entry has no `=` between prefix and owners.
+    MissingEquals,
+    /// A `scopes` entry has nothing before `=`.
+    EmptyPrefix,
+    /// Nothing between `=` and `|` (or the end).
+    EmptyWriter,
+    /// Nothing after `|`.
+    EmptyFallback,
+    /// A node id breaks the node-id rule.
+    InvalidNodeId {
+        /// The offending id.
+        id: &'a str,
+        /// Which rule it breaks.
+        reason: NodeIdError,
+    },
+    /// A scope names its writer as its fallback.
+    FallbackIsWriter,
+    /// Two entries declare the same prefix, or the same peer id.
+    Duplicate {
+        /// The earlier entry.
+        first: Entry,
+    },
+    /// This entry's prefix starts with another entry's prefix.
+    Overlapping {
+        /// The entry with the shorter prefix.
+        outer: Entry,
+    },
+    /// More entries than the table's capacity.
+    TooManyEntries {
+        /// The table's capacity.
+        capacity: usize,
+    },
+    /// A `peers` entry has no `@` between id and address.
+    MissingAt,
+    /// A `peers` address has no host.
+    EmptyHost,
+    /// A `peers` address lacks `:elect_port`.
+    MissingPort,
+    /// A port is not a number from 1 to 65535.
+    BadPort {
+        /// The port text.
+        text: &'a str,
+    },
+    /// An IPv6 host must be written in brackets: `[::1]:6004`.
+    UnbracketedIpv6,
+    /// A `[` without its `]`, or text after `]` that is not `:port`.
+    BadBrackets,
+}
+
+/// A refused config value: which entry, where, and why.
+///
+/// ```
+/// use kevy_scope::{parse_scopes, ConfigErrorKind};
+/// let err = parse_scopes::<4>("app:billing:=w1, app:auth:").unwrap_err();
+/// assert_eq!(err.kind, ConfigErrorKind::MissingEquals);
+/// assert_eq!((err.entry.index, err.entry.start, err.entry.end), (1, 17, 26));
+/// assert_eq!(err.to_string(), r#"entry 1 "app:auth:" (bytes 17..26): no '=' between prefix and writer"#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct ConfigError<'a> {
+    /// The refused entry.
+    pub entry: Entry,
+    /// Its text.
+    pub text: &'a str,
+    /// The reason.
+    pub kind: ConfigErrorKind<'a>,
+}
+
+impl fmt::Display for ConfigError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Entry { index, start, end } = self.entry;
+        write!(f, "entry {index} {:?} (bytes {start}..{end}): ", self.text)?;
+        match self.kind {
+            ConfigErrorKind::MissingEquals => f.write_str("no '=' between prefix and writer"),
+            ConfigErrorKind::EmptyPrefix => f.write_str("empty prefix before '='"),
+            ConfigErrorKind::EmptyWriter => f.write_str("empty writer id"),
+            ConfigErrorKind::EmptyFallback => f.write_str("empty fallback id after '|'"),
+            ConfigErrorKind::InvalidNodeId { id, reason } => write!(f, "node id {id:?}: {reason}"),
+            ConfigErrorKind::FallbackIsWriter => f.write_str("the fallback is the writer itself"),
+            ConfigErrorKind::Duplicate { first } => {
+                write!(
+                    f,
+                    "repeats entry {} (bytes {}..{})",
+                    first.index, first.start, first.end
+                )
+            }
+            ConfigErrorKind::Overlapping { outer } => write!(
+                f,
+                "prefix is contained by entry {} (bytes {}..{})",
+                outer.index, outer.start, outer.end
+            ),
+            ConfigErrorKind::TooManyEntries { capacity } => {
+                write!(f, "more than {capacity} entries")
+            }
+            ConfigErrorKind::MissingAt => f.write_str("no '@' between node id and address"),
+            ConfigErrorKind::EmptyHost => f.write_str("empty host"),
+            ConfigErrorKind::MissingPort => f.write_str("no ':port' after the host"),
+            ConfigErrorKind::BadPort { text } => {
+                write!(f, "port {text:?} is not a number from 1 to 65535")
+            }
+            ConfigErrorKind::UnbracketedIpv6 => {
+                f.write_str("an IPv6 host must be in brackets, as in [::1]:6004")
+            }
+            ConfigErrorKind::BadBrackets => f.write_str("unbalanced '[' ']' in the address"),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError<'_> {}
+
+/// The non-empty, trimmed entries of a comma-separated value, with spans.
+pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
+    let mut offset = 0;
+    input
+        .split(',')
+        .map(move |raw| {
+            let start = offset;
+            offset += raw.len() + 1;
+            let trimmed = raw.trim_start();
+            let lead = raw.len() - trimmed.len();
+            let text = trimmed.trim_end();
+            (start + lead, text)
+        })
+        .filter(|(_, text)| !text.is_empty())
+        .enumerate()
+        .map(|(index, (start, text))| {
+            (
+                Entry {
+                    index,
+                    start,
+                    end: start + text.len(),
+                },
+                text,
+            )
+        })
+}
+
+/// Parses one `scopes` entry.
+fn parse_scope(entry: Entry, text: &str) -> Result<Scope<'_>, ConfigError<'_>> {
+    let fail = |kind| ConfigError { entry, text, kind };
+    let (prefix, owners) = text
+        .split_once('=')
+        .ok_or(fail(ConfigErrorKind::MissingEquals))?;
+    let prefix = prefix.trim();
+    if prefix.is_empty() {
+        return Err(fail(ConfigErrorKind::EmptyPrefix));
+    }
+    let (writer, fallback) = match owners.split_once('|') {
+        Some((w, f)) => (w.trim(), Some(f.trim())),
+        None => (owners.trim(), None),
+    };
+    if writer.is_empty() {
+        return Err(fail(ConfigErrorKind::EmptyWriter));
+    }
+    let check = |id| {
+        validate_node_id(id).map_err(|reason| fail(ConfigErrorKind::InvalidNodeId { id, reason }))
+    };
+    check(writer)?;
+    let scope = Scope::new(prefix.as_bytes(), writer);
+    match fallback {
+        None => Ok(scope),
+        Some("") => Err(fail(ConfigErrorKind::EmptyFallback)),
+        Some(fallback) => {
+            check(fallback)?;
+            if fallback == writer {
+                return Err(fail(ConfigErrorKind::FallbackIsWriter));
+            }
+            Ok(scope.with_fallback(fallback))
+        }
+    }
+}
+
+/// The scopes of a `scopes` value, one per entry, in input order, each
+/// borrowing from `input`.
+///
+/// ```
+/// use kevy_scope::parse_scope_entries;
+/// let scopes: Result<Vec<_>, _> = parse_scope_entries("a:=w1|f1, b:=w2,").collect();
+/// let scopes = scopes.unwrap();
+/// assert_eq!(scopes[0].fallback(), Some("f1"));
+/// assert_eq!(scopes[1].prefix(), b"b:");
+/// ```
+pub fn parse_scope_entries(
+    input: &str,
+) -> impl Iterator<Item = Result<Scope<'_>, ConfigError<'_>>> + '_ {
+    entries(input).map(|(entry, text)| parse_scope(entry, text))
+}
+
+/// Parses a `scopes` value into a validated table of capacity `N`,
+/// borrowing prefixes and ids from `input`.
+///
+/// ```
+/// use kevy_scope::{parse_scopes, Routing};
+/// let table = parse_scopes::<8>("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1")?;
+/// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
+/// # Ok::<(), kevy_scope::ConfigError>(())
+/// ```
+pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>, ConfigError<'_>> {
+    let mut first_error = None;
+    let scopes = parse_scope_entries(input).map_while(|r| match r {
+        Ok(scope) => Some(scope),
+        Err(e) => {
+            first_error = Some(e);
+            None
+        }
+    });
+    let built = OwnershipTable::try_from_iter(scopes);
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    built.map_err(|e| locate(input, e))
+}
+
+/// Points a table refusal at the entries it concerns.
+fn locate<'a>(input: &'a str, error: OwnershipError<'a>) -> ConfigError<'a> {
+    let with_prefix = |prefix: &[u8], skip: usize| {
+        entries(input)
+            .filter(|(_, text)| {
+                text.split_once('=')
+                    .is_some_and(|(p, _)| p.trim().as_bytes() == prefix)
+            })
+            .nth(skip)
+    };
+    let blame = |(entry, text), kind| ConfigError { entry, text, kind };
+    // Only reached if the table refuses what the entry parser accepted.
+    let nowhere = || {
+        (
+            Entry {
+                index: 0,
+                start: 0,
+                end: 0,
+            },
+            "",
+        )
+    };
+    match error {
+        OwnershipError::DuplicatePrefix { prefix } => {
+            match (with_prefix(prefix, 0), with_prefix(prefix, 1)) {
+                (Some(first), Some(second)) => {
+                    blame(second, ConfigErrorKind::Duplicate { first: first.0 })
+                }
+                _ => blame(nowhere(), ConfigErrorKind::Duplicate { first: nowhere().0 }),
+            }
+        }
+        OwnershipError::OverlappingPrefix { inner, outer } => {
+            match (with_prefix(inner, 0), with_prefix(outer, 0)) {
+                (Some(inner), Some(outer)) => {
+                    blame(inner, ConfigErrorKind::Overlapping { outer: outer.0 })
+                }
+                _ => blame(
+                    nowhere(),
+                    ConfigErrorKind::Overlapping { outer: nowhere().0 },
+                ),
+            }
+        }
+        OwnershipError::CapacityExceeded { capacity } => {
+            let over = entries(input).nth(capacity).unwrap_or_else(nowhere);
+            blame(over, ConfigErrorKind::TooManyEntries { capacity })
+        }
+        // The entry parser refuses these first.
+        OwnershipError::InvalidNodeId { id, reason, .. } => {
+            blame(nowhere(), ConfigErrorKind::InvalidNodeId { id, reason })
+        }
+        OwnershipError::FallbackIsWriter { .. } => {
+            blame(nowhere(), ConfigErrorKind::FallbackIsWriter)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+    use std::vec::Vec;
+
+    fn kind(input: &str) -> ConfigErrorKind<'_> {
+        parse_scopes::<8>(input).unwrap_err().kind
+    }
+
+    #[test]
+    fn seed_example_parses() {
+        let t =
+            parse_scopes::<4>("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1")
+                .unwrap();
+        assert_eq!(t.len(), 2);
+        let billing = t.lookup(b"app:billing:1").unwrap();
+        assert_eq!(
+            (billing.writer(), billing.fallback()),
+            ("embed-billing-1", Some("server-eu-1"))
+        );
+    }
+
+    #[test]
+    fn trims_and_skips_empty_entries() {
+        let t = parse_scopes::<4>(" ,a: = w1 | f1 ,, b:=w2 ,").unwrap();
+        let got: Vec<_> = t
+            .scopes()
+            .iter()
+            .map(|s| (s.prefix(), s.writer(), s.fallback()))
+            .collect();
+        assert_eq!(
+            got,
+            [(&b"a:"[..], "w1", Some("f1")), (&b"b:"[..], "w2", None)]
+        );
+        assert!(parse_scopes::<4>("").unwrap().is_empty());
+        assert!(parse_scopes::<4>(" , ,").unwrap().is_empty());
+    }
+
+    #[test]
+    fn first_equals_splits() {
+        // A prefix cannot hold '='; the owners part then holds it, and no id may.
+        assert!(matches!(
+            kind("a=b=c"),
+            ConfigErrorKind::InvalidNodeId { id: "b=c", .. }
+        ));
+    }
+
+    #[test]
+    fn each_entry_error() {
+        assert_eq!(kind("app:"), ConfigErrorKind::MissingEquals);
+        assert_eq!(kind("=w"), ConfigErrorKind::EmptyPrefix);
+        assert_eq!(kind(" =w"), ConfigErrorKind::EmptyPrefix);
+        assert_eq!(kind("a:="), ConfigErrorKind::EmptyWriter);
+        assert_eq!(kind("a:=|f"), ConfigErrorKind::EmptyWriter);
+        assert_eq!(kind("a:=w|"), ConfigErrorKind::EmptyFallback);
+        assert_eq!(kind("a:=w| "), ConfigErrorKind::EmptyFallback);
+        assert_eq!(kind("a:=w|w"), ConfigErrorKind::FallbackIsWriter);
+        assert!(matches!(
+            kind("a:=w|f|g"),
+            ConfigErrorKind::InvalidNodeId { id: "f|g", .. }
+        ));
+        let long = "a:=".to_string() + &"x".repeat(33);
+        assert!(matches!(
+            parse_scopes::<4>(&long).unwrap_err().kind,
+            ConfigErrorKind::InvalidNodeId {
+                reason: NodeIdError::TooLong { len: 33 },
+                ..
+            }
+        ));
+        assert!(matches!(
+            kind("a:=w é"),
+            ConfigErrorKind::InvalidNodeId { .. }
+        ));
+    }
+
+    #[test]
+    fn table_errors_point_at_both_entries() {
+        let input = "a:=w1, b:=w2, a:=w3";
+        let e = parse_scopes::<4>(input).unwrap_err();
+        assert_eq!(
+            e.entry,
+            Entry {
+                index: 2,
+                start: 14,
+                end: 19
+            }
+        );
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::Duplicate {
+                first: Entry {
+                    index: 0,
+                    start: 0,
+                    end: 5
+                }
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "entry 2 \"a:=w3\" (bytes 14..19): repeats entry 0 (bytes 0..5)"
+        );
+        let e = parse_scopes::<4>("app:=w1, app:billing:=w2").unwrap_err();
+        assert_eq!(e.text, "app:billing:=w2");
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::Overlapping {
+                outer: Entry {
+                    index: 0,
+                    start: 0,
+                    end: 7
+                }
+            }
+        );
+        let e = parse_scopes::<2>("a=w, b=w, c=w").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::TooManyEntries { capacity: 2 });
+        assert_eq!(e.text, "c=w");
+    }
+
+    #[test]
+    fn errors_come_in_input_order() {
+        // The table is full before the bad entry is read.
+        let e = parse_scopes::<1>("a=w, b=w, c").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::TooManyEntries { capacity: 1 });
+        let e = parse_scopes::<1>("c, a=w, b=w").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::MissingEquals);
+    }
+}
+
+/// A boot-time warning about a table read with its peer list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum BootWarning<'t> {
+    /// The scope declares no fallback: its keys are unwritable while the
+    /// writer is down.
+    NoFallback(Scope<'t>),
+    /// The scope's writer is not in the peer list: redirects to it print
+    /// the bare id.
+    UnknownWriter(Scope<'t>),
+    /// The scope's fallback is not in the peer list.
+    UnknownFallback(Scope<'t>),
+}
+
+impl fmt::Display for BootWarning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoFallback(s) => write!(
+                f,
+                "scope {s}: no fallback, unwritable while the writer is down"
+            ),
+            Self::UnknownWriter(s) => {
+                write!(
+                    f,
+                    "scope {s}: writer {:?} is not in the peer list",
+                    s.writer()
+                )
+            }
+            Self::UnknownFallback(s) => write!(
+                f,
+                "scope {s}: fallback {:?} is not in the peer list",
+                s.fallback().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// What a node warns about once at boot: scopes without a fallback, and
+/// scopes whose writer or fallback the peer list does not know.
+///
+/// ```
+/// use kevy_scope::{boot_report, parse_scopes, BootWarning, PeerTable};
+/// let table = parse_scopes::<4>("a:=n1|n2, b:=n3")?;
+/// let peers = PeerTable::<4>::parse("n1@h:1, n3@h:3")?;
+/// let report: Vec<_> = boot_report(&table, &peers).map(|w| w.to_string()).collect();
+/// assert_eq!(report, [
+///     r#"scope a:=n1|n2: fallback "n2" is not in the peer list"#,
+///     "scope b:=n3: no fallback, unwritable while the writer is down",
+/// ]);
+/// # Ok::<(), kevy_scope::ConfigError>(())
+/// ```
+pub fn boot_report<'t, const N: usize, const P: usize>(
+    table: &'t OwnershipTable<'t, N>,
+    peers: &'t crate::PeerTable<'_, P>,
+) -> impl Iterator<Item = BootWarning<'t>> + 't {
+    table.scopes().iter().flat_map(move |&scope| {
+        let known = |id: &str| peers.get(id).is_some();
+        let writer = (!known(scope.writer())).then_some(BootWarning::UnknownWriter(scope));
+        let fallback = match scope.fallback() {
+            None => Some(BootWarning::NoFallback(scope)),
+            Some(f) if !known(f) => Some(BootWarning::UnknownFallback(scope)),
+            Some(_) => None,
+        };
+        writer.into_iter().chain(fallback)
+    })
+}

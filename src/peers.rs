@@ -1,0 +1,385 @@
+//! The peer list: node ids and the addresses clients reach them at, parsed
+//! in place from the `peers` config value. It resolves ids in wire replies.
+
+use core::fmt;
+
+use crate::config::{ConfigError, ConfigErrorKind, Entry, entries};
+use crate::node_id::validate_node_id;
+use crate::reply::{PeerAddr, Resolve};
+use crate::table::write_joined;
+
+/// One peer: `id@host:elect_port[:client_port]`.
+///
+/// ```
+/// use kevy_scope::Peer;
+/// let p = Peer::parse("embed-billing-1@10.0.0.1:6004:6379").unwrap();
+/// assert_eq!(p.id(), "embed-billing-1");
+/// assert_eq!(p.client_addr().to_string(), "10.0.0.1:6379");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Peer<'a> {
+    id: &'a str,
+    host: &'a str,
+    elect_port: u16,
+    client_port: Option<u16>,
+}
+
+impl<'a> Peer<'a> {
+    /// Parses one entry; errors carry entry index 0 and spans within `text`.
+    ///
+    /// ```
+    /// use kevy_scope::{ConfigErrorKind, Peer};
+    /// assert_eq!(Peer::parse("n1@[::1]:6004").unwrap().host(), "::1");
+    /// assert_eq!(Peer::parse("n1@::1:6004").unwrap_err().kind, ConfigErrorKind::UnbracketedIpv6);
+    /// ```
+    pub fn parse(text: &'a str) -> Result<Self, ConfigError<'a>> {
+        parse_peer(
+            Entry {
+                index: 0,
+                start: 0,
+                end: text.len(),
+            },
+            text,
+        )
+    }
+
+    /// The node id.
+    ///
+    /// ```
+    /// # use kevy_scope::Peer;
+    /// assert_eq!(Peer::parse("n1@h:1").unwrap().id(), "n1");
+    /// ```
+    #[must_use]
+    pub const fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// The host, without brackets.
+    ///
+    /// ```
+    /// # use kevy_scope::Peer;
+    /// assert_eq!(Peer::parse("n1@h:1").unwrap().host(), "h");
+    /// ```
+    #[must_use]
+    pub const fn host(&self) -> &'a str {
+        self.host
+    }
+
+    /// The quorum (election) port.
+    ///
+    /// ```
+    /// # use kevy_scope::Peer;
+    /// assert_eq!(Peer::parse("n1@h:6004:6379").unwrap().elect_port(), 6004);
+    /// ```
+    #[must_use]
+    pub const fn elect_port(&self) -> u16 {
+        self.elect_port
+    }
+
+    /// The client port, when declared.
+    ///
+    /// ```
+    /// # use kevy_scope::Peer;
+    /// assert_eq!(Peer::parse("n1@h:6004").unwrap().client_port(), None);
+    /// ```
+    #[must_use]
+    pub const fn client_port(&self) -> Option<u16> {
+        self.client_port
+    }
+
+    /// Where clients are sent: `host:client_port` when given, else
+    /// `host:elect_port`.
+    ///
+    /// ```
+    /// # use kevy_scope::Peer;
+    /// assert_eq!(Peer::parse("n1@h:6004").unwrap().client_addr().to_string(), "h:6004");
+    /// ```
+    #[must_use]
+    pub const fn client_addr(&self) -> PeerAddr<'a> {
+        let port = match self.client_port {
+            Some(port) => port,
+            None => self.elect_port,
+        };
+        PeerAddr::new(self.host, port)
+    }
+}
+
+/// Renders the entry shape `id@host:elect[:client]`, IPv6 in brackets.
+impl fmt::Display for Peer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{}",
+            self.id,
+            PeerAddr::new(self.host, self.elect_port)
+        )?;
+        if let Some(port) = self.client_port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
+    }
+}
+
+fn parse_port<'a>(
+    text: &'a str,
+    fail: impl Fn(ConfigErrorKind<'a>) -> ConfigError<'a>,
+) -> Result<u16, ConfigError<'a>> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u16>() {
+        Ok(port) if digits && port != 0 => Ok(port),
+        _ => Err(fail(ConfigErrorKind::BadPort { text })),
+    }
+}
+
+fn is_host_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
+}
+
+fn parse_peer(entry: Entry, text: &str) -> Result<Peer<'_>, ConfigError<'_>> {
+    let fail = |kind| ConfigError { entry, text, kind };
+    let (id, addr) = text
+        .split_once('@')
+        .ok_or(fail(ConfigErrorKind::MissingAt))?;
+    let id = id.trim();
+    validate_node_id(id).map_err(|reason| fail(ConfigErrorKind::InvalidNodeId { id, reason }))?;
+    let addr = addr.trim();
+    let (host, ports) = if let Some(rest) = addr.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or(fail(ConfigErrorKind::BadBrackets))?;
+        let ipv6 = host.contains(':')
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        if !ipv6 {
+            return Err(fail(ConfigErrorKind::BadBrackets));
+        }
+        match after.strip_prefix(':') {
+            Some(ports) => (host, ports),
+            None if after.is_empty() => return Err(fail(ConfigErrorKind::MissingPort)),
+            None => return Err(fail(ConfigErrorKind::BadBrackets)),
+        }
+    } else {
+        let (host, ports) = addr.split_once(':').unwrap_or((addr, ""));
+        if ports.is_empty() && !host.is_empty() && !addr.contains(':') {
+            return Err(fail(ConfigErrorKind::MissingPort));
+        }
+        if ports.matches(':').count() > 1 {
+            return Err(fail(ConfigErrorKind::UnbracketedIpv6));
+        }
+        (host, ports)
+    };
+    if host.is_empty() {
+        return Err(fail(ConfigErrorKind::EmptyHost));
+    }
+    if !host.contains(':') && !host.bytes().all(is_host_byte) {
+        return Err(fail(ConfigErrorKind::BadBrackets));
+    }
+    let (elect, client) = match ports.split_once(':') {
+        Some((elect, client)) => (elect, Some(client)),
+        None => (ports, None),
+    };
+    let elect_port = parse_port(elect, fail)?;
+    let client_port = client.map(|c| parse_port(c, fail)).transpose()?;
+    Ok(Peer {
+        id,
+        host,
+        elect_port,
+        client_port,
+    })
+}
+
+/// The peers of a `peers` value, at most `P`, borrowing from the input.
+/// It resolves node ids to client addresses for wire replies.
+///
+/// ```
+/// use kevy_scope::{PeerTable, Resolve, WriteVerdict};
+/// let peers = PeerTable::<4>::parse("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004")?;
+/// assert_eq!(peers.resolve("server-eu-1").map(|a| a.to_string()).as_deref(), Some("10.0.0.2:6004"));
+/// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+/// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.encode_reply(&peers, &mut buf).unwrap();
+/// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
+/// # Ok::<(), kevy_scope::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PeerTable<'a, const P: usize> {
+    /// Each peer with the entry it came from, for duplicate reports.
+    peers: heapless::Vec<(Entry, Peer<'a>), P>,
+}
+
+/// Equal when they hold the same peers in the same order, wherever in
+/// their inputs they were written.
+impl<const P: usize> PartialEq for PeerTable<'_, P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl<const P: usize> Eq for PeerTable<'_, P> {}
+
+impl<'a, const P: usize> PeerTable<'a, P> {
+    /// Parses a `peers` value; ids must be unique.
+    ///
+    /// ```
+    /// use kevy_scope::{ConfigErrorKind, PeerTable};
+    /// let err = PeerTable::<4>::parse("a@h:1, a@h:2").unwrap_err();
+    /// assert!(matches!(err.kind, ConfigErrorKind::Duplicate { .. }));
+    /// ```
+    pub fn parse(input: &'a str) -> Result<Self, ConfigError<'a>> {
+        let mut peers: heapless::Vec<(Entry, Peer<'a>), P> = heapless::Vec::new();
+        for (entry, text) in entries(input) {
+            let peer = parse_peer(entry, text)?;
+            let fail = |kind| ConfigError { entry, text, kind };
+            if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
+                return Err(fail(ConfigErrorKind::Duplicate { first: *first }));
+            }
+            peers
+                .push((entry, peer))
+                .map_err(|_| fail(ConfigErrorKind::TooManyEntries { capacity: P }))?;
+        }
+        Ok(Self { peers })
+    }
+
+    /// The peer named `id`.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTable;
+    /// let t = PeerTable::<2>::parse("a@h:1").unwrap();
+    /// assert_eq!(t.get("a").map(|p| p.elect_port()), Some(1));
+    /// ```
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Peer<'a>> {
+        self.iter().find(|p| p.id == id)
+    }
+
+    /// The peers, in input order.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTable;
+    /// let t = PeerTable::<2>::parse("b@h:1, a@h:2").unwrap();
+    /// assert_eq!(t.iter().map(|p| p.id()).collect::<Vec<_>>(), ["b", "a"]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &Peer<'a>> + '_ {
+        self.peers.iter().map(|(_, p)| p)
+    }
+
+    /// The number of peers.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTable;
+    /// assert_eq!(PeerTable::<2>::parse("a@h:1,").unwrap().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no peers.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTable;
+    /// assert!(PeerTable::<2>::parse("").unwrap().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+impl<const P: usize> Resolve for PeerTable<'_, P> {
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
+        self.get(id).map(Peer::client_addr)
+    }
+}
+
+/// Renders the `peers` value: entries joined by `, `.
+///
+/// ```
+/// # use kevy_scope::PeerTable;
+/// let t = PeerTable::<2>::parse(" a@[::1]:1:2 ,b@h:3").unwrap();
+/// assert_eq!(t.to_string(), "a@[::1]:1:2, b@h:3");
+/// ```
+impl<const P: usize> fmt::Display for PeerTable<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(f, self.iter())
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const P: usize> defmt::Format for PeerTable<'_, P> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "[");
+        for peer in self.iter() {
+            defmt::write!(f, "{} ", peer);
+        }
+        defmt::write!(f, "]");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    fn kind(text: &str) -> ConfigErrorKind<'_> {
+        Peer::parse(text).unwrap_err().kind
+    }
+
+    #[test]
+    fn addresses_and_ports() {
+        let p = Peer::parse("n@10.0.0.2:6004").unwrap();
+        assert_eq!(
+            (p.host(), p.elect_port(), p.client_port()),
+            ("10.0.0.2", 6004, None)
+        );
+        let p = Peer::parse("n@[fe80::1]:6004:6379").unwrap();
+        assert_eq!((p.host(), p.client_addr().port()), ("fe80::1", 6379));
+        assert_eq!(p.to_string(), "n@[fe80::1]:6004:6379");
+        let p = Peer::parse("n@kevy-eu.example:1").unwrap();
+        assert_eq!(p.host(), "kevy-eu.example");
+    }
+
+    #[test]
+    fn every_peer_error() {
+        assert_eq!(kind("n 10.0.0.1:1"), ConfigErrorKind::MissingAt);
+        assert!(matches!(
+            kind("@h:1"),
+            ConfigErrorKind::InvalidNodeId { .. }
+        ));
+        assert_eq!(kind("n@:1"), ConfigErrorKind::EmptyHost);
+        assert_eq!(kind("n@h"), ConfigErrorKind::MissingPort);
+        assert_eq!(kind("n@[::1]"), ConfigErrorKind::MissingPort);
+        assert_eq!(kind("n@h:"), ConfigErrorKind::BadPort { text: "" });
+        assert_eq!(kind("n@h:0"), ConfigErrorKind::BadPort { text: "0" });
+        assert_eq!(
+            kind("n@h:65536"),
+            ConfigErrorKind::BadPort { text: "65536" }
+        );
+        assert_eq!(kind("n@h:+1"), ConfigErrorKind::BadPort { text: "+1" });
+        assert_eq!(kind("n@h:1:x"), ConfigErrorKind::BadPort { text: "x" });
+        assert_eq!(kind("n@::1:6004"), ConfigErrorKind::UnbracketedIpv6);
+        assert_eq!(kind("n@[::1:6004"), ConfigErrorKind::BadBrackets);
+        assert_eq!(kind("n@[::1]6004"), ConfigErrorKind::BadBrackets);
+        assert_eq!(kind("n@[host]:1"), ConfigErrorKind::BadBrackets);
+        assert_eq!(kind("n@h st:1"), ConfigErrorKind::BadBrackets);
+    }
+
+    #[test]
+    fn table_limits() {
+        let e = PeerTable::<1>::parse("a@h:1, b@h:2").unwrap_err();
+        assert_eq!(e.kind, ConfigErrorKind::TooManyEntries { capacity: 1 });
+        assert_eq!(e.entry.index, 1);
+        let e = PeerTable::<4>::parse("a@h:1, b@h:2, a@h:3").unwrap_err();
+        assert_eq!(
+            e.kind,
+            ConfigErrorKind::Duplicate {
+                first: Entry {
+                    index: 0,
+                    start: 0,
+                    end: 5
+                }
+            }
+        );
+    }
+}
