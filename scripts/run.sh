@@ -3,7 +3,7 @@
 #
 #   scripts/run.sh demo   run the writer-node demo
 #   scripts/run.sh test   every check: format, lints, docs, host suite,
-#                         no_std cross-builds
+#                         no_std cross-builds, fuzzing
 #
 # Missing rustup targets and components are installed on first use.
 set -euo pipefail
@@ -47,6 +47,22 @@ cross_builds() {
     done
 }
 
+# Each cargo-fuzz target runs this long (seconds) in the test job.
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_TARGETS=(scopes peers table)
+
+fuzz() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        rustup toolchain install nightly --profile minimal ||
+            { echo "no nightly toolchain: cargo-fuzz skipped (the proptest budget covers the parsers)"; return; }
+    fi
+    command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+    for target in "${FUZZ_TARGETS[@]}"; do
+        step "fuzz $target for ${FUZZ_SECONDS}s"
+        (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)
+    done
+}
+
 case "${1:-}" in
     demo)
         cargo run --example quickstart
@@ -55,6 +71,7 @@ case "${1:-}" in
         ensure_rust
         host_suite
         cross_builds
+        fuzz
         step "all checks passed"
         ;;
     *)
