@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # The one place that knows the target matrix and what each job runs.
 #
-#   scripts/run.sh demo   run the writer-node demo
-#   scripts/run.sh test   every check: format, lints, docs, host suite,
-#                         no_std cross-builds, fuzzing
+#   scripts/run.sh demo [target]  the embed-billing-1 firmware under QEMU
+#   scripts/run.sh test           every check: format, lints, docs, host
+#                                 suite, no_std builds, device suites under
+#                                 QEMU, footprint, fuzzing
+#   scripts/run.sh footprint      flash, RAM and stack of the firmware
 #
 # Missing rustup targets and components are installed on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# target triple
+# target triple -> QEMU board (the memory maps live in device/memory/)
 TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf)
+declare -A QEMU_ARGS=(
+    [thumbv6m-none-eabi]="-machine microbit"
+    [thumbv7m-none-eabi]="-cpu cortex-m3 -machine lm3s6965evb"
+    [thumbv7em-none-eabihf]="-cpu cortex-m4 -machine mps2-an386"
+)
+DEMO_TARGET=thumbv7m-none-eabi
+# A QEMU run that takes longer than this has hung.
+QEMU_TIMEOUT=120
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -39,6 +49,71 @@ host_suite() {
     cargo test --lib --no-default-features
 }
 
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_device_tools() {
+    if ! command -v qemu-system-arm >/dev/null; then
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+    fi
+    command -v defmt-print >/dev/null || cargo install --locked defmt-print
+}
+
+# qemu TARGET BIN: builds BIN for TARGET, runs it on the target's board and
+# decodes its defmt log; fails on a failed check, a panic or a hang.
+qemu() {
+    local target=$1 bin=$2 elf
+    (cd device && cargo build --release --target "$target" --bin "$bin")
+    elf="device/target/$target/release/$bin"
+    # shellcheck disable=SC2086
+    timeout "$QEMU_TIMEOUT" qemu-system-arm ${QEMU_ARGS[$target]} -nographic \
+        -semihosting-config enable=on,target=native -kernel "$elf" | defmt-print -e "$elf"
+}
+
+device_suites() {
+    for target in "${TARGETS[@]}"; do
+        step "device suite on $target (QEMU: ${QEMU_ARGS[$target]})"
+        qemu "$target" suite
+    done
+}
+
+# Flash (.text + .rodata + vector table) and static RAM (.data + .bss +
+# .uninit) of the firmware, the crate's own symbols, and the stack
+# high-water the firmware measures on the device.
+footprint() {
+    step "footprint of the embed-billing-1 firmware (opt-level = \"s\", LTO)"
+    printf '%-22s %8s %8s %8s %10s %14s %14s\n' target flash ram stack crate-syms routing-stack with-parsing
+    for target in "${TARGETS[@]}"; do
+        local elf log flash ram stack syms stack_flash config_flash base
+        log=$(qemu "$target" embed-billing-1)
+        qemu "$target" routing-stack >/dev/null
+        qemu "$target" config-stack >/dev/null
+        (cd device && cargo build -q --release --target "$target" --bin baseline)
+        elf="device/target/$target/release/embed-billing-1"
+        flash=$(flash_of "$elf")
+        ram=$(size -A "$elf" | awk '$1 ~ /^\.(data|bss|uninit)$/ {s += $2} END {print s}')
+        # What the verdict and the reply (and then parsing) add to an empty
+        # program.
+        base=$(flash_of "device/target/$target/release/baseline")
+        stack_flash=$(($(flash_of "device/target/$target/release/routing-stack") - base))
+        config_flash=$(($(flash_of "device/target/$target/release/config-stack") - base))
+        # Code and read-only data whose symbol names the crate (not what
+        # LTO inlined into the firmware's own functions).
+        syms=$(nm -C -S --size-sort "$elf" | awk '$3 ~ /^[tTrR]$/' |
+            grep -E 'kevy_scope::' | grep -v kevy_scope_device |
+            { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; })
+        stack=$(grep -o 'stack high-water [0-9]*' <<<"$log" | awk '{print $3}')
+        printf '%-22s %8s %8s %8s %10s %14s %14s\n' "$target" "$flash" "$ram" "$stack" "$syms" \
+            "$stack_flash" "$config_flash"
+    done
+}
+
+flash_of() {
+    size -A "$1" | awk '$1 ~ /^\.(vector_table|text|rodata)$/ {s += $2} END {print s}'
+}
+
 cross_builds() {
     for target in "${TARGETS[@]}"; do
         step "no_std build for $target"
@@ -65,17 +140,28 @@ fuzz() {
 
 case "${1:-}" in
     demo)
-        cargo run --example quickstart
+        ensure_rust
+        ensure_device_tools
+        step "embed-billing-1 firmware on ${2:-$DEMO_TARGET} under QEMU"
+        qemu "${2:-$DEMO_TARGET}" embed-billing-1
+        ;;
+    footprint)
+        ensure_rust
+        ensure_device_tools
+        footprint
         ;;
     test)
         ensure_rust
+        ensure_device_tools
         host_suite
         cross_builds
+        device_suites
+        footprint
         fuzz
         step "all checks passed"
         ;;
     *)
-        echo "usage: $0 demo|test" >&2
+        echo "usage: $0 demo [target] | test | footprint" >&2
         exit 2
         ;;
 esac

@@ -8,7 +8,8 @@
 //! peers  = "embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004"
 //! ```
 //!
-//! A value is a comma-separated list; each entry is trimmed and empty
+//! A value is a comma-separated list; each entry is trimmed of ASCII
+//! whitespace and empty
 //! entries are skipped (a trailing comma is fine). In `scopes`, the first
 //! `=` splits the prefix from the owners (a prefix may hold `:` but not
 //! `=`) and `|` splits the writer from the fallback.
@@ -154,9 +155,9 @@ pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
         .map(move |raw| {
             let start = offset;
             offset += raw.len() + 1;
-            let trimmed = raw.trim_start();
+            let trimmed = raw.trim_ascii_start();
             let lead = raw.len() - trimmed.len();
-            let text = trimmed.trim_end();
+            let text = trimmed.trim_ascii_end();
             (start + lead, text)
         })
         .filter(|(_, text)| !text.is_empty())
@@ -173,39 +174,32 @@ pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
         })
 }
 
-/// Parses one `scopes` entry.
-fn parse_scope(entry: Entry, text: &str) -> Result<Scope<'_>, ConfigError<'_>> {
-    let fail = |kind| ConfigError { entry, text, kind };
-    let (prefix, owners) = text
-        .split_once('=')
-        .ok_or(fail(ConfigErrorKind::MissingEquals))?;
-    let prefix = prefix.trim();
+/// Parses one `scopes` entry; the caller adds where it sits.
+fn parse_scope(text: &str) -> Result<Scope<'_>, ConfigErrorKind<'_>> {
+    let (prefix, owners) = text.split_once('=').ok_or(ConfigErrorKind::MissingEquals)?;
+    let prefix = prefix.trim_ascii();
     if prefix.is_empty() {
-        return Err(fail(ConfigErrorKind::EmptyPrefix));
+        return Err(ConfigErrorKind::EmptyPrefix);
     }
     let (writer, fallback) = match owners.split_once('|') {
-        Some((w, f)) => (w.trim(), Some(f.trim())),
-        None => (owners.trim(), None),
+        Some((w, f)) => (w.trim_ascii(), Some(f.trim_ascii())),
+        None => (owners.trim_ascii(), None),
     };
     if writer.is_empty() {
-        return Err(fail(ConfigErrorKind::EmptyWriter));
+        return Err(ConfigErrorKind::EmptyWriter);
     }
-    let check = |id| {
-        validate_node_id(id).map_err(|reason| fail(ConfigErrorKind::InvalidNodeId { id, reason }))
-    };
-    check(writer)?;
+    check_id(writer)?;
     let scope = Scope::new(prefix.as_bytes(), writer);
     match fallback {
         None => Ok(scope),
-        Some("") => Err(fail(ConfigErrorKind::EmptyFallback)),
-        Some(fallback) => {
-            check(fallback)?;
-            if fallback == writer {
-                return Err(fail(ConfigErrorKind::FallbackIsWriter));
-            }
-            Ok(scope.with_fallback(fallback))
-        }
+        Some("") => Err(ConfigErrorKind::EmptyFallback),
+        Some(fallback) if fallback == writer => Err(ConfigErrorKind::FallbackIsWriter),
+        Some(fallback) => check_id(fallback).map(|()| scope.with_fallback(fallback)),
     }
+}
+
+pub(crate) fn check_id(id: &str) -> Result<(), ConfigErrorKind<'_>> {
+    validate_node_id(id).map_err(|reason| ConfigErrorKind::InvalidNodeId { id, reason })
 }
 
 /// The scopes of a `scopes` value, one per entry, in input order, each
@@ -221,7 +215,8 @@ fn parse_scope(entry: Entry, text: &str) -> Result<Scope<'_>, ConfigError<'_>> {
 pub fn parse_scope_entries(
     input: &str,
 ) -> impl Iterator<Item = Result<Scope<'_>, ConfigError<'_>>> + '_ {
-    entries(input).map(|(entry, text)| parse_scope(entry, text))
+    entries(input)
+        .map(|(entry, text)| parse_scope(text).map_err(|kind| ConfigError { entry, text, kind }))
 }
 
 /// Parses a `scopes` value into a validated table of capacity `N`,
@@ -255,7 +250,7 @@ fn locate<'a>(input: &'a str, error: OwnershipError<'a>) -> ConfigError<'a> {
         entries(input)
             .filter(|(_, text)| {
                 text.split_once('=')
-                    .is_some_and(|(p, _)| p.trim().as_bytes() == prefix)
+                    .is_some_and(|(p, _)| p.trim_ascii().as_bytes() == prefix)
             })
             .nth(skip)
     };

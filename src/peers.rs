@@ -3,8 +3,7 @@
 
 use core::fmt;
 
-use crate::config::{ConfigError, ConfigErrorKind, Entry, entries};
-use crate::node_id::validate_node_id;
+use crate::config::{ConfigError, ConfigErrorKind, Entry, check_id, entries};
 use crate::reply::{PeerAddr, Resolve};
 use crate::table::write_joined;
 
@@ -34,14 +33,12 @@ impl<'a> Peer<'a> {
     /// assert_eq!(Peer::parse("n1@::1:6004").unwrap_err().kind, ConfigErrorKind::UnbracketedIpv6);
     /// ```
     pub fn parse(text: &'a str) -> Result<Self, ConfigError<'a>> {
-        parse_peer(
-            Entry {
-                index: 0,
-                start: 0,
-                end: text.len(),
-            },
-            text,
-        )
+        let entry = Entry {
+            index: 0,
+            start: 0,
+            end: text.len(),
+        };
+        parse_peer(text).map_err(|kind| ConfigError { entry, text, kind })
     }
 
     /// The node id.
@@ -121,67 +118,75 @@ impl fmt::Display for Peer<'_> {
     }
 }
 
-fn parse_port<'a>(
-    text: &'a str,
-    fail: impl Fn(ConfigErrorKind<'a>) -> ConfigError<'a>,
-) -> Result<u16, ConfigError<'a>> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<u16>() {
-        Ok(port) if digits && port != 0 => Ok(port),
-        _ => Err(fail(ConfigErrorKind::BadPort { text })),
+fn parse_port(text: &str) -> Result<u16, ConfigErrorKind<'_>> {
+    // Digits only (no sign), 1 to 65535; written out to keep the number
+    // parser of core out of small firmware.
+    let mut port: u16 = 0;
+    for b in text.bytes() {
+        let digit = b.checked_sub(b'0').filter(|d| *d <= 9);
+        port = digit
+            .and_then(|d| port.checked_mul(10)?.checked_add(u16::from(d)))
+            .ok_or(ConfigErrorKind::BadPort { text })?;
     }
+    if port == 0 {
+        return Err(ConfigErrorKind::BadPort { text });
+    }
+    Ok(port)
 }
 
 fn is_host_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_')
 }
 
-fn parse_peer(entry: Entry, text: &str) -> Result<Peer<'_>, ConfigError<'_>> {
-    let fail = |kind| ConfigError { entry, text, kind };
-    let (id, addr) = text
-        .split_once('@')
-        .ok_or(fail(ConfigErrorKind::MissingAt))?;
-    let id = id.trim();
-    validate_node_id(id).map_err(|reason| fail(ConfigErrorKind::InvalidNodeId { id, reason }))?;
-    let addr = addr.trim();
-    let (host, ports) = if let Some(rest) = addr.strip_prefix('[') {
-        let (host, after) = rest
-            .split_once(']')
-            .ok_or(fail(ConfigErrorKind::BadBrackets))?;
-        let ipv6 = host.contains(':')
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
-        if !ipv6 {
-            return Err(fail(ConfigErrorKind::BadBrackets));
+fn is_ipv6_byte(b: u8) -> bool {
+    b.is_ascii_hexdigit() || b == b':' || b == b'.'
+}
+
+/// Parses one `peers` entry; the caller adds where it sits.
+fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
+    let (id, addr) = text.split_once('@').ok_or(ConfigErrorKind::MissingAt)?;
+    let id = id.trim_ascii();
+    check_id(id)?;
+    let addr = addr.trim_ascii();
+    let (host, ports) = match addr.strip_prefix('[') {
+        Some(rest) => {
+            let (host, after) = rest.split_once(']').ok_or(ConfigErrorKind::BadBrackets)?;
+            if !host.contains(':') || !host.bytes().all(is_ipv6_byte) {
+                return Err(ConfigErrorKind::BadBrackets);
+            }
+            match after.strip_prefix(':') {
+                Some(ports) => (host, ports),
+                None if after.is_empty() => return Err(ConfigErrorKind::MissingPort),
+                None => return Err(ConfigErrorKind::BadBrackets),
+            }
         }
-        match after.strip_prefix(':') {
-            Some(ports) => (host, ports),
-            None if after.is_empty() => return Err(fail(ConfigErrorKind::MissingPort)),
-            None => return Err(fail(ConfigErrorKind::BadBrackets)),
+        None => {
+            let (host, ports) = addr.split_once(':').ok_or(if addr.is_empty() {
+                ConfigErrorKind::EmptyHost
+            } else {
+                ConfigErrorKind::MissingPort
+            })?;
+            if ports.bytes().filter(|b| *b == b':').count() > 1 {
+                return Err(ConfigErrorKind::UnbracketedIpv6);
+            }
+            if !host.bytes().all(is_host_byte) {
+                return Err(ConfigErrorKind::BadBrackets);
+            }
+            (host, ports)
         }
-    } else {
-        let (host, ports) = addr.split_once(':').unwrap_or((addr, ""));
-        if ports.is_empty() && !host.is_empty() && !addr.contains(':') {
-            return Err(fail(ConfigErrorKind::MissingPort));
-        }
-        if ports.matches(':').count() > 1 {
-            return Err(fail(ConfigErrorKind::UnbracketedIpv6));
-        }
-        (host, ports)
     };
     if host.is_empty() {
-        return Err(fail(ConfigErrorKind::EmptyHost));
-    }
-    if !host.contains(':') && !host.bytes().all(is_host_byte) {
-        return Err(fail(ConfigErrorKind::BadBrackets));
+        return Err(ConfigErrorKind::EmptyHost);
     }
     let (elect, client) = match ports.split_once(':') {
         Some((elect, client)) => (elect, Some(client)),
         None => (ports, None),
     };
-    let elect_port = parse_port(elect, fail)?;
-    let client_port = client.map(|c| parse_port(c, fail)).transpose()?;
+    let elect_port = parse_port(elect)?;
+    let client_port = match client {
+        Some(c) => Some(parse_port(c)?),
+        None => None,
+    };
     Ok(Peer {
         id,
         host,
@@ -229,8 +234,8 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     pub fn parse(input: &'a str) -> Result<Self, ConfigError<'a>> {
         let mut peers: heapless::Vec<(Entry, Peer<'a>), P> = heapless::Vec::new();
         for (entry, text) in entries(input) {
-            let peer = parse_peer(entry, text)?;
             let fail = |kind| ConfigError { entry, text, kind };
+            let peer = parse_peer(text).map_err(fail)?;
             if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
                 return Err(fail(ConfigErrorKind::Duplicate { first: *first }));
             }

@@ -154,44 +154,62 @@ impl core::error::Error for ReplyError {}
 /// hosts are IP addresses.
 pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
 
-/// An address, or the bare id when it cannot be resolved.
-struct Target<'a> {
-    id: &'a str,
-    addr: Option<PeerAddr<'a>>,
-}
-
-impl fmt::Display for Target<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.addr {
-            Some(addr) => addr.fmt(f),
-            None => f.write_str(self.id),
-        }
-    }
-}
-
-/// Counts bytes; then, given room, copies them into a slice.
-struct SliceWriter<'b> {
-    buf: &'b mut [u8],
+/// A port's decimal digits, without division (Cortex-M0 has none).
+struct PortDigits {
+    bytes: [u8; 5],
     len: usize,
 }
 
-impl Write for SliceWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len.checked_add(s.len()).ok_or(fmt::Error)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
-        dst.copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+impl PortDigits {
+    fn new(mut port: u16) -> Self {
+        let mut bytes = [b'0'; 5];
+        let mut len = 0;
+        for power in [10_000u16, 1_000, 100, 10, 1] {
+            let mut digit = b'0';
+            while port >= power {
+                port -= power;
+                digit += 1;
+            }
+            // Skip leading zeros, keep the last digit.
+            if digit != b'0' || len > 0 || power == 1 {
+                if let Some(slot) = bytes.get_mut(len) {
+                    *slot = digit;
+                }
+                len += 1;
+            }
+        }
+        Self { bytes, len }
+    }
+
+    fn as_str(&self) -> &str {
+        self.bytes
+            .get(..self.len)
+            .and_then(|d| core::str::from_utf8(d).ok())
+            .unwrap_or("0")
     }
 }
 
-struct Counter(usize);
-
-impl Write for Counter {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0 = self.0.saturating_add(s.len());
-        Ok(())
-    }
+/// The one reply encoder: the reply's pieces, in order; both the buffer
+/// and the `fmt::Write` paths concatenate them. `None` for an accepted write.
+fn reply_pieces<'p>(
+    verdict: &WriteVerdict<'p>,
+    peers: &'p (impl Resolve + ?Sized),
+    port: &'p mut PortDigits,
+) -> Option<[&'p str; 6]> {
+    let (preamble, id) = match *verdict {
+        WriteVerdict::Misdirected { to } => ("-MISDIRECTED writer is ", to),
+        WriteVerdict::Quiesced { to } => ("-QUIESCED migrating to ", to),
+        _ => return None,
+    };
+    Some(match peers.resolve(id) {
+        Some(addr) => {
+            *port = PortDigits::new(addr.port());
+            let v6 = addr.host().contains(':');
+            let (open, close) = if v6 { ("[", "]:") } else { ("", ":") };
+            [preamble, open, addr.host(), close, port.as_str(), "\r\n"]
+        }
+        None => [preamble, id, "", "", "", "\r\n"],
+    })
 }
 
 impl WriteVerdict<'_> {
@@ -206,21 +224,17 @@ impl WriteVerdict<'_> {
     /// assert_eq!(out, "-QUIESCED migrating to 10.0.0.2:6379\r\n");
     /// ```
     pub fn write_reply<W: Write + ?Sized>(&self, peers: &impl Resolve, out: &mut W) -> fmt::Result {
-        let (preamble, id) = match *self {
-            Self::Accept => return Ok(()),
-            Self::Misdirected { to } => ("-MISDIRECTED writer is ", to),
-            Self::Quiesced { to } => ("-QUIESCED migrating to ", to),
-        };
-        let target = Target {
-            id,
-            addr: peers.resolve(id),
-        };
-        write!(out, "{preamble}{target}\r\n")
+        let mut port = PortDigits::new(0);
+        for piece in reply_pieces(self, peers, &mut port).into_iter().flatten() {
+            out.write_str(piece)?;
+        }
+        Ok(())
     }
 
     /// Encodes the reply into `buf` and returns the bytes written (empty
     /// for an accepted write). A buffer too small is an error and `buf` is
-    /// left untouched: never a truncated reply.
+    /// left untouched: never a truncated reply. Uses no `core::fmt`, which
+    /// keeps small firmware small.
     ///
     /// ```
     /// use kevy_scope::{NoPeers, WriteVerdict};
@@ -234,18 +248,23 @@ impl WriteVerdict<'_> {
         peers: &impl Resolve,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], ReplyError> {
-        let mut counter = Counter(0);
-        // A Counter never fails.
-        let _ = self.write_reply(peers, &mut counter);
-        let (needed, available) = (counter.0, buf.len());
+        let mut port = PortDigits::new(0);
+        let pieces = reply_pieces(self, peers, &mut port).unwrap_or_default();
+        let needed: usize = pieces.iter().map(|p| p.len()).sum();
+        let available = buf.len();
+        let too_small = ReplyError::BufferTooSmall { needed, available };
         if needed > available {
-            return Err(ReplyError::BufferTooSmall { needed, available });
+            return Err(too_small);
         }
-        let mut writer = SliceWriter { buf, len: 0 };
-        self.write_reply(peers, &mut writer)
-            .map_err(|_| ReplyError::BufferTooSmall { needed, available })?;
-        let SliceWriter { buf, len } = writer;
-        Ok(buf.get(..len).unwrap_or_default())
+        let mut at = 0;
+        for piece in pieces {
+            let end = at + piece.len();
+            buf.get_mut(at..end)
+                .ok_or(too_small)?
+                .copy_from_slice(piece.as_bytes());
+            at = end;
+        }
+        buf.get(..at).ok_or(too_small)
     }
 }
 
@@ -286,6 +305,32 @@ mod tests {
         let mut s = String::new();
         WriteVerdict::Accept.write_reply(&NoPeers, &mut s).unwrap();
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn port_digits_without_division() {
+        for port in [0u16, 1, 9, 10, 99, 100, 6004, 6379, 10_000, 65_535] {
+            assert_eq!(PortDigits::new(port).as_str(), std::format!("{port}"));
+        }
+    }
+
+    #[test]
+    fn both_encoders_agree() {
+        let peers = [
+            ("B", PeerAddr::new("10.0.0.2", 6379)),
+            ("C", PeerAddr::new("fd00::3", 1)),
+        ];
+        for v in [
+            WriteVerdict::Misdirected { to: "B" },
+            WriteVerdict::Quiesced { to: "C" },
+            WriteVerdict::Misdirected { to: "unknown" },
+            WriteVerdict::Accept,
+        ] {
+            let mut s = String::new();
+            v.write_reply(&peers, &mut s).unwrap();
+            let mut buf = [0u8; MAX_REPLY_LEN];
+            assert_eq!(v.encode_reply(&peers, &mut buf).unwrap(), s.as_bytes());
+        }
     }
 
     #[test]

@@ -411,7 +411,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
                 .push(scope)
                 .map_err(|_| OwnershipError::CapacityExceeded { capacity: N })?;
         }
-        scopes.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+        sort_scopes(&mut scopes);
         validate_sorted(&scopes)?;
         Ok(Self {
             scopes: ManuallyDrop::new(scopes),
@@ -564,8 +564,27 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
     }
 }
 
-/// Insertion sort by prefix, for `const` construction (runtime paths use
-/// the standard unstable sort).
+/// Sorts by prefix. Small tables, the embedded case, use an insertion sort:
+/// a few dozen bytes of code instead of the general sort's kilobytes. `N`
+/// is a constant, so only one branch is compiled in.
+fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
+    if N <= SMALL_TABLE {
+        for i in 1..scopes.len() {
+            let mut j = i;
+            while j > 0 && scopes.get(j - 1).map(Scope::prefix) > scopes.get(j).map(Scope::prefix) {
+                scopes.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    } else {
+        scopes.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+    }
+}
+
+/// Tables up to this capacity sort by insertion.
+const SMALL_TABLE: usize = 32;
+
+/// Insertion sort by prefix, for `const` construction.
 const fn sort_const<const N: usize>(scopes: &mut [Scope<'_>; N]) {
     let mut i = 1;
     while i < N {

@@ -1,0 +1,75 @@
+//! What every kevy-scope program on the QEMU boards shares: the defmt
+//! logger over semihosting, a panic handler that fails the QEMU run, the
+//! exit call, and stack painting to measure the stack high-water mark.
+#![no_std]
+
+use core::ptr::{addr_of, read_volatile, write_volatile};
+
+use cortex_m_semihosting::debug;
+use defmt_semihosting as _;
+
+/// Ends the QEMU run: status 0 on success, 1 on failure.
+pub fn exit(success: bool) -> ! {
+    debug::exit(if success {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    defmt::error!("panic: {}", defmt::Display2Format(info));
+    exit(false)
+}
+
+unsafe extern "C" {
+    /// End of static RAM use (.bss/.uninit), from cortex-m-rt's link.x.
+    static __sheap: u32;
+    /// Initial stack pointer: the top of RAM.
+    static _stack_start: u32;
+}
+
+const PAINT: u32 = 0xDEAD_C0DE;
+
+fn heap_start() -> usize {
+    addr_of!(__sheap) as usize
+}
+
+fn stack_top() -> usize {
+    addr_of!(_stack_start) as usize
+}
+
+/// Fills the unused stack, from the end of static RAM up to a little below
+/// the current stack pointer, with a pattern.
+#[inline(never)]
+pub fn paint_stack() {
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut at = heap_start();
+    // Stay clear of this function's own frame.
+    let end = sp.saturating_sub(64);
+    while at + 4 <= end {
+        // SAFETY: [__sheap, sp - 64) is RAM no live object occupies: statics
+        // end at __sheap and the stack has not grown below sp.
+        unsafe { write_volatile(at as *mut u32, PAINT) };
+        at += 4;
+    }
+}
+
+/// The most stack used since [`paint_stack`], in bytes: from the top of
+/// RAM down to the lowest word that lost the pattern.
+pub fn stack_high_water() -> usize {
+    let mut at = heap_start();
+    // SAFETY: reads words in [__sheap, top of RAM), all mapped RAM.
+    while at < stack_top() && unsafe { read_volatile(at as *const u32) } == PAINT {
+        at += 4;
+    }
+    stack_top() - at
+}
+
+/// Static RAM the program uses (.data + .bss), in bytes.
+pub fn static_ram() -> usize {
+    heap_start() - 0x2000_0000
+}
