@@ -6,6 +6,8 @@
 #                                 suite, no_std builds, device suites under
 #                                 QEMU, footprint, fuzzing
 #   scripts/run.sh footprint      flash, RAM and stack of the firmware
+#   scripts/run.sh bench          criterion benches beside the reference,
+#                                 the ratio table and instruction counts
 #
 # Missing rustup targets and components are installed on first use.
 set -euo pipefail
@@ -44,9 +46,11 @@ host_suite() {
     cargo clippy --lib --no-default-features -- -D warnings
     step "docs"
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
-    step "host tests (unit, property, differential, doc)"
+    step "host tests (unit, property, differential, simulation, doc)"
     cargo test --all-features
     cargo test --lib --no-default-features
+    step "benches compile (they are run by 'scripts/run.sh bench', never asserted)"
+    cargo bench --all-features --no-run
 }
 
 as_root() {
@@ -138,12 +142,40 @@ fuzz() {
     done
 }
 
+# Instructions per route, counted by callgrind: R routes minus 0 routes.
+instructions() {
+    local bin=target/release/examples/route_instructions routes=200000
+    cargo build --release --all-features --example route_instructions
+    count() {
+        valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 |
+            grep -o 'Collected : [0-9]*' | awk '{print $3}'
+    }
+    printf '| table | N | instructions per route |\n| --- | --- | --- |\n'
+    for table in reference ours-fixed ours-owned; do
+        for n in 8 4096; do
+            local base full
+            base=$(count "$table" "$n" 0)
+            full=$(count "$table" "$n" "$routes")
+            printf '| %s | %s | %s |\n' "$table" "$n" "$(((full - base) / routes))"
+        done
+    done
+}
+
 case "${1:-}" in
     demo)
         ensure_rust
         ensure_device_tools
         step "embed-billing-1 firmware on ${2:-$DEMO_TARGET} under QEMU"
         qemu "${2:-$DEMO_TARGET}" embed-billing-1
+        ;;
+    bench)
+        step "criterion benches, ours beside kevy-scope 1.32.0 (a few minutes)"
+        cargo bench --all-features -- --noplot
+        step "ratios (ours / reference, medians)"
+        python3 scripts/bench_report.py
+        step "instructions per route (callgrind)"
+        command -v valgrind >/dev/null || as_root apt-get install -y valgrind
+        instructions
         ;;
     footprint)
         ensure_rust
@@ -161,7 +193,7 @@ case "${1:-}" in
         step "all checks passed"
         ;;
     *)
-        echo "usage: $0 demo [target] | test | footprint" >&2
+        echo "usage: $0 demo [target] | test | footprint | bench" >&2
         exit 2
         ;;
 esac

@@ -151,6 +151,41 @@ impl core::error::Error for MigrationError {}
 pub struct Record {
     pub(crate) phase: Phase,
     pub(crate) state: MigrationState,
+    /// The prefix's last four bytes (zero when shorter): keys that share a
+    /// long stem with the prefix mostly differ there, so one integer
+    /// compare turns them away before the byte compare.
+    tail: u32,
+}
+
+/// The last four bytes of `bytes`, if it has four.
+fn last4(bytes: &[u8]) -> Option<u32> {
+    let start = bytes.len().checked_sub(4)?;
+    let tail: [u8; 4] = bytes.get(start..)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(tail))
+}
+
+impl Record {
+    pub(crate) fn new(prefix: &[u8], phase: Phase, state: MigrationState) -> Self {
+        Self {
+            phase,
+            state,
+            tail: last4(prefix).unwrap_or(0),
+        }
+    }
+}
+
+impl RecordRef<'_> {
+    /// Whether `key` starts with this record's prefix.
+    #[inline]
+    pub(crate) fn matches(&self, key: &[u8]) -> bool {
+        let Some(head) = key.get(..self.prefix.len()) else {
+            return false;
+        };
+        if last4(head).is_some_and(|tail| tail != self.record.tail) {
+            return false;
+        }
+        head == self.prefix
+    }
 }
 
 /// A record as the search and the node logic see it.
@@ -191,7 +226,7 @@ pub(crate) fn longest_match<'r, S: MoveRecords + ?Sized>(
 ) -> Option<RecordRef<'r>> {
     store
         .records()
-        .filter(|r| phase(r.record.phase) && key.starts_with(r.prefix))
+        .filter(|r| phase(r.record.phase) && r.matches(key))
         .max_by_key(|r| r.prefix.len())
 }
 
@@ -220,13 +255,7 @@ pub(crate) fn start<S: MoveRecords + ?Sized>(
         return Err(MigrationError::AlreadyMigrated);
     }
     let state = MigrationState::new(from, to)?;
-    store.insert(
-        prefix,
-        Record {
-            phase: Phase::Migrating,
-            state,
-        },
-    )
+    store.insert(prefix, Record::new(prefix, Phase::Migrating, state))
 }
 
 /// Moves the record of `prefix` from phase `from` to phase `to`.

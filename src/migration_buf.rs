@@ -44,9 +44,10 @@ impl MoveRecords for MigrationTableBuf {
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.slots.iter().flat_map(|(prefix, slot)| {
-            [&slot.outgoing, &slot.incoming]
-                .into_iter()
-                .flatten()
+            let prefix: &[u8] = prefix;
+            slot.outgoing
+                .iter()
+                .chain(slot.incoming.iter())
                 .map(move |record| RecordRef { prefix, record })
         })
     }

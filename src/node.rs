@@ -189,7 +189,7 @@ impl<'r> Matches<'r> {
     /// One pass over the records, keeping the longest match of each kind.
     fn of<R: MoveRecords>(moves: &'r R, key: &[u8]) -> Self {
         let mut m = Self::default();
-        for r in moves.records().filter(|r| key.starts_with(r.prefix)) {
+        for r in moves.records().filter(|r| r.matches(key)) {
             let slot = match r.record.phase {
                 Phase::Ingesting => &mut m.ingesting,
                 Phase::Migrating => &mut m.migrating,
@@ -335,13 +335,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(MigrationError::NotOwner);
         }
         let state = MigrationState::new(self.id(), to)?;
-        self.moves.insert(
-            prefix,
-            Record {
-                phase: Phase::Migrating,
-                state,
-            },
-        )
+        self.moves
+            .insert(prefix, Record::new(prefix, Phase::Migrating, state))
     }
 
     /// Commits the in-flight move of `prefix` once the target answered
@@ -403,13 +398,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(MigrationError::AlreadyOwner);
         }
         let state = MigrationState::new(from, self.id())?;
-        self.moves.insert(
-            prefix,
-            Record {
-                phase: Phase::Ingesting,
-                state,
-            },
-        )
+        self.moves
+            .insert(prefix, Record::new(prefix, Phase::Ingesting, state))
     }
 
     /// Closes the ingest window of `prefix`: this node adopts it and

@@ -4,6 +4,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
+use core::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::{
     Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted, write_joined,
@@ -59,10 +62,80 @@ impl Prefixed for ScopeBuf {
 ///     Routing::Misdirected { target: "embed-billing-1" }
 /// );
 /// ```
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct OwnershipTableBuf {
     /// Sorted by prefix bytes; prefix-free.
     scopes: Vec<ScopeBuf>,
+    index: LengthIndex,
+}
+
+impl PartialEq for OwnershipTableBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.scopes == other.scopes
+    }
+}
+
+impl Eq for OwnershipTableBuf {}
+
+/// Hash index over prefixes, by length. Since at most one prefix matches a
+/// key, hashing the key's first `L` bytes for each prefix length `L` finds
+/// it in one probe per distinct length: one, for tables of uniform
+/// prefixes such as `app:svc00042:`. With many distinct lengths, binary
+/// search is cheaper, and the index is left empty.
+#[derive(Clone, Default)]
+struct LengthIndex {
+    /// Distinct prefix lengths, ascending.
+    lengths: Vec<usize>,
+    /// Positions in `scopes`, by hash of the prefix.
+    slots: HashTable<usize>,
+    hasher: DefaultHashBuilder,
+}
+
+/// Above this many distinct prefix lengths, routing binary-searches.
+const MAX_HASHED_LENGTHS: usize = 4;
+
+impl LengthIndex {
+    fn build(scopes: &[ScopeBuf]) -> Self {
+        let mut lengths: Vec<usize> = scopes.iter().map(|s| s.prefix.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        let mut index = Self {
+            lengths,
+            ..Self::default()
+        };
+        if index.lengths.len() > MAX_HASHED_LENGTHS {
+            index.lengths.clear();
+            return index;
+        }
+        index.slots.reserve(scopes.len(), |_| 0);
+        for (i, scope) in scopes.iter().enumerate() {
+            let hash = index.hasher.hash_one(&*scope.prefix);
+            index.slots.insert_unique(hash, i, |&j| {
+                scopes
+                    .get(j)
+                    .map_or(0, |s| index.hasher.hash_one(&*s.prefix))
+            });
+        }
+        index
+    }
+
+    /// `Some(found)` when the index can answer, `None` to binary-search.
+    fn find<'s>(&self, scopes: &'s [ScopeBuf], key: &[u8]) -> Option<Option<&'s ScopeBuf>> {
+        if self.lengths.is_empty() {
+            return None;
+        }
+        for &len in &self.lengths {
+            let Some(head) = key.get(..len) else { break };
+            let hash = self.hasher.hash_one(head);
+            let hit = self
+                .slots
+                .find(hash, |&i| scopes.get(i).is_some_and(|s| &*s.prefix == head));
+            if let Some(&i) = hit {
+                return Some(scopes.get(i));
+            }
+        }
+        Some(None)
+    }
 }
 
 impl OwnershipTableBuf {
@@ -85,9 +158,9 @@ impl OwnershipTableBuf {
         }
         borrowed.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
         validate_sorted(&borrowed)?;
-        Ok(Self {
-            scopes: borrowed.iter().map(ScopeBuf::copy_of).collect(),
-        })
+        let scopes: Vec<ScopeBuf> = borrowed.iter().map(ScopeBuf::copy_of).collect();
+        let index = LengthIndex::build(&scopes);
+        Ok(Self { scopes, index })
     }
 
     /// The number of scopes.
@@ -132,7 +205,16 @@ impl OwnershipTableBuf {
     /// ```
     #[must_use]
     pub fn lookup(&self, key: &[u8]) -> Option<Scope<'_>> {
-        find_prefix_free(&self.scopes, key).map(ScopeBuf::as_scope)
+        let indexed = if self.scopes.len() > 4 {
+            self.index.find(&self.scopes, key)
+        } else {
+            None
+        };
+        let found = match indexed {
+            Some(found) => found,
+            None => find_prefix_free(&self.scopes, key),
+        };
+        found.map(ScopeBuf::as_scope)
     }
 
     /// The verdict for a write of `key` on node `self_id`, ignoring fallbacks.

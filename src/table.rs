@@ -260,13 +260,21 @@ impl Prefixed for Scope<'_> {
 }
 
 /// The one search over a sorted, prefix-free slice: the greatest prefix not
-/// above `key` is the only one that can match it.
+/// above `key` is the only one that can match it. Short slices are scanned:
+/// a few predictable `starts_with` beat the unpredictable branches of a
+/// binary search.
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
+    if sorted.len() <= LINEAR_SCAN_MAX {
+        return sorted.iter().find(|e| key.starts_with(e.prefix_bytes()));
+    }
     let after = sorted.partition_point(|e| e.prefix_bytes() <= key);
     let candidate = sorted.get(after.checked_sub(1)?)?;
     key.starts_with(candidate.prefix_bytes())
         .then_some(candidate)
 }
+
+/// Up to this many scopes, a table is scanned rather than searched.
+const LINEAR_SCAN_MAX: usize = 8;
 
 /// The static-table verdict for a scope a key fell in (or none).
 pub(crate) fn route_scope<'a>(
