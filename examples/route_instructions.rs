@@ -3,11 +3,26 @@
 //! difference divided by R is the instructions per route
 //! (`scripts/run.sh bench` does this).
 //!
-//! Usage: `route_instructions <ours-fixed|ours-owned|reference> <N> <routes>`
+//! Usage: `route_instructions <kind> <N> <routes>`, kind one of
+//! `reference`, `ours-fixed`, `ours-owned` (route), or `verdict-reference`,
+//! `verdict-fixed`, `verdict-owned` (the write verdict with two move
+//! records, against the reference server's decision).
 
 use std::hint::black_box;
 
-use kevy_scope::{OwnershipTable, OwnershipTableBuf, Scope};
+use kevy_scope::{
+    MigrationTable, MigrationTableBuf, MoveRecords, Node, OwnershipTable, OwnershipTableBuf, Scope,
+    ScopeLookup,
+};
+
+/// Two records on node-3: a move in flight and a committed one, both inside
+/// the scope it owns.
+fn with_moves<T: ScopeLookup, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R> {
+    node.start_move(b"app:svc00003:eu:", "node-9").unwrap();
+    node.start_move(b"app:svc00003:us:", "node-9").unwrap();
+    node.commit_move(b"app:svc00003:us:").unwrap();
+    node
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -72,6 +87,63 @@ fn main() {
                         .route(black_box(&keys[r & 1023]), "node-3")
                         .is_local_writer(),
                 );
+            }
+        }
+        "verdict-fixed" => {
+            let table = Box::new(
+                OwnershipTable::<'_, 4096>::try_from_iter(scopes.iter().copied()).unwrap(),
+            );
+            let node =
+                with_moves(Node::new("node-3", &*table, MigrationTable::<4>::new()).unwrap());
+            for r in 0..routes {
+                owned_count += usize::from(
+                    node.verdict(black_box(&keys[r & 1023]), |id| id == "node-2")
+                        .is_accept(),
+                );
+            }
+        }
+        "verdict-owned" => {
+            let table = OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
+            let node = with_moves(Node::new("node-3", &table, MigrationTableBuf::new()).unwrap());
+            for r in 0..routes {
+                owned_count += usize::from(
+                    node.verdict(black_box(&keys[r & 1023]), |id| id == "node-2")
+                        .is_accept(),
+                );
+            }
+        }
+        "verdict-reference" => {
+            let table = upstream::OwnershipTable::new(
+                scopes
+                    .iter()
+                    .map(|s| upstream::Scope::new(s.prefix().to_vec(), s.writer().to_owned()))
+                    .collect(),
+            )
+            .unwrap();
+            let moves = upstream::MigrationTable::new();
+            moves
+                .start(
+                    b"app:svc00003:eu:".to_vec(),
+                    "node-3".into(),
+                    "node-9".into(),
+                )
+                .unwrap();
+            moves
+                .start(
+                    b"app:svc00003:us:".to_vec(),
+                    "node-3".into(),
+                    "node-9".into(),
+                )
+                .unwrap();
+            moves.commit(b"app:svc00003:us:").unwrap();
+            for r in 0..routes {
+                let key = black_box(&keys[r & 1023]);
+                let accept = moves.match_migrating(key).is_none()
+                    && moves.match_migrated(key).is_none()
+                    && !table
+                        .route_with_fallback_state(key, "node-3", |id| id == "node-2")
+                        .is_misdirected();
+                owned_count += usize::from(accept);
             }
         }
         other => panic!("unknown table kind {other}"),

@@ -150,8 +150,8 @@ instructions() {
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 |
             grep -o 'Collected : [0-9]*' | awk '{print $3}'
     }
-    printf '| table | N | instructions per route |\n| --- | --- | --- |\n'
-    for table in reference ours-fixed ours-owned; do
+    printf '| case | N | instructions per call |\n| --- | --- | --- |\n'
+    for table in reference ours-fixed ours-owned verdict-reference verdict-fixed verdict-owned; do
         for n in 8 4096; do
             local base full
             base=$(count "$table" "$n" 0)
@@ -170,7 +170,7 @@ case "${1:-}" in
         ;;
     bench)
         step "criterion benches, ours beside kevy-scope 1.32.0 (a few minutes)"
-        cargo bench --all-features -- --noplot
+        cargo bench --all-features --benches -- --noplot
         step "ratios (ours / reference, medians)"
         python3 scripts/bench_report.py
         step "instructions per route (callgrind)"

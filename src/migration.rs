@@ -55,6 +55,14 @@ impl MigrationState {
 }
 
 /// Where a record stands.
+///
+/// ```
+/// use kevy_scope::{MigrationTable, Phase};
+/// let mut t = MigrationTable::<2>::new();
+/// t.start(b"p:", "A", "B").unwrap();
+/// t.commit(b"p:");
+/// assert_eq!(t.iter().map(|(_, phase, _)| phase).next(), Some(Phase::Migrated));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

@@ -3,22 +3,21 @@
 use alloc::boxed::Box;
 use core::fmt;
 
-use hashbrown::HashMap;
+use alloc::vec::Vec;
+use core::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::migration::{
     MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, debug_records,
     exact, longest_match, record_api, remove, sealed, start,
 };
 
-/// A prefix's outgoing and incoming record.
-#[derive(Clone, Default)]
-struct Slot {
-    outgoing: Option<Record>,
-    incoming: Option<Record>,
-}
-
 /// [`MigrationTable`](crate::MigrationTable) without bounds: any number of
-/// records, prefixes of any length, kept in a hash map by prefix.
+/// records, prefixes of any length.
+///
+/// Records sit in a vector, which the write verdict scans (there are few);
+/// a hash index finds a prefix's record for the move commands.
 ///
 /// ```
 /// use kevy_scope::{MigrationError, MigrationTableBuf};
@@ -30,7 +29,42 @@ struct Slot {
 /// ```
 #[derive(Clone, Default)]
 pub struct MigrationTableBuf {
-    slots: HashMap<Box<[u8]>, Slot>,
+    records: Vec<(Box<[u8]>, Record)>,
+    /// Positions in `records`, by hash of (prefix, outgoing side).
+    index: HashTable<usize>,
+    hasher: DefaultHashBuilder,
+}
+
+impl MigrationTableBuf {
+    fn hash(&self, prefix: &[u8], outgoing: bool) -> u64 {
+        self.hasher.hash_one((prefix, outgoing))
+    }
+
+    fn position(&self, prefix: &[u8], outgoing: bool) -> Option<usize> {
+        let hash = self.hash(prefix, outgoing);
+        let records = &self.records;
+        self.index
+            .find(hash, |&i| {
+                records
+                    .get(i)
+                    .is_some_and(|(p, r)| &**p == prefix && r.phase.is_outgoing() == outgoing)
+            })
+            .copied()
+    }
+
+    fn reindex(&mut self) {
+        let (records, hasher) = (&self.records, &self.hasher);
+        let hash_of = |i: usize| {
+            records
+                .get(i)
+                .map_or(0, |(p, r)| hasher.hash_one((&**p, r.phase.is_outgoing())))
+        };
+        let mut index = HashTable::with_capacity(records.len());
+        for i in 0..records.len() {
+            index.insert_unique(hash_of(i), i, |&j| hash_of(j));
+        }
+        self.index = index;
+    }
 }
 
 impl sealed::Sealed for MigrationTableBuf {}
@@ -43,46 +77,38 @@ impl MoveRecords for MigrationTableBuf {
     }
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
-        self.slots.iter().flat_map(|(prefix, slot)| {
-            let prefix: &[u8] = prefix;
-            slot.outgoing
-                .iter()
-                .chain(slot.incoming.iter())
-                .map(move |record| RecordRef { prefix, record })
-        })
+        self.records
+            .iter()
+            .map(|(prefix, record)| RecordRef { prefix, record })
     }
 
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
-        let slot = self.slots.entry(prefix.into()).or_default();
-        if record.phase.is_outgoing() {
-            slot.outgoing = Some(record);
-        } else {
-            slot.incoming = Some(record);
+        let outgoing = record.phase.is_outgoing();
+        if let Some(slot) = self
+            .position(prefix, outgoing)
+            .and_then(|i| self.records.get_mut(i))
+        {
+            slot.1 = record;
+            return Ok(());
         }
+        self.records.push((prefix.into(), record));
+        // Rehashing on growth needs every hash again: rebuild the index.
+        self.reindex();
         Ok(())
     }
 
     fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record> {
-        let slot = self.slots.get_mut(prefix)?;
-        if outgoing {
-            slot.outgoing.as_mut()
-        } else {
-            slot.incoming.as_mut()
-        }
+        let i = self.position(prefix, outgoing)?;
+        self.records.get_mut(i).map(|(_, r)| r)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(RecordRef<'_>) -> bool) {
-        self.slots.retain(|prefix, slot| {
-            for side in [&mut slot.outgoing, &mut slot.incoming] {
-                if side
-                    .as_ref()
-                    .is_some_and(|record| !keep(RecordRef { prefix, record }))
-                {
-                    *side = None;
-                }
-            }
-            slot.outgoing.is_some() || slot.incoming.is_some()
-        });
+        let before = self.records.len();
+        self.records
+            .retain(|(prefix, record)| keep(RecordRef { prefix, record }));
+        if self.records.len() != before {
+            self.reindex();
+        }
     }
 }
 

@@ -88,6 +88,7 @@ pub trait Resolve {
 /// assert_eq!(NoPeers.resolve("A"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NoPeers;
 
 impl Resolve for NoPeers {

@@ -119,3 +119,17 @@ impl<T, R: core::fmt::Debug> core::fmt::Debug for SharedNode<T, R> {
             .finish()
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<T, R: defmt::Format> defmt::Format for SharedNode<T, R> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "SharedNode({})", &**self.current.load());
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<T, R: defmt::Format> defmt::Format for Snapshot<T, R> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Snapshot({})", &**self.0);
+    }
+}

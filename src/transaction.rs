@@ -160,6 +160,13 @@ impl<T: ?Sized, K> fmt::Debug for ScopeGroups<'_, '_, '_, T, K> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl<T: ?Sized, K> defmt::Format for ScopeGroups<'_, '_, '_, T, K> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "ScopeGroups {{ ungrouped: {} }}", self.rest);
+    }
+}
+
 /// The groups [`group_by_scope`] found: `(scope, key indices)`.
 pub struct ScopeGroups<'t, 'k, 'o, T: ?Sized, K> {
     table: &'t T,

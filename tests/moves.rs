@@ -204,3 +204,64 @@ fn unbounded_records_give_the_same_verdicts() {
     assert_eq!(a.verdict(&key, UP), WriteVerdict::Misdirected { to: "B" });
     assert!(b.verdict(&key, UP).is_accept());
 }
+
+#[cfg(feature = "alloc")]
+mod same_as_fixed {
+    use super::*;
+    use kevy_scope::MigrationTableBuf;
+    use proptest::prelude::*;
+
+    const PREFIXES: [&[u8]; 6] = [
+        b"app:billing:",
+        b"app:billing:eu:",
+        b"app:billing:eu:x:",
+        b"app:auth:",
+        b"app:",
+        b"s:",
+    ];
+    const IDS: [&str; 4] = ["A", "B", "C", "F"];
+    const KEYS: [&[u8]; 6] = [
+        b"app:billing:1",
+        b"app:billing:eu:1",
+        b"app:billing:eu:x:1",
+        b"app:auth:1",
+        b"app:z",
+        b"s:1",
+    ];
+
+    fn apply<R: kevy_scope::MoveRecords>(
+        node: &mut Node<&'static OwnershipTable<'static, 2>, R>,
+        op: u8,
+        prefix: &[u8],
+        peer: &str,
+    ) -> String {
+        match op % 6 {
+            0 => format!("{:?}", node.start_move(prefix, peer)),
+            1 => format!("{:?}", node.commit_move(prefix)),
+            2 => format!("{:?}", node.abort_move(prefix)),
+            3 => format!("{:?}", node.begin_ingest(prefix, peer)),
+            4 => format!("{:?}", node.finish_ingest(prefix)),
+            _ => format!("{:?}", node.abort_ingest(prefix)),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// The unbounded records answer every command and verdict exactly
+        /// as the fixed-capacity ones (sized so they never fill).
+        #[test]
+        fn unbounded_records_match_fixed(ops in prop::collection::vec((0u8..6, 0usize..6, 0usize..4), 0..40), me in 0usize..4) {
+            let mut fixed: Node<_, MigrationTable<64>> = Node::new(IDS[me], &TABLE, MigrationTable::new()).unwrap();
+            let mut owned = Node::new(IDS[me], &TABLE, MigrationTableBuf::new()).unwrap();
+            for (op, p, peer) in ops {
+                let a = apply(&mut fixed, op, PREFIXES[p], IDS[peer]);
+                let b = apply(&mut owned, op, PREFIXES[p], IDS[peer]);
+                prop_assert_eq!(a, b);
+                for key in KEYS {
+                    prop_assert_eq!(fixed.verdict(key, UP), owned.verdict(key, UP));
+                }
+            }
+        }
+    }
+}
