@@ -69,6 +69,7 @@ pub trait ScopeLookup {
 }
 
 impl<const N: usize> ScopeLookup for OwnershipTable<'_, N> {
+    #[inline]
     fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
         self.lookup(key).copied()
     }
@@ -76,12 +77,14 @@ impl<const N: usize> ScopeLookup for OwnershipTable<'_, N> {
 
 #[cfg(feature = "alloc")]
 impl ScopeLookup for crate::OwnershipTableBuf {
+    #[inline]
     fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
         self.lookup(key)
     }
 }
 
 impl<T: ScopeLookup + ?Sized> ScopeLookup for &T {
+    #[inline]
     fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
         (**self).scope_for(key)
     }
@@ -89,6 +92,7 @@ impl<T: ScopeLookup + ?Sized> ScopeLookup for &T {
 
 #[cfg(feature = "alloc")]
 impl<T: ScopeLookup + ?Sized> ScopeLookup for alloc::sync::Arc<T> {
+    #[inline]
     fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
         (**self).scope_for(key)
     }
@@ -187,9 +191,13 @@ struct Matches<'r> {
 
 impl<'r> Matches<'r> {
     /// One pass over the records, keeping the longest match of each kind.
+    #[inline]
     fn of<R: MoveRecords>(moves: &'r R, key: &[u8]) -> Self {
         let mut m = Self::default();
-        for r in moves.records().filter(|r| r.matches(key)) {
+        for r in moves.records() {
+            if !r.matches(key) {
+                continue;
+            }
             let slot = match r.record.phase {
                 Phase::Ingesting => &mut m.ingesting,
                 Phase::Migrating => &mut m.migrating,

@@ -120,6 +120,7 @@ impl LengthIndex {
     }
 
     /// `Some(found)` when the index can answer, `None` to binary-search.
+    #[inline]
     fn find<'s>(&self, scopes: &'s [ScopeBuf], key: &[u8]) -> Option<Option<&'s ScopeBuf>> {
         if self.lengths.is_empty() {
             return None;
@@ -204,6 +205,7 @@ impl OwnershipTableBuf {
     /// assert_eq!(t.lookup(b"a:1").map(|s| s.writer()), Some("w"));
     /// ```
     #[must_use]
+    #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<Scope<'_>> {
         let indexed = if self.scopes.len() > 4 {
             self.index.find(&self.scopes, key)
@@ -225,6 +227,7 @@ impl OwnershipTableBuf {
     /// assert_eq!(t.route(b"a:1", "w"), Routing::Owned);
     /// ```
     #[must_use]
+    #[inline]
     pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'_> {
         route_scope(self.lookup(key), self_id, |_| false)
     }

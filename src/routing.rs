@@ -25,6 +25,7 @@ pub enum Routing<'a> {
 
 impl<'a> Routing<'a> {
     /// Judges one node against a key's active owner.
+    #[inline]
     pub(crate) fn for_owner(active_owner: &'a str, self_id: &str) -> Self {
         if active_owner == self_id {
             Self::Owned

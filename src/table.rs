@@ -263,6 +263,7 @@ impl Prefixed for Scope<'_> {
 /// above `key` is the only one that can match it. Short slices are scanned:
 /// a few predictable `starts_with` beat the unpredictable branches of a
 /// binary search.
+#[inline]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
         return sorted.iter().find(|e| key.starts_with(e.prefix_bytes()));
@@ -277,6 +278,7 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
 const LINEAR_SCAN_MAX: usize = 8;
 
 /// The static-table verdict for a scope a key fell in (or none).
+#[inline]
 pub(crate) fn route_scope<'a>(
     scope: Option<Scope<'a>>,
     self_id: &str,
@@ -469,6 +471,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert!(t.lookup(b"ab").is_none());
     /// ```
     #[must_use]
+    #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
         find_prefix_free(&self.scopes, key)
     }
@@ -484,6 +487,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert_eq!(t.route(b"x", "other"), Routing::Unknown);
     /// ```
     #[must_use]
+    #[inline]
     pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'a> {
         route_scope(self.lookup(key).copied(), self_id, |_| false)
     }
@@ -498,6 +502,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert!(t.route_with_fallback_state(b"app:x", "fb", |id| id == "w").is_local_writer());
     /// assert_eq!(t.route_with_fallback_state(b"app:x", "fb", |_| false).misdirected_target(), Some("w"));
     /// ```
+    #[inline]
     pub fn route_with_fallback_state<F>(
         &self,
         key: &[u8],
