@@ -11,13 +11,29 @@
 //!
 //! # Layers
 //!
-//! - [`Scope`] and [`OwnershipTable`]: the static ownership table, built
-//!   from borrowed data in a `static`, in place from a config string, or
-//!   from an iterator; validated once, so a table that exists is valid.
-//! - [`Routing`]: the table's verdict for one key on one node, with or
-//!   without the writer-down state of the quorum service.
-//! - Node ids ([`NodeId`], [`validate_node_id`]): at most 32 bytes of
-//!   printable ASCII.
+//! Each file holds one concept:
+//!
+//! - `scope.rs`, `table.rs`: [`Scope`] and [`OwnershipTable`], the static
+//!   ownership table, built from borrowed data in a `static`
+//!   ([`ownership_table!`], a bad table fails the build), from a config
+//!   string in place, or from an iterator; validated once, so a table that
+//!   exists is valid. `routing.rs`: [`Routing`], its verdict for one key.
+//! - `migration.rs`: [`MigrationTable`], the move records of one node
+//!   (fixed capacity, no heap), with the reference crate's API.
+//! - `node.rs`: [`Node`], where a write's verdict is decided
+//!   ([`WriteVerdict`]), and the MOVE-SCOPE state machine on both sides of
+//!   a move; its docs draw the states and transitions.
+//! - `reply.rs`: the `-MISDIRECTED` / `-QUIESCED` replies, encoded into a
+//!   caller's buffer. `transaction.rs`: the cross-scope guard.
+//! - `config.rs`, `peers.rs`: the `scopes` and `peers` config values,
+//!   parsed in place, with errors that name the entry and its span.
+//! - `node_id.rs`: the node-id rule ([`NodeId`], [`validate_node_id`]).
+//! - `owned_table.rs`, `migration_buf.rs` (`alloc`) and `shared.rs` (`std`):
+//!   owned, unbounded forms for servers and a node many threads route with
+//!   without a lock.
+//!
+//! A device typically touches [`ownership_table!`] or [`parse_scopes`],
+//! [`Node::verdict`] and [`WriteVerdict::encode_reply`].
 //!
 //! # Quick start
 //!
@@ -46,9 +62,10 @@
 //!
 //! # Features
 //!
-//! - `alloc`: [`OwnershipTableBuf`], an owned, unbounded table for servers
-//!   that read their config at runtime.
-//! - `std`: implies `alloc`; what a multi-threaded server needs.
+//! - `alloc`: `OwnershipTableBuf` and `MigrationTableBuf`, owned and
+//!   unbounded, for servers that read their config at runtime.
+//! - `std`: implies `alloc`; `SharedNode`, lock-free verdicts for many
+//!   threads.
 //! - `defmt`: `defmt::Format` for every public type.
 //!
 //! # Minimum Rust version

@@ -29,18 +29,6 @@ fn any_id() -> BoxedStrategy<String> {
     .boxed()
 }
 
-fn without_self_fallback(specs: Vec<ScopeSpec>) -> Vec<ScopeSpec> {
-    specs
-        .into_iter()
-        .map(|mut s| {
-            if s.fallback.as_deref() == Some(s.writer.as_str()) {
-                s.fallback = None;
-            }
-            s
-        })
-        .collect()
-}
-
 fn stricter_rule_applies(specs: &[ScopeSpec]) -> bool {
     specs.iter().any(|s| {
         validate_node_id(&s.writer).is_err()

@@ -36,19 +36,9 @@ fn specs_strategy() -> impl Strategy<Value = Vec<ScopeSpec>> {
         prop::collection::vec(scope_spec(node_id()), 0..10),
         stem_family(),
     ]
-    .prop_map(|specs| {
-        // A fallback equal to its writer is refused by a rule the model
-        // does not describe; keep the model's cases to prefix rules.
-        specs
-            .into_iter()
-            .map(|mut s| {
-                if s.fallback.as_deref() == Some(s.writer.as_str()) {
-                    s.fallback = None;
-                }
-                s
-            })
-            .collect()
-    })
+    // A fallback equal to its writer is refused by a rule the model does
+    // not describe; keep the model's cases to prefix rules.
+    .prop_map(without_self_fallback)
 }
 
 proptest! {

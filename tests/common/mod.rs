@@ -48,6 +48,19 @@ pub fn scope_spec(id: BoxedStrategy<String>) -> impl Strategy<Value = ScopeSpec>
     })
 }
 
+/// Drops fallbacks that repeat their writer (a rule of this crate alone).
+pub fn without_self_fallback(specs: Vec<ScopeSpec>) -> Vec<ScopeSpec> {
+    specs
+        .into_iter()
+        .map(|mut s| {
+            if s.fallback.as_deref() == Some(s.writer.as_str()) {
+                s.fallback = None;
+            }
+            s
+        })
+        .collect()
+}
+
 /// Families of prefixes sharing a long stem, like real `app:svcNNN:` scopes.
 pub fn stem_family() -> impl Strategy<Value = Vec<ScopeSpec>> {
     (
