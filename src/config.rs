@@ -147,11 +147,33 @@ impl fmt::Display for ConfigError<'_> {
 
 impl core::error::Error for ConfigError<'_> {}
 
+/// Splits `text` at the first `byte` (an ASCII separator). A byte scan:
+/// `str`'s pattern machinery costs kilobytes of flash on a Cortex-M0.
+pub(crate) fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let at = text.bytes().position(|b| b == byte)?;
+    let (head, tail) = text.split_at_checked(at)?;
+    Some((head, tail.get(1..)?))
+}
+
+/// Whether `text` holds `byte`.
+pub(crate) fn has_byte(text: &str, byte: u8) -> bool {
+    text.bytes().any(|b| b == byte)
+}
+
 /// The non-empty, trimmed entries of a comma-separated value, with spans.
 pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
     let mut offset = 0;
-    input
-        .split(',')
+    let mut rest = Some(input);
+    let raw_entries = core::iter::from_fn(move || {
+        let text = rest?;
+        let (head, tail) = match split_at_byte(text, b',') {
+            Some((head, tail)) => (head, Some(tail)),
+            None => (text, None),
+        };
+        rest = tail;
+        Some(head)
+    });
+    raw_entries
         .map(move |raw| {
             let start = offset;
             offset += raw.len() + 1;
@@ -175,13 +197,14 @@ pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
 }
 
 /// Parses one `scopes` entry; the caller adds where it sits.
+#[inline(never)]
 fn parse_scope(text: &str) -> Result<Scope<'_>, ConfigErrorKind<'_>> {
-    let (prefix, owners) = text.split_once('=').ok_or(ConfigErrorKind::MissingEquals)?;
+    let (prefix, owners) = split_at_byte(text, b'=').ok_or(ConfigErrorKind::MissingEquals)?;
     let prefix = prefix.trim_ascii();
     if prefix.is_empty() {
         return Err(ConfigErrorKind::EmptyPrefix);
     }
-    let (writer, fallback) = match owners.split_once('|') {
+    let (writer, fallback) = match split_at_byte(owners, b'|') {
         Some((w, f)) => (w.trim_ascii(), Some(f.trim_ascii())),
         None => (owners.trim_ascii(), None),
     };
@@ -245,59 +268,54 @@ pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>
 }
 
 /// Points a table refusal at the entries it concerns.
+#[cold]
 fn locate<'a>(input: &'a str, error: OwnershipError<'a>) -> ConfigError<'a> {
-    let with_prefix = |prefix: &[u8], skip: usize| {
-        entries(input)
-            .filter(|(_, text)| {
-                text.split_once('=')
-                    .is_some_and(|(p, _)| p.trim_ascii().as_bytes() == prefix)
-            })
-            .nth(skip)
-    };
-    let blame = |(entry, text), kind| ConfigError { entry, text, kind };
-    // Only reached if the table refuses what the entry parser accepted.
-    let nowhere = || {
-        (
-            Entry {
-                index: 0,
-                start: 0,
-                end: 0,
-            },
-            "",
-        )
-    };
-    match error {
+    // The entry to blame, and the reason naming the other one.
+    let (blamed, kind) = match error {
         OwnershipError::DuplicatePrefix { prefix } => {
-            match (with_prefix(prefix, 0), with_prefix(prefix, 1)) {
-                (Some(first), Some(second)) => {
-                    blame(second, ConfigErrorKind::Duplicate { first: first.0 })
-                }
-                _ => blame(nowhere(), ConfigErrorKind::Duplicate { first: nowhere().0 }),
-            }
+            let first = entry_with_prefix(input, prefix, 0).map_or(NOWHERE, |(e, _)| e);
+            (
+                entry_with_prefix(input, prefix, 1),
+                ConfigErrorKind::Duplicate { first },
+            )
         }
         OwnershipError::OverlappingPrefix { inner, outer } => {
-            match (with_prefix(inner, 0), with_prefix(outer, 0)) {
-                (Some(inner), Some(outer)) => {
-                    blame(inner, ConfigErrorKind::Overlapping { outer: outer.0 })
-                }
-                _ => blame(
-                    nowhere(),
-                    ConfigErrorKind::Overlapping { outer: nowhere().0 },
-                ),
-            }
+            let outer = entry_with_prefix(input, outer, 0).map_or(NOWHERE, |(e, _)| e);
+            (
+                entry_with_prefix(input, inner, 0),
+                ConfigErrorKind::Overlapping { outer },
+            )
         }
-        OwnershipError::CapacityExceeded { capacity } => {
-            let over = entries(input).nth(capacity).unwrap_or_else(nowhere);
-            blame(over, ConfigErrorKind::TooManyEntries { capacity })
-        }
+        OwnershipError::CapacityExceeded { capacity } => (
+            entries(input).nth(capacity),
+            ConfigErrorKind::TooManyEntries { capacity },
+        ),
         // The entry parser refuses these first.
         OwnershipError::InvalidNodeId { id, reason, .. } => {
-            blame(nowhere(), ConfigErrorKind::InvalidNodeId { id, reason })
+            (None, ConfigErrorKind::InvalidNodeId { id, reason })
         }
-        OwnershipError::FallbackIsWriter { .. } => {
-            blame(nowhere(), ConfigErrorKind::FallbackIsWriter)
-        }
-    }
+        OwnershipError::FallbackIsWriter { .. } => (None, ConfigErrorKind::FallbackIsWriter),
+    };
+    let (entry, text) = blamed.unwrap_or((NOWHERE, ""));
+    ConfigError { entry, text, kind }
+}
+
+/// Stands for an entry that cannot be found; unreachable for tables built
+/// from the parser's own entries.
+const NOWHERE: Entry = Entry {
+    index: 0,
+    start: 0,
+    end: 0,
+};
+
+/// The `skip`-th entry declaring `prefix`.
+#[inline(never)]
+fn entry_with_prefix<'a>(input: &'a str, prefix: &[u8], skip: usize) -> Option<(Entry, &'a str)> {
+    entries(input)
+        .filter(|(_, text)| {
+            split_at_byte(text, b'=').is_some_and(|(p, _)| p.trim_ascii().as_bytes() == prefix)
+        })
+        .nth(skip)
 }
 
 #[cfg(test)]

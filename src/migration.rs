@@ -120,7 +120,8 @@ pub enum MigrationError {
     /// This node does not accept writes for the whole prefix as its owner
     /// (its static writer or an adopter), so it cannot give it away.
     NotOwner,
-    /// This node already owns the prefix it is asked to ingest.
+    /// This node already owns the prefix it is asked to ingest, or holds
+    /// an adoption of that very prefix.
     AlreadyOwner,
     /// A move of an enclosing or enclosed prefix is in flight on this node.
     OverlapsMoveInFlight,
@@ -333,6 +334,11 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
     }
 
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+        // One record per prefix and side, as in the unbounded table.
+        if let Some(slot) = self.get_mut(prefix, record.phase.is_outgoing()) {
+            *slot = record;
+            return Ok(());
+        }
         let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MigrationError::PrefixTooLong {
             len: prefix.len(),
             max: MAX_PREFIX_LEN,

@@ -49,8 +49,8 @@
 use core::fmt;
 
 use crate::migration::{
-    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, longest_match,
-    remove,
+    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, exact,
+    longest_match, remove,
 };
 use crate::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
@@ -402,7 +402,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(MigrationError::SameNode);
         }
         self.refuse_overlap_in_flight(prefix, false)?;
-        if self.owns_whole(prefix) {
+        // An adoption of this very prefix stays until it moves on whole:
+        // replacing it here would lose it if the ingest were aborted.
+        let adopted = exact(&self.moves, prefix, Phase::Adopted).is_some();
+        if adopted || self.owns_whole(prefix) {
             return Err(MigrationError::AlreadyOwner);
         }
         let state = MigrationState::new(from, self.id())?;

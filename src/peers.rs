@@ -3,7 +3,9 @@
 
 use core::fmt;
 
-use crate::config::{ConfigError, ConfigErrorKind, Entry, check_id, entries};
+use crate::config::{
+    ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte,
+};
 use crate::reply::{PeerAddr, Resolve};
 use crate::table::write_joined;
 
@@ -143,15 +145,16 @@ fn is_ipv6_byte(b: u8) -> bool {
 }
 
 /// Parses one `peers` entry; the caller adds where it sits.
+#[inline(never)]
 fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
-    let (id, addr) = text.split_once('@').ok_or(ConfigErrorKind::MissingAt)?;
+    let (id, addr) = split_at_byte(text, b'@').ok_or(ConfigErrorKind::MissingAt)?;
     let id = id.trim_ascii();
     check_id(id)?;
     let addr = addr.trim_ascii();
     let (host, ports) = match addr.strip_prefix('[') {
         Some(rest) => {
-            let (host, after) = rest.split_once(']').ok_or(ConfigErrorKind::BadBrackets)?;
-            if !host.contains(':') || !host.bytes().all(is_ipv6_byte) {
+            let (host, after) = split_at_byte(rest, b']').ok_or(ConfigErrorKind::BadBrackets)?;
+            if !has_byte(host, b':') || !host.bytes().all(is_ipv6_byte) {
                 return Err(ConfigErrorKind::BadBrackets);
             }
             match after.strip_prefix(':') {
@@ -161,7 +164,7 @@ fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
             }
         }
         None => {
-            let (host, ports) = addr.split_once(':').ok_or(if addr.is_empty() {
+            let (host, ports) = split_at_byte(addr, b':').ok_or(if addr.is_empty() {
                 ConfigErrorKind::EmptyHost
             } else {
                 ConfigErrorKind::MissingPort
@@ -178,7 +181,7 @@ fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
     if host.is_empty() {
         return Err(ConfigErrorKind::EmptyHost);
     }
-    let (elect, client) = match ports.split_once(':') {
+    let (elect, client) = match split_at_byte(ports, b':') {
         Some((elect, client)) => (elect, Some(client)),
         None => (ports, None),
     };

@@ -205,7 +205,7 @@ fn reply_pieces<'p>(
     Some(match peers.resolve(id) {
         Some(addr) => {
             *port = PortDigits::new(addr.port());
-            let v6 = addr.host().contains(':');
+            let v6 = addr.host().bytes().any(|b| b == b':');
             let (open, close) = if v6 { ("[", "]:") } else { ("", ":") };
             [preamble, open, addr.host(), close, port.as_str(), "\r\n"]
         }

@@ -175,6 +175,27 @@ fn only_an_owner_gives_away() {
 }
 
 #[test]
+fn an_adoption_is_not_replaced_by_a_second_ingest() {
+    // B adopts app:, gives app:billing: to A, then is asked to ingest app:
+    // again: refused, and B keeps what it owns.
+    let mut b: Node<_, MigrationTable<4>> = Node::new("B", &TABLE, MigrationTable::new()).unwrap();
+    b.begin_ingest(b"app:", "A").unwrap();
+    b.finish_ingest(b"app:").unwrap();
+    b.start_move(b"app:billing:", "A").unwrap();
+    b.commit_move(b"app:billing:").unwrap();
+    assert_eq!(
+        b.begin_ingest(b"app:", "A"),
+        Err(MigrationError::AlreadyOwner)
+    );
+    assert!(accepts(&b, b"app:auth:1"));
+    assert_eq!(
+        b.verdict(b"app:billing:1", UP),
+        WriteVerdict::Misdirected { to: "A" }
+    );
+    assert_eq!(b.finish_ingest(b"app:"), Err(MigrationError::NotIngesting));
+}
+
+#[test]
 fn full_record_table_is_an_error_and_keeps_state() {
     let mut a: Node<_, MigrationTable<1>> = Node::new("A", &TABLE, MigrationTable::new()).unwrap();
     a.start_move(b"app:billing:eu:", "B").unwrap();
@@ -246,7 +267,7 @@ mod same_as_fixed {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(500))]
+        #![proptest_config(ProptestConfig::with_cases(3_000))]
 
         /// The unbounded records answer every command and verdict exactly
         /// as the fixed-capacity ones (sized so they never fill).
