@@ -20,6 +20,12 @@ use crate::node_id::{NodeIdError, validate_node_id};
 use crate::{OwnershipError, OwnershipTable, Scope};
 
 /// Where an entry sits in a config value.
+///
+/// ```
+/// use kevy_scope::{parse_scopes, Entry};
+/// let err = parse_scopes::<4>("a:=w,  b:").unwrap_err();
+/// assert_eq!(err.entry, Entry { index: 1, start: 7, end: 9 });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Entry {
@@ -32,6 +38,11 @@ pub struct Entry {
 }
 
 /// Why a config entry was refused.
+///
+/// ```
+/// use kevy_scope::{parse_scopes, ConfigErrorKind};
+/// assert_eq!(parse_scopes::<4>("a:=w|").unwrap_err().kind, ConfigErrorKind::EmptyFallback);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -448,6 +459,15 @@ mod tests {
 }
 
 /// A boot-time warning about a table read with its peer list.
+///
+/// ```
+/// use kevy_scope::{boot_report, parse_scopes, BootWarning, PeerTable};
+/// let table = parse_scopes::<2>("a:=n1")?;
+/// let peers = PeerTable::<2>::parse("")?;
+/// let first = boot_report(&table, &peers).next();
+/// assert!(matches!(first, Some(BootWarning::UnknownWriter(s)) if s.writer() == "n1"));
+/// # Ok::<(), kevy_scope::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]

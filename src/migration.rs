@@ -211,6 +211,14 @@ pub(crate) mod sealed {
 /// Storage for move records: [`MigrationTable`] (fixed capacity, no heap)
 /// or `MigrationTableBuf` (feature `alloc`). Sealed: the node logic relies
 /// on its invariants.
+///
+/// ```
+/// use kevy_scope::{MigrationTable, MoveRecords, Node, OwnershipTable};
+/// fn node_with<R: MoveRecords>(moves: R) -> Node<OwnershipTable<'static, 1>, R> {
+///     Node::new("A", OwnershipTable::new(), moves).unwrap()
+/// }
+/// assert!(node_with(MigrationTable::<2>::new()).moves().is_empty());
+/// ```
 pub trait MoveRecords: sealed::Sealed {
     #[doc(hidden)]
     type Prefix: AsRef<[u8]>;

@@ -56,7 +56,16 @@ use crate::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
 use crate::{OwnershipTable, Routing, Scope};
 
-/// A static ownership table a [`Node`] can route with.
+/// A static ownership table a [`Node`] can route with: an
+/// [`OwnershipTable`], an `OwnershipTableBuf`, or a reference or `Arc` to
+/// either.
+///
+/// ```
+/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+/// let by_ref = Node::new("A", &t, MigrationTable::<1>::new()).unwrap();
+/// assert!(by_ref.verdict(b"a:1", |_| false).is_accept());
+/// ```
 pub trait ScopeLookup {
     /// The scope `key` falls in, if any.
     ///

@@ -10,6 +10,11 @@ pub const MAX_NODE_ID_LEN: usize = 32;
 /// A node id is 1 to [`MAX_NODE_ID_LEN`] bytes of printable ASCII
 /// (`!` to `~`), without the config separators `,`, `|`, `=` and `@`,
 /// so that every valid id survives a wire reply and a config round trip.
+///
+/// ```
+/// use kevy_scope::{validate_node_id, NodeIdError};
+/// assert_eq!(validate_node_id("a@b"), Err(NodeIdError::InvalidByte { byte: b'@', at: 1 }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
@@ -32,6 +37,11 @@ pub enum NodeIdError {
 
 impl NodeIdError {
     /// A fixed sentence for contexts that cannot format (const panics).
+    ///
+    /// ```
+    /// # use kevy_scope::NodeIdError;
+    /// assert_eq!(NodeIdError::Empty.message(), "node id is empty");
+    /// ```
     #[must_use]
     pub const fn message(&self) -> &'static str {
         match self {
@@ -111,6 +121,11 @@ pub struct NodeId(heapless::String<MAX_NODE_ID_LEN>);
 
 impl NodeId {
     /// Validates and copies `id`.
+    ///
+    /// ```
+    /// # use kevy_scope::NodeId;
+    /// assert!(NodeId::new("").is_err());
+    /// ```
     pub fn new(id: &str) -> Result<Self, NodeIdError> {
         validate_node_id(id)?;
         let mut s = heapless::String::new();
@@ -121,6 +136,11 @@ impl NodeId {
     }
 
     /// The id as a string slice.
+    ///
+    /// ```
+    /// # use kevy_scope::NodeId;
+    /// assert_eq!(NodeId::new("n1").unwrap().as_str(), "n1");
+    /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
         self.0.as_str()

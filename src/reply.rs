@@ -68,7 +68,15 @@ impl fmt::Display for PeerAddr<'_> {
     }
 }
 
-/// Turns a node id into the address a client can connect to.
+/// Turns a node id into the address a client can connect to:
+/// [`PeerTable`](crate::PeerTable), [`NoPeers`], or a slice of
+/// `(id, address)` pairs.
+///
+/// ```
+/// use kevy_scope::{NoPeers, PeerAddr, Resolve};
+/// let peers: &[(&str, PeerAddr<'_>)] = &[("A", PeerAddr::new("h", 1))];
+/// assert!(peers.resolve("A").is_some() && NoPeers.resolve("A").is_none());
+/// ```
 pub trait Resolve {
     /// The client address of node `id`, if known.
     ///

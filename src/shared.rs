@@ -31,6 +31,13 @@ pub struct SharedNode<T, R> {
 }
 
 /// One consistent state of a [`SharedNode`]; dereferences to the [`Node`].
+///
+/// ```
+/// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
+/// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+/// let snap = shared.snapshot();
+/// assert_eq!(snap.id(), "A");
+/// ```
 pub struct Snapshot<T, R>(Guard<Arc<Node<T, R>>>);
 
 impl<T, R> core::ops::Deref for Snapshot<T, R> {

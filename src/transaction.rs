@@ -168,6 +168,16 @@ impl<T: ?Sized, K> defmt::Format for ScopeGroups<'_, '_, '_, T, K> {
 }
 
 /// The groups [`group_by_scope`] found: `(scope, key indices)`.
+///
+/// ```
+/// use kevy_scope::{group_by_scope, OwnershipTable};
+/// let t = OwnershipTable::<1>::new();
+/// let keys: [&[u8]; 2] = [b"x", b"y"];
+/// let mut order = [0usize; 2];
+/// let mut groups = group_by_scope(&t, &keys, &mut order).unwrap();
+/// assert_eq!(groups.next().map(|(scope, idx)| (scope.is_none(), idx.len())), Some((true, 2)));
+/// assert!(groups.next().is_none());
+/// ```
 pub struct ScopeGroups<'t, 'k, 'o, T: ?Sized, K> {
     table: &'t T,
     keys: &'k [K],
