@@ -91,7 +91,7 @@ fn readers_see_only_whole_states() {
             distinct.insert(s);
         }
     }
-    assert!(total > 3_000, "readers ran {total} times");
+    assert!(total >= 3_000, "readers ran {total} times");
     println!(
         "{total} snapshot reads, {} distinct states seen",
         distinct.len()
