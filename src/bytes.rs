@@ -1,4 +1,5 @@
-//! Prefix bytes shown to people: lossy UTF-8, as the reference crate prints them.
+//! Prefix bytes: shown to people as lossy UTF-8, as the reference crate
+//! prints them, and compared fast.
 
 use core::fmt::{self, Write};
 
@@ -60,11 +61,56 @@ impl Write for Unquoted<'_, '_> {
     }
 }
 
+/// The last four bytes of `bytes`, if it has four.
+#[inline]
+pub(crate) fn last4(bytes: &[u8]) -> Option<u32> {
+    let start = bytes.len().checked_sub(4)?;
+    let tail: [u8; 4] = bytes.get(start..)?.try_into().ok()?;
+    Some(u32::from_ne_bytes(tail))
+}
+
+/// `key.starts_with(prefix)`, turning most non-matches away with one
+/// integer compare of the prefix's last four bytes: prefixes of one table
+/// share their stem (`app:svc000`) and differ at the end.
+#[inline]
+pub(crate) fn starts_with_fast(key: &[u8], prefix: &[u8]) -> bool {
+    let Some(head) = key.get(..prefix.len()) else {
+        return false;
+    };
+    if let (Some(a), Some(b)) = (last4(head), last4(prefix))
+        && a != b
+    {
+        return false;
+    }
+    head == prefix
+}
+
 #[cfg(test)]
 mod tests {
     use super::Lossy;
     use std::format;
     use std::prelude::rust_2024::*;
+
+    #[test]
+    fn starts_with_fast_is_starts_with() {
+        let cases: [(&[u8], &[u8]); 8] = [
+            (b"app:svc00042:k", b"app:svc00042:"),
+            (b"app:svc00043:k", b"app:svc00042:"),
+            (b"app:svc00042", b"app:svc00042:"),
+            (b"abc", b""),
+            (b"ab", b"abc"),
+            (b"abcd", b"abcd"),
+            (b"xbcd", b"abcd"),
+            (b"abcx", b"abc"),
+        ];
+        for (key, prefix) in cases {
+            assert_eq!(
+                super::starts_with_fast(key, prefix),
+                key.starts_with(prefix),
+                "{key:?} {prefix:?}"
+            );
+        }
+    }
 
     #[test]
     fn debug_matches_std_lossy_debug() {

@@ -13,7 +13,7 @@
 
 use core::fmt;
 
-use crate::bytes::Lossy;
+use crate::bytes::{Lossy, last4};
 use crate::node_id::{NodeId, NodeIdError};
 
 /// The longest prefix a fixed-capacity [`MigrationTable`] stores, in bytes.
@@ -164,13 +164,6 @@ pub struct Record {
     /// long stem with the prefix mostly differ there, so one integer
     /// compare turns them away before the byte compare.
     tail: u32,
-}
-
-/// The last four bytes of `bytes`, if it has four.
-fn last4(bytes: &[u8]) -> Option<u32> {
-    let start = bytes.len().checked_sub(4)?;
-    let tail: [u8; 4] = bytes.get(start..)?.try_into().ok()?;
-    Some(u32::from_ne_bytes(tail))
 }
 
 impl Record {

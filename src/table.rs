@@ -10,7 +10,7 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::mem::ManuallyDrop;
 
-use crate::bytes::Lossy;
+use crate::bytes::{Lossy, starts_with_fast};
 use crate::node_id::{NodeIdError, validate_node_id};
 use crate::{Routing, Scope};
 
@@ -266,7 +266,9 @@ impl Prefixed for Scope<'_> {
 #[inline]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
-        return sorted.iter().find(|e| key.starts_with(e.prefix_bytes()));
+        return sorted
+            .iter()
+            .find(|e| starts_with_fast(key, e.prefix_bytes()));
     }
     let after = sorted.partition_point(|e| e.prefix_bytes() <= key);
     let candidate = sorted.get(after.checked_sub(1)?)?;
