@@ -9,7 +9,8 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::{
-    Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted, write_joined,
+    Prefixed, common_stem, find_prefix_free, route_scope, validate_scope, validate_sorted,
+    write_joined,
 };
 use crate::{OwnershipError, Routing, Scope};
 
@@ -67,6 +68,8 @@ pub struct OwnershipTableBuf {
     /// Sorted by prefix bytes; prefix-free.
     scopes: Vec<ScopeBuf>,
     index: LengthIndex,
+    /// The length of the prefix all scopes share, which searches skip.
+    stem: usize,
 }
 
 impl PartialEq for OwnershipTableBuf {
@@ -161,7 +164,15 @@ impl OwnershipTableBuf {
         validate_sorted(&borrowed)?;
         let scopes: Vec<ScopeBuf> = borrowed.iter().map(ScopeBuf::copy_of).collect();
         let index = LengthIndex::build(&scopes);
-        Ok(Self { scopes, index })
+        let stem = match (scopes.first(), scopes.last()) {
+            (Some(first), Some(last)) => common_stem(&first.prefix, &last.prefix),
+            _ => 0,
+        };
+        Ok(Self {
+            scopes,
+            index,
+            stem,
+        })
     }
 
     /// The number of scopes.
@@ -214,7 +225,7 @@ impl OwnershipTableBuf {
         };
         let found = match indexed {
             Some(found) => found,
-            None => find_prefix_free(&self.scopes, key),
+            None => find_prefix_free(&self.scopes, key, self.stem),
         };
         found.map(ScopeBuf::as_scope)
     }

@@ -68,7 +68,7 @@ proptest! {
     // Run once, by `at_least_ten_thousand_cases_are_compared`, which counts.
     fn same_verdicts_as_reference(
         specs in prop_oneof![
-            6 => prop::collection::vec(scope_spec(node_id()), 0..10).prop_map(without_self_fallback),
+            6 => prop::collection::vec(scope_spec(node_id()), 0..20).prop_map(without_self_fallback),
             2 => stem_family(),
             1 => prop::collection::vec(scope_spec(any_id()), 0..10),
         ],
@@ -77,7 +77,7 @@ proptest! {
         down in prop::collection::vec(node_id(), 0..3),
     ) {
         let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
-        let ours = OwnershipTable::<16>::try_from_iter(scopes.iter().copied());
+        let ours = OwnershipTable::<32>::try_from_iter(scopes.iter().copied());
         let theirs = upstream::OwnershipTable::new(to_upstream(&specs));
 
         if stricter_rule_applies(&specs) {

@@ -33,7 +33,7 @@ fn model_route<'s>(specs: &'s [ScopeSpec], key: &[u8], me: &str, down: &[String]
 
 fn specs_strategy() -> impl Strategy<Value = Vec<ScopeSpec>> {
     prop_oneof![
-        prop::collection::vec(scope_spec(node_id()), 0..10),
+        prop::collection::vec(scope_spec(node_id()), 0..24),
         stem_family(),
     ]
     // A fallback equal to its writer is refused by a rule the model does
@@ -53,7 +53,7 @@ proptest! {
     ) {
         let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
         let expected = model_validate(&specs);
-        let fixed = OwnershipTable::<16>::try_from_iter(scopes.iter().copied());
+        let fixed = OwnershipTable::<32>::try_from_iter(scopes.iter().copied());
         let owned = OwnershipTableBuf::new(scopes.iter().copied());
         match (&fixed, &owned) {
             (Ok(fixed), Ok(owned)) => {
@@ -108,7 +108,7 @@ proptest! {
     #[test]
     fn scopes_without_fallback_lists_exactly_those(specs in specs_strategy()) {
         let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
-        if let Ok(t) = OwnershipTable::<16>::try_from_iter(scopes.iter().copied()) {
+        if let Ok(t) = OwnershipTable::<32>::try_from_iter(scopes.iter().copied()) {
             let mut got: Vec<&[u8]> = t.scopes_without_fallback().map(|s| s.prefix()).collect();
             let mut want: Vec<&[u8]> =
                 specs.iter().filter(|s| s.fallback.is_none()).map(|s| s.prefix.as_slice()).collect();

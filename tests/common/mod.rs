@@ -65,7 +65,7 @@ pub fn without_self_fallback(specs: Vec<ScopeSpec>) -> Vec<ScopeSpec> {
 pub fn stem_family() -> impl Strategy<Value = Vec<ScopeSpec>> {
     (
         small_bytes(12),
-        prop::collection::vec((small_bytes(3), node_id()), 0..8),
+        prop::collection::vec((small_bytes(3), node_id()), 0..24),
     )
         .prop_map(|(stem, tails)| {
             tails
