@@ -149,13 +149,12 @@ const _: () = {
 
 /// Footprint on the 32-bit microcontroller targets, checked by every
 /// cross-build: a scope is three borrowed slices (24 bytes) and a table
-/// adds its length and the length of its common stem (8 bytes) to its
-/// scopes.
+/// adds only its length (4 bytes) to its scopes.
 #[cfg(target_pointer_width = "32")]
 const _: () = {
     use core::mem::size_of;
     assert!(size_of::<Scope<'static>>() == 24);
-    assert!(size_of::<OwnershipTable<'static, 16>>() == 16 * 24 + 8);
+    assert!(size_of::<OwnershipTable<'static, 16>>() == 16 * 24 + 4);
     assert!(size_of::<Routing<'static>>() == 12);
     assert!(size_of::<NodeId>() == 36);
     assert!(size_of::<MigrationTable<4>>() == 4 * 132 + 4);

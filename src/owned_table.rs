@@ -9,8 +9,7 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::{
-    Prefixed, common_stem, find_prefix_free, route_scope, validate_scope, validate_sorted,
-    write_joined,
+    Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted, write_joined,
 };
 use crate::{OwnershipError, Routing, Scope};
 
@@ -68,8 +67,6 @@ pub struct OwnershipTableBuf {
     /// Sorted by prefix bytes; prefix-free.
     scopes: Vec<ScopeBuf>,
     index: LengthIndex,
-    /// The length of the prefix all scopes share, which searches skip.
-    stem: usize,
 }
 
 impl PartialEq for OwnershipTableBuf {
@@ -164,15 +161,7 @@ impl OwnershipTableBuf {
         validate_sorted(&borrowed)?;
         let scopes: Vec<ScopeBuf> = borrowed.iter().map(ScopeBuf::copy_of).collect();
         let index = LengthIndex::build(&scopes);
-        let stem = match (scopes.first(), scopes.last()) {
-            (Some(first), Some(last)) => common_stem(&first.prefix, &last.prefix),
-            _ => 0,
-        };
-        Ok(Self {
-            scopes,
-            index,
-            stem,
-        })
+        Ok(Self { scopes, index })
     }
 
     /// The number of scopes.
@@ -225,7 +214,7 @@ impl OwnershipTableBuf {
         };
         let found = match indexed {
             Some(found) => found,
-            None => find_prefix_free(&self.scopes, key, self.stem),
+            None => find_prefix_free(&self.scopes, key),
         };
         found.map(ScopeBuf::as_scope)
     }

@@ -261,62 +261,19 @@ impl Prefixed for Scope<'_> {
 
 /// The one search over a sorted, prefix-free slice: the greatest prefix not
 /// above `key` is the only one that can match it. Short slices are scanned:
-/// a few predictable compares beat the unpredictable branches of a binary
-/// search. `stem` is the length of the prefix all entries share (see
-/// [`common_stem`]); the search compares only what follows it, eight
-/// bytes at a time.
+/// a few predictable `starts_with` beat the unpredictable branches of a
+/// binary search.
 #[inline]
-pub(crate) fn find_prefix_free<'s, E: Prefixed>(
-    sorted: &'s [E],
-    key: &[u8],
-    stem: usize,
-) -> Option<&'s E> {
+pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
         return sorted
             .iter()
             .find(|e| starts_with_fast(key, e.prefix_bytes()));
     }
-    // Every entry starts with the stem; a key that does not matches none.
-    let (key_stem, key_rest) = key.split_at_checked(stem)?;
-    if sorted.first()?.prefix_bytes().get(..stem)? != key_stem {
-        return None;
-    }
-    let key_head = head8(key_rest);
-    let after = sorted.partition_point(|e| {
-        let rest = e.prefix_bytes().get(stem..).unwrap_or_default();
-        match head8(rest).cmp(&key_head) {
-            Ordering::Equal => rest <= key_rest,
-            order => order == Ordering::Less,
-        }
-    });
+    let after = sorted.partition_point(|e| e.prefix_bytes() <= key);
     let candidate = sorted.get(after.checked_sub(1)?)?;
-    starts_with_fast(key, candidate.prefix_bytes()).then_some(candidate)
-}
-
-/// The first eight bytes as a big-endian number, zero-padded: ordered as
-/// the bytes are, up to ties that a full compare settles.
-#[inline]
-fn head8(bytes: &[u8]) -> u64 {
-    let mut head = [0u8; 8];
-    match bytes.first_chunk::<8>() {
-        Some(chunk) => head = *chunk,
-        None => head.iter_mut().zip(bytes).for_each(|(d, s)| *d = *s),
-    }
-    u64::from_be_bytes(head)
-}
-
-/// The length of the prefix shared by every entry of a sorted slice: that
-/// of its first and last entries (anything sorted between two strings
-/// starts with what they share).
-pub(crate) const fn common_stem(first: &[u8], last: &[u8]) -> usize {
-    let (mut a, mut b, mut n) = (first, last, 0);
-    while let ([x, ra @ ..], [y, rb @ ..]) = (a, b) {
-        if *x != *y {
-            break;
-        }
-        (a, b, n) = (ra, rb, n + 1);
-    }
-    n
+    key.starts_with(candidate.prefix_bytes())
+        .then_some(candidate)
 }
 
 /// Up to this many scopes, a table is scanned rather than searched.
@@ -400,8 +357,6 @@ pub struct OwnershipTable<'a, const N: usize> {
     /// nothing to drop; `ManuallyDrop` keeps the table free of drop glue,
     /// which lets `const` code match on a `Result` holding one.
     scopes: ManuallyDrop<heapless::Vec<Scope<'a>, N>>,
-    /// The length of the prefix all scopes share, which searches skip.
-    stem: usize,
 }
 
 impl<'a, const N: usize> OwnershipTable<'a, N> {
@@ -416,7 +371,6 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     pub const fn new() -> Self {
         Self {
             scopes: ManuallyDrop::new(heapless::Vec::new()),
-            stem: 0,
         }
     }
 
@@ -441,14 +395,8 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         if let Err(e) = validate_sorted(&scopes) {
             return Err(e);
         }
-        let sorted: &[Scope<'a>] = &scopes;
-        let stem = match sorted {
-            [first, .., last] => common_stem(first.prefix(), last.prefix()),
-            _ => 0,
-        };
         Ok(Self {
             scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
-            stem,
         })
     }
 
@@ -477,13 +425,8 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         }
         sort_scopes(&mut scopes);
         validate_sorted(&scopes)?;
-        let stem = match (scopes.first(), scopes.last()) {
-            (Some(first), Some(last)) => common_stem(first.prefix(), last.prefix()),
-            _ => 0,
-        };
         Ok(Self {
             scopes: ManuallyDrop::new(scopes),
-            stem,
         })
     }
 
@@ -532,7 +475,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     #[must_use]
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
-        find_prefix_free(&self.scopes, key, self.stem)
+        find_prefix_free(&self.scopes, key)
     }
 
     /// The verdict for a write of `key` on node `self_id`, ignoring
