@@ -27,11 +27,19 @@
 //! | not owned | config | `-MISDIRECTED` to the static writer (or its fallback) |
 //!
 //! `abort_move` returns migrating to owned; `abort_ingest` leaves no trace.
+//! The source commits only after the target's `+OK`, and once the target
+//! may have adopted (its `+OK` sent), the source must not abort: it retries
+//! the commit, or both nodes would accept. An ingest window accepts client
+//! writes too, as the reference server does, so an ingest that took writes
+//! should finish rather than abort.
 //! The target adopts the prefix when its ingest finishes, so after A→B
 //! commits, A redirects to B and B accepts: no redirect loop. A move back
 //! B→A works the same way: A's adoption clears its own record pointing at
 //! B, so no record on either node points in a circle. Records that repeat
 //! what the static table already says are dropped.
+//!
+//! A moved prefix has no fallback on its new owner: the static table's
+//! fallback applies to the static writer, until new config is pushed.
 //!
 //! Only an *owner* may start a move: the static writer of the scope holding
 //! the prefix, or the node that adopted it, with no part of the prefix
