@@ -9,7 +9,8 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::{
-    Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted, write_joined,
+    LINEAR_SCAN_MAX, Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted,
+    write_joined,
 };
 use crate::{OwnershipError, Routing, Scope};
 
@@ -207,7 +208,7 @@ impl OwnershipTableBuf {
     #[must_use]
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<Scope<'_>> {
-        let indexed = if self.scopes.len() > 4 {
+        let indexed = if self.scopes.len() > LINEAR_SCAN_MAX {
             self.index.find(&self.scopes, key)
         } else {
             None

@@ -277,7 +277,7 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
 }
 
 /// Up to this many scopes, a table is scanned rather than searched.
-const LINEAR_SCAN_MAX: usize = 8;
+pub(crate) const LINEAR_SCAN_MAX: usize = 8;
 
 /// The static-table verdict for a scope a key fell in (or none).
 #[inline]
