@@ -32,6 +32,7 @@
 //! the commit, or both nodes would accept. An ingest window accepts client
 //! writes too, as the reference server does, so an ingest that took writes
 //! should finish rather than abort.
+//!
 //! The target adopts the prefix when its ingest finishes, so after A→B
 //! commits, A redirects to B and B accepts: no redirect loop. A move back
 //! B→A works the same way: A's adoption clears its own record pointing at
