@@ -49,104 +49,66 @@ fn main() {
         .enumerate()
         .map(|(i, p)| Scope::new(p, &writers[i % 16]).with_fallback(&writers[(i + 1) % 16]))
         .collect();
-    let mut owned_count = 0usize;
-    match which {
+    let reference_table = || {
+        upstream::OwnershipTable::new(
+            scopes
+                .iter()
+                .map(|s| upstream::Scope::new(s.prefix().to_vec(), s.writer().to_owned()))
+                .collect(),
+        )
+        .unwrap()
+    };
+    let fixed_table =
+        || Box::new(OwnershipTable::<'_, 4096>::try_from_iter(scopes.iter().copied()).unwrap());
+    let owned_table = || OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
+    let down = |id: &str| id == "node-2";
+    let run = |decide: &dyn Fn(&[u8]) -> bool| -> usize {
+        (0..routes)
+            .filter(|r| decide(black_box(&keys[r & 1023])))
+            .count()
+    };
+    let accepted = match which {
         "ours-fixed" => {
-            let table = Box::new(
-                OwnershipTable::<'_, 4096>::try_from_iter(scopes.iter().copied()).unwrap(),
-            );
-            for r in 0..routes {
-                owned_count += usize::from(
-                    table
-                        .route(black_box(&keys[r & 1023]), "node-3")
-                        .is_local_writer(),
-                );
-            }
+            let table = fixed_table();
+            run(&|key| table.route(key, "node-3").is_local_writer())
         }
         "ours-owned" => {
-            let table = OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
-            for r in 0..routes {
-                owned_count += usize::from(
-                    table
-                        .route(black_box(&keys[r & 1023]), "node-3")
-                        .is_local_writer(),
-                );
-            }
+            let table = owned_table();
+            run(&|key| table.route(key, "node-3").is_local_writer())
         }
         "reference" => {
-            let table = upstream::OwnershipTable::new(
-                scopes
-                    .iter()
-                    .map(|s| upstream::Scope::new(s.prefix().to_vec(), s.writer().to_owned()))
-                    .collect(),
-            )
-            .unwrap();
-            for r in 0..routes {
-                owned_count += usize::from(
-                    table
-                        .route(black_box(&keys[r & 1023]), "node-3")
-                        .is_local_writer(),
-                );
-            }
+            let table = reference_table();
+            run(&|key| table.route(key, "node-3").is_local_writer())
         }
         "verdict-fixed" => {
-            let table = Box::new(
-                OwnershipTable::<'_, 4096>::try_from_iter(scopes.iter().copied()).unwrap(),
-            );
+            let table = fixed_table();
             let node =
                 with_moves(Node::new("node-3", &*table, MigrationTable::<4>::new()).unwrap());
-            for r in 0..routes {
-                owned_count += usize::from(
-                    node.verdict(black_box(&keys[r & 1023]), |id| id == "node-2")
-                        .is_accept(),
-                );
-            }
+            run(&|key| node.verdict(key, down).is_accept())
         }
         "verdict-owned" => {
-            let table = OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
+            let table = owned_table();
             let node = with_moves(Node::new("node-3", &table, MigrationTableBuf::new()).unwrap());
-            for r in 0..routes {
-                owned_count += usize::from(
-                    node.verdict(black_box(&keys[r & 1023]), |id| id == "node-2")
-                        .is_accept(),
-                );
-            }
+            run(&|key| node.verdict(key, down).is_accept())
         }
         "verdict-reference" => {
-            let table = upstream::OwnershipTable::new(
-                scopes
-                    .iter()
-                    .map(|s| upstream::Scope::new(s.prefix().to_vec(), s.writer().to_owned()))
-                    .collect(),
-            )
-            .unwrap();
+            let table = reference_table();
             let moves = upstream::MigrationTable::new();
-            moves
-                .start(
-                    b"app:svc00003:eu:".to_vec(),
-                    "node-3".into(),
-                    "node-9".into(),
-                )
-                .unwrap();
-            moves
-                .start(
-                    b"app:svc00003:us:".to_vec(),
-                    "node-3".into(),
-                    "node-9".into(),
-                )
-                .unwrap();
+            for prefix in [&b"app:svc00003:eu:"[..], b"app:svc00003:us:"] {
+                moves
+                    .start(prefix.to_vec(), "node-3".into(), "node-9".into())
+                    .unwrap();
+            }
             moves.commit(b"app:svc00003:us:").unwrap();
-            for r in 0..routes {
-                let key = black_box(&keys[r & 1023]);
-                let accept = moves.match_migrating(key).is_none()
+            run(&|key| {
+                moves.match_migrating(key).is_none()
                     && moves.match_migrated(key).is_none()
                     && !table
-                        .route_with_fallback_state(key, "node-3", |id| id == "node-2")
-                        .is_misdirected();
-                owned_count += usize::from(accept);
-            }
+                        .route_with_fallback_state(key, "node-3", down)
+                        .is_misdirected()
+            })
         }
         other => panic!("unknown table kind {other}"),
-    }
-    println!("{owned_count}");
+    };
+    println!("{accepted}");
 }

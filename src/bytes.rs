@@ -63,7 +63,7 @@ impl Write for Unquoted<'_, '_> {
 
 /// The last four bytes of `bytes`, if it has four.
 #[inline]
-pub(crate) fn last4(bytes: &[u8]) -> Option<u32> {
+fn last4(bytes: &[u8]) -> Option<u32> {
     let start = bytes.len().checked_sub(4)?;
     let tail: [u8; 4] = bytes.get(start..)?.try_into().ok()?;
     Some(u32::from_ne_bytes(tail))

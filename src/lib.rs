@@ -157,7 +157,7 @@ const _: () = {
     assert!(size_of::<OwnershipTable<'static, 16>>() == 16 * 24 + 4);
     assert!(size_of::<Routing<'static>>() == 12);
     assert!(size_of::<NodeId>() == 36);
-    assert!(size_of::<MigrationTable<4>>() == 4 * 132 + 4);
+    assert!(size_of::<MigrationTable<4>>() == 4 * 128 + 4);
     assert!(size_of::<WriteVerdict<'static>>() == 12);
     // A device node: 16 scopes and 4 move slots within 1 KiB.
     assert!(

@@ -13,7 +13,7 @@
 
 use core::fmt;
 
-use crate::bytes::{Lossy, last4};
+use crate::bytes::{Lossy, starts_with_fast};
 use crate::node_id::{NodeId, NodeIdError};
 
 /// The longest prefix a fixed-capacity [`MigrationTable`] stores, in bytes.
@@ -160,19 +160,11 @@ impl core::error::Error for MigrationError {}
 pub struct Record {
     pub(crate) phase: Phase,
     pub(crate) state: MigrationState,
-    /// The prefix's last four bytes (zero when shorter): keys that share a
-    /// long stem with the prefix mostly differ there, so one integer
-    /// compare turns them away before the byte compare.
-    tail: u32,
 }
 
 impl Record {
-    pub(crate) fn new(prefix: &[u8], phase: Phase, state: MigrationState) -> Self {
-        Self {
-            phase,
-            state,
-            tail: last4(prefix).unwrap_or(0),
-        }
+    pub(crate) fn new(phase: Phase, state: MigrationState) -> Self {
+        Self { phase, state }
     }
 }
 
@@ -180,13 +172,7 @@ impl RecordRef<'_> {
     /// Whether `key` starts with this record's prefix.
     #[inline]
     pub(crate) fn matches(&self, key: &[u8]) -> bool {
-        let Some(head) = key.get(..self.prefix.len()) else {
-            return false;
-        };
-        if last4(head).is_some_and(|tail| tail != self.record.tail) {
-            return false;
-        }
-        head == self.prefix
+        starts_with_fast(key, self.prefix)
     }
 }
 
@@ -227,16 +213,18 @@ pub trait MoveRecords: sealed::Sealed {
     fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
 }
 
-/// The longest record whose prefix `key` starts with, among those `phase`
-/// admits. The one longest-match search over records.
+/// The longest record whose prefix `key` starts with, among those `keep`
+/// admits. The longest-match search over records for the move commands
+/// and the reference's `match_*` (the write verdict finds all kinds in one
+/// pass instead).
 pub(crate) fn longest_match<'r, S: MoveRecords + ?Sized>(
     store: &'r S,
     key: &[u8],
-    mut phase: impl FnMut(Phase) -> bool,
+    mut keep: impl FnMut(RecordRef<'r>) -> bool,
 ) -> Option<RecordRef<'r>> {
     store
         .records()
-        .filter(|r| phase(r.record.phase) && r.matches(key))
+        .filter(|r| keep(*r) && r.matches(key))
         .max_by_key(|r| r.prefix.len())
 }
 
@@ -265,7 +253,7 @@ pub(crate) fn start<S: MoveRecords + ?Sized>(
         return Err(MigrationError::AlreadyMigrated);
     }
     let state = MigrationState::new(from, to)?;
-    store.insert(prefix, Record::new(prefix, Phase::Migrating, state))
+    store.insert(prefix, Record::new(Phase::Migrating, state))
 }
 
 /// Moves the record of `prefix` from phase `from` to phase `to`.
@@ -445,7 +433,8 @@ macro_rules! record_api {
         /// ```
         #[must_use]
         pub fn match_migrating(&self, key: &[u8]) -> Option<&MigrationState> {
-            longest_match(self, key, |p| p == Phase::Migrating).map(|r| &r.record.state)
+            longest_match(self, key, |r| r.record.phase == Phase::Migrating)
+                .map(|r| &r.record.state)
         }
 
         /// The committed move with the longest prefix of `key`.
@@ -459,7 +448,7 @@ macro_rules! record_api {
         /// ```
         #[must_use]
         pub fn match_migrated(&self, key: &[u8]) -> Option<&MigrationState> {
-            longest_match(self, key, |p| p == Phase::Migrated).map(|r| &r.record.state)
+            longest_match(self, key, |r| r.record.phase == Phase::Migrated).map(|r| &r.record.state)
         }
 
         /// Every record: prefix, phase and state.
@@ -549,13 +538,6 @@ impl<const M: usize> defmt::Format for MigrationTable<M> {
             );
         }
         defmt::write!(f, "]");
-    }
-}
-
-impl core::str::FromStr for NodeId {
-    type Err = NodeIdError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
     }
 }
 

@@ -351,7 +351,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(MigrationError::SameNode);
         }
         self.refuse_overlap_in_flight(prefix, true)?;
-        if let Some(r) = self.settled_for_region(prefix)
+        if let Some(r) = self.settled_for_region(prefix, None)
             && r.prefix == prefix
             && r.record.phase == Phase::Migrated
         {
@@ -362,7 +362,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
         let state = MigrationState::new(self.id(), to)?;
         self.moves
-            .insert(prefix, Record::new(prefix, Phase::Migrating, state))
+            .insert(prefix, Record::new(Phase::Migrating, state))
     }
 
     /// Commits the in-flight move of `prefix` once the target answered
@@ -428,7 +428,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
         let state = MigrationState::new(from, self.id())?;
         self.moves
-            .insert(prefix, Record::new(prefix, Phase::Ingesting, state))
+            .insert(prefix, Record::new(Phase::Ingesting, state))
     }
 
     /// Closes the ingest window of `prefix`: this node adopts it and
@@ -501,24 +501,23 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         Ok(())
     }
 
-    /// The most specific migrated or adopted record covering all of `prefix`.
-    fn settled_for_region(&self, prefix: &[u8]) -> Option<RecordRef<'_>> {
-        longest_match(&self.moves, prefix, |p| {
-            matches!(p, Phase::Migrated | Phase::Adopted)
+    /// The most specific migrated or adopted record covering all of
+    /// `prefix`, passing over `skip` (a record being judged for redundancy).
+    fn settled_for_region(
+        &self,
+        prefix: &[u8],
+        skip: Option<(&[u8], Phase)>,
+    ) -> Option<RecordRef<'_>> {
+        longest_match(&self.moves, prefix, |r| {
+            matches!(r.record.phase, Phase::Migrated | Phase::Adopted)
+                && skip != Some((r.prefix, r.record.phase))
         })
     }
 
     /// Who accepts all of `prefix`, ignoring in-flight windows, fallbacks,
     /// and `skip` (a record being judged for redundancy).
     fn owner_of_region(&self, prefix: &[u8], skip: Option<(&[u8], Phase)>) -> Owner<'_> {
-        let settled = self
-            .moves
-            .records()
-            .filter(|r| matches!(r.record.phase, Phase::Migrated | Phase::Adopted))
-            .filter(|r| skip != Some((r.prefix, r.record.phase)))
-            .filter(|r| prefix.starts_with(r.prefix))
-            .max_by_key(|r| r.prefix.len());
-        match settled {
+        match self.settled_for_region(prefix, skip) {
             Some(r) if r.record.phase == Phase::Adopted => Owner::This,
             Some(r) => Owner::Other(r.record.state.to.as_str()),
             None => match self.table.scope_for(prefix) {

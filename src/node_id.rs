@@ -147,6 +147,18 @@ impl NodeId {
     }
 }
 
+/// ```
+/// use kevy_scope::NodeId;
+/// let id: NodeId = "server-eu-1".parse().unwrap();
+/// assert_eq!(id.as_str(), "server-eu-1");
+/// ```
+impl core::str::FromStr for NodeId {
+    type Err = NodeIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)

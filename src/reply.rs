@@ -46,6 +46,11 @@ impl<'a> PeerAddr<'a> {
         self.host
     }
 
+    /// Whether the host is an IPv6 address, printed in brackets.
+    pub(crate) fn is_ipv6(&self) -> bool {
+        self.host.bytes().any(|b| b == b':')
+    }
+
     /// The port.
     ///
     /// ```
@@ -60,7 +65,7 @@ impl<'a> PeerAddr<'a> {
 
 impl fmt::Display for PeerAddr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
+        if self.is_ipv6() {
             write!(f, "[{}]:{}", self.host, self.port)
         } else {
             write!(f, "{}:{}", self.host, self.port)
@@ -213,8 +218,11 @@ fn reply_pieces<'p>(
     Some(match peers.resolve(id) {
         Some(addr) => {
             *port = PortDigits::new(addr.port());
-            let v6 = addr.host().bytes().any(|b| b == b':');
-            let (open, close) = if v6 { ("[", "]:") } else { ("", ":") };
+            let (open, close) = if addr.is_ipv6() {
+                ("[", "]:")
+            } else {
+                ("", ":")
+            };
             [preamble, open, addr.host(), close, port.as_str(), "\r\n"]
         }
         None => [preamble, id, "", "", "", "\r\n"],

@@ -73,3 +73,35 @@ pub fn stack_high_water() -> usize {
 pub fn static_ram() -> usize {
     heap_start() - 0x2000_0000
 }
+
+/// The work both footprint probes measure: this node's verdict and reply
+/// for a key of another node's scope and a key of its own, then the exit
+/// (success when exactly the first key was redirected, to `embed-auth-1`
+/// at `[fd00::3]:6004`).
+pub fn route_two_keys_and_exit<T, R>(
+    probe: &str,
+    node: &kevy_scope::Node<T, R>,
+    peers: &impl kevy_scope::Resolve,
+) -> !
+where
+    T: kevy_scope::ScopeLookup,
+    R: kevy_scope::MoveRecords,
+{
+    use core::hint::black_box;
+    let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    let mut replied = 0;
+    for key in [
+        black_box(&b"app:auth:user:7"[..]),
+        black_box(b"app:billing:1"),
+    ] {
+        let verdict = node.verdict(key, |id| black_box(id) == "nobody");
+        replied += verdict.encode_reply(peers, &mut buf).map_or(0, <[u8]>::len);
+    }
+    defmt::info!(
+        "{=str}: {=usize} reply bytes; stack high-water {=usize} B",
+        probe,
+        replied,
+        stack_high_water()
+    );
+    exit(replied == "-MISDIRECTED writer is [fd00::3]:6004\r\n".len())
+}

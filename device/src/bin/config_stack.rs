@@ -6,8 +6,8 @@
 
 use core::hint::black_box;
 
-use kevy_scope::{MAX_REPLY_LEN, MigrationTable, Node, PeerTable, parse_scopes};
-use kevy_scope_device::{exit, paint_stack, stack_high_water};
+use kevy_scope::{MigrationTable, Node, PeerTable, parse_scopes};
+use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
@@ -20,21 +20,5 @@ fn main() -> ! {
     let Ok(node) = Node::new("embed-billing-1", &table, MigrationTable::<4>::new()) else {
         exit(false)
     };
-    let mut buf = [0u8; MAX_REPLY_LEN];
-    let mut replied = 0;
-    for key in [
-        black_box(&b"app:auth:user:7"[..]),
-        black_box(b"app:billing:1"),
-    ] {
-        let verdict = node.verdict(key, |id| black_box(id) == "nobody");
-        replied += verdict
-            .encode_reply(&peers, &mut buf)
-            .map_or(0, <[u8]>::len);
-    }
-    defmt::info!(
-        "config stack: {=usize} reply bytes; stack high-water {=usize} B",
-        replied,
-        stack_high_water()
-    );
-    exit(replied == "-MISDIRECTED writer is [fd00::3]:6004\r\n".len())
+    route_two_keys_and_exit("config stack", &node, &peers)
 }
