@@ -108,14 +108,11 @@ impl LengthIndex {
             index.lengths.clear();
             return index;
         }
-        index.slots.reserve(scopes.len(), |_| 0);
-        for (i, scope) in scopes.iter().enumerate() {
-            let hash = index.hasher.hash_one(&*scope.prefix);
-            index.slots.insert_unique(hash, i, |&j| {
-                scopes
-                    .get(j)
-                    .map_or(0, |s| index.hasher.hash_one(&*s.prefix))
-            });
+        let hasher = index.hasher.clone();
+        let hash_of = |j: usize| scopes.get(j).map_or(0, |s| hasher.hash_one(&*s.prefix));
+        index.slots = HashTable::with_capacity(scopes.len());
+        for i in 0..scopes.len() {
+            index.slots.insert_unique(hash_of(i), i, |&j| hash_of(j));
         }
         index
     }
