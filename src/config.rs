@@ -17,7 +17,8 @@
 use core::fmt;
 
 use crate::node_id::{NodeIdError, validate_node_id};
-use crate::{OwnershipError, OwnershipTable, Scope};
+use crate::table::Clash;
+use crate::{OwnershipTable, Scope};
 
 /// Where an entry sits in a config value.
 ///
@@ -160,10 +161,28 @@ impl core::error::Error for ConfigError<'_> {}
 
 /// Splits `text` at the first `byte` (an ASCII separator). A byte scan:
 /// `str`'s pattern machinery costs kilobytes of flash on a Cortex-M0.
+#[inline(never)]
 pub(crate) fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
     let at = text.bytes().position(|b| b == byte)?;
     let (head, tail) = text.split_at_checked(at)?;
     Some((head, tail.get(1..)?))
+}
+
+/// [`split_at_byte`] with both sides trimmed; the whole text, trimmed, and
+/// no tail when `byte` is absent.
+#[inline(never)]
+fn split_trimmed(text: &str, byte: u8) -> (&str, Option<&str>) {
+    match split_at_byte(text, byte) {
+        Some((head, tail)) => (trim(head), Some(trim(tail))),
+        None => (trim(text), None),
+    }
+}
+
+/// `text` without leading and trailing ASCII whitespace; out of line, as
+/// each inlined copy costs flash.
+#[inline(never)]
+pub(crate) fn trim(text: &str) -> &str {
+    text.trim_ascii()
 }
 
 /// Whether `text` holds `byte`.
@@ -171,65 +190,74 @@ pub(crate) fn has_byte(text: &str, byte: u8) -> bool {
     text.bytes().any(|b| b == byte)
 }
 
+/// Where `part`, a slice of `whole`, starts in it.
+fn offset_in(whole: &str, part: &[u8]) -> usize {
+    (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize)
+}
+
 /// The non-empty, trimmed entries of a comma-separated value, with spans.
-pub(crate) fn entries(input: &str) -> impl Iterator<Item = (Entry, &str)> + '_ {
-    let mut offset = 0;
-    let mut rest = Some(input);
-    let raw_entries = core::iter::from_fn(move || {
-        let text = rest?;
-        let (head, tail) = match split_at_byte(text, b',') {
-            Some((head, tail)) => (head, Some(tail)),
-            None => (text, None),
-        };
-        rest = tail;
-        Some(head)
-    });
-    raw_entries
-        .map(move |raw| {
-            let start = offset;
-            offset += raw.len() + 1;
-            let trimmed = raw.trim_ascii_start();
-            let lead = raw.len() - trimmed.len();
-            let text = trimmed.trim_ascii_end();
-            (start + lead, text)
-        })
-        .filter(|(_, text)| !text.is_empty())
-        .enumerate()
-        .map(|(index, (start, text))| {
-            (
-                Entry {
-                    index,
+pub(crate) fn entries(input: &str) -> Entries<'_> {
+    Entries {
+        input,
+        rest: Some(input),
+        index: 0,
+    }
+}
+
+/// The iterator of [`entries`].
+pub(crate) struct Entries<'a> {
+    input: &'a str,
+    /// What follows the last comma read; `None` after the last entry.
+    rest: Option<&'a str>,
+    index: usize,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = (Entry, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (text, rest) = split_trimmed(self.rest?, b',');
+            self.rest = rest;
+            if !text.is_empty() {
+                let start = offset_in(self.input, text.as_bytes());
+                let entry = Entry {
+                    index: self.index,
                     start,
                     end: start + text.len(),
-                },
-                text,
-            )
-        })
+                };
+                self.index += 1;
+                return Some((entry, text));
+            }
+        }
+    }
 }
 
 /// Parses one `scopes` entry; the caller adds where it sits.
 #[inline(never)]
 fn parse_scope(text: &str) -> Result<Scope<'_>, ConfigErrorKind<'_>> {
-    let (prefix, owners) = split_at_byte(text, b'=').ok_or(ConfigErrorKind::MissingEquals)?;
-    let prefix = prefix.trim_ascii();
+    let (prefix, owners) = split_trimmed(text, b'=');
+    let owners = owners.ok_or(ConfigErrorKind::MissingEquals)?;
     if prefix.is_empty() {
         return Err(ConfigErrorKind::EmptyPrefix);
     }
-    let (writer, fallback) = match split_at_byte(owners, b'|') {
-        Some((w, f)) => (w.trim_ascii(), Some(f.trim_ascii())),
-        None => (owners.trim_ascii(), None),
-    };
+    let (writer, fallback) = split_trimmed(owners, b'|');
     if writer.is_empty() {
         return Err(ConfigErrorKind::EmptyWriter);
     }
     check_id(writer)?;
     let scope = Scope::new(prefix.as_bytes(), writer);
-    match fallback {
-        None => Ok(scope),
-        Some("") => Err(ConfigErrorKind::EmptyFallback),
-        Some(fallback) if fallback == writer => Err(ConfigErrorKind::FallbackIsWriter),
-        Some(fallback) => check_id(fallback).map(|()| scope.with_fallback(fallback)),
+    let Some(fallback) = fallback else {
+        return Ok(scope);
+    };
+    if fallback.is_empty() {
+        return Err(ConfigErrorKind::EmptyFallback);
     }
+    if fallback == writer {
+        return Err(ConfigErrorKind::FallbackIsWriter);
+    }
+    check_id(fallback)?;
+    Ok(scope.with_fallback(fallback))
 }
 
 pub(crate) fn check_id(id: &str) -> Result<(), ConfigErrorKind<'_>> {
@@ -263,52 +291,51 @@ pub fn parse_scope_entries(
 /// # Ok::<(), kevy_scope::ConfigError>(())
 /// ```
 pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>, ConfigError<'_>> {
-    let mut first_error = None;
-    let scopes = parse_scope_entries(input).map_while(|r| match r {
-        Ok(scope) => Some(scope),
-        Err(e) => {
-            first_error = Some(e);
-            None
-        }
-    });
-    let built = OwnershipTable::try_from_iter(scopes);
-    if let Some(e) = first_error {
-        return Err(e);
+    let mut table = OwnershipTable::new();
+    for (entry, text) in entries(input) {
+        let fail = |kind| ConfigError { entry, text, kind };
+        // The entry parser checks ids as the table would.
+        let scope = parse_scope(text).map_err(fail)?;
+        table
+            .push_unsorted(scope)
+            .map_err(|_| fail(ConfigErrorKind::TooManyEntries { capacity: N }))?;
     }
-    built.map_err(|e| locate(input, e))
+    table.seal().map_err(|clash| locate(input, clash))?;
+    Ok(table)
 }
 
-/// Points a table refusal at the entries it concerns.
+/// Points a clash between two prefixes at the entries declaring them.
 #[cold]
-fn locate<'a>(input: &'a str, error: OwnershipError<'a>) -> ConfigError<'a> {
-    // The entry to blame, and the reason naming the other one.
-    let (blamed, kind) = match error {
-        OwnershipError::DuplicatePrefix { prefix } => {
-            let first = entry_with_prefix(input, prefix, 0).map_or(NOWHERE, |(e, _)| e);
-            (
-                entry_with_prefix(input, prefix, 1),
-                ConfigErrorKind::Duplicate { first },
-            )
-        }
-        OwnershipError::OverlappingPrefix { inner, outer } => {
-            let outer = entry_with_prefix(input, outer, 0).map_or(NOWHERE, |(e, _)| e);
-            (
-                entry_with_prefix(input, inner, 0),
-                ConfigErrorKind::Overlapping { outer },
-            )
-        }
-        OwnershipError::CapacityExceeded { capacity } => (
-            entries(input).nth(capacity),
-            ConfigErrorKind::TooManyEntries { capacity },
-        ),
-        // The entry parser refuses these first.
-        OwnershipError::InvalidNodeId { id, reason, .. } => {
-            (None, ConfigErrorKind::InvalidNodeId { id, reason })
-        }
-        OwnershipError::FallbackIsWriter { .. } => (None, ConfigErrorKind::FallbackIsWriter),
+#[inline(never)]
+fn locate<'a>(input: &'a str, clash: Clash<'a>) -> ConfigError<'a> {
+    let (first, first_text) = entry_at(input, clash.first);
+    let (second, second_text) = entry_at(input, clash.second);
+    if !clash.duplicate {
+        return ConfigError {
+            entry: second,
+            text: second_text,
+            kind: ConfigErrorKind::Overlapping { outer: first },
+        };
+    }
+    // Blame the later of the two equal prefixes.
+    let ((earlier, _), (entry, text)) = if first.start < second.start {
+        ((first, first_text), (second, second_text))
+    } else {
+        ((second, second_text), (first, first_text))
     };
-    let (entry, text) = blamed.unwrap_or((NOWHERE, ""));
-    ConfigError { entry, text, kind }
+    ConfigError {
+        entry,
+        text,
+        kind: ConfigErrorKind::Duplicate { first: earlier },
+    }
+}
+
+/// The entry holding `part`, a slice of `input`.
+fn entry_at<'a>(input: &'a str, part: &[u8]) -> (Entry, &'a str) {
+    let at = offset_in(input, part);
+    entries(input)
+        .find(|(entry, _)| entry.start <= at && at <= entry.end)
+        .unwrap_or((NOWHERE, ""))
 }
 
 /// Stands for an entry that cannot be found; unreachable for tables built
@@ -318,16 +345,6 @@ const NOWHERE: Entry = Entry {
     start: 0,
     end: 0,
 };
-
-/// The `skip`-th entry declaring `prefix`.
-#[inline(never)]
-fn entry_with_prefix<'a>(input: &'a str, prefix: &[u8], skip: usize) -> Option<(Entry, &'a str)> {
-    entries(input)
-        .filter(|(_, text)| {
-            split_at_byte(text, b'=').is_some_and(|(p, _)| p.trim_ascii().as_bytes() == prefix)
-        })
-        .nth(skip)
-}
 
 #[cfg(test)]
 mod tests {

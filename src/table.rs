@@ -224,28 +224,59 @@ pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), Ownershi
 /// prefix that starts any other prefix also starts its successor, so
 /// neighbours are all that need comparing.
 pub(crate) const fn validate_sorted<'a>(sorted: &[Scope<'a>]) -> Result<(), OwnershipError<'a>> {
-    let mut rest = sorted;
-    while let [a, tail @ ..] = rest {
-        if let [b, ..] = tail
-            && matches!(compare_bytes(a.prefix(), b.prefix()), Ordering::Equal)
-        {
-            return Err(OwnershipError::DuplicatePrefix { prefix: a.prefix() });
-        }
-        rest = tail;
+    match first_clash(sorted) {
+        None => Ok(()),
+        Some(Clash {
+            first,
+            duplicate: true,
+            ..
+        }) => Err(OwnershipError::DuplicatePrefix { prefix: first }),
+        Some(Clash { first, second, .. }) => Err(OwnershipError::OverlappingPrefix {
+            inner: second,
+            outer: first,
+        }),
     }
-    let mut rest = sorted;
-    while let [a, tail @ ..] = rest {
-        if let [b, ..] = tail
-            && starts_with(b.prefix(), a.prefix())
-        {
-            return Err(OwnershipError::OverlappingPrefix {
-                inner: b.prefix(),
-                outer: a.prefix(),
-            });
+}
+
+/// Two neighbouring prefixes of a sorted table that cannot both stay.
+#[derive(Clone, Copy)]
+pub(crate) struct Clash<'a> {
+    /// The smaller prefix (the outer one of an overlap).
+    pub(crate) first: &'a [u8],
+    /// The prefix after it, equal to it or starting with it.
+    pub(crate) second: &'a [u8],
+    /// Whether the two are equal.
+    pub(crate) duplicate: bool,
+}
+
+/// The first duplicate pair, else the first overlapping pair, of a sorted
+/// slice: sorted, a prefix sits right before the prefixes it starts.
+pub(crate) const fn first_clash<'a>(sorted: &[Scope<'a>]) -> Option<Clash<'a>> {
+    let mut duplicate = true;
+    loop {
+        let mut rest = sorted;
+        while let [a, tail @ ..] = rest {
+            if let [b, ..] = tail {
+                let clash = if duplicate {
+                    matches!(compare_bytes(a.prefix(), b.prefix()), Ordering::Equal)
+                } else {
+                    starts_with(b.prefix(), a.prefix())
+                };
+                if clash {
+                    return Some(Clash {
+                        first: a.prefix(),
+                        second: b.prefix(),
+                        duplicate,
+                    });
+                }
+            }
+            rest = tail;
         }
-        rest = tail;
+        if !duplicate {
+            return None;
+        }
+        duplicate = false;
     }
-    Ok(())
 }
 
 /// Something stored in a prefix-free table.
@@ -430,6 +461,22 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         })
     }
 
+    /// Appends a scope the config parser has already validated; `Err`
+    /// when the table is full. The table is unsorted until [`Self::seal`].
+    pub(crate) fn push_unsorted(&mut self, scope: Scope<'a>) -> Result<(), Scope<'a>> {
+        self.scopes.push(scope)
+    }
+
+    /// Sorts the scopes pushed with [`Self::push_unsorted`] and checks them
+    /// against each other, in place.
+    pub(crate) fn seal(&mut self) -> Result<(), Clash<'a>> {
+        sort_scopes(&mut self.scopes);
+        match first_clash(&self.scopes) {
+            Some(clash) => Err(clash),
+            None => Ok(()),
+        }
+    }
+
     /// The number of scopes.
     ///
     /// ```
@@ -585,10 +632,16 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
 fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
     if N <= SMALL_TABLE {
         for i in 1..scopes.len() {
-            let mut j = i;
-            while j > 0 && scopes.get(j - 1).map(Scope::prefix) > scopes.get(j).map(Scope::prefix) {
-                scopes.swap(j - 1, j);
-                j -= 1;
+            // Sink scope `i` to its place, one neighbour swap at a time
+            // (no indexing: no panic branch).
+            for j in (1..=i).rev() {
+                let Some([a, b]) = scopes.get_mut(j - 1..=j) else {
+                    break;
+                };
+                if a.prefix() <= b.prefix() {
+                    break;
+                }
+                core::mem::swap(a, b);
             }
         }
     } else {
