@@ -171,7 +171,7 @@ pub(crate) fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
 /// [`split_at_byte`] with both sides trimmed; the whole text, trimmed, and
 /// no tail when `byte` is absent.
 #[inline(never)]
-fn split_trimmed(text: &str, byte: u8) -> (&str, Option<&str>) {
+pub(crate) fn split_trimmed(text: &str, byte: u8) -> (&str, Option<&str>) {
     match split_at_byte(text, byte) {
         Some((head, tail)) => (trim(head), Some(trim(tail))),
         None => (trim(text), None),
@@ -290,6 +290,7 @@ pub fn parse_scope_entries(
 /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
 /// # Ok::<(), kevy_scope::ConfigError>(())
 /// ```
+#[inline(never)]
 pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>, ConfigError<'_>> {
     let mut table = OwnershipTable::new();
     for (entry, text) in entries(input) {

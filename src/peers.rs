@@ -4,7 +4,7 @@
 use core::fmt;
 
 use crate::config::{
-    ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte,
+    ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte, split_trimmed,
 };
 use crate::reply::{PeerAddr, Resolve};
 use crate::table::write_joined;
@@ -120,6 +120,7 @@ impl fmt::Display for Peer<'_> {
     }
 }
 
+#[inline(never)]
 fn parse_port(text: &str) -> Result<u16, ConfigErrorKind<'_>> {
     // Digits only (no sign), 1 to 65535; written out to keep the number
     // parser of core out of small firmware.
@@ -147,44 +148,43 @@ fn is_ipv6_byte(b: u8) -> bool {
 /// Parses one `peers` entry; the caller adds where it sits.
 #[inline(never)]
 fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
-    let (id, addr) = split_at_byte(text, b'@').ok_or(ConfigErrorKind::MissingAt)?;
-    let id = id.trim_ascii();
+    let (id, addr) = split_trimmed(text, b'@');
+    let addr = addr.ok_or(ConfigErrorKind::MissingAt)?;
     check_id(id)?;
-    let addr = addr.trim_ascii();
-    let (host, ports) = match addr.strip_prefix('[') {
+    // The host, what follows it, and whether it was in brackets.
+    let (host, ports, bracketed) = match addr.strip_prefix('[') {
         Some(rest) => {
             let (host, after) = split_at_byte(rest, b']').ok_or(ConfigErrorKind::BadBrackets)?;
-            if !has_byte(host, b':') || !host.bytes().all(is_ipv6_byte) {
-                return Err(ConfigErrorKind::BadBrackets);
-            }
-            match after.strip_prefix(':') {
-                Some(ports) => (host, ports),
-                None if after.is_empty() => return Err(ConfigErrorKind::MissingPort),
-                None => return Err(ConfigErrorKind::BadBrackets),
+            match split_at_byte(after, b':') {
+                Some(("", ports)) => (host, ports, true),
+                _ if after.is_empty() => return Err(ConfigErrorKind::MissingPort),
+                _ => return Err(ConfigErrorKind::BadBrackets),
             }
         }
-        None => {
-            let (host, ports) = split_at_byte(addr, b':').ok_or(if addr.is_empty() {
-                ConfigErrorKind::EmptyHost
-            } else {
-                ConfigErrorKind::MissingPort
-            })?;
-            if ports.bytes().filter(|b| *b == b':').count() > 1 {
-                return Err(ConfigErrorKind::UnbracketedIpv6);
-            }
-            if !host.bytes().all(is_host_byte) {
-                return Err(ConfigErrorKind::BadBrackets);
-            }
-            (host, ports)
-        }
+        None => match split_at_byte(addr, b':') {
+            Some((host, ports)) => (host, ports, false),
+            None if addr.is_empty() => return Err(ConfigErrorKind::EmptyHost),
+            None => return Err(ConfigErrorKind::MissingPort),
+        },
     };
-    if host.is_empty() {
-        return Err(ConfigErrorKind::EmptyHost);
-    }
     let (elect, client) = match split_at_byte(ports, b':') {
         Some((elect, client)) => (elect, Some(client)),
         None => (ports, None),
     };
+    if !bracketed && client.is_some_and(|c| has_byte(c, b':')) {
+        return Err(ConfigErrorKind::UnbracketedIpv6);
+    }
+    let well_formed = if bracketed {
+        has_byte(host, b':') && host.bytes().all(is_ipv6_byte)
+    } else {
+        host.bytes().all(is_host_byte)
+    };
+    if !well_formed {
+        return Err(ConfigErrorKind::BadBrackets);
+    }
+    if host.is_empty() {
+        return Err(ConfigErrorKind::EmptyHost);
+    }
     let elect_port = parse_port(elect)?;
     let client_port = match client {
         Some(c) => Some(parse_port(c)?),
@@ -234,6 +234,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// let err = PeerTable::<4>::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind, ConfigErrorKind::Duplicate { .. }));
     /// ```
+    #[inline(never)]
     pub fn parse(input: &'a str) -> Result<Self, ConfigError<'a>> {
         let mut peers: heapless::Vec<(Entry, Peer<'a>), P> = heapless::Vec::new();
         for (entry, text) in entries(input) {

@@ -168,71 +168,72 @@ impl core::error::Error for ReplyError {}
 /// hosts are IP addresses.
 pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
 
-/// A port's decimal digits, without division (Cortex-M0 has none).
-struct PortDigits {
-    bytes: [u8; 5],
-    len: usize,
+/// Calls `put` with each decimal digit of `port`, without division
+/// (Cortex-M0 has none) and without a digit buffer.
+fn port_digits(mut port: u16, put: &mut dyn FnMut(u8)) {
+    let mut started = false;
+    // Iterated by reference: a by-value array is copied with `memcpy`,
+    // 600 bytes of flash on a Cortex-M0.
+    for &power in &[10_000u16, 1_000, 100, 10, 1] {
+        let mut digit = b'0';
+        while port >= power {
+            port -= power;
+            digit += 1;
+        }
+        // Skip leading zeros, keep the last digit.
+        started |= digit != b'0' || power == 1;
+        if started {
+            put(digit);
+        }
+    }
 }
 
-impl PortDigits {
-    const NONE: Self = Self {
-        bytes: [b'0'; 5],
-        len: 0,
-    };
+/// A refused write's reply: text pieces, then a port when the target
+/// resolved to an address, then CRLF.
+struct Reply<'p> {
+    /// Preamble, `[` or nothing, host or id, `]:` or `:` or nothing.
+    head: [&'p str; 4],
+    port: Option<u16>,
+}
 
-    /// Writes the digits of `port` in place (a returned array would be
-    /// copied with `memcpy`, 600 bytes of flash on a Cortex-M0).
-    fn set(&mut self, mut port: u16) {
-        self.len = 0;
-        // Iterated by reference: a by-value array is copied too.
-        for &power in &[10_000u16, 1_000, 100, 10, 1] {
-            let mut digit = b'0';
-            while port >= power {
-                port -= power;
-                digit += 1;
-            }
-            // Skip leading zeros, keep the last digit.
-            if digit != b'0' || self.len > 0 || power == 1 {
-                if let Some(slot) = self.bytes.get_mut(self.len) {
-                    *slot = digit;
+impl<'p> Reply<'p> {
+    /// The reply to `verdict`; `None` for an accepted write. The one place
+    /// that knows the reply's shape.
+    fn of(verdict: &WriteVerdict<'p>, peers: &'p (impl Resolve + ?Sized)) -> Option<Self> {
+        let (preamble, id) = match *verdict {
+            WriteVerdict::Misdirected { to } => ("-MISDIRECTED writer is ", to),
+            WriteVerdict::Quiesced { to } => ("-QUIESCED migrating to ", to),
+            _ => return None,
+        };
+        Some(match peers.resolve(id) {
+            Some(addr) => {
+                let (open, close) = if addr.is_ipv6() {
+                    ("[", "]:")
+                } else {
+                    ("", ":")
+                };
+                Self {
+                    head: [preamble, open, addr.host(), close],
+                    port: Some(addr.port()),
                 }
-                self.len += 1;
             }
-        }
+            None => Self {
+                head: [preamble, "", id, ""],
+                port: None,
+            },
+        })
     }
 
-    fn as_str(&self) -> &str {
-        self.bytes
-            .get(..self.len)
-            .and_then(|d| core::str::from_utf8(d).ok())
-            .unwrap_or("0")
-    }
-}
-
-/// The one reply encoder: the reply's pieces, in order; both the buffer
-/// and the `fmt::Write` paths concatenate them. `None` for an accepted write.
-fn reply_pieces<'p>(
-    verdict: &WriteVerdict<'p>,
-    peers: &'p (impl Resolve + ?Sized),
-    port: &'p mut PortDigits,
-) -> Option<[&'p str; 6]> {
-    let (preamble, id) = match *verdict {
-        WriteVerdict::Misdirected { to } => ("-MISDIRECTED writer is ", to),
-        WriteVerdict::Quiesced { to } => ("-QUIESCED migrating to ", to),
-        _ => return None,
-    };
-    Some(match peers.resolve(id) {
-        Some(addr) => {
-            port.set(addr.port());
-            let (open, close) = if addr.is_ipv6() {
-                ("[", "]:")
-            } else {
-                ("", ":")
-            };
-            [preamble, open, addr.host(), close, port.as_str(), "\r\n"]
+    /// Calls `put` with each byte of the reply, in order.
+    fn bytes(&self, put: &mut dyn FnMut(u8)) {
+        for piece in self.head {
+            piece.bytes().for_each(&mut *put);
         }
-        None => [preamble, id, "", "", "", "\r\n"],
-    })
+        if let Some(port) = self.port {
+            port_digits(port, put);
+        }
+        b"\r\n".iter().copied().for_each(put);
+    }
 }
 
 impl WriteVerdict<'_> {
@@ -247,11 +248,16 @@ impl WriteVerdict<'_> {
     /// assert_eq!(out, "-QUIESCED migrating to 10.0.0.2:6379\r\n");
     /// ```
     pub fn write_reply<W: Write + ?Sized>(&self, peers: &impl Resolve, out: &mut W) -> fmt::Result {
-        let mut port = PortDigits::NONE;
-        for piece in reply_pieces(self, peers, &mut port).into_iter().flatten() {
+        let Some(reply) = Reply::of(self, peers) else {
+            return Ok(());
+        };
+        for piece in reply.head {
             out.write_str(piece)?;
         }
-        Ok(())
+        if let Some(port) = reply.port {
+            write!(out, "{port}")?;
+        }
+        out.write_str("\r\n")
     }
 
     /// Encodes the reply into `buf` and returns the bytes written (empty
@@ -271,23 +277,24 @@ impl WriteVerdict<'_> {
         peers: &impl Resolve,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], ReplyError> {
-        let mut port = PortDigits::NONE;
-        let pieces = reply_pieces(self, peers, &mut port).unwrap_or_default();
-        let needed: usize = pieces.iter().map(|p| p.len()).sum();
+        let mut needed = 0;
+        let reply = Reply::of(self, peers);
+        if let Some(reply) = &reply {
+            reply.bytes(&mut |_| needed += 1);
+        }
         let available = buf.len();
-        let too_small = ReplyError::BufferTooSmall { needed, available };
-        if needed > available {
-            return Err(too_small);
+        let (out, _) = buf
+            .split_at_mut_checked(needed)
+            .ok_or(ReplyError::BufferTooSmall { needed, available })?;
+        if let Some(reply) = &reply {
+            let mut slots = out.iter_mut();
+            reply.bytes(&mut |byte| {
+                if let Some(slot) = slots.next() {
+                    *slot = byte;
+                }
+            });
         }
-        let mut at = 0;
-        for piece in pieces {
-            let end = at + piece.len();
-            buf.get_mut(at..end)
-                .ok_or(too_small)?
-                .copy_from_slice(piece.as_bytes());
-            at = end;
-        }
-        buf.get(..at).ok_or(too_small)
+        Ok(out)
     }
 }
 
@@ -333,9 +340,9 @@ mod tests {
     #[test]
     fn port_digits_without_division() {
         for port in [0u16, 1, 9, 10, 99, 100, 6004, 6379, 10_000, 65_535] {
-            let mut digits = PortDigits::NONE;
-            digits.set(port);
-            assert_eq!(digits.as_str(), std::format!("{port}"));
+            let mut digits = String::new();
+            port_digits(port, &mut |d| digits.push(char::from(d)));
+            assert_eq!(digits, std::format!("{port}"));
         }
     }
 

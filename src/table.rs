@@ -469,6 +469,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
 
     /// Sorts the scopes pushed with [`Self::push_unsorted`] and checks them
     /// against each other, in place.
+    #[inline(never)]
     pub(crate) fn seal(&mut self) -> Result<(), Clash<'a>> {
         sort_scopes(&mut self.scopes);
         match first_clash(&self.scopes) {
