@@ -290,9 +290,23 @@ pub fn parse_scope_entries(
 /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
 /// # Ok::<(), kevy_scope::ConfigError>(())
 /// ```
-#[inline(never)]
 pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>, ConfigError<'_>> {
-    let mut table = OwnershipTable::new();
+    // Filled where it is returned, which saves a copy of the table.
+    let mut parsed = Ok(OwnershipTable::new());
+    if let Ok(table) = &mut parsed
+        && let Err(e) = fill_table(table, input)
+    {
+        parsed = Err(e);
+    }
+    parsed
+}
+
+/// Parses the entries of `input` into `table`, then sorts and checks it.
+#[inline(never)]
+fn fill_table<'a, const N: usize>(
+    table: &mut OwnershipTable<'a, N>,
+    input: &'a str,
+) -> Result<(), ConfigError<'a>> {
     for (entry, text) in entries(input) {
         let fail = |kind| ConfigError { entry, text, kind };
         // The entry parser checks ids as the table would.
@@ -301,8 +315,7 @@ pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>
             .push_unsorted(scope)
             .map_err(|_| fail(ConfigErrorKind::TooManyEntries { capacity: N }))?;
     }
-    table.seal().map_err(|clash| locate(input, clash))?;
-    Ok(table)
+    table.seal().map_err(|clash| locate(input, clash))
 }
 
 /// Points a clash between two prefixes at the entries declaring them.
@@ -332,7 +345,7 @@ fn locate<'a>(input: &'a str, clash: Clash<'a>) -> ConfigError<'a> {
 }
 
 /// The entry holding `part`, a slice of `input`.
-fn entry_at<'a>(input: &'a str, part: &[u8]) -> (Entry, &'a str) {
+pub(crate) fn entry_at<'a>(input: &'a str, part: &[u8]) -> (Entry, &'a str) {
     let at = offset_in(input, part);
     entries(input)
         .find(|(entry, _)| entry.start <= at && at <= entry.end)

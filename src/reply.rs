@@ -224,7 +224,9 @@ impl<'p> Reply<'p> {
         })
     }
 
-    /// Calls `put` with each byte of the reply, in order.
+    /// Calls `put` with each byte of the reply, in order. Out of line: the
+    /// encoder calls it twice, to count and to write.
+    #[inline(never)]
     fn bytes(&self, put: &mut dyn FnMut(u8)) {
         for piece in self.head {
             piece.bytes().for_each(&mut *put);

@@ -252,31 +252,28 @@ pub(crate) struct Clash<'a> {
 /// The first duplicate pair, else the first overlapping pair, of a sorted
 /// slice: sorted, a prefix sits right before the prefixes it starts.
 pub(crate) const fn first_clash<'a>(sorted: &[Scope<'a>]) -> Option<Clash<'a>> {
-    let mut duplicate = true;
-    loop {
-        let mut rest = sorted;
-        while let [a, tail @ ..] = rest {
-            if let [b, ..] = tail {
-                let clash = if duplicate {
-                    matches!(compare_bytes(a.prefix(), b.prefix()), Ordering::Equal)
-                } else {
-                    starts_with(b.prefix(), a.prefix())
-                };
-                if clash {
-                    return Some(Clash {
-                        first: a.prefix(),
-                        second: b.prefix(),
-                        duplicate,
-                    });
-                }
+    let mut overlap = None;
+    let mut rest = sorted;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail
+            && starts_with(b.prefix(), a.prefix())
+        {
+            let clash = Clash {
+                first: a.prefix(),
+                second: b.prefix(),
+                // Sorted, `b` starts with `a`: equal when as long.
+                duplicate: a.prefix().len() == b.prefix().len(),
+            };
+            if clash.duplicate {
+                return Some(clash);
             }
-            rest = tail;
+            if overlap.is_none() {
+                overlap = Some(clash);
+            }
         }
-        if !duplicate {
-            return None;
-        }
-        duplicate = false;
+        rest = tail;
     }
+    overlap
 }
 
 /// Something stored in a prefix-free table.
@@ -307,8 +304,9 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
         .then_some(candidate)
 }
 
-/// Up to this many scopes, a table is scanned rather than searched.
-pub(crate) const LINEAR_SCAN_MAX: usize = 8;
+/// Up to this many scopes, a table is scanned rather than searched. Bare
+/// metal searches always: one search loop instead of two, in scarce flash.
+pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 8 };
 
 /// The static-table verdict for a scope a key fell in (or none).
 #[inline]

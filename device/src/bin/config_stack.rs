@@ -14,10 +14,13 @@ fn main() -> ! {
     paint_stack();
     let scopes = black_box("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1");
     let peers = black_box("embed-billing-1@10.0.0.1:6004:6379, embed-auth-1@[fd00::3]:6004");
-    let (Ok(table), Ok(peers)) = (parse_scopes::<16>(scopes), PeerTable::<8>::parse(peers)) else {
+    // Borrowed where they lie: moving a table out of its `Result` would
+    // copy it.
+    let (table, peers) = (parse_scopes::<16>(scopes), PeerTable::<8>::parse(peers));
+    let (Ok(table), Ok(peers)) = (&table, &peers) else {
         exit(false)
     };
-    let Ok(node) = Node::new("embed-billing-1", &table, MigrationTable::<4>::new()) else {
+    let Ok(node) = Node::new("embed-billing-1", table, MigrationTable::<4>::new()) else {
         exit(false)
     };
     route_two_keys_and_exit("config stack", &node, &peers)
