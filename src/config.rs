@@ -47,6 +47,9 @@ pub struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
+// A word-sized tag keeps the payload word-aligned: on a Cortex-M0 an
+// error then moves in word copies, not byte copies through `memcpy`.
+#[repr(u32)]
 pub enum ConfigErrorKind<'a> {
     /// A `scopes` entry has no `=` between prefix and owners.
     MissingEquals,
@@ -108,6 +111,8 @@ pub enum ConfigErrorKind<'a> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+// Fields in declaration order, for the same reason as the kind's tag.
+#[repr(C)]
 pub struct ConfigError<'a> {
     /// The refused entry.
     pub entry: Entry,
@@ -318,30 +323,24 @@ fn fill_table<'a, const N: usize>(
     table.seal().map_err(|clash| locate(input, clash))
 }
 
-/// Points a clash between two prefixes at the entries declaring them.
+/// Points a clash between two prefixes at the entries declaring them:
+/// blamed is the inner prefix of an overlap, or the later of two equal
+/// ones (the table's order among equals is not the input's).
 #[cold]
 #[inline(never)]
 fn locate<'a>(input: &'a str, clash: Clash<'a>) -> ConfigError<'a> {
-    let (first, first_text) = entry_at(input, clash.first);
-    let (second, second_text) = entry_at(input, clash.second);
-    if !clash.duplicate {
-        return ConfigError {
-            entry: second,
-            text: second_text,
-            kind: ConfigErrorKind::Overlapping { outer: first },
-        };
+    let (mut other, mut blamed) = (clash.first, clash.second);
+    if clash.duplicate && offset_in(input, blamed) < offset_in(input, other) {
+        (other, blamed) = (blamed, other);
     }
-    // Blame the later of the two equal prefixes.
-    let ((earlier, _), (entry, text)) = if first.start < second.start {
-        ((first, first_text), (second, second_text))
+    let (entry, text) = entry_at(input, blamed);
+    let (other, _) = entry_at(input, other);
+    let kind = if clash.duplicate {
+        ConfigErrorKind::Duplicate { first: other }
     } else {
-        ((second, second_text), (first, first_text))
+        ConfigErrorKind::Overlapping { outer: other }
     };
-    ConfigError {
-        entry,
-        text,
-        kind: ConfigErrorKind::Duplicate { first: earlier },
-    }
+    ConfigError { entry, text, kind }
 }
 
 /// The entry holding `part`, a slice of `input`.

@@ -16,7 +16,8 @@ fn main() -> ! {
     let peers = black_box("embed-billing-1@10.0.0.1:6004:6379, embed-auth-1@[fd00::3]:6004");
     // Borrowed where they lie: moving a table out of its `Result` would
     // copy it.
-    let (table, peers) = (parse_scopes::<16>(scopes), PeerTable::<8>::parse(peers));
+    let table = parse_scopes::<16>(scopes);
+    let peers = PeerTable::<8>::parse(peers);
     let (Ok(table), Ok(peers)) = (&table, &peers) else {
         exit(false)
     };
