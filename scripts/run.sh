@@ -85,33 +85,48 @@ device_suites() {
 
 # Flash (.text + .rodata + vector table) and static RAM (.data + .bss +
 # .uninit) of the firmware, the crate's own symbols, and the stack
-# high-water the firmware measures on the device.
+# high-water the firmware measures on the device. The probes' flash over
+# the baseline is split into the crate's share and the compiler's memory
+# routines (memcpy, memclr, memcmp) the probe pulls in, which any firmware
+# that moves a large struct links anyway.
 footprint() {
     step "footprint of the embed-billing-1 firmware (opt-level = \"s\", LTO)"
-    printf '%-22s %8s %8s %8s %10s %14s %14s\n' target flash ram stack crate-syms routing-stack with-parsing
+    printf '%-22s %7s %5s %6s %10s %14s %14s %9s\n' target flash ram stack crate-syms \
+        routing-stack with-parsing mem-fns
     for target in "${TARGETS[@]}"; do
-        local elf log flash ram stack syms stack_flash config_flash base
+        local elf log flash ram stack syms base dir
         log=$(qemu "$target" embed-billing-1)
         qemu "$target" routing-stack >/dev/null
         qemu "$target" config-stack >/dev/null
         (cd device && cargo build -q --release --target "$target" --bin baseline)
-        elf="device/target/$target/release/embed-billing-1"
+        dir="device/target/$target/release"
+        elf="$dir/embed-billing-1"
         flash=$(flash_of "$elf")
         ram=$(size -A "$elf" | awk '$1 ~ /^\.(data|bss|uninit)$/ {s += $2} END {print s}')
-        # What the verdict and the reply (and then parsing) add to an empty
-        # program.
-        base=$(flash_of "device/target/$target/release/baseline")
-        stack_flash=$(($(flash_of "device/target/$target/release/routing-stack") - base))
-        config_flash=$(($(flash_of "device/target/$target/release/config-stack") - base))
+        base=$(flash_of "$dir/baseline")
+        local stack_all stack_mem config_all config_mem
+        stack_all=$(($(flash_of "$dir/routing-stack") - base))
+        stack_mem=$(($(mem_fns_of "$dir/routing-stack") - $(mem_fns_of "$dir/baseline")))
+        config_all=$(($(flash_of "$dir/config-stack") - base))
+        config_mem=$(($(mem_fns_of "$dir/config-stack") - $(mem_fns_of "$dir/baseline")))
         # Code and read-only data whose symbol names the crate (not what
         # LTO inlined into the firmware's own functions).
         syms=$(nm -C -S --size-sort "$elf" | awk '$3 ~ /^[tTrR]$/' |
             grep -E 'kevy_scope::' | grep -v kevy_scope_device |
             { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; })
         stack=$(grep -o 'stack high-water [0-9]*' <<<"$log" | awk '{print $3}')
-        printf '%-22s %8s %8s %8s %10s %14s %14s\n' "$target" "$flash" "$ram" "$stack" "$syms" \
-            "$stack_flash" "$config_flash"
+        printf '%-22s %7s %5s %6s %10s %14s %14s %9s\n' "$target" "$flash" "$ram" "$stack" \
+            "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" "$config_mem"
     done
+    echo "routing-stack, with-parsing: flash the crate adds to an empty program (mem-fns excluded);"
+    echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top"
+}
+
+# Flash of the compiler's memory routines in an ELF file.
+mem_fns_of() {
+    nm -C -S "$1" | awk '$3 ~ /^[tT]$/' |
+        { grep -E ' (memcpy|memmove|memset|memcmp|bcmp|__aeabi_mem[a-z0-9]*|compiler_builtins::mem::[a-z]+)$' || true; } |
+        { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; }
 }
 
 flash_of() {

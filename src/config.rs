@@ -313,12 +313,15 @@ fn fill_table<'a, const N: usize>(
     input: &'a str,
 ) -> Result<(), ConfigError<'a>> {
     for (entry, text) in entries(input) {
-        let fail = |kind| ConfigError { entry, text, kind };
-        // The entry parser checks ids as the table would.
-        let scope = parse_scope(text).map_err(fail)?;
-        table
-            .push_unsorted(scope)
-            .map_err(|_| fail(ConfigErrorKind::TooManyEntries { capacity: N }))?;
+        let mut add = || {
+            // The entry parser checks ids as the table would.
+            let scope = parse_scope(text)?;
+            table
+                .push_unsorted(scope)
+                .map_err(|_| ConfigErrorKind::TooManyEntries { capacity: N })
+        };
+        // One place dresses every refusal with where the entry lies.
+        add().map_err(|kind| ConfigError { entry, text, kind })?;
     }
     table.seal().map_err(|clash| locate(input, clash))
 }

@@ -238,14 +238,17 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     pub fn parse(input: &'a str) -> Result<Self, ConfigError<'a>> {
         let mut peers: heapless::Vec<(Entry, Peer<'a>), P> = heapless::Vec::new();
         for (entry, text) in entries(input) {
-            let fail = |kind| ConfigError { entry, text, kind };
-            let peer = parse_peer(text).map_err(fail)?;
-            if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
-                return Err(fail(ConfigErrorKind::Duplicate { first: *first }));
-            }
-            peers
-                .push((entry, peer))
-                .map_err(|_| fail(ConfigErrorKind::TooManyEntries { capacity: P }))?;
+            let mut add = || {
+                let peer = parse_peer(text)?;
+                if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
+                    return Err(ConfigErrorKind::Duplicate { first: *first });
+                }
+                peers
+                    .push((entry, peer))
+                    .map_err(|_| ConfigErrorKind::TooManyEntries { capacity: P })
+            };
+            // One place dresses every refusal with where the entry lies.
+            add().map_err(|kind| ConfigError { entry, text, kind })?;
         }
         Ok(Self { peers })
     }
