@@ -482,6 +482,59 @@ mod tests {
     }
 
     #[test]
+    fn duplicates_blame_the_later_entry_on_both_sort_paths() {
+        // Capacity 4 sorts by insertion (stable), 64 with the unstable
+        // sort, which may swap equal prefixes: the later entry is blamed
+        // either way, found by where its prefix lies in the input.
+        let input = "b:=w1, a:=w2, c:=w3, b:=w4, d:=w5";
+        let at = |i: usize| {
+            let (entry, _) = entries(input).nth(i).unwrap();
+            entry
+        };
+        let small = parse_scopes::<8>(input).unwrap_err();
+        let large = parse_scopes::<64>(input).unwrap_err();
+        for e in [small, large] {
+            assert_eq!(e.entry, at(3));
+            assert_eq!(e.text, "b:=w4");
+            assert_eq!(e.kind, ConfigErrorKind::Duplicate { first: at(0) });
+        }
+        // Whatever order the sort left two equal prefixes in.
+        let prefix = |i: usize| {
+            entries(input)
+                .nth(i)
+                .unwrap()
+                .1
+                .get(..2)
+                .unwrap()
+                .as_bytes()
+        };
+        let swapped = Clash {
+            first: prefix(3),
+            second: prefix(0),
+            duplicate: true,
+        };
+        let e = locate(input, swapped);
+        assert_eq!(e.entry, at(3));
+        assert_eq!(e.kind, ConfigErrorKind::Duplicate { first: at(0) });
+        // The inner prefix is blamed for an overlap, whichever comes first.
+        let e = parse_scopes::<64>("app:billing:=w1, app:=w2").unwrap_err();
+        assert_eq!((e.entry.index, e.text), (0, "app:billing:=w1"));
+        assert!(matches!(e.kind, ConfigErrorKind::Overlapping { outer } if outer.index == 1));
+    }
+
+    #[test]
+    fn entries_trim_and_keep_byte_offsets() {
+        let input = " a , \tb\u{e9}c ,, d";
+        let got: Vec<_> = entries(input).collect();
+        let texts: Vec<_> = got.iter().map(|(_, t)| *t).collect();
+        assert_eq!(texts, ["a", "b\u{e9}c", "d"]);
+        for (index, (entry, text)) in got.iter().enumerate() {
+            assert_eq!(entry.index, index);
+            assert_eq!(&input[entry.start..entry.end], *text);
+        }
+    }
+
+    #[test]
     fn errors_come_in_input_order() {
         // The table is full before the bad entry is read.
         let e = parse_scopes::<1>("a=w, b=w, c").unwrap_err();
