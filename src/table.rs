@@ -288,9 +288,9 @@ impl Prefixed for Scope<'_> {
 }
 
 /// The one search over a sorted, prefix-free slice: the greatest prefix not
-/// above `key` is the only one that can match it. Short slices are scanned:
-/// a few predictable `starts_with` beat the unpredictable branches of a
-/// binary search.
+/// above `key` is the only one that can match it. On hosts short slices are
+/// scanned: a few predictable `starts_with` beat the unpredictable branches
+/// of a binary search.
 #[inline]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
