@@ -120,6 +120,8 @@ footprint() {
     done
     echo "routing-stack, with-parsing: flash the crate adds to an empty program (mem-fns excluded);"
     echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top"
+    step "sizes of the public types on ${TARGETS[0]} (bytes)"
+    qemu "${TARGETS[0]}" type-sizes | grep -o 'size .*' | cut -d' ' -f2-
 }
 
 # Flash of the compiler's memory routines in an ELF file.

@@ -149,7 +149,8 @@ const _: () = {
 
 /// Footprint on the 32-bit microcontroller targets, checked by every
 /// cross-build: a scope is three borrowed slices (24 bytes) and a table
-/// adds only its length (4 bytes) to its scopes.
+/// adds only its length (4 bytes) to its scopes. Every public `no_std`
+/// type is here; the device program `type-sizes` prints the same figures.
 #[cfg(target_pointer_width = "32")]
 const _: () = {
     use core::mem::size_of;
@@ -159,6 +160,23 @@ const _: () = {
     assert!(size_of::<NodeId>() == 36);
     assert!(size_of::<MigrationTable<4>>() == 4 * 128 + 4);
     assert!(size_of::<WriteVerdict<'static>>() == 12);
+    assert!(size_of::<OwnershipError<'static>>() == 24);
+    assert!(size_of::<NodeIdError>() == 8);
+    assert!(size_of::<Phase>() == 1);
+    assert!(size_of::<MigrationState>() == 72);
+    assert!(size_of::<MigrationError>() == 12);
+    assert!(size_of::<Node<&OwnershipTable<'static, 16>, MigrationTable<4>>>() == 556);
+    assert!(size_of::<PeerAddr<'static>>() == 12);
+    assert!(size_of::<NoPeers>() == 0);
+    assert!(size_of::<ReplyError>() == 8);
+    assert!(size_of::<Peer<'static>>() == 24);
+    assert!(size_of::<PeerTable<'static, 8>>() == 8 * (12 + 24) + 4);
+    assert!(size_of::<Entry>() == 12);
+    assert!(size_of::<ConfigErrorKind<'static>>() == 20);
+    assert!(size_of::<ConfigError<'static>>() == 40);
+    assert!(size_of::<BootWarning<'static>>() == 28);
+    assert!(size_of::<CrossScopeError<'static>>() == 16);
+    assert!(size_of::<GroupError>() == 8);
     // A device node: 16 scopes and 4 move slots within 1 KiB.
     assert!(
         size_of::<OwnershipTable<'static, 16>>()
