@@ -483,7 +483,7 @@ mod tests {
 
     #[test]
     fn duplicates_blame_the_later_entry_on_both_sort_paths() {
-        // Capacity 4 sorts by insertion (stable), 64 with the unstable
+        // Capacity 8 sorts by insertion (stable), 64 with the unstable
         // sort, which may swap equal prefixes: the later entry is blamed
         // either way, found by where its prefix lies in the input.
         let input = "b:=w1, a:=w2, c:=w3, b:=w4, d:=w5";
