@@ -11,26 +11,30 @@
 //!
 //! # Layers
 //!
-//! Each file holds one concept:
+//! Three rooms, one concept per file:
 //!
-//! - `scope.rs`, `table.rs`: [`Scope`] and [`OwnershipTable`], the static
-//!   ownership table, built from borrowed data in a `static`
-//!   ([`ownership_table!`], a bad table fails the build), from a config
-//!   string in place, or from an iterator; validated once, so a table that
-//!   exists is valid. `routing.rs`: [`Routing`], its verdict for one key.
-//! - `migration.rs`: [`MigrationTable`], the move records of one node
-//!   (fixed capacity, no heap), with the reference crate's API.
-//! - `node.rs`: [`Node`], where a write's verdict is decided
-//!   ([`WriteVerdict`]), and the MOVE-SCOPE state machine on both sides of
-//!   a move; its docs draw the states and transitions.
-//! - `reply.rs`: the `-MISDIRECTED` / `-QUIESCED` replies, encoded into a
-//!   caller's buffer. `transaction.rs`: the cross-scope guard.
-//! - `config.rs`, `peers.rs`: the `scopes` and `peers` config values,
-//!   parsed in place, with errors that name the entry and its span.
-//! - `node_id.rs`: the node-id rule ([`NodeId`], [`validate_node_id`]).
-//! - `owned_table.rs`, `migration_buf.rs` (`alloc`) and `shared.rs` (`std`):
-//!   owned, unbounded forms for servers and a node many threads route with
+//! - `table/`: the static ownership table. `scope.rs` and `mod.rs`:
+//!   [`Scope`] and [`OwnershipTable`], built from borrowed data in a
+//!   `static` ([`ownership_table!`], a bad table fails the build), from a
+//!   config string in place, or from an iterator; validated once, so a
+//!   table that exists is valid. `routing.rs`: [`Routing`], its verdict for
+//!   one key. `owned.rs` (`alloc`): `OwnershipTableBuf`, owned and
+//!   unbounded.
+//! - `moves/`: what a node knows of prefixes moving in and out.
+//!   `records.rs`: [`MigrationTable`], the move records of one node (fixed
+//!   capacity, no heap), with the reference crate's API; `records_buf.rs`
+//!   (`alloc`) the unbounded form. `node.rs`: [`Node`], where a write's
+//!   verdict is decided ([`WriteVerdict`]), and the MOVE-SCOPE state
+//!   machine on both sides of a move; its docs draw the states and
+//!   transitions. `shared.rs` (`std`): a node many threads route with
 //!   without a lock.
+//! - `wire/`: what crosses the wire. `config.rs`, `peers.rs`: the
+//!   `scopes` and `peers` config values, parsed in place, with errors that
+//!   name the entry and its span. `reply.rs`: the `-MISDIRECTED` /
+//!   `-QUIESCED` replies, encoded into a caller's buffer.
+//! - At the top: `node_id.rs`, the node-id rule ([`NodeId`],
+//!   [`validate_node_id`]); `transaction.rs`, the cross-scope guard;
+//!   `bytes.rs`, byte helpers.
 //!
 //! A device typically touches [`ownership_table!`] or [`parse_scopes`],
 //! [`Node::verdict`] and [`WriteVerdict::encode_reply`].
@@ -89,46 +93,35 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
-mod config;
-mod migration;
-#[cfg(feature = "alloc")]
-mod migration_buf;
-mod node;
+mod moves;
 mod node_id;
-#[cfg(feature = "alloc")]
-mod owned_table;
-mod peers;
-mod reply;
-mod routing;
-mod scope;
-#[cfg(feature = "std")]
-mod shared;
 mod table;
 mod transaction;
+mod wire;
 
-pub use config::{
-    BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
-    parse_scopes,
-};
-pub use migration::{
+pub use moves::node::{Node, ScopeLookup, WriteVerdict};
+pub use moves::records::{
     MAX_PREFIX_LEN, MigrationError, MigrationState, MigrationTable, MoveRecords, Phase,
 };
 #[cfg(feature = "alloc")]
-pub use migration_buf::MigrationTableBuf;
-pub use node::{Node, ScopeLookup, WriteVerdict};
+pub use moves::records_buf::MigrationTableBuf;
+#[cfg(feature = "std")]
+pub use moves::shared::{SharedNode, Snapshot};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
 #[cfg(feature = "alloc")]
-pub use owned_table::OwnershipTableBuf;
-pub use peers::{Peer, PeerTable};
-pub use reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
-pub use routing::Routing;
-pub use scope::Scope;
-#[cfg(feature = "std")]
-pub use shared::{SharedNode, Snapshot};
+pub use table::owned::OwnershipTableBuf;
+pub use table::routing::Routing;
+pub use table::scope::Scope;
 pub use table::{OwnershipError, OwnershipTable};
 pub use transaction::{
     CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
 };
+pub use wire::config::{
+    BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
+    parse_scopes,
+};
+pub use wire::peers::{Peer, PeerTable};
+pub use wire::reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 
 /// The README's examples run as doctests.
 #[cfg(doctest)]

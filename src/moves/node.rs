@@ -57,7 +57,7 @@
 
 use core::fmt;
 
-use crate::migration::{
+use crate::moves::records::{
     MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, exact,
     longest_match, remove,
 };

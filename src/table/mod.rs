@@ -6,6 +6,11 @@
 //! only possible scope by binary search: the greatest prefix not above the
 //! key is the sole candidate, checked with one `starts_with`.
 
+#[cfg(feature = "alloc")]
+pub(crate) mod owned;
+pub(crate) mod routing;
+pub(crate) mod scope;
+
 use core::cmp::Ordering;
 use core::fmt;
 use core::mem::ManuallyDrop;

@@ -3,11 +3,11 @@
 
 use core::fmt;
 
-use crate::config::{
+use crate::table::write_joined;
+use crate::wire::config::{
     ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte, split_trimmed,
 };
-use crate::reply::{PeerAddr, Resolve};
-use crate::table::write_joined;
+use crate::wire::reply::{PeerAddr, Resolve};
 
 /// One peer: `id@host:elect_port[:client_port]`.
 ///

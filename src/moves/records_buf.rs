@@ -8,7 +8,7 @@ use core::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-use crate::migration::{
+use crate::moves::records::{
     MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, debug_records,
     exact, longest_match, record_api, remove, sealed, start,
 };
