@@ -99,7 +99,9 @@ mod table;
 mod transaction;
 mod wire;
 
-pub use moves::node::{Node, ScopeLookup, WriteVerdict};
+pub use moves::image::{IMAGE_VERSION, ImageError};
+pub use moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
+pub use moves::node::{Node, ScopeLookup, Started, WriteVerdict};
 pub use moves::records::{
     MAX_PREFIX_LEN, MigrationError, MigrationState, MigrationTable, MoveRecords, Phase,
 };

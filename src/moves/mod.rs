@@ -2,6 +2,8 @@
 //! node that decides a write's verdict from them, and the shared form
 //! many threads route with.
 
+pub(crate) mod image;
+pub(crate) mod messages;
 pub(crate) mod node;
 pub(crate) mod records;
 #[cfg(feature = "alloc")]

@@ -1,68 +1,72 @@
-//! One node's write verdict: static table, move records and this node's id,
-//! composed in one place.
+//! One node's write verdict and both sides of a move, epoch-stamped and
+//! safe under crashes, lost or repeated messages and stray commands.
 //!
-//! # The move state machine
+//! # What a node knows
 //!
-//! A move of prefix `p` from node A to node B (MOVE-SCOPE) runs on both:
+//! Its static table (epoch 0) and its records: one per prefix, each with
+//! the [`Epoch`] of the change it tells of. For a key, the matching record
+//! with the highest epoch is the newest news and decides. Only a prefix's
+//! owner starts a move of it, with an epoch above every epoch it has seen,
+//! so the changes of one key carry rising epochs and no election is
+//! needed. A redirect always points at a node whose news of the key is at
+//! least as new, so redirects cannot go in a circle.
+//!
+//! # A move of prefix `p` from A to B
 //!
 //! ```text
-//!  on A (source)                          on B (target)
-//!  owned ──start_move──▶ migrating        (static or unscoped)
-//!    ▲                    │  │                 │ begin_ingest
-//!    └────abort_move──────┘  │                 ▼
-//!                            │            ingesting ──abort_ingest──▶ (as before)
-//!                            │                 │ finish_ingest (B answers +OK)
-//!                            │ commit_move     ▼
-//!                            ▼             adopted  (= owned: may move onward)
-//!                       migrated
+//!  A (source)                      F (A's fallback)          B (target)
+//!  start_move ──▶ migrating
+//!   persist
+//!   InFlight ──────────────────▶ learn: pending
+//!                                 persist, ack
+//!   MOVE-SCOPE-INGEST ─────────────────────────────────────▶ check_ingest, apply keys,
+//!                                                             adopt, persist, +OK
+//!   commit_move ◀─────────────────────────────────────────── +OK
+//!   persist; Committed ────────▶ learn (and every peer)
+//!
+//!  no +OK? A asks B: move_outcome ──▶ B: adopted → Committed;
+//!          otherwise B fences the epoch off, persists → Aborted
+//!  A: resolve_move with the answer (the only way to abort)
 //! ```
 //!
 //! | state on this node | how it is entered | a write for `p` gets |
 //! | --- | --- | --- |
 //! | owned (static writer) | config | accepted |
 //! | migrating | `start_move` on an owned prefix | `-QUIESCED migrating to <to>` |
-//! | migrated | `commit_move` after the target's `+OK` | `-MISDIRECTED writer is <to>` |
-//! | ingesting | `begin_ingest` (`MOVE-SCOPE-INGEST` arrives) | accepted |
-//! | adopted | `finish_ingest` | accepted |
+//! | migrated | `commit_move`/`resolve_move`, or learned news | `-MISDIRECTED writer is <owner>` |
+//! | adopted | `adopt`, or a move of its own aborted | accepted |
+//! | pending | learned `InFlight` news | `-MISDIRECTED writer is <from>`; no stand-in |
 //! | not owned | config | `-MISDIRECTED` to the static writer (or its fallback) |
 //!
-//! `abort_move` returns migrating to owned; `abort_ingest` leaves no trace.
-//! The source commits only after the target's `+OK`, and once the target
-//! may have adopted (its `+OK` sent), the source must not abort: it retries
-//! the commit, or both nodes would accept. An ingest window accepts client
-//! writes too, as the reference server does, so an ingest that took writes
-//! should finish rather than abort.
+//! The target never accepts a client write for `p` before it adopts: the
+//! server applies the shipped keys between [`Node::check_ingest`] and
+//! [`Node::adopt`], and client writes meanwhile are redirected to A, which
+//! answers QUIESCED.
 //!
-//! The target adopts the prefix when its ingest finishes, so after A→B
-//! commits, A redirects to B and B accepts: no redirect loop. A move back
-//! B→A works the same way: A's adoption clears its own record pointing at
-//! B, so no record on either node points in a circle. Records that repeat
-//! what the static table already says are dropped.
+//! # Fallbacks
 //!
-//! A moved prefix has no fallback on its new owner: the static table's
-//! fallback applies to the static writer, until new config is pushed.
+//! A fallback stands in for a down writer only where its newest news
+//! names that writer as the owner and no move is pending. The source of a
+//! move tells its scope's fallback (`Started::prepare`) before it ships a
+//! key, so a fallback never accepts what its writer gave away.
 //!
-//! Only an *owner* may start a move: the static writer of the scope holding
-//! the prefix, or the node that adopted it, with no part of the prefix
-//! already given away. A fallback standing in for a down writer owns
-//! nothing it may give away.
+//! # Refusals
 //!
-//! # Verdict order
-//!
-//! The most specific record of each kind wins, and kinds are consulted in
-//! the reference server's order: (1) ingesting → accept; (2) migrating →
-//! QUIESCED; (3) migrated or adopted → MISDIRECTED or accept; (4) the static
-//! table with the writer-down state: owned or unscoped → accept, else
-//! MISDIRECTED.
+//! A step older than what the node knows ([`MigrationError::Stale`]), from
+//! a node that is not the owner as far as it knows
+//! ([`MigrationError::SenderNotOwner`]) or addressed to another node
+//! ([`MigrationError::WrongTarget`]) changes nothing. A repeated step gives
+//! the same answer again and changes nothing.
 
 use core::fmt;
 
+use crate::moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
 use crate::moves::records::{
-    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, exact,
-    longest_match, remove,
+    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef,
 };
 use crate::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
+use crate::transaction::CrossScopeError;
 use crate::{OwnershipTable, Routing, Scope};
 
 /// A static ownership table a [`Node`] can route with: an
@@ -140,6 +144,10 @@ pub enum WriteVerdict<'n> {
         /// The node the key's prefix is moving to.
         to: &'n str,
     },
+    /// This node's ownership records could not be restored: it accepts no
+    /// scoped write until an operator decides, and names no other node (a
+    /// guess could send the client in a circle). Answer `-TRYAGAIN`.
+    Unavailable,
 }
 
 impl<'n> WriteVerdict<'n> {
@@ -164,14 +172,15 @@ impl<'n> WriteVerdict<'n> {
     #[must_use]
     pub const fn target(&self) -> Option<&'n str> {
         match self {
-            Self::Accept => None,
+            Self::Accept | Self::Unavailable => None,
             Self::Misdirected { to } | Self::Quiesced { to } => Some(*to),
         }
     }
 }
 
-/// One kevy node: its id, its static ownership table `T` and its move
-/// records `R` ([`MigrationTable`](crate::MigrationTable) on a device).
+/// One kevy node: its id, its static ownership table `T`, its move
+/// records `R` ([`MigrationTable`](crate::MigrationTable) on a device) and
+/// the highest epoch it has seen.
 ///
 /// ```
 /// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
@@ -182,64 +191,68 @@ impl<'n> WriteVerdict<'n> {
 /// let key = b"app:billing:invoice:1";
 /// let up = |_: &str| false;
 ///
-/// a.start_move(b"app:billing:", "B")?;
+/// let epoch = a.start_move(b"app:billing:", "B")?.into_inner().epoch; // persist A, then ship
 /// assert_eq!(a.verdict(key, up), WriteVerdict::Quiesced { to: "B" });
-/// b.begin_ingest(b"app:billing:", "A")?;
-/// assert!(b.verdict(key, up).is_accept());
-/// b.finish_ingest(b"app:billing:")?;
-/// a.commit_move(b"app:billing:");
+/// let id = kevy_scope::MoveId { prefix: b"app:billing:", from: "A", to: "B", epoch };
+/// b.check_ingest(&id)?; // then apply the shipped keys
+/// let _ = b.adopt(&id)?; // persist B, then answer +OK
+/// let _ = a.commit_move(b"app:billing:", epoch)?; // persist A, then announce
 /// assert_eq!(a.verdict(key, up), WriteVerdict::Misdirected { to: "B" });
 /// assert!(b.verdict(key, up).is_accept()); // adopted: no loop back to A
 /// # Ok::<(), kevy_scope::MigrationError>(())
 /// ```
 #[derive(Clone)]
 pub struct Node<T, R> {
-    id: NodeId,
-    table: T,
-    moves: R,
+    pub(crate) id: NodeId,
+    pub(crate) table: T,
+    pub(crate) moves: R,
+    /// The highest epoch this node has seen: its own moves, adoptions,
+    /// fences and learned news. Every ingest must exceed it.
+    pub(crate) seen: Epoch,
+    /// Set when the records could not be restored.
+    pub(crate) quarantined: bool,
 }
 
-/// The most specific record of each kind matching one key.
-#[derive(Default)]
-struct Matches<'r> {
-    ingesting: Option<RecordRef<'r>>,
-    migrating: Option<RecordRef<'r>>,
-    settled: Option<RecordRef<'r>>,
+/// A move this node started: its epoch, and the fallback that must learn
+/// of it (an [`Announcement`] with [`MoveStatus::InFlight`], persisted and
+/// acknowledged there) before any key is shipped.
+///
+/// ```
+/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"a:", "A").with_fallback("F")]).unwrap();
+/// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+/// let started = a.start_move(b"a:x:", "B").unwrap().into_inner();
+/// assert_eq!(started.prepare.as_ref().map(|f| f.as_str()), Some("F"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Started {
+    /// The move's epoch.
+    pub epoch: Epoch,
+    /// The scope's fallback, to be told before shipping.
+    pub prepare: Option<NodeId>,
 }
 
-impl<'r> Matches<'r> {
-    /// One pass over the records, keeping the longest match of each kind.
-    #[inline]
-    fn of<R: MoveRecords>(moves: &'r R, key: &[u8]) -> Self {
-        let mut m = Self::default();
-        for r in moves.records() {
-            if !r.matches(key) {
-                continue;
-            }
-            let slot = match r.record.phase {
-                Phase::Ingesting => &mut m.ingesting,
-                Phase::Migrating => &mut m.migrating,
-                Phase::Migrated | Phase::Adopted => &mut m.settled,
-            };
-            if slot.is_none_or(|best| best.prefix.len() < r.prefix.len()) {
-                *slot = Some(r);
-            }
-        }
-        m
+/// What a node knows of a whole prefix: the newest record covering it, or
+/// the static table.
+struct Region<'n> {
+    owner: Option<&'n str>,
+    epoch: Epoch,
+    record: Option<RecordRef<'n>>,
+}
+
+/// The newer of two records by epoch, then by prefix length.
+fn newer<'r>(best: Option<RecordRef<'r>>, r: RecordRef<'r>) -> Option<RecordRef<'r>> {
+    match best {
+        Some(b) if (b.record.epoch, b.prefix.len()) >= (r.record.epoch, r.prefix.len()) => Some(b),
+        _ => Some(r),
     }
-}
-
-/// Who accepts writes for a whole region, judged from settled records and
-/// the static table only.
-enum Owner<'n> {
-    This,
-    Other(&'n str),
-    Nobody,
 }
 
 impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// A node named `id` routing with `table` and keeping its move records
-    /// in `moves`.
+    /// in `moves` (a first boot; after a restart use
+    /// [`Node::restore`](Node::restore)).
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
@@ -250,7 +263,56 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             id: NodeId::new(id)?,
             table,
             moves,
+            seen: Epoch::ZERO,
+            quarantined: false,
         })
+    }
+
+    /// A node whose records could not be restored: it accepts no scoped
+    /// write and refuses every move step until
+    /// [`lift_quarantine`](Node::lift_quarantine).
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let a = Node::quarantined("A", &t, MigrationTable::<1>::new()).unwrap();
+    /// assert_eq!(a.verdict(b"a:1", |_| false), WriteVerdict::Unavailable);
+    /// assert!(a.verdict(b"free", |_| false).is_accept());
+    /// ```
+    pub fn quarantined(id: &str, table: T, moves: R) -> Result<Self, NodeIdError> {
+        let mut node = Self::new(id, table, moves)?;
+        node.quarantined = true;
+        Ok(node)
+    }
+
+    /// The operator's decision for a quarantined node: it starts over
+    /// from its static table and `moves`, with epochs above `seen` (take
+    /// the highest epoch any peer reports). Only for a node whose peers
+    /// agree it owns nothing beyond its static table.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable, Scope};
+    /// # let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::quarantined("A", &t, MigrationTable::<1>::new()).unwrap();
+    /// a.lift_quarantine(Epoch::new(40));
+    /// assert!(a.verdict(b"a:1", |_| false).is_accept());
+    /// assert_eq!(a.epoch(), Epoch::new(40));
+    /// ```
+    pub fn lift_quarantine(&mut self, seen: Epoch) {
+        self.quarantined = false;
+        self.seen = self.seen.max(seen);
+    }
+
+    /// Whether the node waits for an operator decision.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// assert!(!n.is_quarantined());
+    /// ```
+    #[must_use]
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantined
     }
 
     /// This node's id.
@@ -263,6 +325,18 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     #[must_use]
     pub fn id(&self) -> &str {
         self.id.as_str()
+    }
+
+    /// The highest epoch this node has seen.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// assert_eq!(n.epoch(), Epoch::ZERO);
+    /// ```
+    #[must_use]
+    pub fn epoch(&self) -> Epoch {
+        self.seen
     }
 
     /// The static table.
@@ -289,6 +363,66 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         &self.moves
     }
 
+    /// The moves out of this node still in flight: after a restart, ask
+    /// each target for its outcome ([`Node::move_outcome`] there) and
+    /// resolve them ([`Node::resolve_move`]).
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// let open: Vec<_> = a.in_flight().map(|m| (m.prefix, m.to)).collect();
+    /// assert_eq!(open, [(&b"a:"[..], "B")]);
+    /// ```
+    pub fn in_flight(&self) -> impl Iterator<Item = MoveId<'_>> + '_ {
+        self.moves
+            .records()
+            .filter(|r| r.record.phase == Phase::Migrating)
+            .map(|r| MoveId {
+                prefix: r.prefix,
+                from: r.record.state.from.as_str(),
+                to: r.record.state.to.as_str(),
+                epoch: r.record.epoch,
+            })
+    }
+
+    /// Every record as the news it holds: prefix, phase, epoch, and the
+    /// move's source and target (for a settled record, `to` is the owner).
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Phase, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// assert_eq!(a.records().next().map(|(phase, m)| (phase, m.epoch.get())), Some((Phase::Migrating, 1)));
+    /// ```
+    pub fn records(&self) -> impl Iterator<Item = (Phase, MoveId<'_>)> + '_ {
+        self.moves.records().map(|r| {
+            (
+                r.record.phase,
+                MoveId {
+                    prefix: r.prefix,
+                    from: r.record.state.from.as_str(),
+                    to: r.record.state.to.as_str(),
+                    epoch: r.record.epoch,
+                },
+            )
+        })
+    }
+
+    /// The newest record matching `key`.
+    #[inline]
+    fn newest(&self, key: &[u8]) -> Option<RecordRef<'_>> {
+        let mut best = None;
+        for r in self.moves.records() {
+            if r.matches(key) {
+                best = newer(best, r);
+            }
+        }
+        best
+    }
+
     /// The verdict for a write of `key` on this node; `is_writer_down`
     /// tells which static writers the quorum service flags down.
     /// No allocation; one pass over the move records and one binary search
@@ -305,260 +439,472 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     pub fn verdict(
         &self,
         key: &[u8],
-        is_writer_down: impl FnMut(&str) -> bool,
+        mut is_writer_down: impl FnMut(&str) -> bool,
     ) -> WriteVerdict<'_> {
-        let m = Matches::of(&self.moves, key);
-        if m.ingesting.is_some() {
-            return WriteVerdict::Accept;
-        }
-        if let Some(r) = m.migrating {
-            return WriteVerdict::Quiesced {
-                to: r.record.state.to.as_str(),
-            };
-        }
-        if let Some(r) = m.settled {
-            return match r.record.phase {
-                Phase::Migrated => WriteVerdict::Misdirected {
-                    to: r.record.state.to.as_str(),
-                },
+        let Some(r) = self.newest(key) else {
+            if self.quarantined && self.table.scope_for(key).is_some() {
+                return WriteVerdict::Unavailable;
+            }
+            return match route_scope(self.table.scope_for(key), self.id(), is_writer_down) {
+                Routing::Misdirected { target } => WriteVerdict::Misdirected { to: target },
                 _ => WriteVerdict::Accept,
             };
-        }
-        match route_scope(self.table.scope_for(key), self.id(), is_writer_down) {
-            Routing::Misdirected { target } => WriteVerdict::Misdirected { to: target },
-            _ => WriteVerdict::Accept,
+        };
+        let state = &r.record.state;
+        match r.record.phase {
+            Phase::Migrating => WriteVerdict::Quiesced {
+                to: state.to.as_str(),
+            },
+            Phase::Adopted => WriteVerdict::Accept,
+            Phase::Pending => WriteVerdict::Misdirected {
+                to: state.from.as_str(),
+            },
+            Phase::Migrated => {
+                let owner = state.to.as_str();
+                // Stand in for the static writer where the newest news
+                // names it the owner again.
+                let stand_in = self.table.scope_for(key).is_some_and(|s| {
+                    s.writer() == owner && s.fallback() == Some(self.id()) && is_writer_down(owner)
+                });
+                if stand_in {
+                    WriteVerdict::Accept
+                } else {
+                    WriteVerdict::Misdirected { to: owner }
+                }
+            }
         }
     }
 
-    /// Starts moving `prefix` from this node to `to` (the source side of
-    /// MOVE-SCOPE): writes for it answer `-QUIESCED` until commit or abort.
-    ///
-    /// Refused unless this node owns the whole prefix (see the module
-    /// docs), and on bad input or a full record table.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationError, MigrationTable, Node, OwnershipTable, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(b.start_move(b"a:", "C"), Err(MigrationError::NotOwner));
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(a.start_move(b"a:", "A"), Err(MigrationError::SameNode));
-    /// assert_eq!(a.start_move(b"a:x:", "B"), Ok(())); // a sub-prefix
-    /// ```
-    pub fn start_move(&mut self, prefix: &[u8], to: &str) -> Result<(), MigrationError> {
-        validate_node_id(to).map_err(MigrationError::InvalidNodeId)?;
-        if to == self.id() {
-            return Err(MigrationError::SameNode);
-        }
-        self.refuse_overlap_in_flight(prefix, true)?;
-        if let Some(r) = self.settled_for_region(prefix, None)
-            && r.prefix == prefix
-            && r.record.phase == Phase::Migrated
-        {
-            return Err(MigrationError::AlreadyMigrated);
-        }
-        if !self.owns_whole(prefix) {
-            return Err(MigrationError::NotOwner);
-        }
-        let state = MigrationState::new(self.id(), to)?;
-        self.moves
-            .insert(prefix, Record::new(Phase::Migrating, state))
-    }
-
-    /// Commits the in-flight move of `prefix` once the target answered
-    /// `+OK`: writes for it now answer `-MISDIRECTED` to the target.
-    /// Returns the move, or `None` when none was in flight.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert!(a.commit_move(b"a:").is_none());
-    /// a.start_move(b"a:", "B").unwrap();
-    /// assert_eq!(a.commit_move(b"a:").map(|m| m.to), Some("B".parse().unwrap()));
-    /// ```
-    pub fn commit_move(&mut self, prefix: &[u8]) -> Option<MigrationState> {
-        let state = advance(&mut self.moves, prefix, Phase::Migrating, Phase::Migrated)?;
-        // Adoptions inside the prefix went with it.
-        self.moves
-            .retain(|r| !(r.record.phase == Phase::Adopted && r.prefix.starts_with(prefix)));
-        self.prune();
-        Some(state)
-    }
-
-    /// Abandons the in-flight move of `prefix`: this node accepts writes
-    /// for it again. Returns the move, or `None` when none was in flight.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// a.start_move(b"a:", "B").unwrap();
-    /// assert!(a.abort_move(b"a:").is_some());
-    /// assert!(a.verdict(b"a:1", |_| false).is_accept());
-    /// ```
-    pub fn abort_move(&mut self, prefix: &[u8]) -> Option<MigrationState> {
-        remove(&mut self.moves, prefix, Phase::Migrating)
-    }
-
-    /// Opens the ingest window for `prefix` arriving from `from` (the
-    /// target side of MOVE-SCOPE): writes for it are accepted although the
-    /// static table names another writer.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationError, MigrationTable, Node, OwnershipTable, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
-    /// b.begin_ingest(b"a:", "A")?;
-    /// assert!(b.verdict(b"a:1", |_| false).is_accept());
-    /// assert_eq!(b.begin_ingest(b"a:", "A"), Err(MigrationError::AlreadyIngesting));
-    /// # Ok::<(), MigrationError>(())
-    /// ```
-    pub fn begin_ingest(&mut self, prefix: &[u8], from: &str) -> Result<(), MigrationError> {
-        validate_node_id(from).map_err(MigrationError::InvalidNodeId)?;
-        if from == self.id() {
-            return Err(MigrationError::SameNode);
-        }
-        self.refuse_overlap_in_flight(prefix, false)?;
-        // An adoption of this very prefix stays until it moves on whole:
-        // replacing it here would lose it if the ingest were aborted.
-        let adopted = exact(&self.moves, prefix, Phase::Adopted).is_some();
-        if adopted || self.owns_whole(prefix) {
-            return Err(MigrationError::AlreadyOwner);
-        }
-        let state = MigrationState::new(from, self.id())?;
-        self.moves
-            .insert(prefix, Record::new(Phase::Ingesting, state))
-    }
-
-    /// Closes the ingest window of `prefix`: this node adopts it and
-    /// accepts its writes from now on. Records inside the prefix that it
-    /// supersedes are dropped.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationError, MigrationTable, Node, OwnershipTable, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(b.finish_ingest(b"a:"), Err(MigrationError::NotIngesting));
-    /// b.begin_ingest(b"a:", "A")?;
-    /// b.finish_ingest(b"a:")?;
-    /// assert!(b.verdict(b"a:1", |_| false).is_accept());
-    /// # Ok::<(), MigrationError>(())
-    /// ```
-    pub fn finish_ingest(&mut self, prefix: &[u8]) -> Result<MigrationState, MigrationError> {
-        let state = advance(&mut self.moves, prefix, Phase::Ingesting, Phase::Adopted)
-            .ok_or(MigrationError::NotIngesting)?;
-        self.moves.retain(|r| {
-            let inside = r.prefix.starts_with(prefix);
-            let superseded = match r.record.phase {
-                Phase::Migrated => inside,
-                Phase::Adopted => inside && r.prefix.len() > prefix.len(),
-                _ => false,
-            };
-            !superseded
-        });
-        self.prune();
-        Ok(state)
-    }
-
-    /// Abandons the ingest window of `prefix`, leaving no trace. Returns
-    /// the ingest, or `None` when none was under way.
-    ///
-    /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
-    /// b.begin_ingest(b"a:", "A").unwrap();
-    /// assert!(b.abort_ingest(b"a:").is_some());
-    /// assert_eq!(b.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { to: "A" });
-    /// assert!(b.moves().is_empty());
-    /// ```
-    pub fn abort_ingest(&mut self, prefix: &[u8]) -> Option<MigrationState> {
-        remove(&mut self.moves, prefix, Phase::Ingesting)
-    }
-
-    /// Refuses a prefix that nests with (or equals) a move in flight here.
-    fn refuse_overlap_in_flight(
-        &self,
-        prefix: &[u8],
-        outgoing: bool,
-    ) -> Result<(), MigrationError> {
+    /// What this node knows of all of `prefix`.
+    fn region(&self, prefix: &[u8]) -> Region<'_> {
+        let mut best = None;
         for r in self.moves.records() {
-            let phase = r.record.phase;
-            if !matches!(phase, Phase::Migrating | Phase::Ingesting) {
-                continue;
+            if r.matches(prefix) {
+                best = newer(best, r);
             }
-            let nests = prefix.starts_with(r.prefix) || r.prefix.starts_with(prefix);
-            if !nests {
-                continue;
-            }
-            return Err(match (r.prefix == prefix, phase, outgoing) {
-                (true, Phase::Migrating, true) => MigrationError::AlreadyMigrating,
-                (true, Phase::Ingesting, false) => MigrationError::AlreadyIngesting,
-                _ => MigrationError::OverlapsMoveInFlight,
-            });
         }
-        Ok(())
-    }
-
-    /// The most specific migrated or adopted record covering all of
-    /// `prefix`, passing over `skip` (a record being judged for redundancy).
-    fn settled_for_region(
-        &self,
-        prefix: &[u8],
-        skip: Option<(&[u8], Phase)>,
-    ) -> Option<RecordRef<'_>> {
-        longest_match(&self.moves, prefix, |r| {
-            matches!(r.record.phase, Phase::Migrated | Phase::Adopted)
-                && skip != Some((r.prefix, r.record.phase))
-        })
-    }
-
-    /// Who accepts all of `prefix`, ignoring in-flight windows, fallbacks,
-    /// and `skip` (a record being judged for redundancy).
-    fn owner_of_region(&self, prefix: &[u8], skip: Option<(&[u8], Phase)>) -> Owner<'_> {
-        match self.settled_for_region(prefix, skip) {
-            Some(r) if r.record.phase == Phase::Adopted => Owner::This,
-            Some(r) => Owner::Other(r.record.state.to.as_str()),
-            None => match self.table.scope_for(prefix) {
-                Some(scope) if scope.writer() == self.id() => Owner::This,
-                Some(scope) => Owner::Other(scope.writer()),
-                None => Owner::Nobody,
+        match best {
+            Some(r) => Region {
+                owner: Some(r.record.owner()),
+                epoch: r.record.epoch,
+                record: Some(r),
+            },
+            None => Region {
+                owner: self.table.scope_for(prefix).map(|s| s.writer()),
+                epoch: Epoch::ZERO,
+                record: None,
             },
         }
     }
 
-    /// Whether this node owns every key under `prefix`.
-    fn owns_whole(&self, prefix: &[u8]) -> bool {
-        let given_away_inside = self.moves.records().any(|r| {
-            r.record.phase == Phase::Migrated
-                && r.prefix.len() > prefix.len()
-                && r.prefix.starts_with(prefix)
-        });
-        !given_away_inside && matches!(self.owner_of_region(prefix, None), Owner::This)
+    /// The record of exactly `prefix`.
+    fn exact(&self, prefix: &[u8]) -> Option<RecordRef<'_>> {
+        self.moves.records().find(|r| r.prefix == prefix)
     }
 
-    /// Drops settled records that say what the records around them, or the
-    /// static table, already say; bounded memory stays free for new moves.
-    fn prune(&mut self) {
-        loop {
-            let redundant = self.moves.records().find_map(|r| {
-                let without = self.owner_of_region(r.prefix, Some((r.prefix, r.record.phase)));
-                let same = match (r.record.phase, without) {
-                    (Phase::Adopted, Owner::This) => true,
-                    (Phase::Migrated, Owner::Other(to)) => to == r.record.state.to.as_str(),
-                    _ => false,
-                };
-                if !same {
-                    return None;
-                }
-                R::owned_prefix(r.prefix).map(|prefix| (prefix, r.record.phase))
-            });
-            let Some((prefix, phase)) = redundant else {
-                return;
-            };
-            remove(&mut self.moves, prefix.as_ref(), phase);
+    fn refuse_quarantine(&self) -> Result<(), MigrationError> {
+        if self.quarantined {
+            Err(MigrationError::Quarantined)
+        } else {
+            Ok(())
         }
+    }
+
+    /// Refuses a prefix that nests with (or equals) a move out of this
+    /// node in flight.
+    fn refuse_overlap_in_flight(&self, prefix: &[u8]) -> Result<(), MigrationError> {
+        for r in self.moves.records() {
+            if r.record.phase != Phase::Migrating {
+                continue;
+            }
+            if r.prefix == prefix {
+                return Err(MigrationError::AlreadyMigrating);
+            }
+            if prefix.starts_with(r.prefix) || r.prefix.starts_with(prefix) {
+                return Err(MigrationError::OverlapsMoveInFlight);
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores `record` for `prefix` and drops the older records inside it,
+    /// which it supersedes.
+    fn settle(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+        let epoch = record.epoch;
+        self.moves.insert(prefix, record)?;
+        self.moves.retain(|r| {
+            !(r.prefix.len() > prefix.len()
+                && r.prefix.starts_with(prefix)
+                && r.record.epoch < epoch)
+        });
+        self.seen = self.seen.max(epoch);
+        Ok(())
+    }
+
+    /// Starts moving `prefix` from this node to `to` (the source side of
+    /// MOVE-SCOPE): writes for it answer `-QUIESCED` until the move
+    /// resolves. Persist, tell `prepare` (if any) and wait for its
+    /// acknowledgement, then ship the keys with the returned epoch.
+    ///
+    /// Refused unless this node owns all of `prefix` (its static writer or
+    /// an adopter, nothing under it given away or pending), on bad input
+    /// and on a full record table.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// assert_eq!(b.start_move(b"a:", "C").unwrap_err(), MigrationError::NotOwner);
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// assert_eq!(a.start_move(b"a:", "A").unwrap_err(), MigrationError::SameNode);
+    /// assert!(a.start_move(b"a:x:", "B").is_ok()); // a sub-prefix
+    /// ```
+    pub fn start_move(
+        &mut self,
+        prefix: &[u8],
+        to: &str,
+    ) -> Result<Durable<Started>, MigrationError> {
+        self.refuse_quarantine()?;
+        validate_node_id(to).map_err(MigrationError::InvalidNodeId)?;
+        if to == self.id() {
+            return Err(MigrationError::SameNode);
+        }
+        self.refuse_overlap_in_flight(prefix)?;
+        let region = self.region(prefix);
+        if region.owner != Some(self.id()) {
+            let moved = region
+                .record
+                .is_some_and(|r| r.prefix == prefix && r.record.phase == Phase::Migrated);
+            return Err(if moved {
+                MigrationError::AlreadyMigrated
+            } else {
+                MigrationError::NotOwner
+            });
+        }
+        let given_away_inside = self.moves.records().any(|r| {
+            r.prefix.len() > prefix.len()
+                && r.prefix.starts_with(prefix)
+                && r.record.epoch > region.epoch
+                && r.record.owner() != self.id()
+        });
+        if given_away_inside {
+            return Err(MigrationError::NotOwner);
+        }
+        let epoch = self.seen.next().ok_or(MigrationError::EpochExhausted)?;
+        let state = MigrationState::new(self.id(), to)?;
+        let prepare = self
+            .table
+            .scope_for(prefix)
+            .filter(|s| s.writer() == self.id())
+            .and_then(|s| s.fallback())
+            .and_then(|f| NodeId::new(f).ok());
+        self.moves
+            .insert(prefix, Record::new(Phase::Migrating, epoch, state))?;
+        self.seen = epoch;
+        Ok(Durable::changed(Started { epoch, prepare }))
+    }
+
+    /// Commits the move of `prefix` at `epoch` on the target's `+OK`:
+    /// writes for it now answer `-MISDIRECTED` to the target. The same as
+    /// [`resolve_move`](Node::resolve_move) with [`Outcome::Committed`].
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// assert_eq!(a.commit_move(b"a:", Epoch::new(1)).unwrap_err(), MigrationError::NotInFlight);
+    /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
+    /// assert!(a.commit_move(b"a:", epoch).unwrap().must_persist());
+    /// assert!(!a.commit_move(b"a:", epoch).unwrap().must_persist()); // a repeat
+    /// ```
+    pub fn commit_move(
+        &mut self,
+        prefix: &[u8],
+        epoch: Epoch,
+    ) -> Result<Durable<()>, MigrationError> {
+        self.resolve_move(prefix, epoch, Outcome::Committed)
+    }
+
+    /// Resolves the move of `prefix` at `epoch` with the target's answer
+    /// to [`move_outcome`](Node::move_outcome) (or its `+OK`, which is
+    /// [`Outcome::Committed`]). This is the only way a move ends: a source
+    /// cannot abort on its own, since the target may have adopted.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
+    /// // The ingest was lost; A asks B what became of the move.
+    /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch };
+    /// let outcome = b.move_outcome(&id).unwrap().into_inner();
+    /// let _ = a.resolve_move(b"a:", epoch, outcome).unwrap();
+    /// assert!(a.verdict(b"a:1", |_| false).is_accept());
+    /// assert!(b.check_ingest(&id).is_err()); // the late ingest is fenced off
+    /// ```
+    pub fn resolve_move(
+        &mut self,
+        prefix: &[u8],
+        epoch: Epoch,
+        outcome: Outcome,
+    ) -> Result<Durable<()>, MigrationError> {
+        self.refuse_quarantine()?;
+        let (phase, to) = match self.exact(prefix) {
+            Some(r) if r.record.epoch == epoch => (r.record.phase, r.record.state.to.clone()),
+            _ => return Err(MigrationError::NotInFlight),
+        };
+        match (phase, outcome) {
+            (Phase::Migrating, Outcome::Committed) => {
+                let state = MigrationState {
+                    from: self.id.clone(),
+                    to,
+                };
+                self.settle(prefix, Record::new(Phase::Migrated, epoch, state))?;
+            }
+            (Phase::Migrating, Outcome::Aborted { fence }) => {
+                let state = MigrationState {
+                    from: to,
+                    to: self.id.clone(),
+                };
+                self.settle(prefix, Record::new(Phase::Adopted, epoch, state))?;
+                self.seen = self.seen.max(fence);
+            }
+            // A repeat of the step that resolved it.
+            (Phase::Migrated, Outcome::Committed) | (Phase::Adopted, Outcome::Aborted { .. }) => {
+                return Ok(Durable::unchanged(()));
+            }
+            _ => return Err(MigrationError::NotInFlight),
+        }
+        Ok(Durable::changed(()))
+    }
+
+    /// Checks an arriving `MOVE-SCOPE-INGEST` on its target, changing
+    /// nothing: apply the shipped keys only on [`Ingest::Apply`], then
+    /// call [`adopt`](Node::adopt). Until then client writes for the
+    /// prefix are redirected as before, so none lands in the window.
+    ///
+    /// Refused when addressed to another node, when `from` is not the
+    /// owner this node knows, when the epoch is not above every epoch this
+    /// node has seen (or fenced), and when the records are full.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, Ingest, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let stray = MoveId { prefix: b"a:", from: "C", to: "B", epoch: Epoch::new(5) };
+    /// assert_eq!(b.check_ingest(&stray), Err(MigrationError::SenderNotOwner));
+    /// let id = MoveId { from: "A", ..stray };
+    /// assert_eq!(b.check_ingest(&id), Ok(Ingest::Apply));
+    /// let _ = b.adopt(&id)?;
+    /// assert_eq!(b.check_ingest(&id), Ok(Ingest::AlreadyAdopted));
+    /// # Ok::<(), MigrationError>(())
+    /// ```
+    pub fn check_ingest(&self, id: &MoveId<'_>) -> Result<Ingest, MigrationError> {
+        self.refuse_quarantine()?;
+        validate_node_id(id.from).map_err(MigrationError::InvalidNodeId)?;
+        if id.to != self.id() {
+            return Err(MigrationError::WrongTarget);
+        }
+        if id.from == self.id() {
+            return Err(MigrationError::SameNode);
+        }
+        let exact = self.exact(id.prefix);
+        let this_move = |phase: Phase| {
+            exact.is_some_and(|r| {
+                r.record.phase == phase
+                    && r.record.epoch == id.epoch
+                    && r.record.state.from.as_str() == id.from
+            })
+        };
+        if this_move(Phase::Adopted) {
+            return Ok(Ingest::AlreadyAdopted);
+        }
+        self.refuse_overlap_in_flight(id.prefix)
+            .map_err(|_| MigrationError::OverlapsMoveInFlight)?;
+        // A fallback that is also the target heard of this very move.
+        let heard = this_move(Phase::Pending);
+        if id.epoch < self.seen || (id.epoch == self.seen && !heard) {
+            return Err(MigrationError::Stale { known: self.seen });
+        }
+        match self.region(id.prefix).owner {
+            Some(owner) if owner == self.id() => return Err(MigrationError::AlreadyOwner),
+            Some(owner) if owner == id.from => {}
+            _ => return Err(MigrationError::SenderNotOwner),
+        }
+        self.moves.room_for(id.prefix)?;
+        Ok(Ingest::Apply)
+    }
+
+    /// Adopts the prefix of an ingest [`check_ingest`](Node::check_ingest)
+    /// let through, once its keys are applied: this node owns it from now
+    /// on. Persist, then answer `+OK`. A repeat changes nothing.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
+    /// assert!(b.adopt(&id)?.must_persist());
+    /// assert!(b.verdict(b"a:1", |_| false).is_accept());
+    /// assert!(!b.adopt(&id)?.must_persist());
+    /// # Ok::<(), MigrationError>(())
+    /// ```
+    pub fn adopt(&mut self, id: &MoveId<'_>) -> Result<Durable<()>, MigrationError> {
+        if self.check_ingest(id)? == Ingest::AlreadyAdopted {
+            return Ok(Durable::unchanged(()));
+        }
+        let state = MigrationState::new(id.from, self.id())?;
+        self.settle(id.prefix, Record::new(Phase::Adopted, id.epoch, state))?;
+        Ok(Durable::changed(()))
+    }
+
+    /// The target's answer to its source's "what became of move `id`?":
+    /// [`Outcome::Committed`] if this node adopted it, else it fences the
+    /// epoch off for good (a late ingest of it is refused) and answers
+    /// [`Outcome::Aborted`]. Persist before answering when asked to.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
+    /// let _ = b.adopt(&id).unwrap();
+    /// assert_eq!(b.move_outcome(&id).unwrap().into_inner(), Outcome::Committed);
+    /// ```
+    pub fn move_outcome(&mut self, id: &MoveId<'_>) -> Result<Durable<Outcome>, MigrationError> {
+        self.refuse_quarantine()?;
+        if id.to != self.id() {
+            return Err(MigrationError::WrongTarget);
+        }
+        let region = self.region(id.prefix);
+        let mut pending = false;
+        if let Some(r) = region.record {
+            // Only the source could change the prefix while the move was
+            // in flight, and only an adoption ends it on this side: newer
+            // news of the prefix means the move committed.
+            let at_epoch = r.record.epoch == id.epoch;
+            pending = at_epoch && r.record.phase == Phase::Pending;
+            if r.record.epoch > id.epoch || (at_epoch && !pending && r.record.owner() != id.from) {
+                return Ok(Durable::unchanged(Outcome::Committed));
+            }
+        }
+        let mut changed = id.epoch > self.seen;
+        if pending {
+            // The exemption `check_ingest` gives a heard-of move ends here.
+            let state = MigrationState::new(id.to, id.from)?;
+            self.settle(id.prefix, Record::new(Phase::Migrated, id.epoch, state))?;
+            changed = true;
+        }
+        self.seen = self.seen.max(id.epoch);
+        let outcome = Outcome::Aborted { fence: self.seen };
+        Ok(if changed {
+            Durable::changed(outcome)
+        } else {
+            Durable::unchanged(outcome)
+        })
+    }
+
+    /// Learns news of a move this node did not run: a fallback hears of a
+    /// move in flight and stops standing in for its prefix; any node hears
+    /// of a move's end and redirects straight to the owner. Older news, and
+    /// news from a node that is not the owner as far as this node knows,
+    /// change nothing (refused, for the sender to retry later); a repeat
+    /// changes nothing. A node learns it owns a prefix only by ingesting it.
+    ///
+    /// ```
+    /// # use kevy_scope::*;
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut c = Node::new("C", &t, MigrationTable::<2>::new()).unwrap();
+    /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
+    /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed })?;
+    /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { to: "B" });
+    /// let stray = MoveId { from: "X", epoch: Epoch::new(2), ..id };
+    /// let err = c.learn(&Announcement { id: stray, status: MoveStatus::Committed });
+    /// assert_eq!(err.unwrap_err(), MigrationError::SenderNotOwner);
+    /// # Ok::<(), MigrationError>(())
+    /// ```
+    pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MigrationError> {
+        self.refuse_quarantine()?;
+        let id = news.id;
+        let state = MigrationState::new(id.from, id.to)?;
+        if id.from == self.id() || news.owner() == Some(self.id()) {
+            // Its own move, or ownership it would hold only by ingesting.
+            return Ok(Durable::unchanged(()));
+        }
+        let region = self.region(id.prefix);
+        if region.epoch > id.epoch {
+            return Err(MigrationError::Stale {
+                known: region.epoch,
+            });
+        }
+        if region.epoch == id.epoch {
+            let exact = region.record.filter(|r| r.prefix == id.prefix);
+            match exact {
+                // A move heard of in flight, now ended.
+                Some(r)
+                    if r.record.phase == Phase::Pending && news.status != MoveStatus::InFlight => {}
+                Some(_) => return Ok(Durable::unchanged(())),
+                None => {
+                    return Err(MigrationError::Stale {
+                        known: region.epoch,
+                    });
+                }
+            }
+        } else if region.owner != Some(id.from) {
+            return Err(MigrationError::SenderNotOwner);
+        }
+        let record = match news.status {
+            MoveStatus::InFlight => Record::new(Phase::Pending, id.epoch, state),
+            MoveStatus::Committed => Record::new(Phase::Migrated, id.epoch, state),
+            MoveStatus::Aborted => {
+                let back = MigrationState::new(id.to, id.from)?;
+                Record::new(Phase::Migrated, id.epoch, back)
+            }
+        };
+        self.settle(id.prefix, record)?;
+        Ok(Durable::changed(()))
+    }
+
+    /// The MULTI/EXEC guard against effective ownership: the one
+    /// ownership unit (a record's prefix, or a static scope's) all scoped
+    /// `keys` fall in, or the first two met. Keys of a sub-prefix that
+    /// moved on its own are a unit of their own.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// assert!(a.transaction_scope([&b"a:x:1"[..], b"a:2"]).is_ok());
+    /// let _ = a.start_move(b"a:x:", "B").unwrap();
+    /// assert!(a.transaction_scope([&b"a:x:1"[..], b"a:2"]).is_err());
+    /// ```
+    pub fn transaction_scope<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Option<&[u8]>, CrossScopeError<'_>> {
+        let mut found: Option<&[u8]> = None;
+        for key in keys {
+            let key = key.as_ref();
+            let unit = match self.newest(key) {
+                Some(r) => r.prefix,
+                None => match self.table.scope_for(key) {
+                    Some(scope) => scope.prefix(),
+                    None => continue,
+                },
+            };
+            match found {
+                None => found = Some(unit),
+                Some(first) if first != unit => {
+                    return Err(CrossScopeError {
+                        first,
+                        second: unit,
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -566,6 +912,8 @@ impl<T, R: fmt::Debug> fmt::Debug for Node<T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Node")
             .field("id", &self.id)
+            .field("epoch", &self.seen.get())
+            .field("quarantined", &self.quarantined)
             .field("moves", &self.moves)
             .finish_non_exhaustive()
     }
@@ -574,6 +922,13 @@ impl<T, R: fmt::Debug> fmt::Debug for Node<T, R> {
 #[cfg(feature = "defmt")]
 impl<T, R: defmt::Format> defmt::Format for Node<T, R> {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "Node {{ id: {}, moves: {} }}", self.id, self.moves);
+        defmt::write!(
+            f,
+            "Node {{ id: {}, epoch: {=u32}, quarantined: {=bool}, moves: {} }}",
+            self.id,
+            self.seen.get(),
+            self.quarantined,
+            self.moves
+        );
     }
 }

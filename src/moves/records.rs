@@ -1,11 +1,11 @@
 //! Move records on one node: the reference's `MigrationTable` (moves out of
 //! this node) plus the target side (ingest windows and adopted prefixes).
 //!
-//! Each record is a prefix, a [`Phase`] and a [`MigrationState`] naming the
-//! node the prefix moves `from` and the node it moves `to`. A prefix has at
-//! most one outgoing record (migrating or migrated) and at most one incoming
-//! record (ingesting or adopted). Records may nest: operator commands are
-//! runtime state, and a sub-prefix can move on its own.
+//! Each record is a prefix, a [`Phase`], an [`Epoch`] and a
+//! [`MigrationState`] naming the node the prefix moves `from` and the node
+//! it moves `to`. A prefix has at most one record: the latest this node
+//! knows. Records may nest: operator commands are runtime state, and a
+//! sub-prefix can move on its own.
 //!
 //! This table only stores records and enforces the reference's rules for
 //! them; [`Node`](crate::Node) adds the ownership rules of a move and the
@@ -14,6 +14,7 @@
 use core::fmt;
 
 use crate::bytes::{Lossy, starts_with_fast};
+use crate::moves::messages::Epoch;
 use crate::node_id::{NodeId, NodeIdError};
 
 /// The longest prefix a fixed-capacity [`MigrationTable`] stores, in bytes.
@@ -69,18 +70,16 @@ impl MigrationState {
 pub enum Phase {
     /// Outgoing, in flight: writes answer `-QUIESCED migrating to <to>`.
     Migrating,
-    /// Outgoing, committed: writes answer `-MISDIRECTED writer is <to>`.
+    /// Settled elsewhere: `to` owns the prefix (this node's committed move,
+    /// or one it learned); writes answer `-MISDIRECTED writer is <to>`.
     Migrated,
-    /// Incoming, being applied: writes are accepted.
-    Ingesting,
-    /// Incoming, finished: this node owns the prefix and accepts writes.
+    /// Settled here: this node owns the prefix (it ingested it, or its own
+    /// move of it was aborted) and accepts writes.
     Adopted,
-}
-
-impl Phase {
-    pub(crate) const fn is_outgoing(self) -> bool {
-        matches!(self, Self::Migrating | Self::Migrated)
-    }
+    /// A move from `from` to `to` this node heard of and has not seen
+    /// resolved. A fallback stands in for nothing under it; writes answer
+    /// `-MISDIRECTED writer is <from>`.
+    Pending,
 }
 
 /// Why a move command was refused.
@@ -125,10 +124,25 @@ pub enum MigrationError {
     AlreadyOwner,
     /// A move of an enclosing or enclosed prefix is in flight on this node.
     OverlapsMoveInFlight,
-    /// An ingest of this exact prefix is already under way.
-    AlreadyIngesting,
-    /// No ingest of this prefix is under way.
-    NotIngesting,
+    /// The step is older than what this node knows of the prefix (an
+    /// older epoch, or one this node has fenced off).
+    Stale {
+        /// The newest epoch this node knows for the prefix (or, for an
+        /// ingest, the fence every new ingest must exceed).
+        known: Epoch,
+    },
+    /// The step comes from a node that is not the prefix's owner as far as
+    /// this node knows.
+    SenderNotOwner,
+    /// The step names another node as the move's target.
+    WrongTarget,
+    /// No move of this prefix at this epoch is in flight on this node.
+    NotInFlight,
+    /// Epochs are exhausted (every `u32` used).
+    EpochExhausted,
+    /// The node's records could not be restored; it refuses every move
+    /// step until an operator decides (see `Node::lift_quarantine`).
+    Quarantined,
 }
 
 impl fmt::Display for MigrationError {
@@ -147,8 +161,18 @@ impl fmt::Display for MigrationError {
             Self::OverlapsMoveInFlight => {
                 f.write_str("a move of an overlapping prefix is in flight on this node")
             }
-            Self::AlreadyIngesting => f.write_str("an ingest of this prefix is already under way"),
-            Self::NotIngesting => f.write_str("no ingest of this prefix is under way"),
+            Self::Stale { known } => {
+                write!(f, "stale move step: this node knows epoch {}", known.get())
+            }
+            Self::SenderNotOwner => {
+                f.write_str("the sender is not the prefix's owner as far as this node knows")
+            }
+            Self::WrongTarget => f.write_str("the move is addressed to another node"),
+            Self::NotInFlight => f.write_str("no move of this prefix at this epoch is in flight"),
+            Self::EpochExhausted => f.write_str("move epochs are exhausted"),
+            Self::Quarantined => {
+                f.write_str("ownership records could not be restored: waiting for the operator")
+            }
         }
     }
 }
@@ -159,12 +183,26 @@ impl core::error::Error for MigrationError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub(crate) phase: Phase,
+    pub(crate) epoch: Epoch,
     pub(crate) state: MigrationState,
 }
 
 impl Record {
-    pub(crate) fn new(phase: Phase, state: MigrationState) -> Self {
-        Self { phase, state }
+    pub(crate) fn new(phase: Phase, epoch: Epoch, state: MigrationState) -> Self {
+        Self {
+            phase,
+            epoch,
+            state,
+        }
+    }
+
+    /// The node that accepts the prefix's writes as far as this record
+    /// says (for a move in flight, its source).
+    pub(crate) fn owner(&self) -> &str {
+        match self.phase {
+            Phase::Migrated | Phase::Adopted => self.state.to.as_str(),
+            Phase::Migrating | Phase::Pending => self.state.from.as_str(),
+        }
     }
 }
 
@@ -205,10 +243,15 @@ pub trait MoveRecords: sealed::Sealed {
     fn owned_prefix(prefix: &[u8]) -> Option<Self::Prefix>;
     #[doc(hidden)]
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>>;
+    /// Stores `record` for `prefix`, replacing the prefix's record if
+    /// there is one.
     #[doc(hidden)]
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError>;
+    /// Whether `insert(prefix, _)` would succeed.
     #[doc(hidden)]
-    fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record>;
+    fn room_for(&self, prefix: &[u8]) -> Result<(), MigrationError>;
+    #[doc(hidden)]
+    fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record>;
     #[doc(hidden)]
     fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
 }
@@ -253,7 +296,7 @@ pub(crate) fn start<S: MoveRecords + ?Sized>(
         return Err(MigrationError::AlreadyMigrated);
     }
     let state = MigrationState::new(from, to)?;
-    store.insert(prefix, Record::new(Phase::Migrating, state))
+    store.insert(prefix, Record::new(Phase::Migrating, Epoch::ZERO, state))
 }
 
 /// Moves the record of `prefix` from phase `from` to phase `to`.
@@ -263,7 +306,7 @@ pub(crate) fn advance<S: MoveRecords + ?Sized>(
     from: Phase,
     to: Phase,
 ) -> Option<MigrationState> {
-    let record = store.get_mut(prefix, from.is_outgoing())?;
+    let record = store.get_mut(prefix)?;
     if record.phase != from {
         return None;
     }
@@ -323,11 +366,12 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
     }
 
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
-        // One record per prefix and side, as in the unbounded table.
-        if let Some(slot) = self.get_mut(prefix, record.phase.is_outgoing()) {
+        // One record per prefix, as in the unbounded table.
+        if let Some(slot) = self.get_mut(prefix) {
             *slot = record;
             return Ok(());
         }
+        self.room_for(prefix)?;
         let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MigrationError::PrefixTooLong {
             len: prefix.len(),
             max: MAX_PREFIX_LEN,
@@ -337,10 +381,25 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
             .map_err(|_| MigrationError::Full { capacity: M })
     }
 
-    fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record> {
+    fn room_for(&self, prefix: &[u8]) -> Result<(), MigrationError> {
+        if prefix.len() > MAX_PREFIX_LEN {
+            return Err(MigrationError::PrefixTooLong {
+                len: prefix.len(),
+                max: MAX_PREFIX_LEN,
+            });
+        }
+        let present = self.records.iter().any(|(p, _)| p.as_slice() == prefix);
+        if present || self.records.len() < M {
+            Ok(())
+        } else {
+            Err(MigrationError::Full { capacity: M })
+        }
+    }
+
+    fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record> {
         self.records
             .iter_mut()
-            .find(|(p, r)| p.as_slice() == prefix && r.phase.is_outgoing() == outgoing)
+            .find(|(p, _)| p.as_slice() == prefix)
             .map(|(_, r)| r)
     }
 
@@ -518,7 +577,12 @@ impl<const M: usize> fmt::Debug for MigrationTable<M> {
 pub(crate) fn debug_records<S: MoveRecords>(store: &S, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let mut list = f.debug_list();
     for r in store.records() {
-        list.entry(&(Lossy(r.prefix), r.record.phase, &r.record.state));
+        list.entry(&(
+            Lossy(r.prefix),
+            r.record.phase,
+            r.record.epoch.get(),
+            &r.record.state,
+        ));
     }
     list.finish()
 }
@@ -530,9 +594,10 @@ impl<const M: usize> defmt::Format for MigrationTable<M> {
         for r in self.records() {
             defmt::write!(
                 f,
-                "({=[u8]:a}, {}, {} -> {}) ",
+                "({=[u8]:a}, {}, epoch {=u32}, {} -> {}) ",
                 r.prefix,
                 r.record.phase,
+                r.record.epoch.get(),
                 r.record.state.from,
                 r.record.state.to
             );

@@ -30,35 +30,25 @@ use crate::moves::records::{
 #[derive(Clone, Default)]
 pub struct MigrationTableBuf {
     records: Vec<(Box<[u8]>, Record)>,
-    /// Positions in `records`, by hash of (prefix, outgoing side).
+    /// Positions in `records`, by hash of the prefix.
     index: HashTable<usize>,
     hasher: DefaultHashBuilder,
 }
 
 impl MigrationTableBuf {
-    fn hash(&self, prefix: &[u8], outgoing: bool) -> u64 {
-        self.hasher.hash_one((prefix, outgoing))
-    }
-
-    fn position(&self, prefix: &[u8], outgoing: bool) -> Option<usize> {
-        let hash = self.hash(prefix, outgoing);
+    fn position(&self, prefix: &[u8]) -> Option<usize> {
+        let hash = self.hasher.hash_one(prefix);
         let records = &self.records;
         self.index
             .find(hash, |&i| {
-                records
-                    .get(i)
-                    .is_some_and(|(p, r)| &**p == prefix && r.phase.is_outgoing() == outgoing)
+                records.get(i).is_some_and(|(p, _)| &**p == prefix)
             })
             .copied()
     }
 
     fn reindex(&mut self) {
         let (records, hasher) = (&self.records, &self.hasher);
-        let hash_of = |i: usize| {
-            records
-                .get(i)
-                .map_or(0, |(p, r)| hasher.hash_one((&**p, r.phase.is_outgoing())))
-        };
+        let hash_of = |i: usize| records.get(i).map_or(0, |(p, _)| hasher.hash_one(&**p));
         let mut index = HashTable::with_capacity(records.len());
         for i in 0..records.len() {
             index.insert_unique(hash_of(i), i, |&j| hash_of(j));
@@ -83,11 +73,7 @@ impl MoveRecords for MigrationTableBuf {
     }
 
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
-        let outgoing = record.phase.is_outgoing();
-        if let Some(slot) = self
-            .position(prefix, outgoing)
-            .and_then(|i| self.records.get_mut(i))
-        {
+        if let Some(slot) = self.position(prefix).and_then(|i| self.records.get_mut(i)) {
             slot.1 = record;
             return Ok(());
         }
@@ -97,8 +83,12 @@ impl MoveRecords for MigrationTableBuf {
         Ok(())
     }
 
-    fn get_mut(&mut self, prefix: &[u8], outgoing: bool) -> Option<&mut Record> {
-        let i = self.position(prefix, outgoing)?;
+    fn room_for(&self, _prefix: &[u8]) -> Result<(), MigrationError> {
+        Ok(())
+    }
+
+    fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record> {
+        let i = self.position(prefix)?;
         self.records.get_mut(i).map(|(_, r)| r)
     }
 

@@ -168,6 +168,9 @@ impl core::error::Error for ReplyError {}
 /// hosts are IP addresses.
 pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
 
+/// The reply of a node whose records could not be restored.
+const UNAVAILABLE: &str = "-TRYAGAIN ownership records unreadable, waiting for the operator";
+
 /// Calls `put` with each decimal digit of `port`, without division
 /// (Cortex-M0 has none) and without a digit buffer.
 fn port_digits(mut port: u16, put: &mut dyn FnMut(u8)) {
@@ -203,6 +206,12 @@ impl<'p> Reply<'p> {
         let (preamble, id) = match *verdict {
             WriteVerdict::Misdirected { to } => ("-MISDIRECTED writer is ", to),
             WriteVerdict::Quiesced { to } => ("-QUIESCED migrating to ", to),
+            WriteVerdict::Unavailable => {
+                return Some(Self {
+                    head: [UNAVAILABLE, "", "", ""],
+                    port: None,
+                });
+            }
             _ => return None,
         };
         Some(match peers.resolve(id) {

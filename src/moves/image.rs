@@ -1,0 +1,364 @@
+//! The durable image of a node's records: versioned, checksummed bytes
+//! in a caller's buffer, decoded back without allocation.
+//!
+//! ```text
+//! "KVSI" | version 1 | id length, id | seen epoch (u32) | record count (u16)
+//! each record: phase | epoch (u32) | prefix length (u16), prefix
+//!              | from length, from | to length, to
+//! CRC-32 (IEEE) of everything before it
+//! ```
+//!
+//! Integers are little-endian. A node restores only its own image: the id
+//! inside must be its id.
+
+use core::fmt;
+
+use crate::moves::messages::Epoch;
+use crate::moves::node::{Node, ScopeLookup};
+use crate::moves::records::{MigrationError, MigrationState, MoveRecords, Phase, Record};
+use crate::node_id::NodeId;
+
+const MAGIC: &[u8; 4] = b"KVSI";
+/// The image version this crate writes and reads.
+pub const IMAGE_VERSION: u8 = 1;
+
+/// Why an image could not be written or restored. A node that fails to
+/// restore is quarantined: it accepts no scoped write until an operator
+/// decides.
+///
+/// ```
+/// use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable};
+/// let mut n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+/// assert_eq!(n.restore(b"KV"), Err(ImageError::Truncated));
+/// assert!(n.is_quarantined());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum ImageError {
+    /// The buffer is shorter than the image.
+    BufferTooSmall {
+        /// The image's length.
+        needed: usize,
+        /// The buffer's length.
+        available: usize,
+    },
+    /// The image ends early.
+    Truncated,
+    /// Not an image of this crate.
+    BadMagic,
+    /// Written by a newer version of the format.
+    UnsupportedVersion {
+        /// The version found.
+        found: u8,
+    },
+    /// The checksum does not match: the bytes are damaged.
+    ChecksumMismatch,
+    /// The image belongs to another node.
+    ForeignNode,
+    /// The checksum matches but a field is out of range (an unknown
+    /// phase, a bad id, a repeated prefix, an epoch above the seen one,
+    /// bytes after the checksum).
+    Malformed,
+    /// The records do not fit this node's record store.
+    Records(MigrationError),
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BufferTooSmall { needed, available } => {
+                write!(f, "image needs {needed} bytes, the buffer has {available}")
+            }
+            Self::Truncated => f.write_str("image is truncated"),
+            Self::BadMagic => f.write_str("not a kevy-scope image"),
+            Self::UnsupportedVersion { found } => {
+                write!(f, "image version {found} is newer than {IMAGE_VERSION}")
+            }
+            Self::ChecksumMismatch => f.write_str("image checksum does not match"),
+            Self::ForeignNode => f.write_str("image belongs to another node"),
+            Self::Malformed => f.write_str("image holds a malformed field"),
+            Self::Records(e) => write!(f, "image records do not fit: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ImageError {}
+
+/// CRC-32 (IEEE, reflected), bit by bit: no table in flash.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+/// Bytes written into a caller's buffer, or counted when it is `None`.
+struct Writer<'b> {
+    buf: Option<&'b mut [u8]>,
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if let Some(dst) = self
+            .buf
+            .as_deref_mut()
+            .and_then(|b| b.get_mut(self.len..end))
+        {
+            dst.copy_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    fn short(&mut self, bytes: &[u8]) {
+        // Ids are at most 32 bytes and prefixes are bounded by the store.
+        self.put(&[bytes.len() as u8]);
+        self.put(bytes);
+    }
+}
+
+/// Bytes read from an image, each read bounded.
+struct Reader<'i> {
+    rest: &'i [u8],
+}
+
+impl<'i> Reader<'i> {
+    fn take(&mut self, n: usize) -> Result<&'i [u8], ImageError> {
+        if self.rest.len() < n {
+            return Err(ImageError::Truncated);
+        }
+        let (head, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, ImageError> {
+        self.take(1)?.first().copied().ok_or(ImageError::Truncated)
+    }
+
+    fn u16(&mut self) -> Result<u16, ImageError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([byte(b, 0), byte(b, 1)]))
+    }
+
+    fn u32(&mut self) -> Result<u32, ImageError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([
+            byte(b, 0),
+            byte(b, 1),
+            byte(b, 2),
+            byte(b, 3),
+        ]))
+    }
+
+    fn id(&mut self) -> Result<NodeId, ImageError> {
+        let len = self.u8()?;
+        let raw = self.take(usize::from(len))?;
+        let text = core::str::from_utf8(raw).map_err(|_| ImageError::Malformed)?;
+        NodeId::new(text).map_err(|_| ImageError::Malformed)
+    }
+}
+
+fn byte(b: &[u8], i: usize) -> u8 {
+    b.get(i).copied().unwrap_or(0)
+}
+
+const fn phase_code(phase: Phase) -> u8 {
+    match phase {
+        Phase::Migrating => 0,
+        Phase::Migrated => 1,
+        Phase::Adopted => 2,
+        Phase::Pending => 3,
+    }
+}
+
+fn phase_of(code: u8) -> Result<Phase, ImageError> {
+    Ok(match code {
+        0 => Phase::Migrating,
+        1 => Phase::Migrated,
+        2 => Phase::Adopted,
+        3 => Phase::Pending,
+        _ => return Err(ImageError::Malformed),
+    })
+}
+
+impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
+    /// Writes the image (or only counts it, without a buffer).
+    fn write_image(&self, w: &mut Writer<'_>) -> Result<(), ImageError> {
+        w.put(MAGIC);
+        w.put(&[IMAGE_VERSION]);
+        w.short(self.id().as_bytes());
+        w.put(&self.seen.get().to_le_bytes());
+        let count = self.moves.records().count();
+        let count = u16::try_from(count).map_err(|_| ImageError::Malformed)?;
+        w.put(&count.to_le_bytes());
+        for r in self.moves.records() {
+            let prefix_len = u16::try_from(r.prefix.len()).map_err(|_| ImageError::Malformed)?;
+            w.put(&[phase_code(r.record.phase)]);
+            w.put(&r.record.epoch.get().to_le_bytes());
+            w.put(&prefix_len.to_le_bytes());
+            w.put(r.prefix);
+            w.short(r.record.state.from.as_str().as_bytes());
+            w.short(r.record.state.to.as_str().as_bytes());
+        }
+        Ok(())
+    }
+
+    /// The length of this node's image in bytes.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// assert_eq!(n.image_len(), 4 + 1 + 2 + 4 + 2 + 4);
+    /// ```
+    #[must_use]
+    pub fn image_len(&self) -> usize {
+        let mut w = Writer { buf: None, len: 0 };
+        match self.write_image(&mut w) {
+            Ok(()) => w.len + 4,
+            Err(_) => 0,
+        }
+    }
+
+    /// Encodes this node's records (moves out, adoptions, pending news,
+    /// the seen epoch) into `buf`, returning the image's length. Write
+    /// `buf[..len]` to stable storage whenever a step says
+    /// [`must_persist`](crate::Durable::must_persist).
+    ///
+    /// ```
+    /// # use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// let mut buf = [0u8; 128];
+    /// let len = a.encode_image(&mut buf)?;
+    /// assert_eq!(len, a.image_len());
+    /// assert!(matches!(a.encode_image(&mut buf[..8]), Err(ImageError::BufferTooSmall { .. })));
+    /// # Ok::<(), ImageError>(())
+    /// ```
+    pub fn encode_image(&self, buf: &mut [u8]) -> Result<usize, ImageError> {
+        let needed = self.image_len();
+        if needed == 0 {
+            return Err(ImageError::Malformed);
+        }
+        if buf.len() < needed {
+            return Err(ImageError::BufferTooSmall {
+                needed,
+                available: buf.len(),
+            });
+        }
+        let mut w = Writer {
+            buf: Some(&mut *buf),
+            len: 0,
+        };
+        self.write_image(&mut w)?;
+        let body = w.len;
+        let crc = crc32(buf.get(..body).ok_or(ImageError::Truncated)?);
+        let tail = buf.get_mut(body..needed).ok_or(ImageError::Truncated)?;
+        tail.copy_from_slice(&crc.to_le_bytes());
+        Ok(needed)
+    }
+
+    /// Restores this node's records from `image` after a restart,
+    /// replacing the records it holds. On any error the node is
+    /// quarantined (no scoped write accepted, every move step refused)
+    /// until an operator decides: it never guesses.
+    ///
+    /// ```
+    /// # use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// let mut buf = [0u8; 128];
+    /// let len = a.encode_image(&mut buf)?;
+    ///
+    /// // Power cycle: a fresh node from the static table, then its image.
+    /// let mut again = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// again.restore(&buf[..len])?;
+    /// assert_eq!(again.verdict(b"a:1", |_| false), WriteVerdict::Quiesced { to: "B" });
+    ///
+    /// buf[6] ^= 1; // a flipped bit
+    /// assert_eq!(again.restore(&buf[..len]), Err(ImageError::ChecksumMismatch));
+    /// assert_eq!(again.verdict(b"a:1", |_| false), WriteVerdict::Unavailable);
+    /// # Ok::<(), ImageError>(())
+    /// ```
+    pub fn restore(&mut self, image: &[u8]) -> Result<(), ImageError> {
+        self.moves.retain(|_| false);
+        self.seen = Epoch::ZERO;
+        match self.read_image(image) {
+            Ok(()) => {
+                self.quarantined = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.moves.retain(|_| false);
+                self.seen = Epoch::ZERO;
+                self.quarantined = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn read_image(&mut self, image: &[u8]) -> Result<(), ImageError> {
+        let mut r = Reader { rest: image };
+        if r.take(4)? != MAGIC {
+            return Err(ImageError::BadMagic);
+        }
+        let version = r.u8()?;
+        if version != IMAGE_VERSION {
+            return Err(ImageError::UnsupportedVersion { found: version });
+        }
+        let body_len = image.len().checked_sub(4).ok_or(ImageError::Truncated)?;
+        let (body, crc) = image.split_at(body_len);
+        if crc32(body).to_le_bytes() != crc {
+            return Err(ImageError::ChecksumMismatch);
+        }
+        let mut r = Reader {
+            rest: body.get(5..).ok_or(ImageError::Truncated)?,
+        };
+        if r.id()? != self.id {
+            return Err(ImageError::ForeignNode);
+        }
+        let seen = Epoch::new(r.u32()?);
+        let count = r.u16()?;
+        for _ in 0..count {
+            let phase = phase_of(r.u8()?)?;
+            let epoch = Epoch::new(r.u32()?);
+            let prefix_len = r.u16()?;
+            let prefix = r.take(usize::from(prefix_len))?;
+            let state = MigrationState {
+                from: r.id()?,
+                to: r.id()?,
+            };
+            let repeated = self.moves.records().any(|x| x.prefix == prefix);
+            if repeated || epoch > seen || epoch == Epoch::ZERO {
+                return Err(ImageError::Malformed);
+            }
+            self.moves
+                .insert(prefix, Record::new(phase, epoch, state))
+                .map_err(ImageError::Records)?;
+        }
+        if !r.rest.is_empty() {
+            return Err(ImageError::Malformed);
+        }
+        self.seen = seen;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_ieee_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+}
