@@ -94,6 +94,8 @@ extern crate std;
 
 mod bytes;
 mod moves;
+#[doc(hidden)]
+pub mod mutants;
 mod node_id;
 mod table;
 mod transaction;

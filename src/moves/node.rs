@@ -724,7 +724,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             .map_err(|_| MigrationError::OverlapsMoveInFlight)?;
         // A fallback that is also the target heard of this very move.
         let heard = this_move(Phase::Pending);
-        if id.epoch < self.seen || (id.epoch == self.seen && !heard) {
+        let fenced = id.epoch < self.seen || (id.epoch == self.seen && !heard);
+        if fenced && !crate::mutants::epochs_ignored() {
             return Err(MigrationError::Stale { known: self.seen });
         }
         match self.region(id.prefix).owner {

@@ -1,0 +1,29 @@
+//! Switches that take one safety rule out, for the crate's own tests
+//! only (feature `test-mutants`): the model check and the simulation show
+//! that without the rule they find a counterexample. Without the feature
+//! every switch is a constant `false`.
+
+#[cfg(feature = "test-mutants")]
+std::thread_local! {
+    static IGNORE_EPOCHS: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Whether this thread's nodes skip the epoch fence on ingest.
+#[cfg(feature = "test-mutants")]
+pub(crate) fn epochs_ignored() -> bool {
+    IGNORE_EPOCHS.with(core::cell::Cell::get)
+}
+
+#[cfg(not(feature = "test-mutants"))]
+#[inline(always)]
+pub(crate) const fn epochs_ignored() -> bool {
+    false
+}
+
+/// Makes this thread's nodes accept an ingest whatever its epoch (stale
+/// and fenced-off moves included). For mutation tests only.
+#[cfg(feature = "test-mutants")]
+#[doc(hidden)]
+pub fn ignore_epochs(on: bool) {
+    IGNORE_EPOCHS.with(|c| c.set(on));
+}
