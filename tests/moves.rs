@@ -54,11 +54,11 @@ fn move_prefix<'a>(a: &mut Device, b: &mut Device, prefix: &'a [u8]) -> MoveId<'
 /// Tells `nodes` that move `id` committed, as its source would.
 fn tell(nodes: &mut [&mut Device], id: MoveId<'_>) {
     for n in nodes {
-        n.learn(&Announcement {
+        let learned = n.learn(&Announcement {
             id,
             status: MoveStatus::Committed,
-        })
-        .unwrap();
+        });
+        assert!(learned.unwrap().must_persist());
     }
 }
 
@@ -133,7 +133,11 @@ fn quiesced_only_while_in_flight() {
     // The ingest never arrived: B fences the epoch, A resumes.
     let outcome = b.move_outcome(&id).unwrap().into_inner();
     assert!(!outcome.is_committed());
-    assert!(a.resolve_move(BILLING, id.epoch, outcome).unwrap().must_persist());
+    assert!(
+        a.resolve_move(BILLING, id.epoch, outcome)
+            .unwrap()
+            .must_persist()
+    );
     assert!(accepts(&a, key));
     assert_eq!(b.verdict(key, UP), WriteVerdict::Misdirected { to: "A" });
     assert_eq!(a.in_flight().count(), 0);
@@ -144,7 +148,7 @@ fn the_target_accepts_no_client_write_before_it_adopts() {
     // Seeds 47606 and 32142 of the old simulation: a client write landed
     // in the target's ingest window, then the move was aborted and the
     // write was gone. Now the window takes no client write.
-    let (mut a, mut b) = (node("A"), node("B"));
+    let (mut a, b) = (node("A"), node("B"));
     let id = start(&mut a, BILLING, "B");
     assert_eq!(b.check_ingest(&id), Ok(Ingest::Apply));
     assert_eq!(b.verdict(KEY, UP), WriteVerdict::Misdirected { to: "A" });
@@ -176,7 +180,10 @@ fn a_source_rebooted_mid_move_stays_quiesced_and_resolves() {
     ingest(&mut b, &id);
     let mut a = reboot(&a);
     assert_eq!(a.verdict(KEY, UP), WriteVerdict::Quiesced { to: "B" });
-    let open: Vec<_> = a.in_flight().map(|m| (m.prefix.to_vec(), m.epoch)).collect();
+    let open: Vec<_> = a
+        .in_flight()
+        .map(|m| (m.prefix.to_vec(), m.epoch))
+        .collect();
     assert_eq!(open, [(BILLING.to_vec(), id.epoch)]);
     let outcome = b.move_outcome(&id).unwrap().into_inner();
     assert!(outcome.is_committed());
@@ -192,8 +199,13 @@ fn a_lost_ok_cannot_lead_to_two_acceptors() {
     let id = start(&mut a, BILLING, "B");
     ingest(&mut b, &id);
     let outcome = b.move_outcome(&id).unwrap();
-    assert!(!outcome.must_persist(), "answering for an adoption changes nothing");
-    let _ = a.resolve_move(BILLING, id.epoch, outcome.into_inner()).unwrap();
+    assert!(
+        !outcome.must_persist(),
+        "answering for an adoption changes nothing"
+    );
+    let _ = a
+        .resolve_move(BILLING, id.epoch, outcome.into_inner())
+        .unwrap();
     assert!(accepts(&b, KEY) && !accepts(&a, KEY));
 }
 
@@ -210,7 +222,10 @@ fn a_late_ingest_after_the_fence_is_refused() {
         b.check_ingest(&id),
         Err(MigrationError::Stale { known: id.epoch })
     );
-    assert_eq!(b.adopt(&id).unwrap_err(), MigrationError::Stale { known: id.epoch });
+    assert_eq!(
+        b.adopt(&id).unwrap_err(),
+        MigrationError::Stale { known: id.epoch }
+    );
     assert!(accepts(&a, KEY) && !accepts(&b, KEY));
     // Asking again gives the same answer and changes nothing.
     let again = b.move_outcome(&id).unwrap();
@@ -240,7 +255,10 @@ fn stray_and_replayed_ingests_change_nothing() {
         to: "D",
         ..stray
     };
-    assert_eq!(b.check_ingest(&misaddressed), Err(MigrationError::WrongTarget));
+    assert_eq!(
+        b.check_ingest(&misaddressed),
+        Err(MigrationError::WrongTarget)
+    );
     assert!(b.moves().is_empty());
     // A replay of a move that completed, after the prefix moved on.
     let first = move_prefix(&mut a, &mut b, BILLING);
@@ -277,11 +295,17 @@ fn a_fallback_never_stands_in_for_what_its_writer_gave_away() {
     assert_eq!(announce(&mut f, id, MoveStatus::InFlight), Ok(true));
     ingest(&mut b, &id);
     // A is down before it commits: F does not stand in.
-    assert_eq!(f.verdict(KEY, a_down), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        f.verdict(KEY, a_down),
+        WriteVerdict::Misdirected { to: "A" }
+    );
     assert!(b.verdict(KEY, a_down).is_accept());
     let _ = a.commit_move(BILLING, id.epoch).unwrap();
     assert_eq!(announce(&mut f, id, MoveStatus::Committed), Ok(true));
-    assert_eq!(f.verdict(KEY, a_down), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        f.verdict(KEY, a_down),
+        WriteVerdict::Misdirected { to: "B" }
+    );
     // Moved back to A, F may stand in again once it learns so.
     let back = move_prefix(&mut b, &mut a, BILLING);
     assert_eq!(announce(&mut f, back, MoveStatus::Committed), Ok(true));
@@ -326,8 +350,14 @@ fn no_cycle_through_a_fallback_after_a_move_back_it_missed() {
     let second = move_prefix(&mut b, &mut c, sub);
     tell(&mut [&mut a], second);
     move_prefix(&mut c, &mut a, sub);
-    assert_eq!(b.verdict(key, a_down), WriteVerdict::Misdirected { to: "C" });
-    assert_eq!(c.verdict(key, a_down), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        b.verdict(key, a_down),
+        WriteVerdict::Misdirected { to: "C" }
+    );
+    assert_eq!(
+        c.verdict(key, a_down),
+        WriteVerdict::Misdirected { to: "A" }
+    );
     assert!(accepts(&a, key));
 }
 
@@ -424,22 +454,34 @@ fn adopted_prefix_moves_onward() {
 #[test]
 fn only_an_owner_gives_away() {
     let (mut a, mut b, mut f) = (node("A"), node("B"), node("F"));
-    assert_eq!(b.start_move(BILLING, "C").unwrap_err(), MigrationError::NotOwner);
+    assert_eq!(
+        b.start_move(BILLING, "C").unwrap_err(),
+        MigrationError::NotOwner
+    );
     // Unscoped keys belong to nobody.
     assert_eq!(
         a.start_move(b"session:", "B").unwrap_err(),
         MigrationError::NotOwner
     );
     // A prefix wider than a scope is not wholly owned either.
-    assert_eq!(a.start_move(b"app:", "B").unwrap_err(), MigrationError::NotOwner);
+    assert_eq!(
+        a.start_move(b"app:", "B").unwrap_err(),
+        MigrationError::NotOwner
+    );
     // A fallback standing in for a down writer owns nothing to give away.
     assert!(f.verdict(b"app:billing:1", |id| id == "A").is_accept());
-    assert_eq!(f.start_move(BILLING, "B").unwrap_err(), MigrationError::NotOwner);
+    assert_eq!(
+        f.start_move(BILLING, "B").unwrap_err(),
+        MigrationError::NotOwner
+    );
     assert_eq!(
         a.start_move(BILLING, "bad id").unwrap_err(),
         MigrationError::InvalidNodeId(kevy_scope::NodeIdError::InvalidByte { byte: b' ', at: 3 })
     );
-    assert_eq!(a.start_move(BILLING, "A").unwrap_err(), MigrationError::SameNode);
+    assert_eq!(
+        a.start_move(BILLING, "A").unwrap_err(),
+        MigrationError::SameNode
+    );
     let long = [b'x'; kevy_scope::MAX_PREFIX_LEN + 1];
     let mut long_prefix = BILLING.to_vec();
     long_prefix.extend_from_slice(&long);
@@ -459,10 +501,7 @@ fn an_owner_refuses_to_ingest_what_it_owns() {
         epoch: Epoch::new(3),
     };
     assert_eq!(a.check_ingest(&id), Err(MigrationError::AlreadyOwner));
-    let own = MoveId {
-        from: "A",
-        ..id
-    };
+    let own = MoveId { from: "A", ..id };
     assert_eq!(a.check_ingest(&own), Err(MigrationError::SameNode));
     // A move in flight here blocks an overlapping ingest.
     move_prefix(&mut a, &mut b, BILLING);
@@ -511,7 +550,10 @@ fn an_outcome_query_for_another_node_is_refused() {
         to: "D",
         epoch: Epoch::new(1),
     };
-    assert_eq!(b.move_outcome(&id).unwrap_err(), MigrationError::WrongTarget);
+    assert_eq!(
+        b.move_outcome(&id).unwrap_err(),
+        MigrationError::WrongTarget
+    );
 }
 
 #[test]
@@ -588,10 +630,20 @@ fn an_image_round_trips_every_kind_of_record() {
     for n in [&a, &b, &f] {
         let again = reboot(n);
         assert_eq!(again.epoch(), n.epoch());
-        let before: Vec<_> = n.records().map(|(p, m)| (p, m.prefix.to_vec(), m.epoch)).collect();
-        let after: Vec<_> = again.records().map(|(p, m)| (p, m.prefix.to_vec(), m.epoch)).collect();
+        let before: Vec<_> = n
+            .records()
+            .map(|(p, m)| (p, m.prefix.to_vec(), m.epoch))
+            .collect();
+        let after: Vec<_> = again
+            .records()
+            .map(|(p, m)| (p, m.prefix.to_vec(), m.epoch))
+            .collect();
         assert_eq!(before, after);
-        for key in [&b"app:billing:eu:1"[..], b"app:billing:us:1", b"app:billing:1"] {
+        for key in [
+            &b"app:billing:eu:1"[..],
+            b"app:billing:us:1",
+            b"app:billing:1",
+        ] {
             assert_eq!(again.verdict(key, UP), n.verdict(key, UP));
         }
     }
@@ -610,7 +662,10 @@ fn every_damaged_image_quarantines_the_node() {
         assert!(n.is_quarantined());
         assert_eq!(n.verdict(KEY, UP), WriteVerdict::Unavailable);
         assert!(n.verdict(b"free", UP).is_accept());
-        assert_eq!(n.start_move(BILLING, "B").unwrap_err(), MigrationError::Quarantined);
+        assert_eq!(
+            n.start_move(BILLING, "B").unwrap_err(),
+            MigrationError::Quarantined
+        );
         err
     };
     for cut in 0..len {

@@ -3,9 +3,9 @@
 //! run by the same code, on both. No heap, no std.
 
 use kevy_scope::{
-    ConfigErrorKind, MigrationError, MigrationTable, Node, NodeIdError, OwnershipError,
-    OwnershipTable, PeerTable, Routing, Scope, WriteVerdict, ownership_table, parse_scopes,
-    transaction_scope,
+    Announcement, ConfigErrorKind, Epoch, ImageError, Ingest, MigrationError, MigrationTable,
+    MoveId, MoveStatus, Node, NodeIdError, Outcome as MoveOutcome, OwnershipError, OwnershipTable,
+    PeerTable, Routing, Scope, WriteVerdict, ownership_table, parse_scopes, transaction_scope,
 };
 
 /// The first check that failed: suite, case number, what was expected.
@@ -46,10 +46,11 @@ impl Checks {
 
 /// Runs every suite; `on_suite` hears each suite's name and check count.
 pub fn run_all(mut on_suite: impl FnMut(&'static str, usize)) -> Outcome {
-    let suites: [Suite; 6] = [
+    let suites: [Suite; 7] = [
         ("tables", tables),
         ("routing", routing),
         ("moves", moves),
+        ("images", images),
         ("config", config),
         ("replies", replies),
         ("transactions", transactions),
@@ -291,123 +292,263 @@ fn node(id: &str) -> DeviceNode {
     }
 }
 
+/// The id of a move out of `from`, at the epoch `start_move` chose.
+fn started<'a>(
+    n: &mut DeviceNode,
+    prefix: &'a [u8],
+    from: &'a str,
+    to: &'a str,
+) -> Option<MoveId<'a>> {
+    let epoch = n.start_move(prefix, to).ok()?.into_inner().epoch;
+    Some(MoveId {
+        prefix,
+        from,
+        to,
+        epoch,
+    })
+}
+
 fn moves() -> Outcome {
     let mut c = Checks::new("moves");
     let up = |_: &str| false;
     let key: &[u8] = b"app:billing:invoice:42";
     let p: &[u8] = b"app:billing:";
-    let mut a = node("embed-billing-1");
-    let mut b = node("server-eu-2");
-    let other = node("embed-auth-1");
+    let (a_id, b_id) = ("embed-billing-1", "server-eu-2");
+    let mut a = node(a_id);
+    let mut b = node(b_id);
+    let mut other = node("embed-auth-1");
 
-    c.check(
-        0,
-        a.start_move(p, "server-eu-2").is_ok(),
-        "owner starts a move",
-    )?;
+    let there = started(&mut a, p, a_id, b_id);
+    c.check(0, there.is_some(), "owner starts a move")?;
+    let Some(there) = there else {
+        return Ok(c.passed);
+    };
     c.check(
         1,
-        a.verdict(key, up) == WriteVerdict::Quiesced { to: "server-eu-2" },
+        a.verdict(key, up) == WriteVerdict::Quiesced { to: b_id },
         "source quiesces",
     )?;
     c.check(
         2,
-        a.start_move(p, "server-eu-2") == Err(MigrationError::AlreadyMigrating),
+        a.start_move(p, b_id).err() == Some(MigrationError::AlreadyMigrating),
         "one move at a time",
     )?;
     c.check(
         3,
-        b.begin_ingest(p, "embed-billing-1").is_ok(),
-        "target opens its ingest window",
+        b.check_ingest(&there) == Ok(Ingest::Apply),
+        "target checks the ingest",
     )?;
     c.check(
         4,
-        b.verdict(key, up).is_accept(),
-        "target accepts while ingesting",
+        b.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
+        "no client write before adoption",
     )?;
-    c.check(5, b.finish_ingest(p).is_ok(), "target adopts")?;
-    c.check(6, a.commit_move(p).is_some(), "source commits")?;
+    c.check(
+        5,
+        b.adopt(&there).is_ok_and(|d| d.must_persist()),
+        "target adopts",
+    )?;
+    c.check(
+        6,
+        a.commit_move(p, there.epoch)
+            .is_ok_and(|d| d.must_persist()),
+        "source commits",
+    )?;
     c.check(
         7,
-        a.verdict(key, up) == WriteVerdict::Misdirected { to: "server-eu-2" },
+        a.verdict(key, up) == WriteVerdict::Misdirected { to: b_id },
         "source redirects to target",
     )?;
     c.check(8, b.verdict(key, up).is_accept(), "target accepts: no loop")?;
     c.check(
         9,
-        other.verdict(key, up)
-            == WriteVerdict::Misdirected {
-                to: "embed-billing-1",
-            },
-        "others follow static config",
+        other.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
+        "others follow static config until told",
     )?;
-    // Move back.
+    let news = Announcement {
+        id: there,
+        status: MoveStatus::Committed,
+    };
     c.check(
         10,
-        b.start_move(p, "embed-billing-1").is_ok(),
-        "adopter moves it back",
+        other.learn(&news).is_ok(),
+        "a bystander learns the move",
     )?;
     c.check(
         11,
-        a.begin_ingest(p, "server-eu-2").is_ok(),
-        "former owner ingests",
+        other.verdict(key, up) == WriteVerdict::Misdirected { to: b_id },
+        "one hop after the announcement",
     )?;
-    c.check(12, a.finish_ingest(p).is_ok(), "former owner adopts")?;
-    c.check(13, b.commit_move(p).is_some(), "adopter commits")?;
+    // Move back.
+    let back = started(&mut b, p, b_id, a_id);
+    c.check(12, back.is_some(), "adopter moves it back")?;
+    let Some(back) = back else {
+        return Ok(c.passed);
+    };
+    c.check(
+        13,
+        a.adopt(&back).is_ok() && b.commit_move(p, back.epoch).is_ok(),
+        "former owner adopts, adopter commits",
+    )?;
     c.check(14, a.verdict(key, up).is_accept(), "back home: accepted")?;
     c.check(
         15,
-        b.verdict(key, up)
-            == WriteVerdict::Misdirected {
-                to: "embed-billing-1",
-            },
+        b.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
         "no circle",
     )?;
     c.check(
         16,
-        a.moves().is_empty() && b.moves().is_empty(),
-        "no records left",
+        b.check_ingest(&there).is_err() && a.adopt(&there).is_err(),
+        "replayed ingests refused",
     )?;
     // Refusals.
     let mut f = node("server-eu-1");
     c.check(
         17,
-        f.start_move(p, "x") == Err(MigrationError::NotOwner),
+        f.start_move(p, "x").err() == Some(MigrationError::NotOwner),
         "a fallback cannot give away",
     )?;
     c.check(
         18,
-        a.start_move(b"session:", "x") == Err(MigrationError::NotOwner),
+        a.start_move(b"session:", "x").err() == Some(MigrationError::NotOwner),
         "unscoped belongs to nobody",
     )?;
     c.check(
         19,
-        a.start_move(p, "embed-billing-1") == Err(MigrationError::SameNode),
+        a.start_move(p, a_id).err() == Some(MigrationError::SameNode),
         "no move to self",
     )?;
     let long = [b'x'; 49];
-    let mut wide = node("embed-billing-1");
+    let mut wide = node(a_id);
     c.check(
         20,
-        wide.begin_ingest(&long, "y") == Err(MigrationError::PrefixTooLong { len: 49, max: 48 }),
+        wide.start_move(&long, "y").err() == Some(MigrationError::NotOwner)
+            && wide
+                .learn(&Announcement {
+                    id: MoveId {
+                        prefix: &long,
+                        from: "x",
+                        to: "y",
+                        epoch: Epoch::new(1),
+                    },
+                    status: MoveStatus::Committed,
+                })
+                .err()
+                == Some(MigrationError::PrefixTooLong { len: 49, max: 48 }),
         "long prefix refused",
     )?;
-    // Abort leaves no trace.
-    c.check(
-        21,
-        a.start_move(b"app:billing:eu:", "server-eu-2").is_ok(),
-        "sub-prefix move",
-    )?;
+    // A lost ingest: the target fences the epoch, the source resumes.
+    let eu: &[u8] = b"app:billing:eu:";
+    let lost = started(&mut a, eu, a_id, b_id);
+    c.check(21, lost.is_some(), "sub-prefix move")?;
+    let Some(lost) = lost else {
+        return Ok(c.passed);
+    };
     c.check(
         22,
         a.verdict(b"app:billing:us:1", up).is_accept(),
         "rest of scope still accepted",
     )?;
-    c.check(23, a.abort_move(b"app:billing:eu:").is_some(), "abort")?;
+    let outcome = b.move_outcome(&lost).map(|d| d.into_inner());
+    c.check(
+        23,
+        matches!(outcome, Ok(MoveOutcome::Aborted { .. })),
+        "target fences the lost move",
+    )?;
+    let resolved = match outcome {
+        Ok(o) => a.resolve_move(eu, lost.epoch, o).is_ok(),
+        Err(_) => false,
+    };
     c.check(
         24,
-        a.verdict(b"app:billing:eu:1", up).is_accept() && a.moves().is_empty(),
-        "abort leaves no trace",
+        resolved && a.verdict(b"app:billing:eu:1", up).is_accept(),
+        "source resumes on the target's answer",
+    )?;
+    c.check(
+        25,
+        matches!(b.check_ingest(&lost), Err(MigrationError::Stale { .. })),
+        "the late ingest is refused",
+    )?;
+    Ok(c.passed)
+}
+
+/// A node's image written and read back, and damaged images refused.
+fn images() -> Outcome {
+    let mut c = Checks::new("images");
+    let up = |_: &str| false;
+    let p: &[u8] = b"app:billing:";
+    let key: &[u8] = b"app:billing:1";
+    let (a_id, b_id) = ("embed-billing-1", "server-eu-2");
+    let mut a = node(a_id);
+    let mut b = node(b_id);
+    let id = started(&mut a, p, a_id, b_id);
+    let Some(id) = id else {
+        return Err(Failure {
+            suite: "images",
+            case: 0,
+            what: "a move starts",
+        });
+    };
+    let adopted = b.adopt(&id).is_ok();
+    c.check(0, adopted, "target adopts")?;
+    let mut buf = [0u8; 256];
+    let len = a.encode_image(&mut buf).unwrap_or(0);
+    c.check(1, len > 0 && len == a.image_len(), "image encodes")?;
+    let image = buf.get(..len).unwrap_or(&[]);
+    let mut again = node(a_id);
+    c.check(
+        2,
+        again.restore(image).is_ok()
+            && again.verdict(key, up) == WriteVerdict::Quiesced { to: b_id },
+        "a rebooted source stays quiesced",
+    )?;
+    c.check(
+        3,
+        again
+            .in_flight()
+            .any(|m| m.epoch == id.epoch && m.prefix == p),
+        "and knows what to resolve",
+    )?;
+    let mut b_buf = [0u8; 256];
+    let b_len = b.encode_image(&mut b_buf).unwrap_or(0);
+    let mut b_again = node(b_id);
+    c.check(
+        4,
+        b_again.restore(b_buf.get(..b_len).unwrap_or(&[])).is_ok()
+            && b_again.verdict(key, up).is_accept(),
+        "a rebooted target still accepts",
+    )?;
+    let mut damaged = buf;
+    if let Some(byte) = damaged.get_mut(len / 2) {
+        *byte ^= 0x10;
+    }
+    let mut hurt = node(a_id);
+    c.check(
+        5,
+        hurt.restore(damaged.get(..len).unwrap_or(&[])) == Err(ImageError::ChecksumMismatch),
+        "a flipped bit is found",
+    )?;
+    c.check(
+        6,
+        hurt.verdict(key, up) == WriteVerdict::Unavailable && hurt.verdict(b"free", up).is_accept(),
+        "a damaged image quarantines",
+    )?;
+    c.check(
+        7,
+        hurt.restore(image.get(..len.saturating_sub(1)).unwrap_or(&[]))
+            .is_err(),
+        "a truncated image is refused",
+    )?;
+    let mut foreign = node(b_id);
+    c.check(
+        8,
+        foreign.restore(image) == Err(ImageError::ForeignNode),
+        "another node's image is refused",
+    )?;
+    c.check(
+        9,
+        a.encode_image(&mut [0u8; 8]).is_err(),
+        "a short buffer is an error",
     )?;
     Ok(c.passed)
 }

@@ -62,7 +62,7 @@ use core::fmt;
 
 use crate::moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
 use crate::moves::records::{
-    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef,
+    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, check_prefix,
 };
 use crate::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
@@ -702,6 +702,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// ```
     pub fn check_ingest(&self, id: &MoveId<'_>) -> Result<Ingest, MigrationError> {
         self.refuse_quarantine()?;
+        check_prefix::<R>(id.prefix)?;
         validate_node_id(id.from).map_err(MigrationError::InvalidNodeId)?;
         if id.to != self.id() {
             return Err(MigrationError::WrongTarget);
@@ -775,6 +776,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// ```
     pub fn move_outcome(&mut self, id: &MoveId<'_>) -> Result<Durable<Outcome>, MigrationError> {
         self.refuse_quarantine()?;
+        check_prefix::<R>(id.prefix)?;
         if id.to != self.id() {
             return Err(MigrationError::WrongTarget);
         }
@@ -828,6 +830,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MigrationError> {
         self.refuse_quarantine()?;
         let id = news.id;
+        check_prefix::<R>(id.prefix)?;
         let state = MigrationState::new(id.from, id.to)?;
         if id.from == self.id() || news.owner() == Some(self.id()) {
             // Its own move, or ownership it would hold only by ingesting.

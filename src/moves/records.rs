@@ -241,6 +241,9 @@ pub trait MoveRecords: sealed::Sealed {
     type Prefix: AsRef<[u8]>;
     #[doc(hidden)]
     fn owned_prefix(prefix: &[u8]) -> Option<Self::Prefix>;
+    /// The longest prefix the store keeps.
+    #[doc(hidden)]
+    const MAX_PREFIX: usize;
     #[doc(hidden)]
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>>;
     /// Stores `record` for `prefix`, replacing the prefix's record if
@@ -254,6 +257,17 @@ pub trait MoveRecords: sealed::Sealed {
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record>;
     #[doc(hidden)]
     fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
+}
+
+/// Refuses a prefix longer than `S` keeps, before any other check.
+pub(crate) fn check_prefix<S: MoveRecords>(prefix: &[u8]) -> Result<(), MigrationError> {
+    if prefix.len() > S::MAX_PREFIX {
+        return Err(MigrationError::PrefixTooLong {
+            len: prefix.len(),
+            max: S::MAX_PREFIX,
+        });
+    }
+    Ok(())
 }
 
 /// The longest record whose prefix `key` starts with, among those `keep`
@@ -354,6 +368,7 @@ impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
 
 impl<const M: usize> MoveRecords for MigrationTable<M> {
     type Prefix = PrefixBuf;
+    const MAX_PREFIX: usize = MAX_PREFIX_LEN;
 
     fn owned_prefix(prefix: &[u8]) -> Option<PrefixBuf> {
         PrefixBuf::from_slice(prefix).ok()
