@@ -62,8 +62,8 @@ fn with_moves<T: kevy_scope::ScopeLookup, R: kevy_scope::MoveRecords>(
     let [inflight, done] = move_prefixes(prefixes);
     // Scope 3 is node-3's only when the table has four scopes or more.
     if node.start_move(&inflight, "node-9").is_ok() {
-        node.start_move(&done, "node-9").unwrap();
-        node.commit_move(&done).unwrap();
+        let epoch = node.start_move(&done, "node-9").unwrap().into_inner().epoch;
+        let _ = node.commit_move(&done, epoch).unwrap();
     }
 }
 

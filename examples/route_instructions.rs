@@ -18,9 +18,9 @@ use kevy_scope::{
 /// Two records on node-3: a move in flight and a committed one, both inside
 /// the scope it owns.
 fn with_moves<T: ScopeLookup, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R> {
-    node.start_move(b"app:svc00003:eu:", "node-9").unwrap();
-    node.start_move(b"app:svc00003:us:", "node-9").unwrap();
-    node.commit_move(b"app:svc00003:us:").unwrap();
+    let _ = node.start_move(b"app:svc00003:eu:", "node-9").unwrap();
+    let us = node.start_move(b"app:svc00003:us:", "node-9").unwrap();
+    let _ = node.commit_move(b"app:svc00003:us:", us.into_inner().epoch).unwrap();
     node
 }
 

@@ -21,7 +21,8 @@ use crate::{MoveRecords, Node, ScopeLookup, WriteVerdict};
 /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
 /// let shared = SharedNode::new(Node::new("A", table, MigrationTableBuf::new()).unwrap());
 /// assert!(shared.snapshot().verdict(b"app:1", |_| false).is_accept());
-/// shared.update(|node| node.start_move(b"app:", "B")).unwrap();
+/// let started = shared.update(|node| node.start_move(b"app:", "B")).unwrap();
+/// assert!(started.must_persist());
 /// assert_eq!(shared.snapshot().verdict(b"app:1", |_| false), WriteVerdict::Quiesced { to: "B" });
 /// ```
 pub struct SharedNode<T, R> {
@@ -105,7 +106,7 @@ where
     /// # use kevy_scope::{MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
     /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
     /// let r = shared.update(|node| node.start_move(b"free:", "B"));
-    /// assert_eq!(r, Err(MigrationError::NotOwner));
+    /// assert_eq!(r.unwrap_err(), MigrationError::NotOwner);
     /// ```
     pub fn update<O, E>(
         &self,
