@@ -24,10 +24,14 @@
 //!   `records.rs`: [`MigrationTable`], the move records of one node (fixed
 //!   capacity, no heap), with the reference crate's API; `records_buf.rs`
 //!   (`alloc`) the unbounded form. `node.rs`: [`Node`], where a write's
-//!   verdict is decided ([`WriteVerdict`]), and the MOVE-SCOPE state
-//!   machine on both sides of a move; its docs draw the states and
-//!   transitions. `shared.rs` (`std`): a node many threads route with
-//!   without a lock.
+//!   verdict is decided ([`WriteVerdict`]), and the MOVE-SCOPE protocol on
+//!   every side of a move (source, target, fallback, bystander); its docs
+//!   draw the states and messages. `messages.rs`: what nodes tell each
+//!   other ([`Epoch`], [`MoveId`], [`Announcement`], [`Outcome`]) and the
+//!   persist-before-reply marker [`Durable`]. `image.rs`: a node's records
+//!   as a versioned, checksummed byte image ([`Node::encode_image`],
+//!   [`Node::restore`]). `shared.rs` (`std`): a node many threads route
+//!   with without a lock.
 //! - `wire/`: what crosses the wire. `config.rs`, `peers.rs`: the
 //!   `scopes` and `peers` config values, parsed in place, with errors that
 //!   name the entry and its span. `reply.rs`: the `-MISDIRECTED` /
@@ -37,7 +41,9 @@
 //!   `bytes.rs`, byte helpers.
 //!
 //! A device typically touches [`ownership_table!`] or [`parse_scopes`],
-//! [`Node::verdict`] and [`WriteVerdict::encode_reply`].
+//! [`Node::verdict`] and [`WriteVerdict::encode_reply`]; one that takes
+//! part in moves also persists [`Node::encode_image`] whenever a step's
+//! [`Durable`] asks it to, and calls [`Node::restore`] at boot.
 //!
 //! # Quick start
 //!
@@ -142,6 +148,10 @@ const _: () = {
     shareable::<NodeId>();
     shareable::<MigrationTable<4>>();
     shareable::<Node<OwnershipTable<'static, 4>, MigrationTable<4>>>();
+    shareable::<MoveId<'static>>();
+    shareable::<Announcement<'static>>();
+    shareable::<Durable<Started>>();
+    shareable::<ImageError>();
 };
 
 /// Footprint on the 32-bit microcontroller targets, checked by every
