@@ -20,7 +20,9 @@ use kevy_scope::{
 fn with_moves<T: ScopeLookup, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R> {
     let _ = node.start_move(b"app:svc00003:eu:", "node-9").unwrap();
     let us = node.start_move(b"app:svc00003:us:", "node-9").unwrap();
-    let _ = node.commit_move(b"app:svc00003:us:", us.into_inner().epoch).unwrap();
+    let _ = node
+        .commit_move(b"app:svc00003:us:", us.into_inner().epoch)
+        .unwrap();
     node
 }
 
