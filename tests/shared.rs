@@ -124,3 +124,58 @@ fn readers_see_only_whole_states() {
         distinct.len()
     );
 }
+
+/// A write accepted from a snapshot taken before a move starts, applied
+/// late: it must reach the store before the move ships the prefix's keys.
+/// Returns whether the late write made it into the shipped keys.
+fn late_write_is_shipped(drain: bool) -> bool {
+    use std::sync::{Barrier, Mutex};
+    use std::time::Duration;
+
+    let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
+    let shared = Arc::new(SharedNode::new(
+        Node::new("A", table, MigrationTableBuf::new()).unwrap(),
+    ));
+    let store = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let accepted = Arc::new(Barrier::new(2));
+    let writer = {
+        let (shared, store, accepted) = (
+            Arc::clone(&shared),
+            Arc::clone(&store),
+            Arc::clone(&accepted),
+        );
+        std::thread::spawn(move || {
+            let snap = shared.snapshot();
+            assert!(snap.verdict(b"app:1", |_| false).is_accept());
+            accepted.wait();
+            // A slow connection thread: the write lands a while later.
+            std::thread::sleep(Duration::from_millis(100));
+            store.lock().unwrap().push("app:1");
+            drop(snap);
+        })
+    };
+    accepted.wait();
+    let start = |n: &mut Node<_, _>| n.start_move(b"app:", "B");
+    let started = if drain {
+        shared.update_and_drain(start)
+    } else {
+        shared.update(start)
+    };
+    assert!(started.is_ok());
+    let shipped = store.lock().unwrap().clone();
+    writer.join().unwrap();
+    assert_eq!(store.lock().unwrap().len(), 1);
+    shipped.contains(&"app:1")
+}
+
+#[test]
+fn a_write_accepted_before_a_move_is_shipped_with_it() {
+    assert!(late_write_is_shipped(true));
+}
+
+#[test]
+fn without_draining_a_late_write_misses_the_ship() {
+    // What `update` alone allows (and what the crate offered before
+    // `update_and_drain`): the write lands after the keys were copied.
+    assert!(!late_write_is_shipped(false));
+}

@@ -6,7 +6,9 @@
 //! count on a per-thread debt slot, never a lock, and a writer never blocks
 //! them.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
+use std::vec::Vec;
 
 use arc_swap::{ArcSwap, Guard};
 
@@ -27,11 +29,17 @@ use crate::{MoveRecords, Node, ScopeLookup, WriteVerdict};
 /// ```
 pub struct SharedNode<T, R> {
     current: ArcSwap<Node<T, R>>,
-    /// Serialises updates so none is lost; readers never touch it.
-    updating: Mutex<()>,
+    /// Serialises updates so none is lost, and keeps the states they
+    /// replaced until no reader holds them; readers never touch it.
+    updating: Mutex<Vec<Weak<Node<T, R>>>>,
 }
 
 /// One consistent state of a [`SharedNode`]; dereferences to the [`Node`].
+///
+/// It is also the guard of the writes accepted from it: hold it until the
+/// write is applied to the store, so that
+/// [`SharedNode::update_and_drain`] can wait for those writes before a move
+/// ships the prefix's keys.
 ///
 /// ```
 /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
@@ -63,7 +71,7 @@ where
     pub fn new(node: Node<T, R>) -> Self {
         Self {
             current: ArcSwap::from_pointee(node),
-            updating: Mutex::new(()),
+            updating: Mutex::new(Vec::new()),
         }
     }
 
@@ -112,10 +120,54 @@ where
         &self,
         change: impl FnOnce(&mut Node<T, R>) -> Result<O, E>,
     ) -> Result<O, E> {
-        let _serial = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
+        self.publish(change, false)
+    }
+
+    /// As [`update`](SharedNode::update), then waits until every snapshot
+    /// taken before it has been dropped: every write accepted under an
+    /// older state has been applied (when the server holds each
+    /// [`Snapshot`] until its write is applied). Call it for `start_move`,
+    /// then ship: no write accepted before the quiesce lands after the
+    /// ship. Verdicts still take no lock; only this call waits.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, Scope, SharedNode};
+    /// # use std::sync::Arc;
+    /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
+    /// let shared = SharedNode::new(Node::new("A", table, MigrationTableBuf::new()).unwrap());
+    /// let started = shared.update_and_drain(|n| n.start_move(b"app:", "B")).unwrap();
+    /// // No snapshot from before the move is left: ship the keys now.
+    /// # let _ = started;
+    /// ```
+    pub fn update_and_drain<O, E>(
+        &self,
+        change: impl FnOnce(&mut Node<T, R>) -> Result<O, E>,
+    ) -> Result<O, E> {
+        self.publish(change, true)
+    }
+
+    fn publish<O, E>(
+        &self,
+        change: impl FnOnce(&mut Node<T, R>) -> Result<O, E>,
+        drain: bool,
+    ) -> Result<O, E> {
+        let mut retired = self.updating.lock().unwrap_or_else(PoisonError::into_inner);
         let mut next = Node::clone(&self.current.load());
         let out = change(&mut next)?;
-        self.current.store(Arc::new(next));
+        // Swapping pays the readers' debts on the old state, so its strong
+        // count counts the snapshots still held.
+        let old = self.current.swap(Arc::new(next));
+        retired.push(Arc::downgrade(&old));
+        drop(old);
+        retired.retain(|w| w.strong_count() > 0);
+        if drain {
+            let mut pause = Duration::from_micros(1);
+            while retired.iter().any(|w| w.strong_count() > 0) {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(1));
+            }
+            retired.clear();
+        }
         Ok(out)
     }
 }
