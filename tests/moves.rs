@@ -843,3 +843,24 @@ mod same_as_fixed {
         }
     }
 }
+
+#[test]
+fn news_re_announced_from_records_reaches_a_node_that_missed_it() {
+    // C missed both announcements; the sources' volatile outboxes died in
+    // a restart. What each node re-announces from its records gets C there.
+    let (mut a, mut b, mut d, mut c) = (node("A"), node("B"), node("D"), node("C"));
+    let first = move_prefix(&mut a, &mut b, BILLING);
+    tell(&mut [&mut d], first);
+    move_prefix(&mut b, &mut d, BILLING);
+    let (a, b, d) = (reboot(&a), reboot(&b), reboot(&d));
+    let mut pending: Vec<Announcement<'_>> = [&d, &b, &a]
+        .into_iter()
+        .flat_map(|n| n.announcements())
+        .collect();
+    // Deliver until nothing is refused, as a retrying server would.
+    for _round in 0..pending.len() {
+        pending.retain(|news| matches!(c.learn(news), Err(MigrationError::SenderNotOwner)));
+    }
+    assert!(pending.is_empty(), "{pending:?}");
+    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "D" });
+}

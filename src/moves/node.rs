@@ -411,6 +411,37 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         })
     }
 
+    /// The news this node can vouch for, from its records alone: its own
+    /// moves' ends and the moves that gave it what it adopted. After a
+    /// restart (or now and then), announce them to every peer: a node that
+    /// missed one learns it, and learns later news in order.
+    ///
+    /// ```
+    /// # use kevy_scope::{Announcement, MigrationTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
+    /// let _ = a.commit_move(b"a:", epoch).unwrap();
+    /// let news: Vec<Announcement> = a.announcements().collect();
+    /// assert_eq!(news.len(), 1);
+    /// assert_eq!((news[0].status, news[0].id.to), (MoveStatus::Committed, "B"));
+    /// ```
+    pub fn announcements(&self) -> impl Iterator<Item = Announcement<'_>> + '_ {
+        let me = self.id();
+        self.records().filter_map(move |(phase, id)| {
+            let status = match phase {
+                // Its own committed move.
+                Phase::Migrated if id.from == me => MoveStatus::Committed,
+                // Its own aborted move.
+                Phase::Adopted if id.from == me => MoveStatus::Aborted,
+                // The move that gave it the prefix.
+                Phase::Adopted => MoveStatus::Committed,
+                _ => return None,
+            };
+            Some(Announcement { id, status })
+        })
+    }
+
     /// The newest record matching `key`.
     #[inline]
     fn newest(&self, key: &[u8]) -> Option<RecordRef<'_>> {
@@ -663,8 +694,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 self.settle(prefix, Record::new(Phase::Migrated, epoch, state))?;
             }
             (Phase::Migrating, Outcome::Aborted { fence }) => {
+                // From itself to itself: an abort, not an adoption.
                 let state = MigrationState {
-                    from: to,
+                    from: self.id.clone(),
                     to: self.id.clone(),
                 };
                 self.settle(prefix, Record::new(Phase::Adopted, epoch, state))?;
@@ -795,7 +827,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         let mut changed = id.epoch > self.seen;
         if pending {
             // The exemption `check_ingest` gives a heard-of move ends here.
-            let state = MigrationState::new(id.to, id.from)?;
+            let state = MigrationState::new(id.from, id.from)?;
             self.settle(id.prefix, Record::new(Phase::Migrated, id.epoch, state))?;
             changed = true;
         }
@@ -862,7 +894,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             MoveStatus::InFlight => Record::new(Phase::Pending, id.epoch, state),
             MoveStatus::Committed => Record::new(Phase::Migrated, id.epoch, state),
             MoveStatus::Aborted => {
-                let back = MigrationState::new(id.to, id.from)?;
+                let back = MigrationState::new(id.from, id.from)?;
                 Record::new(Phase::Migrated, id.epoch, back)
             }
         };
