@@ -57,8 +57,8 @@ pub enum ImageError {
     /// The image belongs to another node.
     ForeignNode,
     /// The checksum matches but a field is out of range (an unknown
-    /// phase, a bad id, a repeated prefix, an epoch above the seen one,
-    /// bytes after the checksum).
+    /// phase, a bad id, a repeated prefix, a record at epoch 0, bytes
+    /// after the checksum).
     Malformed,
     /// The records do not fit this node's record store.
     Records(MigrationError),
@@ -338,7 +338,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 to: r.id()?,
             };
             let repeated = self.moves.records().any(|x| x.prefix == prefix);
-            if repeated || epoch > seen || epoch == Epoch::ZERO {
+            if repeated || epoch == Epoch::ZERO {
                 return Err(ImageError::Malformed);
             }
             self.moves

@@ -4,7 +4,7 @@
 //! marker every durable step returns.
 
 /// The order of ownership changes. Every move takes an epoch above every
-/// epoch its source has seen, and only a prefix's owner starts a move of
+/// epoch its source has used or adopted, and only a prefix's owner starts a move of
 /// it, so the changes of any one key carry strictly rising epochs: the
 /// record with the highest epoch is the newest news. The static table is
 /// epoch 0.

@@ -6,7 +6,7 @@
 //! Its static table (epoch 0) and its records: one per prefix, each with
 //! the [`Epoch`] of the change it tells of. For a key, the matching record
 //! with the highest epoch is the newest news and decides. Only a prefix's
-//! owner starts a move of it, with an epoch above every epoch it has seen,
+//! owner starts a move of it, with an epoch above every epoch it has used or adopted,
 //! so the changes of one key carry rising epochs and no election is
 //! needed. A redirect always points at a node whose news of the key is at
 //! least as new, so redirects cannot go in a circle.
@@ -180,7 +180,7 @@ impl<'n> WriteVerdict<'n> {
 
 /// One kevy node: its id, its static ownership table `T`, its move
 /// records `R` ([`MigrationTable`](crate::MigrationTable) on a device) and
-/// the highest epoch it has seen.
+/// the highest epoch it has used, adopted or fenced off.
 ///
 /// ```
 /// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
@@ -206,8 +206,8 @@ pub struct Node<T, R> {
     pub(crate) id: NodeId,
     pub(crate) table: T,
     pub(crate) moves: R,
-    /// The highest epoch this node has seen: its own moves, adoptions,
-    /// fences and learned news. Every ingest must exceed it.
+    /// The highest epoch this node has used, adopted or fenced off. Every
+    /// ingest must exceed it (and the node's newest news of its prefix).
     pub(crate) seen: Epoch,
     /// Set when the records could not be restored.
     pub(crate) quarantined: bool,
@@ -327,7 +327,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         self.id.as_str()
     }
 
-    /// The highest epoch this node has seen.
+    /// The highest epoch this node has used, adopted or fenced off: its next
+    /// move takes the one after.
     ///
     /// ```
     /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable};
@@ -568,7 +569,6 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 && r.prefix.starts_with(prefix)
                 && r.record.epoch < epoch)
         });
-        self.seen = self.seen.max(epoch);
         Ok(())
     }
 
@@ -718,7 +718,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     ///
     /// Refused when addressed to another node, when `from` is not the
     /// owner this node knows, when the epoch is not above every epoch this
-    /// node has seen (or fenced), and when the records are full.
+    /// node has used, adopted or fenced (or its newest news of the prefix), and when the records are full.
     ///
     /// ```
     /// # use kevy_scope::{Epoch, Ingest, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Scope};
@@ -757,11 +757,15 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             .map_err(|_| MigrationError::OverlapsMoveInFlight)?;
         // A fallback that is also the target heard of this very move.
         let heard = this_move(Phase::Pending);
-        let fenced = id.epoch < self.seen || (id.epoch == self.seen && !heard);
+        // Above every epoch this node has fenced or used, and above its
+        // newest news of the prefix.
+        let region = self.region(id.prefix);
+        let known = self.seen.max(region.epoch);
+        let fenced = id.epoch < known || (id.epoch == known && !heard);
         if fenced && !crate::mutants::epochs_ignored() {
-            return Err(MigrationError::Stale { known: self.seen });
+            return Err(MigrationError::Stale { known });
         }
-        match self.region(id.prefix).owner {
+        match region.owner {
             Some(owner) if owner == self.id() => return Err(MigrationError::AlreadyOwner),
             Some(owner) if owner == id.from => {}
             _ => return Err(MigrationError::SenderNotOwner),
@@ -790,6 +794,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
         let state = MigrationState::new(id.from, self.id())?;
         self.settle(id.prefix, Record::new(Phase::Adopted, id.epoch, state))?;
+        self.seen = self.seen.max(id.epoch);
         Ok(Durable::changed(()))
     }
 
