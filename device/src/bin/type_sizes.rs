@@ -6,9 +6,10 @@
 use core::mem::size_of;
 
 use kevy_scope::{
-    BootWarning, ConfigError, ConfigErrorKind, CrossScopeError, Entry, GroupError, MigrationError,
-    MigrationState, MigrationTable, NoPeers, Node, NodeId, NodeIdError, OwnershipError,
-    OwnershipTable, Peer, PeerAddr, PeerTable, Phase, ReplyError, Routing, Scope, WriteVerdict,
+    Announcement, BootWarning, ConfigError, ConfigErrorKind, CrossScopeError, Durable, Entry,
+    Epoch, GroupError, ImageError, Ingest, MigrationError, MigrationState, MigrationTable, MoveId,
+    MoveStatus, NoPeers, Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer,
+    PeerAddr, PeerTable, Phase, ReplyError, Routing, Scope, Started, WriteVerdict,
 };
 use kevy_scope_device::exit;
 
@@ -16,7 +17,7 @@ type Table = OwnershipTable<'static, 16>;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    let sizes: [(&str, usize); 23] = [
+    let sizes: [(&str, usize); 32] = [
         ("Scope", size_of::<Scope<'static>>()),
         ("OwnershipTable<16>", size_of::<Table>()),
         ("OwnershipError", size_of::<OwnershipError<'static>>()),
@@ -32,6 +33,15 @@ fn main() -> ! {
             size_of::<Node<&'static Table, MigrationTable<4>>>(),
         ),
         ("WriteVerdict", size_of::<WriteVerdict<'static>>()),
+        ("Epoch", size_of::<Epoch>()),
+        ("MoveId", size_of::<MoveId<'static>>()),
+        ("Announcement", size_of::<Announcement<'static>>()),
+        ("MoveStatus", size_of::<MoveStatus>()),
+        ("Outcome", size_of::<Outcome>()),
+        ("Ingest", size_of::<Ingest>()),
+        ("Started", size_of::<Started>()),
+        ("Durable<Started>", size_of::<Durable<Started>>()),
+        ("ImageError", size_of::<ImageError>()),
         ("PeerAddr", size_of::<PeerAddr<'static>>()),
         ("NoPeers", size_of::<NoPeers>()),
         ("ReplyError", size_of::<ReplyError>()),
