@@ -10,10 +10,14 @@
 //! persisted), and its *driver*, the server logic that turns protocol
 //! steps into messages: the announcements it still has to deliver, the
 //! prepares awaiting the fallback's acknowledgement, the moves whose keys
-//! it shipped. The driver follows the protocol to the letter: whenever a
-//! step returns [`Durable::must_persist`], it writes
-//! [`Node::encode_image`] to the disk *before* any message of that step
-//! leaves. The network is a list of messages in flight.
+//! it shipped. The driver follows /tmp/protocol.md (the README's
+//! "Surviving faults") to the letter: whenever a step returns
+//! `Durable::must_persist`, it writes [`Node::encode_image`] to the disk
+//! *before* any message of that step leaves. A source waits for its
+//! fallback's acknowledgement of the prepare before it ships; a target
+//! writes the shipped keys into its store between `check_ingest` and
+//! `adopt`; a source drops its copy of the keys once its commit is on
+//! disk. The network is a list of messages in flight.
 //!
 //! # Fault model
 //!
@@ -66,16 +70,18 @@
 //! duplication or crash. It runs in rounds: every message in flight is
 //! delivered, oldest first, with the messages that causes; then every
 //! node's timers fire once. The cluster must fall quiet (nothing in
-//! flight, nothing left to retry) within [`CALM_ROUND_BOUND`] rounds.
+//! flight, nothing left to retry) within [`CALM_ROUND_BOUND`] rounds. The
+//! bound is on rounds, not messages: after a dozen crashes the
+//! re-announcements alone are hundreds of messages, all of one round.
 //!
 //! # Checks
 //!
 //! After every step (calm phase included):
 //! - S1: at most one up node accepts a scoped key;
-//! - S2: following `-MISDIRECTED` from any node never comes back to a node
-//!   already visited;
-//! - S3: the last value acknowledged for a key is held by the key's
-//!   acceptor, if it has one;
+//! - S2: following `-MISDIRECTED` from any node (down ones included)
+//!   never comes back to a node already visited;
+//! - S3: the last value acknowledged for a scoped key is held by the key's
+//!   acceptor (the one up node that accepts it), if it has one;
 //! - S4: a node answers `-QUIESCED to T` only while a move of a prefix of
 //!   the key to T is in its [`Node::in_flight`];
 //! - a quarantined node answers every scoped key `Unavailable`.
