@@ -1,0 +1,36 @@
+//! The routing stack of `routing-stack` plus the node's durable image:
+//! encoded into a buffer and restored from it, as a node does around a
+//! restart. The footprint report compares its flash with `routing-stack`.
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use kevy_scope::{MigrationTable, Node, OwnershipTable, PeerAddr, Scope, ownership_table};
+use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
+
+static TABLE: OwnershipTable<'static, 2> = ownership_table![
+    Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
+    Scope::new(b"app:auth:", "embed-auth-1"),
+];
+static PEERS: [(&str, PeerAddr<'static>); 2] = [
+    ("embed-billing-1", PeerAddr::new("10.0.0.1", 6379)),
+    ("embed-auth-1", PeerAddr::new("fd00::3", 6004)),
+];
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    paint_stack();
+    let Ok(mut node) = Node::new("embed-billing-1", &TABLE, MigrationTable::<4>::new()) else {
+        exit(false)
+    };
+    let mut image = [0u8; 128];
+    let Ok(len) = node.encode_image(black_box(&mut image)) else {
+        exit(false)
+    };
+    let image = image.get(..len).unwrap_or(&[]);
+    if node.restore(black_box(image)).is_err() {
+        exit(false)
+    }
+    route_two_keys_and_exit("image stack", &node, &PEERS)
+}
