@@ -847,10 +847,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// Learns news of a move this node did not run: a fallback hears of a
     /// move in flight and stops standing in for its prefix; any node hears
-    /// of a move's end and redirects straight to the owner. Older news, and
-    /// news from a node that is not the owner as far as this node knows,
-    /// change nothing (refused, for the sender to retry later); a repeat
-    /// changes nothing. A node learns it owns a prefix only by ingesting it.
+    /// of a move's end and redirects straight to the owner. News is a fact
+    /// its source vouched for, so newer news is taken from whoever brings
+    /// it, even when the node missed the moves before it (it can only send
+    /// clients to a newer owner). Older news ([`MigrationError::Stale`]),
+    /// and news of someone else moving a prefix this node owns
+    /// ([`MigrationError::SenderNotOwner`]), change nothing; a repeat
+    /// changes nothing. A node learns it owns a prefix only by ingesting
+    /// it.
     ///
     /// ```
     /// # use kevy_scope::*;
@@ -859,9 +863,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed })?;
     /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { to: "B" });
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let stray = MoveId { from: "X", epoch: Epoch::new(2), ..id };
-    /// let err = c.learn(&Announcement { id: stray, status: MoveStatus::Committed });
-    /// assert_eq!(err.unwrap_err(), MigrationError::SenderNotOwner);
+    /// let err = a.learn(&Announcement { id: stray, status: MoveStatus::Committed });
+    /// assert_eq!(err.unwrap_err(), MigrationError::SenderNotOwner); // A owns a:
     /// # Ok::<(), MigrationError>(())
     /// ```
     pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MigrationError> {
@@ -892,7 +897,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                     });
                 }
             }
-        } else if region.owner != Some(id.from) {
+        } else if region.owner == Some(self.id()) {
+            // It owns the prefix (or is moving it) and gave nothing away:
+            // news of someone else moving it contradicts what it knows
+            // first-hand.
             return Err(MigrationError::SenderNotOwner);
         }
         let record = match news.status {
