@@ -88,16 +88,20 @@ device_suites() {
 # high-water the firmware measures on the device. The probes' flash over
 # the baseline is split into the crate's share and the compiler's memory
 # routines (memcpy, memclr, memcmp) the probe pulls in, which any firmware
-# that moves a large struct links anyway.
+# that moves a large struct links anyway. The image column is what
+# encoding and restoring a node's image adds to the routing stack (its
+# memory routines apart). The firmware's RAM includes the 4 KiB region
+# that stands in for flash under QEMU (.uninit).
 footprint() {
     step "footprint of the embed-billing-1 firmware (opt-level = \"s\", LTO)"
-    printf '%-22s %7s %5s %6s %10s %14s %14s %9s\n' target flash ram stack crate-syms \
-        routing-stack with-parsing mem-fns
+    printf '%-22s %7s %5s %6s %10s %14s %14s %9s %6s\n' target flash ram stack crate-syms \
+        routing-stack with-parsing mem-fns image
     for target in "${TARGETS[@]}"; do
         local elf log flash ram stack syms base dir
         log=$(qemu "$target" embed-billing-1)
         qemu "$target" routing-stack >/dev/null
         qemu "$target" config-stack >/dev/null
+        qemu "$target" image-stack >/dev/null
         (cd device && cargo build -q --release --target "$target" --bin baseline)
         dir="device/target/$target/release"
         elf="$dir/embed-billing-1"
@@ -109,17 +113,23 @@ footprint() {
         stack_mem=$(($(mem_fns_of "$dir/routing-stack") - $(mem_fns_of "$dir/baseline")))
         config_all=$(($(flash_of "$dir/config-stack") - base))
         config_mem=$(($(mem_fns_of "$dir/config-stack") - $(mem_fns_of "$dir/baseline")))
+        local image_all image_mem
+        image_all=$(($(flash_of "$dir/image-stack") - $(flash_of "$dir/routing-stack")))
+        image_mem=$(($(mem_fns_of "$dir/image-stack") - $(mem_fns_of "$dir/routing-stack")))
         # Code and read-only data whose symbol names the crate (not what
         # LTO inlined into the firmware's own functions).
         syms=$(nm -C -S --size-sort "$elf" | awk '$3 ~ /^[tTrR]$/' |
             grep -E 'kevy_scope::' | grep -v kevy_scope_device |
             { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; })
         stack=$(grep -o 'stack high-water [0-9]*' <<<"$log" | awk '{print $3}')
-        printf '%-22s %7s %5s %6s %10s %14s %14s %9s\n' "$target" "$flash" "$ram" "$stack" \
-            "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" "$config_mem"
+        printf '%-22s %7s %5s %6s %10s %14s %14s %9s %6s\n' "$target" "$flash" "$ram" "$stack" \
+            "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" "$config_mem" \
+            "$((image_all - image_mem))"
     done
     echo "routing-stack, with-parsing: flash the crate adds to an empty program (mem-fns excluded);"
-    echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top"
+    echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top;"
+    echo "image: flash that encoding and restoring a node's image adds to routing-stack (mem-fns excluded);"
+    echo "ram includes the firmware's 4 KiB RAM-backed flash region under QEMU"
     step "sizes of the public types on ${TARGETS[0]} (bytes)"
     qemu "${TARGETS[0]}" type-sizes | grep -o 'size .*' | cut -d' ' -f2-
 }
