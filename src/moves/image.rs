@@ -86,6 +86,7 @@ impl fmt::Display for ImageError {
 impl core::error::Error for ImageError {}
 
 /// CRC-32 (IEEE, reflected), bit by bit: no table in flash.
+#[inline(never)]
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in bytes {
@@ -105,6 +106,7 @@ struct Writer<'b> {
 }
 
 impl Writer<'_> {
+    #[inline(never)]
     fn put(&mut self, bytes: &[u8]) {
         let end = self.len + bytes.len();
         if let Some(dst) = self
@@ -112,7 +114,10 @@ impl Writer<'_> {
             .as_deref_mut()
             .and_then(|b| b.get_mut(self.len..end))
         {
-            dst.copy_from_slice(bytes);
+            // Not `copy_from_slice`: its length check brings a panic path.
+            for (d, s) in dst.iter_mut().zip(bytes) {
+                *d = *s;
+            }
         }
         self.len = end;
     }
@@ -139,35 +144,42 @@ impl<'i> Reader<'i> {
         Ok(head)
     }
 
+    /// A little-endian integer of `n` bytes.
+    #[inline(never)]
+    fn le(&mut self, n: usize) -> Result<u32, ImageError> {
+        let b = self.take(n)?;
+        Ok(b.iter().rev().fold(0, |acc, &x| (acc << 8) | u32::from(x)))
+    }
+
     fn u8(&mut self) -> Result<u8, ImageError> {
-        self.take(1)?.first().copied().ok_or(ImageError::Truncated)
+        self.le(1).map(|v| v as u8)
     }
 
     fn u16(&mut self) -> Result<u16, ImageError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([byte(b, 0), byte(b, 1)]))
+        self.le(2).map(|v| v as u16)
     }
 
     fn u32(&mut self) -> Result<u32, ImageError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([
-            byte(b, 0),
-            byte(b, 1),
-            byte(b, 2),
-            byte(b, 3),
-        ]))
+        self.le(4)
+    }
+
+    /// A byte string behind a one-byte length.
+    fn short(&mut self) -> Result<&'i [u8], ImageError> {
+        let len = self.u8()?;
+        self.take(usize::from(len))
     }
 
     fn id(&mut self) -> Result<NodeId, ImageError> {
-        let len = self.u8()?;
-        let raw = self.take(usize::from(len))?;
-        let text = core::str::from_utf8(raw).map_err(|_| ImageError::Malformed)?;
-        NodeId::new(text).map_err(|_| ImageError::Malformed)
+        let raw = self.short()?;
+        // Ids are ASCII: pushed char by char, no UTF-8 validation table.
+        let mut text = heapless::String::<{ crate::MAX_NODE_ID_LEN }>::new();
+        for &b in raw {
+            if !b.is_ascii() || text.push(char::from(b)).is_err() {
+                return Err(ImageError::Malformed);
+            }
+        }
+        NodeId::new(&text).map_err(|_| ImageError::Malformed)
     }
-}
-
-fn byte(b: &[u8], i: usize) -> u8 {
-    b.get(i).copied().unwrap_or(0)
 }
 
 const fn phase_code(phase: Phase) -> u8 {
@@ -261,8 +273,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         self.write_image(&mut w)?;
         let body = w.len;
         let crc = crc32(buf.get(..body).ok_or(ImageError::Truncated)?);
-        let tail = buf.get_mut(body..needed).ok_or(ImageError::Truncated)?;
-        tail.copy_from_slice(&crc.to_le_bytes());
+        let mut w = Writer {
+            buf: Some(buf),
+            len: body,
+        };
+        w.put(&crc.to_le_bytes());
         Ok(needed)
     }
 
@@ -290,20 +305,20 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// # Ok::<(), ImageError>(())
     /// ```
     pub fn restore(&mut self, image: &[u8]) -> Result<(), ImageError> {
+        self.forget();
+        let restored = self.read_image(image);
+        self.quarantined = restored.is_err();
+        if self.quarantined {
+            self.forget();
+        }
+        restored
+    }
+
+    /// Drops every record and the seen epoch.
+    #[inline(never)]
+    fn forget(&mut self) {
         self.moves.retain(|_| false);
         self.seen = Epoch::ZERO;
-        match self.read_image(image) {
-            Ok(()) => {
-                self.quarantined = false;
-                Ok(())
-            }
-            Err(e) => {
-                self.moves.retain(|_| false);
-                self.seen = Epoch::ZERO;
-                self.quarantined = true;
-                Err(e)
-            }
-        }
     }
 
     fn read_image(&mut self, image: &[u8]) -> Result<(), ImageError> {
@@ -316,14 +331,16 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(ImageError::UnsupportedVersion { found: version });
         }
         let body_len = image.len().checked_sub(4).ok_or(ImageError::Truncated)?;
-        let (body, crc) = image.split_at(body_len);
+        let (body, crc) = image
+            .split_at_checked(body_len)
+            .ok_or(ImageError::Truncated)?;
         if crc32(body).to_le_bytes() != crc {
             return Err(ImageError::ChecksumMismatch);
         }
         let mut r = Reader {
             rest: body.get(5..).ok_or(ImageError::Truncated)?,
         };
-        if r.id()? != self.id {
+        if r.short()? != self.id().as_bytes() {
             return Err(ImageError::ForeignNode);
         }
         let seen = Epoch::new(r.u32()?);
@@ -337,15 +354,16 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 from: r.id()?,
                 to: r.id()?,
             };
-            let repeated = self.moves.records().any(|x| x.prefix == prefix);
-            if repeated || epoch == Epoch::ZERO {
+            if epoch == Epoch::ZERO {
                 return Err(ImageError::Malformed);
             }
             self.moves
                 .insert(prefix, Record::new(phase, epoch, state))
                 .map_err(ImageError::Records)?;
         }
-        if !r.rest.is_empty() {
+        // A repeated prefix replaced its first record: one record short.
+        let repeated = self.moves.records().count() != usize::from(count);
+        if repeated || !r.rest.is_empty() {
             return Err(ImageError::Malformed);
         }
         self.seen = seen;

@@ -474,10 +474,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         mut is_writer_down: impl FnMut(&str) -> bool,
     ) -> WriteVerdict<'_> {
         let Some(r) = self.newest(key) else {
-            if self.quarantined && self.table.scope_for(key).is_some() {
+            let scope = self.scope_of(key);
+            if self.quarantined && scope.is_some() {
                 return WriteVerdict::Unavailable;
             }
-            return match route_scope(self.table.scope_for(key), self.id(), is_writer_down) {
+            return match route_scope(scope, self.id(), is_writer_down) {
                 Routing::Misdirected { target } => WriteVerdict::Misdirected { to: target },
                 _ => WriteVerdict::Accept,
             };
@@ -495,9 +496,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 let owner = state.to.as_str();
                 // Stand in for the static writer where the newest news
                 // names it the owner again.
-                let stand_in = self.table.scope_for(key).is_some_and(|s| {
-                    s.writer() == owner && s.fallback() == Some(self.id()) && is_writer_down(owner)
-                });
+                let stand_in = is_writer_down(owner)
+                    && self
+                        .scope_of(key)
+                        .is_some_and(|s| s.writer() == owner && s.fallback() == Some(self.id()));
                 if stand_in {
                     WriteVerdict::Accept
                 } else {
@@ -505,6 +507,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 }
             }
         }
+    }
+
+    /// The static scope of `key`. One copy on a device, where flash is
+    /// dear; inlined on hosts.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
+    fn scope_of(&self, key: &[u8]) -> Option<Scope<'_>> {
+        self.table.scope_for(key)
     }
 
     /// What this node knows of all of `prefix`.
@@ -522,7 +532,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 record: Some(r),
             },
             None => Region {
-                owner: self.table.scope_for(prefix).map(|s| s.writer()),
+                owner: self.scope_of(prefix).map(|s| s.writer()),
                 epoch: Epoch::ZERO,
                 record: None,
             },
@@ -624,8 +634,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         let epoch = self.seen.next().ok_or(MigrationError::EpochExhausted)?;
         let state = MigrationState::new(self.id(), to)?;
         let prepare = self
-            .table
-            .scope_for(prefix)
+            .scope_of(prefix)
             .filter(|s| s.writer() == self.id())
             .and_then(|s| s.fallback())
             .and_then(|f| NodeId::new(f).ok());
@@ -937,7 +946,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             let key = key.as_ref();
             let unit = match self.newest(key) {
                 Some(r) => r.prefix,
-                None => match self.table.scope_for(key) {
+                None => match self.scope_of(key) {
                     Some(scope) => scope.prefix(),
                     None => continue,
                 },

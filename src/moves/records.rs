@@ -386,7 +386,6 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
             *slot = record;
             return Ok(());
         }
-        self.room_for(prefix)?;
         let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MigrationError::PrefixTooLong {
             len: prefix.len(),
             max: MAX_PREFIX_LEN,

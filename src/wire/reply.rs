@@ -169,7 +169,7 @@ impl core::error::Error for ReplyError {}
 pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
 
 /// The reply of a node whose records could not be restored.
-const UNAVAILABLE: &str = "-TRYAGAIN ownership records unreadable, waiting for the operator";
+const UNAVAILABLE: &str = "-TRYAGAIN ownership records lost";
 
 /// Calls `put` with each decimal digit of `port`, without division
 /// (Cortex-M0 has none) and without a digit buffer.
