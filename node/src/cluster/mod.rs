@@ -1,0 +1,349 @@
+//! This node's part in the cluster: the crate's [`SharedNode`] (write
+//! verdicts without a lock), the peer list, the durable records file, and
+//! the move protocol over sockets.
+//!
+//! - `source.rs`: `MOVE-SCOPE` on the source, and resolving a move whose
+//!   `+OK` never came (also after a restart).
+//! - `target.rs`: `MOVE-SCOPE-INGEST` and `MOVE-SCOPE-OUTCOME` on the target.
+//! - `news.rs`: announcements, learned here and delivered to every peer
+//!   until acknowledged.
+//! - `records_file.rs`: the records on disk. `wire.rs`: the node-to-node
+//!   commands. `peer.rs`: the client that sends them.
+//!
+//! Every step that changes the records runs under one lock (`steps`)
+//! together with writing the records file when the step's `Durable`
+//! asks, so the file always holds the newest state and nothing that
+//! follows a step leaves the node before it is on disk. No network wait
+//! happens under that lock. A node that cannot write its records file
+//! stops (fail-stop): a restart restores what was persisted.
+
+mod news;
+mod peer;
+pub mod records_file;
+mod source;
+mod target;
+pub mod wire;
+
+use std::error::Error;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use kevy_scope::{
+    Durable, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, PeerAddr,
+    PeerTable, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report, parse_scopes,
+};
+
+use crate::cluster::records_file::{RecordsFile, Saved};
+use crate::cluster::wire::News;
+use crate::db::Db;
+
+/// The static table, shared by every snapshot of the node.
+pub type Table = Arc<OwnershipTableBuf>;
+/// The node as its snapshots see it.
+pub type NodeState = Node<Table, MigrationTableBuf>;
+/// One consistent state of the node; hold it until the write it admitted
+/// is applied.
+pub type NodeSnapshot = Snapshot<Table, MigrationTableBuf>;
+
+/// Scopes the `scopes` value may hold (the borrowed parser's capacity).
+const MAX_SCOPES: usize = 256;
+/// Peers the `peers` value may hold.
+pub const MAX_PEERS: usize = 64;
+
+/// Whether the quorum service flags `writer` down. No quorum service
+/// (kevy-elect) runs beside this example, so every writer is up and no
+/// fallback stands in.
+pub fn writer_down(_writer: &str) -> bool {
+    false
+}
+
+/// What the node needs to join its cluster.
+pub struct ClusterConfig<'c> {
+    /// This node's id.
+    pub node_id: &'static str,
+    /// The `[cluster] scopes` value. Kept for the whole process: the
+    /// crate's config parsers borrow their input (owned config types
+    /// would let it go).
+    pub scopes: &'static str,
+    /// The `[cluster] peers` value, kept likewise.
+    pub peers: &'static str,
+    /// Where the records file lives.
+    pub data_dir: &'c Path,
+    /// Testing aid: a pause after each step of a move (source and target).
+    pub step_pause: Duration,
+}
+
+/// This node in its cluster.
+pub struct Cluster {
+    id: &'static str,
+    node: SharedNode<Table, MigrationTableBuf>,
+    peers: PeerTable<'static, MAX_PEERS>,
+    db: Arc<Db>,
+    file: RecordsFile,
+    /// Serialises the steps with the persisting of their results; holds
+    /// the announcements still owed to peers.
+    steps: Mutex<Outbox>,
+    /// Wakes the announcer when the outbox grows.
+    wake: Condvar,
+    step_pause: Duration,
+}
+
+/// Announcements not yet acknowledged by every peer.
+#[derive(Default)]
+struct Outbox {
+    entries: Vec<Outgoing>,
+}
+
+struct Outgoing {
+    news: News,
+    /// The peers that have not acknowledged it.
+    pending: Vec<&'static str>,
+}
+
+impl Cluster {
+    /// Reads the config, restores the records (a damaged file quarantines
+    /// the node), drops keys this node holds but no longer owns, and
+    /// starts the background work: delivering owed announcements and
+    /// resolving moves left in flight by a crash.
+    pub fn boot(config: &ClusterConfig<'_>, db: Arc<Db>) -> Result<Arc<Self>, Box<dyn Error>> {
+        let id = config.node_id;
+        // Parsed into a fixed table for `boot_report`, then copied into
+        // the owned table the node routes with (an owned parser would
+        // do both at once).
+        let fixed = parse_scopes::<MAX_SCOPES>(config.scopes)?;
+        let peers = PeerTable::<'static, MAX_PEERS>::parse(config.peers)?;
+        for warning in boot_report(&fixed, &peers) {
+            log(id, &format!("warning: {warning}"));
+        }
+        let table: Table = Arc::new(OwnershipTableBuf::new(fixed.scopes().iter().copied())?);
+        let file = RecordsFile::in_dir(config.data_dir);
+        let (node, owed) = match file.load() {
+            Ok(None) => {
+                log(id, "first boot: no records file, the static table decides");
+                (Node::new(id, table, MigrationTableBuf::new())?, Vec::new())
+            }
+            Ok(Some(Saved { image, outbox })) => {
+                let mut node = Node::new(id, table, MigrationTableBuf::new())?;
+                match node.restore(&image) {
+                    Ok(()) => log(
+                        id,
+                        &format!(
+                            "records restored from {}: epoch {}, {} records, {} announcements owed",
+                            file.path().display(),
+                            node.epoch().get(),
+                            node.records().count(),
+                            outbox.len()
+                        ),
+                    ),
+                    Err(e) => quarantine_notice(id, &file, &e.to_string()),
+                }
+                (node, outbox)
+            }
+            Err(reason) => {
+                quarantine_notice(id, &file, &reason);
+                (
+                    Node::quarantined(id, table, MigrationTableBuf::new())?,
+                    Vec::new(),
+                )
+            }
+        };
+        if !node.is_quarantined() {
+            // Keys a crash left behind: given away after a commit, or
+            // shipped to this node by an ingest it never adopted.
+            let dropped = db.retain(|key| {
+                !matches!(
+                    node.verdict(key, writer_down),
+                    WriteVerdict::Misdirected { .. }
+                )
+            })?;
+            if dropped > 0 {
+                log(
+                    id,
+                    &format!("dropped {dropped} keys this node no longer owns"),
+                );
+            }
+        }
+        let everyone_else: Vec<&'static str> =
+            peers.iter().map(|p| p.id()).filter(|p| *p != id).collect();
+        let outbox = Outbox {
+            entries: owed
+                .into_iter()
+                .map(|news| Outgoing {
+                    news,
+                    pending: everyone_else.clone(),
+                })
+                .collect(),
+        };
+        let cluster = Arc::new(Self {
+            id,
+            node: SharedNode::new(node),
+            peers,
+            db,
+            file,
+            steps: Mutex::new(outbox),
+            wake: Condvar::new(),
+            step_pause: config.step_pause,
+        });
+        Arc::clone(&cluster).start_announcer();
+        cluster.resume_in_flight();
+        Ok(cluster)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &'static str {
+        self.id
+    }
+
+    /// The node's current state, without a lock.
+    pub fn snapshot(&self) -> NodeSnapshot {
+        self.node.snapshot()
+    }
+
+    /// The peer list (it resolves ids in replies).
+    pub fn peers(&self) -> &PeerTable<'static, MAX_PEERS> {
+        &self.peers
+    }
+
+    /// A peer's client address.
+    fn addr_of(&self, id: &str) -> Option<PeerAddr<'_>> {
+        self.peers.resolve(id)
+    }
+
+    fn lock_steps(&self) -> MutexGuard<'_, Outbox> {
+        self.steps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs a step on a copy of the node, publishes it, and persists
+    /// before returning when the step asks. `drain`: wait until every
+    /// write admitted under an older state is applied.
+    fn step<O>(
+        &self,
+        outbox: &Outbox,
+        drain: bool,
+        change: impl FnOnce(&mut NodeState) -> Result<Durable<O>, MigrationError>,
+    ) -> Result<O, MigrationError> {
+        let done = if drain {
+            self.node.update_and_drain(change)?
+        } else {
+            self.node.update(change)?
+        };
+        if done.must_persist() {
+            self.persist(outbox);
+        }
+        Ok(done.into_inner())
+    }
+
+    /// Writes the records and the owed announcements to disk, or stops
+    /// the node.
+    fn persist(&self, outbox: &Outbox) {
+        let snapshot = self.node.snapshot();
+        let mut image = vec![0; snapshot.image_len()];
+        let encoded = snapshot.encode_image(&mut image);
+        drop(snapshot);
+        let saved = encoded.map_err(|e| e.to_string()).and_then(|len| {
+            image.truncate(len);
+            let outbox = outbox.entries.iter().map(|e| e.news.clone()).collect();
+            self.file
+                .save(&Saved { image, outbox })
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = saved {
+            log(
+                self.id,
+                &format!("cannot persist the records ({e}): stopping"),
+            );
+            std::process::abort();
+        }
+    }
+
+    /// A testing aid: widens the windows between the steps of a move.
+    fn pause(&self) {
+        if !self.step_pause.is_zero() {
+            std::thread::sleep(self.step_pause);
+        }
+    }
+
+    /// The operator's release of a quarantined node
+    /// (`SCOPE-LIFT-QUARANTINE <epoch>`): only when its peers confirm it
+    /// owns nothing beyond its static table, with the highest epoch they
+    /// report.
+    pub fn lift_quarantine(&self, epoch: u32) -> String {
+        let outbox = self.lock_steps();
+        let lifted = self.node.update(|n| {
+            n.lift_quarantine(kevy_scope::Epoch::new(epoch));
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let Ok(()) = lifted;
+        // Always persisted: it replaces the unreadable file.
+        self.persist(&outbox);
+        drop(outbox);
+        log(
+            self.id,
+            &format!("quarantine lifted by the operator at epoch {epoch}"),
+        );
+        "OK".into()
+    }
+
+    /// `SCOPE-STATUS`: this node's id, epoch, quarantine, records and
+    /// owed announcements, one line each.
+    pub fn status(&self) -> Vec<String> {
+        let snapshot = self.node.snapshot();
+        let mut lines = vec![format!(
+            "node {} epoch {} quarantined {}",
+            snapshot.id(),
+            snapshot.epoch().get(),
+            u8::from(snapshot.is_quarantined())
+        )];
+        for (phase, m) in snapshot.records() {
+            lines.push(format!(
+                "record {phase:?} {} {} {} {}",
+                String::from_utf8_lossy(m.prefix),
+                m.from,
+                m.to,
+                m.epoch.get()
+            ));
+        }
+        drop(snapshot);
+        for e in &self.lock_steps().entries {
+            lines.push(format!(
+                "announcing {} {} to {}",
+                wire::status_word(e.news.status),
+                e.news.id.describe(),
+                e.pending.join(",")
+            ));
+        }
+        lines
+    }
+}
+
+/// Appends the reply for a refused write: the crate's exact text.
+pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Resolve) {
+    let mut buf = [0u8; MAX_REPLY_LEN];
+    match verdict.encode_reply(peers, &mut buf) {
+        Ok(reply) => out.extend_from_slice(reply),
+        Err(_) => {
+            // A host name longer than the fixed buffer: the same reply
+            // through `fmt`.
+            let mut reply = String::new();
+            let _ = verdict.write_reply(peers, &mut reply);
+            out.extend_from_slice(reply.as_bytes());
+        }
+    }
+}
+
+fn quarantine_notice(id: &str, file: &RecordsFile, reason: &str) {
+    log(
+        id,
+        &format!(
+            "QUARANTINED: records file {} is unreadable ({reason}); no scoped write is accepted and every \
+             move step is refused until an operator runs SCOPE-LIFT-QUARANTINE <epoch>",
+            file.path().display()
+        ),
+    );
+}
+
+/// One log line on stderr.
+pub fn log(id: &str, line: &str) {
+    eprintln!("kevy-node {id}: {line}");
+}

@@ -1,0 +1,108 @@
+//! The target of a move: `MOVE-SCOPE-INGEST` (check, apply the keys,
+//! adopt, persist, `+OK <n>`) and `MOVE-SCOPE-OUTCOME` (the source's
+//! question when the `+OK` did not reach it).
+
+use kevy_scope::Ingest;
+
+use super::wire::{self, Move};
+use super::{Cluster, log};
+use crate::resp;
+
+impl Cluster {
+    /// `MOVE-SCOPE-INGEST` on this node. Until `adopt`, client writes for
+    /// the prefix are still redirected to the source (which answers
+    /// QUIESCED), so none lands while the keys are applied.
+    pub fn ingest(&self, id: &Move, bulk: &[u8]) -> Result<String, String> {
+        let entries = parse_bulk(bulk, &id.prefix)?;
+        let outbox = self.lock_steps();
+        let check = self.node.snapshot().check_ingest(&id.id());
+        match check {
+            Ok(Ingest::Apply) => {}
+            // A repeat of a move adopted here: the same answer again.
+            Ok(Ingest::AlreadyAdopted) => return Ok(format!("OK {}", entries.len())),
+            Ok(other) => return Err(format!("ERR MOVE-SCOPE-INGEST: unknown decision {other:?}")),
+            Err(e) => return Err(wire::refusal(&e)),
+        }
+        if let Err(e) = self.db.replace_prefix(&id.prefix, &entries) {
+            return Err(format!(
+                "ERR MOVE-SCOPE-INGEST: applying the keys failed: {e}"
+            ));
+        }
+        self.pause();
+        self.step(&outbox, false, |n| n.adopt(&id.id()))
+            .map_err(|e| wire::refusal(&e))?;
+        log(
+            self.id,
+            &format!(
+                "move {}: adopted with {} keys",
+                id.describe(),
+                entries.len()
+            ),
+        );
+        Ok(format!("OK {}", entries.len()))
+    }
+
+    /// `MOVE-SCOPE-OUTCOME` on this node: `COMMITTED` if it adopted the
+    /// move, else it fences the epoch off for good (persisted before the
+    /// answer) and answers `ABORTED <fence>`.
+    pub fn outcome(&self, id: &Move) -> Result<String, String> {
+        let outbox = self.lock_steps();
+        let outcome = self
+            .step(&outbox, false, |n| n.move_outcome(&id.id()))
+            .map_err(|e| wire::refusal(&e))?;
+        log(
+            self.id,
+            &format!(
+                "move {}: asked for its outcome: {}",
+                id.describe(),
+                wire::outcome_reply(outcome)
+            ),
+        );
+        Ok(wire::outcome_reply(outcome))
+    }
+}
+
+/// Keys and values.
+type Entries<'b> = Vec<(&'b [u8], &'b [u8])>;
+
+/// The `SET <key> <value>` commands of a bulk, every key under `prefix`.
+fn parse_bulk<'b>(bulk: &'b [u8], prefix: &[u8]) -> Result<Entries<'b>, String> {
+    let mut entries = Vec::new();
+    let mut rest = bulk;
+    while !rest.is_empty() {
+        let (args, used) = resp::decode_command(rest)
+            .map_err(|e| format!("ERR MOVE-SCOPE-INGEST: malformed bulk: {e}"))?
+            .ok_or("ERR MOVE-SCOPE-INGEST: the bulk ends in the middle of a command")?;
+        match args.as_slice() {
+            [verb, key, value] if rest[verb.clone()].eq_ignore_ascii_case(b"SET") => {
+                let key = &rest[key.clone()];
+                if !key.starts_with(prefix) {
+                    return Err("ERR MOVE-SCOPE-INGEST: a key outside the prefix".into());
+                }
+                entries.push((key, &rest[value.clone()]));
+            }
+            _ => return Err("ERR MOVE-SCOPE-INGEST: the bulk holds only SET <key> <value>".into()),
+        }
+        rest = &rest[used..];
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bulk_holds_sets_under_its_prefix() {
+        let mut bulk = Vec::new();
+        resp::put_command(&mut bulk, &[b"SET", b"p:1", b"a"]);
+        resp::put_command(&mut bulk, &[b"SET", b"p:2", b"b"]);
+        assert_eq!(
+            parse_bulk(&bulk, b"p:").unwrap(),
+            [(&b"p:1"[..], &b"a"[..]), (b"p:2", b"b")]
+        );
+        assert!(parse_bulk(&bulk, b"q:").is_err());
+        assert!(parse_bulk(&bulk[..bulk.len() - 2], b"p:").is_err());
+        assert!(parse_bulk(b"", b"p:").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! kevy's scope commands: the operator's `MOVE-SCOPE`, the node-to-node
+//! `MOVE-SCOPE-INGEST`, `MOVE-SCOPE-OUTCOME` and `MOVE-SCOPE-NEWS` (see
+//! `cluster/wire.rs`), and three for operators and tests:
+//! `SCOPE-STATUS`, `SCOPE-VERDICT <key>`, `SCOPE-LIFT-QUARANTINE <epoch>`.
+//!
+//! The move commands wait on disks and peers, so they run off the
+//! connection thread.
+
+use std::sync::Arc;
+
+use super::{Ctx, Next};
+use crate::cluster::wire::{self, Move, News};
+use crate::cluster::{self, Cluster};
+use crate::resp;
+
+/// A scope command run off the connection thread: its reply line, or its
+/// error line.
+type Handler = fn(&Arc<Cluster>, &[&[u8]]) -> Result<String, String>;
+
+/// Runs the scope command `verb` names; `None` if it names none.
+pub fn run(ctx: &Arc<Ctx>, verb: &[u8], args: &[&[u8]], out: &mut Vec<u8>) -> Option<Next> {
+    let cluster = &ctx.cluster;
+    let owned = || -> Vec<Vec<u8>> { args.iter().map(|a| a.to_vec()).collect() };
+    let job = |args: Vec<Vec<u8>>, f: Handler| {
+        let cluster = Arc::clone(cluster);
+        Some(Next::Blocking(Box::new(move || {
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            answer(f(&cluster, &args))
+        })))
+    };
+    match verb {
+        b"MOVE-SCOPE" => job(owned(), move_scope),
+        b"MOVE-SCOPE-INGEST" => job(owned(), ingest),
+        b"MOVE-SCOPE-OUTCOME" => job(owned(), |c, args| {
+            c.outcome(&Move::parse(args).map_err(err)?)
+        }),
+        b"MOVE-SCOPE-NEWS" => job(owned(), news),
+        b"SCOPE-LIFT-QUARANTINE" => job(owned(), |c, args| match args {
+            [epoch] => {
+                let epoch = std::str::from_utf8(epoch).ok().and_then(|e| e.parse().ok());
+                epoch
+                    .map(|e| c.lift_quarantine(e))
+                    .ok_or_else(|| err("the epoch is a decimal u32"))
+            }
+            _ => Err(err("SCOPE-LIFT-QUARANTINE <epoch>")),
+        }),
+        b"SCOPE-STATUS" => {
+            let lines = cluster.status();
+            resp::put_array_header(out, lines.len());
+            for line in lines {
+                resp::put_bulk(out, Some(line.as_bytes()));
+            }
+            Some(Next::Continue)
+        }
+        b"SCOPE-VERDICT" => {
+            match args {
+                [key] => {
+                    let snapshot = cluster.snapshot();
+                    let verdict = snapshot.verdict(key, cluster::writer_down);
+                    if verdict.is_accept() {
+                        resp::put_simple(out, "ACCEPT");
+                    } else {
+                        cluster::put_refusal(out, verdict, cluster.peers());
+                    }
+                }
+                _ => resp::put_error(out, "ERR SCOPE-VERDICT <key>"),
+            }
+            Some(Next::Continue)
+        }
+        _ => None,
+    }
+}
+
+/// `MOVE-SCOPE <prefix> FROM <from-id> TO <to-id>`.
+fn move_scope(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
+    const SYNTAX: &str = "ERR MOVE-SCOPE syntax: MOVE-SCOPE <prefix> FROM <from-id> TO <to-id>";
+    let [prefix, from_kw, from, to_kw, to] = args else {
+        return Err(SYNTAX.into());
+    };
+    if !from_kw.eq_ignore_ascii_case(b"FROM") || !to_kw.eq_ignore_ascii_case(b"TO") {
+        return Err(SYNTAX.into());
+    }
+    let (Ok(from), Ok(to)) = (std::str::from_utf8(from), std::str::from_utf8(to)) else {
+        return Err(SYNTAX.into());
+    };
+    cluster.move_scope(prefix, from, to)
+}
+
+/// `MOVE-SCOPE-INGEST <prefix> <from> <to> <epoch> <bulk>`.
+fn ingest(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
+    let [id @ .., bulk] = args else {
+        return Err(err("MOVE-SCOPE-INGEST <prefix> <from> <to> <epoch> <bulk>"));
+    };
+    cluster.ingest(&Move::parse(id).map_err(err)?, bulk)
+}
+
+/// `MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>`.
+fn news(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
+    let [status, id @ ..] = args else {
+        return Err(err("MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>"));
+    };
+    let status = wire::parse_status(status)
+        .ok_or_else(|| err("the status is INFLIGHT, COMMITTED or ABORTED"))?;
+    let id = Move::parse(id).map_err(err)?;
+    cluster.learn(&News { status, id })
+}
+
+fn err(why: impl std::fmt::Display) -> String {
+    format!("ERR {why}")
+}
+
+/// A job's reply: `+...` or `-...`.
+fn answer(result: Result<String, String>) -> Vec<u8> {
+    let mut out = Vec::new();
+    match result {
+        Ok(text) => resp::put_simple(&mut out, &text),
+        Err(text) => resp::put_error(&mut out, &text),
+    }
+    out
+}

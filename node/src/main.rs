@@ -1,0 +1,79 @@
+//! kevy-node: an example kevy node on kevy-scope. RESP2 over TCP; writes
+//! decided by the crate's shared node; `MOVE-SCOPE` carried between nodes
+//! over sockets; move records persisted in a file before the replies that
+//! depend on them.
+//!
+//! - `config.rs`: the config file and flags.
+//! - `server.rs`: the listener and connection threads; `connection.rs`: a
+//!   client's buffers; `resp.rs`: the RESP codec (`redis-protocol`).
+//! - `cmd/`: one file per command; `cmd/mod.rs` admits writes.
+//! - `db.rs`: the sharded store and its logs.
+//! - `cluster/`: the node in its cluster: the move protocol, announcements,
+//!   the records file.
+
+mod cluster;
+mod cmd;
+mod config;
+mod connection;
+mod db;
+mod resp;
+mod server;
+
+use std::error::Error;
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::{Cluster, ClusterConfig, log};
+use crate::config::{Config, USAGE};
+use crate::db::Db;
+
+fn main() -> ExitCode {
+    let config = match Config::from_args(std::env::args().skip(1)) {
+        Ok(config) => config,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("kevy-node: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kevy-node {}: {e}", config.node_id);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: &Config) -> Result<(), Box<dyn Error>> {
+    let db = Arc::new(Db::open(&config.data_dir)?);
+    db.sync_every(Duration::from_secs(1));
+    let cluster = Cluster::boot(
+        &ClusterConfig {
+            node_id: config.node_id,
+            scopes: config.scopes,
+            peers: config.peers,
+            data_dir: &config.data_dir,
+            step_pause: config.step_pause,
+        },
+        Arc::clone(&db),
+    )?;
+    let listener = TcpListener::bind(config.listen)?;
+    log(
+        config.node_id,
+        &format!(
+            "listening on {}, {} connection threads, {} keys in {}",
+            listener.local_addr()?,
+            config.threads,
+            db.len(),
+            config.data_dir.display()
+        ),
+    );
+    server::serve(listener, config.threads, Arc::new(cmd::Ctx { db, cluster }))?;
+    Ok(())
+}

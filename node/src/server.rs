@@ -1,0 +1,128 @@
+//! The listener and the connection threads: each thread runs a
+//! single-threaded tokio runtime; the listener hands accepted connections
+//! to the threads in turn. A connection decodes every complete command
+//! it has received, runs them, writes the logs of the shards they
+//! changed, then sends all their replies (so pipelined commands share
+//! one write and one send).
+
+use std::io;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::cluster::log;
+use crate::cmd::{self, Ctx, Next, Session};
+use crate::connection::Connection;
+use crate::db::Dirty;
+use crate::resp;
+
+/// Serves clients on `listener` with `threads` connection threads; never
+/// returns unless the listener fails.
+pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result<()> {
+    let mut workers = Vec::with_capacity(threads);
+    for i in 0..threads {
+        let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
+        let ctx = Arc::clone(&ctx);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("conn-{i}"))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(stream) = rx.recv().await {
+                        match TcpStream::from_std(stream) {
+                            Ok(stream) => {
+                                tokio::spawn(connection(stream, Arc::clone(&ctx)));
+                            }
+                            Err(e) => log(ctx.cluster.id(), &format!("a connection was lost: {e}")),
+                        }
+                    }
+                });
+            })?;
+        workers.push(tx);
+    }
+    for (n, stream) in listener.incoming().enumerate() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                log(ctx.cluster.id(), &format!("accept failed: {e}"));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        stream.set_nonblocking(true)?;
+        // A worker thread only stops with the process.
+        let _ = workers[n % threads].send(stream);
+    }
+    Ok(())
+}
+
+/// Serves one client until it closes.
+async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
+    let mut conn = Connection::new(stream);
+    let mut session = Session::default();
+    let mut dirty = Dirty::default();
+    loop {
+        match conn.read_more().await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut consumed = 0;
+        let mut close = false;
+        loop {
+            let rest = &conn.input[consumed..];
+            let (ranges, used) = match resp::decode_command(rest) {
+                Ok(Some(command)) => command,
+                Ok(None) => break,
+                Err(e) => {
+                    resp::put_error(&mut conn.output, &format!("ERR Protocol error: {e}"));
+                    close = true;
+                    break;
+                }
+            };
+            let argv: Vec<&[u8]> = ranges.into_iter().map(|r| &rest[r]).collect();
+            let next = cmd::run(&ctx, &mut session, &argv, &mut conn.output, &mut dirty);
+            drop(argv);
+            consumed += used;
+            match next {
+                Next::Continue => {}
+                Next::Close => {
+                    close = true;
+                    break;
+                }
+                Next::Blocking(job) => {
+                    if !flush(&ctx, &mut dirty) || conn.send().await.is_err() {
+                        return;
+                    }
+                    let reply = tokio::task::spawn_blocking(job)
+                        .await
+                        .unwrap_or_else(|_| b"-ERR the command failed\r\n".to_vec());
+                    conn.output.extend_from_slice(&reply);
+                }
+            }
+        }
+        conn.consume(consumed);
+        // The changes reach the logs before their replies leave.
+        if !flush(&ctx, &mut dirty) || conn.send().await.is_err() || close {
+            return;
+        }
+    }
+}
+
+/// Writes the changed shards' logs; `false` (the connection closes
+/// without its replies) if the disk refuses.
+fn flush(ctx: &Ctx, dirty: &mut Dirty) -> bool {
+    match ctx.db.flush(dirty) {
+        Ok(()) => true,
+        Err(e) => {
+            log(
+                ctx.cluster.id(),
+                &format!("writing the data log failed: {e}"),
+            );
+            false
+        }
+    }
+}
