@@ -635,8 +635,12 @@ impl Sim {
                 let repair_at = self.step + 5 + self.rng.below(40);
                 s.backup = Some((s.disk.clone(), repair_at));
             }
-            let at = self.rng.below(s.disk.len());
+            // One byte off the last good image (a second corruption must
+            // not undo the first).
+            let good = &s.backup.as_ref().unwrap().0;
+            let at = self.rng.below(good.len());
             let flip = 1 + self.rng.below(255) as u8;
+            s.disk = good.clone();
             s.disk[at] ^= flip;
         }
         let s = &mut self.servers[n];
@@ -1433,10 +1437,16 @@ impl Sim {
                     IDS[r]
                 ));
             }
-            for (mv, f) in &d.awaiting_prepare {
+            for (&mv, &f) in &d.awaiting_prepare {
+                let answer = self.servers[f].node.clone().learn(&Announcement {
+                    id: mv.id(),
+                    status: MoveStatus::InFlight,
+                });
                 lines.push(format!(
-                    "{}: prepare of {mv:?} unacknowledged by {}",
-                    IDS[n], IDS[*f]
+                    "{}: prepare of {mv:?} unacknowledged by {}, which answers {:?}",
+                    IDS[n],
+                    IDS[f],
+                    answer.map(|d| d.must_persist())
                 ));
             }
             for mv in self.in_flight(n) {
