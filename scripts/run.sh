@@ -43,12 +43,14 @@ host_suite() {
     cargo fmt --all --check
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
     cargo clippy --all-targets --all-features -- -D warnings
-    cargo clippy --lib --no-default-features -- -D warnings
+    cargo clippy --all-targets --no-default-features -- -D warnings
     step "docs"
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
     step "host tests (unit, property, differential, simulation, doc)"
     cargo test --all-features
-    cargo test --lib --no-default-features
+    step "host tests, default features and none (every test target; feature-gated ones skip)"
+    cargo test
+    cargo test --no-default-features
     step "benches compile (they are run by 'scripts/run.sh bench', never asserted)"
     cargo bench --all-features --no-run
 }
