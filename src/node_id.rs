@@ -159,6 +159,53 @@ impl core::str::FromStr for NodeId {
     }
 }
 
+/// A node id equals the string it was made from, on either side of `==`.
+///
+/// ```
+/// use kevy_scope::NodeId;
+/// let id = NodeId::new("server-eu-1").unwrap();
+/// assert!(id == *"server-eu-1" && *"server-eu-1" == id);
+/// assert!(id == "server-eu-1" && "server-eu-1" == id);
+/// assert!(id != "server-eu-2");
+/// ```
+impl PartialEq<str> for NodeId {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// As `NodeId == str`, for string slices.
+///
+/// ```
+/// # use kevy_scope::NodeId;
+/// assert_eq!(NodeId::new("A").unwrap(), "A");
+/// ```
+impl PartialEq<&str> for NodeId {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// ```
+/// # use kevy_scope::NodeId;
+/// assert!(*"A" == NodeId::new("A").unwrap());
+/// ```
+impl PartialEq<NodeId> for str {
+    fn eq(&self, other: &NodeId) -> bool {
+        self == other.as_str()
+    }
+}
+
+/// ```
+/// # use kevy_scope::NodeId;
+/// assert_eq!("A", NodeId::new("A").unwrap());
+/// ```
+impl PartialEq<NodeId> for &str {
+    fn eq(&self, other: &NodeId) -> bool {
+        *self == other.as_str()
+    }
+}
+
 impl fmt::Debug for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
@@ -212,6 +259,26 @@ mod tests {
                 ),
                 "{id:?}"
             );
+        }
+    }
+
+    #[test]
+    fn compares_with_str_both_ways() {
+        let id = NodeId::new("w-1").unwrap();
+        let same: &str = "w-1";
+        let other: &str = "w-2";
+        // NodeId == str, NodeId == &str, and the reverse of each.
+        assert!(id == *same && id == same);
+        assert!(*same == id && same == id);
+        assert!(id != *other && id != other);
+        assert!(*other != id && other != id);
+        // Not a prefix match, not case-insensitive.
+        assert!(id != "w-" && id != "w-10" && id != "W-1");
+        assert!("" != id);
+        // The comparison is the string's: as_str() agrees for both.
+        for s in ["w-1", "w-2", "w-1 ", ""] {
+            assert_eq!(id == s, id.as_str() == s, "{s:?}");
+            assert_eq!(s == id, s == id.as_str(), "{s:?}");
         }
     }
 
