@@ -118,6 +118,7 @@ pub use moves::records_buf::MigrationTableBuf;
 #[cfg(feature = "std")]
 pub use moves::shared::{SharedNode, Snapshot};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
+pub use table::ScopeTable;
 #[cfg(feature = "alloc")]
 pub use table::owned::OwnershipTableBuf;
 pub use table::routing::Routing;

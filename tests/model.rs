@@ -7,8 +7,18 @@ mod common;
 use common::*;
 #[cfg(feature = "alloc")]
 use kevy_scope::OwnershipTableBuf;
-use kevy_scope::{OwnershipError, OwnershipTable, Routing, Scope};
+use kevy_scope::{OwnershipError, OwnershipTable, Routing, Scope, ScopeTable};
 use proptest::prelude::*;
+
+/// What a table says through the shape both table types share: its
+/// scopes in order, and the scope of each key, all by value.
+type Listing<'t> = (Vec<Scope<'t>>, Vec<Option<Scope<'t>>>);
+
+fn listing<'t, T: ScopeTable + ?Sized>(table: &'t T, keys: &[Vec<u8>]) -> Listing<'t> {
+    let scopes = table.iter().collect();
+    let found = keys.iter().map(|k| table.scope_for(k)).collect();
+    (scopes, found)
+}
 
 fn kind(e: &OwnershipError<'_>) -> ModelVerdict {
     match e {
@@ -62,8 +72,18 @@ proptest! {
         {
             let owned = OwnershipTableBuf::new(scopes.iter().copied());
             match (&fixed, &owned) {
-                (Ok(_), Ok(owned)) => {
+                (Ok(fixed), Ok(owned)) => {
                     prop_assert_eq!(owned.len(), specs.len());
+                    // One shape: the same scopes by value from either table,
+                    // through the trait and through the inherent methods.
+                    let keys = probe_keys(&specs, &random_keys);
+                    prop_assert_eq!(listing(fixed, &keys), listing(owned, &keys));
+                    prop_assert!(owned.iter().eq(fixed.iter()));
+                    let shared = std::sync::Arc::new(owned.clone());
+                    prop_assert_eq!(listing(&shared, &keys), listing(owned, &keys));
+                    #[allow(deprecated)]
+                    let old_scopes: Vec<Scope<'_>> = owned.scopes().collect();
+                    prop_assert_eq!(old_scopes, owned.iter().collect::<Vec<_>>());
                     for key in probe_keys(&specs, &random_keys) {
                         let is_down = |id: &str| down.iter().any(|d| d == id);
                         let want = model_route(&specs, &key, &me, &down);
@@ -71,6 +91,7 @@ proptest! {
                         prop_assert_eq!(owned.route(&key, &me), model_route(&specs, &key, &me, &[]));
                         let want_prefix = model_lookup(&specs, &key).map(|s| s.prefix.as_slice());
                         prop_assert_eq!(owned.lookup(&key).map(|s| s.prefix()), want_prefix);
+                    prop_assert_eq!(owned.scope_for(&key), owned.lookup(&key));
                     }
                 }
                 (Err(a), Err(b)) => prop_assert_eq!(a, b),
@@ -89,7 +110,11 @@ proptest! {
                     prop_assert_eq!(fixed.route(&key, &me), plain);
                     let want_prefix = model_lookup(&specs, &key).map(|s| s.prefix.as_slice());
                     prop_assert_eq!(fixed.lookup(&key).map(|s| s.prefix()), want_prefix);
+                    prop_assert_eq!(fixed.scope_for(&key), fixed.lookup(&key).copied());
                 }
+                prop_assert_eq!(fixed.iter().collect::<Vec<_>>(), fixed.scopes());
+                let keys = probe_keys(&specs, &random_keys);
+                prop_assert_eq!(listing(fixed, &keys), listing(&fixed, &keys));
             }
             Err(a) => {
                 prop_assert_eq!(kind(a), expected);

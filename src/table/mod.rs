@@ -17,7 +17,60 @@ use core::mem::ManuallyDrop;
 
 use crate::bytes::{Lossy, starts_with_fast};
 use crate::node_id::{NodeIdError, validate_node_id};
-use crate::{Routing, Scope};
+use crate::{Routing, Scope, ScopeLookup};
+
+/// A validated ownership table, whichever its storage: the one shape both
+/// [`OwnershipTable`] and `OwnershipTableBuf` (feature `alloc`) answer in.
+/// Scopes come by value ([`Scope`] is `Copy`, three slices), so code
+/// written against this trait, or against the inherent
+/// [`scope_for`](OwnershipTable::scope_for) and
+/// [`iter`](OwnershipTable::iter) both tables also have, runs on either.
+///
+/// The key lookup is the supertrait's [`ScopeLookup::scope_for`].
+///
+/// ```
+/// use kevy_scope::{OwnershipTable, Scope, ScopeTable};
+///
+/// fn writers<T: ScopeTable + ?Sized>(table: &T) -> Vec<&str> {
+///     table.iter().map(|s| s.writer()).collect()
+/// }
+/// fn owner<'t, T: ScopeTable + ?Sized>(table: &'t T, key: &[u8]) -> Option<&'t str> {
+///     table.scope_for(key).map(|s| s.writer())
+/// }
+///
+/// let t = OwnershipTable::from_array([Scope::new(b"b:", "w2"), Scope::new(b"a:", "w1")]).unwrap();
+/// assert_eq!(writers(&t), ["w1", "w2"]);
+/// assert_eq!(owner(&t, b"b:7"), Some("w2"));
+/// ```
+pub trait ScopeTable: ScopeLookup {
+    /// The scopes by value, sorted by prefix bytes.
+    ///
+    /// ```
+    /// use kevy_scope::{OwnershipTable, Scope, ScopeTable};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(ScopeTable::iter(&t).len(), 1);
+    /// ```
+    fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_;
+}
+
+impl<const N: usize> ScopeTable for OwnershipTable<'_, N> {
+    fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        OwnershipTable::iter(self)
+    }
+}
+
+impl<T: ScopeTable + ?Sized> ScopeTable for &T {
+    fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        (**self).iter()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T: ScopeTable + ?Sized> ScopeTable for alloc::sync::Arc<T> {
+    fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        (**self).iter()
+    }
+}
 
 /// Why a set of scopes cannot form a table.
 ///
@@ -515,6 +568,21 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         &self.scopes
     }
 
+    /// The scopes by value, sorted by prefix bytes: the shape
+    /// `OwnershipTableBuf::iter` has too (see [`ScopeTable`]).
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
+    /// let prefixes: Vec<&[u8]> = t.iter().map(|s| s.prefix()).collect();
+    /// assert_eq!(prefixes, [b"a:", b"b:"]);
+    /// ```
+    pub fn iter(
+        &self,
+    ) -> impl ExactSizeIterator<Item = Scope<'a>> + DoubleEndedIterator + Clone + '_ {
+        self.scopes.iter().copied()
+    }
+
     /// The scope `key` falls in, if any (at most one can match).
     ///
     /// ```
@@ -527,6 +595,22 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
         find_prefix_free(&self.scopes, key)
+    }
+
+    /// The scope `key` falls in, by value: the shape
+    /// `OwnershipTableBuf::scope_for` has too (see [`ScopeTable`]);
+    /// [`Self::lookup`] returns a reference into the table instead.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.scope_for(b"a:1"), Some(Scope::new(b"a:", "w")));
+    /// assert_eq!(t.scope_for(b"b:1"), None);
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn scope_for(&self, key: &[u8]) -> Option<Scope<'a>> {
+        self.lookup(key).copied()
     }
 
     /// The verdict for a write of `key` on node `self_id`, ignoring

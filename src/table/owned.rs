@@ -12,7 +12,7 @@ use crate::table::{
     LINEAR_SCAN_MAX, Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted,
     write_joined,
 };
-use crate::{OwnershipError, Routing, Scope};
+use crate::{OwnershipError, Routing, Scope, ScopeTable};
 
 /// One scope's bytes, owned.
 #[derive(Clone, PartialEq, Eq)]
@@ -184,18 +184,55 @@ impl OwnershipTableBuf {
         self.scopes.is_empty()
     }
 
-    /// The scopes, sorted by prefix bytes.
+    /// The scopes by value, sorted by prefix bytes: the shape
+    /// [`OwnershipTable::iter`](crate::OwnershipTable::iter) has too (see [`ScopeTable`]).
     ///
     /// ```
     /// # use kevy_scope::{OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
-    /// assert_eq!(t.scopes().next().map(|s| s.prefix()), Some(&b"a:"[..]));
+    /// let prefixes: Vec<&[u8]> = t.iter().map(|s| s.prefix()).collect();
+    /// assert_eq!(prefixes, [b"a:", b"b:"]);
     /// ```
-    pub fn scopes(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+    pub fn iter(
+        &self,
+    ) -> impl ExactSizeIterator<Item = Scope<'_>> + DoubleEndedIterator + Clone + '_ {
         self.scopes.iter().map(ScopeBuf::as_scope)
     }
 
-    /// The scope `key` falls in, if any.
+    /// The scopes, sorted by prefix bytes. The same as [`Self::iter`],
+    /// whose name does not suggest the slice [`OwnershipTable::scopes`](crate::OwnershipTable::scopes)
+    /// returns.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
+    /// # #[allow(deprecated)]
+    /// assert_eq!(t.scopes().next().map(|s| s.prefix()), Some(&b"a:"[..]));
+    /// ```
+    #[deprecated(
+        since = "0.1.0",
+        note = "use `iter()`, which both table types have with the same shape"
+    )]
+    pub fn scopes(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        self.iter()
+    }
+
+    /// The scope `key` falls in, by value: the shape
+    /// [`OwnershipTable::scope_for`](crate::OwnershipTable::scope_for) has too (see [`ScopeTable`]).
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(t.scope_for(b"a:1"), Some(Scope::new(b"a:", "w")));
+    /// ```
+    #[must_use]
+    #[inline]
+    pub fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
+        self.lookup(key)
+    }
+
+    /// The scope `key` falls in, if any; the same as [`Self::scope_for`].
+    /// (On [`OwnershipTable`](crate::OwnershipTable), `lookup` returns a reference instead.)
     ///
     /// ```
     /// # use kevy_scope::{OwnershipTableBuf, Scope};
@@ -258,19 +295,25 @@ impl OwnershipTableBuf {
     /// assert_eq!(t.scopes_without_fallback().count(), 1);
     /// ```
     pub fn scopes_without_fallback(&self) -> impl Iterator<Item = Scope<'_>> + '_ {
-        self.scopes().filter(|s| s.fallback().is_none())
+        self.iter().filter(|s| s.fallback().is_none())
+    }
+}
+
+impl ScopeTable for OwnershipTableBuf {
+    fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
+        OwnershipTableBuf::iter(self)
     }
 }
 
 impl fmt::Debug for OwnershipTableBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.scopes()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl fmt::Display for OwnershipTableBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_joined(f, self.scopes())
+        write_joined(f, self.iter())
     }
 }
 
