@@ -131,6 +131,7 @@ pub use wire::config::{
     BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
     parse_scopes,
 };
+pub use wire::peers::MAX_HOST_LEN;
 pub use wire::peers::{Peer, PeerTable};
 pub use wire::reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 

@@ -1,7 +1,10 @@
 //! Config parsing: rendered tables parse back to themselves, and no input,
 //! however malformed, makes a parser panic.
 
-use kevy_scope::{ConfigErrorKind, OwnershipTable, PeerTable, Scope, parse_scopes};
+use kevy_scope::{
+    ConfigErrorKind, MAX_HOST_LEN, MAX_REPLY_LEN, OwnershipTable, PeerTable, Scope, WriteVerdict,
+    parse_scopes,
+};
 use proptest::prelude::*;
 
 fn id() -> impl Strategy<Value = String> {
@@ -64,6 +67,32 @@ proptest! {
         let again = PeerTable::<8>::parse(&rendered).unwrap();
         prop_assert_eq!(&again, &peers);
         prop_assert_eq!(again.to_string(), rendered.clone());
+    }
+
+    #[test]
+    fn every_accepted_peer_has_a_reply_that_fits(
+        host in prop_oneof![
+            "[a-z0-9.-]{1,20}",
+            "[a-z0-9.-]{240,260}",
+            "[0-9a-f.]{0,10}:[0-9a-f:.]{0,20}".prop_map(|h| format!("[{h}]")),
+            "[0-9a-f.]{200,250}:[0-9a-f:.]{0,20}".prop_map(|h| format!("[{h}]")),
+        ],
+        elect in 1u16..,
+        client in prop::option::of(1u16..),
+    ) {
+        let client = client.map(|c| format!(":{c}")).unwrap_or_default();
+        let value = format!("B@{host}:{elect}{client}");
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match PeerTable::<1>::parse(&value) {
+            Ok(peers) => {
+                prop_assert!(bare.len() <= MAX_HOST_LEN);
+                let mut buf = [0u8; MAX_REPLY_LEN];
+                let verdict = WriteVerdict::Misdirected { to: "B" };
+                let reply = verdict.encode_reply(&peers, &mut buf);
+                prop_assert!(reply.is_ok(), "{value}: {reply:?}");
+            }
+            Err(e) => prop_assert_eq!(e.kind, ConfigErrorKind::HostTooLong { len: bare.len() }),
+        }
     }
 
     #[test]

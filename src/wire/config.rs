@@ -18,6 +18,7 @@ use core::fmt;
 
 use crate::node_id::{NodeIdError, validate_node_id};
 use crate::table::Clash;
+use crate::wire::peers::MAX_HOST_LEN;
 use crate::{OwnershipTable, Scope};
 
 /// Where an entry sits in a config value.
@@ -98,6 +99,11 @@ pub enum ConfigErrorKind<'a> {
     UnbracketedIpv6,
     /// A `[` without its `]`, or text after `]` that is not `:port`.
     BadBrackets,
+    /// A `peers` host is longer than [`MAX_HOST_LEN`](crate::MAX_HOST_LEN).
+    HostTooLong {
+        /// The host's length in bytes, brackets not counted.
+        len: usize,
+    },
 }
 
 /// A refused config value: which entry, where, and why.
@@ -158,6 +164,9 @@ impl fmt::Display for ConfigError<'_> {
                 f.write_str("an IPv6 host must be in brackets, as in [::1]:6004")
             }
             ConfigErrorKind::BadBrackets => f.write_str("unbalanced '[' ']' in the address"),
+            ConfigErrorKind::HostTooLong { len } => {
+                write!(f, "host is {len} bytes, at most {MAX_HOST_LEN} allowed")
+            }
         }
     }
 }

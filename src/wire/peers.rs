@@ -9,6 +9,22 @@ use crate::wire::config::{
 };
 use crate::wire::reply::{PeerAddr, Resolve};
 
+/// The longest host a `peers` entry may name, in bytes, brackets not
+/// counted: a DNS name's limit (253 characters), which also bounds IPv6
+/// text. A longer host is refused with
+/// [`ConfigErrorKind::HostTooLong`], so that every reply naming a parsed
+/// peer fits [`MAX_REPLY_LEN`](crate::MAX_REPLY_LEN).
+///
+/// ```
+/// use kevy_scope::{ConfigErrorKind, Peer, MAX_HOST_LEN};
+/// let (longest, too_long) = ("h".repeat(MAX_HOST_LEN), "h".repeat(MAX_HOST_LEN + 1));
+/// let (ok, refused) = (format!("n@{longest}:6004"), format!("n@{too_long}:6004"));
+/// assert!(Peer::parse(&ok).is_ok());
+/// let err = Peer::parse(&refused).unwrap_err();
+/// assert_eq!(err.kind, ConfigErrorKind::HostTooLong { len: MAX_HOST_LEN + 1 });
+/// ```
+pub const MAX_HOST_LEN: usize = 253;
+
 /// One peer: `id@host:elect_port[:client_port]`.
 ///
 /// ```
@@ -184,6 +200,9 @@ fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
     }
     if host.is_empty() {
         return Err(ConfigErrorKind::EmptyHost);
+    }
+    if host.len() > MAX_HOST_LEN {
+        return Err(ConfigErrorKind::HostTooLong { len: host.len() });
     }
     let elect_port = parse_port(elect)?;
     let client_port = match client {
@@ -375,6 +394,46 @@ mod tests {
         assert_eq!(kind("n@[::1]6004"), ConfigErrorKind::BadBrackets);
         assert_eq!(kind("n@[host]:1"), ConfigErrorKind::BadBrackets);
         assert_eq!(kind("n@h st:1"), ConfigErrorKind::BadBrackets);
+    }
+
+    #[test]
+    fn host_length_is_bounded() {
+        // A 63-byte label, the longest DNS label, in a 63-byte FQDN.
+        let fqdn = std::format!("{}.example.com", "a".repeat(51));
+        assert_eq!(fqdn.len(), 63);
+        let text = std::format!("n@{fqdn}:6004");
+        assert_eq!(Peer::parse(&text).unwrap().host(), fqdn);
+        // Exactly the limit passes, one more byte is refused, with or
+        // without brackets (which do not count).
+        let longest = "h".repeat(MAX_HOST_LEN);
+        let text = std::format!("n@{longest}:1");
+        assert_eq!(Peer::parse(&text).unwrap().host().len(), MAX_HOST_LEN);
+        let text = std::format!("n@{longest}h:1");
+        assert_eq!(
+            kind(&text),
+            ConfigErrorKind::HostTooLong {
+                len: MAX_HOST_LEN + 1
+            }
+        );
+        let v6 = std::format!("{}1", "f:".repeat(MAX_HOST_LEN / 2));
+        assert_eq!(v6.len(), MAX_HOST_LEN);
+        let text = std::format!("n@[{v6}]:1");
+        assert_eq!(Peer::parse(&text).unwrap().host(), v6);
+        let text = std::format!("n@[{v6}f]:1");
+        assert_eq!(
+            kind(&text),
+            ConfigErrorKind::HostTooLong {
+                len: MAX_HOST_LEN + 1
+            }
+        );
+        let e = Peer::parse(&text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            std::format!(
+                "entry 0 {text:?} (bytes 0..{}): host is 254 bytes, at most 253 allowed",
+                text.len()
+            )
+        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use core::fmt::{self, Write};
 
 use crate::WriteVerdict;
+use crate::node_id::MAX_NODE_ID_LEN;
+use crate::wire::peers::MAX_HOST_LEN;
 
 /// A peer's client address.
 ///
@@ -163,10 +165,33 @@ impl fmt::Display for ReplyError {
 
 impl core::error::Error for ReplyError {}
 
-/// The longest reply: the longer preamble, a bracketed 45-byte IPv6 host
-/// or a 32-byte id, a port, CRLF. A buffer this long always suffices when
-/// hosts are IP addresses.
-pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len() + 47 + 6 + 2;
+/// The longest reply for any peer the `peers` parser accepts: the longer
+/// preamble, a bracketed host of [`MAX_HOST_LEN`] bytes, `:` and a
+/// five-digit port, CRLF (286 bytes). An unresolved id, at most
+/// [`MAX_NODE_ID_LEN`] bytes, is shorter. A buffer this long never gets
+/// [`ReplyError::BufferTooSmall`] with a [`PeerTable`](crate::PeerTable);
+/// only a custom [`Resolve`] handing out longer hosts can exceed it, and
+/// `WriteVerdict::reply_vec` (feature `alloc`) has no limit at all.
+///
+/// ```
+/// use kevy_scope::{MAX_HOST_LEN, MAX_REPLY_LEN, PeerTable, WriteVerdict};
+/// let host = "h".repeat(MAX_HOST_LEN);
+/// let value = format!("B@{host}:6004:65535");
+/// let peers = PeerTable::<1>::parse(&value).unwrap();
+/// let mut buf = [0u8; MAX_REPLY_LEN];
+/// assert!(WriteVerdict::Misdirected { to: "B" }.encode_reply(&peers, &mut buf).is_ok());
+/// ```
+pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len()
+    + "[".len()
+    + MAX_HOST_LEN
+    + "]:".len()
+    + "65535".len()
+    + "\r\n".len();
+
+// The other preamble is no longer, and an unresolved id is no longer than
+// a host.
+const _: () = assert!("-QUIESCED migrating to ".len() <= "-MISDIRECTED writer is ".len());
+const _: () = assert!(MAX_NODE_ID_LEN <= MAX_HOST_LEN);
 
 /// The reply of a node whose records could not be restored.
 const UNAVAILABLE: &str = "-TRYAGAIN ownership records lost";
@@ -309,6 +334,28 @@ impl WriteVerdict<'_> {
     }
 }
 
+#[cfg(feature = "alloc")]
+impl WriteVerdict<'_> {
+    /// The reply for this verdict in a new vector (empty for an accepted
+    /// write). It cannot fail: the vector grows to any host length.
+    ///
+    /// ```
+    /// use kevy_scope::{PeerAddr, WriteVerdict};
+    /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
+    /// let reply = WriteVerdict::Misdirected { to: "B" }.reply_vec(&peers);
+    /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.2:6379\r\n");
+    /// assert!(WriteVerdict::Accept.reply_vec(&peers).is_empty());
+    /// ```
+    #[must_use]
+    pub fn reply_vec(&self, peers: &impl Resolve) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec::Vec::new();
+        if let Some(reply) = Reply::of(self, peers) {
+            reply.bytes(&mut |byte| out.push(byte));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,15 +423,80 @@ mod tests {
         }
     }
 
-    #[test]
-    fn longest_reply_fits_max_reply_len() {
-        let host = "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255";
-        assert_eq!(host.len(), 45);
-        let peers = [("B", PeerAddr::new(host, 65535))];
+    /// Encodes the reply naming the one peer of `value` into a buffer of
+    /// exactly `MAX_REPLY_LEN` bytes, checks it against the formatting
+    /// encoder, and returns its length.
+    fn reply_len_for_peer(value: &str) -> usize {
+        let peers = crate::PeerTable::<1>::parse(value).unwrap();
+        let verdict = WriteVerdict::Misdirected { to: "B" };
         let mut buf = [0u8; MAX_REPLY_LEN];
-        let reply = WriteVerdict::Misdirected { to: "B" }
-            .encode_reply(&peers, &mut buf)
+        let reply = verdict.encode_reply(&peers, &mut buf).unwrap();
+        let mut text = String::new();
+        verdict.write_reply(&peers, &mut text).unwrap();
+        assert_eq!(reply, text.as_bytes());
+        reply.len()
+    }
+
+    #[test]
+    fn fqdn_of_63_bytes_fits() {
+        // Too long for the first MAX_REPLY_LEN, which only counted IP hosts.
+        let fqdn = std::format!("{}.eu-west-1.kevy.example.com", "node-7".repeat(6));
+        assert_eq!(fqdn.len(), 63);
+        let len = reply_len_for_peer(&std::format!("B@{fqdn}:6004:6379"));
+        assert_eq!(
+            len,
+            "-MISDIRECTED writer is ".len() + 63 + ":6379\r\n".len()
+        );
+    }
+
+    #[test]
+    fn longest_accepted_host_fits_max_reply_len() {
+        // A bracketed host of MAX_HOST_LEN bytes and a five-digit port:
+        // the longest reply the parser admits, exactly MAX_REPLY_LEN.
+        let v6 = std::format!("{}1", "f:".repeat(MAX_HOST_LEN / 2));
+        assert_eq!(v6.len(), MAX_HOST_LEN);
+        let len = reply_len_for_peer(&std::format!("B@[{v6}]:6004:65535"));
+        assert_eq!(len, MAX_REPLY_LEN);
+        // Without brackets, two bytes shorter.
+        let name = "h".repeat(MAX_HOST_LEN);
+        let len = reply_len_for_peer(&std::format!("B@{name}:65535"));
+        assert_eq!(len, MAX_REPLY_LEN - 2);
+        // The longest id, unresolved.
+        let id = "i".repeat(MAX_NODE_ID_LEN);
+        let mut buf = [0u8; MAX_REPLY_LEN];
+        let reply = WriteVerdict::Misdirected { to: &id }
+            .encode_reply(&NoPeers, &mut buf)
             .unwrap();
-        assert_eq!(reply.len(), MAX_REPLY_LEN);
+        assert!(reply.len() < MAX_REPLY_LEN);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn reply_vec_matches_the_other_encoders_and_has_no_limit() {
+        // Longer than any parsed host: only a custom resolver hands it out.
+        let huge = "h".repeat(4 * MAX_REPLY_LEN);
+        let peers = [
+            ("B", PeerAddr::new("10.0.0.2", 6379)),
+            ("C", PeerAddr::new("fd00::3", 1)),
+            ("H", PeerAddr::new(&huge, 65535)),
+        ];
+        for v in [
+            WriteVerdict::Misdirected { to: "B" },
+            WriteVerdict::Quiesced { to: "C" },
+            WriteVerdict::Misdirected { to: "unknown" },
+            WriteVerdict::Quiesced { to: "H" },
+            WriteVerdict::Accept,
+        ] {
+            let mut text = String::new();
+            v.write_reply(&peers, &mut text).unwrap();
+            assert_eq!(v.reply_vec(&peers), text.as_bytes(), "{v:?}");
+        }
+        let mut buf = [0u8; MAX_REPLY_LEN];
+        let huge_reply = WriteVerdict::Quiesced { to: "H" };
+        assert!(matches!(
+            huge_reply.encode_reply(&peers, &mut buf),
+            Err(ReplyError::BufferTooSmall { .. })
+        ));
+        assert_eq!(huge_reply.reply_vec(&peers).len(), 23 + huge.len() + 8);
     }
 }
