@@ -120,6 +120,8 @@ pub use moves::shared::{SharedNode, Snapshot};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
 pub use table::ScopeTable;
 #[cfg(feature = "alloc")]
+pub use table::owned::OwnedOwnershipError;
+#[cfg(feature = "alloc")]
 pub use table::owned::OwnershipTableBuf;
 pub use table::routing::Routing;
 pub use table::scope::Scope;
@@ -127,11 +129,15 @@ pub use table::{OwnershipError, OwnershipTable};
 pub use transaction::{
     CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
 };
+#[cfg(feature = "alloc")]
+pub use wire::config::OwnedConfigError;
 pub use wire::config::{
     BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
     parse_scopes,
 };
 pub use wire::peers::MAX_HOST_LEN;
+#[cfg(feature = "alloc")]
+pub use wire::peers::PeerTableBuf;
 pub use wire::peers::{Peer, PeerTable};
 pub use wire::reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 

@@ -284,15 +284,7 @@ pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), Ownershi
 pub(crate) const fn validate_sorted<'a>(sorted: &[Scope<'a>]) -> Result<(), OwnershipError<'a>> {
     match first_clash(sorted) {
         None => Ok(()),
-        Some(Clash {
-            first,
-            duplicate: true,
-            ..
-        }) => Err(OwnershipError::DuplicatePrefix { prefix: first }),
-        Some(Clash { first, second, .. }) => Err(OwnershipError::OverlappingPrefix {
-            inner: second,
-            outer: first,
-        }),
+        Some(clash) => Err(clash.error()),
     }
 }
 
@@ -305,6 +297,20 @@ pub(crate) struct Clash<'a> {
     pub(crate) second: &'a [u8],
     /// Whether the two are equal.
     pub(crate) duplicate: bool,
+}
+
+impl<'a> Clash<'a> {
+    /// The table error naming this pair.
+    pub(crate) const fn error(self) -> OwnershipError<'a> {
+        if self.duplicate {
+            OwnershipError::DuplicatePrefix { prefix: self.first }
+        } else {
+            OwnershipError::OverlappingPrefix {
+                inner: self.second,
+                outer: self.first,
+            }
+        }
+    }
 }
 
 /// The first duplicate pair, else the first overlapping pair, of a sorted

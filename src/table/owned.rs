@@ -9,7 +9,7 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::table::{
-    LINEAR_SCAN_MAX, Prefixed, find_prefix_free, route_scope, validate_scope, validate_sorted,
+    Clash, LINEAR_SCAN_MAX, Prefixed, find_prefix_free, first_clash, route_scope, validate_scope,
     write_joined,
 };
 use crate::{OwnershipError, Routing, Scope, ScopeTable};
@@ -155,9 +155,18 @@ impl OwnershipTableBuf {
             validate_scope(&scope)?;
             borrowed.push(scope);
         }
-        borrowed.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
-        validate_sorted(&borrowed)?;
-        let scopes: Vec<ScopeBuf> = borrowed.iter().map(ScopeBuf::copy_of).collect();
+        Self::from_valid_scopes(borrowed).map_err(Clash::error)
+    }
+
+    /// Sorts scopes that each passed the single-scope checks, checks them
+    /// against each other and copies them; a clash is handed back for the
+    /// caller to report (the config parser points it at its entries).
+    pub(crate) fn from_valid_scopes(mut scopes: Vec<Scope<'_>>) -> Result<Self, Clash<'_>> {
+        scopes.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+        if let Some(clash) = first_clash(&scopes) {
+            return Err(clash);
+        }
+        let scopes: Vec<ScopeBuf> = scopes.iter().map(ScopeBuf::copy_of).collect();
         let index = LengthIndex::build(&scopes);
         Ok(Self { scopes, index })
     }
@@ -302,6 +311,162 @@ impl OwnershipTableBuf {
 impl ScopeTable for OwnershipTableBuf {
     fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
         OwnershipTableBuf::iter(self)
+    }
+}
+
+impl OwnershipError<'_> {
+    /// Copies the error out of the scopes it borrows, so it can outlive
+    /// them, be boxed as `dyn Error` or cross threads (feature `alloc`).
+    ///
+    /// ```
+    /// use kevy_scope::{OwnershipError, OwnershipTableBuf, Scope};
+    /// fn build(prefixes: Vec<String>) -> Result<OwnershipTableBuf, Box<dyn std::error::Error>> {
+    ///     let scopes = prefixes.iter().map(|p| Scope::new(p.as_bytes(), "w"));
+    ///     Ok(OwnershipTableBuf::new(scopes).map_err(OwnershipError::into_owned)?)
+    /// }
+    /// let err = build(vec!["a:".into(), "a:b:".into()]).unwrap_err();
+    /// assert_eq!(err.to_string(), r#"overlapping scope prefixes: "a:b:" is contained by "a:""#);
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> OwnedOwnershipError {
+        OwnedOwnershipError::from(self)
+    }
+}
+
+/// An [`OwnershipError`] that owns its prefixes and ids (feature `alloc`),
+/// made by [`OwnershipError::into_owned`]. It is `'static`, so `?` turns
+/// it into a `Box<dyn Error>`; [`Self::error`] gives the borrowed form
+/// back.
+///
+/// ```
+/// use kevy_scope::{OwnedOwnershipError, OwnershipError, OwnershipTableBuf, Scope};
+/// let prefix = String::from("a:");
+/// let err: OwnedOwnershipError =
+///     OwnershipTableBuf::new([Scope::new(prefix.as_bytes(), "w"), Scope::new(b"a:", "v")])
+///         .unwrap_err()
+///         .into();
+/// drop(prefix);
+/// assert_eq!(err.error(), OwnershipError::DuplicatePrefix { prefix: b"a:" });
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedOwnershipError {
+    /// The error with its borrowed fields emptied; the fields below hold
+    /// their bytes, in the order the variant declares them.
+    shape: OwnershipError<'static>,
+    first: Box<[u8]>,
+    second: Box<[u8]>,
+    id: Box<str>,
+}
+
+impl OwnedOwnershipError {
+    /// The borrowed form, for matching on the variant with its fields.
+    ///
+    /// ```
+    /// # use kevy_scope::{OwnershipError, Scope};
+    /// let err = OwnershipError::FallbackIsWriter { prefix: b"a:", node: "w" }.into_owned();
+    /// assert!(matches!(err.error(), OwnershipError::FallbackIsWriter { node: "w", .. }));
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> OwnershipError<'_> {
+        use OwnershipError as E;
+        match self.shape {
+            E::DuplicatePrefix { .. } => E::DuplicatePrefix {
+                prefix: &self.first,
+            },
+            E::OverlappingPrefix { .. } => E::OverlappingPrefix {
+                inner: &self.first,
+                outer: &self.second,
+            },
+            E::InvalidNodeId { reason, .. } => E::InvalidNodeId {
+                prefix: &self.first,
+                id: &self.id,
+                reason,
+            },
+            E::FallbackIsWriter { .. } => E::FallbackIsWriter {
+                prefix: &self.first,
+                node: &self.id,
+            },
+            E::CapacityExceeded { capacity } => E::CapacityExceeded { capacity },
+        }
+    }
+}
+
+/// ```
+/// use kevy_scope::{OwnedOwnershipError, OwnershipError};
+/// let owned = OwnedOwnershipError::from(OwnershipError::OverlappingPrefix { inner: b"ab", outer: b"a" });
+/// assert_eq!(owned.to_string(), r#"overlapping scope prefixes: "ab" is contained by "a""#);
+/// ```
+impl From<OwnershipError<'_>> for OwnedOwnershipError {
+    fn from(error: OwnershipError<'_>) -> Self {
+        use OwnershipError as E;
+        let (shape, first, second, id): (_, &[u8], &[u8], &str) = match error {
+            E::DuplicatePrefix { prefix } => (E::DuplicatePrefix { prefix: b"" }, prefix, b"", ""),
+            E::OverlappingPrefix { inner, outer } => (
+                E::OverlappingPrefix {
+                    inner: b"",
+                    outer: b"",
+                },
+                inner,
+                outer,
+                "",
+            ),
+            E::InvalidNodeId { prefix, id, reason } => (
+                E::InvalidNodeId {
+                    prefix: b"",
+                    id: "",
+                    reason,
+                },
+                prefix,
+                b"",
+                id,
+            ),
+            E::FallbackIsWriter { prefix, node } => (
+                E::FallbackIsWriter {
+                    prefix: b"",
+                    node: "",
+                },
+                prefix,
+                b"",
+                node,
+            ),
+            E::CapacityExceeded { capacity } => (E::CapacityExceeded { capacity }, b"", b"", ""),
+        };
+        Self {
+            shape,
+            first: first.into(),
+            second: second.into(),
+            id: id.into(),
+        }
+    }
+}
+
+impl fmt::Debug for OwnedOwnershipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("OwnedOwnershipError")
+            .field(&self.error())
+            .finish()
+    }
+}
+
+/// The same text as the borrowed error's.
+///
+/// ```
+/// # use kevy_scope::OwnershipError;
+/// let err = OwnershipError::DuplicatePrefix { prefix: b"app:" };
+/// assert_eq!(err.into_owned().to_string(), err.to_string());
+/// ```
+impl fmt::Display for OwnedOwnershipError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error(), f)
+    }
+}
+
+impl core::error::Error for OwnedOwnershipError {}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for OwnedOwnershipError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", self.error());
     }
 }
 

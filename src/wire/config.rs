@@ -19,7 +19,7 @@ use core::fmt;
 use crate::node_id::{NodeIdError, validate_node_id};
 use crate::table::Clash;
 use crate::wire::peers::MAX_HOST_LEN;
-use crate::{OwnershipTable, Scope};
+use crate::{OwnershipTable, Resolve, Scope, ScopeTable};
 
 /// Where an entry sits in a config value.
 ///
@@ -173,6 +173,190 @@ impl fmt::Display for ConfigError<'_> {
 
 impl core::error::Error for ConfigError<'_> {}
 
+#[cfg(feature = "alloc")]
+impl ConfigError<'_> {
+    /// Copies the error out of the config text it borrows, so it can
+    /// outlive the text, be boxed as `dyn Error` or cross threads.
+    ///
+    /// ```
+    /// use kevy_scope::{parse_scopes, ConfigError, OwnedConfigError};
+    /// fn load(value: String) -> Result<usize, Box<dyn std::error::Error>> {
+    ///     let table = parse_scopes::<8>(&value).map_err(ConfigError::into_owned)?;
+    ///     Ok(table.len())
+    /// }
+    /// let err = load("a:=w, b:".to_string()).unwrap_err();
+    /// assert_eq!(err.to_string(), r#"entry 1 "b:" (bytes 6..8): no '=' between prefix and writer"#);
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> OwnedConfigError {
+        OwnedConfigError::from(self)
+    }
+}
+
+/// A [`ConfigError`] that owns its text (feature `alloc`): what the owned
+/// parsers ([`OwnershipTableBuf::parse`](crate::OwnershipTableBuf::parse),
+/// [`PeerTableBuf::parse`](crate::PeerTableBuf::parse)) return, and what
+/// [`ConfigError::into_owned`] makes. It is `'static`, so `?` turns it
+/// into a `Box<dyn Error>`; [`Self::error`] gives the borrowed form back.
+///
+/// ```
+/// use kevy_scope::{ConfigErrorKind, OwnershipTableBuf};
+/// fn load(value: String) -> Result<OwnershipTableBuf, Box<dyn std::error::Error>> {
+///     Ok(OwnershipTableBuf::parse(&value)?)
+/// }
+/// let err = load("a:=w|".to_string()).unwrap_err();
+/// assert_eq!(err.to_string(), r#"entry 0 "a:=w|" (bytes 0..5): empty fallback id after '|'"#);
+/// let err = err.downcast::<kevy_scope::OwnedConfigError>().unwrap();
+/// assert_eq!(err.kind(), ConfigErrorKind::EmptyFallback);
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedConfigError {
+    entry: Entry,
+    text: alloc::boxed::Box<str>,
+    /// The kind with its borrowed text (an id or a port) emptied;
+    /// `detail` holds that text.
+    kind: ConfigErrorKind<'static>,
+    detail: alloc::boxed::Box<str>,
+}
+
+#[cfg(feature = "alloc")]
+impl OwnedConfigError {
+    /// The borrowed form, for matching on the kind with its text.
+    ///
+    /// ```
+    /// # use kevy_scope::{ConfigErrorKind, PeerTableBuf};
+    /// let err = PeerTableBuf::parse("n@h:99999").unwrap_err();
+    /// assert!(matches!(err.error().kind, ConfigErrorKind::BadPort { text: "99999" }));
+    /// ```
+    #[must_use]
+    pub fn error(&self) -> ConfigError<'_> {
+        ConfigError {
+            entry: self.entry,
+            text: &self.text,
+            kind: self.kind(),
+        }
+    }
+
+    /// Where the refused entry lies in the value.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTableBuf;
+    /// let err = OwnershipTableBuf::parse("a:=w, b:").unwrap_err();
+    /// assert_eq!((err.entry().index, err.entry().start, err.entry().end), (1, 6, 8));
+    /// ```
+    #[must_use]
+    pub fn entry(&self) -> Entry {
+        self.entry
+    }
+
+    /// The refused entry's text.
+    ///
+    /// ```
+    /// # use kevy_scope::OwnershipTableBuf;
+    /// assert_eq!(OwnershipTableBuf::parse("a:=w, b:").unwrap_err().text(), "b:");
+    /// ```
+    #[must_use]
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Why it was refused.
+    ///
+    /// ```
+    /// # use kevy_scope::{ConfigErrorKind, OwnershipTableBuf};
+    /// let err = OwnershipTableBuf::parse("a:=w, a:=v").unwrap_err();
+    /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ConfigErrorKind<'_> {
+        match self.kind {
+            ConfigErrorKind::InvalidNodeId { reason, .. } => ConfigErrorKind::InvalidNodeId {
+                id: &self.detail,
+                reason,
+            },
+            ConfigErrorKind::BadPort { .. } => ConfigErrorKind::BadPort { text: &self.detail },
+            kind => kind,
+        }
+    }
+}
+
+/// ```
+/// use kevy_scope::{parse_scopes, OwnedConfigError};
+/// let value = String::from("a:=w é");
+/// let err: OwnedConfigError = parse_scopes::<2>(&value).unwrap_err().into();
+/// drop(value);
+/// assert!(err.to_string().starts_with(r#"entry 0 "a:=w é" (bytes 0..7): node id "w é""#));
+/// ```
+#[cfg(feature = "alloc")]
+impl From<ConfigError<'_>> for OwnedConfigError {
+    fn from(error: ConfigError<'_>) -> Self {
+        use ConfigErrorKind as K;
+        // Every kind is listed: a new kind that borrows text must be
+        // split here, or it would not compile.
+        let (kind, detail) = match error.kind {
+            K::InvalidNodeId { id, reason } => (K::InvalidNodeId { id: "", reason }, id),
+            K::BadPort { text } => (K::BadPort { text: "" }, text),
+            K::MissingEquals => (K::MissingEquals, ""),
+            K::EmptyPrefix => (K::EmptyPrefix, ""),
+            K::EmptyWriter => (K::EmptyWriter, ""),
+            K::EmptyFallback => (K::EmptyFallback, ""),
+            K::FallbackIsWriter => (K::FallbackIsWriter, ""),
+            K::Duplicate { first } => (K::Duplicate { first }, ""),
+            K::Overlapping { outer } => (K::Overlapping { outer }, ""),
+            K::TooManyEntries { capacity } => (K::TooManyEntries { capacity }, ""),
+            K::MissingAt => (K::MissingAt, ""),
+            K::EmptyHost => (K::EmptyHost, ""),
+            K::MissingPort => (K::MissingPort, ""),
+            K::UnbracketedIpv6 => (K::UnbracketedIpv6, ""),
+            K::BadBrackets => (K::BadBrackets, ""),
+            K::HostTooLong { len } => (K::HostTooLong { len }, ""),
+        };
+        Self {
+            entry: error.entry,
+            text: error.text.into(),
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl fmt::Debug for OwnedConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedConfigError")
+            .field("entry", &self.entry)
+            .field("text", &self.text())
+            .field("kind", &self.kind())
+            .finish()
+    }
+}
+
+/// The same text as the borrowed error's.
+///
+/// ```
+/// # use kevy_scope::{parse_scopes, ConfigError};
+/// let err = parse_scopes::<2>("a:=w|w").unwrap_err();
+/// assert_eq!(err.into_owned().to_string(), err.to_string());
+/// ```
+#[cfg(feature = "alloc")]
+impl fmt::Display for OwnedConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error(), f)
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl core::error::Error for OwnedConfigError {}
+
+#[cfg(feature = "defmt")]
+#[cfg(feature = "alloc")]
+impl defmt::Format for OwnedConfigError {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{}", self.error());
+    }
+}
+
 /// Splits `text` at the first `byte` (an ASCII separator). A byte scan:
 /// `str`'s pattern machinery costs kilobytes of flash on a Cortex-M0.
 #[inline(never)]
@@ -313,6 +497,43 @@ pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>
         parsed = Err(e);
     }
     parsed
+}
+
+#[cfg(feature = "alloc")]
+impl crate::OwnershipTableBuf {
+    /// Parses a `scopes` value into an owned table of any size: the same
+    /// entries, checks and errors as [`parse_scopes`], with the error
+    /// copied out of `input` so `?` can box it.
+    ///
+    /// ```
+    /// use kevy_scope::{OwnershipTableBuf, Routing};
+    /// let value = String::from("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1");
+    /// let table = OwnershipTableBuf::parse(&value)?;
+    /// drop(value);
+    /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
+    /// # Ok::<(), kevy_scope::OwnedConfigError>(())
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, OwnedConfigError> {
+        let scopes = parse_scope_entries(input).collect::<Result<alloc::vec::Vec<_>, _>>()?;
+        Self::from_valid_scopes(scopes).map_err(|clash| locate(input, clash).into_owned())
+    }
+}
+
+/// `value.parse::<OwnershipTableBuf>()`, as [`OwnershipTableBuf::parse`](crate::OwnershipTableBuf::parse).
+///
+/// ```
+/// use kevy_scope::OwnershipTableBuf;
+/// let table: OwnershipTableBuf = "a:=w1, b:=w2|f".parse()?;
+/// assert_eq!(table.len(), 2);
+/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// ```
+#[cfg(feature = "alloc")]
+impl core::str::FromStr for crate::OwnershipTableBuf {
+    type Err = OwnedConfigError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Self::parse(input)
+    }
 }
 
 /// Parses the entries of `input` into `table`, then sorts and checks it.
@@ -614,12 +835,20 @@ impl fmt::Display for BootWarning<'_> {
 /// ]);
 /// # Ok::<(), kevy_scope::ConfigError>(())
 /// ```
-pub fn boot_report<'t, const N: usize, const P: usize>(
-    table: &'t OwnershipTable<'t, N>,
-    peers: &'t crate::PeerTable<'_, P>,
-) -> impl Iterator<Item = BootWarning<'t>> + 't {
-    table.scopes().iter().flat_map(move |&scope| {
-        let known = |id: &str| peers.get(id).is_some();
+///
+/// It takes either table type (any [`ScopeTable`]) and any peer list (any
+/// [`Resolve`]): `OwnershipTableBuf` with `PeerTableBuf` (feature
+/// `alloc`) gives the same report as the borrowed pair.
+pub fn boot_report<'t, T, R>(
+    table: &'t T,
+    peers: &'t R,
+) -> impl Iterator<Item = BootWarning<'t>> + 't
+where
+    T: ScopeTable + ?Sized,
+    R: Resolve + ?Sized,
+{
+    table.iter().flat_map(move |scope| {
+        let known = |id: &str| peers.resolve(id).is_some();
         let writer = (!known(scope.writer())).then_some(BootWarning::UnknownWriter(scope));
         let fallback = match scope.fallback() {
             None => Some(BootWarning::NoFallback(scope)),

@@ -2,6 +2,8 @@
 //! in place from the `peers` config value. It resolves ids in wire replies.
 
 use core::fmt;
+#[cfg(feature = "alloc")]
+use core::hash::BuildHasher;
 
 use crate::table::write_joined;
 use crate::wire::config::{
@@ -217,6 +219,22 @@ fn parse_peer(text: &str) -> Result<Peer<'_>, ConfigErrorKind<'_>> {
     })
 }
 
+/// Parses each entry of a `peers` value and hands the peer to `add`,
+/// which may refuse it (a duplicate, a full table); every refusal is
+/// dressed in one place with where its entry lies.
+#[inline]
+fn parse_each<'a>(
+    input: &'a str,
+    mut add: impl FnMut(Entry, Peer<'a>) -> Result<(), ConfigErrorKind<'a>>,
+) -> Result<(), ConfigError<'a>> {
+    for (entry, text) in entries(input) {
+        parse_peer(text)
+            .and_then(|peer| add(entry, peer))
+            .map_err(|kind| ConfigError { entry, text, kind })?;
+    }
+    Ok(())
+}
+
 /// The peers of a `peers` value, at most `P`, borrowing from the input.
 /// It resolves node ids to client addresses for wire replies.
 ///
@@ -256,19 +274,14 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     #[inline(never)]
     pub fn parse(input: &'a str) -> Result<Self, ConfigError<'a>> {
         let mut peers: heapless::Vec<(Entry, Peer<'a>), P> = heapless::Vec::new();
-        for (entry, text) in entries(input) {
-            let mut add = || {
-                let peer = parse_peer(text)?;
-                if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
-                    return Err(ConfigErrorKind::Duplicate { first: *first });
-                }
-                peers
-                    .push((entry, peer))
-                    .map_err(|_| ConfigErrorKind::TooManyEntries { capacity: P })
-            };
-            // One place dresses every refusal with where the entry lies.
-            add().map_err(|kind| ConfigError { entry, text, kind })?;
-        }
+        parse_each(input, |entry, peer| {
+            if let Some((first, _)) = peers.iter().find(|(_, p)| p.id == peer.id) {
+                return Err(ConfigErrorKind::Duplicate { first: *first });
+            }
+            peers
+                .push((entry, peer))
+                .map_err(|_| ConfigErrorKind::TooManyEntries { capacity: P })
+        })?;
         Ok(Self { peers })
     }
 
@@ -345,6 +358,216 @@ impl<const P: usize> defmt::Format for PeerTable<'_, P> {
             defmt::write!(f, "{} ", peer);
         }
         defmt::write!(f, "]");
+    }
+}
+
+/// One peer's text, owned.
+#[cfg(feature = "alloc")]
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct PeerBuf {
+    /// The entry it came from, for duplicate reports.
+    entry: Entry,
+    id: alloc::boxed::Box<str>,
+    host: alloc::boxed::Box<str>,
+    elect_port: u16,
+    client_port: Option<u16>,
+}
+
+#[cfg(feature = "alloc")]
+impl PeerBuf {
+    fn as_peer(&self) -> Peer<'_> {
+        Peer {
+            id: &self.id,
+            host: &self.host,
+            elect_port: self.elect_port,
+            client_port: self.client_port,
+        }
+    }
+}
+
+/// A [`PeerTable`] that owns its peers and has no capacity bound (feature
+/// `alloc`): the same entries, checks and errors, with the error copied
+/// out of the input. Peers come by value ([`Peer`] is `Copy`); ids are
+/// found through a hash index.
+///
+/// ```
+/// use kevy_scope::{PeerTableBuf, WriteVerdict};
+/// let value = String::from("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004");
+/// let peers = PeerTableBuf::parse(&value)?;
+/// drop(value);
+/// assert_eq!(peers.get("server-eu-1").map(|p| p.elect_port()), Some(6004));
+/// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.reply_vec(&peers);
+/// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
+/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Clone, Default)]
+pub struct PeerTableBuf {
+    /// In input order.
+    peers: alloc::vec::Vec<PeerBuf>,
+    /// Positions in `peers`, by hash of the id.
+    index: hashbrown::HashTable<usize>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+#[cfg(feature = "alloc")]
+impl PeerTableBuf {
+    /// Parses a `peers` value of any length; ids must be unique.
+    ///
+    /// ```
+    /// use kevy_scope::{ConfigErrorKind, PeerTableBuf};
+    /// let err = PeerTableBuf::parse("a@h:1, a@h:2").unwrap_err();
+    /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
+    /// ```
+    pub fn parse(input: &str) -> Result<Self, super::config::OwnedConfigError> {
+        let mut table = Self::default();
+        parse_each(input, |entry, peer| {
+            if let Some(first) = table.position(peer.id).and_then(|i| table.peers.get(i)) {
+                return Err(ConfigErrorKind::Duplicate { first: first.entry });
+            }
+            table.push(entry, peer);
+            Ok(())
+        })
+        .map_err(ConfigError::into_owned)?;
+        Ok(table)
+    }
+
+    fn position(&self, id: &str) -> Option<usize> {
+        let peers = &self.peers;
+        self.index
+            .find(self.hasher.hash_one(id), |&i| {
+                peers.get(i).is_some_and(|p| &*p.id == id)
+            })
+            .copied()
+    }
+
+    fn push(&mut self, entry: Entry, peer: Peer<'_>) {
+        let (peers, hasher) = (&self.peers, &self.hasher);
+        let hash_of = |&i: &usize| peers.get(i).map_or(0, |p| hasher.hash_one(&*p.id));
+        let at = peers.len();
+        let hash = hasher.hash_one(peer.id);
+        self.index.insert_unique(hash, at, hash_of);
+        self.peers.push(PeerBuf {
+            entry,
+            id: peer.id.into(),
+            host: peer.host.into(),
+            elect_port: peer.elect_port,
+            client_port: peer.client_port,
+        });
+    }
+
+    /// The peer named `id`, by value.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTableBuf;
+    /// let t = PeerTableBuf::parse("a@h:1").unwrap();
+    /// assert_eq!(t.get("a").map(|p| p.host()), Some("h"));
+    /// assert!(t.get("b").is_none());
+    /// ```
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<Peer<'_>> {
+        let i = self.position(id)?;
+        self.peers.get(i).map(PeerBuf::as_peer)
+    }
+
+    /// The peers by value, in input order.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTableBuf;
+    /// let t = PeerTableBuf::parse("b@h:1, a@h:2").unwrap();
+    /// assert_eq!(t.iter().map(|p| p.id()).collect::<Vec<_>>(), ["b", "a"]);
+    /// ```
+    pub fn iter(
+        &self,
+    ) -> impl ExactSizeIterator<Item = Peer<'_>> + DoubleEndedIterator + Clone + '_ {
+        self.peers.iter().map(PeerBuf::as_peer)
+    }
+
+    /// The number of peers.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTableBuf;
+    /// assert_eq!(PeerTableBuf::parse("a@h:1,").unwrap().len(), 1);
+    /// ```
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Whether there are no peers.
+    ///
+    /// ```
+    /// # use kevy_scope::PeerTableBuf;
+    /// assert!(PeerTableBuf::default().is_empty());
+    /// ```
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.peers.is_empty()
+    }
+}
+
+/// `value.parse::<PeerTableBuf>()`, as [`PeerTableBuf::parse`].
+///
+/// ```
+/// use kevy_scope::PeerTableBuf;
+/// let peers: PeerTableBuf = "a@[::1]:6004".parse()?;
+/// assert_eq!(peers.get("a").map(|p| p.client_addr().to_string()).as_deref(), Some("[::1]:6004"));
+/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// ```
+#[cfg(feature = "alloc")]
+impl core::str::FromStr for PeerTableBuf {
+    type Err = super::config::OwnedConfigError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        Self::parse(input)
+    }
+}
+
+/// Equal when they hold the same peers in the same order, as
+/// [`PeerTable`]s are.
+#[cfg(feature = "alloc")]
+impl PartialEq for PeerTableBuf {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Eq for PeerTableBuf {}
+
+#[cfg(feature = "alloc")]
+impl Resolve for PeerTableBuf {
+    fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
+        self.get(id).map(|p| p.client_addr())
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl fmt::Debug for PeerTableBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Renders the `peers` value, as [`PeerTable`] does.
+///
+/// ```
+/// # use kevy_scope::PeerTableBuf;
+/// let t = PeerTableBuf::parse(" a@[::1]:1:2 ,b@h:3").unwrap();
+/// assert_eq!(t.to_string(), "a@[::1]:1:2, b@h:3");
+/// ```
+#[cfg(feature = "alloc")]
+impl fmt::Display for PeerTableBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_joined(f, self.iter())
+    }
+}
+
+#[cfg(feature = "defmt")]
+#[cfg(feature = "alloc")]
+impl defmt::Format for PeerTableBuf {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "PeerTableBuf {{ len: {=usize} }}", self.len());
     }
 }
 
