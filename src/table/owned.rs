@@ -65,14 +65,58 @@ impl Prefixed for ScopeBuf {
 /// ```
 #[derive(Clone, Default)]
 pub struct OwnershipTableBuf {
-    /// Sorted by prefix bytes; prefix-free.
-    scopes: Vec<ScopeBuf>,
-    index: LengthIndex,
+    scopes: SortedPrefixes<ScopeBuf>,
 }
 
 impl PartialEq for OwnershipTableBuf {
     fn eq(&self, other: &Self) -> bool {
-        self.scopes == other.scopes
+        self.scopes.items() == other.scopes.items()
+    }
+}
+
+/// Prefix-free entries sorted by prefix, with their hash index: the one
+/// search of every owned table (this one, and the `compat` table's
+/// positions).
+#[derive(Clone)]
+pub(crate) struct SortedPrefixes<E> {
+    items: Vec<E>,
+    index: LengthIndex,
+}
+
+impl<E> Default for SortedPrefixes<E> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            index: LengthIndex::default(),
+        }
+    }
+}
+
+impl<E: Prefixed> SortedPrefixes<E> {
+    /// Indexes `items`, which must be sorted by prefix and prefix-free.
+    pub(crate) fn new(items: Vec<E>) -> Self {
+        let index = LengthIndex::build(&items);
+        Self { items, index }
+    }
+
+    /// The entries, sorted by prefix.
+    pub(crate) fn items(&self) -> &[E] {
+        &self.items
+    }
+
+    /// The entry whose prefix `key` starts with, if any: the hash index
+    /// when it can answer, else the sorted search.
+    #[inline]
+    pub(crate) fn find(&self, key: &[u8]) -> Option<&E> {
+        let indexed = if self.items.len() > LINEAR_SCAN_MAX {
+            self.index.find(&self.items, key)
+        } else {
+            None
+        };
+        match indexed {
+            Some(found) => found,
+            None => find_prefix_free(&self.items, key),
+        }
     }
 }
 
@@ -96,8 +140,8 @@ struct LengthIndex {
 const MAX_HASHED_LENGTHS: usize = 4;
 
 impl LengthIndex {
-    fn build(scopes: &[ScopeBuf]) -> Self {
-        let mut lengths: Vec<usize> = scopes.iter().map(|s| s.prefix.len()).collect();
+    fn build<E: Prefixed>(scopes: &[E]) -> Self {
+        let mut lengths: Vec<usize> = scopes.iter().map(|s| s.prefix_bytes().len()).collect();
         lengths.sort_unstable();
         lengths.dedup();
         let mut index = Self {
@@ -109,7 +153,11 @@ impl LengthIndex {
             return index;
         }
         let hasher = index.hasher.clone();
-        let hash_of = |j: usize| scopes.get(j).map_or(0, |s| hasher.hash_one(&*s.prefix));
+        let hash_of = |j: usize| {
+            scopes
+                .get(j)
+                .map_or(0, |s| hasher.hash_one(s.prefix_bytes()))
+        };
         index.slots = HashTable::with_capacity(scopes.len());
         for i in 0..scopes.len() {
             index.slots.insert_unique(hash_of(i), i, |&j| hash_of(j));
@@ -119,16 +167,16 @@ impl LengthIndex {
 
     /// `Some(found)` when the index can answer, `None` to binary-search.
     #[inline]
-    fn find<'s>(&self, scopes: &'s [ScopeBuf], key: &[u8]) -> Option<Option<&'s ScopeBuf>> {
+    fn find<'s, E: Prefixed>(&self, scopes: &'s [E], key: &[u8]) -> Option<Option<&'s E>> {
         if self.lengths.is_empty() {
             return None;
         }
         for &len in &self.lengths {
             let Some(head) = key.get(..len) else { break };
             let hash = self.hasher.hash_one(head);
-            let hit = self
-                .slots
-                .find(hash, |&i| scopes.get(i).is_some_and(|s| &*s.prefix == head));
+            let hit = self.slots.find(hash, |&i| {
+                scopes.get(i).is_some_and(|s| s.prefix_bytes() == head)
+            });
             if let Some(&i) = hit {
                 return Some(scopes.get(i));
             }
@@ -166,9 +214,10 @@ impl OwnershipTableBuf {
         if let Some(clash) = first_clash(&scopes) {
             return Err(clash);
         }
-        let scopes: Vec<ScopeBuf> = scopes.iter().map(ScopeBuf::copy_of).collect();
-        let index = LengthIndex::build(&scopes);
-        Ok(Self { scopes, index })
+        let scopes = scopes.iter().map(ScopeBuf::copy_of).collect();
+        Ok(Self {
+            scopes: SortedPrefixes::new(scopes),
+        })
     }
 
     /// The number of scopes.
@@ -179,7 +228,7 @@ impl OwnershipTableBuf {
     /// ```
     #[must_use]
     pub fn len(&self) -> usize {
-        self.scopes.len()
+        self.scopes.items().len()
     }
 
     /// Whether the table has no scopes.
@@ -190,7 +239,7 @@ impl OwnershipTableBuf {
     /// ```
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.scopes.is_empty()
+        self.scopes.items().is_empty()
     }
 
     /// The scopes by value, sorted by prefix bytes: the shape
@@ -205,7 +254,7 @@ impl OwnershipTableBuf {
     pub fn iter(
         &self,
     ) -> impl ExactSizeIterator<Item = Scope<'_>> + DoubleEndedIterator + Clone + '_ {
-        self.scopes.iter().map(ScopeBuf::as_scope)
+        self.scopes.items().iter().map(ScopeBuf::as_scope)
     }
 
     /// The scopes, sorted by prefix bytes. The same as [`Self::iter`],
@@ -251,16 +300,7 @@ impl OwnershipTableBuf {
     #[must_use]
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<Scope<'_>> {
-        let indexed = if self.scopes.len() > LINEAR_SCAN_MAX {
-            self.index.find(&self.scopes, key)
-        } else {
-            None
-        };
-        let found = match indexed {
-            Some(found) => found,
-            None => find_prefix_free(&self.scopes, key),
-        };
-        found.map(ScopeBuf::as_scope)
+        self.scopes.find(key).map(ScopeBuf::as_scope)
     }
 
     /// The verdict for a write of `key` on node `self_id`, ignoring fallbacks.
@@ -485,10 +525,6 @@ impl fmt::Display for OwnershipTableBuf {
 #[cfg(feature = "defmt")]
 impl defmt::Format for OwnershipTableBuf {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(
-            f,
-            "OwnershipTableBuf {{ len: {=usize} }}",
-            self.scopes.len()
-        );
+        defmt::write!(f, "OwnershipTableBuf {{ len: {=usize} }}", self.len());
     }
 }
