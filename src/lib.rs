@@ -36,6 +36,10 @@
 //!   `scopes` and `peers` config values, parsed in place, with errors that
 //!   name the entry and its span. `reply.rs`: the `-MISDIRECTED` /
 //!   `-QUIESCED` replies, encoded into a caller's buffer.
+//! - `compat/` (feature `compat`): kevy-scope 1.32.0's API (owned
+//!   `Scope`, `OwnershipTable::new(Vec<Scope>)`, a `MigrationTable` used
+//!   through `&self`) over this crate's prefix search and move records,
+//!   for servers switching without rewriting their calls.
 //! - At the top: `node_id.rs`, the node-id rule ([`NodeId`],
 //!   [`validate_node_id`]); `transaction.rs`, the cross-scope guard;
 //!   `bytes.rs`, byte helpers.
@@ -77,6 +81,8 @@
 //! - `std`: implies `alloc`; `SharedNode`, lock-free verdicts for many
 //!   threads.
 //! - `defmt`: `defmt::Format` for every public type.
+//! - `compat`: implies `std`; `kevy_scope::compat`, the reference crate's
+//!   API as a drop-in.
 //!
 //! # Minimum Rust version
 //!
@@ -99,6 +105,8 @@ extern crate alloc;
 extern crate std;
 
 mod bytes;
+#[cfg(feature = "compat")]
+pub mod compat;
 mod moves;
 #[doc(hidden)]
 pub mod mutants;
