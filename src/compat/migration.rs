@@ -221,7 +221,9 @@ impl MigrationTable {
 /// # use kevy_scope::compat::MigrationTable;
 /// let t = MigrationTable::new();
 /// t.start(b"p:".to_vec(), "A".into(), "B".into()).unwrap();
-/// assert_eq!(format!("{t:?}"), r#"MigrationTable { records: [("p:", Migrating, MigrationState { from: "A", to: "B" })] }"#);
+/// let shown = format!("{t:?}");
+/// assert!(shown.starts_with(r#"MigrationTable { records: [("p:", Migrating, "#), "{shown}");
+/// assert!(shown.ends_with(r#"MigrationState { from: "A", to: "B" })] }"#), "{shown}");
 /// ```
 impl fmt::Debug for MigrationTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
