@@ -196,6 +196,9 @@ const _: () = assert!(MAX_NODE_ID_LEN <= MAX_HOST_LEN);
 /// The reply of a node whose records could not be restored.
 const UNAVAILABLE: &str = "-TRYAGAIN ownership records lost";
 
+// A MAX_REPLY_LEN buffer holds it too.
+const _: () = assert!(UNAVAILABLE.len() + "\r\n".len() <= MAX_REPLY_LEN);
+
 /// Calls `put` with each decimal digit of `port`, without division
 /// (Cortex-M0 has none) and without a digit buffer.
 fn port_digits(mut port: u16, put: &mut dyn FnMut(u8)) {
@@ -485,6 +488,7 @@ mod tests {
             WriteVerdict::Quiesced { to: "C" },
             WriteVerdict::Misdirected { to: "unknown" },
             WriteVerdict::Quiesced { to: "H" },
+            WriteVerdict::Unavailable,
             WriteVerdict::Accept,
         ] {
             let mut text = String::new();
