@@ -848,7 +848,7 @@ where
     R: Resolve + ?Sized,
 {
     table.iter().flat_map(move |scope| {
-        let known = |id: &str| peers.resolve(id).is_some();
+        let known = |id: &str| peers.knows(id);
         let writer = (!known(scope.writer())).then_some(BootWarning::UnknownWriter(scope));
         let fallback = match scope.fallback() {
             None => Some(BootWarning::NoFallback(scope)),

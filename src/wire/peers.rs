@@ -335,6 +335,10 @@ impl<const P: usize> Resolve for PeerTable<'_, P> {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.get(id).map(Peer::client_addr)
     }
+
+    fn knows(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
 }
 
 /// Renders the `peers` value: entries joined by `, `.
@@ -540,6 +544,10 @@ impl Resolve for PeerTableBuf {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.get(id).map(|p| p.client_addr())
     }
+
+    fn knows(&self, id: &str) -> bool {
+        self.position(id).is_some()
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -657,6 +665,21 @@ mod tests {
                 text.len()
             )
         );
+    }
+
+    #[test]
+    fn knows_agrees_with_resolve() {
+        let value = "a@h:1, b@[::1]:2:3";
+        let fixed = PeerTable::<2>::parse(value).unwrap();
+        #[cfg(feature = "alloc")]
+        let owned = PeerTableBuf::parse(value).unwrap();
+        for id in ["a", "b", "c", "", "a "] {
+            assert_eq!(fixed.knows(id), fixed.resolve(id).is_some(), "{id:?}");
+            assert_eq!(Resolve::knows(&&fixed, id), fixed.knows(id), "{id:?}");
+            #[cfg(feature = "alloc")]
+            assert_eq!(owned.knows(id), fixed.knows(id), "{id:?}");
+        }
+        assert!(fixed.knows("b") && !fixed.knows("c"));
     }
 
     #[test]

@@ -94,6 +94,19 @@ pub trait Resolve {
     /// assert_eq!(peers.resolve("nobody"), None);
     /// ```
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>>;
+
+    /// Whether node `id` is in the peer list: the boot report's question,
+    /// which a peer list can answer without building the address.
+    ///
+    /// ```
+    /// use kevy_scope::{NoPeers, PeerAddr, Resolve};
+    /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
+    /// assert!(peers.knows("server-eu-1") && !peers.knows("nobody"));
+    /// assert!(!NoPeers.knows("server-eu-1"));
+    /// ```
+    fn knows(&self, id: &str) -> bool {
+        self.resolve(id).is_some()
+    }
 }
 
 /// No peer list: every id is printed as is.
@@ -129,6 +142,10 @@ impl<const P: usize> Resolve for [(&str, PeerAddr<'_>); P] {
 impl<T: Resolve + ?Sized> Resolve for &T {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         (**self).resolve(id)
+    }
+
+    fn knows(&self, id: &str) -> bool {
+        (**self).knows(id)
     }
 }
 
