@@ -1,9 +1,9 @@
 //! The listener and the connection threads: each thread runs a
-//! single-threaded tokio runtime; the listener hands accepted connections
-//! to the threads in turn. A connection decodes every complete command
-//! it has received, runs them, writes the logs of the shards they
-//! changed, then sends all their replies (so pipelined commands share
-//! one write and one send).
+//! single-threaded tokio runtime and owns one data log; the listener
+//! hands accepted connections to the threads in turn. A connection
+//! decodes every complete command it has received, runs them, writes its
+//! thread's log, then sends all their replies (so pipelined commands share
+//! one log write and one send).
 
 use std::io;
 use std::net::TcpListener;
@@ -12,11 +12,11 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::cluster::log;
+use crate::cluster;
 use crate::cmd::{self, Ctx, Next, Session};
 use crate::connection::Connection;
-use crate::db::Dirty;
-use crate::resp;
+use crate::db::Log;
+use crate::resp::{self, Line};
 
 /// Serves clients on `listener` with `threads` connection threads; never
 /// returns unless the listener fails.
@@ -25,6 +25,7 @@ pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result
     for i in 0..threads {
         let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();
         let ctx = Arc::clone(&ctx);
+        let log = ctx.db.new_log()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()?;
@@ -35,9 +36,16 @@ pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result
                     while let Some(stream) = rx.recv().await {
                         match TcpStream::from_std(stream) {
                             Ok(stream) => {
-                                tokio::spawn(connection(stream, Arc::clone(&ctx)));
+                                tokio::spawn(connection(
+                                    stream,
+                                    Arc::clone(&ctx),
+                                    Arc::clone(&log),
+                                ));
                             }
-                            Err(e) => log(ctx.cluster.id(), &format!("a connection was lost: {e}")),
+                            Err(e) => cluster::log(
+                                ctx.cluster.id(),
+                                &format!("a connection was lost: {e}"),
+                            ),
                         }
                     }
                 });
@@ -48,7 +56,7 @@ pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {
-                log(ctx.cluster.id(), &format!("accept failed: {e}"));
+                cluster::log(ctx.cluster.id(), &format!("accept failed: {e}"));
                 continue;
             }
         };
@@ -60,11 +68,11 @@ pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result
     Ok(())
 }
 
-/// Serves one client until it closes.
-async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
+/// Serves one client until it closes; its changes go to `log`, its
+/// thread's.
+async fn connection(stream: TcpStream, ctx: Arc<Ctx>, log: Arc<Log>) {
     let mut conn = Connection::new(stream);
     let mut session = Session::default();
-    let mut dirty = Dirty::default();
     loop {
         match conn.read_more().await {
             Ok(0) | Err(_) => return,
@@ -74,6 +82,22 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
         let mut close = false;
         loop {
             let rest = &conn.input[consumed..];
+            match resp::line_before_command(rest) {
+                Some(Line::Blank(n)) => {
+                    consumed += n;
+                    continue;
+                }
+                Some(Line::Inline(n)) => {
+                    resp::put_error(
+                        &mut conn.output,
+                        "ERR inline commands are not supported: send RESP arrays",
+                    );
+                    consumed += n;
+                    continue;
+                }
+                Some(Line::Incomplete) => break,
+                None => {}
+            }
             let (ranges, used) = match resp::decode_command(rest) {
                 Ok(Some(command)) => command,
                 Ok(None) => break,
@@ -84,7 +108,7 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
                 }
             };
             let argv: Vec<&[u8]> = ranges.into_iter().map(|r| &rest[r]).collect();
-            let next = cmd::run(&ctx, &mut session, &argv, &mut conn.output, &mut dirty);
+            let next = cmd::run(&ctx, &mut session, &argv, &mut conn.output, &log);
             drop(argv);
             consumed += used;
             match next {
@@ -94,7 +118,7 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
                     break;
                 }
                 Next::Blocking(job) => {
-                    if !flush(&ctx, &mut dirty) || conn.send().await.is_err() {
+                    if !flush(&ctx, &log) || conn.send().await.is_err() {
                         return;
                     }
                     let reply = tokio::task::spawn_blocking(job)
@@ -105,20 +129,20 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>) {
             }
         }
         conn.consume(consumed);
-        // The changes reach the logs before their replies leave.
-        if !flush(&ctx, &mut dirty) || conn.send().await.is_err() || close {
+        // The changes reach the log before their replies leave.
+        if !flush(&ctx, &log) || conn.send().await.is_err() || close {
             return;
         }
     }
 }
 
-/// Writes the changed shards' logs; `false` (the connection closes
-/// without its replies) if the disk refuses.
-fn flush(ctx: &Ctx, dirty: &mut Dirty) -> bool {
-    match ctx.db.flush(dirty) {
+/// Writes the thread's log; `false` (the connection closes without its
+/// replies) if the disk refuses.
+fn flush(ctx: &Ctx, log: &Log) -> bool {
+    match log.flush() {
         Ok(()) => true,
         Err(e) => {
-            log(
+            cluster::log(
                 ctx.cluster.id(),
                 &format!("writing the data log failed: {e}"),
             );

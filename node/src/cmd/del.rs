@@ -1,6 +1,6 @@
 //! `DEL <key> [key ...]`.
 
-use crate::db::{Dirty, Locked};
+use crate::db::{Locked, Log};
 use crate::resp;
 
 /// `DEL`.
@@ -25,13 +25,11 @@ impl<'a> Del<'a> {
     }
 
     /// Deletes, then replies with the number of keys that existed.
-    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, dirty: &mut Dirty) {
+    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, log: &Log) {
         let mut deleted = 0;
         for key in &self.keys {
-            let (i, shard) = shards.shard(key);
-            if shard.del(key) {
+            if shards.shard(key).del(key, log) {
                 deleted += 1;
-                dirty.mark(i);
             }
         }
         resp::put_int(out, deleted);

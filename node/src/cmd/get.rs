@@ -1,7 +1,13 @@
 //! `GET <key>` and `MGET <key> [key ...]`: reads, served by any node from
 //! what it holds.
 
-use crate::db::{Dirty, Locked};
+use super::Ctx;
+use crate::db::{Locked, Log};
+
+/// `GET <key>`, the common case: the key's shard alone locked.
+pub fn one(ctx: &Ctx, key: &[u8], out: &mut Vec<u8>) {
+    resp::put_bulk(out, ctx.db.shard(key).get(key));
+}
 use crate::resp;
 
 /// `GET` or `MGET`.
@@ -35,13 +41,12 @@ impl<'a> Get<'a> {
     }
 
     /// Replies with the values.
-    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, _: &mut Dirty) {
+    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, _: &Log) {
         if self.many {
             resp::put_array_header(out, self.keys.len());
         }
         for key in &self.keys {
-            let (_, shard) = shards.shard(key);
-            resp::put_bulk(out, shard.get(key));
+            resp::put_bulk(out, shards.shard(key).get(key));
         }
     }
 }

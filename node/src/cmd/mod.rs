@@ -17,7 +17,7 @@ mod set;
 use std::sync::Arc;
 
 use crate::cluster::{self, Cluster, NodeSnapshot};
-use crate::db::{Db, Dirty, Locked};
+use crate::db::{Db, Locked, Log};
 use crate::resp;
 
 /// What every connection shares.
@@ -95,12 +95,12 @@ impl<'a> Data<'a> {
     }
 
     /// Runs it on shards already locked (and, for a write, admitted).
-    fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, dirty: &mut Dirty) {
+    fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, log: &Log) {
         match self {
-            Data::Ping(c) => c.apply(shards, out, dirty),
-            Data::Get(c) => c.apply(shards, out, dirty),
-            Data::Set(c) => c.apply(shards, out, dirty),
-            Data::Del(c) => c.apply(shards, out, dirty),
+            Data::Ping(c) => c.apply(shards, out, log),
+            Data::Get(c) => c.apply(shards, out, log),
+            Data::Set(c) => c.apply(shards, out, log),
+            Data::Del(c) => c.apply(shards, out, log),
         }
     }
 }
@@ -109,7 +109,7 @@ impl<'a> Data<'a> {
 /// snapshot (one ownership unit, every written key accepted here), then
 /// applied with their shards locked. The snapshot is released only after
 /// the writes are in the store.
-fn run_data(ctx: &Ctx, cmds: &[Data<'_>], out: &mut Vec<u8>, dirty: &mut Dirty, array: bool) {
+fn run_data(ctx: &Ctx, cmds: &[Data<'_>], out: &mut Vec<u8>, log: &Log, array: bool) {
     let mut keys = Vec::new();
     let mut written = Vec::new();
     for c in cmds {
@@ -129,7 +129,7 @@ fn run_data(ctx: &Ctx, cmds: &[Data<'_>], out: &mut Vec<u8>, dirty: &mut Dirty, 
         resp::put_array_header(out, cmds.len());
     }
     for c in cmds {
-        c.apply(&mut shards, out, dirty);
+        c.apply(&mut shards, out, log);
     }
     // `shards` unlocks here, then `_admitted` lets a move drain.
 }
@@ -168,7 +168,7 @@ pub fn run(
     session: &mut Session,
     argv: &[&[u8]],
     out: &mut Vec<u8>,
-    dirty: &mut Dirty,
+    log: &Log,
 ) -> Next {
     let Some(verb) = argv.first() else {
         resp::put_error(out, "ERR empty command");
@@ -183,16 +183,27 @@ pub fn run(
         queue.push(verb, argv, out);
         return Next::Continue;
     }
+    match (verb, args) {
+        (b"SET", [key, value]) => {
+            set::one(ctx, key, value, out, log);
+            return Next::Continue;
+        }
+        (b"GET", [key]) => {
+            get::one(ctx, key, out);
+            return Next::Continue;
+        }
+        _ => {}
+    }
     if let Some(parsed) = Data::parse(verb, args) {
         match parsed {
-            Ok(cmd) => run_data(ctx, &[cmd], out, dirty, false),
+            Ok(cmd) => run_data(ctx, &[cmd], out, log, false),
             Err(e) => resp::put_error(out, &e),
         }
         return Next::Continue;
     }
     match verb {
         b"MULTI" => multi::multi(session, out),
-        b"EXEC" => multi::exec(ctx, session, out, dirty),
+        b"EXEC" => multi::exec(ctx, session, out, log),
         b"DISCARD" => multi::discard(session, out),
         b"QUIT" => {
             resp::put_simple(out, "OK");

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use super::{Ctx, Data, run_data};
-use crate::db::Dirty;
+use crate::db::Log;
 use crate::resp;
 
 /// The commands queued since `MULTI`.
@@ -65,7 +65,7 @@ pub fn discard(session: &mut super::Session, out: &mut Vec<u8>) {
 }
 
 /// `EXEC`.
-pub fn exec(ctx: &Arc<Ctx>, session: &mut super::Session, out: &mut Vec<u8>, dirty: &mut Dirty) {
+pub fn exec(ctx: &Arc<Ctx>, session: &mut super::Session, out: &mut Vec<u8>, log: &Log) {
     let Some(queue) = session.multi.take() else {
         resp::put_error(out, "ERR EXEC without MULTI");
         return;
@@ -95,5 +95,5 @@ pub fn exec(ctx: &Arc<Ctx>, session: &mut super::Session, out: &mut Vec<u8>, dir
             }
         }
     }
-    run_data(ctx, &commands, out, dirty, true);
+    run_data(ctx, &commands, out, log, true);
 }

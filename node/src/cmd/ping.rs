@@ -1,6 +1,6 @@
 //! `PING [message]` and `ECHO <message>`.
 
-use crate::db::{Dirty, Locked};
+use crate::db::{Locked, Log};
 use crate::resp;
 
 /// `PING` or `ECHO`.
@@ -22,7 +22,7 @@ impl<'a> Ping<'a> {
     }
 
     /// Replies.
-    pub fn apply(&self, _: &mut Locked<'_>, out: &mut Vec<u8>, _: &mut Dirty) {
+    pub fn apply(&self, _: &mut Locked<'_>, out: &mut Vec<u8>, _: &Log) {
         match self.message {
             None => resp::put_simple(out, "PONG"),
             Some(m) => resp::put_bulk(out, Some(m)),

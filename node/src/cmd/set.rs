@@ -1,6 +1,19 @@
 //! `SET <key> <value>` and `MSET <key> <value> [key value ...]`.
 
-use crate::db::{Dirty, Locked};
+use super::{Ctx, admit};
+use crate::db::{Locked, Log};
+
+/// `SET <key> <value>`, the common case, without the general path's
+/// vectors: the same admission, the key's shard alone locked, the
+/// snapshot held until the value is in the store.
+pub fn one(ctx: &Ctx, key: &[u8], value: &[u8], out: &mut Vec<u8>, log: &Log) {
+    let snapshot = ctx.cluster.snapshot();
+    if admit(&snapshot, &[key], &[key], ctx, out) {
+        ctx.db.shard(key).set(key, value, log);
+        drop(snapshot);
+        out.extend_from_slice(b"+OK\r\n");
+    }
+}
 
 /// `SET` or `MSET`.
 pub struct Set<'a> {
@@ -35,11 +48,9 @@ impl<'a> Set<'a> {
     }
 
     /// Writes, then replies `+OK`.
-    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, dirty: &mut Dirty) {
+    pub fn apply(&self, shards: &mut Locked<'_>, out: &mut Vec<u8>, log: &Log) {
         for (key, value) in &self.pairs {
-            let (i, shard) = shards.shard(key);
-            shard.set(key, value);
-            dirty.mark(i);
+            shards.shard(key).set(key, value, log);
         }
         out.extend_from_slice(b"+OK\r\n");
     }
