@@ -137,6 +137,45 @@ fn redis_cli_sees_the_exact_refusals() {
     );
     assert_eq!(cli(p2, &["SET", "app:b:x:1", "q"]), misdirected(p1));
     assert_eq!(cli(p2, &["SET", "app:b:1", "q"]), "OK");
+
+    // A damaged records file quarantines its node: it says so, accepts
+    // no scoped write (the crate's -TRYAGAIN) until the operator lifts it.
+    let mut cluster = cluster;
+    cluster.kill9("n3");
+    let records = cluster.dir("n3").join("records.kvnr");
+    let mut bytes = std::fs::read(&records).expect("n3 persisted its records");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&records, bytes).unwrap();
+    cluster.restart("n3");
+    assert!(
+        cluster.log("n3").contains("QUARANTINED"),
+        "{}",
+        cluster.log("n3")
+    );
+    let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    let unavailable = kevy_scope::WriteVerdict::Unavailable
+        .encode_reply(&kevy_scope::NoPeers, &mut buf)
+        .unwrap();
+    let unavailable = String::from_utf8_lossy(&unavailable[1..])
+        .trim()
+        .to_string();
+    assert!(unavailable.starts_with("TRYAGAIN "));
+    assert_eq!(cli(p3, &["SET", "app:c:1", "x"]), unavailable);
+    assert_eq!(
+        cli(p3, &["SET", "free:1", "x"]),
+        "OK",
+        "unscoped keys are not held back"
+    );
+    assert_eq!(
+        cli(p3, &["MOVE-SCOPE", "app:c:", "FROM", "n3", "TO", "n1"]),
+        format!(
+            "ERR MOVE-SCOPE: {}",
+            kevy_scope::MigrationError::Quarantined
+        )
+    );
+    assert_eq!(cli(p3, &["SCOPE-LIFT-QUARANTINE", "10"]), "OK");
+    assert_eq!(cli(p3, &["SET", "app:c:1", "x"]), "OK");
 }
 
 /// The prefixes the keys are spread over (`app:b:x:` lies inside

@@ -123,6 +123,17 @@ impl Cluster {
         .unwrap_or_else(|| panic!("{id} did not answer PING on port {port}\n{}", self.logs()));
     }
 
+    /// The data directory of `id`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// The log of `id`.
+    pub fn log(&self, id: &str) -> String {
+        let node = self.nodes.iter().find(|n| n.id == id).expect("a node");
+        fs::read_to_string(&node.log).unwrap_or_default()
+    }
+
     /// `kill -9` of `id`'s process.
     pub fn kill9(&mut self, id: &str) {
         if let Some(mut child) = self.node(id).child.take() {
