@@ -12,6 +12,7 @@
 //! node_id = "n1"
 //! scopes = "app:a:=n1|n3, app:b:=n2"
 //! peers = "n1@127.0.0.1:7001, n2@127.0.0.1:7002, n3@127.0.0.1:7003"
+//! # also read here: listen = "127.0.0.1:7001", data_dir = "..."
 //! ```
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -191,16 +192,31 @@ fn read_file(text: &str) -> Result<Raw, String> {
         }
     };
     let (server, cluster) = (section("server"), section("cluster"));
+    let mut bind = string(server, "bind")?;
+    let mut port = integer(server, "port")?;
+    // This example also takes `listen = "host:port"` in [cluster].
+    if let Some(listen) = string(cluster, "listen")? {
+        let (host, p) = listen
+            .rsplit_once(':')
+            .ok_or_else(|| format!("listen {listen:?}: expected host:port"))?;
+        bind = Some(host.trim_matches(['[', ']']).to_owned());
+        port = Some(
+            p.parse()
+                .map_err(|_| format!("listen {listen:?}: bad port"))?,
+        );
+    }
     Ok(Raw {
         node_id: string(cluster, "node_id")?,
         scopes: string(cluster, "scopes")?,
         peers: string(cluster, "peers")?,
-        bind: string(server, "bind")?,
-        port: integer(server, "port")?
+        bind,
+        port: port
             .map(|p| p.try_into().map_err(|_| "port is too large"))
             .transpose()?,
         threads: integer(server, "threads")?.map(|n| n as usize),
-        data_dir: string(server, "data_dir")?.map(PathBuf::from),
+        data_dir: string(cluster, "data_dir")?
+            .or(string(server, "data_dir")?)
+            .map(PathBuf::from),
         step_pause_ms: None,
     })
 }
@@ -232,6 +248,22 @@ mod tests {
         assert_eq!(config.threads, 1);
         assert_eq!(config.listen, "127.0.0.1:7102".parse().unwrap());
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn the_cluster_section_may_name_the_listen_address_and_data_dir() {
+        let file = read_file(
+            r#"
+            [cluster]
+            node_id = "n1"
+            listen = "127.0.0.1:7555"
+            data_dir = "/tmp/y"
+            "#,
+        )
+        .unwrap();
+        let config = Config::resolve(Raw::default(), file).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:7555".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/y"));
     }
 
     #[test]
