@@ -1,9 +1,10 @@
 //! The listener and the connection threads: each thread runs a
 //! single-threaded tokio runtime and owns one data log; the listener
 //! hands accepted connections to the threads in turn. A connection
-//! decodes every complete command it has received, runs them, writes its
-//! thread's log, then sends all their replies (so pipelined commands share
-//! one log write and one send).
+//! decodes every complete command it has received, runs them, has its
+//! thread's log written, then sends all their replies: pipelined commands
+//! share one log write and one send, and the ready connections of a
+//! thread share one log write (a group commit).
 
 use std::io;
 use std::net::TcpListener;
@@ -80,6 +81,7 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>, log: Arc<Log>) {
         }
         let mut consumed = 0;
         let mut close = false;
+        let before = log.appended();
         loop {
             let rest = &conn.input[consumed..];
             match resp::line_before_command(rest) {
@@ -118,7 +120,8 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>, log: Arc<Log>) {
                     break;
                 }
                 Next::Blocking(job) => {
-                    if !flush(&ctx, &log) || conn.send().await.is_err() {
+                    log.flush();
+                    if conn.send().await.is_err() {
                         return;
                     }
                     let reply = tokio::task::spawn_blocking(job)
@@ -129,24 +132,16 @@ async fn connection(stream: TcpStream, ctx: Arc<Ctx>, log: Arc<Log>) {
             }
         }
         conn.consume(consumed);
-        // The changes reach the log before their replies leave.
-        if !flush(&ctx, &log) || conn.send().await.is_err() || close {
-            return;
+        // The changes reach the log before their replies leave. Let the
+        // thread's other ready connections append theirs first, so one
+        // write carries them all.
+        let mark = log.appended();
+        if mark > before {
+            tokio::task::yield_now().await;
         }
-    }
-}
-
-/// Writes the thread's log; `false` (the connection closes without its
-/// replies) if the disk refuses.
-fn flush(ctx: &Ctx, log: &Log) -> bool {
-    match log.flush() {
-        Ok(()) => true,
-        Err(e) => {
-            cluster::log(
-                ctx.cluster.id(),
-                &format!("writing the data log failed: {e}"),
-            );
-            false
+        log.write_through(mark);
+        if conn.send().await.is_err() || close {
+            return;
         }
     }
 }

@@ -156,7 +156,7 @@ impl Cluster {
                     node.verdict(key, writer_down),
                     WriteVerdict::Misdirected { .. }
                 )
-            })?;
+            });
             if dropped > 0 {
                 log(
                     id,

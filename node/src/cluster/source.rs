@@ -236,16 +236,11 @@ impl Cluster {
                 if outcome.is_committed() {
                     // Under the steps lock: an ingest of the same prefix
                     // (a quick move back) cannot interleave.
-                    match self.db.drop_prefix(&id.prefix) {
-                        Ok(n) => log(
-                            self.id,
-                            &format!("move {}: {n} keys handed over", id.describe()),
-                        ),
-                        Err(e) => log(
-                            self.id,
-                            &format!("move {}: dropping keys failed: {e}", id.describe()),
-                        ),
-                    }
+                    let n = self.db.drop_prefix(&id.prefix);
+                    log(
+                        self.id,
+                        &format!("move {}: {n} keys handed over", id.describe()),
+                    );
                 }
                 self.wake.notify_all();
             }
