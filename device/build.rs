@@ -10,6 +10,7 @@ fn main() {
         "thumbv6m-none-eabi" => "memory/microbit.x",
         "thumbv7m-none-eabi" => "memory/lm3s6965evb.x",
         "thumbv7em-none-eabihf" => "memory/mps2-an386.x",
+        "riscv32imc-unknown-none-elf" | "riscv32imac-unknown-none-elf" => "memory/qemu-virt.x",
         other => panic!("no QEMU board for target {other:?}"),
     };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

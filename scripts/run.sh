@@ -13,13 +13,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# target triple -> QEMU board (the memory maps live in device/memory/)
-TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf)
+# target triple -> QEMU binary and board (the memory maps live in
+# device/memory/). On RISC-V `virt`, -bios none starts the hart at the
+# ELF's entry; the CPU is cut down to the target's extensions (no A on
+# riscv32imc: an atomic instruction would trap).
+TARGETS=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf
+    riscv32imc-unknown-none-elf riscv32imac-unknown-none-elf)
+declare -A QEMU_BIN=(
+    [thumbv6m-none-eabi]=qemu-system-arm
+    [thumbv7m-none-eabi]=qemu-system-arm
+    [thumbv7em-none-eabihf]=qemu-system-arm
+    [riscv32imc-unknown-none-elf]=qemu-system-riscv32
+    [riscv32imac-unknown-none-elf]=qemu-system-riscv32
+)
 declare -A QEMU_ARGS=(
     [thumbv6m-none-eabi]="-machine microbit"
     [thumbv7m-none-eabi]="-cpu cortex-m3 -machine lm3s6965evb"
     [thumbv7em-none-eabihf]="-cpu cortex-m4 -machine mps2-an386"
+    [riscv32imc-unknown-none-elf]="-machine virt -bios none -cpu rv32,a=off,f=off,d=off"
+    [riscv32imac-unknown-none-elf]="-machine virt -bios none -cpu rv32,f=off,d=off"
 )
+# QEMU binary -> the Debian package that ships it
+declare -A QEMU_PKG=([qemu-system-arm]=qemu-system-arm [qemu-system-riscv32]=qemu-system-misc)
 DEMO_TARGET=thumbv7m-none-eabi
 # A QEMU run that takes longer than this has hung.
 QEMU_TIMEOUT=120
@@ -60,21 +75,27 @@ as_root() {
 }
 
 ensure_device_tools() {
-    if ! command -v qemu-system-arm >/dev/null; then
+    local bin missing=()
+    for bin in $(printf '%s\n' "${QEMU_BIN[@]}" | sort -u); do
+        command -v "$bin" >/dev/null || missing+=("${QEMU_PKG[$bin]}")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
         as_root apt-get update
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y qemu-system-arm
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
     fi
     command -v defmt-print >/dev/null || cargo install --locked defmt-print
 }
 
-# qemu TARGET BIN: builds BIN for TARGET, runs it on the target's board and
-# decodes its defmt log; fails on a failed check, a panic or a hang.
+# qemu TARGET BIN [QEMU ARGS...]: builds BIN for TARGET, runs it on the
+# target's board (with any extra QEMU arguments) and decodes its defmt log;
+# fails on a failed check, a panic or a hang.
 qemu() {
     local target=$1 bin=$2 elf
+    shift 2
     (cd device && cargo build --release --target "$target" --bin "$bin")
     elf="device/target/$target/release/$bin"
     # shellcheck disable=SC2086
-    timeout "$QEMU_TIMEOUT" qemu-system-arm ${QEMU_ARGS[$target]} -nographic \
+    timeout "$QEMU_TIMEOUT" "${QEMU_BIN[$target]}" ${QEMU_ARGS[$target]} "$@" -nographic \
         -semihosting-config enable=on,target=native -kernel "$elf" | defmt-print -e "$elf"
 }
 
@@ -96,7 +117,7 @@ device_suites() {
 # that stands in for flash under QEMU (.uninit).
 footprint() {
     step "footprint of the embed-billing-1 firmware (opt-level = \"s\", LTO)"
-    printf '%-22s %7s %5s %6s %10s %14s %14s %9s %6s\n' target flash ram stack crate-syms \
+    printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s\n' target flash ram stack crate-syms \
         routing-stack with-parsing mem-fns image
     for target in "${TARGETS[@]}"; do
         local elf log flash ram stack syms base dir
@@ -124,7 +145,7 @@ footprint() {
             grep -E 'kevy_scope::' | grep -v kevy_scope_device |
             { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; })
         stack=$(grep -o 'stack high-water [0-9]*' <<<"$log" | awk '{print $3}')
-        printf '%-22s %7s %5s %6s %10s %14s %14s %9s %6s\n' "$target" "$flash" "$ram" "$stack" \
+        printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s\n' "$target" "$flash" "$ram" "$stack" \
             "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" "$config_mem" \
             "$((image_all - image_mem))"
     done
@@ -143,8 +164,10 @@ mem_fns_of() {
         { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; }
 }
 
+# Flash of an ELF file: code and read-only data (riscv-rt puts its entry
+# trampoline in .init.rust; .data's load image is counted as RAM).
 flash_of() {
-    size -A "$1" | awk '$1 ~ /^\.(vector_table|text|rodata)$/ {s += $2} END {print s}'
+    size -A "$1" | awk '$1 ~ /^\.(vector_table|text|init\.rust|rodata)$/ {s += $2} END {print s}'
 }
 
 cross_builds() {

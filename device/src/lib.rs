@@ -1,15 +1,23 @@
 //! What every kevy-scope program on the QEMU boards shares: the defmt
 //! logger over semihosting, a panic handler that fails the QEMU run, the
-//! exit call, and stack painting to measure the stack high-water mark.
+//! exit call, the system reset, and stack painting to measure the stack
+//! high-water mark. The Cortex-M and RISC-V specifics are here and nowhere
+//! else: the programs mark their entry with [`entry`].
 #![no_std]
 
 use core::ptr::{addr_of, read_volatile, write_volatile};
 
-use cortex_m_semihosting::debug;
 use defmt_semihosting as _;
 
+#[cfg(target_arch = "arm")]
+pub use cortex_m_rt::entry;
+#[cfg(target_arch = "riscv32")]
+pub use riscv_rt::entry;
+
 /// Ends the QEMU run: status 0 on success, 1 on failure.
+#[cfg(target_arch = "arm")]
 pub fn exit(success: bool) -> ! {
+    use cortex_m_semihosting::debug;
     debug::exit(if success {
         debug::EXIT_SUCCESS
     } else {
@@ -19,6 +27,49 @@ pub fn exit(success: bool) -> ! {
     loop {}
 }
 
+/// Ends the QEMU run: status 0 on success, 1 on failure.
+#[cfg(target_arch = "riscv32")]
+pub fn exit(success: bool) -> ! {
+    semihosting::process::exit(if success { 0 } else { 1 })
+}
+
+/// Resets the whole system, as a power cut followed by power-on would,
+/// except that RAM keeps its contents (QEMU does not clear it).
+#[cfg(target_arch = "arm")]
+#[inline(always)]
+pub fn system_reset() -> ! {
+    cortex_m::peripheral::SCB::sys_reset()
+}
+
+/// Resets the whole system through the `virt` machine's SiFive test
+/// device (0x7777 at 0x100000: a guest reset request). QEMU restarts the
+/// hart at its reset vector and reloads the ELF's load segments; RAM
+/// outside them (`.uninit`) keeps its contents.
+#[cfg(target_arch = "riscv32")]
+pub fn system_reset() -> ! {
+    const SIFIVE_TEST: usize = 0x10_0000;
+    const RESET: u32 = 0x7777;
+    // SAFETY: the `virt` machine maps its test device at this address; a
+    // word write of RESET requests a system reset and writes no memory.
+    unsafe { write_volatile(SIFIVE_TEST as *mut u32, RESET) };
+    #[allow(clippy::empty_loop)]
+    loop {}
+}
+
+/// A trap nothing expects (an illegal instruction, a misaligned or faulty
+/// access) fails the run at once rather than hanging until the timeout.
+#[cfg(target_arch = "riscv32")]
+#[unsafe(export_name = "ExceptionHandler")]
+extern "C" fn exception_handler(_frame: &riscv_rt::TrapFrame) -> ! {
+    defmt::error!(
+        "exception: mcause {=usize}, mepc {=usize:#x}, mtval {=usize:#x}",
+        riscv::register::mcause::read().bits(),
+        riscv::register::mepc::read(),
+        riscv::register::mtval::read()
+    );
+    exit(false)
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic: {}", defmt::Display2Format(info));
@@ -26,7 +77,10 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 }
 
 unsafe extern "C" {
-    /// End of static RAM use (.bss/.uninit), from cortex-m-rt's link.x.
+    /// Start of static RAM (.data, the first section in RAM), from the
+    /// runtime's link.x (cortex-m-rt or riscv-rt).
+    static __sdata: u32;
+    /// End of static RAM use (.bss/.uninit).
     static __sheap: u32;
     /// Initial stack pointer: the top of RAM.
     static _stack_start: u32;
@@ -42,11 +96,26 @@ fn stack_top() -> usize {
     addr_of!(_stack_start) as usize
 }
 
+#[cfg(target_arch = "arm")]
+#[inline(always)]
+fn stack_pointer() -> usize {
+    cortex_m::register::msp::read() as usize
+}
+
+#[cfg(target_arch = "riscv32")]
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies the stack pointer into a register; no memory access.
+    unsafe { core::arch::asm!("mv {0}, sp", out(reg) sp, options(nomem, nostack)) };
+    sp
+}
+
 /// Fills the unused stack, from the end of static RAM up to a little below
 /// the current stack pointer, with a pattern.
 #[inline(never)]
 pub fn paint_stack() {
-    let sp = cortex_m::register::msp::read() as usize;
+    let sp = stack_pointer();
     let mut at = heap_start();
     // Stay clear of this function's own frame.
     let end = sp.saturating_sub(64);
@@ -71,7 +140,7 @@ pub fn stack_high_water() -> usize {
 
 /// Static RAM the program uses (.data + .bss), in bytes.
 pub fn static_ram() -> usize {
-    heap_start() - 0x2000_0000
+    heap_start() - addr_of!(__sdata) as usize
 }
 
 /// The work both footprint probes measure: this node's verdict and reply

@@ -5,7 +5,7 @@
 
 use kevy_scope_device::{exit, paint_stack, stack_high_water};
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
     defmt::info!(

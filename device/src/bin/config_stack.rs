@@ -9,7 +9,7 @@ use core::hint::black_box;
 use kevy_scope::{MigrationTable, Node, PeerTable, parse_scopes};
 use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
     let scopes = black_box("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1");

@@ -24,7 +24,8 @@
 //! Under QEMU the "flash" is RAM: a region of `.uninit` (never zeroed or
 //! loaded by the reset handler) with NOR rules (`RamFlash`: page erase to
 //! `0xFF`, writes only clear bits). The power cut is a real system reset
-//! (`SCB::sys_reset`), which QEMU performs without clearing RAM: the reset
+//! (`SCB::sys_reset` on Cortex-M, the SiFive test device's reset on
+//! RISC-V `virt`), which QEMU performs without clearing RAM: the reset
 //! handler re-initialises `.data`/`.bss` and the stack, so every in-RAM
 //! structure is rebuilt and only the region survives. On a board, the same
 //! code takes the chip's flash driver (any `embedded_storage` `NorFlash`).
@@ -213,10 +214,10 @@ impl<'c, 'r> Peer<'c, 'r> {
 fn power_cut(stack_max: &mut u32, what: &str) -> ! {
     *stack_max = (*stack_max).max(stack_high_water() as u32);
     defmt::warn!("POWER CUT {=str}: system reset", what);
-    cortex_m::peripheral::SCB::sys_reset()
+    kevy_scope_device::system_reset()
 }
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
     let Retained {

@@ -16,7 +16,7 @@ static PEERS: [(&str, PeerAddr<'static>); 2] = [
     ("embed-auth-1", PeerAddr::new("fd00::3", 6004)),
 ];
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
     let Ok(node) = Node::new("embed-billing-1", &TABLE, MigrationTable::<4>::new()) else {

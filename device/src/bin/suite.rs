@@ -42,7 +42,7 @@ fn power_cuts() -> u32 {
     cuts
 }
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
     let outcome = vectors::run_all(|suite, passed| {

@@ -15,7 +15,7 @@ use kevy_scope_device::exit;
 
 type Table = OwnershipTable<'static, 16>;
 
-#[cortex_m_rt::entry]
+#[kevy_scope_device::entry]
 fn main() -> ! {
     let sizes: [(&str, usize); 32] = [
         ("Scope", size_of::<Scope<'static>>()),
