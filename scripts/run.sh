@@ -153,8 +153,35 @@ footprint() {
     echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top;"
     echo "image: flash that encoding and restoring a node's image adds to routing-stack (mem-fns excluded);"
     echo "ram includes the firmware's 4 KiB RAM-backed flash region under QEMU"
+    instructions_per_verdict
     step "sizes of the public types on ${TARGETS[0]} (bytes)"
     qemu "${TARGETS[0]}" type-sizes | grep -o 'size .*' | cut -d' ' -f2-
+}
+
+# Instructions per write verdict on every board: device/src/bin/
+# verdict_count.rs reads the board's clock around K verdicts under
+# -icount shift=0 (one virtual nanosecond per instruction), subtracts the
+# same loop without the verdict, and first checks the method on a loop of
+# known length (10 instructions per pass). A benchmark: printed, never
+# asserted.
+instructions_per_verdict() {
+    step "instructions per write verdict (QEMU -icount shift=0; 16 and 256 scopes, 4 move records)"
+    printf '%-28s %8s %8s %8s %8s %8s %8s %10s\n' target 16-hit 16-miss 16-moved \
+        256-hit 256-miss 256-moved 'loop (10)'
+    for target in "${TARGETS[@]}"; do
+        local log
+        log=$(qemu "$target" verdict-count -icount shift=0)
+        printf '%-28s' "$target"
+        for n in 16 256; do
+            for case in hit miss moved; do
+                printf ' %8s' "$(awk -v n="$n" -v c="$case" \
+                    '$2 == "count" && $3 == n && $4 == c {print $5}' <<<"$log")"
+            done
+        done
+        printf ' %10s\n' "$(awk '/method:/ {print $(NF - 2)}' <<<"$log")"
+    done
+    echo "hit: scoped keys in no move record; miss: keys no scope holds; moved: keys under the"
+    echo "move records. The verdict's call and return are counted, the loop around it is not."
 }
 
 # Flash of the compiler's memory routines in an ELF file.

@@ -174,3 +174,89 @@ where
     );
     exit(replied == "-MISDIRECTED writer is [fd00::3]:6004\r\n".len())
 }
+
+/// A counter of executed instructions, for programs QEMU runs with
+/// `-icount shift=0`: the virtual clock then advances one nanosecond per
+/// instruction, and every clock the guest reads follows it.
+///
+/// - Cortex-M: SysTick, clocked by the core clock (`CLKSOURCE` set), a
+///   24-bit down-counter; one tick is `1e9 / CORE_HZ` instructions (62.5
+///   on the micro:bit). QEMU does not model the DWT cycle counter.
+/// - RISC-V: `minstret`, which QEMU derives from the instruction count
+///   under `-icount` (`mcycle` too): one tick per instruction.
+///
+/// A window between two reads must stay under 2^24 ticks on Cortex-M
+/// (over 600 million instructions on these boards).
+pub mod counter {
+    #[cfg(target_arch = "arm")]
+    mod board {
+        include!(concat!(env!("OUT_DIR"), "/board.rs"));
+    }
+
+    /// Counter ticks per second of virtual time.
+    #[cfg(target_arch = "arm")]
+    pub const TICK_HZ: u64 = board::CORE_HZ;
+    /// Counter ticks per second of virtual time.
+    #[cfg(target_arch = "riscv32")]
+    pub const TICK_HZ: u64 = 1_000_000_000;
+
+    /// The counter's name, for the report.
+    #[cfg(target_arch = "arm")]
+    pub const NAME: &str = "SysTick at the core clock";
+    /// The counter's name, for the report.
+    #[cfg(target_arch = "riscv32")]
+    pub const NAME: &str = "minstret";
+
+    #[cfg(target_arch = "arm")]
+    const SYST_CSR: *mut u32 = 0xE000_E010 as *mut u32;
+    #[cfg(target_arch = "arm")]
+    const SYST_RVR: *mut u32 = 0xE000_E014 as *mut u32;
+    #[cfg(target_arch = "arm")]
+    const SYST_CVR: *mut u32 = 0xE000_E018 as *mut u32;
+    #[cfg(target_arch = "arm")]
+    const MASK: u32 = 0x00FF_FFFF;
+
+    /// Starts the counter.
+    #[cfg(target_arch = "arm")]
+    pub fn start() {
+        // SAFETY: the SysTick registers of every Cortex-M; nothing else in
+        // these programs uses SysTick. Enable, core clock, no interrupt.
+        unsafe {
+            super::write_volatile(SYST_RVR, MASK);
+            super::write_volatile(SYST_CVR, 0);
+            super::write_volatile(SYST_CSR, 0b101);
+        }
+    }
+
+    /// Starts the counter (`minstret` always runs).
+    #[cfg(target_arch = "riscv32")]
+    pub fn start() {}
+
+    /// The counter now, counting up.
+    #[cfg(target_arch = "arm")]
+    #[inline(always)]
+    pub fn now() -> u32 {
+        // SAFETY: a read of SysTick's current value register.
+        MASK - unsafe { super::read_volatile(SYST_CVR) }
+    }
+
+    /// The counter now, counting up.
+    #[cfg(target_arch = "riscv32")]
+    #[inline(always)]
+    pub fn now() -> u32 {
+        riscv::register::minstret::read() as u32
+    }
+
+    /// Ticks from `from` to `to`, across one wrap.
+    pub fn ticks(from: u32, to: u32) -> u32 {
+        #[cfg(target_arch = "arm")]
+        return to.wrapping_sub(from) & MASK;
+        #[cfg(target_arch = "riscv32")]
+        return to.wrapping_sub(from);
+    }
+
+    /// Instructions in `ticks`, at one instruction per nanosecond.
+    pub fn instructions(ticks: u64) -> u64 {
+        ticks * 1_000_000_000 / TICK_HZ
+    }
+}
