@@ -6,12 +6,14 @@
 #   RUNS=1 bash node/bench.sh     # quicker
 #
 # - redis-benchmark -t set,get, 50 clients, not pipelined and -P 16, against
-#   redis-server (its defaults, RDB snapshots off) and against kevy-node n1
+#   redis-server (its defaults, RDB snapshots off; the ratios are to it),
+#   redis-server with appendonly everysec (kevy-node's durability), and kevy-node n1
 #   with 1 and 2 connection threads; every key (key:...) is in a scope n1
 #   owns, so every SET takes the crate's write verdict and is logged.
-# - refused writes: redis-cli --pipe sends N SETs to kevy-node n2, which
-#   answers every one -MISDIRECTED (redis-benchmark stops at the first
-#   error reply); the same load accepted by n1 and by redis-server, for scale.
+# - refused writes: examples/pipe_load.rs pipelines N SETs to kevy-node n2,
+#   which answers every one -MISDIRECTED (redis-benchmark stops at the first
+#   error reply); the same load accepted by n1 and by redis-server, for
+#   scale; and the same SETs to n2 through redis-cli --pipe.
 #
 # Missing redis-tools / redis-server are installed with apt. Every process
 # started here is stopped by its PID on exit; loopback only.
@@ -29,7 +31,7 @@ if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/nu
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-tools redis-server
 fi
-cargo build --release -q --bin kevy-node
+cargo build --release -q --bin kevy-node --example pipe_load
 NODE=target/release/kevy-node
 
 WORK=$(mktemp -d)
@@ -48,6 +50,14 @@ REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" --logfile "$WORK/redis.log" >/dev/null 2>&1 &
 PIDS+=($!)
 wait_up "$REDIS_PORT"
+# The same with its append-only file (fsync every second): the durability
+# kevy-node gives, shown beside the anchor.
+mkdir "$WORK/aof"
+REDIS_AOF_PORT=$(free_port)
+redis-server --port "$REDIS_AOF_PORT" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync everysec \
+    --dir "$WORK/aof" --logfile "$WORK/redis-aof.log" >/dev/null 2>&1 &
+PIDS+=($!)
+wait_up "$REDIS_AOF_PORT"
 
 # start_node ID THREADS PORT: a node of a two-node cluster where n1 owns
 # key: (n1's peer entry names P1; the 2-thread n1 listens on its own port).
@@ -78,7 +88,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo "redis-benchmark: $CLIENTS clients, -r 100000, $REQUESTS requests (-P 16: $PIPELINED_REQUESTS), median of $RUNS runs, servers taken in turn"
 declare -A RUNS_OF
 for run in $(seq "$RUNS"); do
-    for server in redis:"$REDIS_PORT" node1:"$P1" node2:"$P1B"; do
+    for server in redis:"$REDIS_PORT" redis_aof:"$REDIS_AOF_PORT" node1:"$P1" node2:"$P1B"; do
         for pipeline in 1 16; do
             for test in set get; do
                 RUNS_OF[${server%%:*},$pipeline,$test]+="$(bench "${server##*:}" "$pipeline" "$test") "
@@ -91,9 +101,10 @@ declare -A RPS
 for key in "${!RUNS_OF[@]}"; do RPS[$key]=$(median <<<"${RUNS_OF[$key]}"); done
 
 printf '\n| server | test | -P 1 (req/s) | ratio | -P 16 (req/s) | ratio |\n| --- | --- | --- | --- | --- | --- |\n'
-for server in redis node1 node2; do
+for server in redis redis_aof node1 node2; do
     case $server in
         redis) name="redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-)" ;;
+        redis_aof) name="redis-server, appendonly everysec" ;;
         node1) name="kevy-node, 1 thread" ;;
         node2) name="kevy-node, 2 threads" ;;
     esac
@@ -105,6 +116,18 @@ for server in redis node1 node2; do
 done
 
 # Refused writes: every SET to n2 answers -MISDIRECTED writer is 127.0.0.1:P1.
+# examples/pipe_load.rs pipelines PIPE_SETS SETs on one connection and counts
+# the replies (redis-cli --pipe prints every error reply, which bounds it).
+median_pipe() { # PORT -> "req/s ..." of the median run
+    for _ in $(seq "$RUNS"); do target/release/examples/pipe_load "$1" "$PIPE_SETS"; done |
+        sort -g | awk '{v[NR]=$0} END {print v[int((NR+1)/2)]}'
+}
+printf '\n%s SETs pipelined on one connection (examples/pipe_load.rs), median of %s runs:\n' "$PIPE_SETS" "$RUNS"
+for target in "kevy-node n2, 2 threads, every SET refused:$P2" "kevy-node n1, 2 threads, every SET accepted:$P1B" \
+    "redis-server:$REDIS_PORT"; do
+    printf '  %-46s %s\n' "${target%:*}" "$(median_pipe "${target##*:}")"
+done
+
 python3 - "$PIPE_SETS" >"$WORK/sets.resp" <<'EOF'
 import sys
 out = sys.stdout.buffer
@@ -112,19 +135,9 @@ for i in range(int(sys.argv[1])):
     k = b"key:%012d" % i
     out.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$3\r\nxxx\r\n" % (len(k), k))
 EOF
-# pipe PORT -> "seconds errors" (redis-cli prints every error reply, to a file here)
-pipe() {
-    local start end
-    start=$(date +%s.%N)
-    redis-cli -h 127.0.0.1 -p "$1" --pipe <"$WORK/sets.resp" >"$WORK/pipe.out" 2>&1 || true
-    end=$(date +%s.%N)
-    echo "$(awk -v s="$start" -v e="$end" 'BEGIN {print e - s}') $(tail -n 1 "$WORK/pipe.out" | grep -o 'errors: [0-9]*' | cut -d' ' -f2)"
-}
-printf '\nredis-cli --pipe, %s SETs on one connection:\n' "$PIPE_SETS"
-printf '| server | replies | req/s |\n| --- | --- | --- |\n'
-for target in "kevy-node n2, 2 threads (every SET -MISDIRECTED):$P2" "kevy-node n1, 2 threads (every SET accepted):$P1B" "redis-server:$REDIS_PORT"; do
-    read -r secs errors <<<"$(pipe "${target##*:}")"
-    printf '| %s | %s errors | %.0f |\n' "${target%:*}" "$errors" "$(awk -v n="$PIPE_SETS" -v s="$secs" 'BEGIN {print n / s}')"
-done
-echo
+start=$(date +%s.%N)
+redis-cli -h 127.0.0.1 -p "$P2" --pipe <"$WORK/sets.resp" >"$WORK/pipe.out" 2>&1 || true
+end=$(date +%s.%N)
+printf '\nredis-cli --pipe, the same SETs to n2: %s; %.0f req/s (redis-cli prints each error reply)\n' \
+    "$(tail -n 1 "$WORK/pipe.out")" "$(awk -v n="$PIPE_SETS" -v s="$start" -v e="$end" 'BEGIN {print n / (e - s)}')"
 echo "a sample refusal: $(redis-cli -h 127.0.0.1 -p "$P2" SET key:1 x)"
