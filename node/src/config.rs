@@ -19,7 +19,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kevy_scope::PeerTable;
+use kevy_scope::PeerTableBuf;
 
 /// The usage text.
 pub const USAGE: &str = "\
@@ -42,12 +42,11 @@ usage: kevy-node [--config FILE] [--node-id ID] [--scopes SCOPES] [--peers PEERS
 #[derive(Debug, Clone)]
 pub struct Config {
     /// This node's id.
-    pub node_id: &'static str,
-    /// The `scopes` value, kept for the whole process (the crate's
-    /// parsers borrow it).
-    pub scopes: &'static str,
-    /// The `peers` value, kept likewise.
-    pub peers: &'static str,
+    pub node_id: String,
+    /// The `scopes` value.
+    pub scopes: String,
+    /// The `peers` value.
+    pub peers: String,
     /// Where to listen.
     pub listen: SocketAddr,
     /// Connection threads.
@@ -120,13 +119,11 @@ impl Config {
             .node_id
             .or(file.node_id)
             .ok_or("no node id (--node-id or [cluster] node_id)")?;
-        // Kept for the process: the crate's parsers borrow their input.
-        let keep = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        let scopes = keep(flags.scopes.or(file.scopes).unwrap_or_default());
-        let peers = keep(flags.peers.or(file.peers).unwrap_or_default());
+        let scopes = flags.scopes.or(file.scopes).unwrap_or_default();
+        let peers = flags.peers.or(file.peers).unwrap_or_default();
         let listen = listen_addr(
             &node_id,
-            peers,
+            &peers,
             flags.bind.or(file.bind),
             flags.port.or(file.port),
         )?;
@@ -140,7 +137,7 @@ impl Config {
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(format!("kevy-node-{node_id}")));
         Ok(Self {
-            node_id: keep(node_id),
+            node_id,
             scopes,
             peers,
             listen,
@@ -161,8 +158,7 @@ fn listen_addr(
     bind: Option<String>,
     port: Option<u16>,
 ) -> Result<SocketAddr, String> {
-    let peers = PeerTable::<{ crate::cluster::MAX_PEERS }>::parse(peers)
-        .map_err(|e| format!("peers: {e}"))?;
+    let peers = PeerTableBuf::parse(peers).map_err(|e| format!("peers: {e}"))?;
     let own = peers.get(id).map(|p| p.client_addr());
     let host = bind.unwrap_or_else(|| own.map_or("127.0.0.1".into(), |a| a.host().to_owned()));
     let port = port.or(own.map(|a| a.port())).unwrap_or(6004);

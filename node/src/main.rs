@@ -55,9 +55,9 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
     db.sync_every(Duration::from_secs(1));
     let cluster = Cluster::boot(
         &ClusterConfig {
-            node_id: config.node_id,
-            scopes: config.scopes,
-            peers: config.peers,
+            node_id: &config.node_id,
+            scopes: &config.scopes,
+            peers: &config.peers,
             data_dir: &config.data_dir,
             step_pause: config.step_pause,
         },
@@ -65,7 +65,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
     )?;
     let listener = TcpListener::bind(config.listen)?;
     log(
-        config.node_id,
+        &config.node_id,
         &format!(
             "listening on {}, {} connection threads, {} keys in {}",
             listener.local_addr()?,

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use kevy_scope::{
     Durable, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, PeerAddr,
-    PeerTable, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report, parse_scopes,
+    PeerTableBuf, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report,
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};
@@ -46,11 +46,6 @@ pub type NodeState = Node<Table, MigrationTableBuf>;
 /// is applied.
 pub type NodeSnapshot = Snapshot<Table, MigrationTableBuf>;
 
-/// Scopes the `scopes` value may hold (the borrowed parser's capacity).
-const MAX_SCOPES: usize = 256;
-/// Peers the `peers` value may hold.
-pub const MAX_PEERS: usize = 64;
-
 /// Whether the quorum service flags `writer` down. No quorum service
 /// (kevy-elect) runs beside this example, so every writer is up and no
 /// fallback stands in.
@@ -61,13 +56,11 @@ pub fn writer_down(_writer: &str) -> bool {
 /// What the node needs to join its cluster.
 pub struct ClusterConfig<'c> {
     /// This node's id.
-    pub node_id: &'static str,
-    /// The `[cluster] scopes` value. Kept for the whole process: the
-    /// crate's config parsers borrow their input (owned config types
-    /// would let it go).
-    pub scopes: &'static str,
-    /// The `[cluster] peers` value, kept likewise.
-    pub peers: &'static str,
+    pub node_id: &'c str,
+    /// The `[cluster] scopes` value.
+    pub scopes: &'c str,
+    /// The `[cluster] peers` value.
+    pub peers: &'c str,
     /// Where the records file lives.
     pub data_dir: &'c Path,
     /// Testing aid: a pause after each step of a move (source and target).
@@ -76,9 +69,9 @@ pub struct ClusterConfig<'c> {
 
 /// This node in its cluster.
 pub struct Cluster {
-    id: &'static str,
+    id: String,
     node: SharedNode<Table, MigrationTableBuf>,
-    peers: PeerTable<'static, MAX_PEERS>,
+    peers: PeerTableBuf,
     db: Arc<Db>,
     file: RecordsFile,
     /// Serialises the steps with the persisting of their results; holds
@@ -98,7 +91,7 @@ struct Outbox {
 struct Outgoing {
     news: News,
     /// The peers that have not acknowledged it.
-    pending: Vec<&'static str>,
+    pending: Vec<String>,
 }
 
 impl Cluster {
@@ -108,15 +101,11 @@ impl Cluster {
     /// resolving moves left in flight by a crash.
     pub fn boot(config: &ClusterConfig<'_>, db: Arc<Db>) -> Result<Arc<Self>, Box<dyn Error>> {
         let id = config.node_id;
-        // Parsed into a fixed table for `boot_report`, then copied into
-        // the owned table the node routes with (an owned parser would
-        // do both at once).
-        let fixed = parse_scopes::<MAX_SCOPES>(config.scopes)?;
-        let peers = PeerTable::<'static, MAX_PEERS>::parse(config.peers)?;
-        for warning in boot_report(&fixed, &peers) {
+        let table: Table = Arc::new(OwnershipTableBuf::parse(config.scopes)?);
+        let peers = PeerTableBuf::parse(config.peers)?;
+        for warning in boot_report(&*table, &peers) {
             log(id, &format!("warning: {warning}"));
         }
-        let table: Table = Arc::new(OwnershipTableBuf::new(fixed.scopes().iter().copied())?);
         let file = RecordsFile::in_dir(config.data_dir);
         let (node, owed) = match file.load() {
             Ok(None) => {
@@ -164,8 +153,11 @@ impl Cluster {
                 );
             }
         }
-        let everyone_else: Vec<&'static str> =
-            peers.iter().map(|p| p.id()).filter(|p| *p != id).collect();
+        let everyone_else: Vec<String> = peers
+            .iter()
+            .map(|p| p.id().to_owned())
+            .filter(|p| p != id)
+            .collect();
         let outbox = Outbox {
             entries: owed
                 .into_iter()
@@ -176,7 +168,7 @@ impl Cluster {
                 .collect(),
         };
         let cluster = Arc::new(Self {
-            id,
+            id: id.to_owned(),
             node: SharedNode::new(node),
             peers,
             db,
@@ -191,8 +183,8 @@ impl Cluster {
     }
 
     /// This node's id.
-    pub fn id(&self) -> &'static str {
-        self.id
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// The node's current state, without a lock.
@@ -201,7 +193,7 @@ impl Cluster {
     }
 
     /// The peer list (it resolves ids in replies).
-    pub fn peers(&self) -> &PeerTable<'static, MAX_PEERS> {
+    pub fn peers(&self) -> &PeerTableBuf {
         &self.peers
     }
 
@@ -250,7 +242,7 @@ impl Cluster {
         });
         if let Err(e) = saved {
             log(
-                self.id,
+                &self.id,
                 &format!("cannot persist the records ({e}): stopping"),
             );
             std::process::abort();
@@ -279,7 +271,7 @@ impl Cluster {
         self.persist(&outbox);
         drop(outbox);
         log(
-            self.id,
+            &self.id,
             &format!("quarantine lifted by the operator at epoch {epoch}"),
         );
         "OK".into()
@@ -322,13 +314,9 @@ pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Re
     let mut buf = [0u8; MAX_REPLY_LEN];
     match verdict.encode_reply(peers, &mut buf) {
         Ok(reply) => out.extend_from_slice(reply),
-        Err(_) => {
-            // A host name longer than the fixed buffer: the same reply
-            // through `fmt`.
-            let mut reply = String::new();
-            let _ = verdict.write_reply(peers, &mut reply);
-            out.extend_from_slice(reply.as_bytes());
-        }
+        // MAX_REPLY_LEN covers every host the peer list accepts; the
+        // allocating form cannot fail.
+        Err(_) => out.extend_from_slice(&verdict.reply_vec(peers)),
     }
 }
 

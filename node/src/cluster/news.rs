@@ -69,7 +69,7 @@ impl Cluster {
                 // and its announcement too.
                 self.pause();
                 // What is owed now; sent without holding the lock.
-                let owed: Vec<(News, Vec<&'static str>)> = {
+                let owed: Vec<(News, Vec<String>)> = {
                     let outbox = self.lock_steps();
                     if outbox.entries.is_empty() {
                         backoff = Duration::from_millis(10);
@@ -82,11 +82,11 @@ impl Cluster {
                         .map(|e| (e.news.clone(), e.pending.clone()))
                         .collect()
                 };
-                let mut acked: Vec<(News, &'static str)> = Vec::new();
+                let mut acked: Vec<(News, String)> = Vec::new();
                 for (news, pending) in &owed {
-                    for &peer_id in pending {
+                    for peer_id in pending {
                         if self.tell(peer_id, news).is_ok() {
-                            acked.push((news.clone(), peer_id));
+                            acked.push((news.clone(), peer_id.clone()));
                         }
                     }
                 }
@@ -107,7 +107,7 @@ impl Cluster {
                     continue;
                 }
                 log(
-                    self.id,
+                    &self.id,
                     &format!(
                         "{} announcements still owed; next round in {backoff:?}",
                         outbox.entries.len()

@@ -67,7 +67,7 @@ impl Cluster {
             // other moves). The abort raised this node above the target's
             // fence, so one more try starts high enough.
             log(
-                self.id,
+                &self.id,
                 "the target's epoch was ahead of ours; trying again above its fence",
             );
             reply = self.move_once(prefix, to, target);
@@ -94,7 +94,7 @@ impl Cluster {
             epoch: started.epoch,
         };
         log(
-            self.id,
+            &self.id,
             &format!("move {}: started, writes quiesced", id.describe()),
         );
         self.pause();
@@ -109,7 +109,7 @@ impl Cluster {
                 return self.resolve_without_ok(&id, &why, 0);
             }
             log(
-                self.id,
+                &self.id,
                 &format!("move {}: fallback {fallback} knows", id.describe()),
             );
             self.pause();
@@ -144,7 +144,7 @@ impl Cluster {
         shipped: usize,
     ) -> Result<String, String> {
         log(
-            self.id,
+            &self.id,
             &format!(
                 "move {}: no +OK ({why}); asking the target for the outcome",
                 id.describe()
@@ -185,12 +185,12 @@ impl Cluster {
                 Ok(Reply::Simple(text)) => match wire::parse_outcome(&text) {
                     Some(outcome) => return Some(outcome),
                     None => log(
-                        self.id,
+                        &self.id,
                         &format!("move {}: unreadable outcome {text:?}", id.describe()),
                     ),
                 },
                 Ok(other) => log(
-                    self.id,
+                    &self.id,
                     &format!("move {}: outcome refused: {other:?}", id.describe()),
                 ),
                 Err(_) => {}
@@ -224,13 +224,13 @@ impl Cluster {
                 let pending = self
                     .peers
                     .iter()
-                    .map(|p| p.id())
+                    .map(|p| p.id().to_owned())
                     .filter(|p| *p != self.id)
                     .collect();
                 outbox.entries.push(Outgoing { news, pending });
                 self.persist(&outbox);
                 log(
-                    self.id,
+                    &self.id,
                     &format!("move {}: {}", id.describe(), wire::status_word(status)),
                 );
                 if outcome.is_committed() {
@@ -238,7 +238,7 @@ impl Cluster {
                     // (a quick move back) cannot interleave.
                     let n = self.db.drop_prefix(&id.prefix);
                     log(
-                        self.id,
+                        &self.id,
                         &format!("move {}: {n} keys handed over", id.describe()),
                     );
                 }
@@ -247,7 +247,7 @@ impl Cluster {
             // A repeat: another resolver got there first.
             Ok(_) => {}
             Err(e) => log(
-                self.id,
+                &self.id,
                 &format!("move {}: not resolved: {e}", id.describe()),
             ),
         }
@@ -275,7 +275,7 @@ impl Cluster {
             .collect();
         for id in open {
             log(
-                self.id,
+                &self.id,
                 &format!("move {}: left in flight, asking the target", id.describe()),
             );
             self.resolve_in_background(id);

@@ -32,7 +32,7 @@ impl Cluster {
         self.step(&outbox, false, |n| n.adopt(&id.id()))
             .map_err(|e| wire::refusal(&e))?;
         log(
-            self.id,
+            &self.id,
             &format!(
                 "move {}: adopted with {} keys",
                 id.describe(),
@@ -51,7 +51,7 @@ impl Cluster {
             .step(&outbox, false, |n| n.move_outcome(&id.id()))
             .map_err(|e| wire::refusal(&e))?;
         log(
-            self.id,
+            &self.id,
             &format!(
                 "move {}: asked for its outcome: {}",
                 id.describe(),
