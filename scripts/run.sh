@@ -7,7 +7,10 @@
 #                                 QEMU, footprint, fuzzing
 #   scripts/run.sh footprint      flash, RAM and stack of the firmware
 #   scripts/run.sh bench          criterion benches beside the reference,
-#                                 the ratio table and instruction counts
+#                                 the ratio table and instruction counts,
+#                                 the example node beside redis-server
+#   scripts/run.sh node ...       the example node: scripts/node.sh
+#                                 cluster | test | bench
 #
 # Missing rustup targets and components are installed on first use.
 set -euo pipefail
@@ -255,6 +258,8 @@ case "${1:-}" in
         step "instructions per route (callgrind)"
         command -v valgrind >/dev/null || as_root apt-get install -y valgrind
         instructions
+        step "example node beside redis-server (node/bench.sh, about 2 minutes)"
+        bash scripts/node.sh bench
         ;;
     footprint)
         ensure_rust
@@ -265,14 +270,20 @@ case "${1:-}" in
         ensure_rust
         ensure_device_tools
         host_suite
+        step "example node (node/): three processes, redis-cli, kevy-cluster-rw, kill -9"
+        bash scripts/node.sh test
         cross_builds
         device_suites
         footprint
         fuzz
         step "all checks passed"
         ;;
+    node)
+        shift
+        bash scripts/node.sh "$@"
+        ;;
     *)
-        echo "usage: $0 demo [target] | test | footprint | bench" >&2
+        echo "usage: $0 demo [target] | test | footprint | bench | node cluster|test|bench" >&2
         exit 2
         ;;
 esac
