@@ -631,7 +631,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         if given_away_inside {
             return Err(MigrationError::NotOwner);
         }
-        let epoch = self.seen.next().ok_or(MigrationError::EpochExhausted)?;
+        // Above every epoch it knows of, news included: a target's fence
+        // is more often below it than above.
+        let newest = self.moves.records().map(|r| r.record.epoch).max();
+        let epoch = self
+            .seen
+            .max(newest.unwrap_or(Epoch::ZERO))
+            .next()
+            .ok_or(MigrationError::EpochExhausted)?;
         let state = MigrationState::new(self.id(), to)?;
         let prepare = self
             .scope_of(prefix)
