@@ -149,8 +149,9 @@ pub use wire::peers::PeerTableBuf;
 pub use wire::peers::{Peer, PeerTable};
 pub use wire::reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
 
-/// The README's examples run as doctests.
-#[cfg(doctest)]
+/// The README's examples run as doctests, in builds with every feature
+/// they use (`compat` implies `std` and `alloc`).
+#[cfg(all(doctest, feature = "compat"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
