@@ -1,6 +1,6 @@
 //! Test vectors shared by the host suite (`tests/vectors.rs`) and the
-//! Cortex-M suites under QEMU (`device/src/bin/suite.rs`): the same cases,
-//! run by the same code, on both. No heap, no std.
+//! Cortex-M and RISC-V suites under QEMU (`device/src/bin/suite.rs`): the
+//! same cases, run by the same code, on all of them. No heap, no std.
 
 use kevy_scope::{
     Announcement, ConfigErrorKind, Epoch, ImageError, Ingest, MigrationError, MigrationTable,
