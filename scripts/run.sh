@@ -66,6 +66,8 @@ host_suite() {
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
     step "host tests (unit, property, differential, simulation, doc)"
     cargo test --all-features
+    step "model check of the move protocol, exhaustive (release; prints the states explored)"
+    cargo test --release --all-features --test model_check -- --nocapture
     step "host tests, default features and none (every test target; feature-gated ones skip)"
     cargo test
     cargo test --no-default-features
