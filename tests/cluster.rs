@@ -367,8 +367,8 @@ impl V {
     fn of(v: WriteVerdict<'_>) -> Self {
         match v {
             WriteVerdict::Accept => V::Accept,
-            WriteVerdict::Misdirected { to } => V::Misdirected(idx(to)),
-            WriteVerdict::Quiesced { to } => V::Quiesced(idx(to)),
+            WriteVerdict::Misdirected { target: to } => V::Misdirected(idx(to)),
+            WriteVerdict::Quiesced { target: to } => V::Quiesced(idx(to)),
             WriteVerdict::Unavailable => V::Unavailable,
             other => panic!("a verdict the simulation does not know: {other:?}"),
         }

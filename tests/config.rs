@@ -87,7 +87,7 @@ proptest! {
             Ok(peers) => {
                 prop_assert!(bare.len() <= MAX_HOST_LEN);
                 let mut buf = [0u8; MAX_REPLY_LEN];
-                let verdict = WriteVerdict::Misdirected { to: "B" };
+                let verdict = WriteVerdict::Misdirected { target: "B" };
                 let reply = verdict.encode_reply(&peers, &mut buf);
                 prop_assert!(reply.is_ok(), "{value}: {reply:?}");
             }

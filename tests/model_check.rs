@@ -887,7 +887,7 @@ impl MoveModel {
                 ));
             };
             for (n, v) in verdicts.iter().enumerate() {
-                let ok = n == owner || *v == WriteVerdict::Misdirected { to: IDS[owner] };
+                let ok = n == owner || *v == WriteVerdict::Misdirected { target: IDS[owner] };
                 if !ok {
                     return Err(format!(
                         "{}: {} answers {v:?}, the acceptor is {}",
@@ -1174,7 +1174,7 @@ impl Model for MoveModel {
                             }
                             seen[at] = true;
                             match verdicts[at] {
-                                WriteVerdict::Misdirected { to } => at = idx(to),
+                                WriteVerdict::Misdirected { target: to } => at = idx(to),
                                 _ => return true,
                             }
                         }
@@ -1201,7 +1201,7 @@ impl Model for MoveModel {
                     let nodes = m.nodes(s);
                     KEYS.iter().all(|key| {
                         (0..NODES).all(|n| match nodes[n].verdict(key, Self::is_down(s)) {
-                            WriteVerdict::Quiesced { to } => nodes[n]
+                            WriteVerdict::Quiesced { target: to } => nodes[n]
                                 .in_flight()
                                 .any(|mv| key.starts_with(mv.prefix) && mv.to == to),
                             _ => true,

@@ -84,10 +84,16 @@ fn reboot(n: &Device) -> Device {
 fn move_leaves_no_redirect_loop() {
     let (mut a, mut b, c) = (node("A"), node("B"), node("C"));
     move_prefix(&mut a, &mut b, BILLING);
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        a.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
     assert!(accepts(&b, KEY));
     // A node that has not learned the move reaches B through A.
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
 }
 
 #[test]
@@ -95,11 +101,17 @@ fn a_bystander_that_learned_the_move_points_straight_at_the_owner() {
     let (mut a, mut b, mut c) = (node("A"), node("B"), node("C"));
     let id = move_prefix(&mut a, &mut b, BILLING);
     assert_eq!(announce(&mut c, id, MoveStatus::Committed), Ok(true));
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
     // Learning is idempotent and survives a restart.
     assert_eq!(announce(&mut c, id, MoveStatus::Committed), Ok(false));
     let c = reboot(&c);
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
 }
 
 #[test]
@@ -109,7 +121,10 @@ fn move_back_leaves_no_loop() {
     let back = move_prefix(&mut b, &mut a, BILLING);
     assert!(back.epoch > there.epoch);
     assert!(accepts(&a, KEY));
-    assert_eq!(b.verdict(KEY, UP), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        b.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
     // And it can move again.
     move_prefix(&mut a, &mut b, BILLING);
     assert!(accepts(&b, KEY));
@@ -121,7 +136,7 @@ fn quiesced_only_while_in_flight() {
     let (mut a, mut b) = (node("A"), node("B"));
     let key = b"app:billing:x";
     let id = start(&mut a, BILLING, "B");
-    assert_eq!(a.verdict(key, UP), WriteVerdict::Quiesced { to: "B" });
+    assert_eq!(a.verdict(key, UP), WriteVerdict::Quiesced { target: "B" });
     assert_eq!(
         a.start_move(BILLING, "B").unwrap_err(),
         MigrationError::AlreadyMigrating
@@ -139,7 +154,10 @@ fn quiesced_only_while_in_flight() {
             .must_persist()
     );
     assert!(accepts(&a, key));
-    assert_eq!(b.verdict(key, UP), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        b.verdict(key, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
     assert_eq!(a.in_flight().count(), 0);
 }
 
@@ -151,8 +169,11 @@ fn the_target_accepts_no_client_write_before_it_adopts() {
     let (mut a, b) = (node("A"), node("B"));
     let id = start(&mut a, BILLING, "B");
     assert_eq!(b.check_ingest(&id), Ok(Ingest::Apply));
-    assert_eq!(b.verdict(KEY, UP), WriteVerdict::Misdirected { to: "A" });
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Quiesced { to: "B" });
+    assert_eq!(
+        b.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
+    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Quiesced { target: "B" });
 }
 
 #[test]
@@ -160,7 +181,10 @@ fn a_committed_source_reboots_and_still_redirects() {
     let (mut a, mut b) = (node("A"), node("B"));
     move_prefix(&mut a, &mut b, BILLING);
     let a = reboot(&a);
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        a.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
     assert!(accepts(&b, KEY));
 }
 
@@ -179,7 +203,7 @@ fn a_source_rebooted_mid_move_stays_quiesced_and_resolves() {
     let id = start(&mut a, BILLING, "B");
     ingest(&mut b, &id);
     let mut a = reboot(&a);
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Quiesced { to: "B" });
+    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Quiesced { target: "B" });
     let open: Vec<_> = a
         .in_flight()
         .map(|m| (m.prefix.to_vec(), m.epoch))
@@ -188,7 +212,10 @@ fn a_source_rebooted_mid_move_stays_quiesced_and_resolves() {
     let outcome = b.move_outcome(&id).unwrap().into_inner();
     assert!(outcome.is_committed());
     let _ = a.resolve_move(BILLING, id.epoch, outcome).unwrap();
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        a.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
 }
 
 #[test]
@@ -297,20 +324,23 @@ fn a_fallback_never_stands_in_for_what_its_writer_gave_away() {
     // A is down before it commits: F does not stand in.
     assert_eq!(
         f.verdict(KEY, a_down),
-        WriteVerdict::Misdirected { to: "A" }
+        WriteVerdict::Misdirected { target: "A" }
     );
     assert!(b.verdict(KEY, a_down).is_accept());
     let _ = a.commit_move(BILLING, id.epoch).unwrap();
     assert_eq!(announce(&mut f, id, MoveStatus::Committed), Ok(true));
     assert_eq!(
         f.verdict(KEY, a_down),
-        WriteVerdict::Misdirected { to: "B" }
+        WriteVerdict::Misdirected { target: "B" }
     );
     // Moved back to A, F may stand in again once it learns so.
     let back = move_prefix(&mut b, &mut a, BILLING);
     assert_eq!(announce(&mut f, back, MoveStatus::Committed), Ok(true));
     assert!(f.verdict(KEY, a_down).is_accept());
-    assert_eq!(f.verdict(KEY, UP), WriteVerdict::Misdirected { to: "A" });
+    assert_eq!(
+        f.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
 }
 
 #[test]
@@ -352,11 +382,11 @@ fn no_cycle_through_a_fallback_after_a_move_back_it_missed() {
     move_prefix(&mut c, &mut a, sub);
     assert_eq!(
         b.verdict(key, a_down),
-        WriteVerdict::Misdirected { to: "C" }
+        WriteVerdict::Misdirected { target: "C" }
     );
     assert_eq!(
         c.verdict(key, a_down),
-        WriteVerdict::Misdirected { to: "A" }
+        WriteVerdict::Misdirected { target: "A" }
     );
     assert!(accepts(&a, key));
 }
@@ -370,7 +400,10 @@ fn older_news_and_news_contradicting_ownership_change_nothing() {
     // C hears the second move first: newer news, taken although C missed
     // the move before it.
     assert_eq!(announce(&mut c, second, MoveStatus::Committed), Ok(true));
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "D" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "D" }
+    );
     // The first move, late: stale, and it changes nothing.
     assert_eq!(
         announce(&mut c, first, MoveStatus::Committed),
@@ -378,7 +411,10 @@ fn older_news_and_news_contradicting_ownership_change_nothing() {
             known: second.epoch
         })
     );
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "D" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "D" }
+    );
     // News of another node moving what D owns contradicts what D knows.
     let bogus = MoveId {
         prefix: BILLING,
@@ -403,12 +439,12 @@ fn sub_prefix_moves_by_newest_news() {
     assert!(accepts(&b, b"app:billing:eu:1"));
     assert_eq!(
         b.verdict(b"app:billing:us:1", UP),
-        WriteVerdict::Misdirected { to: "A" }
+        WriteVerdict::Misdirected { target: "A" }
     );
     assert!(accepts(&a, b"app:billing:us:1"));
     assert_eq!(
         a.verdict(b"app:billing:eu:1", UP),
-        WriteVerdict::Misdirected { to: "B" }
+        WriteVerdict::Misdirected { target: "B" }
     );
     // A gave part of app:billing: away, so it cannot move the whole scope.
     assert_eq!(
@@ -431,11 +467,11 @@ fn a_whole_move_after_getting_the_part_back_supersedes_the_part() {
     assert!(accepts(&b, b"app:billing:eu:1"));
     assert_eq!(
         a.verdict(b"app:billing:eu:1", UP),
-        WriteVerdict::Misdirected { to: "B" }
+        WriteVerdict::Misdirected { target: "B" }
     );
     assert_eq!(
         c.verdict(b"app:billing:eu:1", UP),
-        WriteVerdict::Misdirected { to: "A" }
+        WriteVerdict::Misdirected { target: "A" }
     );
 }
 
@@ -451,8 +487,14 @@ fn adopted_prefix_moves_onward() {
     tell(&mut [&mut d], first);
     move_prefix(&mut b, &mut d, BILLING);
     assert!(accepts(&d, KEY));
-    assert_eq!(b.verdict(KEY, UP), WriteVerdict::Misdirected { to: "D" });
-    assert_eq!(a.verdict(KEY, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        b.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "D" }
+    );
+    assert_eq!(
+        a.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
     assert_eq!(
         b.start_move(BILLING, "A").unwrap_err(),
         MigrationError::AlreadyMigrated
@@ -585,7 +627,7 @@ fn full_record_table_is_an_error_and_keeps_state() {
     );
     assert_eq!(
         a.verdict(b"app:billing:eu:1", UP),
-        WriteVerdict::Quiesced { to: "B" }
+        WriteVerdict::Quiesced { target: "B" }
     );
     assert!(a.verdict(b"app:billing:us:1", UP).is_accept());
     // A target with no room refuses before any key is applied.
@@ -750,7 +792,10 @@ fn unbounded_records_give_the_same_verdicts() {
     let _ = b.adopt(&id).unwrap();
     let _ = a.commit_move(&long, epoch).unwrap();
     let key = [long.as_slice(), b"1"].concat();
-    assert_eq!(a.verdict(&key, UP), WriteVerdict::Misdirected { to: "B" });
+    assert_eq!(
+        a.verdict(&key, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
     assert!(b.verdict(&key, UP).is_accept());
     let mut buf = vec![0u8; b.image_len()];
     let len = b.encode_image(&mut buf).unwrap();
@@ -871,5 +916,8 @@ fn news_re_announced_from_records_reaches_a_node_that_missed_it() {
     for n in &news {
         let _ = c.learn(n);
     }
-    assert_eq!(c.verdict(KEY, UP), WriteVerdict::Misdirected { to: "D" });
+    assert_eq!(
+        c.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "D" }
+    );
 }

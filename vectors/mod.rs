@@ -325,7 +325,7 @@ fn moves() -> Outcome {
     };
     c.check(
         1,
-        a.verdict(key, up) == WriteVerdict::Quiesced { to: b_id },
+        a.verdict(key, up) == WriteVerdict::Quiesced { target: b_id },
         "source quiesces",
     )?;
     c.check(
@@ -340,7 +340,7 @@ fn moves() -> Outcome {
     )?;
     c.check(
         4,
-        b.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
+        b.verdict(key, up) == WriteVerdict::Misdirected { target: a_id },
         "no client write before adoption",
     )?;
     c.check(
@@ -356,13 +356,13 @@ fn moves() -> Outcome {
     )?;
     c.check(
         7,
-        a.verdict(key, up) == WriteVerdict::Misdirected { to: b_id },
+        a.verdict(key, up) == WriteVerdict::Misdirected { target: b_id },
         "source redirects to target",
     )?;
     c.check(8, b.verdict(key, up).is_accept(), "target accepts: no loop")?;
     c.check(
         9,
-        other.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
+        other.verdict(key, up) == WriteVerdict::Misdirected { target: a_id },
         "others follow static config until told",
     )?;
     let news = Announcement {
@@ -376,7 +376,7 @@ fn moves() -> Outcome {
     )?;
     c.check(
         11,
-        other.verdict(key, up) == WriteVerdict::Misdirected { to: b_id },
+        other.verdict(key, up) == WriteVerdict::Misdirected { target: b_id },
         "one hop after the announcement",
     )?;
     // Move back.
@@ -393,7 +393,7 @@ fn moves() -> Outcome {
     c.check(14, a.verdict(key, up).is_accept(), "back home: accepted")?;
     c.check(
         15,
-        b.verdict(key, up) == WriteVerdict::Misdirected { to: a_id },
+        b.verdict(key, up) == WriteVerdict::Misdirected { target: a_id },
         "no circle",
     )?;
     c.check(
@@ -499,7 +499,7 @@ fn images() -> Outcome {
     c.check(
         2,
         again.restore(image).is_ok()
-            && again.verdict(key, up) == WriteVerdict::Quiesced { to: b_id },
+            && again.verdict(key, up) == WriteVerdict::Quiesced { target: b_id },
         "a rebooted source stays quiesced",
     )?;
     c.check(
@@ -634,15 +634,17 @@ fn replies() -> Outcome {
     };
     let cases: [(WriteVerdict<'static>, &[u8]); 4] = [
         (
-            WriteVerdict::Misdirected { to: "B" },
+            WriteVerdict::Misdirected { target: "B" },
             b"-MISDIRECTED writer is 10.0.0.2:6379\r\n",
         ),
         (
-            WriteVerdict::Quiesced { to: "C" },
+            WriteVerdict::Quiesced { target: "C" },
             b"-QUIESCED migrating to [fd00::3]:6004\r\n",
         ),
         (
-            WriteVerdict::Misdirected { to: "unknown-7" },
+            WriteVerdict::Misdirected {
+                target: "unknown-7",
+            },
             b"-MISDIRECTED writer is unknown-7\r\n",
         ),
         (WriteVerdict::Accept, b""),

@@ -297,7 +297,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// // Power cycle: a fresh node from the static table, then its image.
     /// let mut again = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// again.restore(&buf[..len])?;
-    /// assert_eq!(again.verdict(b"a:1", |_| false), WriteVerdict::Quiesced { to: "B" });
+    /// assert_eq!(again.verdict(b"a:1", |_| false), WriteVerdict::Quiesced { target: "B" });
     ///
     /// buf[6] ^= 1; // a flipped bit
     /// assert_eq!(again.restore(&buf[..len]), Err(ImageError::ChecksumMismatch));

@@ -124,7 +124,7 @@ impl<T: ScopeLookup + ?Sized> ScopeLookup for alloc::sync::Arc<T> {
 ///
 /// ```
 /// use kevy_scope::WriteVerdict;
-/// let v = WriteVerdict::Quiesced { to: "server-eu-1" };
+/// let v = WriteVerdict::Quiesced { target: "server-eu-1" };
 /// assert!(!v.is_accept());
 /// assert_eq!(v.target(), Some("server-eu-1"));
 /// ```
@@ -134,15 +134,18 @@ impl<T: ScopeLookup + ?Sized> ScopeLookup for alloc::sync::Arc<T> {
 pub enum WriteVerdict<'n> {
     /// Apply the write here.
     Accept,
-    /// Answer `-MISDIRECTED writer is <to's address>`.
+    /// Answer `-MISDIRECTED writer is <target's address>`. The field is
+    /// named as in [`Routing::Misdirected`] (earlier versions of this crate
+    /// named it `to`).
     Misdirected {
         /// The node that accepts this key.
-        to: &'n str,
+        target: &'n str,
     },
-    /// Answer `-QUIESCED migrating to <to's address>`; the client retries.
+    /// Answer `-QUIESCED migrating to <target's address>`; the client
+    /// retries.
     Quiesced {
         /// The node the key's prefix is moving to.
-        to: &'n str,
+        target: &'n str,
     },
     /// This node's ownership records could not be restored: it accepts no
     /// scoped write until an operator decides, and names no other node (a
@@ -166,14 +169,14 @@ impl<'n> WriteVerdict<'n> {
     ///
     /// ```
     /// # use kevy_scope::WriteVerdict;
-    /// assert_eq!(WriteVerdict::Misdirected { to: "b" }.target(), Some("b"));
+    /// assert_eq!(WriteVerdict::Misdirected { target: "b" }.target(), Some("b"));
     /// assert_eq!(WriteVerdict::Accept.target(), None);
     /// ```
     #[must_use]
     pub const fn target(&self) -> Option<&'n str> {
         match self {
             Self::Accept | Self::Unavailable => None,
-            Self::Misdirected { to } | Self::Quiesced { to } => Some(*to),
+            Self::Misdirected { target: to } | Self::Quiesced { target: to } => Some(*to),
         }
     }
 }
@@ -192,12 +195,12 @@ impl<'n> WriteVerdict<'n> {
 /// let up = |_: &str| false;
 ///
 /// let epoch = a.start_move(b"app:billing:", "B")?.into_inner().epoch; // persist A, then ship
-/// assert_eq!(a.verdict(key, up), WriteVerdict::Quiesced { to: "B" });
+/// assert_eq!(a.verdict(key, up), WriteVerdict::Quiesced { target: "B" });
 /// let id = kevy_scope::MoveId { prefix: b"app:billing:", from: "A", to: "B", epoch };
 /// b.check_ingest(&id)?; // then apply the shipped keys
 /// let _ = b.adopt(&id)?; // persist B, then answer +OK
 /// let _ = a.commit_move(b"app:billing:", epoch)?; // persist A, then announce
-/// assert_eq!(a.verdict(key, up), WriteVerdict::Misdirected { to: "B" });
+/// assert_eq!(a.verdict(key, up), WriteVerdict::Misdirected { target: "B" });
 /// assert!(b.verdict(key, up).is_accept()); // adopted: no loop back to A
 /// # Ok::<(), kevy_scope::MigrationError>(())
 /// ```
@@ -464,7 +467,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A").with_fallback("F")]).unwrap();
     /// let f = Node::new("F", &t, MigrationTable::<1>::new()).unwrap();
-    /// assert_eq!(f.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { to: "A" });
+    /// assert_eq!(f.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { target: "A" });
     /// assert_eq!(f.verdict(b"a:1", |id| id == "A"), WriteVerdict::Accept);
     /// assert_eq!(f.verdict(b"other", |_| false), WriteVerdict::Accept);
     /// ```
@@ -479,18 +482,18 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 return WriteVerdict::Unavailable;
             }
             return match route_scope(scope, self.id(), is_writer_down) {
-                Routing::Misdirected { target } => WriteVerdict::Misdirected { to: target },
+                Routing::Misdirected { target } => WriteVerdict::Misdirected { target },
                 _ => WriteVerdict::Accept,
             };
         };
         let state = &r.record.state;
         match r.record.phase {
             Phase::Migrating => WriteVerdict::Quiesced {
-                to: state.to.as_str(),
+                target: state.to.as_str(),
             },
             Phase::Adopted => WriteVerdict::Accept,
             Phase::Pending => WriteVerdict::Misdirected {
-                to: state.from.as_str(),
+                target: state.from.as_str(),
             },
             Phase::Migrated => {
                 let owner = state.to.as_str();
@@ -503,7 +506,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 if stand_in {
                     WriteVerdict::Accept
                 } else {
-                    WriteVerdict::Misdirected { to: owner }
+                    WriteVerdict::Misdirected { target: owner }
                 }
             }
         }
@@ -878,7 +881,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// let mut c = Node::new("C", &t, MigrationTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed })?;
-    /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { to: "B" });
+    /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { target: "B" });
     /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let stray = MoveId { from: "X", epoch: Epoch::new(2), ..id };
     /// let err = a.learn(&Announcement { id: stray, status: MoveStatus::Committed });

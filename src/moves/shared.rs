@@ -25,7 +25,7 @@ use crate::{MoveRecords, Node, ScopeLookup, WriteVerdict};
 /// assert!(shared.snapshot().verdict(b"app:1", |_| false).is_accept());
 /// let started = shared.update(|node| node.start_move(b"app:", "B")).unwrap();
 /// assert!(started.must_persist());
-/// assert_eq!(shared.snapshot().verdict(b"app:1", |_| false), WriteVerdict::Quiesced { to: "B" });
+/// assert_eq!(shared.snapshot().verdict(b"app:1", |_| false), WriteVerdict::Quiesced { target: "B" });
 /// ```
 pub struct SharedNode<T, R> {
     current: ArcSwap<Node<T, R>>,

@@ -243,7 +243,7 @@ fn parse_each<'a>(
 /// let peers = PeerTable::<4>::parse("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004")?;
 /// assert_eq!(peers.resolve("server-eu-1").map(|a| a.to_string()).as_deref(), Some("10.0.0.2:6004"));
 /// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
-/// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.encode_reply(&peers, &mut buf).unwrap();
+/// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.encode_reply(&peers, &mut buf).unwrap();
 /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
 /// # Ok::<(), kevy_scope::ConfigError>(())
 /// ```
@@ -400,7 +400,7 @@ impl PeerBuf {
 /// let peers = PeerTableBuf::parse(&value)?;
 /// drop(value);
 /// assert_eq!(peers.get("server-eu-1").map(|p| p.elect_port()), Some(6004));
-/// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.reply_vec(&peers);
+/// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.reply_vec(&peers);
 /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
 /// # Ok::<(), kevy_scope::OwnedConfigError>(())
 /// ```

@@ -154,7 +154,7 @@ impl<T: Resolve + ?Sized> Resolve for &T {
 /// ```
 /// use kevy_scope::{NoPeers, ReplyError, WriteVerdict};
 /// let mut buf = [0u8; 8];
-/// let err = WriteVerdict::Misdirected { to: "B" }.encode_reply(&NoPeers, &mut buf).unwrap_err();
+/// let err = WriteVerdict::Misdirected { target: "B" }.encode_reply(&NoPeers, &mut buf).unwrap_err();
 /// assert_eq!(err, ReplyError::BufferTooSmall { needed: 26, available: 8 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl core::error::Error for ReplyError {}
 /// let value = format!("B@{host}:6004:65535");
 /// let peers = PeerTable::<1>::parse(&value).unwrap();
 /// let mut buf = [0u8; MAX_REPLY_LEN];
-/// assert!(WriteVerdict::Misdirected { to: "B" }.encode_reply(&peers, &mut buf).is_ok());
+/// assert!(WriteVerdict::Misdirected { target: "B" }.encode_reply(&peers, &mut buf).is_ok());
 /// ```
 pub const MAX_REPLY_LEN: usize = "-MISDIRECTED writer is ".len()
     + "[".len()
@@ -249,8 +249,8 @@ impl<'p> Reply<'p> {
     /// that knows the reply's shape.
     fn of(verdict: &WriteVerdict<'p>, peers: &'p (impl Resolve + ?Sized)) -> Option<Self> {
         let (preamble, id) = match *verdict {
-            WriteVerdict::Misdirected { to } => ("-MISDIRECTED writer is ", to),
-            WriteVerdict::Quiesced { to } => ("-QUIESCED migrating to ", to),
+            WriteVerdict::Misdirected { target: to } => ("-MISDIRECTED writer is ", to),
+            WriteVerdict::Quiesced { target: to } => ("-QUIESCED migrating to ", to),
             WriteVerdict::Unavailable => {
                 return Some(Self {
                     head: [UNAVAILABLE, "", "", ""],
@@ -300,7 +300,7 @@ impl WriteVerdict<'_> {
     /// use kevy_scope::{PeerAddr, WriteVerdict};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
     /// let mut out = String::new();
-    /// WriteVerdict::Quiesced { to: "B" }.write_reply(&peers, &mut out).unwrap();
+    /// WriteVerdict::Quiesced { target: "B" }.write_reply(&peers, &mut out).unwrap();
     /// assert_eq!(out, "-QUIESCED migrating to 10.0.0.2:6379\r\n");
     /// ```
     pub fn write_reply<W: Write + ?Sized>(&self, peers: &impl Resolve, out: &mut W) -> fmt::Result {
@@ -324,7 +324,7 @@ impl WriteVerdict<'_> {
     /// ```
     /// use kevy_scope::{NoPeers, WriteVerdict};
     /// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
-    /// let reply = WriteVerdict::Misdirected { to: "embed-billing-1" }.encode_reply(&NoPeers, &mut buf)?;
+    /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.encode_reply(&NoPeers, &mut buf)?;
     /// assert_eq!(reply, b"-MISDIRECTED writer is embed-billing-1\r\n");
     /// # Ok::<(), kevy_scope::ReplyError>(())
     /// ```
@@ -362,7 +362,7 @@ impl WriteVerdict<'_> {
     /// ```
     /// use kevy_scope::{PeerAddr, WriteVerdict};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
-    /// let reply = WriteVerdict::Misdirected { to: "B" }.reply_vec(&peers);
+    /// let reply = WriteVerdict::Misdirected { target: "B" }.reply_vec(&peers);
     /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.2:6379\r\n");
     /// assert!(WriteVerdict::Accept.reply_vec(&peers).is_empty());
     /// ```
@@ -383,7 +383,7 @@ mod tests {
 
     #[test]
     fn exact_fit_and_one_byte_short() {
-        let v = WriteVerdict::Misdirected { to: "B" };
+        let v = WriteVerdict::Misdirected { target: "B" };
         let want = b"-MISDIRECTED writer is B\r\n";
         let mut buf = [0xAAu8; 26];
         assert_eq!(v.encode_reply(&NoPeers, &mut buf).unwrap(), want);
@@ -431,9 +431,9 @@ mod tests {
             ("C", PeerAddr::new("fd00::3", 1)),
         ];
         for v in [
-            WriteVerdict::Misdirected { to: "B" },
-            WriteVerdict::Quiesced { to: "C" },
-            WriteVerdict::Misdirected { to: "unknown" },
+            WriteVerdict::Misdirected { target: "B" },
+            WriteVerdict::Quiesced { target: "C" },
+            WriteVerdict::Misdirected { target: "unknown" },
             WriteVerdict::Accept,
         ] {
             let mut s = String::new();
@@ -448,7 +448,7 @@ mod tests {
     /// encoder, and returns its length.
     fn reply_len_for_peer(value: &str) -> usize {
         let peers = crate::PeerTable::<1>::parse(value).unwrap();
-        let verdict = WriteVerdict::Misdirected { to: "B" };
+        let verdict = WriteVerdict::Misdirected { target: "B" };
         let mut buf = [0u8; MAX_REPLY_LEN];
         let reply = verdict.encode_reply(&peers, &mut buf).unwrap();
         let mut text = String::new();
@@ -484,7 +484,7 @@ mod tests {
         // The longest id, unresolved.
         let id = "i".repeat(MAX_NODE_ID_LEN);
         let mut buf = [0u8; MAX_REPLY_LEN];
-        let reply = WriteVerdict::Misdirected { to: &id }
+        let reply = WriteVerdict::Misdirected { target: &id }
             .encode_reply(&NoPeers, &mut buf)
             .unwrap();
         assert!(reply.len() < MAX_REPLY_LEN);
@@ -501,10 +501,10 @@ mod tests {
             ("H", PeerAddr::new(&huge, 65535)),
         ];
         for v in [
-            WriteVerdict::Misdirected { to: "B" },
-            WriteVerdict::Quiesced { to: "C" },
-            WriteVerdict::Misdirected { to: "unknown" },
-            WriteVerdict::Quiesced { to: "H" },
+            WriteVerdict::Misdirected { target: "B" },
+            WriteVerdict::Quiesced { target: "C" },
+            WriteVerdict::Misdirected { target: "unknown" },
+            WriteVerdict::Quiesced { target: "H" },
             WriteVerdict::Unavailable,
             WriteVerdict::Accept,
         ] {
@@ -513,7 +513,7 @@ mod tests {
             assert_eq!(v.reply_vec(&peers), text.as_bytes(), "{v:?}");
         }
         let mut buf = [0u8; MAX_REPLY_LEN];
-        let huge_reply = WriteVerdict::Quiesced { to: "H" };
+        let huge_reply = WriteVerdict::Quiesced { target: "H" };
         assert!(matches!(
             huge_reply.encode_reply(&peers, &mut buf),
             Err(ReplyError::BufferTooSmall { .. })
