@@ -135,6 +135,21 @@ impl NodeId {
         Ok(Self(s))
     }
 
+    /// An id from ASCII bytes (a stored image), built in place without
+    /// UTF-8 validation; `None` for a byte that is not ASCII or an id that
+    /// breaks the rule.
+    pub(crate) fn from_ascii(bytes: &[u8]) -> Option<Self> {
+        let mut s = heapless::String::new();
+        for &b in bytes {
+            if !b.is_ascii() {
+                return None;
+            }
+            s.push(char::from(b)).ok()?;
+        }
+        validate_node_id(&s).ok()?;
+        Some(Self(s))
+    }
+
     /// The id as a string slice.
     ///
     /// ```

@@ -170,15 +170,7 @@ impl<'i> Reader<'i> {
     }
 
     fn id(&mut self) -> Result<NodeId, ImageError> {
-        let raw = self.short()?;
-        // Ids are ASCII: pushed char by char, no UTF-8 validation table.
-        let mut text = heapless::String::<{ crate::MAX_NODE_ID_LEN }>::new();
-        for &b in raw {
-            if !b.is_ascii() || text.push(char::from(b)).is_err() {
-                return Err(ImageError::Malformed);
-            }
-        }
-        NodeId::new(&text).map_err(|_| ImageError::Malformed)
+        NodeId::from_ascii(self.short()?).ok_or(ImageError::Malformed)
     }
 }
 
@@ -256,22 +248,18 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// # Ok::<(), ImageError>(())
     /// ```
     pub fn encode_image(&self, buf: &mut [u8]) -> Result<usize, ImageError> {
-        let needed = self.image_len();
-        if needed == 0 {
-            return Err(ImageError::Malformed);
-        }
-        if buf.len() < needed {
-            return Err(ImageError::BufferTooSmall {
-                needed,
-                available: buf.len(),
-            });
-        }
+        let available = buf.len();
+        // One pass: bytes past the end are counted, not written.
         let mut w = Writer {
             buf: Some(&mut *buf),
             len: 0,
         };
         self.write_image(&mut w)?;
         let body = w.len;
+        let needed = body + 4;
+        if needed > available {
+            return Err(ImageError::BufferTooSmall { needed, available });
+        }
         let crc = crc32(buf.get(..body).ok_or(ImageError::Truncated)?);
         let mut w = Writer {
             buf: Some(buf),
