@@ -122,6 +122,12 @@ impl Writer<'_> {
         self.len = end;
     }
 
+    #[inline(never)]
+    fn u32(&mut self, v: u32) {
+        self.put(&v.to_le_bytes());
+    }
+
+    #[inline(never)]
     fn short(&mut self, bytes: &[u8]) {
         // Ids are at most 32 bytes and prefixes are bounded by the store.
         self.put(&[bytes.len() as u8]);
@@ -199,14 +205,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         w.put(MAGIC);
         w.put(&[IMAGE_VERSION]);
         w.short(self.id().as_bytes());
-        w.put(&self.seen.get().to_le_bytes());
+        w.u32(self.seen.get());
         let count = self.moves.records().count();
         let count = u16::try_from(count).map_err(|_| ImageError::Malformed)?;
         w.put(&count.to_le_bytes());
         for r in self.moves.records() {
             let prefix_len = u16::try_from(r.prefix.len()).map_err(|_| ImageError::Malformed)?;
             w.put(&[phase_code(r.record.phase)]);
-            w.put(&r.record.epoch.get().to_le_bytes());
+            w.u32(r.record.epoch.get());
             w.put(&prefix_len.to_le_bytes());
             w.put(r.prefix);
             w.short(r.record.state.from.as_str().as_bytes());
@@ -265,7 +271,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             buf: Some(buf),
             len: body,
         };
-        w.put(&crc.to_le_bytes());
+        w.u32(crc);
         Ok(needed)
     }
 
