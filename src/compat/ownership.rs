@@ -76,6 +76,7 @@ struct Slot {
 }
 
 impl Prefixed for Slot {
+    #[inline]
     fn prefix_bytes(&self) -> &[u8] {
         &self.prefix
     }

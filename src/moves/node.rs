@@ -471,6 +471,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// assert_eq!(f.verdict(b"a:1", |id| id == "A"), WriteVerdict::Accept);
     /// assert_eq!(f.verdict(b"other", |_| false), WriteVerdict::Accept);
     /// ```
+    #[inline]
     pub fn verdict(
         &self,
         key: &[u8],

@@ -346,6 +346,7 @@ pub(crate) trait Prefixed {
 }
 
 impl Prefixed for Scope<'_> {
+    #[inline]
     fn prefix_bytes(&self) -> &[u8] {
         self.prefix()
     }

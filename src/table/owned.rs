@@ -41,6 +41,7 @@ impl ScopeBuf {
 }
 
 impl Prefixed for ScopeBuf {
+    #[inline]
     fn prefix_bytes(&self) -> &[u8] {
         &self.prefix
     }
