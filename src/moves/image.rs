@@ -19,6 +19,8 @@ use crate::moves::records::{MigrationError, MigrationState, MoveRecords, Phase, 
 use crate::node_id::NodeId;
 
 const MAGIC: &[u8; 4] = b"KVSI";
+/// The magic and the version, as written.
+const HEADER: [u8; 5] = [b'K', b'V', b'S', b'I', IMAGE_VERSION];
 /// The image version this crate writes and reads.
 pub const IMAGE_VERSION: u8 = 1;
 
@@ -158,7 +160,7 @@ impl<'i> Reader<'i> {
     }
 
     fn u8(&mut self) -> Result<u8, ImageError> {
-        self.le(1).map(|v| v as u8)
+        self.take(1)?.first().copied().ok_or(ImageError::Truncated)
     }
 
     fn u16(&mut self) -> Result<u16, ImageError> {
@@ -202,8 +204,7 @@ fn phase_of(code: u8) -> Result<Phase, ImageError> {
 impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Writes the image (or only counts it, without a buffer).
     fn write_image(&self, w: &mut Writer<'_>) -> Result<(), ImageError> {
-        w.put(MAGIC);
-        w.put(&[IMAGE_VERSION]);
+        w.put(&HEADER);
         w.short(self.id().as_bytes());
         w.u32(self.seen.get());
         let count = self.moves.records().count();
@@ -316,7 +317,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     }
 
     fn read_image(&mut self, image: &[u8]) -> Result<(), ImageError> {
-        let mut r = Reader { rest: image };
+        let body_len = image.len().checked_sub(4).ok_or(ImageError::Truncated)?;
+        let (body, crc) = image
+            .split_at_checked(body_len)
+            .ok_or(ImageError::Truncated)?;
+        let mut r = Reader { rest: body };
         if r.take(4)? != MAGIC {
             return Err(ImageError::BadMagic);
         }
@@ -324,16 +329,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         if version != IMAGE_VERSION {
             return Err(ImageError::UnsupportedVersion { found: version });
         }
-        let body_len = image.len().checked_sub(4).ok_or(ImageError::Truncated)?;
-        let (body, crc) = image
-            .split_at_checked(body_len)
-            .ok_or(ImageError::Truncated)?;
         if crc32(body).to_le_bytes() != crc {
             return Err(ImageError::ChecksumMismatch);
         }
-        let mut r = Reader {
-            rest: body.get(5..).ok_or(ImageError::Truncated)?,
-        };
         if r.short()? != self.id().as_bytes() {
             return Err(ImageError::ForeignNode);
         }
