@@ -52,11 +52,14 @@
 //!
 //! # Refusals
 //!
-//! A step older than what the node knows ([`MigrationError::Stale`]), from
-//! a node that is not the owner as far as it knows
-//! ([`MigrationError::SenderNotOwner`]) or addressed to another node
-//! ([`MigrationError::WrongTarget`]) changes nothing. A repeated step gives
-//! the same answer again and changes nothing.
+//! A step older than what the node knows ([`MigrationError::Stale`]), an
+//! ingest from a node that is not the owner as far as it knows, or news
+//! of another node moving a prefix it owns
+//! ([`MigrationError::SenderNotOwner`]), and a step addressed to another
+//! node ([`MigrationError::WrongTarget`]) change nothing. A repeated step
+//! gives the same answer again and changes nothing. Newer news is taken
+//! from whoever brings it: it is a fact its source vouched for, and it
+//! can only send clients to a newer owner.
 
 use core::fmt;
 
