@@ -383,15 +383,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// assert_eq!(open, [(&b"a:"[..], "B")]);
     /// ```
     pub fn in_flight(&self) -> impl Iterator<Item = MoveId<'_>> + '_ {
-        self.moves
-            .records()
-            .filter(|r| r.record.phase == Phase::Migrating)
-            .map(|r| MoveId {
-                prefix: r.prefix,
-                from: r.record.state.from.as_str(),
-                to: r.record.state.to.as_str(),
-                epoch: r.record.epoch,
-            })
+        self.records()
+            .filter(|(phase, _)| *phase == Phase::Migrating)
+            .map(|(_, id)| id)
     }
 
     /// Every record as the news it holds: prefix, phase, epoch, and the
@@ -526,13 +520,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// What this node knows of all of `prefix`.
     fn region(&self, prefix: &[u8]) -> Region<'_> {
-        let mut best = None;
-        for r in self.moves.records() {
-            if r.matches(prefix) {
-                best = newer(best, r);
-            }
-        }
-        match best {
+        // The newest record covering the prefix is the newest matching it
+        // as a key.
+        match self.newest(prefix) {
             Some(r) => Region {
                 owner: Some(r.record.owner()),
                 epoch: r.record.epoch,

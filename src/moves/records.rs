@@ -1,5 +1,6 @@
 //! Move records on one node: the reference's `MigrationTable` (moves out of
-//! this node) plus the target side (ingest windows and adopted prefixes).
+//! this node) plus what the node adopted and what it learned of other
+//! nodes' moves.
 //!
 //! Each record is a prefix, a [`Phase`], an [`Epoch`] and a
 //! [`MigrationState`] naming the node the prefix moves `from` and the node
@@ -237,10 +238,6 @@ pub(crate) mod sealed {
 /// assert!(node_with(MigrationTable::<2>::new()).moves().is_empty());
 /// ```
 pub trait MoveRecords: sealed::Sealed {
-    #[doc(hidden)]
-    type Prefix: AsRef<[u8]>;
-    #[doc(hidden)]
-    fn owned_prefix(prefix: &[u8]) -> Option<Self::Prefix>;
     /// The longest prefix the store keeps.
     #[doc(hidden)]
     const MAX_PREFIX: usize;
@@ -367,12 +364,7 @@ pub struct MigrationTable<const M: usize> {
 impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
 
 impl<const M: usize> MoveRecords for MigrationTable<M> {
-    type Prefix = PrefixBuf;
     const MAX_PREFIX: usize = MAX_PREFIX_LEN;
-
-    fn owned_prefix(prefix: &[u8]) -> Option<PrefixBuf> {
-        PrefixBuf::from_slice(prefix).ok()
-    }
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.records

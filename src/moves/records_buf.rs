@@ -60,12 +60,7 @@ impl MigrationTableBuf {
 impl sealed::Sealed for MigrationTableBuf {}
 
 impl MoveRecords for MigrationTableBuf {
-    type Prefix = Box<[u8]>;
     const MAX_PREFIX: usize = usize::MAX;
-
-    fn owned_prefix(prefix: &[u8]) -> Option<Box<[u8]>> {
-        Some(prefix.into())
-    }
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.records
