@@ -131,7 +131,7 @@ impl Writer<'_> {
 
     #[inline(never)]
     fn short(&mut self, bytes: &[u8]) {
-        // Ids are at most 32 bytes and prefixes are bounded by the store.
+        // Only ids go here, and an id is at most 32 bytes.
         self.put(&[bytes.len() as u8]);
         self.put(bytes);
     }
@@ -144,10 +144,7 @@ struct Reader<'i> {
 
 impl<'i> Reader<'i> {
     fn take(&mut self, n: usize) -> Result<&'i [u8], ImageError> {
-        if self.rest.len() < n {
-            return Err(ImageError::Truncated);
-        }
-        let (head, rest) = self.rest.split_at(n);
+        let (head, rest) = self.rest.split_at_checked(n).ok_or(ImageError::Truncated)?;
         self.rest = rest;
         Ok(head)
     }
