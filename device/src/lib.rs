@@ -143,6 +143,23 @@ pub fn static_ram() -> usize {
     heap_start() - addr_of!(__sdata) as usize
 }
 
+/// The static table the footprint probes route with: one scope of this
+/// node's, with a fallback, and one of another node's.
+pub static PROBE_TABLE: kevy_scope::OwnershipTable<'static, 2> = kevy_scope::ownership_table![
+    kevy_scope::Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
+    kevy_scope::Scope::new(b"app:auth:", "embed-auth-1"),
+];
+
+/// The peer list the footprint probes resolve replies with (one IPv4, one
+/// IPv6 address).
+pub static PROBE_PEERS: [(&str, kevy_scope::PeerAddr<'static>); 2] = [
+    (
+        "embed-billing-1",
+        kevy_scope::PeerAddr::new("10.0.0.1", 6379),
+    ),
+    ("embed-auth-1", kevy_scope::PeerAddr::new("fd00::3", 6004)),
+];
+
 /// The work both footprint probes measure: this node's verdict and reply
 /// for a key of another node's scope and a key of its own, then the exit
 /// (success when exactly the first key was redirected, to `embed-auth-1`

@@ -4,23 +4,14 @@
 #![no_std]
 #![no_main]
 
-use kevy_scope::{MigrationTable, Node, OwnershipTable, PeerAddr, Scope, ownership_table};
-use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
-
-static TABLE: OwnershipTable<'static, 2> = ownership_table![
-    Scope::new(b"app:billing:", "embed-billing-1").with_fallback("server-eu-1"),
-    Scope::new(b"app:auth:", "embed-auth-1"),
-];
-static PEERS: [(&str, PeerAddr<'static>); 2] = [
-    ("embed-billing-1", PeerAddr::new("10.0.0.1", 6379)),
-    ("embed-auth-1", PeerAddr::new("fd00::3", 6004)),
-];
+use kevy_scope::{MigrationTable, Node};
+use kevy_scope_device::{PROBE_PEERS, PROBE_TABLE, exit, paint_stack, route_two_keys_and_exit};
 
 #[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
-    let Ok(node) = Node::new("embed-billing-1", &TABLE, MigrationTable::<4>::new()) else {
+    let Ok(node) = Node::new("embed-billing-1", &PROBE_TABLE, MigrationTable::<4>::new()) else {
         exit(false)
     };
-    route_two_keys_and_exit("routing stack", &node, &PEERS)
+    route_two_keys_and_exit("routing stack", &node, &PROBE_PEERS)
 }
