@@ -61,32 +61,57 @@ impl Write for Unquoted<'_, '_> {
     }
 }
 
-/// The last four bytes of `bytes`, if it has four.
+/// Whether `a` and `b` hold the same bytes.
+///
+/// Hosts compare short strings (ids, the prefixes of one table) in two
+/// overlapping word loads each, without a call; longer ones check their
+/// last eight bytes first, where the prefixes of one table differ, then
+/// the rest.
 #[cfg(not(target_os = "none"))]
 #[inline]
-fn last4(bytes: &[u8]) -> Option<u32> {
-    let start = bytes.len().checked_sub(4)?;
-    let tail: [u8; 4] = bytes.get(start..)?.try_into().ok()?;
-    Some(u32::from_ne_bytes(tail))
-}
-
-/// `key.starts_with(prefix)`, turning most non-matches away with one
-/// integer compare of the prefix's last four bytes: prefixes of one table
-/// share their stem (`app:svc000`) and differ at the end. Bare-metal
-/// builds leave that check out: their tables are small, flash is scarcer
-/// than cycles, and on a Cortex-M0 the unaligned load alone costs 120 bytes.
-#[inline]
-pub(crate) fn starts_with_fast(key: &[u8], prefix: &[u8]) -> bool {
-    let Some(head) = key.get(..prefix.len()) else {
-        return false;
-    };
-    #[cfg(not(target_os = "none"))]
-    if let (Some(a), Some(b)) = (last4(head), last4(prefix))
-        && a != b
-    {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
         return false;
     }
-    head == prefix
+    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (
+        a.first_chunk::<8>(),
+        a.last_chunk::<8>(),
+        b.first_chunk::<8>(),
+        b.last_chunk::<8>(),
+    ) {
+        let ends = (u64::from_ne_bytes(*a0) ^ u64::from_ne_bytes(*b0))
+            | (u64::from_ne_bytes(*a1) ^ u64::from_ne_bytes(*b1));
+        return ends == 0 && (a.len() <= 16 || a == b);
+    }
+    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (
+        a.first_chunk::<4>(),
+        a.last_chunk::<4>(),
+        b.first_chunk::<4>(),
+        b.last_chunk::<4>(),
+    ) {
+        return (u32::from_ne_bytes(*a0) ^ u32::from_ne_bytes(*b0))
+            | (u32::from_ne_bytes(*a1) ^ u32::from_ne_bytes(*b1))
+            == 0;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Whether `a` and `b` hold the same bytes, compared from the last byte
+/// back: the prefixes of one table share their stem (`app:svc000`) and
+/// differ at the end, so a mismatch shows within a byte or two. One
+/// out-of-line copy, bytewise: a Cortex-M0 has no unaligned loads, and a
+/// call to the compiler's `memcmp` walks the shared stem first.
+#[cfg(target_os = "none")]
+#[inline(never)]
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().rev().zip(b.iter().rev()).all(|(x, y)| x == y)
+}
+
+/// `key.starts_with(prefix)`, through [`same`].
+#[inline]
+pub(crate) fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
+    key.get(..prefix.len())
+        .is_some_and(|head| same(head, prefix))
 }
 
 #[cfg(test)]
@@ -96,8 +121,8 @@ mod tests {
     use std::prelude::rust_2024::*;
 
     #[test]
-    fn starts_with_fast_is_starts_with() {
-        let cases: [(&[u8], &[u8]); 8] = [
+    fn starts_with_is_std_starts_with() {
+        let cases: [(&[u8], &[u8]); 16] = [
             (b"app:svc00042:k", b"app:svc00042:"),
             (b"app:svc00043:k", b"app:svc00042:"),
             (b"app:svc00042", b"app:svc00042:"),
@@ -106,13 +131,38 @@ mod tests {
             (b"abcd", b"abcd"),
             (b"xbcd", b"abcd"),
             (b"abcx", b"abc"),
+            (b"app:svc00042:user:1", b"app:svc00042:user:"),
+            (b"app:svc00042:user:1", b"app:svc00043:user:"),
+            (b"xpp:svc00042:user:1", b"app:svc00042:user:"),
+            (b"app:svc00042:xser:1", b"app:svc00042:user:"),
+            (b"app:svc0", b"app:svc0"),
+            (b"app:svc0", b"bpp:svc0"),
+            (b"app:svc", b"app:svx"),
+            (b"ap", b"aq"),
         ];
         for (key, prefix) in cases {
             assert_eq!(
-                super::starts_with_fast(key, prefix),
+                super::starts_with(key, prefix),
                 key.starts_with(prefix),
                 "{key:?} {prefix:?}"
             );
+        }
+    }
+
+    #[test]
+    fn same_is_eq_at_every_length_and_position() {
+        for len in 0..40u8 {
+            let a: Vec<u8> = (1..=len).collect();
+            assert!(super::same(&a, &a.clone()), "{len}");
+            for at in 0..usize::from(len) {
+                let mut b = a.clone();
+                b[at] ^= 0x80;
+                assert!(!super::same(&a, &b), "{len} {at}");
+            }
+            if let Some((_, shorter)) = a.split_last() {
+                assert!(!super::same(&a, shorter), "{len}");
+                assert!(!super::same(shorter, &a), "{len}");
+            }
         }
     }
 

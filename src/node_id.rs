@@ -117,7 +117,7 @@ pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
 /// assert!(NodeId::new("x".repeat(33).as_str()).is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct NodeId(heapless::String<MAX_NODE_ID_LEN>);
+pub struct NodeId(heapless::String<MAX_NODE_ID_LEN, u8>);
 
 impl NodeId {
     /// Validates and copies `id`.

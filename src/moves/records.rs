@@ -14,7 +14,7 @@
 
 use core::fmt;
 
-use crate::bytes::{Lossy, starts_with_fast};
+use crate::bytes::{Lossy, starts_with};
 use crate::moves::messages::Epoch;
 use crate::node_id::{NodeId, NodeIdError};
 
@@ -211,7 +211,7 @@ impl RecordRef<'_> {
     /// Whether `key` starts with this record's prefix.
     #[inline]
     pub(crate) fn matches(&self, key: &[u8]) -> bool {
-        starts_with_fast(key, self.prefix)
+        starts_with(key, self.prefix)
     }
 }
 
@@ -336,8 +336,9 @@ pub(crate) fn remove<S: MoveRecords + ?Sized>(
     Some(state)
 }
 
-/// A prefix copied into fixed-capacity storage.
-type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
+/// A prefix copied into fixed-capacity storage; its length fits a byte
+/// (`MAX_PREFIX_LEN` is 48).
+type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN, u8>;
 
 /// Move records of one node in fixed capacity: at most `M` records, each
 /// prefix at most [`MAX_PREFIX_LEN`] bytes, no heap.

@@ -6,6 +6,7 @@
 //! only possible scope by binary search: the greatest prefix not above the
 //! key is the sole candidate, checked with one `starts_with`.
 
+pub(crate) mod index;
 #[cfg(feature = "alloc")]
 pub(crate) mod owned;
 pub(crate) mod routing;
@@ -15,9 +16,10 @@ use core::cmp::Ordering;
 use core::fmt;
 use core::mem::ManuallyDrop;
 
-use crate::bytes::{Lossy, starts_with_fast};
+use crate::bytes::{self, Lossy};
 use crate::node_id::{NodeIdError, validate_node_id};
 use crate::{Routing, Scope, ScopeLookup};
+use index::Index;
 
 /// A validated ownership table, whichever its storage: the one shape both
 /// [`OwnershipTable`] and `OwnershipTableBuf` (feature `alloc`) answer in.
@@ -361,7 +363,7 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
     if sorted.len() <= LINEAR_SCAN_MAX {
         return sorted
             .iter()
-            .find(|e| starts_with_fast(key, e.prefix_bytes()));
+            .find(|e| bytes::starts_with(key, e.prefix_bytes()));
     }
     let after = sorted.partition_point(|e| e.prefix_bytes() <= key);
     let candidate = sorted.get(after.checked_sub(1)?)?;
@@ -451,6 +453,8 @@ pub struct OwnershipTable<'a, const N: usize> {
     /// nothing to drop; `ManuallyDrop` keeps the table free of drop glue,
     /// which lets `const` code match on a `Result` holding one.
     scopes: ManuallyDrop<heapless::Vec<Scope<'a>, N>>,
+    /// Where each key's scope sits, built with the table.
+    index: Index<N>,
 }
 
 impl<'a, const N: usize> OwnershipTable<'a, N> {
@@ -465,6 +469,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     pub const fn new() -> Self {
         Self {
             scopes: ManuallyDrop::new(heapless::Vec::new()),
+            index: Index::EMPTY,
         }
     }
 
@@ -490,6 +495,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
             return Err(e);
         }
         Ok(Self {
+            index: Index::build(&scopes),
             scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
         })
     }
@@ -520,6 +526,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         sort_scopes(&mut scopes);
         validate_sorted(&scopes)?;
         Ok(Self {
+            index: Index::build(&scopes),
             scopes: ManuallyDrop::new(scopes),
         })
     }
@@ -537,7 +544,10 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         sort_scopes(&mut self.scopes);
         match first_clash(&self.scopes) {
             Some(clash) => Err(clash),
-            None => Ok(()),
+            None => {
+                self.index = Index::build(&self.scopes);
+                Ok(())
+            }
         }
     }
 
@@ -601,7 +611,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     #[must_use]
     #[inline]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
-        find_prefix_free(&self.scopes, key)
+        self.index.find(&self.scopes, key)
     }
 
     /// The scope `key` falls in, by value: the shape

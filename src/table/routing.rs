@@ -27,7 +27,7 @@ impl<'a> Routing<'a> {
     /// Judges one node against a key's active owner.
     #[inline]
     pub(crate) fn for_owner(active_owner: &'a str, self_id: &str) -> Self {
-        if active_owner == self_id {
+        if crate::bytes::same(active_owner.as_bytes(), self_id.as_bytes()) {
             Self::Owned
         } else {
             Self::Misdirected {

@@ -1,0 +1,328 @@
+//! The hash index of a fixed-capacity table: a key's scope in one hash of
+//! a few bytes and, almost always, one probe, without a heap.
+//!
+//! Every prefix is at least `head` bytes long (the shortest prefix's
+//! length), so a key can only fall in a scope whose first `head` bytes
+//! are the key's first `head` bytes. Scopes sharing those bytes form a
+//! *group*: contiguous in the sorted table, and usually a single scope
+//! (always, when every prefix has the same length). The index maps the
+//! hash of a group's head to the group's first position.
+//!
+//! The bytes every head shares (the *stem*, `app:svc000` in a table of
+//! `app:svc00042:`) tell no group from another, so only the bytes after
+//! it are hashed: three or four bytes in tables like that.
+//!
+//! The slots are an open-addressing table of `2 * N` `u16`s, at most half
+//! full, probed linearly up to the longest displacement any group has.
+//! Tables of more than [`MAX_INDEXED`] scopes binary-search instead.
+
+use crate::Scope;
+use crate::bytes::same;
+use crate::table::{compare_bytes, find_prefix_free};
+
+/// The largest table the index covers: its slots (two per scope) and
+/// positions (one more than the scope's) must fit a `u16`.
+pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
+
+/// The index of a table of capacity `N`: `4 * N + 10` bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Index<const N: usize> {
+    /// Slot `i` is `slots[i / 2][i % 2]`: one more than the position of
+    /// the group's first scope, or 0 when empty.
+    slots: [[u16; 2]; N],
+    /// Slots in use: two per scope; 0 for an empty table or one too large
+    /// to index.
+    used: u16,
+    /// The longest distance any group sits from its home slot.
+    probe: u16,
+    /// The bytes of a key that pick its group: the shortest prefix's
+    /// length, capped at `u16::MAX`.
+    head: u16,
+    /// The bytes every head shares, not hashed.
+    stem: u16,
+    /// Whether some group holds more than one scope.
+    grouped: bool,
+}
+
+impl<const N: usize> Index<N> {
+    /// The index of an empty table.
+    pub(crate) const EMPTY: Self = Self {
+        slots: [[0; 2]; N],
+        used: 0,
+        probe: 0,
+        head: 0,
+        stem: 0,
+        grouped: false,
+    };
+
+    /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
+    /// prefix-free (a validated table's scopes).
+    pub(crate) const fn build(sorted: &[Scope<'_>]) -> Self {
+        let mut index = Self::EMPTY;
+        let len = sorted.len();
+        let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+            return index;
+        };
+        if len > N || len > MAX_INDEXED {
+            return index;
+        }
+        let mut head = u16::MAX as usize;
+        let mut rest = sorted;
+        while let [scope, tail @ ..] = rest {
+            if scope.prefix().len() < head {
+                head = scope.prefix().len();
+            }
+            rest = tail;
+        }
+        // Sorted, the first and the last prefix share least.
+        let stem = common_len(first.prefix(), last.prefix(), head);
+        index.head = head as u16;
+        index.stem = stem as u16;
+        index.used = (2 * len) as u16;
+        let mut at = 0;
+        let mut previous: &[u8] = &[];
+        // `at` stays below `len`.
+        #[allow(clippy::indexing_slicing)]
+        while at < len {
+            let window = window(sorted[at].prefix(), stem, head);
+            if at > 0 && matches!(compare_bytes(window, previous), core::cmp::Ordering::Equal) {
+                index.grouped = true;
+            } else {
+                index.insert(home(hash(window), index.used), at as u16 + 1);
+            }
+            previous = window;
+            at += 1;
+        }
+        index
+    }
+
+    /// Puts `value` in the first free slot from `slot` on.
+    const fn insert(&mut self, mut slot: usize, value: u16) {
+        let used = self.used as usize;
+        let mut distance = 0;
+        // At most half the `used` slots are full, so a free one is found;
+        // `slot` stays below `used`, at most `2 * N`.
+        #[allow(clippy::indexing_slicing)]
+        while self.slots[slot / 2][slot % 2] != 0 {
+            slot += 1;
+            if slot == used {
+                slot = 0;
+            }
+            distance += 1;
+        }
+        #[allow(clippy::indexing_slicing)]
+        {
+            self.slots[slot / 2][slot % 2] = value;
+        }
+        if distance > self.probe {
+            self.probe = distance;
+        }
+    }
+
+    /// The scope of `sorted` (the scopes this index was built from) that
+    /// `key` falls in.
+    #[inline]
+    pub(crate) fn find<'s, 'a>(
+        &self,
+        sorted: &'s [Scope<'a>],
+        key: &[u8],
+    ) -> Option<&'s Scope<'a>> {
+        if self.used == 0 {
+            return find_prefix_free(sorted, key);
+        }
+        let (head, stem) = (usize::from(self.head), usize::from(self.stem));
+        let window = key.get(stem..head)?;
+        let used = usize::from(self.used);
+        let mut slot = home(hash(window), self.used);
+        for _ in 0..=self.probe {
+            let first = self.slot(slot).checked_sub(1)?;
+            let scope = sorted.get(first)?;
+            let prefix = scope.prefix();
+            if prefix.get(stem..head).is_some_and(|w| same(w, window)) {
+                // The group of the key's head; the stem is everyone's.
+                if !same(key.get(..stem)?, prefix.get(..stem)?) {
+                    return None;
+                }
+                let tail = prefix.get(head..)?;
+                if key
+                    .get(head..head + tail.len())
+                    .is_some_and(|k| same(k, tail))
+                {
+                    return Some(scope);
+                }
+                // Past the group every prefix is above the key.
+                return if self.grouped {
+                    find_prefix_free(sorted.get(first..)?, key)
+                } else {
+                    None
+                };
+            }
+            slot += 1;
+            if slot == used {
+                slot = 0;
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn slot(&self, slot: usize) -> usize {
+        self.slots
+            .get(slot / 2)
+            .and_then(|pair| pair.get(slot % 2))
+            .map_or(0, |&v| usize::from(v))
+    }
+}
+
+/// The bytes of `prefix` the hash reads: `stem..head`. Every prefix of a
+/// table is at least `head` long.
+const fn window(prefix: &[u8], stem: usize, head: usize) -> &[u8] {
+    let Some((upto_head, _)) = prefix.split_at_checked(head) else {
+        return &[];
+    };
+    match upto_head.split_at_checked(stem) {
+        Some((_, window)) => window,
+        None => &[],
+    }
+}
+
+/// How many leading bytes `a` and `b` share, up to `limit`.
+const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
+    let mut n = 0;
+    let (mut a, mut b) = (a, b);
+    while let ([x, ra @ ..], [y, rb @ ..]) = (a, b) {
+        if n == limit || *x != *y {
+            break;
+        }
+        n += 1;
+        a = ra;
+        b = rb;
+    }
+    n
+}
+
+/// FNV-1a: a multiply per byte, cheap on every core this crate runs on,
+/// and the windows it reads are a few bytes long.
+#[inline]
+const fn hash(mut bytes: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    while let [b, rest @ ..] = bytes {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+        bytes = rest;
+    }
+    h
+}
+
+/// The slot a hash starts probing at, in `0..used`: the top 16 bits of
+/// the hash scaled to the slot count (a multiply, no division; `used`
+/// fits 16 bits, so the product fits 32).
+#[inline]
+const fn home(hash: u32, used: u16) -> usize {
+    (((hash >> 16) * used as u32) >> 16) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Index, common_len, home, window};
+    use crate::Scope;
+    use std::prelude::rust_2024::*;
+    use std::vec;
+
+    fn sorted(prefixes: &[&'static [u8]]) -> Vec<Scope<'static>> {
+        let mut v: Vec<Scope<'static>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+        v.sort_by(|a, b| a.prefix().cmp(b.prefix()));
+        v
+    }
+
+    fn naive<'s>(scopes: &'s [Scope<'static>], key: &[u8]) -> Option<&'s Scope<'static>> {
+        scopes.iter().find(|s| key.starts_with(s.prefix()))
+    }
+
+    #[test]
+    fn helpers() {
+        assert_eq!(common_len(b"app:a", b"app:b", 9), 4);
+        assert_eq!(common_len(b"app:a", b"app:a", 3), 3);
+        assert_eq!(common_len(b"", b"x", 3), 0);
+        assert_eq!(window(b"app:svc00042:", 10, 13), b"42:");
+        assert_eq!(window(b"ab", 3, 2), b"");
+        for h in [0, 1, u32::MAX, 0x8000_0000] {
+            for used in [1u16, 2, 3, 100, u16::MAX - 1] {
+                assert!(home(h, used) < usize::from(used));
+            }
+        }
+    }
+
+    #[test]
+    fn groups_and_stems_find_what_a_scan_finds() {
+        let tables: [&[&'static [u8]]; 6] = [
+            &[b"app:svc00000:", b"app:svc00001:", b"app:svc00002:"],
+            // Longer prefixes share the shortest one's length of bytes.
+            &[b"a:", b"bx:1", b"bx:2", b"bx:3:", b"by", b"c"],
+            &[b""],
+            &[b"only:"],
+            &[b"k:", b"k;", b"l:", b"\xff\xff"],
+            &[b"app:x:", b"app:y:long:", b"app:y:lonh:", b"app:z"],
+        ];
+        let keys: [&[u8]; 14] = [
+            b"",
+            b"a",
+            b"a:",
+            b"a:1",
+            b"bx:1",
+            b"bx:20",
+            b"bx:3",
+            b"bx:3:x",
+            b"by",
+            b"c",
+            b"app:svc00001:k",
+            b"app:y:lonh:1",
+            b"app:y:lon",
+            b"\xff\xff\xff",
+        ];
+        for prefixes in tables {
+            let scopes = sorted(prefixes);
+            let index = Index::<8>::build(&scopes);
+            for key in keys {
+                assert_eq!(
+                    index.find(&scopes, key),
+                    naive(&scopes, key),
+                    "{prefixes:?} {key:?}"
+                );
+            }
+            for s in &scopes {
+                let mut key = s.prefix().to_vec();
+                key.extend_from_slice(b"tail");
+                assert_eq!(index.find(&scopes, &key), Some(s));
+            }
+        }
+    }
+
+    #[test]
+    fn collisions_probe_on() {
+        // Two-byte windows over a table full to its capacity: many share
+        // a home slot.
+        let prefixes: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i, b':']).collect();
+        let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+        let index = Index::<64>::build(&scopes);
+        assert!(index.probe > 0, "some group sits off its home slot");
+        for s in &scopes {
+            let mut key = s.prefix().to_vec();
+            key.push(b'x');
+            assert_eq!(index.find(&scopes, &key), Some(s));
+            key[1] = key[1].wrapping_add(64);
+            assert_eq!(index.find(&scopes, &key), None);
+        }
+        assert_eq!(index.find(&scopes, b"p"), None);
+    }
+
+    #[test]
+    fn too_large_for_the_index_searches() {
+        let scopes = sorted(&[b"a:", b"b:"]);
+        let index = Index::<1>::build(&scopes);
+        assert_eq!(index.used, 0);
+        assert_eq!(
+            index.find(&scopes, b"b:1").map(|s| s.prefix()),
+            Some(&b"b:"[..])
+        );
+    }
+}
