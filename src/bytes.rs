@@ -104,14 +104,32 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
 #[cfg(target_os = "none")]
 #[inline(never)]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().rev().zip(b.iter().rev()).all(|(x, y)| x == y)
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = a.len();
+    while let Some(j) = i.checked_sub(1) {
+        if a.get(j) != b.get(j) {
+            return false;
+        }
+        i = j;
+    }
+    true
 }
 
-/// `key.starts_with(prefix)`, through [`same`].
+/// `key.starts_with(prefix)`, through [`same`]. On bare metal the last
+/// byte is checked in line first, which turns most non-matches away
+/// without the call.
 #[inline]
 pub(crate) fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
-    key.get(..prefix.len())
-        .is_some_and(|head| same(head, prefix))
+    let Some(head) = key.get(..prefix.len()) else {
+        return false;
+    };
+    #[cfg(target_os = "none")]
+    if head.last() != prefix.last() {
+        return false;
+    }
+    same(head, prefix)
 }
 
 #[cfg(test)]

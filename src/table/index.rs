@@ -27,8 +27,11 @@ pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
 /// The index of a table of capacity `N`: `4 * N + 10` bytes.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
-    /// Slot `i` is `slots[i / 2][i % 2]`: one more than the position of
-    /// the group's first scope, or 0 when empty.
+    /// Slot `i` is `slots[i / 2][i % 2]`: 0 when empty, else one more than
+    /// the position of the group's first scope in the low `position_bits`
+    /// and, above them, that many low bits of its hash as a tag, so that
+    /// most probes that cannot match are turned away without reading a
+    /// scope.
     slots: [[u16; 2]; N],
     /// Slots in use: two per scope; 0 for an empty table or one too large
     /// to index.
@@ -40,6 +43,8 @@ pub(crate) struct Index<const N: usize> {
     head: u16,
     /// The bytes every head shares, not hashed.
     stem: u16,
+    /// Bits of a slot that hold a position.
+    position_bits: u8,
     /// Whether some group holds more than one scope.
     grouped: bool,
 }
@@ -52,6 +57,7 @@ impl<const N: usize> Index<N> {
         probe: 0,
         head: 0,
         stem: 0,
+        position_bits: 16,
         grouped: false,
     };
 
@@ -79,6 +85,7 @@ impl<const N: usize> Index<N> {
         index.head = head as u16;
         index.stem = stem as u16;
         index.used = (2 * len) as u16;
+        index.position_bits = (usize::BITS - len.leading_zeros()) as u8;
         let mut at = 0;
         let mut previous: &[u8] = &[];
         // `at` stays below `len`.
@@ -88,12 +95,22 @@ impl<const N: usize> Index<N> {
             if at > 0 && matches!(compare_bytes(window, previous), core::cmp::Ordering::Equal) {
                 index.grouped = true;
             } else {
-                index.insert(home(hash(window), index.used), at as u16 + 1);
+                let hash = hash(window);
+                let value = index.tag(hash) | (at as u16 + 1);
+                index.insert(home(hash, index.used), value);
             }
             previous = window;
             at += 1;
         }
         index
+    }
+
+    /// The bits of `hash` a slot keeps above its position.
+    #[inline]
+    const fn tag(&self, hash: u32) -> u16 {
+        // `position_bits` is 1..=15 in a built index: the shift leaves at
+        // least one tag bit.
+        (hash as u16).wrapping_shl(self.position_bits as u32)
     }
 
     /// Puts `value` in the first free slot from `slot` on.
@@ -130,32 +147,40 @@ impl<const N: usize> Index<N> {
         if self.used == 0 {
             return find_prefix_free(sorted, key);
         }
-        let (head, stem) = (usize::from(self.head), usize::from(self.stem));
-        let window = key.get(stem..head)?;
+        let key_head = key.get(..usize::from(self.head))?;
+        let hash = hash(key_head.get(usize::from(self.stem)..)?);
+        let tag = self.tag(hash);
+        let position_mask = !(u16::MAX.wrapping_shl(u32::from(self.position_bits)));
         let used = usize::from(self.used);
-        let mut slot = home(hash(window), self.used);
+        let mut slot = home(hash, self.used);
         for _ in 0..=self.probe {
-            let first = self.slot(slot).checked_sub(1)?;
-            let scope = sorted.get(first)?;
-            let prefix = scope.prefix();
-            if prefix.get(stem..head).is_some_and(|w| same(w, window)) {
-                // The group of the key's head; the stem is everyone's.
-                if !same(key.get(..stem)?, prefix.get(..stem)?) {
-                    return None;
+            let value = self.slot(slot);
+            if value == 0 {
+                return None;
+            }
+            if value & !position_mask == tag {
+                let first = usize::from(value & position_mask).checked_sub(1)?;
+                let scope = sorted.get(first)?;
+                let prefix = scope.prefix();
+                let (prefix_head, tail) = prefix.split_at_checked(key_head.len())?;
+                // Compared from the end: the hashed bytes first, then the
+                // stem every scope shares.
+                if same(key_head, prefix_head) {
+                    // The group of the key's head.
+                    if tail.is_empty()
+                        || key
+                            .get(key_head.len()..prefix.len())
+                            .is_some_and(|k| same(k, tail))
+                    {
+                        return Some(scope);
+                    }
+                    // Past the group every prefix is above the key.
+                    return if self.grouped {
+                        find_prefix_free(sorted.get(first..)?, key)
+                    } else {
+                        None
+                    };
                 }
-                let tail = prefix.get(head..)?;
-                if key
-                    .get(head..head + tail.len())
-                    .is_some_and(|k| same(k, tail))
-                {
-                    return Some(scope);
-                }
-                // Past the group every prefix is above the key.
-                return if self.grouped {
-                    find_prefix_free(sorted.get(first..)?, key)
-                } else {
-                    None
-                };
             }
             slot += 1;
             if slot == used {
@@ -166,11 +191,11 @@ impl<const N: usize> Index<N> {
     }
 
     #[inline]
-    fn slot(&self, slot: usize) -> usize {
+    fn slot(&self, slot: usize) -> u16 {
         self.slots
             .get(slot / 2)
             .and_then(|pair| pair.get(slot % 2))
-            .map_or(0, |&v| usize::from(v))
+            .map_or(0, |&v| v)
     }
 }
 
