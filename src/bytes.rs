@@ -70,30 +70,37 @@ impl Write for Unquoted<'_, '_> {
 #[cfg(not(target_os = "none"))]
 #[inline]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (
-        a.first_chunk::<8>(),
-        a.last_chunk::<8>(),
-        b.first_chunk::<8>(),
-        b.last_chunk::<8>(),
-    ) {
-        let ends = (u64::from_ne_bytes(*a0) ^ u64::from_ne_bytes(*b0))
-            | (u64::from_ne_bytes(*a1) ^ u64::from_ne_bytes(*b1));
-        return ends == 0 && (a.len() <= 16 || a == b);
+    if n >= 8 {
+        let ends = (word8(a, 0) ^ word8(b, 0)) | (word8(a, n - 8) ^ word8(b, n - 8));
+        ends == 0 && (n <= 16 || a == b)
+    } else if n >= 4 {
+        (word4(a, 0) ^ word4(b, 0)) | (word4(a, n - 4) ^ word4(b, n - 4)) == 0
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
-    if let (Some(a0), Some(a1), Some(b0), Some(b1)) = (
-        a.first_chunk::<4>(),
-        a.last_chunk::<4>(),
-        b.first_chunk::<4>(),
-        b.last_chunk::<4>(),
-    ) {
-        return (u32::from_ne_bytes(*a0) ^ u32::from_ne_bytes(*b0))
-            | (u32::from_ne_bytes(*a1) ^ u32::from_ne_bytes(*b1))
-            == 0;
-    }
-    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The eight bytes of `s` from `at` as an integer, or 0 past the end
+/// (callers stay inside).
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+fn word8(s: &[u8], at: usize) -> u64 {
+    s.get(at..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |w| u64::from_ne_bytes(*w))
+}
+
+/// The four bytes of `s` from `at`, as [`word8`] reads eight.
+#[cfg(not(target_os = "none"))]
+#[inline(always)]
+fn word4(s: &[u8], at: usize) -> u32 {
+    s.get(at..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map_or(0, |w| u32::from_ne_bytes(*w))
 }
 
 /// Whether `a` and `b` hold the same bytes, compared from the last byte

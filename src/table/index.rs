@@ -17,12 +17,17 @@
 //! Tables of more than [`MAX_INDEXED`] scopes binary-search instead.
 
 use crate::Scope;
-use crate::bytes::same;
+use crate::bytes::{same, starts_with};
 use crate::table::{compare_bytes, find_prefix_free};
 
 /// The largest table the index covers: its slots (two per scope) and
 /// positions (one more than the scope's) must fit a `u16`.
 pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
+
+/// Tables of at most this many scopes are scanned: on hosts, one compare
+/// costs less than a hash. Bare metal indexes every table (one search
+/// loop in flash, not two).
+pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 
 /// The index of a table of capacity `N`: `4 * N + 10` bytes.
 #[derive(Clone, Copy)]
@@ -43,8 +48,9 @@ pub(crate) struct Index<const N: usize> {
     head: u16,
     /// The bytes every head shares, not hashed.
     stem: u16,
-    /// Bits of a slot that hold a position.
-    position_bits: u8,
+    /// Slot values below this hold a position alone; the bits from here
+    /// up hold the tag: `1 << bits`, the bits a position needs.
+    position_limit: u16,
     /// Whether some group holds more than one scope.
     grouped: bool,
 }
@@ -57,21 +63,23 @@ impl<const N: usize> Index<N> {
         probe: 0,
         head: 0,
         stem: 0,
-        position_bits: 16,
+        position_limit: 0,
         grouped: false,
     };
 
     /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
     /// prefix-free (a validated table's scopes).
     pub(crate) const fn build(sorted: &[Scope<'_>]) -> Self {
+        Self::build_above(sorted, SCAN_MAX)
+    }
+
+    /// [`Self::build`], leaving tables of at most `scan` scopes to a scan.
+    const fn build_above(sorted: &[Scope<'_>], scan: usize) -> Self {
         let mut index = Self::EMPTY;
         let len = sorted.len();
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
             return index;
         };
-        if len > N || len > MAX_INDEXED {
-            return index;
-        }
         let mut head = u16::MAX as usize;
         let mut rest = sorted;
         while let [scope, tail @ ..] = rest {
@@ -82,10 +90,16 @@ impl<const N: usize> Index<N> {
         }
         // Sorted, the first and the last prefix share least.
         let stem = common_len(first.prefix(), last.prefix(), head);
+        // Keys shorter than every prefix are turned away on their length,
+        // indexed or not.
         index.head = head as u16;
+        if len <= scan || len > N || len > MAX_INDEXED {
+            return index;
+        }
         index.stem = stem as u16;
         index.used = (2 * len) as u16;
-        index.position_bits = (usize::BITS - len.leading_zeros()) as u8;
+        // `len` is at most `MAX_INDEXED`: 15 bits, so the limit fits.
+        index.position_limit = 1 << (usize::BITS - len.leading_zeros());
         let mut at = 0;
         let mut previous: &[u8] = &[];
         // `at` stays below `len`.
@@ -108,9 +122,8 @@ impl<const N: usize> Index<N> {
     /// The bits of `hash` a slot keeps above its position.
     #[inline]
     const fn tag(&self, hash: u32) -> u16 {
-        // `position_bits` is 1..=15 in a built index: the shift leaves at
-        // least one tag bit.
-        (hash as u16).wrapping_shl(self.position_bits as u32)
+        // A multiple of the limit (a power of two): the low bits are free.
+        (hash as u16).wrapping_mul(self.position_limit)
     }
 
     /// Puts `value` in the first free slot from `slot` on.
@@ -144,50 +157,78 @@ impl<const N: usize> Index<N> {
         sorted: &'s [Scope<'a>],
         key: &[u8],
     ) -> Option<&'s Scope<'a>> {
-        if self.used == 0 {
-            return find_prefix_free(sorted, key);
+        // Short keys are turned away in line; the probe is one copy.
+        let (key_head, _) = key.split_at_checked(usize::from(self.head))?;
+        if self.used != 0 {
+            return self.probe_for(sorted, key, key_head);
         }
-        let key_head = key.get(..usize::from(self.head))?;
-        let hash = hash(key_head.get(usize::from(self.stem)..)?);
+        if let [only] = sorted {
+            return starts_with(key, only.prefix()).then_some(only);
+        }
+        search(sorted, key)
+    }
+
+    /// [`Self::find`] past the length check, for a key of at least `head`
+    /// bytes in an indexed table.
+    #[cfg_attr(not(target_os = "none"), inline(never))]
+    fn probe_for<'s, 'a>(
+        &self,
+        sorted: &'s [Scope<'a>],
+        key: &[u8],
+        key_head: &[u8],
+    ) -> Option<&'s Scope<'a>> {
+        let (_, window) = key_head.split_at_checked(usize::from(self.stem))?;
+        let hash = hash(window);
         let tag = self.tag(hash);
-        let position_mask = !(u16::MAX.wrapping_shl(u32::from(self.position_bits)));
-        let used = usize::from(self.used);
         let mut slot = home(hash, self.used);
-        for _ in 0..=self.probe {
+        let mut probes = self.probe;
+        loop {
             let value = self.slot(slot);
             if value == 0 {
                 return None;
             }
-            if value & !position_mask == tag {
-                let first = usize::from(value & position_mask).checked_sub(1)?;
+            // Equal tags leave the position alone.
+            let position = value ^ tag;
+            if position < self.position_limit {
+                let first = usize::from(position).checked_sub(1)?;
                 let scope = sorted.get(first)?;
-                let prefix = scope.prefix();
-                let (prefix_head, tail) = prefix.split_at_checked(key_head.len())?;
+                let (prefix_head, tail) = scope.prefix().split_at_checked(key_head.len())?;
                 // Compared from the end: the hashed bytes first, then the
                 // stem every scope shares.
                 if same(key_head, prefix_head) {
-                    // The group of the key's head.
-                    if tail.is_empty()
-                        || key
-                            .get(key_head.len()..prefix.len())
-                            .is_some_and(|k| same(k, tail))
-                    {
-                        return Some(scope);
-                    }
-                    // Past the group every prefix is above the key.
-                    return if self.grouped {
-                        find_prefix_free(sorted.get(first..)?, key)
+                    return if tail.is_empty() {
+                        Some(scope)
                     } else {
-                        None
+                        self.in_group(sorted, first, key)
                     };
                 }
             }
+            probes = probes.checked_sub(1)?;
             slot += 1;
-            if slot == used {
+            if slot == usize::from(self.used) {
                 slot = 0;
             }
         }
-        None
+    }
+
+    /// The scope `key` falls in within the group that starts at `first`
+    /// (whose head is the key's), when that scope's prefix is longer than
+    /// the head.
+    #[cold]
+    #[inline(never)]
+    fn in_group<'s, 'a>(
+        &self,
+        sorted: &'s [Scope<'a>],
+        first: usize,
+        key: &[u8],
+    ) -> Option<&'s Scope<'a>> {
+        let group = sorted.get(first..)?;
+        match group.first() {
+            Some(scope) if starts_with(key, scope.prefix()) => Some(scope),
+            // Past the group every prefix is above the key.
+            _ if self.grouped => find_prefix_free(group, key),
+            _ => None,
+        }
     }
 
     #[inline]
@@ -197,6 +238,16 @@ impl<const N: usize> Index<N> {
             .and_then(|pair| pair.get(slot % 2))
             .map_or(0, |&v| v)
     }
+}
+
+/// The search of a table without an index: a scan of a tiny one, else a
+/// binary search (of a table too large to index).
+#[cfg_attr(not(target_os = "none"), inline(never))]
+fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
+    if sorted.len() <= SCAN_MAX {
+        return sorted.iter().find(|s| starts_with(key, s.prefix()));
+    }
+    find_prefix_free(sorted, key)
 }
 
 /// The bytes of `prefix` the hash reads: `stem..head`. Every prefix of a
@@ -226,16 +277,49 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
     n
 }
 
-/// FNV-1a: a multiply per byte, cheap on every core this crate runs on,
-/// and the windows it reads are a few bytes long.
+/// A hash of a window of a few bytes, read four at a time (the last four
+/// overlapping the others), so that a window of up to eight bytes costs
+/// two multiplies; shorter windows take their first, middle and last byte.
 #[inline]
-const fn hash(mut bytes: &[u8]) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    while let [b, rest @ ..] = bytes {
-        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
-        bytes = rest;
+const fn hash(window: &[u8]) -> u32 {
+    let n = window.len();
+    let mut h = (n as u32).wrapping_mul(0x9e37_79b9);
+    if n >= 4 {
+        let mut at = 0;
+        while at + 4 < n {
+            h = mix(h, le32(window, at));
+            at += 4;
+        }
+        h = mix(h, le32(window, n - 4));
+    } else if let ([first, ..], [.., last]) = (window, window) {
+        let middle = match window.split_at_checked(n / 2) {
+            Some((_, [m, ..])) => *m,
+            _ => 0,
+        };
+        h = mix(
+            h,
+            (*first as u32) << 16 | (middle as u32) << 8 | *last as u32,
+        );
     }
-    h
+    h ^ (h >> 15)
+}
+
+#[inline]
+const fn mix(h: u32, v: u32) -> u32 {
+    (h ^ v).wrapping_mul(0x2c1b_3c6d).rotate_left(13)
+}
+
+/// The four bytes of `bytes` from `at`, little-endian (0 past the end:
+/// callers stay inside).
+#[inline]
+const fn le32(bytes: &[u8], at: usize) -> u32 {
+    match bytes.split_at_checked(at) {
+        Some((_, rest)) => match rest.first_chunk::<4>() {
+            Some(four) => u32::from_le_bytes(*four),
+            None => 0,
+        },
+        None => 0,
+    }
 }
 
 /// The slot a hash starts probing at, in `0..used`: the top 16 bits of
@@ -306,7 +390,7 @@ mod tests {
         ];
         for prefixes in tables {
             let scopes = sorted(prefixes);
-            let index = Index::<8>::build(&scopes);
+            let index = Index::<8>::build_above(&scopes, 0);
             for key in keys {
                 assert_eq!(
                     index.find(&scopes, key),
@@ -328,7 +412,7 @@ mod tests {
         // a home slot.
         let prefixes: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i, b':']).collect();
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Index::<64>::build(&scopes);
+        let index = Index::<64>::build_above(&scopes, 0);
         assert!(index.probe > 0, "some group sits off its home slot");
         for s in &scopes {
             let mut key = s.prefix().to_vec();
