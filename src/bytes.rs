@@ -124,18 +124,12 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
-/// `key.starts_with(prefix)`, through [`same`]. On bare metal the last
-/// byte is checked in line first, which turns most non-matches away
-/// without the call.
+/// `key.starts_with(prefix)`, through [`same`].
 #[inline]
 pub(crate) fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
     let Some(head) = key.get(..prefix.len()) else {
         return false;
     };
-    #[cfg(target_os = "none")]
-    if head.last() != prefix.last() {
-        return false;
-    }
     same(head, prefix)
 }
 

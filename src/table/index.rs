@@ -3,22 +3,22 @@
 //!
 //! Every prefix is at least `head` bytes long (the shortest prefix's
 //! length), so a key can only fall in a scope whose first `head` bytes
-//! are the key's first `head` bytes. Scopes sharing those bytes form a
-//! *group*: contiguous in the sorted table, and usually a single scope
-//! (always, when every prefix has the same length). The index maps the
-//! hash of a group's head to the group's first position.
+//! are the key's first `head` bytes. Each scope is filed under the hash
+//! of its first `head` bytes; scopes sharing them (possible only when
+//! prefixes differ in length) share a hash and sit in successive slots.
 //!
 //! The bytes every head shares (the *stem*, `app:svc000` in a table of
-//! `app:svc00042:`) tell no group from another, so only the bytes after
+//! `app:svc00042:`) tell no scope from another, so only the bytes after
 //! it are hashed: three or four bytes in tables like that.
 //!
 //! The slots are an open-addressing table of `2 * N` `u16`s, at most half
-//! full, probed linearly up to the longest displacement any group has.
-//! Tables of more than [`MAX_INDEXED`] scopes binary-search instead.
+//! full, probed linearly up to the longest displacement any scope has.
+//! Tables of more than [`MAX_INDEXED`] scopes are searched without it.
 
 use crate::Scope;
-use crate::bytes::{same, starts_with};
-use crate::table::{compare_bytes, find_prefix_free};
+use crate::bytes::starts_with;
+#[cfg(not(target_os = "none"))]
+use crate::table::find_prefix_free;
 
 /// The largest table the index covers: its slots (two per scope) and
 /// positions (one more than the scope's) must fit a `u16`.
@@ -33,26 +33,23 @@ pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
     /// Slot `i` is `slots[i / 2][i % 2]`: 0 when empty, else one more than
-    /// the position of the group's first scope in the low `position_bits`
-    /// and, above them, that many low bits of its hash as a tag, so that
-    /// most probes that cannot match are turned away without reading a
-    /// scope.
+    /// a scope's position below `position_limit` and, above it, low bits
+    /// of the scope's hash as a tag, so that most probes that cannot match
+    /// are turned away without reading a scope.
     slots: [[u16; 2]; N],
-    /// Slots in use: two per scope; 0 for an empty table or one too large
-    /// to index.
+    /// Slots in use: two per scope; 0 for an empty table, one that is
+    /// scanned, or one too large to index.
     used: u16,
-    /// The longest distance any group sits from its home slot.
+    /// The longest distance any scope sits from its home slot.
     probe: u16,
-    /// The bytes of a key that pick its group: the shortest prefix's
+    /// The bytes of a key that pick its scope: the shortest prefix's
     /// length, capped at `u16::MAX`.
     head: u16,
     /// The bytes every head shares, not hashed.
     stem: u16,
-    /// Slot values below this hold a position alone; the bits from here
-    /// up hold the tag: `1 << bits`, the bits a position needs.
+    /// A power of two above every position: slot values below it hold a
+    /// position alone.
     position_limit: u16,
-    /// Whether some group holds more than one scope.
-    grouped: bool,
 }
 
 impl<const N: usize> Index<N> {
@@ -64,7 +61,6 @@ impl<const N: usize> Index<N> {
         head: 0,
         stem: 0,
         position_limit: 0,
-        grouped: false,
     };
 
     /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
@@ -88,33 +84,29 @@ impl<const N: usize> Index<N> {
             }
             rest = tail;
         }
-        // Sorted, the first and the last prefix share least.
-        let stem = common_len(first.prefix(), last.prefix(), head);
         // Keys shorter than every prefix are turned away on their length,
         // indexed or not.
         index.head = head as u16;
         if len <= scan || len > N || len > MAX_INDEXED {
             return index;
         }
+        // Sorted, the first and the last prefix share least.
+        let stem = common_len(first.prefix(), last.prefix(), head);
         index.stem = stem as u16;
         index.used = (2 * len) as u16;
-        // `len` is at most `MAX_INDEXED`: 15 bits, so the limit fits.
-        index.position_limit = 1 << (usize::BITS - len.leading_zeros());
-        let mut at = 0;
-        let mut previous: &[u8] = &[];
-        // `at` stays below `len`.
-        #[allow(clippy::indexing_slicing)]
-        while at < len {
-            let window = window(sorted[at].prefix(), stem, head);
-            if at > 0 && matches!(compare_bytes(window, previous), core::cmp::Ordering::Equal) {
-                index.grouped = true;
-            } else {
-                let hash = hash(window);
-                let value = index.tag(hash) | (at as u16 + 1);
-                index.insert(home(hash, index.used), value);
-            }
-            previous = window;
-            at += 1;
+        let mut limit: u16 = 1;
+        // `len` is at most `MAX_INDEXED` (15 bits): the limit fits.
+        while limit as usize <= len {
+            limit <<= 1;
+        }
+        index.position_limit = limit;
+        let mut position: u16 = 1;
+        let mut rest = sorted;
+        while let [scope, tail @ ..] = rest {
+            let hash = hash(window(scope.prefix(), stem, head));
+            index.insert(home(hash, index.used), index.tag(hash) | position);
+            position += 1;
+            rest = tail;
         }
         index
     }
@@ -126,23 +118,28 @@ impl<const N: usize> Index<N> {
         (hash as u16).wrapping_mul(self.position_limit)
     }
 
-    /// Puts `value` in the first free slot from `slot` on.
+    /// Puts `value` in the first free slot from `slot` on. At most half
+    /// the `used` slots are full, so one is found.
     const fn insert(&mut self, mut slot: usize, value: u16) {
-        let used = self.used as usize;
         let mut distance = 0;
-        // At most half the `used` slots are full, so a free one is found;
-        // `slot` stays below `used`, at most `2 * N`.
-        #[allow(clippy::indexing_slicing)]
-        while self.slots[slot / 2][slot % 2] != 0 {
+        loop {
+            let Some((_, [pair, ..])) = self.slots.split_at_mut_checked(slot / 2) else {
+                return;
+            };
+            let cell = if slot.is_multiple_of(2) {
+                &mut pair[0]
+            } else {
+                &mut pair[1]
+            };
+            if *cell == 0 {
+                *cell = value;
+                break;
+            }
             slot += 1;
-            if slot == used {
+            if slot == self.used as usize {
                 slot = 0;
             }
             distance += 1;
-        }
-        #[allow(clippy::indexing_slicing)]
-        {
-            self.slots[slot / 2][slot % 2] = value;
         }
         if distance > self.probe {
             self.probe = distance;
@@ -162,7 +159,9 @@ impl<const N: usize> Index<N> {
         if self.used != 0 {
             return self.probe_for(sorted, key, key_head);
         }
-        if let [only] = sorted {
+        if SCAN_MAX > 0
+            && let [only] = sorted
+        {
             return starts_with(key, only.prefix()).then_some(only);
         }
         search(sorted, key)
@@ -190,17 +189,11 @@ impl<const N: usize> Index<N> {
             // Equal tags leave the position alone.
             let position = value ^ tag;
             if position < self.position_limit {
-                let first = usize::from(position).checked_sub(1)?;
-                let scope = sorted.get(first)?;
-                let (prefix_head, tail) = scope.prefix().split_at_checked(key_head.len())?;
-                // Compared from the end: the hashed bytes first, then the
-                // stem every scope shares.
-                if same(key_head, prefix_head) {
-                    return if tail.is_empty() {
-                        Some(scope)
-                    } else {
-                        self.in_group(sorted, first, key)
-                    };
+                let scope = sorted.get(usize::from(position).checked_sub(1)?)?;
+                // Compared from the end on bare metal: the hashed bytes
+                // first, then the stem every scope shares.
+                if starts_with(key, scope.prefix()) {
+                    return Some(scope);
                 }
             }
             probes = probes.checked_sub(1)?;
@@ -208,26 +201,6 @@ impl<const N: usize> Index<N> {
             if slot == usize::from(self.used) {
                 slot = 0;
             }
-        }
-    }
-
-    /// The scope `key` falls in within the group that starts at `first`
-    /// (whose head is the key's), when that scope's prefix is longer than
-    /// the head.
-    #[cold]
-    #[inline(never)]
-    fn in_group<'s, 'a>(
-        &self,
-        sorted: &'s [Scope<'a>],
-        first: usize,
-        key: &[u8],
-    ) -> Option<&'s Scope<'a>> {
-        let group = sorted.get(first..)?;
-        match group.first() {
-            Some(scope) if starts_with(key, scope.prefix()) => Some(scope),
-            // Past the group every prefix is above the key.
-            _ if self.grouped => find_prefix_free(group, key),
-            _ => None,
         }
     }
 
@@ -240,14 +213,19 @@ impl<const N: usize> Index<N> {
     }
 }
 
-/// The search of a table without an index: a scan of a tiny one, else a
-/// binary search (of a table too large to index).
-#[cfg_attr(not(target_os = "none"), inline(never))]
+/// The search of a table without an index: on hosts a one-scope table or
+/// one too large to index ([`MAX_INDEXED`]); on bare metal, where every
+/// other table is indexed, a scan in a few bytes of flash.
+#[cfg(not(target_os = "none"))]
+#[inline(never)]
 fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
-    if sorted.len() <= SCAN_MAX {
-        return sorted.iter().find(|s| starts_with(key, s.prefix()));
-    }
     find_prefix_free(sorted, key)
+}
+
+#[cfg(target_os = "none")]
+#[inline]
+fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
+    sorted.iter().find(|s| starts_with(key, s.prefix()))
 }
 
 /// The bytes of `prefix` the hash reads: `stem..head`. Every prefix of a
@@ -280,6 +258,7 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
 /// A hash of a window of a few bytes, read four at a time (the last four
 /// overlapping the others), so that a window of up to eight bytes costs
 /// two multiplies; shorter windows take their first, middle and last byte.
+#[cfg(not(target_os = "none"))]
 #[inline]
 const fn hash(window: &[u8]) -> u32 {
     let n = window.len();
@@ -304,6 +283,19 @@ const fn hash(window: &[u8]) -> u32 {
     h ^ (h >> 15)
 }
 
+/// On bare metal a byte at a time (FNV-1a, then one more mix): a
+/// Cortex-M0 has no unaligned loads, and this is the smaller loop.
+#[cfg(target_os = "none")]
+#[inline]
+const fn hash(mut window: &[u8]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    while let [b, rest @ ..] = window {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+        window = rest;
+    }
+    mix(h, h >> 15)
+}
+
 #[inline]
 const fn mix(h: u32, v: u32) -> u32 {
     (h ^ v).wrapping_mul(0x2c1b_3c6d).rotate_left(13)
@@ -311,6 +303,7 @@ const fn mix(h: u32, v: u32) -> u32 {
 
 /// The four bytes of `bytes` from `at`, little-endian (0 past the end:
 /// callers stay inside).
+#[cfg(not(target_os = "none"))]
 #[inline]
 const fn le32(bytes: &[u8], at: usize) -> u32 {
     match bytes.split_at_checked(at) {

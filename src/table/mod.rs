@@ -343,6 +343,7 @@ pub(crate) const fn first_clash<'a>(sorted: &[Scope<'a>]) -> Option<Clash<'a>> {
 }
 
 /// Something stored in a prefix-free table.
+#[cfg_attr(target_os = "none", allow(dead_code))]
 pub(crate) trait Prefixed {
     fn prefix_bytes(&self) -> &[u8];
 }
@@ -359,6 +360,7 @@ impl Prefixed for Scope<'_> {
 /// scanned: a few predictable `starts_with` beat the unpredictable branches
 /// of a binary search.
 #[inline]
+#[cfg_attr(target_os = "none", allow(dead_code))]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
         return sorted
@@ -373,6 +375,7 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
 
 /// Up to this many scopes, a table is scanned rather than searched. Bare
 /// metal searches always: one search loop instead of two, in scarce flash.
+#[cfg_attr(target_os = "none", allow(dead_code))]
 pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 8 };
 
 /// The static-table verdict for a scope a key fell in (or none).
