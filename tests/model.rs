@@ -159,3 +159,58 @@ proptest! {
         }
     }
 }
+
+/// Prefix-free sets by construction: random prefixes of mixed lengths
+/// over a tiny alphabet (so heads repeat and hashes collide), each dropped
+/// when an earlier kept one starts it or it starts an earlier kept one.
+fn prefix_free(raw: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    for p in raw {
+        if !kept.iter().any(|k| k.starts_with(&p) || p.starts_with(k)) {
+            kept.push(p);
+        }
+    }
+    kept
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3_000))]
+
+    /// The hash index against the linear model on valid tables only:
+    /// shared heads (prefixes longer than the shortest), long stems,
+    /// colliding windows, one to 64 scopes.
+    #[test]
+    fn indexed_table_agrees_with_linear_model(
+        stem in small_bytes(6),
+        tails in prop::collection::vec(
+            prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'c', b':', 0xff]), 1..=5),
+            1..=64,
+        ),
+        random_keys in prop::collection::vec(small_bytes(12), 0..16),
+    ) {
+        let prefixes = prefix_free(
+            tails.into_iter().map(|t| [stem.as_slice(), t.as_slice()].concat()).collect(),
+        );
+        let specs: Vec<ScopeSpec> = prefixes
+            .into_iter()
+            .map(|prefix| ScopeSpec { prefix, writer: "w1".into(), fallback: None })
+            .collect();
+        let scopes: Vec<Scope<'_>> = specs.iter().map(ScopeSpec::as_scope).collect();
+        let table = OwnershipTable::<64>::try_from_iter(scopes.iter().copied()).unwrap();
+        let keys: Vec<Vec<u8>> = probe_keys(&specs, &random_keys)
+            .into_iter()
+            .chain(random_keys.iter().map(|k| [stem.as_slice(), k.as_slice()].concat()))
+            .collect();
+        for key in &keys {
+            let want = model_lookup(&specs, key).map(|s| s.prefix.as_slice());
+            prop_assert_eq!(table.lookup(key).map(|s| s.prefix()), want, "key {:?}", key);
+        }
+        // Every scope is found from its own prefix and from a longer key.
+        for s in &specs {
+            let mut key = s.prefix.clone();
+            prop_assert_eq!(table.lookup(&key).map(|f| f.prefix()), Some(s.prefix.as_slice()));
+            key.extend_from_slice(b":k");
+            prop_assert_eq!(table.lookup(&key).map(|f| f.prefix()), Some(s.prefix.as_slice()));
+        }
+    }
+}
