@@ -734,11 +734,12 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
     }
 }
 
-/// Sorts by prefix. Small tables, the embedded case, use an insertion sort:
-/// a few dozen bytes of code instead of the general sort's kilobytes. `N`
-/// is a constant, so only one branch is compiled in.
+/// Sorts by prefix. Small tables on bare metal use an insertion sort: a
+/// few dozen bytes of code instead of the general sort's kilobytes. Hosts
+/// always take the general sort, which puts a reversed or sorted input in
+/// order in one pass. `N` is a constant, so only one branch is compiled in.
 fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
-    if N <= SMALL_TABLE {
+    if N <= SMALL_TABLE && cfg!(target_os = "none") {
         for i in 1..scopes.len() {
             // Sink scope `i` to its place, one neighbour swap at a time
             // (no indexing: no panic branch).
