@@ -457,8 +457,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// The verdict for a write of `key` on this node; `is_writer_down`
     /// tells which static writers the quorum service flags down.
-    /// No allocation; one pass over the move records and one binary search
-    /// of the static table.
+    /// No allocation; one pass over the move records and one lookup in the
+    /// static table (a hash probe for `OwnershipTable`).
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};

@@ -336,9 +336,9 @@ pub(crate) fn remove<S: MoveRecords + ?Sized>(
     Some(state)
 }
 
-/// A prefix copied into fixed-capacity storage; its length fits a byte
-/// (`MAX_PREFIX_LEN` is 48).
-type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN, u8>;
+/// A prefix copied into fixed-capacity storage. (A one-byte length would
+/// save nothing: the record beside it is word-aligned.)
+type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 
 /// Move records of one node in fixed capacity: at most `M` records, each
 /// prefix at most [`MAX_PREFIX_LEN`] bytes, no heap.

@@ -1,10 +1,12 @@
-//! The ownership table: validated, sorted scopes and the one prefix search.
+//! The ownership table: validated, sorted scopes and their searches.
 //!
 //! A table that exists is valid: every id obeys the node-id rule, no
 //! fallback repeats its writer, and the prefixes are *prefix-free* (no
-//! prefix starts another). Sorted prefix-free prefixes let a key find its
-//! only possible scope by binary search: the greatest prefix not above the
-//! key is the sole candidate, checked with one `starts_with`.
+//! prefix starts another), so at most one scope matches a key. The fixed
+//! table finds it through its hash index (`index`); sorted prefix-free
+//! prefixes also allow a binary search (the greatest prefix not above the
+//! key is the sole candidate, checked with one `starts_with`), which the
+//! owned tables and the largest fixed ones use.
 
 pub(crate) mod index;
 #[cfg(feature = "alloc")]
