@@ -29,6 +29,12 @@ pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
 /// loop in flash, not two).
 pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 
+/// The fewest bytes hashed where the head has them: hosts read a word at
+/// once, so a window shorter than one costs a load and no more than the
+/// stem's bytes it takes in (the same in every head). Bare metal hashes a
+/// byte at a time: the window stays as short as the stem leaves it.
+const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
+
 /// The index of a table of capacity `N`: `4 * N + 10` bytes.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
@@ -45,7 +51,8 @@ pub(crate) struct Index<const N: usize> {
     /// The bytes of a key that pick its scope: the shortest prefix's
     /// length, capped at `u16::MAX`.
     head: u16,
-    /// The bytes every head shares, not hashed.
+    /// Bytes every head shares, not hashed: the common stem, short of
+    /// [`WINDOW_MIN`] bytes before the head.
     stem: u16,
     /// A power of two above every position: slot values below it hold a
     /// position alone.
@@ -90,8 +97,14 @@ impl<const N: usize> Index<N> {
         if len <= scan || len > N || len > MAX_INDEXED {
             return index;
         }
-        // Sorted, the first and the last prefix share least.
+        // Sorted, the first and the last prefix share least. On hosts the
+        // window reaches back into the stem to a word, read in one load.
         let stem = common_len(first.prefix(), last.prefix(), head);
+        let stem = if stem + WINDOW_MIN > head {
+            head.saturating_sub(WINDOW_MIN)
+        } else {
+            stem
+        };
         index.stem = stem as u16;
         index.used = (2 * len) as u16;
         let mut limit: u16 = 1;
@@ -155,9 +168,11 @@ impl<const N: usize> Index<N> {
         key: &[u8],
     ) -> Option<&'s Scope<'a>> {
         // Short keys are turned away in line; the probe is one copy.
-        let (key_head, _) = key.split_at_checked(usize::from(self.head))?;
+        if key.len() < usize::from(self.head) {
+            return None;
+        }
         if self.used != 0 {
-            return self.probe_for(sorted, key, key_head);
+            return self.probe_for(sorted, key);
         }
         if SCAN_MAX > 0
             && let [only] = sorted
@@ -170,13 +185,9 @@ impl<const N: usize> Index<N> {
     /// [`Self::find`] past the length check, for a key of at least `head`
     /// bytes in an indexed table.
     #[cfg_attr(not(target_os = "none"), inline(never))]
-    fn probe_for<'s, 'a>(
-        &self,
-        sorted: &'s [Scope<'a>],
-        key: &[u8],
-        key_head: &[u8],
-    ) -> Option<&'s Scope<'a>> {
-        let (_, window) = key_head.split_at_checked(usize::from(self.stem))?;
+    fn probe_for<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
+        // Five arguments in registers: the call from `find` is a jump.
+        let window = key.get(usize::from(self.stem)..usize::from(self.head))?;
         let hash = hash(window);
         let tag = self.tag(hash);
         let mut slot = home(hash, self.used);
@@ -189,7 +200,8 @@ impl<const N: usize> Index<N> {
             // Equal tags leave the position alone.
             let position = value ^ tag;
             if position < self.position_limit {
-                let scope = sorted.get(usize::from(position).checked_sub(1)?)?;
+                // Position 0 (a tag alone) wraps past every scope.
+                let scope = sorted.get(usize::from(position).wrapping_sub(1))?;
                 // Compared from the end on bare metal: the hashed bytes
                 // first, then the stem every scope shares.
                 if starts_with(key, scope.prefix()) {
@@ -206,10 +218,7 @@ impl<const N: usize> Index<N> {
 
     #[inline]
     fn slot(&self, slot: usize) -> u16 {
-        self.slots
-            .get(slot / 2)
-            .and_then(|pair| pair.get(slot % 2))
-            .map_or(0, |&v| v)
+        self.slots.as_flattened().get(slot).map_or(0, |&v| v)
     }
 }
 

@@ -243,11 +243,28 @@ pub(crate) const fn compare_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
     }
 }
 
+/// `key.starts_with(prefix)`, usable in `const` context.
 const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
     match key.split_at_checked(prefix.len()) {
-        Some((head, _)) => matches!(compare_bytes(head, prefix), Ordering::Equal),
+        Some((head, _)) => equal_bytes(head, prefix),
         None => false,
     }
+}
+
+/// `a == b`, usable in `const` context; compared from the end, where the
+/// prefixes of a table and the ids of a cluster differ.
+const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    while let ([ra @ .., x], [rb @ .., y]) = (a, b) {
+        if *x != *y {
+            return false;
+        }
+        a = ra;
+        b = rb;
+    }
+    true
 }
 
 /// The checks that look at one scope alone.
@@ -268,10 +285,7 @@ pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), Ownershi
                 reason,
             });
         }
-        if matches!(
-            compare_bytes(fallback.as_bytes(), scope.writer().as_bytes()),
-            Ordering::Equal
-        ) {
+        if equal_bytes(fallback.as_bytes(), scope.writer().as_bytes()) {
             return Err(OwnershipError::FallbackIsWriter {
                 prefix,
                 node: fallback,
@@ -756,8 +770,37 @@ fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
             }
         }
     } else {
-        scopes.sort_unstable_by(|a, b| a.prefix().cmp(b.prefix()));
+        let order = |a: &Scope<'_>, b: &Scope<'_>| prefix_order(a.prefix(), b.prefix());
+        // A table listed in order, or in reverse, takes one pass.
+        if scopes.is_sorted_by(|a, b| order(a, b).is_le()) {
+            return;
+        }
+        if scopes.is_sorted_by(|a, b| order(a, b).is_gt()) {
+            scopes.reverse();
+            return;
+        }
+        scopes.sort_unstable_by(order);
     }
+}
+
+/// `a.cmp(b)` eight bytes at a step, without a call: the prefixes of a
+/// table share their first bytes and are short.
+fn prefix_order(mut a: &[u8], mut b: &[u8]) -> Ordering {
+    while let (Some((x, ra)), Some((y, rb))) =
+        (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
+    {
+        if x != y {
+            return u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y));
+        }
+        a = ra;
+        b = rb;
+    }
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// Tables up to this capacity sort by insertion.
@@ -828,6 +871,50 @@ mod tests {
     use std::prelude::rust_2024::*;
 
     use super::*;
+
+    #[test]
+    fn prefix_order_is_slice_order() {
+        let words: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"ab",
+            b"app:svc0",
+            b"app:svc00000:",
+            b"app:svc00001:",
+            b"app:svc00010:",
+            b"app:svc0000",
+            b"app:svc00000:eu:",
+            b"app:svc0\xff",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff\x00",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(prefix_order(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sorts_any_order() {
+        let prefixes: Vec<Vec<u8>> = (0..40)
+            .map(|i| std::format!("p{i:03}:").into_bytes())
+            .collect();
+        let sorted: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+        let mut shuffled = sorted.clone();
+        shuffled.swap(3, 30);
+        shuffled.swap(7, 8);
+        let mut reversed = sorted.clone();
+        reversed.reverse();
+        // Reversed but for one pair: neither pass applies.
+        let mut almost = reversed.clone();
+        almost.swap(0, 1);
+        for input in [sorted.clone(), reversed, shuffled, almost] {
+            let mut v = heapless::Vec::<Scope<'_>, 64>::from_slice(&input).unwrap();
+            sort_scopes(&mut v);
+            assert_eq!(v.as_slice(), sorted.as_slice());
+        }
+    }
 
     fn s<'a>(prefix: &'a [u8], writer: &'a str) -> Scope<'a> {
         Scope::new(prefix, writer)
