@@ -63,10 +63,9 @@ impl Write for Unquoted<'_, '_> {
 
 /// Whether `a` and `b` hold the same bytes.
 ///
-/// Hosts compare short strings (ids, the prefixes of one table) in two
-/// overlapping word loads each, without a call; longer ones check their
-/// last eight bytes first, where the prefixes of one table differ, then
-/// the rest.
+/// Hosts compare in word loads, without a call: strings of 4 to 16 bytes
+/// (ids, the prefixes of one table) in two overlapping loads each, where
+/// the prefixes of one table differ; longer ones then the words between.
 #[cfg(not(target_os = "none"))]
 #[inline]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
@@ -76,11 +75,25 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     }
     if n >= 8 {
         let ends = (word8(a, 0) ^ word8(b, 0)) | (word8(a, n - 8) ^ word8(b, n - 8));
-        ends == 0 && (n <= 16 || a == b)
+        if ends != 0 {
+            return false;
+        }
+        // The words between, in line: no call, so a search loop around
+        // this keeps its values in registers.
+        let mut at = 8;
+        while at + 8 < n {
+            if word8(a, at) != word8(b, at) {
+                return false;
+            }
+            at += 8;
+        }
+        true
     } else if n >= 4 {
         (word4(a, 0) ^ word4(b, 0)) | (word4(a, n - 4) ^ word4(b, n - 4)) == 0
     } else {
-        a.iter().zip(b).all(|(x, y)| x == y)
+        // One to three bytes: the first, middle and last are all of them.
+        let at = |i: usize| a.get(i).map_or(0, |&x| x) ^ b.get(i).map_or(0, |&y| y);
+        at(0) | at(n / 2) | at(n.wrapping_sub(1)) == 0
     }
 }
 

@@ -264,32 +264,37 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
     n
 }
 
-/// A hash of a window of a few bytes, read four at a time (the last four
-/// overlapping the others), so that a window of up to eight bytes costs
-/// two multiplies; shorter windows take their first, middle and last byte.
+/// A hash of a window of a few bytes: one 64-bit multiply for a window
+/// of up to eight bytes (read as two overlapping halves), one more per
+/// further eight; the product's high half is the hash, its top bits the
+/// home slot and the bits below them the tag. Shorter windows (a head
+/// under four bytes) take their first, middle and last byte. Every load
+/// and multiply is on the path from key to slot, so there are few.
 #[cfg(not(target_os = "none"))]
 #[inline]
 const fn hash(window: &[u8]) -> u32 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let n = window.len();
-    let mut h = (n as u32).wrapping_mul(0x9e37_79b9);
-    if n >= 4 {
+    let word = if n >= 8 {
+        let mut h = 0;
         let mut at = 0;
-        while at + 4 < n {
-            h = mix(h, le32(window, at));
-            at += 4;
+        while at + 8 < n {
+            h = (h ^ le64(window, at)).wrapping_mul(K);
+            at += 8;
         }
-        h = mix(h, le32(window, n - 4));
+        h ^ le64(window, n - 8)
+    } else if n >= 4 {
+        le32(window, 0) as u64 | (le32(window, n - 4) as u64) << 32
     } else if let ([first, ..], [.., last]) = (window, window) {
         let middle = match window.split_at_checked(n / 2) {
             Some((_, [m, ..])) => *m,
             _ => 0,
         };
-        h = mix(
-            h,
-            (*first as u32) << 16 | (middle as u32) << 8 | *last as u32,
-        );
-    }
-    h ^ (h >> 15)
+        (*first as u64) << 16 | (middle as u64) << 8 | *last as u64
+    } else {
+        0
+    };
+    (word.wrapping_mul(K) >> 32) as u32
 }
 
 /// On bare metal a byte at a time (FNV-1a, then one more mix): a
@@ -305,6 +310,7 @@ const fn hash(mut window: &[u8]) -> u32 {
     mix(h, h >> 15)
 }
 
+#[cfg(target_os = "none")]
 #[inline]
 const fn mix(h: u32, v: u32) -> u32 {
     (h ^ v).wrapping_mul(0x2c1b_3c6d).rotate_left(13)
@@ -318,6 +324,19 @@ const fn le32(bytes: &[u8], at: usize) -> u32 {
     match bytes.split_at_checked(at) {
         Some((_, rest)) => match rest.first_chunk::<4>() {
             Some(four) => u32::from_le_bytes(*four),
+            None => 0,
+        },
+        None => 0,
+    }
+}
+
+/// The eight bytes of `bytes` from `at`, as [`le32`] reads four.
+#[cfg(not(target_os = "none"))]
+#[inline]
+const fn le64(bytes: &[u8], at: usize) -> u64 {
+    match bytes.split_at_checked(at) {
+        Some((_, rest)) => match rest.first_chunk::<8>() {
+            Some(eight) => u64::from_le_bytes(*eight),
             None => 0,
         },
         None => 0,
