@@ -19,11 +19,16 @@ fn ours_scopes<'a>(prefixes: &'a [Vec<u8>], writers: &'a [String]) -> Vec<Scope<
 }
 
 /// Routes every key once per iteration-batch; reports time per route.
-fn bench_keys(c: &mut Criterion, group: &str, keys_of: fn(usize) -> Vec<Vec<u8>>) {
+fn bench_keys(
+    c: &mut Criterion,
+    group: &str,
+    prefixes_of: fn(usize) -> Vec<Vec<u8>>,
+    keys_of: fn(usize) -> Vec<Vec<u8>>,
+) {
     let mut g = c.benchmark_group(group);
     let writers: Vec<String> = (0..16).map(writer).collect();
     for n in SIZES {
-        let prefixes = prefixes(n);
+        let prefixes = prefixes_of(n);
         let keys = keys_of(n);
         let reference = reference_table(&prefixes);
         let scopes = ours_scopes(&prefixes, &writers);
@@ -47,11 +52,17 @@ fn bench_keys(c: &mut Criterion, group: &str, keys_of: fn(usize) -> Vec<Vec<u8>>
 }
 
 fn route_hit(c: &mut Criterion) {
-    bench_keys(c, "route_hit", hit_keys);
+    bench_keys(c, "route_hit", prefixes, hit_keys);
 }
 
 fn route_miss(c: &mut Criterion) {
-    bench_keys(c, "route_miss", miss_keys);
+    bench_keys(c, "route_miss", prefixes, miss_keys);
+}
+
+/// Hits in a table whose prefixes differ in length and share their first
+/// bytes, where one hash of the shortest length cannot tell them apart.
+fn route_hit_mixed(c: &mut Criterion) {
+    bench_keys(c, "route_hit_mixed", mixed_prefixes, mixed_hit_keys);
 }
 
 fn route_with_fallback_state(c: &mut Criterion) {
@@ -99,5 +110,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(800))
 }
 
-criterion_group! { name = benches; config = config(); targets = route_hit, route_miss, route_with_fallback_state }
+criterion_group! { name = benches; config = config(); targets = route_hit, route_miss, route_hit_mixed, route_with_fallback_state }
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 //! difference divided by R is the instructions per route
 //! (`scripts/run.sh bench` does this).
 //!
-//! Usage: `route_instructions <kind> <N> <routes>`, kind one of
+//! Usage: `route_instructions <kind> <N> <routes> [uniform|mixed]`, kind one of
 //! `reference`, `ours-fixed`, `ours-owned` (route), or `verdict-reference`,
 //! `verdict-fixed`, `verdict-owned` (the write verdict with two move
 //! records, against the reference server's decision).
@@ -28,23 +28,34 @@ fn with_moves<T: ScopeLookup, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (which, n, routes) = match &args[..] {
-        [_, which, n, routes] => (
+    let (which, n, routes, mixed) = match &args[..] {
+        [_, which, n, routes, rest @ ..] if rest.len() <= 1 => (
             which.as_str(),
             n.parse().unwrap(),
             routes.parse::<usize>().unwrap(),
+            rest.first().is_some_and(|shape| shape == "mixed"),
         ),
         _ => {
-            eprintln!("usage: route_instructions <ours-fixed|ours-owned|reference> <N> <routes>");
+            eprintln!(
+                "usage: route_instructions <ours-fixed|ours-owned|reference> <N> <routes> [uniform|mixed]"
+            );
             std::process::exit(2);
         }
     };
-    let prefixes: Vec<Vec<u8>> = (0..n)
-        .map(|i: usize| format!("app:svc{i:05}:").into_bytes())
-        .collect();
+    // `uniform`: `app:svc00042:`, every prefix as long. `mixed`: tenant
+    // numbers of one to five digits (`tenant-7:` .. `tenant-99991:`),
+    // scattered, so prefixes of five lengths share their first bytes.
+    let prefix = |i: usize| {
+        if mixed {
+            format!("tenant-{}:", i * 7919 % 100_000)
+        } else {
+            format!("app:svc{i:05}:")
+        }
+    };
+    let prefixes: Vec<Vec<u8>> = (0..n).map(|i| prefix(i).into_bytes()).collect();
     let writers: Vec<String> = (0..16).map(|i| format!("node-{i}")).collect();
     let keys: Vec<Vec<u8>> = (0..1024)
-        .map(|j| format!("app:svc{:05}:user:{j}", (j * 7919) % n).into_bytes())
+        .map(|j| format!("{}user:{j}", prefix((j * 7919) % n)).into_bytes())
         .collect();
     let scopes: Vec<Scope<'_>> = prefixes
         .iter()

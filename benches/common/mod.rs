@@ -11,6 +11,24 @@ pub fn prefixes(n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Prefixes of five lengths sharing their first bytes: tenant numbers of
+/// one to five digits, scattered (`tenant-7919:`, `tenant-15838:`, ..).
+pub fn mixed_prefixes(n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|i| mixed_prefix(i).into_bytes()).collect()
+}
+
+fn mixed_prefix(i: usize) -> String {
+    format!("tenant-{}:", i * 7919 % 100_000)
+}
+
+/// [`hit_keys`] for [`mixed_prefixes`].
+pub fn mixed_hit_keys(n: usize) -> Vec<Vec<u8>> {
+    let count = key_count(n);
+    (0..count)
+        .map(|j| format!("{}user:{j}", mixed_prefix((j * 7919) % n)).into_bytes())
+        .collect()
+}
+
 pub fn writer(i: usize) -> String {
     format!("node-{}", i % 16)
 }

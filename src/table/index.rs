@@ -35,6 +35,17 @@ pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 /// byte at a time: the window stays as short as the stem leaves it.
 const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 
+/// Prefix lengths past the head a host index may also file scopes at
+/// (bare metal keeps the head alone, for flash).
+const LEVELS: usize = if cfg!(target_os = "none") { 0 } else { 3 };
+
+/// A host table with a scope further than this from its home slot is
+/// filed again with levels: its scopes crowd a few heads.
+const SPREAD_MAX: u16 = 4;
+
+/// Lengths past the head counted when picking levels.
+const LEVEL_SPAN: usize = 64;
+
 /// The index of a table of capacity `N`: `4 * N + 10` bytes.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
@@ -57,6 +68,11 @@ pub(crate) struct Index<const N: usize> {
     /// A power of two above every position: slot values below it hold a
     /// position alone.
     position_limit: u16,
+    /// Longer prefix lengths scopes are filed at, the most populous
+    /// first, 0 past the last: a scope sits under its first
+    /// `level_of(len)` bytes, and keys are hashed at each level they
+    /// reach, then at the head.
+    levels: [u16; LEVELS],
 }
 
 impl<const N: usize> Index<N> {
@@ -68,16 +84,19 @@ impl<const N: usize> Index<N> {
         head: 0,
         stem: 0,
         position_limit: 0,
+        levels: [0; LEVELS],
     };
 
     /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
     /// prefix-free (a validated table's scopes).
     pub(crate) const fn build(sorted: &[Scope<'_>]) -> Self {
-        Self::build_above(sorted, SCAN_MAX)
+        Self::build_with(sorted, SCAN_MAX, SPREAD_MAX)
     }
 
-    /// [`Self::build`], leaving tables of at most `scan` scopes to a scan.
-    const fn build_above(sorted: &[Scope<'_>], scan: usize) -> Self {
+    /// [`Self::build`], leaving tables of at most `scan` scopes to a scan
+    /// and taking levels when a scope sits more than `spread` slots from
+    /// its home.
+    const fn build_with(sorted: &[Scope<'_>], scan: usize, spread: u16) -> Self {
         let mut index = Self::EMPTY;
         let len = sorted.len();
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
@@ -113,15 +132,48 @@ impl<const N: usize> Index<N> {
             limit <<= 1;
         }
         index.position_limit = limit;
+        index.file(sorted);
+        // Prefixes of several lengths sharing a few heads (`tenant-7:` ..
+        // `tenant-99991:`) crowd their heads' slots: file them again at
+        // the lengths most of them have.
+        if LEVELS > 0 && index.probe > spread {
+            index.levels = busiest_lengths(sorted, head);
+            if matches!(index.levels.first(), Some(l) if *l != 0) {
+                index.slots = [[0; 2]; N];
+                index.probe = 0;
+                index.file(sorted);
+            }
+        }
+        index
+    }
+
+    /// Files every scope of `sorted` under the hash of its level's window.
+    const fn file(&mut self, sorted: &[Scope<'_>]) {
         let mut position: u16 = 1;
         let mut rest = sorted;
         while let [scope, tail @ ..] = rest {
-            let hash = hash(window(scope.prefix(), stem, head));
-            index.insert(home(hash, index.used), index.tag(hash) | position);
+            let prefix = scope.prefix();
+            let level = self.level_of(prefix.len());
+            let hash = hash(window(prefix, self.stem as usize, level));
+            self.insert(home(hash, self.used), self.tag(hash) | position);
             position += 1;
             rest = tail;
         }
-        index
+    }
+
+    /// The length a prefix of `len` bytes is filed at: the longest level
+    /// it reaches, else the head.
+    const fn level_of(&self, len: usize) -> usize {
+        let mut level = self.head as usize;
+        let mut rest: &[u16] = &self.levels;
+        while let [l, tail @ ..] = rest {
+            let l = *l as usize;
+            if l > level && l <= len {
+                level = l;
+            }
+            rest = tail;
+        }
+        level
     }
 
     /// The bits of `hash` a slot keeps above its position.
@@ -187,7 +239,43 @@ impl<const N: usize> Index<N> {
     #[cfg_attr(not(target_os = "none"), inline(never))]
     fn probe_for<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
         // Five arguments in registers: the call from `find` is a jump.
-        let window = key.get(usize::from(self.stem)..usize::from(self.head))?;
+        match self.levels.first() {
+            Some(&level) if level != 0 => self.probe_levels(sorted, key),
+            _ => self.probe_at(sorted, key, self.head),
+        }
+    }
+
+    /// [`Self::probe_for`] in a table with levels: each level the key
+    /// reaches, then the head (levels are longer); one copy of the probe.
+    #[inline(never)]
+    fn probe_levels<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
+        let mut next = 0;
+        loop {
+            let level = match self.levels.get(next) {
+                Some(&level) if level != 0 => level,
+                _ => self.head,
+            };
+            next += 1;
+            if key.len() >= usize::from(level)
+                && let Some(scope) = self.probe_at(sorted, key, level)
+            {
+                return Some(scope);
+            }
+            if level == self.head {
+                return None;
+            }
+        }
+    }
+
+    /// The scope filed under `key`'s first `level` bytes, if any.
+    #[inline(always)]
+    fn probe_at<'s, 'a>(
+        &self,
+        sorted: &'s [Scope<'a>],
+        key: &[u8],
+        level: u16,
+    ) -> Option<&'s Scope<'a>> {
+        let window = key.get(usize::from(self.stem)..usize::from(level))?;
         let hash = hash(window);
         let tag = self.tag(hash);
         let mut slot = home(hash, self.used);
@@ -235,6 +323,47 @@ fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> 
 #[inline]
 fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
     sorted.iter().find(|s| starts_with(key, s.prefix()))
+}
+
+/// Up to [`LEVELS`] prefix lengths past `head`, the most populous first,
+/// each held by at least two scopes of `sorted`; 0 past the last. Only
+/// lengths within [`LEVEL_SPAN`] of the head are counted.
+const fn busiest_lengths(sorted: &[Scope<'_>], head: usize) -> [u16; LEVELS] {
+    let mut counts = [0u16; LEVEL_SPAN];
+    let mut rest = sorted;
+    while let [scope, tail @ ..] = rest {
+        let len = scope.prefix().len();
+        if len > head
+            && let Some((_, [count, ..])) = counts.split_at_mut_checked(len - head - 1)
+        {
+            *count = count.saturating_add(1);
+        }
+        rest = tail;
+    }
+    let mut levels = [0u16; LEVELS];
+    let mut rest: &mut [u16] = &mut levels;
+    while let [level, tail @ ..] = rest {
+        // The busiest length not taken yet.
+        let (mut best, mut best_count, mut at) = (0, 0, 0);
+        let mut scan: &[u16] = &counts;
+        while let [count, more @ ..] = scan {
+            if *count > best_count {
+                (best, best_count) = (at, *count);
+            }
+            at += 1;
+            scan = more;
+        }
+        let length = head + 1 + best;
+        if best_count < 2 || length > u16::MAX as usize {
+            break;
+        }
+        *level = length as u16;
+        if let Some((_, [count, ..])) = counts.split_at_mut_checked(best) {
+            *count = 0;
+        }
+        rest = tail;
+    }
+    levels
 }
 
 /// The bytes of `prefix` the hash reads: `stem..head`. Every prefix of a
@@ -353,7 +482,7 @@ const fn home(hash: u32, used: u16) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{Index, common_len, home, window};
+    use super::{Index, LEVELS, SPREAD_MAX, busiest_lengths, common_len, home, window};
     use crate::Scope;
     use std::prelude::rust_2024::*;
     use std::vec;
@@ -364,7 +493,7 @@ mod tests {
         v
     }
 
-    fn naive<'s>(scopes: &'s [Scope<'static>], key: &[u8]) -> Option<&'s Scope<'static>> {
+    fn naive<'s, 'a>(scopes: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
         scopes.iter().find(|s| key.starts_with(s.prefix()))
     }
 
@@ -409,9 +538,9 @@ mod tests {
             b"app:y:lon",
             b"\xff\xff\xff",
         ];
-        for prefixes in tables {
+        for (prefixes, spread) in tables.iter().flat_map(|t| [(t, SPREAD_MAX), (t, 0)]) {
             let scopes = sorted(prefixes);
-            let index = Index::<8>::build_above(&scopes, 0);
+            let index = Index::<8>::build_with(&scopes, 0, spread);
             for key in keys {
                 assert_eq!(
                     index.find(&scopes, key),
@@ -433,7 +562,7 @@ mod tests {
         // a home slot.
         let prefixes: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i, b':']).collect();
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Index::<64>::build_above(&scopes, 0);
+        let index = Index::<64>::build_with(&scopes, 0, SPREAD_MAX);
         assert!(index.probe > 0, "some group sits off its home slot");
         for s in &scopes {
             let mut key = s.prefix().to_vec();
@@ -454,5 +583,85 @@ mod tests {
             index.find(&scopes, b"b:1").map(|s| s.prefix()),
             Some(&b"b:"[..])
         );
+    }
+
+    /// Prefix-free tables of varying lengths with many shared heads:
+    /// `<stem><digits>:`, digits of 1 to 5 figures.
+    fn tenants(n: usize, stem: &str, step: usize) -> Vec<Vec<u8>> {
+        let mut v: Vec<Vec<u8>> = (0..n)
+            .map(|i| std::format!("{stem}{}:", i * step % 100_000).into_bytes())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn crowded_heads_take_levels() {
+        let prefixes = tenants(4096, "tenant-", 7919);
+        let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+        let index = Box::new(Index::<4096>::build_with(&scopes, 0, SPREAD_MAX));
+        if LEVELS > 0 {
+            assert_eq!(&index.levels[..], &busiest_lengths(&scopes, 9)[..]);
+            assert_eq!(index.levels[0], 13, "five-digit tenants are most");
+            assert!(
+                index.probe <= 16,
+                "levels spread the crowd: {}",
+                index.probe
+            );
+        }
+        for s in &scopes {
+            let mut key = s.prefix().to_vec();
+            key.extend_from_slice(b"user:1");
+            assert_eq!(index.find(&scopes, &key), Some(s));
+            // One digit more: a tenant of another length, or none.
+            let mut other = s.prefix().to_vec();
+            other.insert(other.len() - 1, b'7');
+            assert_eq!(index.find(&scopes, &other), naive(&scopes, &other));
+        }
+        assert_eq!(index.find(&scopes, b"tenant-"), None);
+        assert_eq!(index.find(&scopes, b"tenant-x:1"), None);
+    }
+
+    #[test]
+    fn random_tables_find_what_a_scan_finds() {
+        // A small xorshift: the same tables every run.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        for round in 0..300 {
+            let n = 1 + next(200) as usize;
+            let stem = ["", "t-", "app:svc", "k"][round % 4];
+            let mut prefixes: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    let digits = 1 + next(4);
+                    std::format!("{stem}{}:", next(10u64.pow(digits as u32))).into_bytes()
+                })
+                .collect();
+            prefixes.sort();
+            prefixes.dedup();
+            let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+            for spread in [0, SPREAD_MAX] {
+                let index = Box::new(Index::<256>::build_with(&scopes, 0, spread));
+                for s in &scopes {
+                    let mut key = s.prefix().to_vec();
+                    assert_eq!(index.find(&scopes, &key), Some(s));
+                    key.extend_from_slice(b"x");
+                    assert_eq!(index.find(&scopes, &key), Some(s));
+                    for cut in [1, 2] {
+                        let short = &s.prefix()[..s.prefix().len().saturating_sub(cut)];
+                        assert_eq!(index.find(&scopes, short), naive(&scopes, short));
+                    }
+                }
+                for _ in 0..50 {
+                    let key = std::format!("{stem}{}:{}", next(100_000), next(10)).into_bytes();
+                    assert_eq!(index.find(&scopes, &key), naive(&scopes, &key), "{key:?}");
+                }
+            }
+        }
     }
 }
