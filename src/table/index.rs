@@ -17,6 +17,7 @@
 
 use crate::Scope;
 use crate::bytes::starts_with;
+use crate::table::equal_bytes;
 #[cfg(not(target_os = "none"))]
 use crate::table::find_prefix_free;
 
@@ -39,9 +40,9 @@ const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 /// (bare metal keeps the head alone, for flash).
 const LEVELS: usize = if cfg!(target_os = "none") { 0 } else { 3 };
 
-/// A host table with a scope further than this from its home slot is
-/// filed again with levels: its scopes crowd a few heads.
-const SPREAD_MAX: u16 = 4;
+/// A host table with more scopes than this under one head (prefixes of
+/// several lengths starting alike) is filed at levels.
+const CROWD_MAX: usize = 4;
 
 /// Lengths past the head counted when picking levels.
 const LEVEL_SPAN: usize = 64;
@@ -90,23 +91,26 @@ impl<const N: usize> Index<N> {
     /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
     /// prefix-free (a validated table's scopes).
     pub(crate) const fn build(sorted: &[Scope<'_>]) -> Self {
-        Self::build_with(sorted, SCAN_MAX, SPREAD_MAX)
+        Self::build_with(sorted, SCAN_MAX, CROWD_MAX)
     }
 
     /// [`Self::build`], leaving tables of at most `scan` scopes to a scan
-    /// and taking levels when a scope sits more than `spread` slots from
-    /// its home.
-    const fn build_with(sorted: &[Scope<'_>], scan: usize, spread: u16) -> Self {
+    /// and taking levels when more than `crowd` scopes share a head.
+    const fn build_with(sorted: &[Scope<'_>], scan: usize, crowd: usize) -> Self {
         let mut index = Self::EMPTY;
         let len = sorted.len();
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
             return index;
         };
-        let mut head = u16::MAX as usize;
+        let (mut head, mut longest) = (u16::MAX as usize, 0);
         let mut rest = sorted;
         while let [scope, tail @ ..] = rest {
-            if scope.prefix().len() < head {
-                head = scope.prefix().len();
+            let len = scope.prefix().len();
+            if len < head {
+                head = len;
+            }
+            if len > longest {
+                longest = len;
             }
             rest = tail;
         }
@@ -132,18 +136,14 @@ impl<const N: usize> Index<N> {
             limit <<= 1;
         }
         index.position_limit = limit;
-        index.file(sorted);
         // Prefixes of several lengths sharing a few heads (`tenant-7:` ..
-        // `tenant-99991:`) crowd their heads' slots: file them again at
+        // `tenant-99991:`) would crowd their heads' slots: file them at
         // the lengths most of them have.
-        if LEVELS > 0 && index.probe > spread {
+        // (Prefixes all as long never share a head: they are distinct.)
+        if LEVELS > 0 && longest > head && largest_crowd(sorted, stem, head) > crowd {
             index.levels = busiest_lengths(sorted, head);
-            if matches!(index.levels.first(), Some(l) if *l != 0) {
-                index.slots = [[0; 2]; N];
-                index.probe = 0;
-                index.file(sorted);
-            }
         }
+        index.file(sorted);
         index
     }
 
@@ -165,6 +165,9 @@ impl<const N: usize> Index<N> {
     /// it reaches, else the head.
     const fn level_of(&self, len: usize) -> usize {
         let mut level = self.head as usize;
+        if !matches!(self.levels.first(), Some(l) if *l != 0) {
+            return level;
+        }
         let mut rest: &[u16] = &self.levels;
         while let [l, tail @ ..] = rest {
             let l = *l as usize;
@@ -325,6 +328,30 @@ fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> 
     sorted.iter().find(|s| starts_with(key, s.prefix()))
 }
 
+/// The most scopes of `sorted` sharing their first `head` bytes (after
+/// the `stem` all share). Sorted, they sit side by side.
+const fn largest_crowd(sorted: &[Scope<'_>], stem: usize, head: usize) -> usize {
+    let (mut largest, mut run) = (1, 1);
+    let mut rest = sorted;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail {
+            if equal_bytes(
+                window(a.prefix(), stem, head),
+                window(b.prefix(), stem, head),
+            ) {
+                run += 1;
+                if run > largest {
+                    largest = run;
+                }
+            } else {
+                run = 1;
+            }
+        }
+        rest = tail;
+    }
+    largest
+}
+
 /// Up to [`LEVELS`] prefix lengths past `head`, the most populous first,
 /// each held by at least two scopes of `sorted`; 0 past the last. Only
 /// lengths within [`LEVEL_SPAN`] of the head are counted.
@@ -393,10 +420,10 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
     n
 }
 
-/// A hash of a window of a few bytes: one 64-bit multiply for a window
-/// of up to eight bytes (read as two overlapping halves), one more per
-/// further eight; the product's high half is the hash, its top bits the
-/// home slot and the bits below them the tag. Shorter windows (a head
+/// A hash of a window of a few bytes: one folded 64-bit multiply for a
+/// window of up to eight bytes (read as two overlapping halves), one more
+/// multiply per further eight; the hash's top bits give the home slot,
+/// the bits below them the tag. Shorter windows (a head
 /// under four bytes) take their first, middle and last byte. Every load
 /// and multiply is on the path from key to slot, so there are few.
 #[cfg(not(target_os = "none"))]
@@ -423,7 +450,10 @@ const fn hash(window: &[u8]) -> u32 {
     } else {
         0
     };
-    (word.wrapping_mul(K) >> 32) as u32
+    // Folded: the high and low halves of the 128-bit product xor-ed, so
+    // every input bit reaches the top bits the home slot is taken from.
+    let product = word as u128 * K as u128;
+    (((product >> 64) as u64 ^ product as u64) >> 32) as u32
 }
 
 /// On bare metal a byte at a time (FNV-1a, then one more mix): a
@@ -482,7 +512,9 @@ const fn home(hash: u32, used: u16) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{Index, LEVELS, SPREAD_MAX, busiest_lengths, common_len, home, window};
+    use super::{
+        CROWD_MAX, Index, LEVELS, busiest_lengths, common_len, home, largest_crowd, window,
+    };
     use crate::Scope;
     use std::prelude::rust_2024::*;
     use std::vec;
@@ -504,6 +536,12 @@ mod tests {
         assert_eq!(common_len(b"", b"x", 3), 0);
         assert_eq!(window(b"app:svc00042:", 10, 13), b"42:");
         assert_eq!(window(b"ab", 3, 2), b"");
+        let crowd = sorted(&[b"t-1:", b"t-10:", b"t-11:", b"t-12:", b"t-2:", b"t-20:"]);
+        // Four-byte heads all differ (`t-1:`, `t-10`, `t-11`, ..); of the
+        // three-byte heads, four are `t-1` and two `t-2`.
+        assert_eq!(largest_crowd(&crowd, 2, 4), 1);
+        assert_eq!(largest_crowd(&crowd, 2, 3), 4);
+        assert_eq!(largest_crowd(&crowd[..1], 2, 3), 1);
         for h in [0, 1, u32::MAX, 0x8000_0000] {
             for used in [1u16, 2, 3, 100, u16::MAX - 1] {
                 assert!(home(h, used) < usize::from(used));
@@ -538,9 +576,9 @@ mod tests {
             b"app:y:lon",
             b"\xff\xff\xff",
         ];
-        for (prefixes, spread) in tables.iter().flat_map(|t| [(t, SPREAD_MAX), (t, 0)]) {
+        for (prefixes, crowd) in tables.iter().flat_map(|t| [(t, CROWD_MAX), (t, 0)]) {
             let scopes = sorted(prefixes);
-            let index = Index::<8>::build_with(&scopes, 0, spread);
+            let index = Index::<8>::build_with(&scopes, 0, crowd);
             for key in keys {
                 assert_eq!(
                     index.find(&scopes, key),
@@ -562,7 +600,7 @@ mod tests {
         // a home slot.
         let prefixes: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i, b':']).collect();
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Index::<64>::build_with(&scopes, 0, SPREAD_MAX);
+        let index = Index::<64>::build_with(&scopes, 0, CROWD_MAX);
         assert!(index.probe > 0, "some group sits off its home slot");
         for s in &scopes {
             let mut key = s.prefix().to_vec();
@@ -600,7 +638,7 @@ mod tests {
     fn crowded_heads_take_levels() {
         let prefixes = tenants(4096, "tenant-", 7919);
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Box::new(Index::<4096>::build_with(&scopes, 0, SPREAD_MAX));
+        let index = Box::new(Index::<4096>::build_with(&scopes, 0, CROWD_MAX));
         if LEVELS > 0 {
             assert_eq!(&index.levels[..], &busiest_lengths(&scopes, 9)[..]);
             assert_eq!(index.levels[0], 13, "five-digit tenants are most");
@@ -645,8 +683,8 @@ mod tests {
             prefixes.sort();
             prefixes.dedup();
             let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-            for spread in [0, SPREAD_MAX] {
-                let index = Box::new(Index::<256>::build_with(&scopes, 0, spread));
+            for crowd in [0, CROWD_MAX] {
+                let index = Box::new(Index::<256>::build_with(&scopes, 0, crowd));
                 for s in &scopes {
                     let mut key = s.prefix().to_vec();
                     assert_eq!(index.find(&scopes, &key), Some(s));

@@ -253,7 +253,7 @@ const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
 
 /// `a == b`, usable in `const` context; compared from the end, where the
 /// prefixes of a table and the ids of a cluster differ.
-const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
+pub(crate) const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
