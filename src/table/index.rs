@@ -216,7 +216,8 @@ impl<const N: usize> Index<N> {
 
     /// The scope of `sorted` (the scopes this index was built from) that
     /// `key` falls in.
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub(crate) fn find<'s, 'a>(
         &self,
         sorted: &'s [Scope<'a>],

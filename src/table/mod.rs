@@ -628,7 +628,8 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert!(t.lookup(b"ab").is_none());
     /// ```
     #[must_use]
-    #[inline]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
+    #[cfg_attr(target_os = "none", inline)]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
         self.index.find(&self.scopes, key)
     }
