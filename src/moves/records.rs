@@ -214,12 +214,14 @@ impl RecordRef<'_> {
         // The prefix's last byte first, in line: most records a key
         // passes differ from it there (`app:svc00002:eu:` under
         // `app:svc00003:user:1`), and then no compare is called.
-        let n = self.prefix.len();
-        let Some(head) = key.get(..n) else {
+        let Some(head) = key.get(..self.prefix.len()) else {
             return false;
         };
-        let last = n.wrapping_sub(1);
-        head.get(last) == self.prefix.get(last) && same(head, self.prefix)
+        match (head.split_last(), self.prefix.split_last()) {
+            (Some((a, _)), Some((b, _))) => a == b && same(head, self.prefix),
+            // Both empty: the empty prefix holds every key.
+            _ => true,
+        }
     }
 }
 
