@@ -208,6 +208,10 @@ cross_builds() {
         cargo build --no-default-features --target "$target"
         cargo build --no-default-features --features defmt --target "$target"
     done
+    # The library's bare-metal branches (target_os = "none") are lint-clean
+    # too; one target covers them.
+    step "clippy on bare metal (${TARGETS[0]})"
+    cargo clippy --no-default-features --features defmt --target "${TARGETS[0]}" -- -D warnings
 }
 
 # Each cargo-fuzz target runs this long (seconds) in the test job.

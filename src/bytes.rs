@@ -74,7 +74,7 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     if n >= 8 {
-        let ends = (word8(a, 0) ^ word8(b, 0)) | (word8(a, n - 8) ^ word8(b, n - 8));
+        let ends = (le64(a, 0) ^ le64(b, 0)) | (le64(a, n - 8) ^ le64(b, n - 8));
         if ends != 0 {
             return false;
         }
@@ -82,14 +82,14 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
         // this keeps its values in registers.
         let mut at = 8;
         while at + 8 < n {
-            if word8(a, at) != word8(b, at) {
+            if le64(a, at) != le64(b, at) {
                 return false;
             }
             at += 8;
         }
         true
     } else if n >= 4 {
-        (word4(a, 0) ^ word4(b, 0)) | (word4(a, n - 4) ^ word4(b, n - 4)) == 0
+        (le32(a, 0) ^ le32(b, 0)) | (le32(a, n - 4) ^ le32(b, n - 4)) == 0
     } else {
         // One to three bytes: the first, middle and last are all of them.
         let at = |i: usize| a.get(i).map_or(0, |&x| x) ^ b.get(i).map_or(0, |&y| y);
@@ -97,23 +97,29 @@ pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The eight bytes of `s` from `at` as an integer, or 0 past the end
-/// (callers stay inside).
-#[cfg(not(target_os = "none"))]
+/// The eight bytes of `bytes` from `at`, little-endian, or 0 when they
+/// are not all there (callers stay inside). Usable in `const` context.
 #[inline(always)]
-fn word8(s: &[u8], at: usize) -> u64 {
-    s.get(at..)
-        .and_then(<[u8]>::first_chunk::<8>)
-        .map_or(0, |w| u64::from_ne_bytes(*w))
+pub(crate) const fn le64(bytes: &[u8], at: usize) -> u64 {
+    match bytes.split_at_checked(at) {
+        Some((_, rest)) => match rest.first_chunk::<8>() {
+            Some(eight) => u64::from_le_bytes(*eight),
+            None => 0,
+        },
+        None => 0,
+    }
 }
 
-/// The four bytes of `s` from `at`, as [`word8`] reads eight.
-#[cfg(not(target_os = "none"))]
+/// The four bytes of `bytes` from `at`, as [`le64`] reads eight.
 #[inline(always)]
-fn word4(s: &[u8], at: usize) -> u32 {
-    s.get(at..)
-        .and_then(<[u8]>::first_chunk::<4>)
-        .map_or(0, |w| u32::from_ne_bytes(*w))
+pub(crate) const fn le32(bytes: &[u8], at: usize) -> u32 {
+    match bytes.split_at_checked(at) {
+        Some((_, rest)) => match rest.first_chunk::<4>() {
+            Some(four) => u32::from_le_bytes(*four),
+            None => 0,
+        },
+        None => 0,
+    }
 }
 
 /// Whether `a` and `b` hold the same bytes, compared from the last byte

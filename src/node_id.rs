@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::bytes::{le32, le64};
+
 /// The longest node id kevy accepts, in bytes.
 pub const MAX_NODE_ID_LEN: usize = 32;
 
@@ -126,35 +128,16 @@ const fn all_allowed(bytes: &[u8]) -> bool {
     if n >= 8 {
         let mut at = 0;
         while at + 8 < n {
-            if !word_allowed(le_word(bytes, at, 8)) {
+            if !word_allowed(le64(bytes, at)) {
                 return false;
             }
             at += 8;
         }
-        word_allowed(le_word(bytes, n - 8, 8))
+        word_allowed(le64(bytes, n - 8))
     } else if n >= 4 {
-        word_allowed(le_word(bytes, 0, 4) | le_word(bytes, n - 4, 4) << 32)
+        word_allowed(le32(bytes, 0) as u64 | (le32(bytes, n - 4) as u64) << 32)
     } else {
         false
-    }
-}
-
-/// The `len` (4 or 8) bytes of `bytes` from `at`, little-endian; 0 when
-/// they are not all there (callers stay inside, and 0 is refused).
-const fn le_word(bytes: &[u8], at: usize, len: usize) -> u64 {
-    let Some((_, rest)) = bytes.split_at_checked(at) else {
-        return 0;
-    };
-    if len == 4 {
-        match rest.first_chunk::<4>() {
-            Some(four) => u32::from_le_bytes(*four) as u64,
-            None => 0,
-        }
-    } else {
-        match rest.first_chunk::<8>() {
-            Some(eight) => u64::from_le_bytes(*eight),
-            None => 0,
-        }
     }
 }
 

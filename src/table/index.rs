@@ -11,12 +11,20 @@
 //! `app:svc00042:`) tell no scope from another, so only the bytes after
 //! it are hashed: three or four bytes in tables like that.
 //!
+//! Where more than a few scopes share a head (`tenant-1:` .. `tenant-99999:`
+//! has 100 heads of 9 bytes), a host index also files scopes at *levels*:
+//! the longer lengths most prefixes have. A scope sits under the hash of
+//! its first `level` bytes (the longest level it reaches, else the head),
+//! and a key is hashed at each level it reaches, then at the head.
+//!
 //! The slots are an open-addressing table of `2 * N` `u16`s, at most half
 //! full, probed linearly up to the longest displacement any scope has.
 //! Tables of more than [`MAX_INDEXED`] scopes are searched without it.
 
 use crate::Scope;
 use crate::bytes::starts_with;
+#[cfg(not(target_os = "none"))]
+use crate::bytes::{le32, le64};
 use crate::table::equal_bytes;
 #[cfg(not(target_os = "none"))]
 use crate::table::find_prefix_free;
@@ -140,7 +148,7 @@ impl<const N: usize> Index<N> {
         // `tenant-99991:`) would crowd their heads' slots: file them at
         // the lengths most of them have.
         // (Prefixes all as long never share a head: they are distinct.)
-        if LEVELS > 0 && longest > head && largest_crowd(sorted, stem, head) > crowd {
+        if !index.levels.is_empty() && longest > head && largest_crowd(sorted, stem, head) > crowd {
             index.levels = busiest_lengths(sorted, head);
         }
         index.file(sorted);
@@ -230,7 +238,7 @@ impl<const N: usize> Index<N> {
         if self.used != 0 {
             return self.probe_for(sorted, key);
         }
-        if SCAN_MAX > 0
+        if SCAN_MAX != 0
             && let [only] = sorted
         {
             return starts_with(key, only.prefix()).then_some(only);
@@ -474,33 +482,6 @@ const fn hash(mut window: &[u8]) -> u32 {
 #[inline]
 const fn mix(h: u32, v: u32) -> u32 {
     (h ^ v).wrapping_mul(0x2c1b_3c6d).rotate_left(13)
-}
-
-/// The four bytes of `bytes` from `at`, little-endian (0 past the end:
-/// callers stay inside).
-#[cfg(not(target_os = "none"))]
-#[inline]
-const fn le32(bytes: &[u8], at: usize) -> u32 {
-    match bytes.split_at_checked(at) {
-        Some((_, rest)) => match rest.first_chunk::<4>() {
-            Some(four) => u32::from_le_bytes(*four),
-            None => 0,
-        },
-        None => 0,
-    }
-}
-
-/// The eight bytes of `bytes` from `at`, as [`le32`] reads four.
-#[cfg(not(target_os = "none"))]
-#[inline]
-const fn le64(bytes: &[u8], at: usize) -> u64 {
-    match bytes.split_at_checked(at) {
-        Some((_, rest)) => match rest.first_chunk::<8>() {
-            Some(eight) => u64::from_le_bytes(*eight),
-            None => 0,
-        },
-        None => 0,
-    }
 }
 
 /// The slot a hash starts probing at, in `0..used`: the top 16 bits of

@@ -376,7 +376,11 @@ impl Prefixed for Scope<'_> {
 /// scanned: a few predictable `starts_with` beat the unpredictable branches
 /// of a binary search.
 #[inline]
-#[cfg_attr(target_os = "none", allow(dead_code))]
+// The scan bound is 0 on bare metal, where nothing calls this.
+#[cfg_attr(
+    target_os = "none",
+    allow(dead_code, clippy::absurd_extreme_comparisons)
+)]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
     if sorted.len() <= LINEAR_SCAN_MAX {
         return sorted
