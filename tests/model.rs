@@ -214,3 +214,48 @@ proptest! {
         }
     }
 }
+
+/// Tables whose prefixes have several lengths and share their first
+/// bytes (`tenant-7:` .. `tenant-99991:`): both table types find what a
+/// scan finds, for keys of every scope (long, and one byte past the
+/// prefix), keys one byte short, and keys naming a tenant one digit
+/// longer. Sizes below and above where the
+/// indexes change their strategy.
+#[test]
+fn tables_of_many_lengths_find_what_a_scan_finds() {
+    for n in [9, 40, 300, 4096] {
+        let mut prefixes: Vec<Vec<u8>> = (0..n)
+            .map(|i: usize| format!("tenant-{}:", i * 7919 % 100_000).into_bytes())
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w1")).collect();
+        let fixed =
+            Box::new(OwnershipTable::<4096>::try_from_iter(scopes.iter().copied()).unwrap());
+        #[cfg(feature = "alloc")]
+        let owned = OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
+        let scan = |key: &[u8]| {
+            prefixes
+                .iter()
+                .find(|p| key.starts_with(p))
+                .map(Vec::as_slice)
+        };
+        for p in &prefixes {
+            let mut longer = p.clone();
+            longer.insert(longer.len() - 1, b'3');
+            let keys = [
+                [p.as_slice(), b"user:1"].concat(),
+                // Shorter than the longer prefixes of the table.
+                [p.as_slice(), b"x"].concat(),
+                p[..p.len() - 1].to_vec(),
+                longer,
+            ];
+            for key in &keys {
+                let want = scan(key);
+                assert_eq!(fixed.lookup(key).map(|s| s.prefix()), want, "{key:?}");
+                #[cfg(feature = "alloc")]
+                assert_eq!(owned.lookup(key).map(|s| s.prefix()), want, "{key:?}");
+            }
+        }
+    }
+}

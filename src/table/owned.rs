@@ -126,25 +126,37 @@ impl Eq for OwnershipTableBuf {}
 /// Hash index over prefixes, by length. Since at most one prefix matches a
 /// key, hashing the key's first `L` bytes for each prefix length `L` finds
 /// it in one probe per distinct length: one, for tables of uniform
-/// prefixes such as `app:svc00042:`. With many distinct lengths, binary
-/// search is cheaper, and the index is left empty.
+/// prefixes such as `app:svc00042:`. The lengths most prefixes have are
+/// tried first, so a hit is found in the first probe or two even among
+/// several lengths (`tenant-7:` .. `tenant-99991:`). With many distinct
+/// lengths, binary search is cheaper, and the index is left empty.
 #[derive(Clone, Default)]
 struct LengthIndex {
-    /// Distinct prefix lengths, ascending.
+    /// Distinct prefix lengths, the most common first.
     lengths: Vec<usize>,
     /// Positions in `scopes`, by hash of the prefix.
     slots: HashTable<usize>,
     hasher: DefaultHashBuilder,
 }
 
-/// Above this many distinct prefix lengths, routing binary-searches.
-const MAX_HASHED_LENGTHS: usize = 4;
+/// Above this many distinct prefix lengths, routing binary-searches: a
+/// miss probes every length.
+const MAX_HASHED_LENGTHS: usize = 6;
 
 impl LengthIndex {
     fn build<E: Prefixed>(scopes: &[E]) -> Self {
-        let mut lengths: Vec<usize> = scopes.iter().map(|s| s.prefix_bytes().len()).collect();
-        lengths.sort_unstable();
-        lengths.dedup();
+        let mut all: Vec<usize> = scopes.iter().map(|s| s.prefix_bytes().len()).collect();
+        all.sort_unstable();
+        // (count, length) of each distinct length, the most common first.
+        let mut counted: Vec<(usize, usize)> = Vec::new();
+        for len in all {
+            match counted.last_mut() {
+                Some((count, last)) if *last == len => *count += 1,
+                _ => counted.push((1, len)),
+            }
+        }
+        counted.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let lengths = counted.into_iter().map(|(_, len)| len).collect();
         let mut index = Self {
             lengths,
             ..Self::default()
@@ -173,7 +185,11 @@ impl LengthIndex {
             return None;
         }
         for &len in &self.lengths {
-            let Some(head) = key.get(..len) else { break };
+            // Not in order of length: a key too short for one may still
+            // reach the next.
+            let Some(head) = key.get(..len) else {
+                continue;
+            };
             let hash = self.hasher.hash_one(head);
             let hit = self.slots.find(hash, |&i| {
                 scopes.get(i).is_some_and(|s| s.prefix_bytes() == head)
