@@ -800,6 +800,14 @@ fn prefix_order(mut a: &[u8], mut b: &[u8]) -> Ordering {
         a = ra;
         b = rb;
     }
+    if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
+    {
+        if x != y {
+            return u32::from_be_bytes(*x).cmp(&u32::from_be_bytes(*y));
+        }
+        a = ra;
+        b = rb;
+    }
     for (x, y) in a.iter().zip(b) {
         if x != y {
             return x.cmp(y);
