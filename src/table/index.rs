@@ -55,7 +55,8 @@ const CROWD_MAX: usize = 4;
 /// Lengths past the head counted when picking levels.
 const LEVEL_SPAN: usize = 64;
 
-/// The index of a table of capacity `N`: `4 * N + 10` bytes.
+/// The index of a table of capacity `N`: `4 * N + 10` bytes on bare
+/// metal; hosts add 6 for the levels.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
     /// Slot `i` is `slots[i / 2][i % 2]`: 0 when empty, else one more than
@@ -444,9 +445,9 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
 /// A hash of a window of a few bytes: one folded 64-bit multiply for a
 /// window of up to eight bytes (read as two overlapping halves), one more
 /// multiply per further eight; the hash's top bits give the home slot,
-/// the bits below them the tag. Shorter windows (a head
-/// under four bytes) take their first, middle and last byte. Every load
-/// and multiply is on the path from key to slot, so there are few.
+/// the bits below them the tag. Shorter windows (a head under four
+/// bytes) take their first, middle and last byte. Every load and
+/// multiply is on the path from key to slot, so there are few.
 #[cfg(not(target_os = "none"))]
 #[inline]
 const fn hash(window: &[u8]) -> u32 {
