@@ -218,7 +218,7 @@ impl RecordRef<'_> {
             return false;
         };
         match (head.split_last(), self.prefix.split_last()) {
-            (Some((a, _)), Some((b, _))) => a == b && same(head, self.prefix),
+            (Some((a, head)), Some((b, prefix))) => a == b && same(head, prefix),
             // Both empty: the empty prefix holds every key.
             _ => true,
         }
