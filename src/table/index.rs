@@ -170,11 +170,17 @@ impl<const N: usize> Index<N> {
         }
     }
 
+    /// Whether scopes are filed at levels (never on bare metal).
+    #[inline]
+    const fn leveled(&self) -> bool {
+        matches!(self.levels.first(), Some(l) if *l != 0)
+    }
+
     /// The length a prefix of `len` bytes is filed at: the longest level
     /// it reaches, else the head.
     const fn level_of(&self, len: usize) -> usize {
         let mut level = self.head as usize;
-        if !matches!(self.levels.first(), Some(l) if *l != 0) {
+        if !self.leveled() {
             return level;
         }
         let mut rest: &[u16] = &self.levels;
@@ -200,13 +206,9 @@ impl<const N: usize> Index<N> {
     const fn insert(&mut self, mut slot: usize, value: u16) {
         let mut distance = 0;
         loop {
-            let Some((_, [pair, ..])) = self.slots.split_at_mut_checked(slot / 2) else {
+            let Some((_, [cell, ..])) = self.slots.as_flattened_mut().split_at_mut_checked(slot)
+            else {
                 return;
-            };
-            let cell = if slot.is_multiple_of(2) {
-                &mut pair[0]
-            } else {
-                &mut pair[1]
             };
             if *cell == 0 {
                 *cell = value;
@@ -252,9 +254,10 @@ impl<const N: usize> Index<N> {
     #[cfg_attr(not(target_os = "none"), inline(never))]
     fn probe_for<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
         // Five arguments in registers: the call from `find` is a jump.
-        match self.levels.first() {
-            Some(&level) if level != 0 => self.probe_levels(sorted, key),
-            _ => self.probe_at(sorted, key, self.head),
+        if self.leveled() {
+            self.probe_levels(sorted, key)
+        } else {
+            self.probe_at(sorted, key, self.head)
         }
     }
 
