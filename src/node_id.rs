@@ -85,7 +85,7 @@ impl core::error::Error for NodeIdError {}
 /// assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
 /// assert!(validate_node_id("a b").is_err());
 /// ```
-#[inline]
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
     let bytes = id.as_bytes();
     // Hosts check eight bytes at once, in line; the rest, and any id
@@ -97,6 +97,7 @@ pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
 }
 
 /// [`validate_node_id`] a byte at a time.
+#[cfg_attr(not(target_os = "none"), inline(never))]
 const fn check_bytes(bytes: &[u8]) -> Result<(), NodeIdError> {
     if bytes.is_empty() {
         return Err(NodeIdError::Empty);
@@ -122,7 +123,7 @@ const fn check_bytes(bytes: &[u8]) -> Result<(), NodeIdError> {
 /// id, a word of eight bytes at a time (the last word overlapping the
 /// others; ids of 4 to 7 bytes read as two overlapping halves). `false`
 /// for shorter ids, which the byte loop checks.
-#[inline]
+#[inline(always)]
 const fn all_allowed(bytes: &[u8]) -> bool {
     let n = bytes.len();
     if n >= 8 {
@@ -144,6 +145,7 @@ const fn all_allowed(bytes: &[u8]) -> bool {
 /// Whether all eight bytes of `word` are printable ASCII (`!`..=`~`) and
 /// none is `,` `|` `=` or `@`. Each test is exact for the word as a whole
 /// (the borrow tricks may flag bytes after a bad one, never a clean word).
+#[inline(always)]
 const fn word_allowed(word: u64) -> bool {
     const ONES: u64 = u64::MAX / 255;
     const HIGHS: u64 = ONES << 7;
@@ -161,6 +163,7 @@ const fn word_allowed(word: u64) -> bool {
 }
 
 /// Non-zero when some byte of `v` is zero.
+#[inline(always)]
 const fn zero_byte(v: u64) -> u64 {
     const ONES: u64 = u64::MAX / 255;
     v.wrapping_sub(ONES) & !v & (ONES << 7)

@@ -267,7 +267,9 @@ pub(crate) const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
     true
 }
 
-/// The checks that look at one scope alone.
+/// The checks that look at one scope alone. In line on hosts, where a
+/// table's loop then sets up the id check's constants once.
+#[cfg_attr(not(target_os = "none"), inline(always))]
 pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), OwnershipError<'a>> {
     let prefix = scope.prefix();
     if let Err(reason) = validate_node_id(scope.writer()) {
@@ -539,19 +541,20 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     where
         I: IntoIterator<Item = Scope<'a>>,
     {
-        let mut scopes = heapless::Vec::new();
+        // Built where it is returned: the scopes are not copied again.
+        let mut table = Self::new();
         for scope in iter {
             validate_scope(&scope)?;
-            scopes
+            table
+                .scopes
                 .push(scope)
                 .map_err(|_| OwnershipError::CapacityExceeded { capacity: N })?;
         }
-        sort_scopes(&mut scopes);
-        validate_sorted(&scopes)?;
-        Ok(Self {
-            index: Index::build(&scopes),
-            scopes: ManuallyDrop::new(scopes),
-        })
+        if !sort_scopes(&mut table.scopes) {
+            validate_sorted(&table.scopes)?;
+        }
+        table.index = Index::build(&table.scopes);
+        Ok(table)
     }
 
     /// Appends a scope the config parser has already validated; `Err`
@@ -564,8 +567,12 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// against each other, in place.
     #[inline(never)]
     pub(crate) fn seal(&mut self) -> Result<(), Clash<'a>> {
-        sort_scopes(&mut self.scopes);
-        match first_clash(&self.scopes) {
+        let clash = if sort_scopes(&mut self.scopes) {
+            None
+        } else {
+            first_clash(&self.scopes)
+        };
+        match clash {
             Some(clash) => Err(clash),
             None => {
                 self.index = Index::build(&self.scopes);
@@ -755,11 +762,14 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
     }
 }
 
-/// Sorts by prefix. Small tables on bare metal use an insertion sort: a
-/// few dozen bytes of code instead of the general sort's kilobytes. Hosts
-/// always take the general sort, which puts a reversed or sorted input in
-/// order in one pass. `N` is a constant, so only one branch is compiled in.
-fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
+/// Sorts by prefix; `true` when it also found no prefix starting its
+/// neighbour (no clash for [`first_clash`] to report), `false` when it
+/// did not look. Small tables on bare metal use an insertion sort: a few
+/// dozen bytes of code instead of the general sort's kilobytes. On hosts
+/// one pass finds a table listed in order or in reverse, and whether its
+/// neighbours clash; any other order takes the general sort. `N` is a
+/// constant, so only one branch is compiled in.
+fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) -> bool {
     if N <= SMALL_TABLE && cfg!(target_os = "none") {
         for i in 1..scopes.len() {
             // Sink scope `i` to its place, one neighbour swap at a time
@@ -774,28 +784,46 @@ fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) {
                 core::mem::swap(a, b);
             }
         }
-    } else {
-        let order = |a: &Scope<'_>, b: &Scope<'_>| prefix_order(a.prefix(), b.prefix());
-        // A table listed in order, or in reverse, takes one pass.
-        if scopes.is_sorted_by(|a, b| order(a, b).is_le()) {
-            return;
+        return false;
+    }
+    let (mut ascending, mut descending, mut clash) = (true, true, false);
+    for pair in scopes.windows(2) {
+        if let [a, b] = pair {
+            let (order, starts) = prefix_order(a.prefix(), b.prefix());
+            ascending &= order.is_le();
+            descending &= order.is_gt();
+            // Both orders keep these two side by side.
+            clash |= starts;
         }
-        if scopes.is_sorted_by(|a, b| order(a, b).is_gt()) {
-            scopes.reverse();
-            return;
+        if !ascending && !descending {
+            scopes.sort_unstable_by(|a, b| prefix_order(a.prefix(), b.prefix()).0);
+            return false;
         }
-        scopes.sort_unstable_by(order);
+    }
+    if descending {
+        reverse(scopes);
+    }
+    !clash
+}
+
+/// Reverses `scopes` with plain copies (`Scope` is `Copy`).
+fn reverse(scopes: &mut [Scope<'_>]) {
+    let mut rest = scopes;
+    while let [a, middle @ .., b] = rest {
+        (*a, *b) = (*b, *a);
+        rest = middle;
     }
 }
 
-/// `a.cmp(b)` eight bytes at a step, without a call: the prefixes of a
-/// table share their first bytes and are short.
-fn prefix_order(mut a: &[u8], mut b: &[u8]) -> Ordering {
+/// `a.cmp(b)` eight bytes at a step, without a call (the prefixes of a
+/// table share their first bytes and are short), and whether one starts
+/// with the other.
+fn prefix_order(mut a: &[u8], mut b: &[u8]) -> (Ordering, bool) {
     while let (Some((x, ra)), Some((y, rb))) =
         (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
     {
         if x != y {
-            return u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y));
+            return (u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)), false);
         }
         a = ra;
         b = rb;
@@ -803,17 +831,17 @@ fn prefix_order(mut a: &[u8], mut b: &[u8]) -> Ordering {
     if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
     {
         if x != y {
-            return u32::from_be_bytes(*x).cmp(&u32::from_be_bytes(*y));
+            return (u32::from_be_bytes(*x).cmp(&u32::from_be_bytes(*y)), false);
         }
         a = ra;
         b = rb;
     }
     for (x, y) in a.iter().zip(b) {
         if x != y {
-            return x.cmp(y);
+            return (x.cmp(y), false);
         }
     }
-    a.len().cmp(&b.len())
+    (a.len().cmp(&b.len()), true)
 }
 
 /// Tables up to this capacity sort by insertion.
@@ -903,7 +931,8 @@ mod tests {
         ];
         for a in words {
             for b in words {
-                assert_eq!(prefix_order(a, b), a.cmp(b), "{a:?} {b:?}");
+                let starts = a.starts_with(b) || b.starts_with(a);
+                assert_eq!(prefix_order(a, b), (a.cmp(b), starts), "{a:?} {b:?}");
             }
         }
     }
@@ -922,10 +951,45 @@ mod tests {
         // Reversed but for one pair: neither pass applies.
         let mut almost = reversed.clone();
         almost.swap(0, 1);
-        for input in [sorted.clone(), reversed, shuffled, almost] {
+        for input in [sorted.clone(), reversed.clone(), shuffled, almost] {
             let mut v = heapless::Vec::<Scope<'_>, 64>::from_slice(&input).unwrap();
-            sort_scopes(&mut v);
+            let checked = sort_scopes(&mut v);
             assert_eq!(v.as_slice(), sorted.as_slice());
+            // In order or reversed, the one pass vouches for the neighbours.
+            assert_eq!(checked, input == sorted || input == reversed);
+        }
+        // Odd and even lengths reverse in full.
+        for n in 0..6 {
+            let mut v = heapless::Vec::<Scope<'_>, 64>::from_slice(&reversed[40 - n..]).unwrap();
+            assert!(sort_scopes(&mut v));
+            assert_eq!(v.as_slice(), &sorted[..n]);
+        }
+    }
+
+    #[test]
+    fn the_order_pass_finds_every_clash() {
+        // A duplicate or an overlap, in order or reversed, anywhere in the
+        // table: the pass must not vouch for it.
+        let prefixes: Vec<Vec<u8>> = (0..12)
+            .map(|i| std::format!("p{i:03}:").into_bytes())
+            .collect();
+        for at in 0..12 {
+            for extra in [prefixes[at].clone(), [&prefixes[at][..], b"x"].concat()] {
+                let mut all: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+                all.push(Scope::new(&extra, "w"));
+                all.sort_by(|a, b| a.prefix().cmp(b.prefix()));
+                for reversed in [false, true] {
+                    let mut input = all.clone();
+                    if reversed {
+                        input.reverse();
+                    }
+                    let mut v = heapless::Vec::<Scope<'_>, 16>::from_slice(&input).unwrap();
+                    let checked = sort_scopes(&mut v);
+                    assert!(first_clash(&v).is_some());
+                    // Equal prefixes stop the reversed pass: a sort follows.
+                    assert!(!checked, "{at} {extra:?} {reversed}");
+                }
+            }
         }
     }
 
