@@ -1,5 +1,6 @@
-//! Building tables, and parsing a 64-scope `scopes` value, against the
-//! reference crate and the standard-library splitting its server does.
+//! Building tables, and parsing `scopes` values of 1, 8 and 64 scopes,
+//! against the reference crate and the standard-library splitting its
+//! server does.
 
 mod common;
 
@@ -55,6 +56,51 @@ fn construction(c: &mut Criterion) {
     g.finish();
 }
 
+/// `from_array` at run time (firmware builds its tables in `const`, where
+/// nothing is left to time), beside the reference's `new` on the same
+/// scopes.
+fn from_array(c: &mut Criterion) {
+    let mut g = c.benchmark_group("construct_array");
+    let writers: Vec<String> = (0..16).map(writer).collect();
+    for n in [1, 8] {
+        let prefixes = prefixes(n);
+        let reference_scopes: Vec<upstream::Scope> = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| upstream::Scope::new(p.clone(), writer(i)).with_fallback(writer(i + 1)))
+            .collect();
+        let mut ours: Vec<Scope<'_>> = prefixes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Scope::new(p, &writers[i % 16]).with_fallback(&writers[(i + 1) % 16]))
+            .collect();
+        ours.reverse();
+        g.bench_with_input(BenchmarkId::new("reference", n), &n, |b, _| {
+            b.iter_batched(
+                || reference_scopes.clone(),
+                |scopes| black_box(upstream::OwnershipTable::new(scopes).unwrap()),
+                BatchSize::LargeInput,
+            )
+        });
+        let array_len: fn(&[Scope<'_>]) -> usize = match n {
+            1 => array_len::<1>,
+            _ => array_len::<8>,
+        };
+        g.bench_with_input(BenchmarkId::new("ours-fixed", n), &n, |b, _| {
+            b.iter(|| black_box(array_len(black_box(&ours))))
+        });
+    }
+    g.finish();
+}
+
+fn array_len<const N: usize>(scopes: &[Scope<'_>]) -> usize {
+    let Ok(array) = <[Scope<'_>; N]>::try_from(scopes) else {
+        return 0;
+    };
+    let table = OwnershipTable::<'_, N>::from_array(array).unwrap();
+    black_box(&table).len()
+}
+
 fn fixed_len<const N: usize>(scopes: &[Scope<'_>]) -> usize {
     let table = OwnershipTable::<'_, N>::try_from_iter(scopes.iter().copied()).unwrap();
     black_box(&table).len()
@@ -84,21 +130,34 @@ fn std_split(config: &str) -> upstream::OwnershipTable {
 }
 
 fn parse(c: &mut Criterion) {
-    let mut g = c.benchmark_group("parse_64");
-    let config = scopes_config(64);
-    g.bench_function("reference", |b| {
-        b.iter(|| black_box(std_split(black_box(&config))).len())
-    });
-    g.bench_function("ours-fixed", |b| {
-        b.iter(|| black_box(parse_scopes::<64>(black_box(&config)).unwrap().len()))
-    });
-    g.bench_function("ours-owned", |b| {
-        b.iter(|| {
-            let scopes = parse_scope_entries(black_box(&config)).map(Result::unwrap);
-            black_box(OwnershipTableBuf::new(scopes).unwrap().len())
-        })
-    });
+    let mut g = c.benchmark_group("parse");
+    for n in [1, 8, 64] {
+        let config = scopes_config(n);
+        // A table whose capacity is the scope count, as firmware declares it.
+        let fixed: fn(&str) -> usize = match n {
+            1 => parse_len::<1>,
+            8 => parse_len::<8>,
+            _ => parse_len::<64>,
+        };
+        g.bench_with_input(BenchmarkId::new("reference", n), &n, |b, _| {
+            b.iter(|| black_box(std_split(black_box(&config))).len())
+        });
+        g.bench_with_input(BenchmarkId::new("ours-fixed", n), &n, |b, _| {
+            b.iter(|| black_box(fixed(black_box(&config))))
+        });
+        g.bench_with_input(BenchmarkId::new("ours-owned", n), &n, |b, _| {
+            b.iter(|| {
+                let scopes = parse_scope_entries(black_box(&config)).map(Result::unwrap);
+                black_box(OwnershipTableBuf::new(scopes).unwrap().len())
+            })
+        });
+    }
     g.finish();
+}
+
+fn parse_len<const N: usize>(config: &str) -> usize {
+    let table = parse_scopes::<N>(config).unwrap();
+    black_box(&table).len()
 }
 
 fn config() -> Criterion {
@@ -108,5 +167,5 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(800))
 }
 
-criterion_group! { name = benches; config = config(); targets = construction, parse }
+criterion_group! { name = benches; config = config(); targets = construction, from_array, parse }
 criterion_main!(benches);

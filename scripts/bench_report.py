@@ -37,7 +37,7 @@ def params(group):
 
 print("| case | N | reference | ours (fixed) | ratio | ours (owned / shared) | ratio |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
-for group in ["route_hit", "route_miss", "route_hit_mixed", "route_fallback", "write_verdict", "construct", "parse_64", "threads_verdict"]:
+for group in ["route_hit", "route_miss", "route_hit_mixed", "route_fallback", "write_verdict", "construct", "construct_array", "parse", "threads_verdict"]:
     if not (ROOT / group).exists():
         continue
     for p in params(group):

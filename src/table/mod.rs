@@ -515,8 +515,15 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
             }
             rest = tail;
         }
-        sort_const(&mut scopes);
-        if let Err(e) = validate_sorted(&scopes) {
+        // A table listed in order or in reverse takes one pass on hosts.
+        let clash_free = match put_in_order_const(&mut scopes) {
+            Some(clash_free) => clash_free,
+            None => {
+                sort_const(&mut scopes);
+                false
+            }
+        };
+        if !clash_free && let Err(e) = validate_sorted(&scopes) {
             return Err(e);
         }
         Ok(Self {
@@ -537,6 +544,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert_eq!(err, OwnershipError::CapacityExceeded { capacity: 1 });
     /// # Ok::<(), OwnershipError>(())
     /// ```
+    #[inline]
     pub fn try_from_iter<I>(iter: I) -> Result<Self, OwnershipError<'a>>
     where
         I: IntoIterator<Item = Scope<'a>>,
@@ -770,6 +778,10 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
 /// neighbours clash; any other order takes the general sort. `N` is a
 /// constant, so only one branch is compiled in.
 fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) -> bool {
+    if !cfg!(target_os = "none") && scopes.len() < 2 {
+        // Sorted, and no neighbours to clash.
+        return true;
+    }
     if N <= SMALL_TABLE && cfg!(target_os = "none") {
         for i in 1..scopes.len() {
             // Sink scope `i` to its place, one neighbour swap at a time
@@ -786,28 +798,43 @@ fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) -> bool
         }
         return false;
     }
+    match put_in_order(scopes) {
+        Some(clash_free) => clash_free,
+        None => {
+            scopes.sort_unstable_by(|a, b| prefix_order(a.prefix(), b.prefix()).0);
+            false
+        }
+    }
+}
+
+/// One pass over `scopes`: a table listed in order is left so, one listed
+/// in reverse is reversed, and either way `Some(true)` when no prefix
+/// starts its neighbour's (nothing for [`first_clash`] to report).
+/// `None`, untouched, for any other order.
+const fn put_in_order(scopes: &mut [Scope<'_>]) -> Option<bool> {
     let (mut ascending, mut descending, mut clash) = (true, true, false);
-    for pair in scopes.windows(2) {
-        if let [a, b] = pair {
+    let mut rest: &[Scope<'_>] = scopes;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail {
             let (order, starts) = prefix_order(a.prefix(), b.prefix());
-            ascending &= order.is_le();
-            descending &= order.is_gt();
+            ascending &= !matches!(order, Ordering::Greater);
+            descending &= matches!(order, Ordering::Greater);
             // Both orders keep these two side by side.
             clash |= starts;
+            if !ascending && !descending {
+                return None;
+            }
         }
-        if !ascending && !descending {
-            scopes.sort_unstable_by(|a, b| prefix_order(a.prefix(), b.prefix()).0);
-            return false;
-        }
+        rest = tail;
     }
     if descending {
         reverse(scopes);
     }
-    !clash
+    Some(!clash)
 }
 
 /// Reverses `scopes` with plain copies (`Scope` is `Copy`).
-fn reverse(scopes: &mut [Scope<'_>]) {
+const fn reverse(scopes: &mut [Scope<'_>]) {
     let mut rest = scopes;
     while let [a, middle @ .., b] = rest {
         (*a, *b) = (*b, *a);
@@ -818,30 +845,58 @@ fn reverse(scopes: &mut [Scope<'_>]) {
 /// `a.cmp(b)` eight bytes at a step, without a call (the prefixes of a
 /// table share their first bytes and are short), and whether one starts
 /// with the other.
-fn prefix_order(mut a: &[u8], mut b: &[u8]) -> (Ordering, bool) {
+const fn prefix_order(mut a: &[u8], mut b: &[u8]) -> (Ordering, bool) {
     while let (Some((x, ra)), Some((y, rb))) =
         (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
     {
+        let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
         if x != y {
-            return (u64::from_be_bytes(*x).cmp(&u64::from_be_bytes(*y)), false);
+            return (order_of(x < y), false);
         }
         a = ra;
         b = rb;
     }
     if let (Some((x, ra)), Some((y, rb))) = (a.split_first_chunk::<4>(), b.split_first_chunk::<4>())
     {
+        let (x, y) = (u32::from_be_bytes(*x), u32::from_be_bytes(*y));
         if x != y {
-            return (u32::from_be_bytes(*x).cmp(&u32::from_be_bytes(*y)), false);
+            return (order_of(x < y), false);
         }
         a = ra;
         b = rb;
     }
-    for (x, y) in a.iter().zip(b) {
-        if x != y {
-            return (x.cmp(y), false);
+    while let ([x, ra @ ..], [y, rb @ ..]) = (a, b) {
+        if *x != *y {
+            return (order_of(*x < *y), false);
         }
+        a = ra;
+        b = rb;
     }
-    (a.len().cmp(&b.len()), true)
+    let order = if a.len() == b.len() {
+        Ordering::Equal
+    } else {
+        order_of(a.is_empty())
+    };
+    (order, true)
+}
+
+/// `Less` when `less`, else `Greater`.
+const fn order_of(less: bool) -> Ordering {
+    if less {
+        Ordering::Less
+    } else {
+        Ordering::Greater
+    }
+}
+
+/// [`put_in_order`] on hosts; bare metal, where the flash for the pass
+/// would be spent on a table that is usually built in `const`, sorts.
+const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
+    if cfg!(target_os = "none") {
+        None
+    } else {
+        put_in_order(scopes)
+    }
 }
 
 /// Tables up to this capacity sort by insertion.
@@ -964,6 +1019,26 @@ mod tests {
             assert!(sort_scopes(&mut v));
             assert_eq!(v.as_slice(), &sorted[..n]);
         }
+    }
+
+    #[test]
+    fn from_array_refuses_clashes_in_any_order() {
+        let ok = [s(b"a:", "w"), s(b"b:", "w"), s(b"c:", "w"), s(b"d:", "w")];
+        let overlap = [s(b"a:", "w"), s(b"b:", "w"), s(b"b:x", "w"), s(b"d:", "w")];
+        let duplicate = [s(b"a:", "w"), s(b"b:", "w"), s(b"b:", "w"), s(b"d:", "w")];
+        for table in [ok, overlap, duplicate] {
+            let mut reversed = table;
+            reversed.reverse();
+            let mut shuffled = table;
+            shuffled.swap(0, 3);
+            let want = OwnershipTable::<4>::try_from_iter(table).map(|t| t.scopes().to_vec());
+            for input in [table, reversed, shuffled] {
+                let got = OwnershipTable::from_array(input).map(|t| t.scopes().to_vec());
+                assert_eq!(got, want, "{input:?}");
+            }
+        }
+        assert!(OwnershipTable::from_array(overlap).is_err());
+        assert!(OwnershipTable::from_array(duplicate).is_err());
     }
 
     #[test]
