@@ -1061,7 +1061,9 @@ mod tests {
                     let mut v = heapless::Vec::<Scope<'_>, 16>::from_slice(&input).unwrap();
                     let checked = sort_scopes(&mut v);
                     assert!(first_clash(&v).is_some());
-                    // Equal prefixes stop the reversed pass: a sort follows.
+                    // The pass flags the clash or, for equal prefixes
+                    // listed in reverse, gives way to the sort: either way
+                    // it does not vouch.
                     assert!(!checked, "{at} {extra:?} {reversed}");
                 }
             }
