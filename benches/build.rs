@@ -11,23 +11,32 @@ use common::*;
 use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
 use kevy_scope::{OwnershipTable, OwnershipTableBuf, Scope, parse_scope_entries, parse_scopes};
 
+/// The same scopes for the reference and for us (ours listed in reverse,
+/// as a config file need not be sorted).
+fn inputs<'a>(
+    prefixes: &'a [Vec<u8>],
+    writers: &'a [String],
+) -> (Vec<upstream::Scope>, Vec<Scope<'a>>) {
+    let reference = prefixes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| upstream::Scope::new(p.clone(), writer(i)).with_fallback(writer(i + 1)))
+        .collect();
+    let mut ours: Vec<Scope<'_>> = prefixes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Scope::new(p, &writers[i % 16]).with_fallback(&writers[(i + 1) % 16]))
+        .collect();
+    ours.reverse();
+    (reference, ours)
+}
+
 fn construction(c: &mut Criterion) {
     let mut g = c.benchmark_group("construct");
     let writers: Vec<String> = (0..16).map(writer).collect();
     for n in SIZES {
         let prefixes = prefixes(n);
-        let reference_scopes: Vec<upstream::Scope> = prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| upstream::Scope::new(p.clone(), writer(i)).with_fallback(writer(i + 1)))
-            .collect();
-        // Input order scrambled, as a config file need not be sorted.
-        let mut ours: Vec<Scope<'_>> = prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Scope::new(p, &writers[i % 16]).with_fallback(&writers[(i + 1) % 16]))
-            .collect();
-        ours.reverse();
+        let (reference_scopes, ours) = inputs(&prefixes, &writers);
         if n >= 512 {
             g.sample_size(10);
         }
@@ -64,17 +73,7 @@ fn from_array(c: &mut Criterion) {
     let writers: Vec<String> = (0..16).map(writer).collect();
     for n in [1, 8] {
         let prefixes = prefixes(n);
-        let reference_scopes: Vec<upstream::Scope> = prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| upstream::Scope::new(p.clone(), writer(i)).with_fallback(writer(i + 1)))
-            .collect();
-        let mut ours: Vec<Scope<'_>> = prefixes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| Scope::new(p, &writers[i % 16]).with_fallback(&writers[(i + 1) % 16]))
-            .collect();
-        ours.reverse();
+        let (reference_scopes, ours) = inputs(&prefixes, &writers);
         g.bench_with_input(BenchmarkId::new("reference", n), &n, |b, _| {
             b.iter_batched(
                 || reference_scopes.clone(),
