@@ -130,17 +130,7 @@ pub(crate) const fn le32(bytes: &[u8], at: usize) -> u32 {
 #[cfg(target_os = "none")]
 #[inline(never)]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = a.len();
-    while let Some(j) = i.checked_sub(1) {
-        if a.get(j) != b.get(j) {
-            return false;
-        }
-        i = j;
-    }
-    true
+    crate::table::equal_bytes(a, b)
 }
 
 /// `key.starts_with(prefix)`, through [`same`].

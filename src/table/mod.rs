@@ -222,27 +222,6 @@ impl defmt::Format for OwnershipError<'_> {
     }
 }
 
-/// Lexicographic byte order, usable in `const` context.
-pub(crate) const fn compare_bytes(mut a: &[u8], mut b: &[u8]) -> Ordering {
-    loop {
-        match (a, b) {
-            ([x, ra @ ..], [y, rb @ ..]) => {
-                if *x < *y {
-                    return Ordering::Less;
-                }
-                if *x > *y {
-                    return Ordering::Greater;
-                }
-                a = ra;
-                b = rb;
-            }
-            ([], []) => return Ordering::Equal,
-            ([], _) => return Ordering::Less,
-            (_, []) => return Ordering::Greater,
-        }
-    }
-}
-
 /// `key.starts_with(prefix)`, usable in `const` context.
 const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
     match key.split_at_checked(prefix.len()) {
@@ -911,7 +890,7 @@ const fn sort_const<const N: usize>(scopes: &mut [Scope<'_>; N]) {
         #[allow(clippy::indexing_slicing)]
         while j > 0
             && matches!(
-                compare_bytes(scopes[j - 1].prefix(), scopes[j].prefix()),
+                prefix_order(scopes[j - 1].prefix(), scopes[j].prefix()).0,
                 Ordering::Greater
             )
         {
