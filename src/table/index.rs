@@ -44,6 +44,14 @@ pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 /// byte at a time: the window stays as short as the stem leaves it.
 const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 
+/// Host tables of at most this many scopes, whose prefixes each hold a
+/// different byte at one offset, are routed by that byte: one load from a
+/// map of this many entries, no hash, no probe.
+const PICK_MAX: usize = 32;
+
+/// Picks an index keeps: one on hosts, none on bare metal (RAM).
+const PICKS: usize = if cfg!(target_os = "none") { 0 } else { 1 };
+
 /// Prefix lengths past the head a host index may also file scopes at
 /// (bare metal keeps the head alone, for flash).
 const LEVELS: usize = if cfg!(target_os = "none") { 0 } else { 3 };
@@ -83,6 +91,100 @@ pub(crate) struct Index<const N: usize> {
     /// `level_of(len)` bytes, and keys are hashed at each level they
     /// reach, then at the head.
     levels: [u16; LEVELS],
+    /// How a host table of a few scopes is told apart by one byte, when
+    /// it is (the slots are then unused).
+    pick: [Pick; PICKS],
+}
+
+/// The byte at one offset, below the head, that every scope of a small
+/// table holds a different value of, and which scope holds which.
+#[derive(Clone, Copy)]
+struct Pick {
+    /// The byte's offset; `u16::MAX` where no byte tells the scopes apart.
+    at: u16,
+    /// The least of the scopes' bytes there.
+    low: u8,
+    /// `scopes[b - low]` is one more than the position of the scope whose
+    /// byte is `b`; 0 where none is.
+    scopes: [u8; PICK_MAX],
+}
+
+impl Pick {
+    const NONE: Self = Self {
+        at: u16::MAX,
+        low: 0,
+        scopes: [0; PICK_MAX],
+    };
+
+    /// The first offset from `stem` to `head` at which every scope of
+    /// `sorted` (at most [`PICK_MAX`]) holds a different byte, all within
+    /// [`PICK_MAX`] of each other; [`Self::NONE`] where there is none.
+    const fn find(sorted: &[Scope<'_>], stem: usize, head: usize) -> Self {
+        let mut at = stem;
+        while at < head {
+            // The bytes seen so far, as 256 bits.
+            let mut seen = [0u64; 4];
+            let (mut low, mut high) = (u8::MAX, 0);
+            let mut distinct = true;
+            let mut rest = sorted;
+            while let [scope, tail @ ..] = rest {
+                let byte = byte_at(scope.prefix(), at);
+                let bit = 1u64 << (byte % 64);
+                if let Some((_, [word, ..])) = seen.split_at_mut_checked(byte as usize / 64) {
+                    if *word & bit != 0 {
+                        distinct = false;
+                        break;
+                    }
+                    *word |= bit;
+                }
+                if byte < low {
+                    low = byte;
+                }
+                if byte > high {
+                    high = byte;
+                }
+                rest = tail;
+            }
+            if distinct && (high.wrapping_sub(low) as usize) < PICK_MAX {
+                let mut pick = Self {
+                    at: at as u16,
+                    low,
+                    scopes: [0; PICK_MAX],
+                };
+                let mut position = 1;
+                let mut rest = sorted;
+                while let [scope, tail @ ..] = rest {
+                    let at = byte_at(scope.prefix(), pick.at as usize).wrapping_sub(low);
+                    if let Some((_, [entry, ..])) = pick.scopes.split_at_mut_checked(at as usize) {
+                        *entry = position;
+                    }
+                    position += 1;
+                    rest = tail;
+                }
+                return pick;
+            }
+            at += 1;
+        }
+        Self::NONE
+    }
+
+    /// The scope of `sorted` that `key` (at least `head` bytes) falls in.
+    #[inline(always)]
+    fn scope_of<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
+        let byte = key.get(usize::from(self.at))?;
+        let position = self.scopes.get(usize::from(byte.wrapping_sub(self.low)))?;
+        // Position 0 (no scope) wraps past every scope.
+        let scope = sorted.get(usize::from(*position).wrapping_sub(1))?;
+        starts_with(key, scope.prefix()).then_some(scope)
+    }
+}
+
+/// Byte `at` of `prefix`, or 0 past its end.
+const fn byte_at(prefix: &[u8], at: usize) -> u8 {
+    match prefix.split_at_checked(at) {
+        Some((_, [byte, ..])) => *byte,
+        _ => 0,
+    }
 }
 
 impl<const N: usize> Index<N> {
@@ -95,17 +197,20 @@ impl<const N: usize> Index<N> {
         stem: 0,
         position_limit: 0,
         levels: [0; LEVELS],
+        pick: [Pick::NONE; PICKS],
     };
 
     /// Indexes `sorted`: at most `N` scopes, sorted by prefix and
     /// prefix-free (a validated table's scopes).
     pub(crate) const fn build(sorted: &[Scope<'_>]) -> Self {
-        Self::build_with(sorted, SCAN_MAX, CROWD_MAX)
+        Self::build_with(sorted, SCAN_MAX, CROWD_MAX, PICK_MAX)
     }
 
-    /// [`Self::build`], leaving tables of at most `scan` scopes to a scan
-    /// and taking levels when more than `crowd` scopes share a head.
-    const fn build_with(sorted: &[Scope<'_>], scan: usize, crowd: usize) -> Self {
+    /// [`Self::build`], leaving tables of at most `scan` scopes to a scan,
+    /// taking levels when more than `crowd` scopes share a head, and
+    /// routing tables of at most `pick` scopes by one byte where it tells
+    /// them apart.
+    const fn build_with(sorted: &[Scope<'_>], scan: usize, crowd: usize, pick: usize) -> Self {
         let mut index = Self::EMPTY;
         let len = sorted.len();
         let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
@@ -129,9 +234,19 @@ impl<const N: usize> Index<N> {
         if len <= scan || len > N || len > MAX_INDEXED {
             return index;
         }
-        // Sorted, the first and the last prefix share least. On hosts the
-        // window reaches back into the stem to a word, read in one load.
+        // Sorted, the first and the last prefix share least.
         let stem = common_len(first.prefix(), last.prefix(), head);
+        let picks: &mut [Pick] = &mut index.pick;
+        if let [only] = picks
+            && len <= pick
+        {
+            *only = Pick::find(sorted, stem, head);
+            if only.at != Pick::NONE.at {
+                return index;
+            }
+        }
+        // On hosts the window reaches back into the stem to a word, read
+        // in one load.
         let stem = if stem + WINDOW_MIN > head {
             head.saturating_sub(WINDOW_MIN)
         } else {
@@ -234,26 +349,31 @@ impl<const N: usize> Index<N> {
         sorted: &'s [Scope<'a>],
         key: &[u8],
     ) -> Option<&'s Scope<'a>> {
-        // Short keys are turned away in line; the probe is one copy.
+        // One scope is compared at once (the compare checks the length).
+        if SCAN_MAX != 0
+            && let [only] = sorted
+        {
+            return starts_with(key, only.prefix()).then_some(only);
+        }
+        // Short keys are turned away in line.
         if key.len() < usize::from(self.head) {
             return None;
         }
         if self.used != 0 {
             return self.probe_for(sorted, key);
         }
-        if SCAN_MAX != 0
-            && let [only] = sorted
+        if let Some(pick) = self.pick.first()
+            && pick.at != Pick::NONE.at
         {
-            return starts_with(key, only.prefix()).then_some(only);
+            return pick.scope_of(sorted, key);
         }
         search(sorted, key)
     }
 
     /// [`Self::find`] past the length check, for a key of at least `head`
     /// bytes in an indexed table.
-    #[cfg_attr(not(target_os = "none"), inline(never))]
+    #[inline(always)]
     fn probe_for<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
-        // Five arguments in registers: the call from `find` is a jump.
         if self.leveled() {
             self.probe_levels(sorted, key)
         } else {
@@ -294,7 +414,40 @@ impl<const N: usize> Index<N> {
         let window = key.get(usize::from(self.stem)..usize::from(level))?;
         let hash = hash(window);
         let tag = self.tag(hash);
-        let mut slot = home(hash, self.used);
+        let slot = home(hash, self.used);
+        // Hosts look in the home slot in line, where most scopes sit, and
+        // call the probe only past it: the route keeps few registers.
+        if !cfg!(target_os = "none") {
+            let value = self.slot(slot);
+            if value == 0 {
+                return None;
+            }
+            let position = value ^ tag;
+            if position < self.position_limit
+                && let Some(scope) = sorted.get(usize::from(position).wrapping_sub(1))
+                && starts_with(key, scope.prefix())
+            {
+                return Some(scope);
+            }
+            if self.probe == 0 {
+                return None;
+            }
+        }
+        self.probe_from(sorted, key, slot, tag)
+    }
+
+    /// The probe for `tag` from `slot` on, through at most `probe` slots
+    /// past it. Out of line on hosts, where the home slot is looked in
+    /// first; one copy in line on bare metal.
+    #[cfg_attr(not(target_os = "none"), inline(never))]
+    #[cfg_attr(target_os = "none", inline(always))]
+    fn probe_from<'s, 'a>(
+        &self,
+        sorted: &'s [Scope<'a>],
+        key: &[u8],
+        mut slot: usize,
+        tag: u16,
+    ) -> Option<&'s Scope<'a>> {
         let mut probes = self.probe;
         loop {
             let value = self.slot(slot);
@@ -511,7 +664,8 @@ const fn home(hash: u32, used: u16) -> usize {
 #[cfg(test)]
 mod tests {
     use super::{
-        CROWD_MAX, Index, LEVELS, busiest_lengths, common_len, home, largest_crowd, window,
+        CROWD_MAX, Index, LEVELS, PICK_MAX, PICKS, busiest_lengths, common_len, home,
+        largest_crowd, window,
     };
     use crate::Scope;
     use std::prelude::rust_2024::*;
@@ -587,9 +741,10 @@ mod tests {
             b"app:y:lon",
             b"\xff\xff\xff",
         ];
-        for (prefixes, crowd) in tables.iter().flat_map(|t| [(t, CROWD_MAX), (t, 0)]) {
+        let ways = [(CROWD_MAX, 0), (0, 0), (CROWD_MAX, PICK_MAX)];
+        for (prefixes, (crowd, pick)) in tables.iter().flat_map(|t| ways.map(|w| (t, w))) {
             let scopes = sorted(prefixes);
-            let index = Index::<8>::build_with(&scopes, 0, crowd);
+            let index = Index::<8>::build_with(&scopes, 0, crowd, pick);
             for key in keys {
                 assert_eq!(
                     index.find(&scopes, key),
@@ -606,12 +761,76 @@ mod tests {
     }
 
     #[test]
+    fn small_tables_told_apart_by_one_byte_take_a_pick() {
+        let keys = |scopes: &[Scope<'_>]| -> Vec<Vec<u8>> {
+            let mut keys: Vec<Vec<u8>> = vec![b"".to_vec(), b"a".to_vec(), b"zzzzzzzz".to_vec()];
+            for s in scopes {
+                let p = s.prefix();
+                keys.push([p, b"k"].concat());
+                keys.push(p[..p.len() - 1].to_vec());
+                for at in 0..p.len() {
+                    for byte in [p[at].wrapping_add(1), p[at].wrapping_sub(1), 0, 0xff] {
+                        let mut k = [p, b"k"].concat();
+                        k[at] = byte;
+                        keys.push(k);
+                    }
+                }
+            }
+            keys
+        };
+        let digits: Vec<&'static [u8]> = (0..10)
+            .map(|i| &*std::format!("app:svc0000{i}:").into_bytes().leak())
+            .collect();
+        // (prefixes, the byte that tells them apart, if any)
+        let cases: [(Vec<&[u8]>, Option<u16>); 6] = [
+            (digits, Some(11)),
+            (vec![b"app:auth:", b"app:billing:", b"app:cart:"], Some(4)),
+            // Of different lengths, apart at the first byte.
+            (vec![b"a:", b"bx:1", b"c"], Some(0)),
+            // Each offset below the head holds some byte twice.
+            (vec![b"a1:", b"a2:", b"b1:"], None),
+            // Apart at offset 0, but 93 values wide.
+            (vec![b"!:", b"~:"], None),
+            // One scope: its bytes all agree with themselves (hosts scan it).
+            (vec![b"only:"], None),
+        ];
+        for (prefixes, at) in cases {
+            let scopes = sorted(&prefixes);
+            let index = Index::<16>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX);
+            let hashed = Index::<16>::build_with(&scopes, 0, CROWD_MAX, 0);
+            let picked = index.pick.first().map(|p| p.at).filter(|&a| a != u16::MAX);
+            if PICKS > 0 {
+                assert_eq!(picked, at, "{prefixes:?}");
+                assert_eq!(
+                    index.used == 0,
+                    at.is_some(),
+                    "a pick leaves the slots unused"
+                );
+            }
+            assert!(hashed.pick.iter().all(|p| p.at == u16::MAX));
+            for key in keys(&scopes) {
+                let want = naive(&scopes, &key);
+                assert_eq!(index.find(&scopes, &key), want, "{prefixes:?} {key:?}");
+                assert_eq!(hashed.find(&scopes, &key), want, "{prefixes:?} {key:?}");
+            }
+        }
+        // More scopes than a pick holds take the hash.
+        let many: Vec<Vec<u8>> = (0..=PICK_MAX)
+            .map(|i| std::format!("t{}:", char::from(b'!' + i as u8)).into_bytes())
+            .collect();
+        let scopes: Vec<Scope<'_>> = many.iter().map(|p| Scope::new(p, "w")).collect();
+        let index = Index::<64>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX);
+        assert!(index.pick.iter().all(|p| p.at == u16::MAX));
+        assert!(index.used > 0);
+    }
+
+    #[test]
     fn collisions_probe_on() {
         // Two-byte windows over a table full to its capacity: many share
         // a home slot.
         let prefixes: Vec<Vec<u8>> = (0..64u8).map(|i| vec![b'p', i, b':']).collect();
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Index::<64>::build_with(&scopes, 0, CROWD_MAX);
+        let index = Index::<64>::build_with(&scopes, 0, CROWD_MAX, 0);
         assert!(index.probe > 0, "some group sits off its home slot");
         for s in &scopes {
             let mut key = s.prefix().to_vec();
@@ -649,7 +868,7 @@ mod tests {
     fn crowded_heads_take_levels() {
         let prefixes = tenants(4096, "tenant-", 7919);
         let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-        let index = Box::new(Index::<4096>::build_with(&scopes, 0, CROWD_MAX));
+        let index = Box::new(Index::<4096>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX));
         if LEVELS > 0 {
             assert_eq!(&index.levels[..], &busiest_lengths(&scopes, 9)[..]);
             assert_eq!(index.levels[0], 13, "five-digit tenants are most");
@@ -694,8 +913,8 @@ mod tests {
             prefixes.sort();
             prefixes.dedup();
             let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
-            for crowd in [0, CROWD_MAX] {
-                let index = Box::new(Index::<256>::build_with(&scopes, 0, crowd));
+            for (crowd, pick) in [(0, 0), (CROWD_MAX, 0), (CROWD_MAX, PICK_MAX)] {
+                let index = Box::new(Index::<256>::build_with(&scopes, 0, crowd, pick));
                 for s in &scopes {
                     let mut key = s.prefix().to_vec();
                     assert_eq!(index.find(&scopes, &key), Some(s));

@@ -661,7 +661,23 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     #[must_use]
     #[inline]
     pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'a> {
-        route_scope(self.lookup(key).copied(), self_id, |_| false)
+        if cfg!(target_os = "none") {
+            return route_scope(self.lookup(key).copied(), self_id, |_| false);
+        }
+        // Hosts: one scope answers every hit alike, so the owner check is
+        // a branch the processor always guesses right; a table of several
+        // answers this node's keys and others' in any order, so it is a
+        // select (see `Routing::for_owner_of_many`).
+        if let [only] = self.scopes.as_slice() {
+            if !bytes::starts_with(key, only.prefix()) {
+                return Routing::Unknown;
+            }
+            return Routing::for_owner(only.writer(), self_id);
+        }
+        match self.lookup(key) {
+            Some(scope) => Routing::for_owner_of_many(scope.writer(), self_id),
+            None => Routing::Unknown,
+        }
     }
 
     /// The verdict for a write of `key` on node `self_id` when

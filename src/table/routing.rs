@@ -36,6 +36,20 @@ impl<'a> Routing<'a> {
         }
     }
 
+    /// [`Self::for_owner`] where keys of this node's scopes and of others'
+    /// come in any order: the answer is picked, not branched to, so the
+    /// processor has no branch to guess wrong.
+    #[inline]
+    pub(crate) fn for_owner_of_many(active_owner: &'a str, self_id: &str) -> Self {
+        let mut routing = Self::Misdirected {
+            target: active_owner,
+        };
+        if crate::bytes::same(active_owner.as_bytes(), self_id.as_bytes()) {
+            routing = Self::Owned;
+        }
+        routing
+    }
+
     /// Whether this node is the key's active owner.
     ///
     /// ```
