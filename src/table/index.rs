@@ -45,8 +45,9 @@ pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 
 /// Host tables of at most this many scopes, whose prefixes each hold a
-/// different byte at one offset, are routed by that byte: one load from a
-/// map of this many entries, no hash, no probe.
+/// different byte at one offset, all within this many values of each
+/// other (and of twice the capacity), are routed by that byte: one load
+/// from a map kept in the unused slots, no hash, no probe.
 const PICK_MAX: usize = 32;
 
 /// Picks an index keeps: one on hosts, none on bare metal (RAM).
@@ -91,35 +92,32 @@ pub(crate) struct Index<const N: usize> {
     /// `level_of(len)` bytes, and keys are hashed at each level they
     /// reach, then at the head.
     levels: [u16; LEVELS],
-    /// How a host table of a few scopes is told apart by one byte, when
-    /// it is (the slots are then unused).
+    /// Where a host table of a few scopes is told apart by one byte, when
+    /// it is: slot `b - low` then holds one more than the position of the
+    /// scope whose byte is `b` (0 for none), and `used` is 0.
     pick: [Pick; PICKS],
 }
 
 /// The byte at one offset, below the head, that every scope of a small
-/// table holds a different value of, and which scope holds which.
+/// table holds a different value of.
 #[derive(Clone, Copy)]
 struct Pick {
     /// The byte's offset; `u16::MAX` where no byte tells the scopes apart.
     at: u16,
     /// The least of the scopes' bytes there.
     low: u8,
-    /// `scopes[b - low]` is one more than the position of the scope whose
-    /// byte is `b`; 0 where none is.
-    scopes: [u8; PICK_MAX],
 }
 
 impl Pick {
     const NONE: Self = Self {
         at: u16::MAX,
         low: 0,
-        scopes: [0; PICK_MAX],
     };
 
     /// The first offset from `stem` to `head` at which every scope of
-    /// `sorted` (at most [`PICK_MAX`]) holds a different byte, all within
-    /// [`PICK_MAX`] of each other; [`Self::NONE`] where there is none.
-    const fn find(sorted: &[Scope<'_>], stem: usize, head: usize) -> Self {
+    /// `sorted` holds a different byte, all fewer than `span` apart;
+    /// [`Self::NONE`] where there is none.
+    const fn find(sorted: &[Scope<'_>], stem: usize, head: usize, span: usize) -> Self {
         let mut at = stem;
         while at < head {
             // The bytes seen so far, as 256 bits.
@@ -145,37 +143,12 @@ impl Pick {
                 }
                 rest = tail;
             }
-            if distinct && (high.wrapping_sub(low) as usize) < PICK_MAX {
-                let mut pick = Self {
-                    at: at as u16,
-                    low,
-                    scopes: [0; PICK_MAX],
-                };
-                let mut position = 1;
-                let mut rest = sorted;
-                while let [scope, tail @ ..] = rest {
-                    let at = byte_at(scope.prefix(), pick.at as usize).wrapping_sub(low);
-                    if let Some((_, [entry, ..])) = pick.scopes.split_at_mut_checked(at as usize) {
-                        *entry = position;
-                    }
-                    position += 1;
-                    rest = tail;
-                }
-                return pick;
+            if distinct && (high.wrapping_sub(low) as usize) < span {
+                return Self { at: at as u16, low };
             }
             at += 1;
         }
         Self::NONE
-    }
-
-    /// The scope of `sorted` that `key` (at least `head` bytes) falls in.
-    #[inline(always)]
-    fn scope_of<'s, 'a>(&self, sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
-        let byte = key.get(usize::from(self.at))?;
-        let position = self.scopes.get(usize::from(byte.wrapping_sub(self.low)))?;
-        // Position 0 (no scope) wraps past every scope.
-        let scope = sorted.get(usize::from(*position).wrapping_sub(1))?;
-        starts_with(key, scope.prefix()).then_some(scope)
     }
 }
 
@@ -240,8 +213,11 @@ impl<const N: usize> Index<N> {
         if let [only] = picks
             && len <= pick
         {
-            *only = Pick::find(sorted, stem, head);
-            if only.at != Pick::NONE.at {
+            let span = if 2 * N < PICK_MAX { 2 * N } else { PICK_MAX };
+            let found = Pick::find(sorted, stem, head, span);
+            *only = found;
+            if found.at != Pick::NONE.at {
+                index.map_picks(sorted, found.at as usize, found.low);
                 return index;
             }
         }
@@ -269,6 +245,38 @@ impl<const N: usize> Index<N> {
         }
         index.file(sorted);
         index
+    }
+
+    /// Puts one more than each scope's position in slot `b - low`, `b` its
+    /// byte at `at`.
+    const fn map_picks(&mut self, sorted: &[Scope<'_>], at: usize, low: u8) {
+        let slots = self.slots.as_flattened_mut();
+        let mut position: u16 = 1;
+        let mut rest = sorted;
+        while let [scope, tail @ ..] = rest {
+            let slot = byte_at(scope.prefix(), at).wrapping_sub(low) as usize;
+            if let Some((_, [entry, ..])) = slots.split_at_mut_checked(slot) {
+                *entry = position;
+            }
+            position += 1;
+            rest = tail;
+        }
+    }
+
+    /// The scope of `sorted` that `key` (at least `head` bytes) falls in,
+    /// in a table told apart by the byte `pick` names.
+    #[inline(always)]
+    fn pick_for<'s, 'a>(
+        &self,
+        pick: &Pick,
+        sorted: &'s [Scope<'a>],
+        key: &[u8],
+    ) -> Option<&'s Scope<'a>> {
+        let byte = key.get(usize::from(pick.at))?;
+        let position = self.slot(usize::from(byte.wrapping_sub(pick.low)));
+        // Position 0 (no scope) wraps past every scope.
+        let scope = sorted.get(usize::from(position).wrapping_sub(1))?;
+        starts_with(key, scope.prefix()).then_some(scope)
     }
 
     /// Files every scope of `sorted` under the hash of its level's window.
@@ -365,7 +373,7 @@ impl<const N: usize> Index<N> {
         if let Some(pick) = self.pick.first()
             && pick.at != Pick::NONE.at
         {
-            return pick.scope_of(sorted, key);
+            return self.pick_for(pick, sorted, key);
         }
         search(sorted, key)
     }
@@ -814,6 +822,17 @@ mod tests {
                 assert_eq!(hashed.find(&scopes, &key), want, "{prefixes:?} {key:?}");
             }
         }
+        // The map lives in the slots: a table of capacity 2 has 4, too few
+        // for bytes 25 apart.
+        let wide = sorted(&[b"a:", b"z:"]);
+        let index = Index::<2>::build_with(&wide, 0, CROWD_MAX, PICK_MAX);
+        assert!(index.pick.iter().all(|p| p.at == u16::MAX));
+        assert_eq!(index.find(&wide, b"z:1"), Some(&wide[1]));
+        let near = sorted(&[b"a:", b"d:"]);
+        let index = Index::<2>::build_with(&near, 0, CROWD_MAX, PICK_MAX);
+        assert!(PICKS == 0 || index.pick.iter().all(|p| p.at == 0));
+        assert_eq!(index.find(&near, b"d:1"), Some(&near[1]));
+        assert_eq!(index.find(&near, b"c:1"), None);
         // More scopes than a pick holds take the hash.
         let many: Vec<Vec<u8>> = (0..=PICK_MAX)
             .map(|i| std::format!("t{}:", char::from(b'!' + i as u8)).into_bytes())
