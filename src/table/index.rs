@@ -20,6 +20,10 @@
 //! The slots are an open-addressing table of `2 * N` `u16`s, at most half
 //! full, probed linearly up to the longest displacement any scope has.
 //! Tables of more than [`MAX_INDEXED`] scopes are searched without it.
+//!
+//! On hosts, a table of a few scopes that one byte tells apart (each
+//! prefix holds a different value at one offset below the head) is not
+//! hashed: the slots map that byte's value to the scope, a *pick*.
 
 use crate::Scope;
 use crate::bytes::starts_with;
@@ -65,7 +69,7 @@ const CROWD_MAX: usize = 4;
 const LEVEL_SPAN: usize = 64;
 
 /// The index of a table of capacity `N`: `4 * N + 10` bytes on bare
-/// metal; hosts add 6 for the levels.
+/// metal; hosts add 6 for the levels and 4 for the pick.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<const N: usize> {
     /// Slot `i` is `slots[i / 2][i % 2]`: 0 when empty, else one more than
@@ -766,6 +770,13 @@ mod tests {
                 assert_eq!(index.find(&scopes, &key), Some(s));
             }
         }
+    }
+
+    #[test]
+    fn the_index_is_as_large_as_its_doc_says() {
+        let header = 10 + if PICKS > 0 { 6 + 4 } else { 0 };
+        assert_eq!(core::mem::size_of::<Index<8>>(), 4 * 8 + header);
+        assert_eq!(core::mem::size_of::<Index<1>>(), 4 + header);
     }
 
     #[test]
