@@ -96,7 +96,12 @@ impl<E> Default for SortedPrefixes<E> {
 impl<E: Prefixed> SortedPrefixes<E> {
     /// Indexes `items`, which must be sorted by prefix and prefix-free.
     pub(crate) fn new(items: Vec<E>) -> Self {
-        let index = LengthIndex::build(&items);
+        // Small tables are scanned (see `find`): no index to build.
+        let index = if items.len() > LINEAR_SCAN_MAX {
+            LengthIndex::build(&items)
+        } else {
+            LengthIndex::default()
+        };
         Self { items, index }
     }
 
@@ -215,7 +220,8 @@ impl OwnershipTableBuf {
     where
         I: IntoIterator<Item = Scope<'a>>,
     {
-        let mut borrowed: Vec<Scope<'a>> = Vec::new();
+        let scopes = scopes.into_iter();
+        let mut borrowed: Vec<Scope<'a>> = Vec::with_capacity(scopes.size_hint().0);
         for scope in scopes {
             validate_scope(&scope)?;
             borrowed.push(scope);
