@@ -452,13 +452,16 @@ pub(crate) fn route_scope<'a>(
 /// };
 /// ```
 #[derive(Clone)]
+// The index's header first: on a Cortex-M0 a load reaches only small
+// offsets from a base register.
+#[repr(C)]
 pub struct OwnershipTable<'a, const N: usize> {
+    /// Where each key's scope sits, built with the table.
+    index: Index<N>,
     /// Sorted by prefix bytes; prefix-free. `Scope` is `Copy`, so there is
     /// nothing to drop; `ManuallyDrop` keeps the table free of drop glue,
     /// which lets `const` code match on a `Result` holding one.
     scopes: ManuallyDrop<heapless::Vec<Scope<'a>, N>>,
-    /// Where each key's scope sits, built with the table.
-    index: Index<N>,
 }
 
 impl<'a, const N: usize> OwnershipTable<'a, N> {
