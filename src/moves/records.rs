@@ -369,7 +369,7 @@ type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 /// ```
 #[derive(Clone, Default)]
 pub struct MigrationTable<const M: usize> {
-    records: heapless::Vec<(PrefixBuf, Record), M>,
+    records: heapless::Vec<(Record, PrefixBuf), M>,
 }
 
 impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
@@ -380,7 +380,7 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.records
             .iter()
-            .map(|(prefix, record)| RecordRef { prefix, record })
+            .map(|(record, prefix)| RecordRef { prefix, record })
     }
 
     fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
@@ -394,7 +394,7 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
             max: MAX_PREFIX_LEN,
         })?;
         self.records
-            .push((prefix, record))
+            .push((record, prefix))
             .map_err(|_| MigrationError::Full { capacity: M })
     }
 
@@ -405,7 +405,7 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
                 max: MAX_PREFIX_LEN,
             });
         }
-        let present = self.records.iter().any(|(p, _)| p.as_slice() == prefix);
+        let present = self.records.iter().any(|(_, p)| p.as_slice() == prefix);
         if present || self.records.len() < M {
             Ok(())
         } else {
@@ -416,13 +416,13 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record> {
         self.records
             .iter_mut()
-            .find(|(p, _)| p.as_slice() == prefix)
-            .map(|(_, r)| r)
+            .find(|(_, p)| p.as_slice() == prefix)
+            .map(|(r, _)| r)
     }
 
     fn retain(&mut self, mut keep: impl FnMut(RecordRef<'_>) -> bool) {
         self.records
-            .retain(|(prefix, record)| keep(RecordRef { prefix, record }));
+            .retain(|(record, prefix)| keep(RecordRef { prefix, record }));
     }
 }
 
