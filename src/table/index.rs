@@ -124,35 +124,40 @@ impl Pick {
     const fn find(sorted: &[Scope<'_>], stem: usize, head: usize, span: usize) -> Self {
         let mut at = stem;
         while at < head {
-            // The bytes seen so far, as 256 bits.
-            let mut seen = [0u64; 4];
-            let (mut low, mut high) = (u8::MAX, 0);
-            let mut distinct = true;
-            let mut rest = sorted;
-            while let [scope, tail @ ..] = rest {
-                let byte = byte_at(scope.prefix(), at);
-                let bit = 1u64 << (byte % 64);
-                if let Some((_, [word, ..])) = seen.split_at_mut_checked(byte as usize / 64) {
-                    if *word & bit != 0 {
-                        distinct = false;
-                        break;
-                    }
-                    *word |= bit;
-                }
-                if byte < low {
-                    low = byte;
-                }
-                if byte > high {
-                    high = byte;
-                }
-                rest = tail;
-            }
-            if distinct && (high.wrapping_sub(low) as usize) < span {
+            if let Some(low) = distinct_within(sorted, at, span) {
                 return Self { at: at as u16, low };
             }
             at += 1;
         }
         Self::NONE
+    }
+}
+
+/// The least of the bytes at `at` of the prefixes of `sorted` (all longer
+/// than `at`), when they all differ and lie fewer than `span` (at most 32)
+/// apart.
+const fn distinct_within(sorted: &[Scope<'_>], at: usize, span: usize) -> Option<u8> {
+    let [first, ..] = sorted else {
+        return None;
+    };
+    // The bytes seen, as bits of a 64-bit window from 31 below the first
+    // one: bytes 32 or more apart from it do not fit, and may not.
+    let base = byte_at(first.prefix(), at).wrapping_sub(31);
+    let mut seen = 0u64;
+    let mut rest = sorted;
+    while let [scope, tail @ ..] = rest {
+        let offset = byte_at(scope.prefix(), at).wrapping_sub(base);
+        if offset >= 64 || seen & (1 << offset) != 0 {
+            return None;
+        }
+        seen |= 1 << offset;
+        rest = tail;
+    }
+    let (low, high) = (seen.trailing_zeros(), 63 - seen.leading_zeros());
+    if ((high - low) as usize) < span {
+        Some(base.wrapping_add(low as u8))
+    } else {
+        None
     }
 }
 
@@ -801,7 +806,7 @@ mod tests {
             .map(|i| &*std::format!("app:svc0000{i}:").into_bytes().leak())
             .collect();
         // (prefixes, the byte that tells them apart, if any)
-        let cases: [(Vec<&[u8]>, Option<u16>); 6] = [
+        let cases: [(Vec<&[u8]>, Option<u16>); 7] = [
             (digits, Some(11)),
             (vec![b"app:auth:", b"app:billing:", b"app:cart:"], Some(4)),
             // Of different lengths, apart at the first byte.
@@ -810,6 +815,9 @@ mod tests {
             (vec![b"a1:", b"a2:", b"b1:"], None),
             // Apart at offset 0, but 93 values wide.
             (vec![b"!:", b"~:"], None),
+            // 11 apart counting past 255 to 0: the map wraps as the key's
+            // byte does.
+            (vec![b"\x05:", b"\xfa:"], Some(0)),
             // One scope: its bytes all agree with themselves (hosts scan it).
             (vec![b"only:"], None),
         ];
