@@ -369,6 +369,9 @@ type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 /// ```
 #[derive(Clone, Default)]
 pub struct MigrationTable<const M: usize> {
+    /// Each record before its prefix: the verdict's scan then walks a
+    /// pointer to the prefix bytes and reaches each length and last byte
+    /// in fewer instructions on a Cortex-M0.
     records: heapless::Vec<(Record, PrefixBuf), M>,
 }
 
