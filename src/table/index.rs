@@ -118,6 +118,11 @@ impl Pick {
         low: 0,
     };
 
+    /// Whether a byte tells the scopes apart.
+    const fn found(&self) -> bool {
+        self.at != Self::NONE.at
+    }
+
     /// The first offset from `stem` to `head` at which every scope of
     /// `sorted` holds a different byte, all fewer than `span` apart;
     /// [`Self::NONE`] where there is none.
@@ -225,7 +230,7 @@ impl<const N: usize> Index<N> {
             let span = if 2 * N < PICK_MAX { 2 * N } else { PICK_MAX };
             let found = Pick::find(sorted, stem, head, span);
             *only = found;
-            if found.at != Pick::NONE.at {
+            if found.found() {
                 index.map_picks(sorted, found.at as usize, found.low);
                 return index;
             }
@@ -282,10 +287,11 @@ impl<const N: usize> Index<N> {
         key: &[u8],
     ) -> Option<&'s Scope<'a>> {
         let byte = key.get(usize::from(pick.at))?;
-        let position = self.slot(usize::from(byte.wrapping_sub(pick.low)));
-        // Position 0 (no scope) wraps past every scope.
-        let scope = sorted.get(usize::from(position).wrapping_sub(1))?;
-        starts_with(key, scope.prefix()).then_some(scope)
+        holding(
+            sorted,
+            self.slot(usize::from(byte.wrapping_sub(pick.low))),
+            key,
+        )
     }
 
     /// Files every scope of `sorted` under the hash of its level's window.
@@ -380,7 +386,7 @@ impl<const N: usize> Index<N> {
             return self.probe_for(sorted, key);
         }
         if let Some(pick) = self.pick.first()
-            && pick.at != Pick::NONE.at
+            && pick.found()
         {
             return self.pick_for(pick, sorted, key);
         }
@@ -441,8 +447,7 @@ impl<const N: usize> Index<N> {
             }
             let position = value ^ tag;
             if position < self.position_limit
-                && let Some(scope) = sorted.get(usize::from(position).wrapping_sub(1))
-                && starts_with(key, scope.prefix())
+                && let Some(scope) = holding(sorted, position, key)
             {
                 return Some(scope);
             }
@@ -474,10 +479,10 @@ impl<const N: usize> Index<N> {
             // Equal tags leave the position alone.
             let position = value ^ tag;
             if position < self.position_limit {
-                // Position 0 (a tag alone) wraps past every scope.
+                // As `holding`, but a position past the scopes (which a
+                // built index never holds) ends the probe: a shorter loop
+                // on bare metal.
                 let scope = sorted.get(usize::from(position).wrapping_sub(1))?;
-                // Compared from the end on bare metal: the hashed bytes
-                // first, then the stem every scope shares.
                 if starts_with(key, scope.prefix()) {
                     return Some(scope);
                 }
@@ -494,6 +499,16 @@ impl<const N: usize> Index<N> {
     fn slot(&self, slot: usize) -> u16 {
         self.slots.as_flattened().get(slot).map_or(0, |&v| v)
     }
+}
+
+/// The scope at `position` of `sorted` (one more than its place; 0 for
+/// none, which wraps past every scope) when `key` falls in it. Compared
+/// from the end on bare metal: the hashed bytes first, then the stem
+/// every scope shares.
+#[inline(always)]
+fn holding<'s, 'a>(sorted: &'s [Scope<'a>], position: u16, key: &[u8]) -> Option<&'s Scope<'a>> {
+    let scope = sorted.get(usize::from(position).wrapping_sub(1))?;
+    starts_with(key, scope.prefix()).then_some(scope)
 }
 
 /// The search of a table without an index: on hosts a one-scope table or
