@@ -93,7 +93,10 @@ fn from_array(c: &mut Criterion) {
 fn array_bench<const N: usize>(b: &mut Bencher<'_>, scopes: &[Scope<'_>]) {
     b.iter_batched(
         || <[Scope<'_>; N]>::try_from(scopes).unwrap(),
-        |array| black_box(OwnershipTable::from_array(array).unwrap()).len(),
+        |array| {
+            let table = OwnershipTable::from_array(array).unwrap();
+            black_box(&table).len()
+        },
         BatchSize::SmallInput,
     )
 }

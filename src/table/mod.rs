@@ -490,29 +490,18 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert_eq!(t.len(), 2);
     /// # Ok::<(), OwnershipError>(())
     /// ```
+    #[inline]
     pub const fn from_array(mut scopes: [Scope<'a>; N]) -> Result<Self, OwnershipError<'a>> {
-        let mut rest: &[Scope<'a>] = &scopes;
-        while let [scope, tail @ ..] = rest {
-            if let Err(e) = validate_scope(scope) {
-                return Err(e);
-            }
-            rest = tail;
+        // The checks and the sort run out of line on the caller's array;
+        // the table is then built where the caller keeps it, not built
+        // here and copied out.
+        match checked_index(&mut scopes) {
+            Ok(index) => Ok(Self {
+                index,
+                scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
+            }),
+            Err(e) => Err(e),
         }
-        // A table listed in order or in reverse takes one pass on hosts.
-        let clash_free = match put_in_order_const(&mut scopes) {
-            Some(clash_free) => clash_free,
-            None => {
-                sort_const(&mut scopes);
-                false
-            }
-        };
-        if !clash_free && let Err(e) = validate_sorted(&scopes) {
-            return Err(e);
-        }
-        Ok(Self {
-            index: Index::build(&scopes),
-            scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
-        })
     }
 
     /// Validates the scopes `iter` yields and builds a table of capacity
@@ -896,6 +885,32 @@ const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
     } else {
         put_in_order(scopes)
     }
+}
+
+/// Validates `scopes`, sorts them in place and indexes them: the work of
+/// [`OwnershipTable::from_array`], apart from the moves.
+const fn checked_index<'a, const N: usize>(
+    scopes: &mut [Scope<'a>; N],
+) -> Result<Index<N>, OwnershipError<'a>> {
+    let mut rest: &[Scope<'a>] = scopes;
+    while let [scope, tail @ ..] = rest {
+        if let Err(e) = validate_scope(scope) {
+            return Err(e);
+        }
+        rest = tail;
+    }
+    // A table listed in order or in reverse takes one pass on hosts.
+    let clash_free = match put_in_order_const(scopes) {
+        Some(clash_free) => clash_free,
+        None => {
+            sort_const(scopes);
+            false
+        }
+    };
+    if !clash_free && let Err(e) = validate_sorted(scopes) {
+        return Err(e);
+    }
+    Ok(Index::build(scopes))
 }
 
 /// Tables up to this capacity sort by insertion.
