@@ -39,6 +39,9 @@ declare -A QEMU_ARGS=(
 # QEMU binary -> the Debian package that ships it
 declare -A QEMU_PKG=([qemu-system-arm]=qemu-system-arm [qemu-system-riscv32]=qemu-system-misc)
 DEMO_TARGET=thumbv7m-none-eabi
+# A 32-bit host: the host index's fields on 32-bit pointers (wasm32 and
+# i686 servers build the same code), checked without linking.
+HOST32=i686-unknown-linux-gnu
 # A QEMU run that takes longer than this has hung.
 QEMU_TIMEOUT=120
 
@@ -51,7 +54,7 @@ ensure_rust() {
         grep -q "^$component" <<<"$installed" || rustup component add "$component"
     done
     installed=$(rustup target list --installed)
-    for target in "${TARGETS[@]}"; do
+    for target in "${TARGETS[@]}" "$HOST32"; do
         grep -qx "$target" <<<"$installed" || rustup target add "$target"
     done
 }
@@ -208,6 +211,9 @@ cross_builds() {
         cargo build --no-default-features --target "$target"
         cargo build --no-default-features --features defmt --target "$target"
     done
+    step "32-bit host check ($HOST32; the footprint assertions included)"
+    cargo check --no-default-features --target "$HOST32"
+    cargo check --all-features --target "$HOST32"
     # The library's bare-metal branches (target_os = "none") are lint-clean
     # too; one target covers them.
     step "clippy on bare metal (${TARGETS[0]})"

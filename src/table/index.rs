@@ -49,8 +49,8 @@ pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
 const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 
 /// Host tables of at most this many scopes, whose prefixes each hold a
-/// different byte at one offset, all within this many values of each
-/// other (and of twice the capacity), are routed by that byte: one load
+/// different byte at one offset, all fewer than this many values apart
+/// (and fewer than twice the capacity), are routed by that byte: one load
 /// from a map kept in the unused slots, no hash, no probe.
 const PICK_MAX: usize = 32;
 
@@ -146,7 +146,8 @@ const fn distinct_within(sorted: &[Scope<'_>], at: usize, span: usize) -> Option
         return None;
     };
     // The bytes seen, as bits of a 64-bit window from 31 below the first
-    // one: bytes 32 or more apart from it do not fit, and may not.
+    // one to 32 above it: every byte that may be picked (fewer than 32
+    // from the first) fits; the span check below refuses the rest.
     let base = byte_at(first.prefix(), at).wrapping_sub(31);
     let mut seen = 0u64;
     let mut rest = sorted;
@@ -511,7 +512,7 @@ fn holding<'s, 'a>(sorted: &'s [Scope<'a>], position: u16, key: &[u8]) -> Option
     starts_with(key, scope.prefix()).then_some(scope)
 }
 
-/// The search of a table without an index: on hosts a one-scope table or
+/// The search of a table without an index: on hosts an empty table or
 /// one too large to index ([`MAX_INDEXED`]); on bare metal, where every
 /// other table is indexed, a scan in a few bytes of flash.
 #[cfg(not(target_os = "none"))]

@@ -760,7 +760,7 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
 
 /// Sorts by prefix; `true` when it also found no prefix starting its
 /// neighbour (no clash for [`first_clash`] to report), `false` when it
-/// did not look. Small tables on bare metal use an insertion sort: a few
+/// did not look or found one. Small tables on bare metal use an insertion sort: a few
 /// dozen bytes of code instead of the general sort's kilobytes. On hosts
 /// one pass finds a table listed in order or in reverse, and whether its
 /// neighbours clash; any other order takes the general sort. `N` is a
@@ -888,7 +888,9 @@ const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
 }
 
 /// Validates `scopes`, sorts them in place and indexes them: the work of
-/// [`OwnershipTable::from_array`], apart from the moves.
+/// [`OwnershipTable::from_array`], apart from the moves. Out of line on
+/// hosts, so that the wrapper around it stays small enough to inline.
+#[cfg_attr(not(target_os = "none"), inline(never))]
 const fn checked_index<'a, const N: usize>(
     scopes: &mut [Scope<'a>; N],
 ) -> Result<Index<N>, OwnershipError<'a>> {
@@ -913,27 +915,71 @@ const fn checked_index<'a, const N: usize>(
     Ok(Index::build(scopes))
 }
 
-/// Tables up to this capacity sort by insertion.
+/// Bare-metal tables up to this capacity sort by insertion at run time
+/// ([`sort_scopes`]).
 const SMALL_TABLE: usize = 32;
 
-/// Insertion sort by prefix, for `const` construction.
-const fn sort_const<const N: usize>(scopes: &mut [Scope<'_>; N]) {
-    let mut i = 1;
-    while i < N {
-        let mut j = i;
-        // `j` stays within 1..N, so both indices are in bounds.
-        #[allow(clippy::indexing_slicing)]
-        while j > 0
-            && matches!(
-                prefix_order(scopes[j - 1].prefix(), scopes[j].prefix()).0,
-                Ordering::Greater
-            )
+/// Sorts by prefix, usable in `const` context: one pass when the scopes
+/// are in order already, else a heapsort. `O(n log n)` compares in any
+/// order: the compiler stops a constant whose evaluation runs long, and
+/// a quadratic sort of a few hundred shuffled scopes already did.
+const fn sort_const(scopes: &mut [Scope<'_>]) {
+    let n = scopes.len();
+    let mut sorted = true;
+    let mut rest: &[Scope<'_>] = scopes;
+    while let [a, tail @ ..] = rest {
+        if let [b, ..] = tail
+            && greater(a, b)
         {
-            scopes.swap(j - 1, j);
-            j -= 1;
+            sorted = false;
+            break;
         }
-        i += 1;
+        rest = tail;
     }
+    if sorted {
+        return;
+    }
+    // A max-heap over the whole slice, then the largest moved to the end,
+    // one at a time.
+    let mut root = n / 2;
+    while root > 0 {
+        root -= 1;
+        sift_down(scopes, root, n);
+    }
+    let mut end = n;
+    while end > 1 {
+        end -= 1;
+        scopes.swap(0, end);
+        sift_down(scopes, 0, end);
+    }
+}
+
+/// Moves `scopes[root]` down the heap held in `scopes[..end]` until no
+/// child's prefix is greater.
+const fn sift_down(scopes: &mut [Scope<'_>], mut root: usize, end: usize) {
+    loop {
+        let mut child = 2 * root + 1;
+        if child >= end {
+            return;
+        }
+        // `child + 1 < end <= len` and `root < child`: all in bounds.
+        #[allow(clippy::indexing_slicing)]
+        {
+            if child + 1 < end && greater(&scopes[child + 1], &scopes[child]) {
+                child += 1;
+            }
+            if !greater(&scopes[child], &scopes[root]) {
+                return;
+            }
+        }
+        scopes.swap(root, child);
+        root = child;
+    }
+}
+
+/// Whether `a`'s prefix sorts after `b`'s.
+const fn greater(a: &Scope<'_>, b: &Scope<'_>) -> bool {
+    matches!(prefix_order(a.prefix(), b.prefix()).0, Ordering::Greater)
 }
 
 /// Builds an [`OwnershipTable`] at compile time; a table that would be
@@ -1053,6 +1099,94 @@ mod tests {
         }
         assert!(OwnershipTable::from_array(overlap).is_err());
         assert!(OwnershipTable::from_array(duplicate).is_err());
+    }
+
+    /// `t:0000:` .. in the order `i * step % N` (a permutation for odd
+    /// `step`), as `const` data.
+    const fn numbered<const N: usize>(step: usize) -> [[u8; 7]; N] {
+        let mut all = [*b"t:0000:"; N];
+        let mut i = 0;
+        while i < N {
+            let n = i * step % N;
+            all[i][2] = b'0' + (n / 1000) as u8;
+            all[i][3] = b'0' + (n / 100 % 10) as u8;
+            all[i][4] = b'0' + (n / 10 % 10) as u8;
+            all[i][5] = b'0' + (n % 10) as u8;
+            i += 1;
+        }
+        all
+    }
+
+    /// The table of `prefixes`, built at compile time.
+    const fn table_of<const N: usize>(
+        prefixes: &'static [[u8; 7]; N],
+    ) -> OwnershipTable<'static, N> {
+        let mut scopes = [Scope::new(b"", "w"); N];
+        let mut i = 0;
+        while i < N {
+            scopes[i] = Scope::new(&prefixes[i], "w");
+            i += 1;
+        }
+        match OwnershipTable::from_array(scopes) {
+            Ok(table) => table,
+            Err(_) => core::panic!("refused"),
+        }
+    }
+
+    // The sort of a `const` table must stay within the compiler's budget
+    // for a constant: a quadratic sort ran out of it at a few hundred
+    // scrambled scopes. 1 024 scrambled and 4 096 in order fit.
+    static SCRAMBLED_PREFIXES: [[u8; 7]; 1024] = numbered(7919);
+    static SCRAMBLED: OwnershipTable<'static, 1024> = table_of(&SCRAMBLED_PREFIXES);
+    static IN_ORDER_PREFIXES: [[u8; 7]; 4096] = numbered(1);
+    static IN_ORDER: OwnershipTable<'static, 4096> = table_of(&IN_ORDER_PREFIXES);
+
+    #[test]
+    fn a_const_table_in_any_order_is_sorted_and_routes() {
+        fn check<const N: usize>(table: &OwnershipTable<'_, N>, prefixes: &[[u8; 7]; N]) {
+            let sorted: Vec<&[u8]> = table.scopes().iter().map(|s| s.prefix()).collect();
+            assert_eq!(sorted.len(), N);
+            assert!(sorted.windows(2).all(|w| w[0] < w[1]));
+            for p in prefixes {
+                let key = [&p[..], b"k"].concat();
+                assert_eq!(table.scope_for(&key).map(|s| s.prefix()), Some(&p[..]));
+            }
+        }
+        check(&SCRAMBLED, &SCRAMBLED_PREFIXES);
+        check(&IN_ORDER, &IN_ORDER_PREFIXES);
+    }
+
+    #[test]
+    fn the_const_sort_sorts_any_order() {
+        // Every order of five prefixes, and larger scrambled inputs, against
+        // the library's sort (the const sort runs at run time on bare metal).
+        let names: Vec<Vec<u8>> = (0..40)
+            .map(|i| std::format!("p{i:02}:").into_bytes())
+            .collect();
+        let mut orders: Vec<Vec<usize>> = Vec::new();
+        let mut perm = [0usize, 1, 2, 3, 4];
+        loop {
+            orders.push(perm.to_vec());
+            // Next permutation, lexicographic.
+            let Some(i) = (0..4).rev().find(|&i| perm[i] < perm[i + 1]) else {
+                break;
+            };
+            let j = (i + 1..5).rev().find(|&j| perm[j] > perm[i]).unwrap();
+            perm.swap(i, j);
+            perm[i + 1..].reverse();
+        }
+        for n in [0, 1, 2, 7, 16, 33, 40] {
+            orders.push((0..n).map(|i| i * 17 % n.max(1)).collect());
+            orders.push((0..n).rev().collect());
+        }
+        for order in orders {
+            let mut scopes: Vec<Scope<'_>> =
+                order.iter().map(|&i| Scope::new(&names[i], "w")).collect();
+            let mut want = scopes.clone();
+            want.sort_by(|a, b| a.prefix().cmp(b.prefix()));
+            sort_const(&mut scopes);
+            assert_eq!(scopes, want, "{order:?}");
+        }
     }
 
     #[test]
