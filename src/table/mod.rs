@@ -901,14 +901,16 @@ const fn checked_index<'a, const N: usize>(
         }
         rest = tail;
     }
-    // A table listed in order or in reverse takes one pass on hosts.
-    let clash_free = match put_in_order_const(scopes) {
-        Some(clash_free) => clash_free,
-        None => {
-            sort_const(scopes);
-            false
-        }
-    };
+    // A table listed in order or in reverse takes one pass on hosts; one
+    // of fewer than two scopes is sorted and has no neighbours to clash.
+    let clash_free = N < 2
+        || match put_in_order_const(scopes) {
+            Some(clash_free) => clash_free,
+            None => {
+                sort_const(scopes);
+                false
+            }
+        };
     if !clash_free && let Err(e) = validate_sorted(scopes) {
         return Err(e);
     }
