@@ -760,11 +760,11 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
 
 /// Sorts by prefix; `true` when it also found no prefix starting its
 /// neighbour (no clash for [`first_clash`] to report), `false` when it
-/// did not look or found one. Small tables on bare metal use an insertion sort: a few
-/// dozen bytes of code instead of the general sort's kilobytes. On hosts
-/// one pass finds a table listed in order or in reverse, and whether its
-/// neighbours clash; any other order takes the general sort. `N` is a
-/// constant, so only one branch is compiled in.
+/// did not look or found one. Small tables on bare metal use an insertion
+/// sort: a few dozen bytes of code instead of the general sort's
+/// kilobytes. On hosts one pass finds a table listed in order or in
+/// reverse, and whether its neighbours clash; any other order takes the
+/// general sort. `N` is a constant, so only one branch is compiled in.
 fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) -> bool {
     if !cfg!(target_os = "none") && scopes.len() < 2 {
         // Sorted, and no neighbours to clash.
@@ -1178,7 +1178,8 @@ mod tests {
             perm[i + 1..].reverse();
         }
         for n in [0, 1, 2, 7, 16, 33, 40] {
-            orders.push((0..n).map(|i| i * 17 % n.max(1)).collect());
+            // 13 is prime to every length here: a permutation.
+            orders.push((0..n).map(|i| i * 13 % n.max(1)).collect());
             orders.push((0..n).rev().collect());
         }
         for order in orders {
