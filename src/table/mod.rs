@@ -1161,7 +1161,7 @@ mod tests {
     #[test]
     fn the_const_sort_sorts_any_order() {
         // Every order of five prefixes, and larger scrambled inputs, against
-        // the library's sort (the const sort runs at run time on bare metal).
+        // the library's sort (`from_array` also runs it at run time).
         let names: Vec<Vec<u8>> = (0..40)
             .map(|i| std::format!("p{i:02}:").into_bytes())
             .collect();
