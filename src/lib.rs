@@ -186,15 +186,16 @@ const _: () = {
     assert!(size_of::<OwnershipTable<'static, 16>>() == 4 + 16 * 24 + 16 * 4 + header);
     assert!(size_of::<Routing<'static>>() == 12);
     assert!(size_of::<NodeId>() == 33);
-    // A record: 48-byte prefix and its length, phase, epoch, two ids.
-    assert!(size_of::<MigrationTable<4>>() == 4 * 124 + 4);
+    // A record: 48-byte prefix and its length, phase, epoch, two ids;
+    // then the records' length and their sieve.
+    assert!(size_of::<MigrationTable<4>>() == 4 * 124 + 12);
     assert!(size_of::<WriteVerdict<'static>>() == 12);
     assert!(size_of::<OwnershipError<'static>>() == 24);
     assert!(size_of::<NodeIdError>() == 8);
     assert!(size_of::<Phase>() == 1);
     assert!(size_of::<MigrationState>() == 66);
     assert!(size_of::<MigrationError>() == 12);
-    assert!(size_of::<Node<&OwnershipTable<'static, 16>, MigrationTable<4>>>() == 544);
+    assert!(size_of::<Node<&OwnershipTable<'static, 16>, MigrationTable<4>>>() == 552);
     assert!(size_of::<Epoch>() == 4);
     assert!(size_of::<MoveId<'static>>() == 28);
     assert!(size_of::<Announcement<'static>>() == 32);

@@ -446,6 +446,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The newest record matching `key`.
     #[inline]
     fn newest(&self, key: &[u8]) -> Option<RecordRef<'_>> {
+        if !self.moves.may_match(key) {
+            return None;
+        }
         let mut best = None;
         for r in self.moves.records() {
             if r.matches(key) {
@@ -457,8 +460,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// The verdict for a write of `key` on this node; `is_writer_down`
     /// tells which static writers the quorum service flags down.
-    /// No allocation; one pass over the move records and one lookup in the
-    /// static table (a hash probe for `OwnershipTable`).
+    /// No allocation; one lookup in the static table (a hash probe for
+    /// `OwnershipTable`) and, for a key the records' sieve lets through
+    /// (one byte read; see `MigrationTable`), one pass over the records.
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};

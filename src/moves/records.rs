@@ -264,6 +264,14 @@ pub trait MoveRecords: sealed::Sealed {
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record>;
     #[doc(hidden)]
     fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
+    /// `false` only where no record's prefix can start `key`: a test of
+    /// one byte that lets most keys skip the scan of the records.
+    #[doc(hidden)]
+    #[inline]
+    fn may_match(&self, key: &[u8]) -> bool {
+        let _ = key;
+        true
+    }
 }
 
 /// Refuses a prefix longer than `S` keeps, before any other check.
@@ -373,6 +381,67 @@ pub struct MigrationTable<const M: usize> {
     /// pointer to the prefix bytes and reaches each length and last byte
     /// in fewer instructions on a Cortex-M0.
     records: heapless::Vec<(Record, PrefixBuf), M>,
+    /// Kept in step with `records` by every change to their prefixes.
+    sieve: Sieve,
+}
+
+/// What every record's prefix holds at one offset, for turning away keys
+/// no record can match with one byte read: the offset is the last byte
+/// of the shortest prefix, so every prefix reaches it.
+#[derive(Clone, Copy, Default)]
+struct Sieve {
+    /// The shortest prefix's length; 0 with no records, or with a record
+    /// of the empty prefix (which every key matches).
+    shortest: u8,
+    /// Bit `b % 32` for each prefix's byte `b` at `shortest - 1`; all set
+    /// for an empty prefix, none with no records.
+    bits: u32,
+}
+
+impl Sieve {
+    /// No records.
+    const NONE: Self = Self {
+        shortest: 0,
+        bits: 0,
+    };
+
+    /// The sieve of `records`. One copy, out of line: flash.
+    #[inline(never)]
+    fn of(records: &[(Record, PrefixBuf)]) -> Self {
+        let mut shortest = u8::MAX;
+        for (_, prefix) in records {
+            // At most `MAX_PREFIX_LEN` (48) bytes.
+            shortest = shortest.min(prefix.len() as u8);
+        }
+        let Some(at) = usize::from(shortest).checked_sub(1) else {
+            // The empty prefix: every key matches it.
+            return Self {
+                shortest,
+                bits: u32::MAX,
+            };
+        };
+        let mut bits = 0;
+        for (_, prefix) in records {
+            if let Some(&b) = prefix.get(at) {
+                bits |= 1 << (b % 32);
+            }
+        }
+        Self { shortest, bits }
+    }
+
+    #[inline]
+    fn may_match(&self, key: &[u8]) -> bool {
+        match usize::from(self.shortest).checked_sub(1) {
+            Some(at) => key.get(at).is_some_and(|&b| self.bits >> (b % 32) & 1 != 0),
+            None => self.bits != 0,
+        }
+    }
+}
+
+impl<const M: usize> MigrationTable<M> {
+    fn resieve(&mut self) {
+        self.sieve = Sieve::of(&self.records);
+    }
 }
 
 impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
@@ -398,7 +467,9 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
         })?;
         self.records
             .push((record, prefix))
-            .map_err(|_| MigrationError::Full { capacity: M })
+            .map_err(|_| MigrationError::Full { capacity: M })?;
+        self.resieve();
+        Ok(())
     }
 
     fn room_for(&self, prefix: &[u8]) -> Result<(), MigrationError> {
@@ -426,6 +497,12 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
     fn retain(&mut self, mut keep: impl FnMut(RecordRef<'_>) -> bool) {
         self.records
             .retain(|(record, prefix)| keep(RecordRef { prefix, record }));
+        self.resieve();
+    }
+
+    #[inline]
+    fn may_match(&self, key: &[u8]) -> bool {
+        self.sieve.may_match(key)
     }
 }
 
@@ -582,6 +659,7 @@ impl<const M: usize> MigrationTable<M> {
     pub const fn new() -> Self {
         Self {
             records: heapless::Vec::new(),
+            sieve: Sieve::NONE,
         }
     }
 
@@ -629,6 +707,109 @@ impl<const M: usize> defmt::Format for MigrationTable<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record() -> Record {
+        Record::new(
+            Phase::Migrating,
+            Epoch::new(1),
+            MigrationState::new("A", "B").unwrap(),
+        )
+    }
+
+    /// Every string of up to `max` bytes over `a`, `b` and `:` (`b` and
+    /// `"` share their low five bits, so the sieve's bits collide too).
+    fn strings(max: usize) -> std::vec::Vec<std::vec::Vec<u8>> {
+        let mut all = std::vec![std::vec::Vec::new()];
+        let mut from = 0;
+        for _ in 0..max {
+            let to = all.len();
+            for i in from..to {
+                for b in [b'a', b'b', b'"', b':'] {
+                    let mut s = all[i].clone();
+                    s.push(b);
+                    all.push(s);
+                }
+            }
+            from = to;
+        }
+        all
+    }
+
+    /// Every key a record matches passes the sieve, for every set of up to
+    /// three prefixes of up to two bytes (the empty one too), built by
+    /// inserts and then thinned by `retain`; and the sieve turns away some
+    /// keys whenever no record is empty.
+    #[test]
+    fn the_sieve_passes_every_key_a_record_matches() {
+        let prefixes = strings(2);
+        let keys = strings(3);
+        let mut turned_away = 0;
+        for (i, a) in prefixes.iter().enumerate() {
+            for (j, b) in prefixes.iter().enumerate().skip(i) {
+                for c in prefixes.iter().skip(j) {
+                    let mut table = MigrationTable::<3>::new();
+                    for p in [a, b, c] {
+                        table.insert(p, record()).unwrap();
+                    }
+                    for drop in [None, Some(a), Some(c)] {
+                        let mut t = table.clone();
+                        if let Some(gone) = drop {
+                            t.retain(|r| r.prefix != gone.as_slice());
+                        }
+                        for key in &keys {
+                            let matched = t.records().any(|r| r.matches(key));
+                            let passed = t.may_match(key);
+                            assert!(!matched || passed, "{:?} {key:?}", t);
+                            turned_away += usize::from(!passed);
+                        }
+                        let has_empty = t.records().any(|r| r.prefix.is_empty());
+                        if !has_empty && !t.is_empty() {
+                            assert!(keys.iter().any(|k| !t.may_match(k)), "{t:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(turned_away > 0);
+    }
+
+    #[test]
+    fn the_sieve_turns_away_keys_elsewhere_and_none_with_no_records() {
+        let mut t = MigrationTable::<4>::new();
+        assert!(!t.may_match(b"app:svc00002:eu:1"));
+        assert!(!t.may_match(b""));
+        for p in [b"app:svc00002:eu:", b"app:svc00004:eu:"] {
+            t.insert(p, record()).unwrap();
+        }
+        // Byte 15 of each: `:` in both records, not in these keys.
+        for key in [
+            &b"app:svc00003:user:1"[..],
+            b"app:svc00006:user:2",
+            b"app:svc",
+            b"",
+        ] {
+            assert!(!t.may_match(key), "{key:?}");
+        }
+        for key in [
+            &b"app:svc00002:eu:1"[..],
+            b"app:svc00004:eu:2",
+            b"app:svc00009:us:3",
+        ] {
+            assert!(t.may_match(key), "{key:?}");
+        }
+        // A shorter record moves the byte read to its last one.
+        t.insert(b"app:", record()).unwrap();
+        assert!(t.may_match(b"app:svc00003:user:1"));
+        assert!(!t.may_match(b"session:1"));
+        // Removing it moves it back.
+        t.retain(|r| r.prefix != b"app:");
+        assert!(!t.may_match(b"app:svc00003:user:1"));
+        // The empty prefix holds every key.
+        t.insert(b"", record()).unwrap();
+        assert!(t.may_match(b"") && t.may_match(b"session:1"));
+        t.retain(|_| false);
+        assert!(!t.may_match(b"") && !t.may_match(b"session:1"));
+    }
 
     #[test]
     fn matches_is_starts_with() {
