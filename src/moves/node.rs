@@ -446,9 +446,6 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The newest record matching `key`.
     #[inline]
     fn newest(&self, key: &[u8]) -> Option<RecordRef<'_>> {
-        if !self.moves.may_match(key) {
-            return None;
-        }
         let mut best = None;
         for r in self.moves.records() {
             if r.matches(key) {
@@ -478,7 +475,13 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         key: &[u8],
         mut is_writer_down: impl FnMut(&str) -> bool,
     ) -> WriteVerdict<'_> {
-        let Some(r) = self.newest(key) else {
+        // The sieve turns most keys away before the scan (one byte read).
+        let newest = if self.moves.may_match(key) {
+            self.newest(key)
+        } else {
+            None
+        };
+        let Some(r) = newest else {
             let scope = self.scope_of(key);
             if self.quarantined && scope.is_some() {
                 return WriteVerdict::Unavailable;

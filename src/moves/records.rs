@@ -405,8 +405,7 @@ impl Sieve {
         bits: 0,
     };
 
-    /// The sieve of `records`. One copy, out of line: flash.
-    #[inline(never)]
+    /// The sieve of `records`.
     fn of(records: &[(Record, PrefixBuf)]) -> Self {
         let mut shortest = u8::MAX;
         for (_, prefix) in records {
@@ -431,14 +430,18 @@ impl Sieve {
 
     #[inline]
     fn may_match(&self, key: &[u8]) -> bool {
-        match usize::from(self.shortest).checked_sub(1) {
-            Some(at) => key.get(at).is_some_and(|&b| self.bits >> (b % 32) & 1 != 0),
-            None => self.bits != 0,
+        // Past the key's end (or before its start: an empty prefix) the
+        // read fails; an empty prefix holds every key.
+        match key.get(usize::from(self.shortest).wrapping_sub(1)) {
+            Some(&b) => self.bits >> (b % 32) & 1 != 0,
+            None => self.shortest == 0 && self.bits != 0,
         }
     }
 }
 
 impl<const M: usize> MigrationTable<M> {
+    /// After any change to the prefixes. One copy, out of line: flash.
+    #[inline(never)]
     fn resieve(&mut self) {
         self.sieve = Sieve::of(&self.records);
     }
