@@ -359,7 +359,9 @@ pub(crate) fn remove<S: MoveRecords + ?Sized>(
 type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 
 /// Move records of one node in fixed capacity: at most `M` records, each
-/// prefix at most [`MAX_PREFIX_LEN`] bytes, no heap.
+/// prefix at most [`MAX_PREFIX_LEN`] bytes, no heap. Beside them, 8 bytes
+/// of sieve let a node's write verdict turn away most keys that fall
+/// under no record with one byte read, before it scans the records.
 ///
 /// The reference's API (`start`, `commit`, `abort`, `lookup_*`, `match_*`)
 /// with its semantics, plus the incoming side used by
