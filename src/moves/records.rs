@@ -392,13 +392,16 @@ pub struct MigrationTable<const M: usize> {
 /// of the shortest prefix, so every prefix reaches it.
 #[derive(Clone, Copy, Default)]
 struct Sieve {
-    /// The shortest prefix's length; 0 with no records, or with a record
-    /// of the empty prefix (which every key matches).
+    /// The shortest prefix's length: 0 with a record of the empty prefix
+    /// (which every key matches); 0 or 255 with no records.
     shortest: u8,
     /// Bit `b % 32` for each prefix's byte `b` at `shortest - 1`; all set
-    /// for an empty prefix, none with no records.
+    /// for an empty prefix, none with no records (every key turned away).
     bits: u32,
 }
+
+// A prefix's length fits the sieve's byte.
+const _: () = assert!(MAX_PREFIX_LEN < 256);
 
 impl Sieve {
     /// No records.
@@ -411,7 +414,7 @@ impl Sieve {
     fn of(records: &[(Record, PrefixBuf)]) -> Self {
         let mut shortest = u8::MAX;
         for (_, prefix) in records {
-            // At most `MAX_PREFIX_LEN` (48) bytes.
+            // At most `MAX_PREFIX_LEN` bytes (asserted above).
             shortest = shortest.min(prefix.len() as u8);
         }
         let Some(at) = usize::from(shortest).checked_sub(1) else {
