@@ -770,9 +770,21 @@ mod tests {
                             assert!(!matched || passed, "{:?} {key:?}", t);
                             turned_away += usize::from(!passed);
                         }
-                        let has_empty = t.records().any(|r| r.prefix.is_empty());
-                        if !has_empty && !t.is_empty() {
-                            assert!(keys.iter().any(|k| !t.may_match(k)), "{t:?}");
+                        // Where the records' bytes at the sieve's offset
+                        // leave one of the 3 bit classes (`a`; `b` and `"`;
+                        // `:`) free, a key as long as the shortest prefix
+                        // is turned away by its bits, not its length.
+                        let shortest = t.records().map(|r| r.prefix.len()).min();
+                        if let Some(at) = shortest.and_then(|n| n.checked_sub(1)) {
+                            let mut classes = 0u32;
+                            for r in t.records() {
+                                classes |= 1 << (r.prefix[at] % 32);
+                            }
+                            if classes.count_ones() < 3 {
+                                let bits_turn_away =
+                                    keys.iter().any(|k| k.len() > at && !t.may_match(k));
+                                assert!(bits_turn_away, "{t:?}");
+                            }
                         }
                     }
                 }
@@ -817,6 +829,25 @@ mod tests {
         assert!(t.may_match(b"") && t.may_match(b"session:1"));
         t.retain(|_| false);
         assert!(!t.may_match(b"") && !t.may_match(b"session:1"));
+        // Emptied, its offset is past any usual key; a longer key still
+        // finds no bit set.
+        assert!(!t.may_match(&[b':'; 300]));
+        // A key exactly as long as the shortest prefix, a long prefix.
+        let long = [b'x'; MAX_PREFIX_LEN];
+        t.insert(&long, record()).unwrap();
+        assert!(t.may_match(&long));
+        assert!(!t.may_match(&long[..MAX_PREFIX_LEN - 1]));
+        let mut other = long;
+        other[MAX_PREFIX_LEN - 1] = b'y';
+        assert!(!t.may_match(&other));
+        // A full table refuses an insert and keeps its sieve.
+        let mut full = MigrationTable::<1>::new();
+        full.insert(b"a:", record()).unwrap();
+        assert!(full.insert(b"b", record()).is_err());
+        assert!(full.may_match(b"a:1") && !full.may_match(b"b1"));
+        // No room at all, and the derived default: nothing passes.
+        assert!(!MigrationTable::<0>::new().may_match(b"a:1"));
+        assert!(!MigrationTable::<2>::default().may_match(b"a:1"));
     }
 
     #[test]

@@ -256,8 +256,8 @@ fn main() -> ! {
     // Scoped keys in no move record: 2 of its own, 2 of the peer's.
     let wants_hit = [Misdirected, Accept, Misdirected, Accept];
     // No scope holds them: before, between (12 bytes shared with a
-    // prefix) and after the prefixes, and far off. As long as the hits,
-    // so the move records are compared too.
+    // prefix) and after the prefixes, and far off. As long as the hits;
+    // the move records' sieve turns each away (none has `:` at offset 15).
     let miss: [&[u8]; 4] = [
         b"app:cfg:user:00001",
         b"app:svc00007x:user:1",
