@@ -174,14 +174,14 @@ footprint() {
 # asserted.
 instructions_per_verdict() {
     step "instructions per write verdict (QEMU -icount shift=0; 16 and 256 scopes, 4 move records)"
-    printf '%-28s %8s %8s %8s %8s %8s %8s %10s\n' target 16-hit 16-miss 16-moved \
-        256-hit 256-miss 256-moved 'loop (10)'
+    printf '%-28s %8s %8s %8s %8s %8s %8s %8s %8s %10s\n' target 16-hit 16-miss 16-moved \
+        16-beside 256-hit 256-miss 256-moved 256-beside 'loop (10)'
     for target in "${TARGETS[@]}"; do
         local log
         log=$(qemu "$target" verdict-count -icount shift=0)
         printf '%-28s' "$target"
         for n in 16 256; do
-            for case in hit miss moved; do
+            for case in hit miss moved sibling; do
                 printf ' %8s' "$(awk -v n="$n" -v c="$case" \
                     '$2 == "count" && $3 == n && $4 == c {print $5}' <<<"$log")"
             done
@@ -189,7 +189,8 @@ instructions_per_verdict() {
         printf ' %10s\n' "$(awk '/method:/ {print $(NF - 2)}' <<<"$log")"
     done
     echo "hit: scoped keys in no move record; miss: keys no scope holds; moved: keys under the"
-    echo "move records. The verdict's call and return are counted, the loop around it is not."
+    echo "move records; beside: keys of the records' scopes beside them (us: where they hold eu:)."
+    echo "The verdict's call and return are counted, the loop around it is not."
 }
 
 # Flash of the compiler's memory routines in an ELF file.

@@ -14,7 +14,7 @@
 
 use core::fmt;
 
-use crate::bytes::{Lossy, same};
+use crate::bytes::{Lossy, starts_with};
 use crate::moves::messages::Epoch;
 use crate::node_id::{NodeId, NodeIdError};
 
@@ -211,17 +211,10 @@ impl RecordRef<'_> {
     /// Whether `key` starts with this record's prefix.
     #[inline]
     pub(crate) fn matches(&self, key: &[u8]) -> bool {
-        // The prefix's last byte first, in line: most records a key
-        // passes differ from it there (`app:svc00002:eu:` under
-        // `app:svc00003:user:1`), and then no compare is called.
-        let Some(head) = key.get(..self.prefix.len()) else {
-            return false;
-        };
-        match (head.split_last(), self.prefix.split_last()) {
-            (Some((a, head)), Some((b, prefix))) => a == b && same(head, prefix),
-            // Both empty: the empty prefix holds every key.
-            _ => true,
-        }
+        // The compare runs from the end, where the prefixes a key is
+        // checked against usually differ from it (the sieve has already
+        // turned away most keys that match no record).
+        starts_with(key, self.prefix)
     }
 }
 
@@ -387,17 +380,28 @@ pub struct MigrationTable<const M: usize> {
     sieve: Sieve,
 }
 
-/// What every record's prefix holds at one offset, for turning away keys
-/// no record can match with one byte read: the offset is the last byte
-/// of the shortest prefix, so every prefix reaches it.
-#[derive(Clone, Copy, Default)]
+/// What every record's prefix holds at two offsets, for turning away keys
+/// no record can match with a byte or two read: the last byte of the
+/// shortest prefix, which every prefix reaches, and the byte before it
+/// (prefixes often end in a separator that keys beside them share, as
+/// `app:svc00002:us:1` does with `app:svc00002:eu:`).
+#[derive(Clone, Copy)]
 struct Sieve {
-    /// The shortest prefix's length: 0 with a record of the empty prefix
-    /// (which every key matches); 0 or 255 with no records.
-    shortest: u8,
     /// Bit `b % 32` for each prefix's byte `b` at `shortest - 1`; all set
     /// for an empty prefix, none with no records (every key turned away).
-    bits: u32,
+    last: u32,
+    /// Bit `b % 16` for each prefix's byte `b` at `shortest - 2` (not read
+    /// where the shortest prefix is shorter than 2 bytes).
+    before: u16,
+    /// The shortest prefix's length: 0 with a record of the empty prefix
+    /// (which every key matches); 255 with no records.
+    shortest: u8,
+}
+
+impl Default for Sieve {
+    fn default() -> Self {
+        Self::NONE
+    }
 }
 
 // A prefix's length fits the sieve's byte.
@@ -406,8 +410,9 @@ const _: () = assert!(MAX_PREFIX_LEN < 256);
 impl Sieve {
     /// No records.
     const NONE: Self = Self {
-        shortest: 0,
-        bits: 0,
+        last: 0,
+        before: 0,
+        shortest: u8::MAX,
     };
 
     /// The sieve of `records`.
@@ -417,29 +422,40 @@ impl Sieve {
             // At most `MAX_PREFIX_LEN` bytes (asserted above).
             shortest = shortest.min(prefix.len() as u8);
         }
-        let Some(at) = usize::from(shortest).checked_sub(1) else {
-            // The empty prefix: every key matches it.
-            return Self {
-                shortest,
-                bits: u32::MAX,
-            };
+        let at = usize::from(shortest).wrapping_sub(1);
+        let mut sieve = Self {
+            last: 0,
+            before: 0,
+            shortest,
         };
-        let mut bits = 0;
         for (_, prefix) in records {
-            if let Some(&b) = prefix.get(at) {
-                bits |= 1 << (b % 32);
+            sieve.last |= match prefix.get(at) {
+                Some(&b) => 1 << (b % 32),
+                // The empty prefix: every key matches it.
+                None => u32::MAX,
+            };
+            if let Some(&b) = prefix.get(at.wrapping_sub(1)) {
+                sieve.before |= 1 << (b % 16);
             }
         }
-        Self { shortest, bits }
+        sieve
     }
 
     #[inline]
     fn may_match(&self, key: &[u8]) -> bool {
+        let at = usize::from(self.shortest).wrapping_sub(1);
         // Past the key's end (or before its start: an empty prefix) the
         // read fails; an empty prefix holds every key.
-        match key.get(usize::from(self.shortest).wrapping_sub(1)) {
-            Some(&b) => self.bits >> (b % 32) & 1 != 0,
-            None => self.shortest == 0 && self.bits != 0,
+        let Some(&b) = key.get(at) else {
+            return self.shortest == 0;
+        };
+        if self.last >> (b % 32) & 1 == 0 {
+            return false;
+        }
+        // A key reaching `at` holds a byte before it, unless `at` is 0.
+        match key.get(at.wrapping_sub(1)) {
+            Some(&a) => self.before >> (a % 16) & 1 != 0,
+            None => true,
         }
     }
 }
@@ -813,9 +829,14 @@ mod tests {
         for key in [
             &b"app:svc00002:eu:1"[..],
             b"app:svc00004:eu:2",
-            b"app:svc00009:us:3",
+            b"app:svc00009:eu:3",
         ] {
             assert!(t.may_match(key), "{key:?}");
+        }
+        // Byte 14 of each record is `u`: a key beside them (`us:` where
+        // they hold `eu:`) is turned away there.
+        for key in [&b"app:svc00002:us:1"[..], b"app:svc00004:fr:2"] {
+            assert!(!t.may_match(key), "{key:?}");
         }
         // A shorter record moves the byte read to its last one.
         t.insert(b"app:", record()).unwrap();
