@@ -181,7 +181,7 @@ instructions_per_verdict() {
         log=$(qemu "$target" verdict-count -icount shift=0)
         printf '%-28s' "$target"
         for n in 16 256; do
-            for case in hit miss moved sibling; do
+            for case in hit miss moved beside; do
                 printf ' %8s' "$(awk -v n="$n" -v c="$case" \
                     '$2 == "count" && $3 == n && $4 == c {print $5}' <<<"$log")"
             done

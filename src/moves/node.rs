@@ -459,7 +459,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// tells which static writers the quorum service flags down.
     /// No allocation; one lookup in the static table (a hash probe for
     /// `OwnershipTable`) and, for a key the records' sieve lets through
-    /// (one byte read; see `MigrationTable`), one pass over the records.
+    /// (a byte or two read; see `MigrationTable`), one pass over the records.
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
@@ -475,7 +475,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         key: &[u8],
         mut is_writer_down: impl FnMut(&str) -> bool,
     ) -> WriteVerdict<'_> {
-        // The sieve turns most keys away before the scan (one byte read).
+        // The sieve turns most keys away before the scan (a byte or two).
         let newest = if self.moves.may_match(key) {
             self.newest(key)
         } else {

@@ -276,13 +276,13 @@ fn main() -> ! {
     let wants_moved = [Quiesced, Misdirected, Misdirected, Misdirected];
     // Beside the 4 records, under the same scopes: `us:` where the
     // records hold `eu:`.
-    let sibling: [&[u8]; 4] = [
+    let beside: [&[u8]; 4] = [
         b"app:svc00002:us:1",
         b"app:svc00004:us:2",
         b"app:svc00001:us:3",
         b"app:svc00003:us:4",
     ];
-    let wants_sibling = [Accept, Accept, Misdirected, Misdirected];
+    let wants_beside = [Accept, Accept, Misdirected, Misdirected];
 
     let node = node_with_moves(&TABLE16);
     let hit: [&[u8]; 4] = [
@@ -294,7 +294,7 @@ fn main() -> ! {
     case(&node, 16, "hit", &hit, wants_hit);
     case(&node, 16, "miss", &miss, wants_miss);
     case(&node, 16, "moved", &moved, wants_moved);
-    case(&node, 16, "sibling", &sibling, wants_sibling);
+    case(&node, 16, "beside", &beside, wants_beside);
 
     let node = node_with_moves(&TABLE256);
     let hit: [&[u8]; 4] = [
@@ -306,6 +306,6 @@ fn main() -> ! {
     case(&node, 256, "hit", &hit, wants_hit);
     case(&node, 256, "miss", &miss, wants_miss);
     case(&node, 256, "moved", &moved, wants_moved);
-    case(&node, 256, "sibling", &sibling, wants_sibling);
+    case(&node, 256, "beside", &beside, wants_beside);
     exit(true)
 }
