@@ -741,8 +741,8 @@ mod tests {
         )
     }
 
-    /// Every string of up to `max` bytes over `a`, `b` and `:` (`b` and
-    /// `"` share their low five bits, so the sieve's bits collide too).
+    /// Every string of up to `max` bytes over `a`, `b`, `"` and `:` (`b`
+    /// and `"` share their low five bits, so the sieve's bits collide too).
     fn strings(max: usize) -> std::vec::Vec<std::vec::Vec<u8>> {
         let mut all = std::vec![std::vec::Vec::new()];
         let mut from = 0;
@@ -874,11 +874,7 @@ mod tests {
 
     #[test]
     fn matches_is_starts_with() {
-        let record = Record::new(
-            Phase::Migrating,
-            Epoch::new(1),
-            MigrationState::new("A", "B").unwrap(),
-        );
+        let record = record();
         let prefixes: [&[u8]; 5] = [b"", b":", b"a:", b"app:svc00002:eu:", b"app:svc00004:eu:"];
         let keys: [&[u8]; 9] = [
             b"",
