@@ -23,7 +23,9 @@
 //!
 //! On hosts, a table of a few scopes that one byte tells apart (each
 //! prefix holds a different value at one offset below the head) is not
-//! hashed: the slots map that byte's value to the scope, a *pick*.
+//! hashed: the slots map that byte's value to the scope, a *pick*. Where
+//! no byte does, two bytes often do: the first plus a small multiple of
+//! the second, masked to the slots, differs for every scope.
 
 use crate::Scope;
 use crate::bytes::starts_with;
@@ -51,8 +53,15 @@ const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
 /// Host tables of at most this many scopes, whose prefixes each hold a
 /// different byte at one offset, all fewer than this many values apart
 /// (and fewer than twice the capacity), are routed by that byte: one load
-/// from a map kept in the unused slots, no hash, no probe.
+/// from a map kept in the unused slots, no hash, no probe. Where no byte
+/// tells them apart, two bytes mixed may (see [`Pick`]).
 const PICK_MAX: usize = 32;
+
+/// A two-byte pick mixes bytes at most this far past the stem.
+const PAIR_REACH: usize = 8;
+
+/// The largest factor a two-byte pick tries for its second byte.
+const PAIR_TIMES: u8 = 31;
 
 /// Picks an index keeps: one on hosts, none on bare metal (RAM).
 const PICKS: usize = if cfg!(target_os = "none") { 0 } else { 1 };
@@ -102,39 +111,120 @@ pub(crate) struct Index<const N: usize> {
     pick: [Pick; PICKS],
 }
 
-/// The byte at one offset, below the head, that every scope of a small
-/// table holds a different value of.
+/// The bytes, among the first 255 and below the head, that tell the
+/// scopes of a small table apart: one byte where every scope holds a
+/// different value there (its value less the least of them is the slot),
+/// else two bytes mixed (the first plus `times` the second, masked to the
+/// map's power of two of slots) where the mix differs for every scope.
 #[derive(Clone, Copy)]
 struct Pick {
-    /// The byte's offset; `u16::MAX` where no byte tells the scopes apart.
-    at: u16,
-    /// The least of the scopes' bytes there.
+    /// The first byte's offset; `u8::MAX` where nothing tells the scopes
+    /// apart.
+    at: u8,
+    /// The second byte's offset (a two-byte pick).
+    with: u8,
+    /// The least of the scopes' bytes at `at` (a one-byte pick; else 0).
     low: u8,
+    /// What the second byte is multiplied by; 0 for a one-byte pick.
+    times: u8,
 }
 
 impl Pick {
     const NONE: Self = Self {
-        at: u16::MAX,
+        at: u8::MAX,
+        with: u8::MAX,
         low: 0,
+        times: 0,
     };
 
-    /// Whether a byte tells the scopes apart.
+    /// Whether a pick tells the scopes apart.
     const fn found(&self) -> bool {
         self.at != Self::NONE.at
     }
 
+    /// The map slot of `bytes` (a prefix of the table, or a key at least
+    /// as long as the head: both picked bytes are there); `mask` is the
+    /// two-byte map's slots less one.
+    #[inline(always)]
+    const fn slot_of(&self, bytes: &[u8], mask: u8) -> usize {
+        let mut slot = byte_at(bytes, self.at as usize).wrapping_sub(self.low);
+        if self.times != 0 {
+            let second = byte_at(bytes, self.with as usize).wrapping_mul(self.times);
+            slot = slot.wrapping_add(second) & mask;
+        }
+        slot as usize
+    }
+
     /// The first offset from `stem` to `head` at which every scope of
-    /// `sorted` holds a different byte, all fewer than `span` apart;
-    /// [`Self::NONE`] where there is none.
-    const fn find(sorted: &[Scope<'_>], stem: usize, head: usize, span: usize) -> Self {
+    /// `sorted` holds a different byte, all fewer than `span` apart. Else
+    /// the first two offsets (within [`PAIR_REACH`] of the stem) and
+    /// factor (up to [`PAIR_TIMES`]) whose mix gives every scope a slot
+    /// of its own in `mask + 1` (a power of two, at most 64).
+    /// [`Self::NONE`] where there is neither.
+    const fn find(sorted: &[Scope<'_>], stem: usize, head: usize, span: usize, mask: u8) -> Self {
+        // Offsets past 254 are not picked (`at` is a byte; 255 is none).
+        let head = if head < u8::MAX as usize {
+            head
+        } else {
+            u8::MAX as usize
+        };
         let mut at = stem;
         while at < head {
             if let Some(low) = distinct_within(sorted, at, span) {
-                return Self { at: at as u16, low };
+                return Self {
+                    at: at as u8,
+                    with: at as u8,
+                    low,
+                    times: 0,
+                };
+            }
+            at += 1;
+        }
+        if (mask as usize) < sorted.len().saturating_sub(1) {
+            return Self::NONE;
+        }
+        let reach = if head.saturating_sub(stem) < PAIR_REACH {
+            head
+        } else {
+            stem + PAIR_REACH
+        };
+        let mut at = stem;
+        while at < reach {
+            let mut with = at + 1;
+            while with < reach {
+                let mut times = 1;
+                while times <= PAIR_TIMES {
+                    let pick = Self {
+                        at: at as u8,
+                        with: with as u8,
+                        low: 0,
+                        times,
+                    };
+                    if pick.apart(sorted, mask) {
+                        return pick;
+                    }
+                    times += 1;
+                }
+                with += 1;
             }
             at += 1;
         }
         Self::NONE
+    }
+
+    /// Whether every scope of `sorted` has a slot of its own.
+    const fn apart(&self, sorted: &[Scope<'_>], mask: u8) -> bool {
+        let mut seen = 0u64;
+        let mut rest = sorted;
+        while let [scope, tail @ ..] = rest {
+            let bit = 1u64 << (self.slot_of(scope.prefix(), mask) % 64);
+            if seen & bit != 0 {
+                return false;
+            }
+            seen |= bit;
+            rest = tail;
+        }
+        true
     }
 }
 
@@ -167,7 +257,9 @@ const fn distinct_within(sorted: &[Scope<'_>], at: usize, span: usize) -> Option
     }
 }
 
-/// Byte `at` of `prefix`, or 0 past its end.
+/// Byte `at` of `prefix`, or 0 past its end. In line: a pick reads keys
+/// with it.
+#[inline(always)]
 const fn byte_at(prefix: &[u8], at: usize) -> u8 {
     match prefix.split_at_checked(at) {
         Some((_, [byte, ..])) => *byte,
@@ -176,6 +268,17 @@ const fn byte_at(prefix: &[u8], at: usize) -> u8 {
 }
 
 impl<const N: usize> Index<N> {
+    /// The slots a two-byte pick maps to, less one: the most slots, a
+    /// power of two, that the table's `2 * N` and a 64-bit set of them
+    /// hold (none below two).
+    const PAIR_MASK: u8 = {
+        let mut size = 64;
+        while size > 2 * N && size > 1 {
+            size /= 2;
+        }
+        (size - 1) as u8
+    };
+
     /// The index of an empty table.
     pub(crate) const EMPTY: Self = Self {
         slots: [[0; 2]; N],
@@ -229,10 +332,10 @@ impl<const N: usize> Index<N> {
             && len <= pick
         {
             let span = if 2 * N < PICK_MAX { 2 * N } else { PICK_MAX };
-            let found = Pick::find(sorted, stem, head, span);
+            let found = Pick::find(sorted, stem, head, span, Self::PAIR_MASK);
             *only = found;
             if found.found() {
-                index.map_picks(sorted, found.at as usize, found.low);
+                index.map_picks(sorted, &found);
                 return index;
             }
         }
@@ -262,14 +365,13 @@ impl<const N: usize> Index<N> {
         index
     }
 
-    /// Puts one more than each scope's position in slot `b - low`, `b` its
-    /// byte at `at`.
-    const fn map_picks(&mut self, sorted: &[Scope<'_>], at: usize, low: u8) {
+    /// Puts one more than each scope's position in its pick's slot.
+    const fn map_picks(&mut self, sorted: &[Scope<'_>], pick: &Pick) {
         let slots = self.slots.as_flattened_mut();
         let mut position: u16 = 1;
         let mut rest = sorted;
         while let [scope, tail @ ..] = rest {
-            let slot = byte_at(scope.prefix(), at).wrapping_sub(low) as usize;
+            let slot = pick.slot_of(scope.prefix(), Self::PAIR_MASK);
             if let Some((_, [entry, ..])) = slots.split_at_mut_checked(slot) {
                 *entry = position;
             }
@@ -279,7 +381,7 @@ impl<const N: usize> Index<N> {
     }
 
     /// The scope of `sorted` that `key` (at least `head` bytes) falls in,
-    /// in a table told apart by the byte `pick` names.
+    /// in a table told apart by the bytes `pick` names.
     #[inline(always)]
     fn pick_for<'s, 'a>(
         &self,
@@ -287,12 +389,7 @@ impl<const N: usize> Index<N> {
         sorted: &'s [Scope<'a>],
         key: &[u8],
     ) -> Option<&'s Scope<'a>> {
-        let byte = key.get(usize::from(pick.at))?;
-        holding(
-            sorted,
-            self.slot(usize::from(byte.wrapping_sub(pick.low))),
-            key,
-        )
+        holding(sorted, self.slot(pick.slot_of(key, Self::PAIR_MASK)), key)
     }
 
     /// Files every scope of `sorted` under the hash of its level's window.
@@ -383,13 +480,15 @@ impl<const N: usize> Index<N> {
         if key.len() < usize::from(self.head) {
             return None;
         }
-        if self.used != 0 {
-            return self.probe_for(sorted, key);
-        }
+        // A pick first: the small tables it serves route in a few
+        // nanoseconds, where each check shows.
         if let Some(pick) = self.pick.first()
             && pick.found()
         {
             return self.pick_for(pick, sorted, key);
+        }
+        if self.used != 0 {
+            return self.probe_for(sorted, key);
         }
         search(sorted, key)
     }
@@ -821,36 +920,48 @@ mod tests {
         let digits: Vec<&'static [u8]> = (0..10)
             .map(|i| &*std::format!("app:svc0000{i}:").into_bytes().leak())
             .collect();
-        // (prefixes, the byte that tells them apart, if any)
-        let cases: [(Vec<&[u8]>, Option<u16>); 7] = [
-            (digits, Some(11)),
-            (vec![b"app:auth:", b"app:billing:", b"app:cart:"], Some(4)),
+        // The offset of the byte that tells a table apart, or of the
+        // first of two, and whether it takes two.
+        type Picked = Option<(u8, bool)>;
+        let cases: [(Vec<&[u8]>, Picked); 8] = [
+            (digits, Some((11, false))),
+            (
+                vec![b"app:auth:", b"app:billing:", b"app:cart:"],
+                Some((4, false)),
+            ),
             // Of different lengths, apart at the first byte.
-            (vec![b"a:", b"bx:1", b"c"], Some(0)),
-            // Each offset below the head holds some byte twice.
-            (vec![b"a1:", b"a2:", b"b1:"], None),
-            // Apart at offset 0, but 93 values wide.
-            (vec![b"!:", b"~:"], None),
+            (vec![b"a:", b"bx:1", b"c"], Some((0, false))),
+            // Each offset below the head holds some byte twice; the two
+            // together tell them apart.
+            (vec![b"a1:", b"a2:", b"b1:"], Some((0, true))),
+            // Apart at offset 0, but 93 values wide: two bytes, masked.
+            (vec![b"!:", b"~:"], Some((0, true))),
             // 11 apart counting past 255 to 0: the map wraps as the key's
             // byte does.
-            (vec![b"\x05:", b"\xfa:"], Some(0)),
+            (vec![b"\x05:", b"\xfa:"], Some((0, false))),
+            // Two prefixes the same below the head: nothing picks them.
+            (vec![b"a:", b"bx1", b"bx2"], None),
             // One scope: its bytes all agree with themselves (hosts scan it).
             (vec![b"only:"], None),
         ];
-        for (prefixes, at) in cases {
+        for (prefixes, want) in cases {
             let scopes = sorted(&prefixes);
             let index = Index::<16>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX);
             let hashed = Index::<16>::build_with(&scopes, 0, CROWD_MAX, 0);
-            let picked = index.pick.first().map(|p| p.at).filter(|&a| a != u16::MAX);
+            let picked = index
+                .pick
+                .first()
+                .filter(|p| p.found())
+                .map(|p| (p.at, p.times != 0));
             if PICKS > 0 {
-                assert_eq!(picked, at, "{prefixes:?}");
+                assert_eq!(picked, want, "{prefixes:?}");
                 assert_eq!(
                     index.used == 0,
-                    at.is_some(),
+                    want.is_some(),
                     "a pick leaves the slots unused"
                 );
             }
-            assert!(hashed.pick.iter().all(|p| p.at == u16::MAX));
+            assert!(hashed.pick.iter().all(|p| !p.found()));
             for key in keys(&scopes) {
                 let want = naive(&scopes, &key);
                 assert_eq!(index.find(&scopes, &key), want, "{prefixes:?} {key:?}");
@@ -858,23 +969,43 @@ mod tests {
             }
         }
         // The map lives in the slots: a table of capacity 2 has 4, too few
-        // for bytes 25 apart.
+        // for bytes 25 apart, enough for two bytes mixed.
         let wide = sorted(&[b"a:", b"z:"]);
         let index = Index::<2>::build_with(&wide, 0, CROWD_MAX, PICK_MAX);
-        assert!(index.pick.iter().all(|p| p.at == u16::MAX));
+        assert!(PICKS == 0 || index.pick.iter().all(|p| p.times != 0));
         assert_eq!(index.find(&wide, b"z:1"), Some(&wide[1]));
+        assert_eq!(index.find(&wide, b"y:1"), None);
         let near = sorted(&[b"a:", b"d:"]);
         let index = Index::<2>::build_with(&near, 0, CROWD_MAX, PICK_MAX);
-        assert!(PICKS == 0 || index.pick.iter().all(|p| p.at == 0));
+        assert!(PICKS == 0 || index.pick.iter().all(|p| p.at == 0 && p.times == 0));
         assert_eq!(index.find(&near, b"d:1"), Some(&near[1]));
         assert_eq!(index.find(&near, b"c:1"), None);
+        // The bench's tenant table: no byte tells the 8 apart (offset 7
+        // holds `3` twice), two do.
+        let tenants: Vec<Vec<u8>> = (0..8)
+            .map(|i| std::format!("tenant-{}:", i * 7919).into_bytes())
+            .collect();
+        let mut scopes: Vec<Scope<'_>> = tenants.iter().map(|p| Scope::new(p, "w")).collect();
+        scopes.sort_by(|a, b| a.prefix().cmp(b.prefix()));
+        let index = Index::<8>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX);
+        if PICKS > 0 {
+            assert!(
+                index
+                    .pick
+                    .iter()
+                    .all(|p| (p.at, p.with) == (7, 8) && p.times != 0)
+            );
+        }
+        for key in keys(&scopes) {
+            assert_eq!(index.find(&scopes, &key), naive(&scopes, &key), "{key:?}");
+        }
         // More scopes than a pick holds take the hash.
         let many: Vec<Vec<u8>> = (0..=PICK_MAX)
             .map(|i| std::format!("t{}:", char::from(b'!' + i as u8)).into_bytes())
             .collect();
         let scopes: Vec<Scope<'_>> = many.iter().map(|p| Scope::new(p, "w")).collect();
         let index = Index::<64>::build_with(&scopes, 0, CROWD_MAX, PICK_MAX);
-        assert!(index.pick.iter().all(|p| p.at == u16::MAX));
+        assert!(index.pick.iter().all(|p| !p.found()));
         assert!(index.used > 0);
     }
 
