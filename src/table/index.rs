@@ -1153,6 +1153,74 @@ mod tests {
         assert_eq!(index.find(&scopes, b"tenant-x:1"), None);
     }
 
+    /// Checks an index of capacity `N` over `scopes` against a scan: each
+    /// scope's key, and keys with one byte changed. Returns whether it
+    /// took a two-byte pick, and whether a one-byte pick.
+    fn check_picks<const N: usize>(
+        scopes: &[Scope<'_>],
+        next: &mut impl FnMut(u64) -> u64,
+    ) -> (bool, bool) {
+        let index = Box::new(Index::<N>::build_with(scopes, 0, CROWD_MAX, PICK_MAX));
+        for s in scopes {
+            let p = s.prefix();
+            assert_eq!(index.find(scopes, &[p, b"k"].concat()), Some(s));
+            for at in 0..p.len() {
+                let mut key = [p, b"k"].concat();
+                key[at] = b"abcd:"[next(5) as usize];
+                assert_eq!(index.find(scopes, &key), naive(scopes, &key), "{key:?}");
+            }
+        }
+        let pick = index.pick.first().filter(|p| p.found());
+        (
+            pick.is_some_and(|p| p.times != 0),
+            pick.is_some_and(|p| p.times == 0),
+        )
+    }
+
+    #[test]
+    fn random_small_tables_pick_what_a_scan_finds() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |bound: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        };
+        let (mut pairs, mut ones) = (0, 0);
+        for round in 0..2000 {
+            let n = 2 + next(15) as usize;
+            let stem: &[u8] = [&b""[..], b"t-", b"app:svc0"][round % 3];
+            // Few letters, so bytes repeat and one byte rarely tells all
+            // the scopes apart.
+            let mut prefixes: Vec<Vec<u8>> = (0..n)
+                .map(|_| {
+                    let mut p = stem.to_vec();
+                    for _ in 0..1 + next(5) {
+                        p.push(b"abcd"[next(4) as usize]);
+                    }
+                    p.push(b':');
+                    p
+                })
+                .collect();
+            prefixes.sort();
+            prefixes.dedup();
+            let scopes: Vec<Scope<'_>> = prefixes.iter().map(|p| Scope::new(p, "w")).collect();
+            for (two, one) in [
+                check_picks::<16>(&scopes, &mut next),
+                check_picks::<64>(&scopes, &mut next),
+            ] {
+                pairs += usize::from(two);
+                ones += usize::from(one);
+            }
+        }
+        if PICKS > 0 {
+            assert!(
+                pairs > 100 && ones > 100,
+                "{pairs} two-byte, {ones} one-byte picks"
+            );
+        }
+    }
+
     #[test]
     fn random_tables_find_what_a_scan_finds() {
         // A small xorshift: the same tables every run.
