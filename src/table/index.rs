@@ -164,10 +164,9 @@ impl Pick {
     /// The first offset from `stem` to `head` at which every scope of
     /// `sorted` holds a different byte, all fewer than `span` apart. Else,
     /// for at most [`PAIR_MAX`] scopes, the first two offsets (within
-    /// [`PAIR_REACH`] of the stem) and
-    /// factor (up to [`PAIR_TIMES`]) whose mix gives every scope a slot
-    /// of its own in `mask + 1` (a power of two, at most 64).
-    /// [`Self::NONE`] where there is neither.
+    /// [`PAIR_REACH`] of the stem) and factor (up to [`PAIR_TIMES`]) whose
+    /// mix gives every scope a slot of its own in `mask + 1` (a power of
+    /// two, at most 64). [`Self::NONE`] where there is neither.
     const fn find(sorted: &[Scope<'_>], stem: usize, head: usize, span: usize, mask: u8) -> Self {
         // Offsets past 254 are not picked (`at` is a byte; 255 is none).
         let head = if head < u8::MAX as usize {
@@ -315,9 +314,9 @@ const fn byte_at(prefix: &[u8], at: usize) -> u8 {
 }
 
 impl<const N: usize> Index<N> {
-    /// The slots a two-byte pick maps to, less one: the most slots, a
-    /// power of two, that the table's `2 * N` and a 64-bit set of them
-    /// hold (none below two).
+    /// The slots a two-byte pick maps to, less one: the largest power of
+    /// two within the table's `2 * N` slots and 64 (the bits of the set
+    /// the search keeps). 0 at `N = 0`, whose table has nothing to pick.
     const PAIR_MASK: u8 = {
         let mut size = 64;
         while size > 2 * N && size > 1 {
