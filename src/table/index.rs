@@ -112,9 +112,9 @@ pub(crate) struct Index<const N: usize> {
     /// `level_of(len)` bytes, and keys are hashed at each level they
     /// reach, then at the head.
     levels: [u16; LEVELS],
-    /// Where a host table of a few scopes is told apart by one byte, when
-    /// it is: slot `b - low` then holds one more than the position of the
-    /// scope whose byte is `b` (0 for none), and `used` is 0.
+    /// Where a host table of a few scopes is told apart by one byte or two,
+    /// how: the slot [`Pick::slot_of`] gives a scope's prefix then holds
+    /// one more than the scope's position (0 for none), and `used` is 0.
     pick: [Pick; PICKS],
 }
 
@@ -345,8 +345,8 @@ impl<const N: usize> Index<N> {
 
     /// [`Self::build`], leaving tables of at most `scan` scopes to a scan,
     /// taking levels when more than `crowd` scopes share a head, and
-    /// routing tables of at most `pick` scopes by one byte where it tells
-    /// them apart.
+    /// routing tables of at most `pick` scopes by a pick (one byte or two)
+    /// where one tells them apart.
     const fn build_with(sorted: &[Scope<'_>], scan: usize, crowd: usize, pick: usize) -> Self {
         let mut index = Self::EMPTY;
         let len = sorted.len();
@@ -946,7 +946,7 @@ mod tests {
     }
 
     #[test]
-    fn small_tables_told_apart_by_one_byte_take_a_pick() {
+    fn small_tables_told_apart_by_one_byte_or_two_take_a_pick() {
         let keys = |scopes: &[Scope<'_>]| -> Vec<Vec<u8>> {
             let mut keys: Vec<Vec<u8>> = vec![b"".to_vec(), b"a".to_vec(), b"zzzzzzzz".to_vec()];
             for s in scopes {
@@ -1165,7 +1165,7 @@ mod tests {
             assert_eq!(index.find(scopes, &[p, b"k"].concat()), Some(s));
             for at in 0..p.len() {
                 let mut key = [p, b"k"].concat();
-                key[at] = b"abcd:"[next(5) as usize];
+                key[at] = b"ab\x81\xfe:"[next(5) as usize];
                 assert_eq!(index.find(scopes, &key), naive(scopes, &key), "{key:?}");
             }
         }
@@ -1190,12 +1190,12 @@ mod tests {
             let n = 2 + next(15) as usize;
             let stem: &[u8] = [&b""[..], b"t-", b"app:svc0"][round % 3];
             // Few letters, so bytes repeat and one byte rarely tells all
-            // the scopes apart.
+            // the scopes apart; two of them high, so the mix wraps.
             let mut prefixes: Vec<Vec<u8>> = (0..n)
                 .map(|_| {
                     let mut p = stem.to_vec();
                     for _ in 0..1 + next(5) {
-                        p.push(b"abcd"[next(4) as usize]);
+                        p.push(b"ab\x81\xfe"[next(4) as usize]);
                     }
                     p.push(b':');
                     p
