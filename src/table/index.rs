@@ -1152,6 +1152,17 @@ mod tests {
         assert_eq!(index.find(&scopes, b"tenant-x:1"), None);
     }
 
+    /// A small xorshift from `state`: the same tables every run. Each call
+    /// gives a number below its bound.
+    fn xorshift(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |bound| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % bound
+        }
+    }
+
     /// Checks an index of capacity `N` over `scopes` against a scan: each
     /// scope's key, and keys with one byte changed. Returns whether it
     /// took a two-byte pick, and whether a one-byte pick.
@@ -1178,13 +1189,7 @@ mod tests {
 
     #[test]
     fn random_small_tables_pick_what_a_scan_finds() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |bound: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % bound
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let (mut pairs, mut ones) = (0, 0);
         for round in 0..2000 {
             let n = 2 + next(15) as usize;
@@ -1222,14 +1227,7 @@ mod tests {
 
     #[test]
     fn random_tables_find_what_a_scan_finds() {
-        // A small xorshift: the same tables every run.
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |bound: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % bound
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for round in 0..300 {
             let n = 1 + next(200) as usize;
             let stem = ["", "t-", "app:svc", "k"][round % 4];
