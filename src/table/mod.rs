@@ -492,16 +492,27 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// ```
     #[inline]
     pub const fn from_array(mut scopes: [Scope<'a>; N]) -> Result<Self, OwnershipError<'a>> {
-        // The checks and the sort run out of line on the caller's array;
-        // the table is then built where the caller keeps it, not built
-        // here and copied out.
-        match checked_index(&mut scopes) {
-            Ok(index) => Ok(Self {
-                index,
-                scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
-            }),
-            Err(e) => Err(e),
-        }
+        let index = if N < 2 {
+            // One scope is sorted and has no neighbours to clash. Checked
+            // in line, with nothing taking the array's address, the table
+            // is built where the caller keeps it (N = 1: 10.9 -> 8.4 ns).
+            match validate_each(&scopes) {
+                Ok(()) => Index::build(&scopes),
+                Err(e) => return Err(e),
+            }
+        } else {
+            // The checks and the sort run out of line on the caller's
+            // array; the table is then built where the caller keeps it,
+            // not built here and copied out.
+            match checked_index(&mut scopes) {
+                Ok(index) => index,
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Self {
+            index,
+            scopes: ManuallyDrop::new(heapless::Vec::from_array(scopes)),
+        })
     }
 
     /// Validates the scopes `iter` yields and builds a table of capacity
@@ -530,7 +541,12 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
                 .push(scope)
                 .map_err(|_| OwnershipError::CapacityExceeded { capacity: N })?;
         }
-        if !sort_scopes(&mut table.scopes) {
+        // A table of one scope is sorted and has no neighbours to clash.
+        // Skipping the sort's call (out of line) then leaves nothing that
+        // takes the table's address: the compiler keeps it in registers
+        // and stores it once, in the result, instead of building it on
+        // the stack and copying it there (N = 1: 10.5 -> 6.8 ns).
+        if N >= 2 && !sort_scopes(&mut table.scopes) {
             validate_sorted(&table.scopes)?;
         }
         table.index = Index::build(&table.scopes);
@@ -888,18 +904,15 @@ const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
 }
 
 /// Validates `scopes`, sorts them in place and indexes them: the work of
-/// [`OwnershipTable::from_array`], apart from the moves. Out of line on
-/// hosts, so that the wrapper around it stays small enough to inline.
+/// [`OwnershipTable::from_array`] for two scopes or more, apart from the
+/// moves. Out of line on hosts, so that the wrapper around it stays small
+/// enough to inline.
 #[cfg_attr(not(target_os = "none"), inline(never))]
 const fn checked_index<'a, const N: usize>(
     scopes: &mut [Scope<'a>; N],
 ) -> Result<Index<N>, OwnershipError<'a>> {
-    let mut rest: &[Scope<'a>] = scopes;
-    while let [scope, tail @ ..] = rest {
-        if let Err(e) = validate_scope(scope) {
-            return Err(e);
-        }
-        rest = tail;
+    if let Err(e) = validate_each(scopes) {
+        return Err(e);
     }
     // A table listed in order or in reverse takes one pass on hosts; one
     // of fewer than two scopes is sorted and has no neighbours to clash.
@@ -915,6 +928,19 @@ const fn checked_index<'a, const N: usize>(
         return Err(e);
     }
     Ok(Index::build(scopes))
+}
+
+/// [`validate_scope`] on each scope, in order.
+#[inline]
+const fn validate_each<'a>(scopes: &[Scope<'a>]) -> Result<(), OwnershipError<'a>> {
+    let mut rest = scopes;
+    while let [scope, tail @ ..] = rest {
+        if let Err(e) = validate_scope(scope) {
+            return Err(e);
+        }
+        rest = tail;
+    }
+    Ok(())
 }
 
 /// Bare-metal tables up to this capacity sort by insertion at run time
@@ -1322,6 +1348,42 @@ mod tests {
             err.to_string(),
             "scope \"a\" names \"w\" as both writer and fallback"
         );
+    }
+
+    /// Tables of capacity 1 skip the sort and build in place; they must
+    /// accept and refuse exactly what a larger capacity does, and route the
+    /// same.
+    #[test]
+    fn one_scope_tables_check_and_route_as_larger_ones() {
+        let long = "x".repeat(33);
+        let cases = [
+            s(b"app:", "w"),
+            s(b"app:", "w").with_fallback("f"),
+            s(b"", "w"),
+            s(b"app:", ""),
+            s(b"app:", &long),
+            s(b"app:", "a,b"),
+            s(b"app:", "w").with_fallback(""),
+            s(b"app:", "w").with_fallback("f@1"),
+            s(b"app:", "w").with_fallback("w"),
+        ];
+        for scope in cases {
+            let wide = OwnershipTable::<4>::try_from_iter([scope]);
+            let one = OwnershipTable::<1>::try_from_iter([scope]);
+            let array = OwnershipTable::from_array([scope]);
+            assert_eq!(one.as_ref().err(), wide.as_ref().err(), "{scope:?}");
+            assert_eq!(array.as_ref().err(), wide.as_ref().err(), "{scope:?}");
+            let (Ok(wide), Ok(one), Ok(array)) = (wide, one, array) else {
+                continue;
+            };
+            assert_eq!(one.len(), 1);
+            assert_eq!(array.len(), 1);
+            for key in [&b"app:1"[..], b"app", b"ap", b"", b"other", b"app:"] {
+                let routed = wide.route(key, "f");
+                assert_eq!(one.route(key, "f"), routed, "{scope:?} {key:?}");
+                assert_eq!(array.route(key, "f"), routed, "{scope:?} {key:?}");
+            }
+        }
     }
 
     #[test]
