@@ -21,6 +21,9 @@ use std::time::Duration;
 
 use kevy_scope::PeerTableBuf;
 
+use crate::auth::Users;
+use crate::limits::Limits;
+
 /// The usage text.
 pub const USAGE: &str = "\
 usage: kevy-node [--config FILE] [--node-id ID] [--scopes SCOPES] [--peers PEERS]
@@ -55,6 +58,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Testing aid: a pause between the steps of a move.
     pub step_pause: Duration,
+    /// What one client may cost (`[limits]`).
+    pub limits: Limits,
+    /// The users' passwords (`[auth]`).
+    pub users: Users,
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +153,8 @@ impl Config {
             step_pause: Duration::from_millis(
                 flags.step_pause_ms.or(file.step_pause_ms).unwrap_or(0),
             ),
+            limits: Limits::default(),
+            users: Users::default(),
         })
     }
 }

@@ -11,11 +11,13 @@
 //! - `cluster/`: the node in its cluster: the move protocol, announcements,
 //!   the records file.
 
+mod auth;
 mod cluster;
 mod cmd;
 mod config;
 mod connection;
 mod db;
+mod limits;
 mod resp;
 mod server;
 
@@ -74,6 +76,15 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
             config.data_dir.display()
         ),
     );
-    server::serve(listener, config.threads, Arc::new(cmd::Ctx { db, cluster }))?;
+    server::serve(
+        listener,
+        config.threads,
+        config.limits,
+        Arc::new(cmd::Ctx {
+            db,
+            cluster,
+            users: config.users.clone(),
+        }),
+    )?;
     Ok(())
 }

@@ -17,11 +17,18 @@ use crate::cluster;
 use crate::cmd::{self, Ctx, Next, Session};
 use crate::connection::Connection;
 use crate::db::Log;
+use crate::limits::Limits;
 use crate::resp::{self, Line};
 
 /// Serves clients on `listener` with `threads` connection threads; never
 /// returns unless the listener fails.
-pub fn serve(listener: TcpListener, threads: usize, ctx: Arc<Ctx>) -> io::Result<()> {
+pub fn serve(
+    listener: TcpListener,
+    threads: usize,
+    limits: Limits,
+    ctx: Arc<Ctx>,
+) -> io::Result<()> {
+    let _ = limits;
     let mut workers = Vec::with_capacity(threads);
     for i in 0..threads {
         let (tx, mut rx) = mpsc::unbounded_channel::<std::net::TcpStream>();

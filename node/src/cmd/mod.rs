@@ -16,6 +16,7 @@ mod set;
 
 use std::sync::Arc;
 
+use crate::auth::Users;
 use crate::cluster::{self, Cluster, NodeSnapshot};
 use crate::db::{Db, Locked, Log};
 use crate::resp;
@@ -26,6 +27,8 @@ pub struct Ctx {
     pub db: Arc<Db>,
     /// This node in its cluster.
     pub cluster: Arc<Cluster>,
+    /// Who may send what.
+    pub users: Users,
 }
 
 /// Work that waits on disks or peers: run off the connection thread.
