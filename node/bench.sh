@@ -26,13 +26,13 @@ PIPELINED_REQUESTS=${PIPELINED_REQUESTS:-1000000}
 PIPE_SETS=${PIPE_SETS:-1000000}
 CLIENTS=50
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if ! command -v redis-benchmark >/dev/null || ! command -v redis-server >/dev/null; then
-    as_root apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-tools redis-server
+    bash ../scripts/apt_install.sh redis-tools redis-server
 fi
 cargo build --release -q --bin kevy-node --example pipe_load
-NODE=target/release/kevy-node
+# CARGO_TARGET_DIR honoured.
+BUILD=$(cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)/release
+NODE=$BUILD/kevy-node
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -119,7 +119,7 @@ done
 # examples/pipe_load.rs pipelines PIPE_SETS SETs on one connection and counts
 # the replies (redis-cli --pipe prints every error reply, which bounds it).
 median_pipe() { # PORT -> "req/s ..." of the median run
-    for _ in $(seq "$RUNS"); do target/release/examples/pipe_load "$1" "$PIPE_SETS"; done |
+    for _ in $(seq "$RUNS"); do "$BUILD/examples/pipe_load" "$1" "$PIPE_SETS"; done |
         sort -g | awk '{v[NR]=$0} END {print v[int((NR+1)/2)]}'
 }
 printf '\n%s SETs pipelined on one connection (examples/pipe_load.rs), median of %s runs:\n' "$PIPE_SETS" "$RUNS"

@@ -9,15 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../node"
 
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+ensure_redis_cli() {
+    command -v redis-cli >/dev/null || bash ../scripts/apt_install.sh redis-tools
 }
 
-ensure_redis_cli() {
-    if ! command -v redis-cli >/dev/null; then
-        as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-tools
-    fi
+# Where cargo puts this crate's builds (CARGO_TARGET_DIR honoured).
+target_dir() {
+    cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4
 }
 
 # Three nodes, each started from a kevy config file written here.
@@ -26,6 +24,8 @@ cluster() {
     local scopes="app:a:=n1|n3, app:b:=n2, app:c:=n3"
     local peers="n1@127.0.0.1:$first, n2@127.0.0.1:$((first + 1)), n3@127.0.0.1:$((first + 2))"
     cargo build --release -q --bin kevy-node
+    local node
+    node="$(target_dir)/release/kevy-node"
     mkdir -p "$dir"
     local pids=()
     trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
@@ -41,7 +41,7 @@ scopes = "$scopes"
 peers = "$peers"
 EOF
         # $! is the node's PID (its log goes through sed, prefixed).
-        target/release/kevy-node --config "$dir/n$i.toml" > >(sed -u "s/^/[n$i] /") 2>&1 &
+        "$node" --config "$dir/n$i.toml" > >(sed -u "s/^/[n$i] /") 2>&1 &
         pids+=($!)
     done
     sleep 0.5

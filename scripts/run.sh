@@ -47,6 +47,13 @@ QEMU_TIMEOUT=120
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Where cargo puts the builds of the crate in DIR (CARGO_TARGET_DIR, a
+# config's build.target-dir, or DIR/target).
+target_dir() {
+    (cd "$1" && cargo metadata --format-version 1 --no-deps) |
+        grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4
+}
+
 ensure_rust() {
     local installed
     installed=$(rustup component list --installed)
@@ -78,20 +85,64 @@ host_suite() {
     cargo bench --all-features --no-run
 }
 
-as_root() {
-    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
-}
 
 ensure_device_tools() {
     local bin missing=()
     for bin in $(printf '%s\n' "${QEMU_BIN[@]}" | sort -u); do
         command -v "$bin" >/dev/null || missing+=("${QEMU_PKG[$bin]}")
     done
-    if [ ${#missing[@]} -gt 0 ]; then
-        as_root apt-get update
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-    fi
+    [ ${#missing[@]} -eq 0 ] || bash scripts/apt_install.sh "${missing[@]}"
     command -v defmt-print >/dev/null || cargo install --locked defmt-print
+    qemu_cpu_flags
+}
+
+# The RISC-V CPU options for the QEMU installed. QEMU 8.1 and later add
+# extensions to `rv32` that need ones our targets lack (Zawrs needs A,
+# Zfa needs F) and refuse to start when A or F is off unless those are
+# off too; QEMU 7.2 knows neither property and refuses to be told. So each
+# property is asked of the QEMU installed, never inferred from a version,
+# and the CPU line it gives is tried before any suite runs.
+qemu_cpu_flags() {
+    local prop target
+    for prop in zawrs zfa; do
+        if qemu_knows_cpu_prop "$prop"; then
+            for target in riscv32imc-unknown-none-elf riscv32imac-unknown-none-elf; do
+                QEMU_ARGS[$target]+=",$prop=off"
+            done
+        fi
+    done
+    for target in riscv32imc-unknown-none-elf riscv32imac-unknown-none-elf; do
+        qemu_riscv_accepts "$(sed 's/.*-cpu //' <<<"${QEMU_ARGS[$target]}")" || {
+            echo "QEMU refuses the CPU of $target (${QEMU_ARGS[$target]}): $QEMU_REFUSAL" >&2
+            return 1
+        }
+    done
+}
+
+# Whether rv32 has the property PROP: QEMU says "Property ... not found"
+# of one it lacks; any other answer names a property it has.
+qemu_knows_cpu_prop() {
+    qemu_riscv_accepts "rv32,$1=off" || ! grep -q "not found" <<<"$QEMU_REFUSAL"
+}
+
+# Whether qemu-system-riscv32 starts `virt` with the CPU line CPU (held
+# stopped, -S, and killed after a second); what it said otherwise is in
+# QEMU_REFUSAL.
+qemu_riscv_accepts() {
+    local status=0
+    QEMU_REFUSAL=$(timeout 1 qemu-system-riscv32 -machine virt -bios none -cpu "$1" \
+        -display none -monitor none -serial none -S 2>&1 </dev/null) || status=$?
+    [ "$status" = 124 ]
+}
+
+# The versions of the emulators the device suites run on.
+qemu_versions() {
+    local bin
+    for bin in $(printf '%s\n' "${QEMU_BIN[@]}" | sort -u); do
+        printf '%s: %s\n' "$bin" "$("$bin" --version | head -n 1)"
+    done
+    printf 'RISC-V CPUs: imc "%s", imac "%s"\n' "${QEMU_ARGS[riscv32imc-unknown-none-elf]}" \
+        "${QEMU_ARGS[riscv32imac-unknown-none-elf]}"
 }
 
 # qemu TARGET BIN [QEMU ARGS...]: builds BIN for TARGET, runs it on the
@@ -101,7 +152,7 @@ qemu() {
     local target=$1 bin=$2 elf
     shift 2
     (cd device && cargo build --release --target "$target" --bin "$bin")
-    elf="device/target/$target/release/$bin"
+    elf="$(target_dir device)/$target/release/$bin"
     # shellcheck disable=SC2086
     timeout "$QEMU_TIMEOUT" "${QEMU_BIN[$target]}" ${QEMU_ARGS[$target]} "$@" -nographic \
         -semihosting-config enable=on,target=native -kernel "$elf" | defmt-print -e "$elf"
@@ -134,7 +185,7 @@ footprint() {
         qemu "$target" config-stack >/dev/null
         qemu "$target" image-stack >/dev/null
         (cd device && cargo build -q --release --target "$target" --bin baseline)
-        dir="device/target/$target/release"
+        dir="$(target_dir device)/$target/release"
         elf="$dir/embed-billing-1"
         flash=$(flash_of "$elf")
         ram=$(size -A "$elf" | awk '$1 ~ /^\.(data|bss|uninit)$/ {s += $2} END {print s}')
@@ -239,7 +290,8 @@ fuzz() {
 
 # Instructions per route, counted by callgrind: R routes minus 0 routes.
 instructions() {
-    local bin=target/release/examples/route_instructions routes=200000
+    local bin routes=200000
+    bin="$(target_dir .)/release/examples/route_instructions"
     cargo build --release --all-features --example route_instructions
     count() {
         valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 |
@@ -269,7 +321,7 @@ case "${1:-}" in
         step "ratios (ours / reference, medians)"
         python3 scripts/bench_report.py
         step "instructions per route (callgrind)"
-        command -v valgrind >/dev/null || as_root apt-get install -y valgrind
+        command -v valgrind >/dev/null || bash scripts/apt_install.sh valgrind
         instructions
         step "example node beside redis-server (node/bench.sh, about 2 minutes)"
         bash scripts/node.sh bench
@@ -282,6 +334,8 @@ case "${1:-}" in
     test)
         ensure_rust
         ensure_device_tools
+        step "QEMU used by the device suites"
+        qemu_versions
         host_suite
         step "example node (node/): three processes, redis-cli, kevy-cluster-rw, kill -9"
         bash scripts/node.sh test
