@@ -84,7 +84,7 @@ impl Log {
         let mut state = lock(&self.state);
         if state.written < mark && !state.pending.is_empty() {
             if let Err(e) = (&self.file).write_all(&state.pending) {
-                eprintln!("kevy-node: writing a data log failed ({e}): stopping");
+                tracing::error!("writing a data log failed ({e}): stopping");
                 std::process::abort();
             }
             state.pending.clear();
@@ -221,7 +221,7 @@ impl Db {
             loop {
                 std::thread::sleep(period);
                 if let Err(e) = db.sync() {
-                    eprintln!("kevy-node: fsync of the data logs failed: {e}");
+                    tracing::error!("fsync of the data logs in {} failed: {e}", db.dir.display());
                 }
             }
         });
@@ -415,8 +415,8 @@ fn read_records(path: &Path, ops: &mut [Vec<(u64, Op)>]) -> io::Result<()> {
         let (args, used) = match resp::decode_command(rest) {
             Ok(Some(x)) => x,
             Ok(None) => {
-                eprintln!(
-                    "kevy-node: {}: {} bytes of a torn record at the end dropped",
+                tracing::warn!(
+                    "{}: {} bytes of a torn record at the end dropped",
                     path.display(),
                     rest.len()
                 );

@@ -27,29 +27,41 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
 use crate::cluster::{Cluster, ClusterConfig, log};
-use crate::config::{Config, USAGE};
+use crate::config::{Config, Flags};
 use crate::db::Db;
 
 fn main() -> ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    // --help and --version print and exit 0; a bad flag exits 2, naming it.
+    let flags = Flags::parse();
+    let config = match Config::load(flags, std::env::var("RUST_LOG").ok()) {
         Ok(config) => config,
-        Err(e) if e.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
         Err(e) => {
-            eprintln!("kevy-node: {e}\n\n{USAGE}");
+            eprintln!("kevy-node: {e}");
             return ExitCode::from(2);
         }
     };
+    start_logs(&config.log_filter);
     match run(&config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kevy-node {}: {e}", config.node_id);
+            cluster::log_error(&config.node_id, &format!("not starting: {e}"));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Timestamped log lines on stderr, filtered by `filter` (checked by
+/// `Config`).
+fn start_logs(filter: &str) {
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(config: &Config) -> Result<(), Box<dyn Error>> {

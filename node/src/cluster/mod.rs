@@ -104,7 +104,7 @@ impl Cluster {
         let table: Table = Arc::new(OwnershipTableBuf::parse(config.scopes)?);
         let peers = PeerTableBuf::parse(config.peers)?;
         for warning in boot_report(&*table, &peers) {
-            log(id, &format!("warning: {warning}"));
+            log_warn(id, &format!("{warning}"));
         }
         let file = RecordsFile::in_dir(config.data_dir);
         let (node, owed) = match file.load() {
@@ -241,9 +241,12 @@ impl Cluster {
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = saved {
-            log(
+            log_error(
                 &self.id,
-                &format!("cannot persist the records ({e}): stopping"),
+                &format!(
+                    "cannot persist the records to {} ({e}): stopping",
+                    self.file.path().display()
+                ),
             );
             std::process::abort();
         }
@@ -321,7 +324,7 @@ pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Re
 }
 
 fn quarantine_notice(id: &str, file: &RecordsFile, reason: &str) {
-    log(
+    log_error(
         id,
         &format!(
             "QUARANTINED: records file {} is unreadable ({reason}); no scoped write is accepted and every \
@@ -331,7 +334,20 @@ fn quarantine_notice(id: &str, file: &RecordsFile, reason: &str) {
     );
 }
 
-/// One log line on stderr.
+/// Logs `line` for node `id` at level INFO (a `tracing` event; the
+/// subscriber main sets up stamps it with the time and level).
 pub fn log(id: &str, line: &str) {
-    eprintln!("kevy-node {id}: {line}");
+    tracing::info!(node = id, "{line}");
+}
+
+/// Logs `line` for node `id` at level WARN: something an operator should
+/// look at, which the node handles.
+pub fn log_warn(id: &str, line: &str) {
+    tracing::warn!(node = id, "{line}");
+}
+
+/// Logs `line` for node `id` at level ERROR: the node cannot do its work
+/// (quarantined, or stopping).
+pub fn log_error(id: &str, line: &str) {
+    tracing::error!(node = id, "{line}");
 }
