@@ -8,13 +8,17 @@ pub struct Limits {
     /// answered `-ERR max number of clients reached` and closed.
     pub max_clients: usize,
     /// The longest bulk string a command may carry, in bytes (Redis
-    /// `proto-max-bulk-len`).
+    /// `proto-max-bulk-len`); refused at its header, before its bytes.
+    /// A bulk longer than `query_buffer_limit` is refused there too: it
+    /// could never be complete.
     pub max_bulk_len: usize,
     /// The most arguments one command may carry (Redis refuses a
     /// multibulk length above 1 048 576 before reading it).
     pub max_args: usize,
     /// The most bytes a connection may have received and not yet run
-    /// (Redis `client-query-buffer-limit`).
+    /// (Redis `client-query-buffer-limit`); a connection whose command
+    /// is not complete at this size is answered a protocol error and
+    /// closed.
     pub query_buffer_limit: usize,
 }
 

@@ -1,33 +1,30 @@
-//! RESP2 through the `redis-protocol` codec: commands decoded in place
-//! from a read buffer, frames encoded into a byte vector, replies decoded
-//! for the node's own peer client.
+//! RESP2: client commands decoded by [`request`] (flat, bounded, no
+//! recursion), frames encoded through the `redis-protocol` codec or
+//! directly, replies decoded for the node's own peer client once an
+//! iterative scan has bounded their nesting.
 
-use std::ops::Range;
+#[path = "request.rs"]
+pub mod request;
 
-use redis_protocol::resp2::decode::{decode, decode_range};
+pub use request::Command;
+
+use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::encode::encode_borrowed;
-use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame, RangeFrame};
+use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame};
 
-/// A decoded command: its arguments as ranges of the buffer, and the
-/// bytes it took.
-pub type Command = (Vec<Range<usize>>, usize);
+/// The longest line that is not a RESP array the node waits for (Redis's
+/// `PROTO_INLINE_MAX_SIZE`): past it, `Line::TooLong`.
+pub const MAX_INLINE: usize = 64 * 1024;
 
-/// The first command in `buf`; `None` while it is incomplete.
+/// The first command in `buf`, which the node wrote itself (a data log's
+/// record, an ingest's entry): [`request::decode_command`] bounded only
+/// by the bytes present; `None` while incomplete.
 pub fn decode_command(buf: &[u8]) -> Result<Option<Command>, String> {
-    let Some((frame, used)) = decode_range(buf).map_err(|e| e.to_string())? else {
-        return Ok(None);
+    let unbounded = request::Bounds {
+        max_args: usize::MAX,
+        max_bulk_len: usize::MAX,
     };
-    let RangeFrame::Array(items) = frame else {
-        return Err("expected an array of bulk strings".into());
-    };
-    let mut args = Vec::with_capacity(items.len());
-    for item in items {
-        match item {
-            RangeFrame::BulkString((start, end)) => args.push(start..end),
-            _ => return Err("expected an array of bulk strings".into()),
-        }
-    }
-    Ok(Some((args, used)))
+    request::decode_command(buf, unbounded).map_err(|e| e.to_string())
 }
 
 /// What stands before the next command when it is not a RESP array.
@@ -40,6 +37,8 @@ pub enum Line {
     Inline(usize),
     /// The start of a line not yet complete.
     Incomplete,
+    /// More than [`MAX_INLINE`] bytes and no line end: refused.
+    TooLong,
 }
 
 /// The blank or inline line at the start of `buf`; `None` when `buf` is
@@ -56,10 +55,13 @@ pub fn line_before_command(buf: &[u8]) -> Option<Line> {
             .count();
         return Some(Line::Blank(n));
     }
-    Some(match buf.iter().position(|&b| b == b'\n') {
-        Some(end) => Line::Inline(end + 1),
-        None => Line::Incomplete,
-    })
+    Some(
+        match buf.iter().take(MAX_INLINE).position(|&b| b == b'\n') {
+            Some(end) => Line::Inline(end + 1),
+            None if buf.len() >= MAX_INLINE => Line::TooLong,
+            None => Line::Incomplete,
+        },
+    )
 }
 
 /// Appends `frame`, encoded, to `out`.
@@ -174,11 +176,117 @@ impl From<OwnedFrame> for Reply {
     }
 }
 
-/// The first reply in `buf` and the bytes it takes; `None` while incomplete.
+/// The deepest nesting of arrays a peer's reply may have (the node's own
+/// replies nest two deep at most).
+pub const MAX_REPLY_DEPTH: usize = 32;
+
+/// The longest bulk string a peer's reply may carry (Redis's
+/// `proto-max-bulk-len`).
+pub const MAX_REPLY_BULK: usize = 512 * 1024 * 1024;
+
+/// The first reply in `buf` and the bytes it takes; `None` while
+/// incomplete. The codec's decoder recurses once per level of nesting and
+/// sizes arrays by their declared counts, so it only ever sees a reply
+/// that [`reply_extent`] found complete: at most [`MAX_REPLY_DEPTH`]
+/// deep, every count backed by the elements present.
 pub fn decode_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
-    Ok(decode(buf)
-        .map_err(|e| e.to_string())?
-        .map(|(frame, used)| (Reply::from(frame), used)))
+    let Some(extent) = reply_extent(buf)? else {
+        return Ok(None);
+    };
+    let complete = buf.get(..extent).ok_or("a reply longer than its bytes")?;
+    match decode(complete).map_err(|e| e.to_string())? {
+        Some((frame, used)) if used == extent => Ok(Some((Reply::from(frame), used))),
+        _ => Err("a malformed reply".into()),
+    }
+}
+
+/// The length of the complete reply at the start of `buf`, found by a
+/// loop over its frames with a count of the elements each open array
+/// still needs (no recursion, nothing allocated); `None` while
+/// incomplete. Refuses an unknown frame type, a malformed length, a bulk
+/// longer than [`MAX_REPLY_BULK`], arrays nested deeper than
+/// [`MAX_REPLY_DEPTH`].
+pub fn reply_extent(buf: &[u8]) -> Result<Option<usize>, String> {
+    let mut open = [0usize; MAX_REPLY_DEPTH];
+    let mut depth = 0;
+    let mut pos = 0;
+    loop {
+        let Some(frame) = reply_frame(buf.get(pos..).unwrap_or_default())? else {
+            return Ok(None);
+        };
+        pos += frame.used;
+        if frame.elements > 0 {
+            let Some(slot) = open.get_mut(depth) else {
+                return Err(format!(
+                    "a reply nested deeper than {MAX_REPLY_DEPTH} arrays"
+                ));
+            };
+            *slot = frame.elements;
+            depth += 1;
+            continue;
+        }
+        // A complete frame: it completes its array, which may complete
+        // its own, and so on up.
+        loop {
+            if depth == 0 {
+                return Ok(Some(pos));
+            }
+            open[depth - 1] -= 1;
+            if open[depth - 1] > 0 {
+                break;
+            }
+            depth -= 1;
+        }
+    }
+}
+
+/// One frame's header, as [`reply_extent`] walks them.
+struct ReplyFrame {
+    /// Bytes of the frame, but an array's elements.
+    used: usize,
+    /// Elements that follow (0 for all but a non-empty array).
+    elements: usize,
+}
+
+/// The frame at the start of `buf`; `None` while incomplete.
+fn reply_frame(buf: &[u8]) -> Result<Option<ReplyFrame>, String> {
+    let Some(&kind) = buf.first() else {
+        return Ok(None);
+    };
+    if !matches!(kind, b'+' | b'-' | b':' | b'$' | b'*') {
+        return Err(format!("a reply of unknown type '{}'", kind.escape_ascii()));
+    }
+    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
+        return Ok(None);
+    };
+    let header = line_end + 2;
+    let leaf = |used| Ok(Some(ReplyFrame { used, elements: 0 }));
+    if matches!(kind, b'+' | b'-' | b':') {
+        return leaf(header);
+    }
+    let digits = buf.get(1..line_end).unwrap_or_default();
+    if digits == b"-1" {
+        return leaf(header);
+    }
+    let n: usize = std::str::from_utf8(digits)
+        .ok()
+        .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| format!("a reply with a bad length '{}'", digits.escape_ascii()))?;
+    if kind == b'*' {
+        return Ok(Some(ReplyFrame {
+            used: header,
+            elements: n,
+        }));
+    }
+    if n > MAX_REPLY_BULK {
+        return Err(format!("a reply's bulk of {n} bytes"));
+    }
+    let used = header + n + 2;
+    if buf.len() < used {
+        return Ok(None);
+    }
+    leaf(used)
 }
 
 #[cfg(test)]
@@ -187,13 +295,23 @@ mod tests {
 
     #[test]
     fn a_command_round_trips() {
+        let bounds = request::Bounds {
+            max_args: 8,
+            max_bulk_len: 8,
+        };
         let mut buf = Vec::new();
         put_command(&mut buf, &[b"SET", b"k", b"v\r\n"]);
-        let (args, used) = decode_command(&buf).unwrap().unwrap();
+        let (args, used) = request::decode_command(&buf, bounds).unwrap().unwrap();
         assert_eq!(used, buf.len());
         let args: Vec<&[u8]> = args.into_iter().map(|r| &buf[r]).collect();
         assert_eq!(args, [&b"SET"[..], b"k", b"v\r\n"]);
-        assert_eq!(decode_command(&buf[..buf.len() - 1]).unwrap(), None);
+        assert_eq!(
+            request::decode_command(&buf[..buf.len() - 1], bounds).unwrap(),
+            None
+        );
+        let mut ours = Vec::new();
+        put_strings(&mut ours, &args);
+        assert_eq!(ours, buf);
     }
 
     #[test]
@@ -203,6 +321,12 @@ mod tests {
         assert_eq!(line_before_command(b"PIN"), Some(Line::Incomplete));
         assert_eq!(line_before_command(b"*1\r\n"), None);
         assert_eq!(line_before_command(b""), None);
+        let long = vec![b'A'; MAX_INLINE];
+        assert_eq!(
+            line_before_command(&long[..MAX_INLINE - 1]),
+            Some(Line::Incomplete)
+        );
+        assert_eq!(line_before_command(&long), Some(Line::TooLong));
     }
 
     #[test]
@@ -232,5 +356,63 @@ mod tests {
             decode_reply(&buf[n + m..]).unwrap().unwrap().0,
             Reply::Bulk(None)
         );
+    }
+
+    #[test]
+    fn a_reply_ten_thousand_arrays_deep_is_refused_not_a_crash() {
+        let mut buf = b"*1\r\n".repeat(10_000);
+        buf.extend_from_slice(b"+OK\r\n");
+        let refused = decode_reply(&buf).unwrap_err();
+        assert!(refused.contains("deeper than 32"), "{refused}");
+        // Refused as soon as the 33rd level opens.
+        assert!(decode_reply(&b"*1\r\n".repeat(MAX_REPLY_DEPTH + 1)).is_err());
+        assert_eq!(decode_reply(&b"*1\r\n".repeat(MAX_REPLY_DEPTH)), Ok(None));
+    }
+
+    #[test]
+    fn a_reply_as_deep_as_allowed_decodes() {
+        let mut buf = b"*2\r\n".repeat(MAX_REPLY_DEPTH);
+        buf.extend_from_slice(b"+a\r\n");
+        buf.extend_from_slice(&b":1\r\n".repeat(MAX_REPLY_DEPTH));
+        buf.extend_from_slice(b"$-1\r\n*0\r\n");
+        let (mut reply, used) = decode_reply(&buf).unwrap().unwrap();
+        assert_eq!(used, buf.len() - b"$-1\r\n*0\r\n".len());
+        for _ in 1..MAX_REPLY_DEPTH {
+            let Reply::Array(mut items) = reply else {
+                panic!("an array")
+            };
+            assert_eq!(items.pop(), Some(Reply::Int(1)));
+            reply = items.remove(0);
+        }
+        assert_eq!(
+            reply,
+            Reply::Array(vec![Reply::Simple("a".into()), Reply::Int(1)])
+        );
+    }
+
+    #[test]
+    fn a_reply_is_none_until_complete_and_its_counts_reserve_nothing() {
+        let mut buf = Vec::new();
+        put_array_header(&mut buf, 3);
+        put_bulk(&mut buf, Some(b"x\r\ny"));
+        put_int(&mut buf, -7);
+        put_array_header(&mut buf, 1);
+        put_error(&mut buf, "ERR e");
+        for end in 0..buf.len() {
+            assert_eq!(decode_reply(&buf[..end]), Ok(None), "{end}");
+        }
+        assert_eq!(decode_reply(&buf).unwrap().unwrap().1, buf.len());
+        assert_eq!(decode_reply(b"*9223372036854775807\r\n:1\r\n"), Ok(None));
+        assert_eq!(decode_reply(b"$536870912\r\nabc"), Ok(None));
+        assert!(decode_reply(b"!").is_err(), "refused before its line ends");
+        for bad in [
+            &b"$536870913\r\n"[..],
+            b"*-2\r\n",
+            b"$x\r\n",
+            b"!1\r\n",
+            b":x\r\n",
+        ] {
+            assert!(decode_reply(bad).is_err(), "{bad:?}");
+        }
     }
 }
