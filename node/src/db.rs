@@ -16,9 +16,13 @@
 //! per shard repeats each key's history whichever threads wrote it. At
 //! startup the logs are replayed, then replaced by one snapshot (temp
 //! file, fsync, rename) that opens each shard with `CLEAR`.
+//!
+//! One process per directory: [`lock_dir`] takes an exclusive lock on
+//! `kevy-node.lock` before anything in the directory is read or written,
+//! and holds it for the process's life.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,6 +35,75 @@ use crate::resp;
 pub const SHARDS: usize = 16;
 
 const SNAPSHOT: &str = "snapshot.aof";
+/// The data directory's lock file; it holds the locking process's id.
+pub const LOCK_FILE: &str = "kevy-node.lock";
+
+/// An exclusive advisory lock on a data directory (`flock` on
+/// [`LOCK_FILE`]), held until this value is dropped or the process ends.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Creates `dir` if needed and locks it, before anything in it is read
+/// or written: a second process on the same directory is refused (the
+/// error names the lock file and the holder's process id), so it cannot
+/// replay and delete the logs a running node appends to.
+pub fn lock_dir(dir: &Path) -> io::Result<DirLock> {
+    fs::create_dir_all(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let by = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("process {holder}")
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is held by {by}", path.display()),
+            ));
+        }
+        Err(TryLockError::Error(e)) => return Err(e),
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(DirLock { _file: file })
+}
+
+/// Whether `dir` holds any file of the store (a snapshot or a log, even
+/// an empty one). The lock file, the records file and foreign files
+/// (`lost+found`) do not count; a missing directory holds nothing.
+pub fn holds_data(dir: &Path) -> io::Result<bool> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        if is_store_file(&entry?.file_name().to_string_lossy()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A file the store writes: its snapshot (or the snapshot's temp file)
+/// or a log.
+fn is_store_file(name: &str) -> bool {
+    name == SNAPSHOT
+        || name == "snapshot.tmp"
+        || (name.starts_with("log-") && name.ends_with(".aof"))
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -522,6 +595,40 @@ mod tests {
             assert_eq!(n, 1);
             assert!(bulk.starts_with(b"*3\r\n$3\r\nSET\r\n"));
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_is_locked_by_one_process_at_a_time() {
+        let dir = temp_dir("lock");
+        let held = lock_dir(&dir).unwrap();
+        let pid = std::process::id().to_string();
+        assert_eq!(fs::read_to_string(dir.join(LOCK_FILE)).unwrap().trim(), pid);
+        // flock locks belong to the open file: a second open is refused,
+        // as a second process would be.
+        let refused = lock_dir(&dir).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
+        assert!(refused.to_string().contains(&pid), "{refused}");
+        assert!(refused.to_string().contains(LOCK_FILE), "{refused}");
+        drop(held);
+        drop(lock_dir(&dir).unwrap());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_the_store_files_count_as_data() {
+        let dir = temp_dir("holds");
+        assert!(!holds_data(&dir).unwrap(), "a missing directory");
+        let lock = lock_dir(&dir).unwrap();
+        fs::create_dir(dir.join("lost+found")).unwrap();
+        fs::write(dir.join("records.kvnr"), b"x").unwrap();
+        assert!(!holds_data(&dir).unwrap());
+        fs::write(dir.join("log-0003.aof"), b"").unwrap();
+        assert!(holds_data(&dir).unwrap(), "an empty log counts");
+        drop(lock);
+        fs::remove_dir_all(&dir).unwrap();
+        drop(Db::open(&dir).unwrap());
+        assert!(holds_data(&dir).unwrap());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cluster::{Cluster, ClusterConfig, log};
+use crate::cluster::{Cluster, ClusterConfig, Past, log};
 use crate::config::{Config, Flags};
 use crate::db::Db;
 
@@ -64,20 +64,37 @@ fn start_logs(filter: &str) {
         .init();
 }
 
+/// Starts the node, in an order that keeps a mistaken start from
+/// touching data: lock the data directory, bind the listener, and only
+/// then read the records and open the store.
 fn run(config: &Config) -> Result<(), Box<dyn Error>> {
-    let db = Arc::new(Db::open(&config.data_dir)?);
+    let (dir, listen) = (&config.data_dir, config.listen);
+    // Held until the process ends.
+    let _lock = db::lock_dir(dir).map_err(|e| {
+        format!(
+            "data directory {} is in use by another node ({e}); this one would listen on {listen}",
+            dir.display()
+        )
+    })?;
+    let listener = TcpListener::bind(listen).map_err(|e| {
+        format!(
+            "cannot listen on {listen} ({e}); data directory {} left untouched",
+            dir.display()
+        )
+    })?;
+    let cluster_config = ClusterConfig {
+        node_id: &config.node_id,
+        scopes: &config.scopes,
+        peers: &config.peers,
+        data_dir: dir,
+        step_pause: config.step_pause,
+    };
+    let past = Past::read(&cluster_config)
+        .map_err(|e| format!("reading the records in {}: {e}", dir.display()))?;
+    let db =
+        Arc::new(Db::open(dir).map_err(|e| format!("opening the data in {}: {e}", dir.display()))?);
     db.sync_every(Duration::from_secs(1));
-    let cluster = Cluster::boot(
-        &ClusterConfig {
-            node_id: &config.node_id,
-            scopes: &config.scopes,
-            peers: &config.peers,
-            data_dir: &config.data_dir,
-            step_pause: config.step_pause,
-        },
-        Arc::clone(&db),
-    )?;
-    let listener = TcpListener::bind(config.listen)?;
+    let cluster = Cluster::boot(&cluster_config, Arc::clone(&db), past)?;
     log(
         &config.node_id,
         &format!(
@@ -85,7 +102,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
             listener.local_addr()?,
             config.threads,
             db.len(),
-            config.data_dir.display()
+            dir.display()
         ),
     );
     server::serve(

@@ -36,7 +36,7 @@ use kevy_scope::{
 
 use crate::cluster::records_file::{RecordsFile, Saved};
 use crate::cluster::wire::News;
-use crate::db::Db;
+use crate::db::{self, Db};
 
 /// The static table, shared by every snapshot of the node.
 pub type Table = Arc<OwnershipTableBuf>;
@@ -94,26 +94,32 @@ struct Outgoing {
     pending: Vec<String>,
 }
 
-impl Cluster {
-    /// Reads the config, restores the records (a damaged file quarantines
-    /// the node), drops keys this node holds but no longer owns, and
-    /// starts the background work: delivering owed announcements and
-    /// resolving moves left in flight by a crash.
-    pub fn boot(config: &ClusterConfig<'_>, db: Arc<Db>) -> Result<Arc<Self>, Box<dyn Error>> {
+/// What the data directory holds of this node's past, read before the
+/// store is opened.
+///
+/// Invariant: a directory holding the store's files holds a records file
+/// too, because a first boot writes its records file before the store
+/// creates any file. So the store's files without a records file are lost
+/// records (quarantine), never a first boot.
+pub struct Past {
+    node: NodeState,
+    /// Announcements the records file says are still owed.
+    owed: Vec<News>,
+}
+
+impl Past {
+    /// Reads this node's records from `config.data_dir` (locked by the
+    /// caller): restored, quarantined (a damaged or foreign file, or data
+    /// without a records file), or a first boot (no records file and no
+    /// data), whose records file is written here, before the store opens.
+    pub fn read(config: &ClusterConfig<'_>) -> Result<Self, Box<dyn Error>> {
         let id = config.node_id;
         let table: Table = Arc::new(OwnershipTableBuf::parse(config.scopes)?);
-        let peers = PeerTableBuf::parse(config.peers)?;
-        for warning in boot_report(&*table, &peers) {
-            log_warn(id, &format!("{warning}"));
-        }
         let file = RecordsFile::in_dir(config.data_dir);
+        let fresh = || Node::new(id, Arc::clone(&table), MigrationTableBuf::new());
         let (node, owed) = match file.load() {
-            Ok(None) => {
-                log(id, "first boot: no records file, the static table decides");
-                (Node::new(id, table, MigrationTableBuf::new())?, Vec::new())
-            }
             Ok(Some(Saved { image, outbox })) => {
-                let mut node = Node::new(id, table, MigrationTableBuf::new())?;
+                let mut node = fresh()?;
                 match node.restore(&image) {
                     Ok(()) => log(
                         id,
@@ -125,33 +131,70 @@ impl Cluster {
                             outbox.len()
                         ),
                     ),
-                    Err(e) => quarantine_notice(id, &file, &e.to_string()),
+                    Err(e) => quarantine_notice(id, &file, &format!("unreadable ({e})")),
                 }
                 (node, outbox)
             }
-            Err(reason) => {
-                quarantine_notice(id, &file, &reason);
-                (
-                    Node::quarantined(id, table, MigrationTableBuf::new())?,
-                    Vec::new(),
-                )
+            Ok(None) if db::holds_data(config.data_dir)? => {
+                quarantine_notice(
+                    id,
+                    &file,
+                    &format!(
+                        "missing, but {} holds data logs: the records are lost, \
+                         this is not a first boot; every key is kept",
+                        config.data_dir.display()
+                    ),
+                );
+                let node = Node::quarantined(id, table, MigrationTableBuf::new())?;
+                (node, Vec::new())
             }
-        };
-        if !node.is_quarantined() {
-            // Keys a crash left behind: given away after a commit, or
-            // shipped to this node by an ingest it never adopted.
-            let dropped = db.retain(|key| {
-                !matches!(
-                    node.verdict(key, writer_down),
-                    WriteVerdict::Misdirected { .. }
-                )
-            });
-            if dropped > 0 {
+            Ok(None) => {
+                let node = fresh()?;
+                let saved = Saved {
+                    image: encode_image(&node)?,
+                    outbox: Vec::new(),
+                };
+                file.save(&saved)
+                    .map_err(|e| format!("writing {}: {e}", file.path().display()))?;
                 log(
                     id,
-                    &format!("dropped {dropped} keys this node no longer owns"),
+                    &format!(
+                        "first boot: {} holds no data; the static table decides; records file {} created",
+                        config.data_dir.display(),
+                        file.path().display()
+                    ),
                 );
+                (node, Vec::new())
             }
+            Err(reason) => {
+                quarantine_notice(id, &file, &format!("unreadable ({reason})"));
+                let node = Node::quarantined(id, table, MigrationTableBuf::new())?;
+                (node, Vec::new())
+            }
+        };
+        Ok(Self { node, owed })
+    }
+}
+
+impl Cluster {
+    /// Joins the cluster with the records `past` read (before `db` was
+    /// opened): drops keys this node holds but no longer owns (never on a
+    /// quarantined node: it cannot tell which it owns), and starts the
+    /// background work: delivering owed announcements and resolving moves
+    /// left in flight by a crash.
+    pub fn boot(
+        config: &ClusterConfig<'_>,
+        db: Arc<Db>,
+        past: Past,
+    ) -> Result<Arc<Self>, Box<dyn Error>> {
+        let id = config.node_id;
+        let peers = PeerTableBuf::parse(config.peers)?;
+        let Past { node, owed } = past;
+        for warning in boot_report(&**node.table(), &peers) {
+            log_warn(id, &format!("{warning}"));
+        }
+        if !node.is_quarantined() {
+            drop_unowned(id, &node, &db);
         }
         let everyone_else: Vec<String> = peers
             .iter()
@@ -172,7 +215,7 @@ impl Cluster {
             node: SharedNode::new(node),
             peers,
             db,
-            file,
+            file: RecordsFile::in_dir(config.data_dir),
             steps: Mutex::new(outbox),
             wake: Condvar::new(),
             step_pause: config.step_pause,
@@ -230,11 +273,9 @@ impl Cluster {
     /// the node.
     fn persist(&self, outbox: &Outbox) {
         let snapshot = self.node.snapshot();
-        let mut image = vec![0; snapshot.image_len()];
-        let encoded = snapshot.encode_image(&mut image);
+        let encoded = encode_image(&snapshot);
         drop(snapshot);
-        let saved = encoded.map_err(|e| e.to_string()).and_then(|len| {
-            image.truncate(len);
+        let saved = encoded.and_then(|image| {
             let outbox = outbox.entries.iter().map(|e| e.news.clone()).collect();
             self.file
                 .save(&Saved { image, outbox })
@@ -323,11 +364,36 @@ pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Re
     }
 }
 
+/// The image of `node` (`Node::encode_image`), as the records file holds it.
+fn encode_image(node: &NodeState) -> Result<Vec<u8>, String> {
+    let mut image = vec![0; node.image_len()];
+    let len = node.encode_image(&mut image).map_err(|e| e.to_string())?;
+    image.truncate(len);
+    Ok(image)
+}
+
+/// Deletes the keys a restored node holds but no longer owns: given away
+/// after a commit, or shipped to it by an ingest it never adopted.
+fn drop_unowned(id: &str, node: &NodeState, db: &Db) {
+    let dropped = db.retain(|key| {
+        !matches!(
+            node.verdict(key, writer_down),
+            WriteVerdict::Misdirected { .. }
+        )
+    });
+    if dropped > 0 {
+        log(
+            id,
+            &format!("dropped {dropped} keys this node no longer owns"),
+        );
+    }
+}
+
 fn quarantine_notice(id: &str, file: &RecordsFile, reason: &str) {
     log_error(
         id,
         &format!(
-            "QUARANTINED: records file {} is unreadable ({reason}); no scoped write is accepted and every \
+            "QUARANTINED: records file {} is {reason}; no scoped write is accepted and every \
              move step is refused until an operator runs SCOPE-LIFT-QUARANTINE <epoch>",
             file.path().display()
         ),
