@@ -303,22 +303,40 @@ impl Cluster {
     /// The operator's release of a quarantined node
     /// (`SCOPE-LIFT-QUARANTINE <epoch>`): only when its peers confirm it
     /// owns nothing beyond its static table, with the highest epoch they
-    /// report.
-    pub fn lift_quarantine(&self, epoch: u32) -> String {
+    /// report. A node that is not quarantined is refused and left as it
+    /// is (its records and epoch are its own, not the operator's guess).
+    pub fn lift_quarantine(&self, epoch: u32) -> Result<String, String> {
         let outbox = self.lock_steps();
+        let (quarantined, current) = {
+            let now = self.node.snapshot();
+            (now.is_quarantined(), now.epoch().get())
+        };
+        if !quarantined {
+            drop(outbox);
+            log_warn(
+                &self.id,
+                &format!("SCOPE-LIFT-QUARANTINE {epoch} refused: this node is not quarantined"),
+            );
+            return Err(format!(
+                "ERR SCOPE-LIFT-QUARANTINE: node {} is not quarantined (epoch {current}); nothing to lift",
+                self.id
+            ));
+        }
         let lifted = self.node.update(|n| {
             n.lift_quarantine(kevy_scope::Epoch::new(epoch));
             Ok::<(), std::convert::Infallible>(())
         });
         let Ok(()) = lifted;
-        // Always persisted: it replaces the unreadable file.
+        // Always persisted: it replaces the unreadable or missing file.
         self.persist(&outbox);
         drop(outbox);
-        log(
+        log_warn(
             &self.id,
-            &format!("quarantine lifted by the operator at epoch {epoch}"),
+            &format!(
+                "quarantine lifted by the operator at epoch {epoch}: the static table decides again"
+            ),
         );
-        "OK".into()
+        Ok("OK".into())
     }
 
     /// `SCOPE-STATUS`: this node's id, epoch, quarantine, records and

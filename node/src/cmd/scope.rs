@@ -35,15 +35,7 @@ pub fn run(ctx: &Arc<Ctx>, verb: &[u8], args: &[&[u8]], out: &mut Vec<u8>) -> Op
             c.outcome(&Move::parse(args).map_err(err)?)
         }),
         b"MOVE-SCOPE-NEWS" => job(owned(), news),
-        b"SCOPE-LIFT-QUARANTINE" => job(owned(), |c, args| match args {
-            [epoch] => {
-                let epoch = std::str::from_utf8(epoch).ok().and_then(|e| e.parse().ok());
-                epoch
-                    .map(|e| c.lift_quarantine(e))
-                    .ok_or_else(|| err("the epoch is a decimal u32"))
-            }
-            _ => Err(err("SCOPE-LIFT-QUARANTINE <epoch>")),
-        }),
+        b"SCOPE-LIFT-QUARANTINE" => job(owned(), lift_quarantine),
         b"SCOPE-STATUS" => {
             let lines = cluster.status();
             resp::put_array_header(out, lines.len());
@@ -84,6 +76,19 @@ fn move_scope(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> 
         return Err(SYNTAX.into());
     };
     cluster.move_scope(prefix, from, to)
+}
+
+/// `SCOPE-LIFT-QUARANTINE <epoch>`: refused on a node that is not
+/// quarantined.
+fn lift_quarantine(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
+    let [epoch] = args else {
+        return Err(err("SCOPE-LIFT-QUARANTINE <epoch>"));
+    };
+    let epoch = std::str::from_utf8(epoch)
+        .ok()
+        .and_then(|e| e.parse().ok())
+        .ok_or_else(|| err("SCOPE-LIFT-QUARANTINE: the epoch is a decimal u32"))?;
+    cluster.lift_quarantine(epoch)
 }
 
 /// `MOVE-SCOPE-INGEST <prefix> <from> <to> <epoch> <bulk>`.
