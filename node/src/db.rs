@@ -306,6 +306,22 @@ impl Db {
         logs.iter().try_for_each(|log| log.file.sync_data())
     }
 
+    /// Writes every log's appended records to its file and `fsync`s them
+    /// all: at a clean stop, nothing appended is left in memory.
+    pub fn flush_and_sync(&self) -> io::Result<()> {
+        let logs = lock(&self.logs).clone();
+        for log in &logs {
+            log.flush();
+            log.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The shard `key` lives in (FNV-1a).
     pub fn shard_of(key: &[u8]) -> usize {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

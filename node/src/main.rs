@@ -28,6 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
 use crate::cluster::{Cluster, ClusterConfig, Past, log};
@@ -65,10 +67,12 @@ fn start_logs(filter: &str) {
 }
 
 /// Starts the node, in an order that keeps a mistaken start from
-/// touching data: lock the data directory, bind the listener, and only
-/// then read the records and open the store.
+/// touching data: catch SIGTERM and SIGINT, lock the data directory,
+/// bind the listener, and only then read the records and open the store.
 fn run(config: &Config) -> Result<(), Box<dyn Error>> {
     let (dir, listen) = (&config.data_dir, config.listen);
+    let signals = Signals::new([SIGTERM, SIGINT])
+        .map_err(|e| format!("cannot catch SIGTERM and SIGINT: {e}"))?;
     // Held until the process ends.
     let _lock = db::lock_dir(dir).map_err(|e| {
         format!(
@@ -95,6 +99,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
         Arc::new(Db::open(dir).map_err(|e| format!("opening the data in {}: {e}", dir.display()))?);
     db.sync_every(Duration::from_secs(1));
     let cluster = Cluster::boot(&cluster_config, Arc::clone(&db), past)?;
+    stop_on_signals(signals, Arc::clone(&cluster))?;
     log(
         &config.node_id,
         &format!(
@@ -115,5 +120,22 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
             users: config.users.clone(),
         }),
     )?;
+    Ok(())
+}
+
+/// On the first SIGTERM or SIGINT (queued since `signals` was made, so one
+/// that came during the boot is handled now): persist and exit 0.
+fn stop_on_signals(mut signals: Signals, cluster: Arc<Cluster>) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                cluster.stop(if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                });
+            }
+        })?;
     Ok(())
 }
