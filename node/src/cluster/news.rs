@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::wire::{self, News};
-use super::{Cluster, log, peer};
+use super::{Cluster, log, log_warn, peer};
 use crate::resp::Reply;
 
 /// The timeout of one delivery.
@@ -20,9 +20,24 @@ impl Cluster {
     /// `MOVE-SCOPE-NEWS` on this node: learn, persist if asked, then ack.
     pub fn learn(&self, news: &News) -> Result<String, String> {
         let outbox = self.lock_steps();
-        self.step(&outbox, false, |n| n.learn(&news.announcement()))
-            .map(|()| "OK".to_string())
-            .map_err(|e| wire::refusal(&e))
+        let learned = self.step(&outbox, false, |n| n.learn(&news.announcement()));
+        drop(outbox);
+        match learned {
+            Ok(()) => {
+                log(&self.id, &format!("news learned: {}", news.describe()));
+                Ok("OK".to_string())
+            }
+            Err(e) => {
+                // STALE and SENDERNOTOWNER are part of the protocol (old
+                // news; news out of order, sent again later).
+                let refused = wire::refusal(&e);
+                log(
+                    &self.id,
+                    &format!("news not learned: {}: {refused}", news.describe()),
+                );
+                Err(refused)
+            }
+        }
     }
 
     /// Sends `news` to `peer` once: whether it acknowledged, and why not.
@@ -83,10 +98,18 @@ impl Cluster {
                         .collect()
                 };
                 let mut acked: Vec<(News, String)> = Vec::new();
+                let mut failed: Vec<String> = Vec::new();
                 for (news, pending) in &owed {
                     for peer_id in pending {
-                        if self.tell(peer_id, news).is_ok() {
-                            acked.push((news.clone(), peer_id.clone()));
+                        match self.tell(peer_id, news) {
+                            Ok(()) => {
+                                log(
+                                    &self.id,
+                                    &format!("announced {} to {peer_id}", news.describe()),
+                                );
+                                acked.push((news.clone(), peer_id.clone()));
+                            }
+                            Err(why) => failed.push(format!("{peer_id}: {why}")),
                         }
                     }
                 }
@@ -97,6 +120,12 @@ impl Cluster {
                     }
                 }
                 let before = outbox.entries.len();
+                for done in outbox.entries.iter().filter(|e| e.pending.is_empty()) {
+                    log(
+                        &self.id,
+                        &format!("every peer acknowledged {}", done.news.describe()),
+                    );
+                }
                 outbox.entries.retain(|e| !e.pending.is_empty());
                 if outbox.entries.len() != before {
                     // Not required for safety (a repeat is acknowledged
@@ -106,11 +135,12 @@ impl Cluster {
                 if outbox.entries.is_empty() {
                     continue;
                 }
-                log(
+                log_warn(
                     &self.id,
                     &format!(
-                        "{} announcements still owed; next round in {backoff:?}",
-                        outbox.entries.len()
+                        "{} announcements still owed ({}); next round in {backoff:?}",
+                        outbox.entries.len(),
+                        failed.join("; ")
                     ),
                 );
                 let _unused = self.wake.wait_timeout(outbox, backoff);

@@ -26,7 +26,7 @@ use kevy_scope::{MoveStatus, Outcome, PeerAddr};
 
 use super::peer;
 use super::wire::{self, Move, News};
-use super::{Cluster, Outgoing, log};
+use super::{Cluster, Outgoing, log, log_warn};
 use crate::resp::Reply;
 
 /// How long the fallback has to acknowledge a move in flight.
@@ -85,7 +85,16 @@ impl Cluster {
         let started = {
             let outbox = self.lock_steps();
             self.step(&outbox, true, |n| n.start_move(prefix, to))
-                .map_err(|e| format!("ERR MOVE-SCOPE: {e}"))?
+                .map_err(|e| {
+                    log_warn(
+                        &self.id,
+                        &format!(
+                            "MOVE-SCOPE {:?} to {to} refused: {e}",
+                            String::from_utf8_lossy(prefix)
+                        ),
+                    );
+                    format!("ERR MOVE-SCOPE: {e}")
+                })?
         };
         let id = Move {
             prefix: prefix.to_vec(),
@@ -95,7 +104,10 @@ impl Cluster {
         };
         log(
             &self.id,
-            &format!("move {}: started, writes quiesced", id.describe()),
+            &format!(
+                "move {}: started and quiesced (writes answer QUIESCED, every write admitted before is applied), records persisted",
+                id.describe()
+            ),
         );
         self.pause();
 
@@ -104,6 +116,13 @@ impl Cluster {
                 status: MoveStatus::InFlight,
                 id: id.clone(),
             };
+            log(
+                &self.id,
+                &format!(
+                    "move {}: telling fallback {fallback} the move is in flight",
+                    id.describe()
+                ),
+            );
             if let Err(why) = self.tell_until_acked(fallback.as_str(), &news, PREPARE_DEADLINE) {
                 let why = format!("fallback {fallback} did not acknowledge: {why}");
                 return self.resolve_without_ok(&id, &why, 0);
@@ -120,10 +139,22 @@ impl Cluster {
         args.extend(id.args());
         args.push(bulk);
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        log(
+            &self.id,
+            &format!(
+                "move {}: shipping {count} keys ({} bytes) to {to} at {target}",
+                id.describe(),
+                args.last().map_or(0, |b| b.len())
+            ),
+        );
         let reply = peer::call(target, &args, INGEST_TIMEOUT);
         self.pause();
         match reply {
             Ok(Reply::Simple(ok)) if ok.starts_with("OK") => {
+                log(
+                    &self.id,
+                    &format!("move {}: the target acknowledged: +{ok}", id.describe()),
+                );
                 self.resolve(&id, Outcome::Committed);
                 Ok(format!("OK {count}"))
             }
@@ -160,6 +191,13 @@ impl Cluster {
                 Err(format!("ERR MOVE-SCOPE aborted: {why}"))
             }
             None => {
+                log_warn(
+                    &self.id,
+                    &format!(
+                        "move {}: the target cannot be reached; the move stays quiesced and resolves in the background",
+                        id.describe()
+                    ),
+                );
                 self.resolve_in_background(id.clone());
                 Err(format!(
                     "TRYAGAIN MOVE-SCOPE {} is in flight and the target cannot be reached; it resolves in the background",
@@ -183,7 +221,13 @@ impl Cluster {
             };
             match answer {
                 Ok(Reply::Simple(text)) => match wire::parse_outcome(&text) {
-                    Some(outcome) => return Some(outcome),
+                    Some(outcome) => {
+                        log(
+                            &self.id,
+                            &format!("move {}: the target answered {text}", id.describe()),
+                        );
+                        return Some(outcome);
+                    }
                     None => log(
                         &self.id,
                         &format!("move {}: unreadable outcome {text:?}", id.describe()),
@@ -221,17 +265,22 @@ impl Cluster {
                     status,
                     id: id.clone(),
                 };
-                let pending = self
+                let pending: Vec<String> = self
                     .peers
                     .iter()
                     .map(|p| p.id().to_owned())
                     .filter(|p| *p != self.id)
                     .collect();
+                let announce_to = pending.join(", ");
                 outbox.entries.push(Outgoing { news, pending });
                 self.persist(&outbox);
                 log(
                     &self.id,
-                    &format!("move {}: {}", id.describe(), wire::status_word(status)),
+                    &format!(
+                        "move {}: {}, records persisted; announcing it to {announce_to}",
+                        id.describe(),
+                        wire::status_word(status)
+                    ),
                 );
                 if outcome.is_committed() {
                     // Under the steps lock: an ingest of the same prefix
@@ -245,8 +294,11 @@ impl Cluster {
                 self.wake.notify_all();
             }
             // A repeat: another resolver got there first.
-            Ok(_) => {}
-            Err(e) => log(
+            Ok(_) => log(
+                &self.id,
+                &format!("move {}: already resolved", id.describe()),
+            ),
+            Err(e) => log_warn(
                 &self.id,
                 &format!("move {}: not resolved: {e}", id.describe()),
             ),

@@ -5,7 +5,7 @@
 use kevy_scope::Ingest;
 
 use super::wire::{self, Move};
-use super::{Cluster, log};
+use super::{Cluster, log, log_warn};
 use crate::resp;
 
 impl Cluster {
@@ -13,28 +13,62 @@ impl Cluster {
     /// the prefix are still redirected to the source (which answers
     /// QUIESCED), so none lands while the keys are applied.
     pub fn ingest(&self, id: &Move, bulk: &[u8]) -> Result<String, String> {
-        let entries = parse_bulk(bulk, &id.prefix)?;
+        let refused = |why: String| {
+            log_warn(
+                &self.id,
+                &format!("move {}: ingest refused: {why}", id.describe()),
+            );
+            why
+        };
+        let entries = parse_bulk(bulk, &id.prefix).map_err(refused)?;
+        log(
+            &self.id,
+            &format!(
+                "move {}: ingest received, {} keys ({} bytes)",
+                id.describe(),
+                entries.len(),
+                bulk.len()
+            ),
+        );
         let outbox = self.lock_steps();
         let check = self.node.snapshot().check_ingest(&id.id());
         match check {
             Ok(Ingest::Apply) => {}
             // A repeat of a move adopted here: the same answer again.
-            Ok(Ingest::AlreadyAdopted) => return Ok(format!("OK {}", entries.len())),
-            Ok(other) => return Err(format!("ERR MOVE-SCOPE-INGEST: unknown decision {other:?}")),
-            Err(e) => return Err(wire::refusal(&e)),
+            Ok(Ingest::AlreadyAdopted) => {
+                log(
+                    &self.id,
+                    &format!("move {}: a repeat of an adopted move", id.describe()),
+                );
+                return Ok(format!("OK {}", entries.len()));
+            }
+            Ok(other) => {
+                return Err(refused(format!(
+                    "ERR MOVE-SCOPE-INGEST: unknown decision {other:?}"
+                )));
+            }
+            Err(e) => return Err(refused(wire::refusal(&e))),
         }
         if let Err(e) = self.db.replace_prefix(&id.prefix, &entries) {
-            return Err(format!(
+            return Err(refused(format!(
                 "ERR MOVE-SCOPE-INGEST: applying the keys failed: {e}"
-            ));
+            )));
         }
-        self.pause();
-        self.step(&outbox, false, |n| n.adopt(&id.id()))
-            .map_err(|e| wire::refusal(&e))?;
         log(
             &self.id,
             &format!(
-                "move {}: adopted with {} keys",
+                "move {}: {} keys applied and fsynced",
+                id.describe(),
+                entries.len()
+            ),
+        );
+        self.pause();
+        self.step(&outbox, false, |n| n.adopt(&id.id()))
+            .map_err(|e| refused(wire::refusal(&e)))?;
+        log(
+            &self.id,
+            &format!(
+                "move {}: adopted with {} keys, records persisted; answering +OK",
                 id.describe(),
                 entries.len()
             ),
@@ -49,11 +83,18 @@ impl Cluster {
         let outbox = self.lock_steps();
         let outcome = self
             .step(&outbox, false, |n| n.move_outcome(&id.id()))
-            .map_err(|e| wire::refusal(&e))?;
+            .map_err(|e| {
+                let refused = wire::refusal(&e);
+                log_warn(
+                    &self.id,
+                    &format!("move {}: outcome asked, refused: {refused}", id.describe()),
+                );
+                refused
+            })?;
         log(
             &self.id,
             &format!(
-                "move {}: asked for its outcome: {}",
+                "move {}: outcome asked, answered {}",
                 id.describe(),
                 wire::outcome_reply(outcome)
             ),

@@ -108,6 +108,11 @@ impl News {
         }
     }
 
+    /// For logs: `COMMITTED "app:a:" n1->n2 @7`.
+    pub fn describe(&self) -> String {
+        format!("{} {}", status_word(self.status), self.id.describe())
+    }
+
     /// The `MOVE-SCOPE-NEWS` command.
     pub fn command(&self) -> Vec<Vec<u8>> {
         let mut cmd = vec![
@@ -202,6 +207,16 @@ mod tests {
         ] {
             assert_eq!(parse_outcome(&outcome_reply(o)), Some(o));
         }
+        let news = News {
+            status: MoveStatus::Committed,
+            id: Move {
+                prefix: b"p:".to_vec(),
+                from: "a".into(),
+                to: "b".into(),
+                epoch: Epoch::new(2),
+            },
+        };
+        assert_eq!(news.describe(), r#"COMMITTED "p:" a->b @2"#);
         assert_eq!(
             refusal(&MigrationError::Stale {
                 known: Epoch::new(3)
