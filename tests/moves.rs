@@ -366,6 +366,45 @@ fn a_fallback_that_is_the_target_adopts_the_move_it_heard_of() {
 }
 
 #[test]
+fn a_fence_holds_against_news_of_the_move_that_arrives_after_it() {
+    // Five steps found by an independent simulation: A moves
+    // app:billing: to F, its fallback, and sends F the in-flight news,
+    // which is delayed; A asks F what became of the move; F fences it off
+    // (Aborted); the delayed news arrives; A ships on F's acknowledgement.
+    // Had F taken the late news as "heard of this very move", it would
+    // adopt, and A, receiving the Aborted, would take the prefix back:
+    // two acceptors. The fence holds: F refuses the news and the ingest.
+    let (mut a, mut f) = (node("A"), node("F"));
+    let id = start(&mut a, BILLING, "F");
+    let outcome = f.move_outcome(&id).unwrap().into_inner();
+    assert!(matches!(outcome, kevy_scope::Outcome::Aborted { .. }));
+    assert!(matches!(
+        announce(&mut f, id, MoveStatus::InFlight),
+        Err(MigrationError::Stale { .. })
+    ));
+    assert!(matches!(
+        f.check_ingest(&id),
+        Err(MigrationError::Stale { .. })
+    ));
+    assert!(f.adopt(&id).is_err());
+    let _ = a.resolve_move(BILLING, id.epoch, outcome).unwrap();
+    assert!(accepts(&a, KEY));
+    assert!(!accepts(&f, KEY));
+    // However late the news comes, after a reboot too.
+    let mut f = reboot(&f);
+    assert!(announce(&mut f, id, MoveStatus::InFlight).is_err());
+    assert!(f.check_ingest(&id).is_err());
+    // The retry above the fence lands.
+    let again = start(&mut a, BILLING, "F");
+    assert!(again.epoch > id.epoch);
+    let _ = announce(&mut f, again, MoveStatus::InFlight).unwrap();
+    ingest(&mut f, &again);
+    assert!(a.commit_move(BILLING, again.epoch).unwrap().must_persist());
+    assert!(accepts(&f, KEY));
+    assert!(!accepts(&a, KEY));
+}
+
+#[test]
 fn no_cycle_through_a_fallback_after_a_move_back_it_missed() {
     // Seed 5554 of the old simulation: app:billing: moves A->B, its
     // sub-prefix B->C, then C->A; B never hears of the last move; A goes

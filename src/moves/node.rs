@@ -898,6 +898,13 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             // Its own move, or ownership it would hold only by ingesting.
             return Ok(Durable::unchanged(()));
         }
+        if news.status == MoveStatus::InFlight && id.to == self.id() && id.epoch <= self.seen {
+            // News of a move to this node at an epoch it has fenced off
+            // (or used): taking it as heard-of would let `check_ingest`'s
+            // exemption through the fence. The fence holds whatever news
+            // arrives after it; the source retries above it.
+            return Err(MigrationError::Stale { known: self.seen });
+        }
         let region = self.region(id.prefix);
         if region.epoch > id.epoch {
             return Err(MigrationError::Stale {
