@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use kevy_scope::PeerTableBuf;
+use kevy_scope::{OwnershipTableBuf, PeerTableBuf};
 
 use crate::auth::{Secret, Users};
 use crate::limits::Limits;
@@ -46,7 +46,9 @@ use crate::limits::Limits;
 #[command(
     name = "kevy-node",
     version,
-    about = "An example kevy node on kevy-scope: RESP2 over TCP, scoped writes, MOVE-SCOPE between nodes"
+    about = "An example kevy node on kevy-scope: RESP2 over TCP, scoped writes, MOVE-SCOPE between nodes",
+    after_help = "A flag wins over its key in the config file. Logs go to stderr. \
+                  SIGTERM or SIGINT persists the records and the data logs, then exits 0."
 )]
 pub struct Flags {
     /// kevy config file: [server], [cluster], [limits], [auth]
@@ -175,6 +177,7 @@ impl Config {
             .or(file.node_id)
             .ok_or("no node id (--node-id or [cluster] node_id)")?;
         let scopes = flags.scopes.or(file.scopes).unwrap_or_default();
+        OwnershipTableBuf::parse(&scopes).map_err(|e| format!("scopes {scopes:?}: {e}"))?;
         let peers = flags.peers.or(file.peers).unwrap_or_default();
         let listen = listen_addr(
             &node_id,
@@ -565,6 +568,13 @@ mod tests {
         );
         // No peers at all: a lone node.
         assert!(Config::resolve(flags(&["--node-id", "n9"]), FromFile::default(), None).is_ok());
+        let scopes = Config::resolve(
+            flags(&["--node-id", "n1", "--scopes", "app:a:"]),
+            FromFile::default(),
+            None,
+        )
+        .unwrap_err();
+        assert!(scopes.starts_with("scopes \"app:a:\""), "{scopes}");
     }
 
     #[test]

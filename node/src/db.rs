@@ -117,6 +117,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// turn): each waits only until the records it appended are written.
 pub struct Log {
     file: File,
+    /// The file's path, for errors.
+    path: PathBuf,
     state: Mutex<LogState>,
 }
 
@@ -130,9 +132,10 @@ struct LogState {
 }
 
 impl Log {
-    fn new(file: File) -> Self {
+    fn new(file: File, path: PathBuf) -> Self {
         Self {
             file,
+            path,
             state: Mutex::new(LogState::default()),
         }
     }
@@ -157,7 +160,10 @@ impl Log {
         let mut state = lock(&self.state);
         if state.written < mark && !state.pending.is_empty() {
             if let Err(e) = (&self.file).write_all(&state.pending) {
-                tracing::error!("writing a data log failed ({e}): stopping");
+                tracing::error!(
+                    "writing the data log {} failed ({e}): stopping",
+                    self.path.display()
+                );
                 std::process::abort();
             }
             state.pending.clear();
@@ -268,8 +274,7 @@ impl Db {
                 })
             })
             .collect();
-        let admin_file = open_log(dir, 0)?;
-        let admin = Arc::new(Log::new(admin_file));
+        let admin = Arc::new(open_log(dir, 0)?);
         Ok(Self {
             shards,
             dir: dir.to_path_buf(),
@@ -282,7 +287,7 @@ impl Db {
     /// A new log, for one connection thread.
     pub fn new_log(&self) -> io::Result<Arc<Log>> {
         let n = self.next_log.fetch_add(1, Ordering::Relaxed);
-        let log = Arc::new(Log::new(open_log(&self.dir, n)?));
+        let log = Arc::new(open_log(&self.dir, n)?);
         lock(&self.logs).push(Arc::clone(&log));
         Ok(log)
     }
@@ -427,11 +432,10 @@ impl Locked<'_> {
     }
 }
 
-fn open_log(dir: &Path, n: u32) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("log-{n:04}.aof")))
+fn open_log(dir: &Path, n: u32) -> io::Result<Log> {
+    let path = dir.join(format!("log-{n:04}.aof"));
+    let file = OpenOptions::new().create(true).append(true).open(&path)?;
+    Ok(Log::new(file, path))
 }
 
 type Maps = Vec<HashMap<Vec<u8>, Vec<u8>>>;

@@ -82,7 +82,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
     })?;
     let listener = TcpListener::bind(listen).map_err(|e| {
         format!(
-            "cannot listen on {listen} ({e}); data directory {} left untouched",
+            "cannot listen on {listen} ({e}); no data in {} was read or written",
             dir.display()
         )
     })?;

@@ -114,7 +114,10 @@ impl Past {
     /// data), whose records file is written here, before the store opens.
     pub fn read(config: &ClusterConfig<'_>) -> Result<Self, Box<dyn Error>> {
         let id = config.node_id;
-        let table: Table = Arc::new(OwnershipTableBuf::parse(config.scopes)?);
+        let table: Table = Arc::new(
+            OwnershipTableBuf::parse(config.scopes)
+                .map_err(|e| format!("scopes {:?}: {e}", config.scopes))?,
+        );
         let file = RecordsFile::in_dir(config.data_dir);
         let fresh = || Node::new(id, Arc::clone(&table), MigrationTableBuf::new());
         let (node, owed) = match file.load() {
