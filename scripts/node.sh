@@ -18,7 +18,14 @@ target_dir() {
     cargo metadata --format-version 1 --no-deps | grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4
 }
 
-# Three nodes, each started from a kevy config file written here.
+# A secret of 32 hex digits in FILE (kept when FILE exists), readable by
+# its owner only.
+secret() {
+    [ -s "$1" ] || (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$1")
+}
+
+# Three nodes, each started from a kevy config file written here, with
+# generated passwords for the cluster's two users.
 cluster() {
     local first=${1:-7001} dir=${KEVY_NODE_DIR:-/tmp/kevy-node-cluster}
     local scopes="app:a:=n1|n3, app:b:=n2, app:c:=n3"
@@ -27,6 +34,8 @@ cluster() {
     local node
     node="$(target_dir)/release/kevy-node"
     mkdir -p "$dir"
+    secret "$dir/cluster.pass"
+    secret "$dir/admin.pass"
     local pids=()
     trap 'kill "${pids[@]}" 2>/dev/null; wait' EXIT INT TERM
     for i in 1 2 3; do
@@ -39,21 +48,31 @@ data_dir = "$dir/n$i"
 node_id = "n$i"
 scopes = "$scopes"
 peers = "$peers"
+
+[auth]
+cluster_password_file = "$dir/cluster.pass"
+admin_password_file = "$dir/admin.pass"
 EOF
         # $! is the node's PID (its log goes through sed, prefixed).
         "$node" --config "$dir/n$i.toml" > >(sed -u "s/^/[n$i] /") 2>&1 &
         pids+=($!)
     done
     sleep 0.5
+    local admin="--user admin --pass \$(cat $dir/admin.pass) --no-auth-warning"
     cat <<EOF
 
-Three kevy nodes on loopback (data and configs in $dir):
+Three kevy nodes on loopback (data, configs and passwords in $dir):
   scopes: $scopes
   peers:  $peers
+  users:  default (data commands, no password);
+          cluster (node-to-node commands; password in $dir/cluster.pass);
+          admin (MOVE-SCOPE, SCOPE-LIFT-QUARANTINE; password in $dir/admin.pass)
 Try:
   redis-cli -p $((first + 2)) SET app:a:1 x                     # -MISDIRECTED writer is 127.0.0.1:$first
   redis-cli -p $first SET app:a:1 x                             # OK
-  redis-cli -p $first MOVE-SCOPE app:a: FROM n1 TO n2           # +OK 1
+  redis-cli -p $first MOVE-SCOPE app:a: FROM n1 TO n2           # -NOPERM ... (needs the admin user)
+  redis-cli $admin -p $first MOVE-SCOPE app:a: FROM n1 TO n2
+                                                                # OK 1
   redis-cli -p $((first + 2)) SET app:a:1 y                     # -MISDIRECTED writer is 127.0.0.1:$((first + 1))
   redis-cli -p $((first + 1)) SCOPE-STATUS
 Ctrl-C stops the three nodes.

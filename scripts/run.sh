@@ -275,6 +275,8 @@ cross_builds() {
 # Each cargo-fuzz target runs this long (seconds) in the test job.
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 FUZZ_TARGETS=(scopes peers table)
+# The example node's: its request decoder and its peer-reply decoder.
+NODE_FUZZ_TARGETS=(request reply)
 
 fuzz() {
     if ! rustup toolchain list | grep -q '^nightly'; then
@@ -285,6 +287,10 @@ fuzz() {
     for target in "${FUZZ_TARGETS[@]}"; do
         step "fuzz $target for ${FUZZ_SECONDS}s"
         (cd fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)
+    done
+    for target in "${NODE_FUZZ_TARGETS[@]}"; do
+        step "fuzz the node's $target decoder for ${FUZZ_SECONDS}s"
+        (cd node/fuzz && cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" 2>&1 | tail -n 2)
     done
 }
 

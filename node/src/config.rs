@@ -200,6 +200,7 @@ impl Config {
             (None, None, Some(level)) => checked_filter("[server] log_level", level)?,
             (None, None, None) => "info".to_owned(),
         };
+        refuse_open_cluster(&node_id, &peers, &file.users)?;
         Ok(Self {
             node_id,
             scopes,
@@ -213,6 +214,22 @@ impl Config {
             users: file.users,
         })
     }
+}
+
+/// A node with other nodes in `peers` speaks the node-to-node commands,
+/// which only the `cluster` user may send: without its password no peer
+/// could log in here, nor this node to them, and no move could land.
+fn refuse_open_cluster(id: &str, peers: &str, users: &Users) -> Result<(), String> {
+    let table = PeerTableBuf::parse(peers).map_err(|e| format!("peers {peers:?}: {e}"))?;
+    if users.cluster.is_none() && table.iter().any(|p| p.id() != id) {
+        return Err(
+            "peers name other nodes, and only the cluster user may send the \
+             node-to-node commands: set [auth] cluster_password or cluster_password_file \
+             (the same on every node)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// A log filter, checked: a bare word must be a level (a typo such as
@@ -471,6 +488,8 @@ mod tests {
             node_id = "n2"
             scopes = "app:a:=n1"
             peers = "n1@127.0.0.1:7101, n2@127.0.0.1:7000:7102"
+            [auth]
+            cluster_password = "c"
             "#,
         )
         .unwrap();
@@ -481,7 +500,20 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.log_filter, "warn");
         assert_eq!(config.limits, Limits::default());
-        assert_eq!(config.users, Users::default());
+        assert_eq!(config.users.cluster, Secret::new("c"));
+        assert_eq!(config.users.admin, None);
+    }
+
+    #[test]
+    fn a_node_with_peers_needs_the_cluster_password() {
+        let text =
+            "[cluster]\nnode_id = \"n1\"\npeers = \"n1@127.0.0.1:7101, n2@127.0.0.1:7102\"\n";
+        let refused = Config::resolve(flags(&[]), parse(text).unwrap(), None).unwrap_err();
+        assert!(refused.contains("cluster_password"), "{refused}");
+        let alone = "[cluster]\nnode_id = \"n1\"\npeers = \"n1@127.0.0.1:7101\"\n";
+        assert!(Config::resolve(flags(&[]), parse(alone).unwrap(), None).is_ok());
+        let with = format!("{text}[auth]\ncluster_password = \"c\"\n");
+        assert!(Config::resolve(flags(&[]), parse(&with).unwrap(), None).is_ok());
     }
 
     #[test]

@@ -98,6 +98,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
     let db =
         Arc::new(Db::open(dir).map_err(|e| format!("opening the data in {}: {e}", dir.display()))?);
     db.sync_every(Duration::from_secs(1));
+    cluster::log_in_to_peers(config.users.cluster.clone());
     let cluster = Cluster::boot(&cluster_config, Arc::clone(&db), past)?;
     stop_on_signals(signals, Arc::clone(&cluster))?;
     log(

@@ -44,6 +44,7 @@ fn redis_cli_sees_the_exact_refusals() {
     let cluster = Cluster::start("cli", SCOPES, 400);
     let (p1, p2, p3) = (cluster.port("n1"), cluster.port("n2"), cluster.port("n3"));
     let cli = support::redis_cli;
+    let admin = support::redis_cli_admin;
 
     // A write on a node that does not own the key: the exact reply, as
     // redis-cli prints it and byte for byte on the wire.
@@ -62,8 +63,11 @@ fn redis_cli_sees_the_exact_refusals() {
     );
 
     // While app:a: moves n1 -> n2, its writes on n1 are quiesced.
+    // Only the admin user moves scopes.
+    let refused = cli(p1, &["MOVE-SCOPE", "app:a:", "FROM", "n1", "TO", "n2"]);
+    assert!(refused.starts_with("NOPERM "), "{refused}");
     let mover = thread::spawn(move || {
-        support::redis_cli(p1, &["MOVE-SCOPE", "app:a:", "FROM", "n1", "TO", "n2"])
+        support::redis_cli_admin(p1, &["MOVE-SCOPE", "app:a:", "FROM", "n1", "TO", "n2"])
     });
     let quiesced = format!("QUIESCED migrating to 127.0.0.1:{p2}");
     let mut last = String::new();
@@ -98,7 +102,7 @@ fn redis_cli_sees_the_exact_refusals() {
     assert_eq!(cli(p2, &["GET", "app:a:1"]), "z");
 
     // A move back leaves no loop: n1 accepts again, n2 redirects to it.
-    assert!(cli(p2, &["MOVE-SCOPE", "app:a:", "FROM", "n2", "TO", "n1"]).starts_with("OK "));
+    assert!(admin(p2, &["MOVE-SCOPE", "app:a:", "FROM", "n2", "TO", "n1"]).starts_with("OK "));
     assert_eq!(cli(p1, &["GET", "app:a:1"]), "z");
     assert_eq!(cli(p1, &["SET", "app:a:1", "w"]), "OK");
     assert_eq!(cli(p2, &["SET", "app:a:1", "w"]), misdirected(p1));
@@ -129,7 +133,7 @@ fn redis_cli_sees_the_exact_refusals() {
 
     // Effective ownership: a sub-prefix that moved on its own is a unit
     // of its own, even on the node that gave it away.
-    assert!(cli(p2, &["MOVE-SCOPE", "app:b:x:", "FROM", "n2", "TO", "n1"]).starts_with("OK "));
+    assert!(admin(p2, &["MOVE-SCOPE", "app:b:x:", "FROM", "n2", "TO", "n1"]).starts_with("OK "));
     let split = support::redis_cli_script(p2, "MULTI\nSET app:b:1 q\nGET app:b:x:1\nEXEC\n");
     assert_eq!(
         split.last().map(String::as_str),
@@ -168,13 +172,13 @@ fn redis_cli_sees_the_exact_refusals() {
         "unscoped keys are not held back"
     );
     assert_eq!(
-        cli(p3, &["MOVE-SCOPE", "app:c:", "FROM", "n3", "TO", "n1"]),
+        admin(p3, &["MOVE-SCOPE", "app:c:", "FROM", "n3", "TO", "n1"]),
         format!(
             "ERR MOVE-SCOPE: {}",
             kevy_scope::MigrationError::Quarantined
         )
     );
-    assert_eq!(cli(p3, &["SCOPE-LIFT-QUARANTINE", "10"]), "OK");
+    assert_eq!(admin(p3, &["SCOPE-LIFT-QUARANTINE", "10"]), "OK");
     assert_eq!(cli(p3, &["SET", "app:c:1", "x"]), "OK");
 }
 
@@ -440,7 +444,7 @@ fn acknowledged_writes_survive_moves_and_kills() {
         let source_port = cluster.port(m.from);
         let (prefix, from, to) = (m.prefix, m.from, m.to);
         let operator = thread::spawn(move || {
-            support::request(
+            support::admin_request(
                 source_port,
                 &[
                     b"MOVE-SCOPE",

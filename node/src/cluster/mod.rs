@@ -411,6 +411,15 @@ impl Cluster {
     }
 }
 
+/// Has every later node-to-node request log in as the `cluster` user
+/// with `password` (called once, at start, before [`Cluster::boot`]
+/// starts the threads that call peers).
+pub fn log_in_to_peers(password: Option<crate::auth::Secret>) {
+    if let Some(password) = password {
+        peer::log_in_with(password);
+    }
+}
+
 /// Appends the reply for a refused write: the crate's exact text.
 pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Resolve) {
     let mut buf = [0u8; MAX_REPLY_LEN];

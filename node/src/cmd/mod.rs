@@ -7,6 +7,7 @@
 //! write accepted before a quiesce lands after the ship. Verdicts take
 //! no lock; each shard of the store has its own.
 
+mod auth;
 mod del;
 mod get;
 mod multi;
@@ -48,6 +49,8 @@ pub enum Next {
 #[derive(Default)]
 pub struct Session {
     multi: Option<multi::Queue>,
+    /// The user this connection logged in as with `AUTH`.
+    user: Option<auth::User>,
 }
 
 /// A command on the data; these may be queued in `MULTI`.
@@ -180,6 +183,15 @@ pub fn run(
     let mut upper = [0u8; 32];
     let verb = uppercase(verb, &mut upper);
     let args = &argv[1..];
+    if !auth::permits(auth::current(session.user, &ctx.users), verb, out) {
+        return Next::Continue;
+    }
+    if verb == b"AUTH" {
+        if let Some(user) = auth::auth(args, &ctx.users, out) {
+            session.user = Some(user);
+        }
+        return Next::Continue;
+    }
     if let Some(queue) = &mut session.multi
         && !matches!(verb, b"EXEC" | b"DISCARD" | b"MULTI")
     {

@@ -16,6 +16,11 @@ pub use kevy_resp::Reply;
 /// The node ids, in order.
 pub const IDS: [&str; 3] = ["n1", "n2", "n3"];
 
+/// The `cluster` user's password in every test cluster.
+pub const CLUSTER_PASSWORD: &str = "test-cluster-secret";
+/// The `admin` user's password in every test cluster.
+pub const ADMIN_PASSWORD: &str = "test-admin-secret";
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -53,6 +58,15 @@ impl Cluster {
             .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let config = root.join("auth.toml");
+        fs::write(
+            &config,
+            format!(
+                "[auth]\ncluster_password = \"{CLUSTER_PASSWORD}\"\n\
+                 admin_password = \"{ADMIN_PASSWORD}\"\n"
+            ),
+        )
+        .expect("a config file");
         let nodes = IDS
             .iter()
             .zip(&ports)
@@ -62,6 +76,8 @@ impl Cluster {
                 child: None,
                 log: root.join(format!("{id}.log")),
                 args: vec![
+                    "--config".into(),
+                    config.display().to_string(),
                     "--node-id".into(),
                     id.into(),
                     "--scopes".into(),
@@ -205,6 +221,30 @@ pub fn request(port: u16, args: &[&[u8]]) -> std::io::Result<Reply> {
     Ok(pipeline(port, &[args.iter().map(|a| a.to_vec()).collect()])?.remove(0))
 }
 
+/// One request on a fresh connection logged in as `admin` (the
+/// operator's commands need it).
+pub fn admin_request(port: u16, args: &[&[u8]]) -> std::io::Result<Reply> {
+    request_as("admin", ADMIN_PASSWORD, port, args)
+}
+
+/// One request on a fresh connection logged in as `user`; an error if
+/// the login is refused.
+pub fn request_as(user: &str, password: &str, port: u16, args: &[&[u8]]) -> std::io::Result<Reply> {
+    let auth = [b"AUTH".to_vec(), user.into(), password.into()];
+    let mut replies = pipeline(
+        port,
+        &[auth.to_vec(), args.iter().map(|a| a.to_vec()).collect()],
+    )?;
+    match replies.remove(0) {
+        Reply::Simple(ok) if ok == b"OK" => Ok(replies.remove(0)),
+        Reply::Error(e) => Err(std::io::Error::other(format!(
+            "AUTH {user}: {}",
+            String::from_utf8_lossy(&e)
+        ))),
+        other => Err(std::io::Error::other(format!("AUTH {user}: {other:?}"))),
+    }
+}
+
 /// Sends `commands` on one connection, all at once, and reads their
 /// replies.
 pub fn pipeline(port: u16, commands: &[Vec<Vec<u8>>]) -> std::io::Result<Vec<Reply>> {
@@ -330,7 +370,26 @@ pub fn ensure_redis_cli() {
 
 /// `redis-cli -p <port> <args>`: its stdout, trimmed.
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
+    redis_cli_as(&[], port, args)
+}
+
+/// `redis-cli --user admin --pass ... -p <port> <args>`: its stdout,
+/// trimmed.
+pub fn redis_cli_admin(port: u16, args: &[&str]) -> String {
+    let login = [
+        "--user",
+        "admin",
+        "--pass",
+        ADMIN_PASSWORD,
+        "--no-auth-warning",
+    ];
+    redis_cli_as(&login, port, args)
+}
+
+/// `redis-cli <login> -p <port> <args>`: its stdout, trimmed.
+fn redis_cli_as(login: &[&str], port: u16, args: &[&str]) -> String {
     let out = Command::new("redis-cli")
+        .args(login)
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .output()
