@@ -64,9 +64,12 @@ wait_up "$REDIS_AOF_PORT"
 P1=$(free_port)
 P1B=$(free_port)
 P2=$(free_port)
+# The nodes log in to each other as the cluster user.
+printf '[auth]\ncluster_password = "%s"\n' "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+    >"$WORK/auth.toml"
 start_node() {
     local id=$1 threads=$2 port=$3
-    "$NODE" --node-id "$id" --scopes "key:=n1" --peers "n1@127.0.0.1:$P1, n2@127.0.0.1:$P2" \
+    "$NODE" --config "$WORK/auth.toml" --node-id "$id" --scopes "key:=n1" --peers "n1@127.0.0.1:$P1, n2@127.0.0.1:$P2" \
         --threads "$threads" --port "$port" --dir "$WORK/$id-$threads" >>"$WORK/$id-$threads.log" 2>&1 &
     PIDS+=($!)
     wait_up "$port"
