@@ -648,7 +648,7 @@ fn an_outcome_query_for_another_node_is_refused() {
 #[test]
 fn epochs_run_out_with_an_error() {
     let mut a = node("A");
-    a.lift_quarantine(Epoch::new(u32::MAX));
+    assert!(a.lift_quarantine(Epoch::new(u32::MAX)).must_persist());
     assert_eq!(
         a.start_move(BILLING, "B").unwrap_err(),
         MigrationError::EpochExhausted
@@ -796,7 +796,7 @@ fn every_damaged_image_quarantines_the_node() {
     // The operator's decision lifts the quarantine.
     let mut n = node("A");
     let _ = n.restore(&image[..3]);
-    n.lift_quarantine(Epoch::new(9));
+    assert!(n.lift_quarantine(Epoch::new(9)).must_persist());
     assert!(accepts(&n, KEY));
     assert_eq!(n.epoch(), Epoch::new(9));
 }

@@ -294,19 +294,29 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The operator's decision for a quarantined node: it starts over
     /// from its static table and `moves`, with epochs above `seen` (take
     /// the highest epoch any peer reports). Only for a node whose peers
-    /// agree it owns nothing beyond its static table.
+    /// agree it owns nothing beyond its static table, and see README
+    /// ("What an operator delivers") for the case that rule misses.
+    /// Persist before the node accepts a write: the image no longer says
+    /// quarantined.
     ///
     /// ```
     /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable, Scope};
     /// # let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::quarantined("A", &t, MigrationTable::<1>::new()).unwrap();
-    /// a.lift_quarantine(Epoch::new(40));
+    /// assert!(a.lift_quarantine(Epoch::new(40)).must_persist());
     /// assert!(a.verdict(b"a:1", |_| false).is_accept());
     /// assert_eq!(a.epoch(), Epoch::new(40));
+    /// assert!(!a.lift_quarantine(Epoch::new(40)).must_persist());
     /// ```
-    pub fn lift_quarantine(&mut self, seen: Epoch) {
+    pub fn lift_quarantine(&mut self, seen: Epoch) -> Durable<()> {
+        let changed = self.quarantined || seen > self.seen;
         self.quarantined = false;
         self.seen = self.seen.max(seen);
+        if changed {
+            Durable::changed(())
+        } else {
+            Durable::unchanged(())
+        }
     }
 
     /// Whether the node waits for an operator decision.

@@ -363,11 +363,13 @@ impl Cluster {
             ));
         }
         let lifted = self.node.update(|n| {
-            n.lift_quarantine(kevy_scope::Epoch::new(epoch));
+            // Its Durable says persist (the node was quarantined); the
+            // file is written whatever it says, as it replaces an
+            // unreadable or missing one.
+            let _ = n.lift_quarantine(kevy_scope::Epoch::new(epoch));
             Ok::<(), std::convert::Infallible>(())
         });
         let Ok(()) = lifted;
-        // Always persisted: it replaces the unreadable or missing file.
         self.persist(&outbox);
         drop(outbox);
         log_warn(
