@@ -1038,6 +1038,17 @@ impl Sim {
         for mv in in_flight {
             let driver = &self.servers[n].driver;
             if driver.awaiting_prepare.contains_key(&mv) {
+                // Now and then the source stops waiting for its fallback
+                // and asks the target, still shipping on a late ack
+                // (README leaves the order open): a target that is also
+                // the fallback may meet the prepare after its fence.
+                if self.rng.chance(20) {
+                    send.push(Msg {
+                        from: n,
+                        to: mv.to,
+                        body: Body::AskOutcome(mv),
+                    });
+                }
                 continue;
             }
             if driver.shipped.contains(&mv) && self.rng.chance(50) {
