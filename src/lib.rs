@@ -115,6 +115,7 @@ mod table;
 mod transaction;
 mod wire;
 
+pub use moves::driver::{Answer, Driver, DriverError, Effect, MoveReply, Request, Timing};
 pub use moves::image::{IMAGE_VERSION, ImageError};
 pub use moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
 pub use moves::node::{Node, ScopeLookup, Started, WriteVerdict};

@@ -2,6 +2,7 @@
 //! node that decides a write's verdict from them, and the shared form
 //! many threads route with.
 
+pub(crate) mod driver;
 pub(crate) mod image;
 pub(crate) mod messages;
 pub(crate) mod node;

@@ -1,0 +1,1124 @@
+//! The source side of MOVE-SCOPE and the announcements, as a sans-IO
+//! state machine: events in, effects out, no I/O, no clock, no heap.
+//!
+//! A [`Node`] decides every step of a move; what it leaves to its host is
+//! the conversation around the steps: telling the scope's fallback before
+//! shipping, waiting for answers, asking the outcome when an answer does
+//! not come, announcing a move's end to every peer until each
+//! acknowledges, starting over after a restart, and above all persisting
+//! a step before anything that depends on it leaves the node. A
+//! [`Driver`] holds that volatile state in fixed capacity and tells its
+//! host what to do, one [`Effect`] at a time. The host moves bytes; it
+//! never decides.
+//!
+//! # The host's contract
+//!
+//! 1. **Boot.** Build the node (`Node::new`, then [`Node::restore`] from
+//!    the stored image, or nothing on a first boot), build the driver with
+//!    [`Driver::new`] from the peer list, and call [`Driver::resume`]: it
+//!    asks the outcome of every move the image holds in flight and owes
+//!    every peer the news the image vouches for ([`Node::announcements`]),
+//!    since what the driver owed before the restart is lost.
+//! 2. **Events.** Feed the driver:
+//!    - [`Driver::start`] for an operator's MOVE-SCOPE on this node;
+//!    - [`Driver::answer`] for every answer a peer gives to a request the
+//!      driver sent ([`Effect::Send`]) or to a ship ([`Effect::Ship`],
+//!      answered as [`Request::Ingest`]), with the request it answers;
+//!      a request that got no answer (lost, timed out, connection closed)
+//!      needs no event: the driver's own deadlines cover it;
+//!    - [`Driver::persisted`] once the image it asked for is on stable
+//!      storage.
+//! 3. **Effects.** After every event, and whenever the time of the last
+//!    [`Effect::Wake`] has come, call [`Driver::poll`] with the current
+//!    time until it returns `None`, and carry out each effect:
+//!    - [`Effect::Persist`]: encode the node's image **now**
+//!      ([`Node::encode_image`]), before any other call on the node or the
+//!      driver, and write it to stable storage; call
+//!      [`Driver::persisted`] when the write is done. Nothing that depends
+//!      on the steps the image holds is handed out before then. Images
+//!      must reach storage in the order they were encoded; a later image
+//!      covers an earlier one (so a host that writes the node's current
+//!      image for its own reasons may call `persisted` after it too).
+//!    - [`Effect::Send`]: deliver the request to the peer, and feed its
+//!      answer back with [`Driver::answer`].
+//!    - [`Effect::Ship`]: stream the keys under the move's prefix to its
+//!      target as `MOVE-SCOPE-INGEST`, and feed the target's answer back
+//!      (its `+OK n` as [`Answer::Ingested`]). The driver never holds the
+//!      keys; the host reads them from its store while it sends them.
+//!    - [`Effect::Reply`]: answer the operator's command `ticket` (the
+//!      epoch [`Driver::start`] returned).
+//!    - [`Effect::Wake`]: call `poll` again at that time (a later `Wake`
+//!      replaces it).
+//! 4. **The other side of each request** is the host's, on the peer that
+//!    receives it, straight on its [`Node`], persisting before it answers
+//!    whenever the step's `must_persist()` says so:
+//!
+//!    | request | the receiving host calls | answers |
+//!    | --- | --- | --- |
+//!    | [`Request::News`] | [`Node::learn`] | [`Answer::Learned`]; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
+//!    | [`Request::Ingest`] | [`Node::check_ingest`], applies the keys on [`Ingest::Apply`](crate::Ingest::Apply), [`Node::adopt`] | [`Answer::Ingested`] with the key count; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
+//!    | [`Request::Outcome`] | [`Node::move_outcome`] | [`Answer::Outcome`]; else [`Answer::Refused`] |
+//!
+//! 5. **Peers.** The peer list names every node the ownership table or a
+//!    move names (writers, fallbacks, targets): a move to a node that is
+//!    not a peer is refused, a fallback that is not a peer cannot be told
+//!    (its move is aborted through the outcome query), and news is owed to
+//!    peers only. The list may hold this node itself; nothing is sent to
+//!    it.
+//!
+//! # What the driver does
+//!
+//! A move the operator starts ([`Node::start_move`], persisted) first
+//! tells the scope's fallback it is in flight and waits for its
+//! acknowledgement (a `Stale` refusal counts as one), resending until
+//! [`Timing::prepare_ms`]; then it ships the keys and waits
+//! [`Timing::ship_ms`] for the `+OK`. On the `+OK` it commits. On a
+//! refusal, or when a deadline passes, it asks the target what became of
+//! the move and resolves it with the answer ([`Node::resolve_move`]),
+//! asking until one comes. Once a move ends, persisted, the driver owes
+//! its news to every peer and resends it until each acknowledges
+//! (`Stale` counts). The operator hears the end (`Committed` with the
+//! number of keys the target adopted, or `Aborted`), or `TryAgain` when
+//! the outcome has not come within [`Timing::reply_ms`]: the move then
+//! resolves in the background. A target that refused the ingest as
+//! `Stale` has seen a higher epoch than this node; the abort lifts this
+//! node above the target's fence, and the driver starts the move once
+//! more, with the same ticket.
+//!
+//! ```text
+//!  start ─▶ preparing ──ack──▶ shipping ──+OK──▶ commit ─┐
+//!             │ time-out          │ refusal, time-out     ├─▶ owe news to every peer;
+//!             └─────────────────▶ querying ──outcome──▶ ──┘   reply to the operator
+//! ```
+//!
+//! Bounded: `PEERS` peers (at most 32) and `MOVES` slots, both for moves
+//! in flight and for news owed (size it at least the node's record
+//! capacity: a node holds no more moves in flight nor news than records).
+//! A full table is a [`DriverError`], never a panic or a dropped duty.
+//!
+//! ```
+//! use kevy_scope::{Answer, Driver, Effect, MigrationTable, MoveReply, Node, OwnershipTable, Request, Scope};
+//!
+//! let table = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
+//! let mut a = Node::new("A", &table, MigrationTable::<4>::new()).unwrap();
+//! let mut driver = Driver::<2, 4>::new(["A", "B"]).unwrap();
+//! driver.resume(&a).unwrap();
+//! let ticket = driver.start(&mut a, b"app:", "B").unwrap();
+//! assert_eq!(driver.poll(&a, 0), Some(Effect::Persist)); // write a.encode_image(..), then:
+//! driver.persisted();
+//! let Some(Effect::Ship { to: "B", id }) = driver.poll(&a, 0) else { panic!() };
+//! let id = kevy_scope::MoveId { prefix: b"app:", from: "A", to: "B", epoch: id.epoch };
+//! // ... the keys stream to B, which adopts and answers +OK 3.
+//! driver.answer(&mut a, "B", Request::Ingest(id), Answer::Ingested { keys: 3 }).unwrap();
+//! assert_eq!(driver.poll(&a, 5), Some(Effect::Persist));
+//! driver.persisted();
+//! let reply = MoveReply::Committed { keys: Some(3) };
+//! assert_eq!(driver.poll(&a, 5), Some(Effect::Reply { ticket, reply }));
+//! assert!(matches!(driver.poll(&a, 5), Some(Effect::Send { to: "B", request: Request::News(_) })));
+//! ```
+
+use core::fmt;
+
+use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
+use crate::moves::node::{Node, ScopeLookup, Started};
+use crate::moves::records::{MigrationError, MoveRecords};
+use crate::node_id::{NodeId, NodeIdError};
+
+/// No deadline.
+const NEVER: u64 = u64::MAX;
+/// The `from` of this node's own news.
+const OWN: u8 = u8::MAX;
+/// The `from` of news whose source is not a peer.
+const STRANGER: u8 = u8::MAX - 1;
+
+/// The driver's deadlines, in milliseconds of the host's clock.
+///
+/// ```
+/// use kevy_scope::{Driver, Timing};
+/// let fast = Timing { prepare_ms: 500, ..Timing::DEFAULT };
+/// let driver = Driver::<2, 2>::new(["A", "B"]).unwrap().with_timing(fast);
+/// # let _ = driver;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Timing {
+    /// The first resend of a request that got no answer.
+    pub retry_ms: u32,
+    /// The longest wait between resends (each wait doubles up to it).
+    pub max_retry_ms: u32,
+    /// How long the fallback has to acknowledge a move in flight; then
+    /// the move is aborted through the outcome query.
+    pub prepare_ms: u32,
+    /// How long the target has to answer the ingest, from the ship on;
+    /// then its outcome is asked.
+    pub ship_ms: u32,
+    /// How long the operator waits for the outcome once it is asked;
+    /// then it hears `TryAgain` and the move resolves in the background.
+    pub reply_ms: u32,
+}
+
+impl Timing {
+    /// Resends after 200 ms, doubling up to 5 s; the fallback has 3 s,
+    /// the ingest 30 s, the operator waits 3 s for an outcome.
+    pub const DEFAULT: Self = Self {
+        retry_ms: 200,
+        max_retry_ms: 5_000,
+        prepare_ms: 3_000,
+        ship_ms: 30_000,
+        reply_ms: 3_000,
+    };
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What the driver asks of a peer, and what an [`Answer`] answers.
+///
+/// ```
+/// use kevy_scope::{Epoch, MoveId, Request};
+/// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
+/// assert_ne!(Request::Outcome(id), Request::Ingest(id));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Request<'a> {
+    /// `MOVE-SCOPE-NEWS`: learn this news ([`Node::learn`]).
+    News(Announcement<'a>),
+    /// `MOVE-SCOPE-OUTCOME`: what became of this move
+    /// ([`Node::move_outcome`])?
+    Outcome(MoveId<'a>),
+    /// `MOVE-SCOPE-INGEST`: the keys of this move ([`Effect::Ship`]).
+    Ingest(MoveId<'a>),
+}
+
+/// A peer's answer to a [`Request`].
+///
+/// ```
+/// use kevy_scope::{Answer, Epoch, Outcome};
+/// let a = Answer::Outcome(Outcome::Aborted { fence: Epoch::new(4) });
+/// assert_ne!(a, Answer::Refused);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Answer {
+    /// `+OK` to news: learned (or known already).
+    Learned,
+    /// `+OK n` to an ingest: the target adopted the prefix, with `keys`
+    /// keys.
+    Ingested {
+        /// The keys the target applied.
+        keys: u32,
+    },
+    /// The target's answer to an outcome query.
+    Outcome(Outcome),
+    /// Refused as stale ([`MigrationError::Stale`]): to news, the peer
+    /// knows newer news (an acknowledgement); to an ingest, the target's
+    /// fence is above the move's epoch.
+    Stale,
+    /// Any other refusal, or an answer the host could not read.
+    Refused,
+}
+
+/// What the operator hears of a move it started.
+///
+/// ```
+/// use kevy_scope::MoveReply;
+/// assert_ne!(MoveReply::Aborted, MoveReply::TryAgain);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum MoveReply {
+    /// The target owns the prefix (`+OK n`).
+    Committed {
+        /// The keys the target adopted, when its `+OK` said (not when the
+        /// move was committed on the outcome query).
+        keys: Option<u32>,
+    },
+    /// The move was called off: this node still owns the prefix.
+    Aborted,
+    /// The outcome did not come in time: the move stays quiesced and
+    /// resolves in the background (`-TRYAGAIN`).
+    TryAgain,
+}
+
+/// One thing the host must do now; see the module docs for each.
+///
+/// ```
+/// use kevy_scope::Effect;
+/// assert_ne!(Effect::Persist, Effect::Wake { at: 0 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Effect<'a> {
+    /// Encode the node's image now and write it to stable storage; call
+    /// [`Driver::persisted`] when it is there.
+    Persist,
+    /// Deliver `request` to peer `to`.
+    Send {
+        /// The peer's id.
+        to: &'a str,
+        /// What to ask.
+        request: Request<'a>,
+    },
+    /// Stream the keys under `id.prefix` to `to` (`MOVE-SCOPE-INGEST`).
+    Ship {
+        /// The move's target.
+        to: &'a str,
+        /// The move.
+        id: MoveId<'a>,
+    },
+    /// Answer the operator's command `ticket`.
+    Reply {
+        /// The epoch [`Driver::start`] returned for the command.
+        ticket: Epoch,
+        /// What to tell the operator.
+        reply: MoveReply,
+    },
+    /// Call [`Driver::poll`] again at `at` (milliseconds, the host's
+    /// clock), unless an event comes first.
+    Wake {
+        /// When.
+        at: u64,
+    },
+}
+
+/// Why the driver refused an event.
+///
+/// ```
+/// use kevy_scope::{Driver, DriverError};
+/// assert_eq!(Driver::<1, 1>::new(["A", "B"]).unwrap_err(), DriverError::TooManyPeers { capacity: 1 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum DriverError {
+    /// The node refused the step.
+    Refused(MigrationError),
+    /// A node the step names is not in the peer list.
+    UnknownPeer,
+    /// A peer id breaks the node-id rule.
+    InvalidPeer(NodeIdError),
+    /// More peers than the driver holds (`PEERS`).
+    TooManyPeers {
+        /// `PEERS`.
+        capacity: usize,
+    },
+    /// Every move slot is taken (`MOVES`).
+    TooManyMoves {
+        /// `MOVES`.
+        capacity: usize,
+    },
+    /// Every slot of news owed is taken (`MOVES`): the step was not
+    /// taken; it is taken again when the answer comes again, once peers
+    /// have acknowledged older news.
+    OutboxFull {
+        /// `MOVES`.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for DriverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Refused(e) => write!(f, "the node refused the step: {e}"),
+            Self::UnknownPeer => f.write_str("the node named is not a peer"),
+            Self::InvalidPeer(e) => write!(f, "invalid peer id: {e}"),
+            Self::TooManyPeers { capacity } => write!(f, "more than {capacity} peers"),
+            Self::TooManyMoves { capacity } => write!(f, "all {capacity} move slots are taken"),
+            Self::OutboxFull { capacity } => {
+                write!(f, "all {capacity} slots of news owed are taken")
+            }
+        }
+    }
+}
+
+impl core::error::Error for DriverError {}
+
+/// Where a move this node runs stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Telling the fallback (a peer index); the keys ship on its ack.
+    Preparing(u8),
+    /// Shipped, or about to; waiting for `+OK`.
+    Shipping,
+    /// Asking the target for the outcome.
+    Querying,
+    /// Resolved; the operator's reply waits for the persist.
+    Done(MoveReply),
+}
+
+/// One move out of this node and its conversation.
+#[derive(Debug, Clone, Copy)]
+struct Exchange {
+    /// The move's epoch (this node's moves have distinct epochs).
+    epoch: Epoch,
+    /// The operator's command waiting for a reply.
+    ticket: Option<Epoch>,
+    stage: Stage,
+    /// The persist its next message depends on.
+    gate: u32,
+    /// When the stage's next message is due.
+    next: u64,
+    /// The stage's deadline, set when its first message leaves.
+    until: u64,
+    /// The wait before the next resend.
+    backoff: u32,
+    /// No message of the stage has left yet.
+    fresh: bool,
+    /// The target refused the ingest as stale.
+    stale: bool,
+    /// The move was started again above the target's fence.
+    retried: bool,
+}
+
+impl Exchange {
+    fn new(epoch: Epoch, ticket: Option<Epoch>, stage: Stage, gate: u32) -> Self {
+        Self {
+            epoch,
+            ticket,
+            stage,
+            gate,
+            next: 0,
+            until: NEVER,
+            backoff: 0,
+            fresh: true,
+            stale: false,
+            retried: false,
+        }
+    }
+
+    fn enter(&mut self, stage: Stage) {
+        self.stage = stage;
+        self.next = 0;
+        self.until = NEVER;
+        self.backoff = 0;
+        self.fresh = true;
+    }
+
+    /// Fires the stage's deadline and its next message, if due.
+    fn step(&mut self, t: &Timing, now: u64) -> Option<Act> {
+        if now >= self.until {
+            self.until = NEVER;
+            match self.stage {
+                Stage::Preparing(_) | Stage::Shipping => self.enter(Stage::Querying),
+                // Querying: the operator has waited long enough.
+                _ => {
+                    if let Some(ticket) = self.ticket.take() {
+                        return Some(Act::Reply(ticket, MoveReply::TryAgain));
+                    }
+                }
+            }
+        }
+        if now < self.next {
+            return None;
+        }
+        let epoch = self.epoch;
+        let (act, limit) = match self.stage {
+            Stage::Preparing(peer) => (Act::Prepare(epoch, peer), t.prepare_ms),
+            Stage::Shipping => (Act::Ship(epoch), t.ship_ms),
+            Stage::Querying if self.ticket.is_some() => (Act::Query(epoch), t.reply_ms),
+            Stage::Querying => (Act::Query(epoch), u32::MAX),
+            Stage::Done(_) => return None,
+        };
+        if self.fresh {
+            self.fresh = false;
+            if limit != u32::MAX {
+                self.until = now.saturating_add(u64::from(limit));
+            }
+        }
+        self.next = if self.stage == Stage::Shipping {
+            // Shipped once: the deadline, not a resend, follows.
+            NEVER
+        } else {
+            retry(&mut self.backoff, t, now)
+        };
+        Some(act)
+    }
+
+    /// The earliest time this exchange needs a poll.
+    fn deadline(&self) -> u64 {
+        match self.stage {
+            Stage::Done(_) => NEVER,
+            _ => self.next.min(self.until),
+        }
+    }
+}
+
+/// The next resend time; doubles the wait.
+fn retry(backoff: &mut u32, t: &Timing, now: u64) -> u64 {
+    let wait = (*backoff).max(t.retry_ms);
+    *backoff = wait.saturating_mul(2).min(t.max_retry_ms.max(t.retry_ms));
+    now.saturating_add(u64::from(wait))
+}
+
+/// News owed to peers until each acknowledges. A move is named by its
+/// source and epoch (a source's epochs are distinct), so `(from, epoch)`
+/// names the news among the node's announcements.
+#[derive(Debug, Clone, Copy)]
+struct Owed {
+    epoch: Epoch,
+    /// [`OWN`], a peer index, or [`STRANGER`].
+    from: u8,
+    status: MoveStatus,
+    gate: u32,
+    /// Peers that have not acknowledged (a bit per peer index).
+    pending: u32,
+    /// Peers this round has not sent to yet.
+    unsent: u32,
+    next: u64,
+    backoff: u32,
+}
+
+impl Owed {
+    fn is(&self, epoch: Epoch, from: u8, status: MoveStatus) -> bool {
+        self.epoch == epoch && self.from == from && self.status == status
+    }
+
+    /// The next peer to send to, if a round is due.
+    fn step(&mut self, t: &Timing, now: u64) -> Option<u8> {
+        if now < self.next {
+            return None;
+        }
+        if self.unsent & self.pending == 0 {
+            self.unsent = self.pending;
+        }
+        let left = self.unsent & self.pending;
+        if left == 0 {
+            return None;
+        }
+        let peer = left.trailing_zeros();
+        self.unsent &= !(1 << peer);
+        if self.unsent & self.pending == 0 {
+            self.next = retry(&mut self.backoff, t, now);
+        }
+        u8::try_from(peer).ok()
+    }
+}
+
+/// Whether a message gated on persist `gate` may leave, `done` being the
+/// last persist done.
+fn open(gate: u32, done: u32) -> bool {
+    #[cfg(feature = "test-mutants")]
+    if SEND_BEFORE_PERSIST.with(core::cell::Cell::get) {
+        return true;
+    }
+    gate <= done
+}
+
+/// The index of peer `id`.
+fn index(peers: &[NodeId], id: &str) -> Option<u8> {
+    let at = peers.iter().position(|p| p.as_str() == id)?;
+    u8::try_from(at).ok()
+}
+
+/// The `from` of news: [`OWN`], a peer index or [`STRANGER`].
+fn source(peers: &[NodeId], me: &str, from: &str) -> u8 {
+    if from == me {
+        OWN
+    } else {
+        index(peers, from).unwrap_or(STRANGER)
+    }
+}
+
+/// The announcement `o` names, from the node's records.
+fn news<'n, T: ScopeLookup, R: MoveRecords>(
+    peers: &[NodeId],
+    node: &'n Node<T, R>,
+    o: &Owed,
+) -> Option<Announcement<'n>> {
+    let me = node.id();
+    node.announcements()
+        .find(|a| o.is(a.id.epoch, source(peers, me, a.id.from), a.status))
+}
+
+/// What `poll` hands out, before it borrows the data to name it.
+#[derive(Debug, Clone, Copy)]
+enum Act {
+    Persist,
+    Reply(Epoch, MoveReply),
+    /// `InFlight` news of the move at this epoch, to this peer.
+    Prepare(Epoch, u8),
+    Ship(Epoch),
+    Query(Epoch),
+    /// The owed news at this index, to this peer.
+    News(usize, u8),
+    Wake(u64),
+}
+
+/// The move conversations and announcements of one node; see the module
+/// docs for the host's contract.
+///
+/// ```
+/// use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
+/// let node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<4>::new()).unwrap();
+/// let mut driver = Driver::<3, 4>::new(["A", "B", "C"]).unwrap();
+/// driver.resume(&node).unwrap();
+/// assert_eq!(driver.poll(&node, 0), None);
+/// assert!(driver.is_idle());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Driver<const PEERS: usize, const MOVES: usize> {
+    peers: heapless::Vec<NodeId, PEERS, u8>,
+    timing: Timing,
+    moves: heapless::Vec<Exchange, MOVES, u8>,
+    owed: heapless::Vec<Owed, MOVES, u8>,
+    /// Persists: the last step's, the last one handed out, the last one
+    /// done.
+    want: u32,
+    asked: u32,
+    done: u32,
+    /// The last `Wake` handed out.
+    told: u64,
+}
+
+#[cfg(feature = "test-mutants")]
+std::thread_local! {
+    static SEND_BEFORE_PERSIST: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    static SHIP_UNPREPARED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
+    /// A peer mask is a `u32`.
+    const FITS: () = assert!(PEERS <= 32, "a driver holds at most 32 peers");
+
+    /// A driver for a node whose peers are `peers` (the node itself may be
+    /// among them), with [`Timing::DEFAULT`].
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, DriverError};
+    /// assert!(Driver::<2, 4>::new(["A", "B"]).is_ok());
+    /// assert!(matches!(Driver::<2, 4>::new(["A", ""]), Err(DriverError::InvalidPeer(_))));
+    /// ```
+    pub fn new<'p>(peers: impl IntoIterator<Item = &'p str>) -> Result<Self, DriverError> {
+        let () = Self::FITS;
+        let mut list = heapless::Vec::new();
+        for p in peers {
+            let id = NodeId::new(p).map_err(DriverError::InvalidPeer)?;
+            list.push(id)
+                .map_err(|_| DriverError::TooManyPeers { capacity: PEERS })?;
+        }
+        Ok(Self {
+            peers: list,
+            timing: Timing::DEFAULT,
+            moves: heapless::Vec::new(),
+            owed: heapless::Vec::new(),
+            want: 0,
+            asked: 0,
+            done: 0,
+            told: NEVER,
+        })
+    }
+
+    /// The same driver with other deadlines.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, Timing};
+    /// let d = Driver::<1, 1>::new(["A"]).unwrap().with_timing(Timing { retry_ms: 50, ..Timing::DEFAULT });
+    /// # let _ = d;
+    /// ```
+    #[must_use]
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// After a boot, with the node as restored: forgets everything, asks
+    /// the target of every move in flight for its outcome, and owes every
+    /// peer the news the node vouches for. Takes what fits and reports
+    /// the first thing that did not (a move to a node that is not a peer
+    /// cannot be asked about).
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap(); // persisted, then a crash
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// driver.resume(&a).unwrap();
+    /// assert!(matches!(driver.poll(&a, 0), Some(kevy_scope::Effect::Send { to: "B", .. })));
+    /// ```
+    pub fn resume<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &Node<T, R>,
+    ) -> Result<(), DriverError> {
+        self.moves.clear();
+        self.owed.clear();
+        self.want = 0;
+        self.asked = 0;
+        self.done = 0;
+        self.told = NEVER;
+        let mut result = Ok(());
+        for id in node.in_flight() {
+            let taken = match self.index(id.to) {
+                Some(_) => self
+                    .moves
+                    .push(Exchange::new(id.epoch, None, Stage::Querying, 0))
+                    .map_err(|_| DriverError::TooManyMoves { capacity: MOVES }),
+                None => Err(DriverError::UnknownPeer),
+            };
+            result = result.and(taken);
+        }
+        for news in node.announcements() {
+            let from = self.source(node.id(), news.id.from);
+            result = result.and(self.owe(node.id(), news.id.epoch, from, news.status));
+        }
+        result
+    }
+
+    /// The operator's MOVE-SCOPE of `prefix` to `to` on this node: starts
+    /// the move ([`Node::start_move`]) and returns the ticket its
+    /// [`Effect::Reply`] will carry (the move's epoch; it stays the
+    /// ticket if the move is started again above a fence).
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, DriverError, MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// assert_eq!(driver.start(&mut a, b"a:", "C"), Err(DriverError::UnknownPeer));
+    /// assert_eq!(driver.start(&mut a, b"b:", "B"), Err(DriverError::Refused(MigrationError::NotOwner)));
+    /// assert_eq!(driver.start(&mut a, b"a:", "B").unwrap().get(), 1);
+    /// ```
+    pub fn start<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+        prefix: &[u8],
+        to: &str,
+    ) -> Result<Epoch, DriverError> {
+        if self.index(to).is_none() {
+            return Err(DriverError::UnknownPeer);
+        }
+        if self.moves.is_full() {
+            return Err(DriverError::TooManyMoves { capacity: MOVES });
+        }
+        let started = self.took(node.start_move(prefix, to).map_err(DriverError::Refused)?);
+        let stage = self.first_stage(&started);
+        let ticket = started.epoch;
+        self.moves
+            .push(Exchange::new(ticket, Some(ticket), stage, self.want))
+            .map_err(|_| DriverError::TooManyMoves { capacity: MOVES })?;
+        Ok(ticket)
+    }
+
+    /// A peer's `answer` to `request`, which the driver sent it (a ship is
+    /// answered as [`Request::Ingest`]). Answers that come late, twice or
+    /// to an older incarnation of this node are taken for what they say
+    /// or ignored.
+    ///
+    /// An error leaves the node as it was: the answer's step was not
+    /// taken, and is taken when the answer comes again.
+    ///
+    /// ```
+    /// # use kevy_scope::{Answer, Driver, Effect, MigrationTable, Node, OwnershipTable, Outcome, Request, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap(); // then a crash
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// driver.resume(&a).unwrap();
+    /// let Some(Effect::Send { request: Request::Outcome(asked), .. }) = driver.poll(&a, 0) else { panic!() };
+    /// // The effect borrows the driver and the node: the host keeps its own copy of the request.
+    /// let id = kevy_scope::MoveId { prefix: b"a:", from: "A", to: "B", epoch: asked.epoch };
+    /// let fence = id.epoch;
+    /// driver.answer(&mut a, "B", Request::Outcome(id), Answer::Outcome(Outcome::Aborted { fence })).unwrap();
+    /// assert_eq!(driver.poll(&a, 1), Some(Effect::Persist));
+    /// assert!(a.verdict(b"a:1", |_| false).is_accept());
+    /// ```
+    pub fn answer<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+        from: &str,
+        request: Request<'_>,
+        answer: Answer,
+    ) -> Result<(), DriverError> {
+        let (id, ingest) = match request {
+            Request::News(news) => {
+                self.news_answered(node.id(), from, &news, answer);
+                return Ok(());
+            }
+            Request::Outcome(id) => (id, false),
+            Request::Ingest(id) => (id, true),
+        };
+        if id.from != node.id() || id.to != from {
+            return Ok(());
+        }
+        match (ingest, answer) {
+            (true, Answer::Ingested { keys }) => {
+                self.resolve(node, &id, Outcome::Committed, Some(keys))
+            }
+            (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None),
+            (true, Answer::Stale | Answer::Refused) => {
+                if let Some(ex) = self.exchange(id.epoch, Stage::Shipping) {
+                    ex.stale = answer == Answer::Stale;
+                    ex.enter(Stage::Querying);
+                }
+                Ok(())
+            }
+            // Asked again when its resend is due.
+            _ => Ok(()),
+        }
+    }
+
+    /// The image the last [`Effect::Persist`] asked for is on stable
+    /// storage.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, Effect, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// driver.start(&mut a, b"a:", "B").unwrap();
+    /// assert_eq!(driver.poll(&a, 0), Some(Effect::Persist));
+    /// assert!(matches!(driver.poll(&a, 0), Some(Effect::Wake { .. }) | None)); // nothing leaves yet
+    /// driver.persisted();
+    /// assert!(matches!(driver.poll(&a, 0), Some(Effect::Ship { .. })));
+    /// ```
+    pub fn persisted(&mut self) {
+        self.done = self.asked;
+    }
+
+    /// Whether the driver has nothing left to do: no move in flight, no
+    /// news owed, no persist outstanding.
+    ///
+    /// ```
+    /// # use kevy_scope::Driver;
+    /// assert!(Driver::<1, 1>::new(["A"]).unwrap().is_idle());
+    /// ```
+    #[must_use]
+    pub fn is_idle(&self) -> bool {
+        self.moves.is_empty() && self.owed.is_empty() && self.done == self.want
+    }
+
+    /// The next thing the host must do at time `now`, or `None` until the
+    /// next event or [`Effect::Wake`]. Call it until it returns `None`.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
+    /// let node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// let mut driver = Driver::<1, 1>::new(["A"]).unwrap();
+    /// assert_eq!(driver.poll(&node, 0), None);
+    /// ```
+    pub fn poll<'a, T: ScopeLookup, R: MoveRecords>(
+        &'a mut self,
+        node: &'a Node<T, R>,
+        now: u64,
+    ) -> Option<Effect<'a>> {
+        let act = self.next(node, now)?;
+        let this: &'a Self = self;
+        this.render(act, node)
+    }
+
+    /// Makes the current thread's drivers hand out messages before the
+    /// persist they depend on is done. For mutation tests only.
+    #[cfg(feature = "test-mutants")]
+    #[doc(hidden)]
+    pub fn send_before_persist(on: bool) {
+        SEND_BEFORE_PERSIST.with(|c| c.set(on));
+    }
+
+    /// Makes the current thread's drivers ship without telling the
+    /// scope's fallback first. For mutation tests only.
+    #[cfg(feature = "test-mutants")]
+    #[doc(hidden)]
+    pub fn ship_unprepared(on: bool) {
+        SHIP_UNPREPARED.with(|c| c.set(on));
+    }
+
+    /// Notes a step's persist; returns its value.
+    fn took<V>(&mut self, step: crate::Durable<V>) -> V {
+        if step.must_persist() {
+            self.want = self.want.wrapping_add(1);
+        }
+        step.into_inner()
+    }
+
+    fn index(&self, id: &str) -> Option<u8> {
+        index(&self.peers, id)
+    }
+
+    fn source(&self, me: &str, from: &str) -> u8 {
+        source(&self.peers, me, from)
+    }
+
+    fn first_stage(&self, started: &Started) -> Stage {
+        #[cfg(feature = "test-mutants")]
+        if SHIP_UNPREPARED.with(core::cell::Cell::get) {
+            return Stage::Shipping;
+        }
+        match &started.prepare {
+            Some(fallback) => match self.index(fallback.as_str()) {
+                Some(peer) => Stage::Preparing(peer),
+                // It cannot be told: the move must not ship.
+                None => Stage::Querying,
+            },
+            None => Stage::Shipping,
+        }
+    }
+
+    /// The exchange of the move at `epoch`, if it is in `stage` (any
+    /// stage but `Done` for `Querying`).
+    fn exchange(&mut self, epoch: Epoch, stage: Stage) -> Option<&mut Exchange> {
+        self.moves.iter_mut().find(|e| {
+            e.epoch == epoch
+                && match stage {
+                    Stage::Querying => !matches!(e.stage, Stage::Done(_)),
+                    other => e.stage == other,
+                }
+        })
+    }
+
+    /// Owes `news` to every peer but this node, gated on the last step.
+    fn owe(
+        &mut self,
+        me: &str,
+        epoch: Epoch,
+        from: u8,
+        status: MoveStatus,
+    ) -> Result<(), DriverError> {
+        let mut pending = 0u32;
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.as_str() != me {
+                pending |= 1 << i;
+            }
+        }
+        let gate = self.want;
+        if let Some(o) = self.owed.iter_mut().find(|o| o.is(epoch, from, status)) {
+            o.pending = pending;
+            o.gate = gate;
+            return Ok(());
+        }
+        if pending == 0 {
+            return Ok(());
+        }
+        let owed = Owed {
+            epoch,
+            from,
+            status,
+            gate,
+            pending,
+            unsent: 0,
+            next: 0,
+            backoff: 0,
+        };
+        self.owed
+            .push(owed)
+            .map_err(|_| DriverError::OutboxFull { capacity: MOVES })
+    }
+
+    fn news_answered(&mut self, me: &str, from: &str, news: &Announcement<'_>, answer: Answer) {
+        if !matches!(answer, Answer::Learned | Answer::Stale) {
+            return;
+        }
+        let Some(peer) = self.index(from) else { return };
+        let source = self.source(me, news.id.from);
+        if news.status == MoveStatus::InFlight {
+            if source == OWN
+                && let Some(ex) = self.exchange(news.id.epoch, Stage::Preparing(peer))
+            {
+                ex.enter(Stage::Shipping);
+            }
+            return;
+        }
+        for o in self.owed.iter_mut() {
+            if o.is(news.id.epoch, source, news.status) {
+                o.pending &= !(1 << peer);
+            }
+        }
+        self.owed.retain(|o| o.pending != 0);
+    }
+
+    /// Resolves this node's move `id` with its target's word.
+    fn resolve<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+        id: &MoveId<'_>,
+        outcome: Outcome,
+        keys: Option<u32>,
+    ) -> Result<(), DriverError> {
+        let status = match outcome {
+            Outcome::Committed => MoveStatus::Committed,
+            _ => MoveStatus::Aborted,
+        };
+        if !node
+            .in_flight()
+            .any(|m| m.epoch == id.epoch && m.prefix == id.prefix)
+        {
+            // A late or repeated answer: the move ended already.
+            return Ok(());
+        }
+        self.prune(node);
+        if self.owed.is_full() && !self.owed.iter().any(|o| o.is(id.epoch, OWN, status)) {
+            return Err(DriverError::OutboxFull { capacity: MOVES });
+        }
+        let Ok(step) = node.resolve_move(id.prefix, id.epoch, outcome) else {
+            return Ok(());
+        };
+        let () = self.took(step);
+        self.owe(node.id(), id.epoch, OWN, status)?;
+        let Some(at) = self
+            .moves
+            .iter()
+            .position(|e| e.epoch == id.epoch && !matches!(e.stage, Stage::Done(_)))
+        else {
+            return Ok(());
+        };
+        let Some(mut ex) = self.moves.get(at).copied() else {
+            return Ok(());
+        };
+        let reply = match outcome {
+            Outcome::Committed => MoveReply::Committed { keys },
+            _ => MoveReply::Aborted,
+        };
+        if ex.ticket.is_none() {
+            self.moves.swap_remove(at);
+            return Ok(());
+        }
+        ex.gate = self.want;
+        ex.stage = Stage::Done(reply);
+        if ex.stale && !ex.retried && reply == MoveReply::Aborted {
+            // The target's fence was above this node's epochs; the abort
+            // lifted this node above it: once more.
+            if let Ok(step) = node.start_move(id.prefix, id.to) {
+                let started = self.took(step);
+                let stage = self.first_stage(&started);
+                ex = Exchange {
+                    retried: true,
+                    ..Exchange::new(started.epoch, ex.ticket, stage, self.want)
+                };
+            }
+        }
+        if let Some(slot) = self.moves.get_mut(at) {
+            *slot = ex;
+        }
+        Ok(())
+    }
+
+    /// Drops news the node no longer holds: newer news of its prefix
+    /// replaced it, and whoever holds that announces it.
+    fn prune<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>) {
+        let peers = &self.peers;
+        self.owed.retain(|o| news(peers, node, o).is_some());
+    }
+
+    /// The next thing to do; updates the timers and schedules.
+    fn next<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u64) -> Option<Act> {
+        if self.asked != self.want {
+            self.asked = self.want;
+            return Some(Act::Persist);
+        }
+        let mut i = 0;
+        while let Some(mut ex) = self.moves.get(i).copied() {
+            let open = open(ex.gate, self.done);
+            let act = if !open {
+                None
+            } else if let Stage::Done(reply) = ex.stage {
+                // A resolved move with a reply owed.
+                ex.ticket.map(|ticket| Act::Reply(ticket, reply))
+            } else if !node.in_flight().any(|m| m.epoch == ex.epoch) {
+                // Resolved behind the driver's back: the operator retries.
+                ex.stage = Stage::Done(MoveReply::TryAgain);
+                ex.ticket
+                    .map(|ticket| Act::Reply(ticket, MoveReply::TryAgain))
+            } else {
+                ex.step(&self.timing, now)
+            };
+            if open && matches!(ex.stage, Stage::Done(_)) {
+                self.moves.swap_remove(i);
+            } else {
+                if let Some(slot) = self.moves.get_mut(i) {
+                    *slot = ex;
+                }
+                i += 1;
+            }
+            if act.is_some() {
+                return act;
+            }
+        }
+        self.prune(node);
+        for (i, o) in self.owed.iter_mut().enumerate() {
+            if !open(o.gate, self.done) {
+                continue;
+            }
+            if let Some(peer) = o.step(&self.timing, now) {
+                return Some(Act::News(i, peer));
+            }
+        }
+        let at = self.wake();
+        if at == self.told {
+            return None;
+        }
+        self.told = at;
+        (at != NEVER).then_some(Act::Wake(at))
+    }
+
+    /// The earliest deadline of what may leave.
+    fn wake(&self) -> u64 {
+        let moves = self
+            .moves
+            .iter()
+            .filter(|e| open(e.gate, self.done))
+            .map(Exchange::deadline);
+        let owed = self
+            .owed
+            .iter()
+            .filter(|o| open(o.gate, self.done))
+            .map(|o| o.next);
+        moves.chain(owed).min().unwrap_or(NEVER)
+    }
+
+    /// Names what `act` sends, from the node's records and the peer list.
+    fn render<'a, T: ScopeLookup, R: MoveRecords>(
+        &'a self,
+        act: Act,
+        node: &'a Node<T, R>,
+    ) -> Option<Effect<'a>> {
+        let moving = |epoch: Epoch| node.in_flight().find(|m| m.epoch == epoch);
+        let peer = |i: u8| self.peers.get(usize::from(i)).map(NodeId::as_str);
+        Some(match act {
+            Act::Persist => Effect::Persist,
+            Act::Reply(ticket, reply) => Effect::Reply { ticket, reply },
+            Act::Wake(at) => Effect::Wake { at },
+            Act::Prepare(epoch, to) => Effect::Send {
+                to: peer(to)?,
+                request: Request::News(Announcement {
+                    id: moving(epoch)?,
+                    status: MoveStatus::InFlight,
+                }),
+            },
+            Act::Ship(epoch) => {
+                let id = moving(epoch)?;
+                Effect::Ship { to: id.to, id }
+            }
+            Act::Query(epoch) => {
+                let id = moving(epoch)?;
+                Effect::Send {
+                    to: id.to,
+                    request: Request::Outcome(id),
+                }
+            }
+            Act::News(at, to) => Effect::Send {
+                to: peer(to)?,
+                request: Request::News(news(&self.peers, node, self.owed.get(at)?)?),
+            },
+        })
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<const PEERS: usize, const MOVES: usize> defmt::Format for Driver<PEERS, MOVES> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "Driver {{ peers: {=usize}, moves: {=usize}, owed: {=usize}, persists: {=u32}/{=u32} }}",
+            self.peers.len(),
+            self.moves.len(),
+            self.owed.len(),
+            self.done,
+            self.want
+        );
+    }
+}

@@ -1,0 +1,1179 @@
+//! The move driver (`kevy_scope::Driver`) on three nodes, each a `Node`
+//! and a `Driver` run by a host that does only what the driver's contract
+//! says, through a deterministic network that delays, reorders, drops and
+//! duplicates messages, and crashes nodes.
+//!
+//! # The cluster
+//!
+//! Nodes A, B and F share the table `b:` = A|F and `c:` = B|F: F is the
+//! fallback of both scopes, so it hears of every move of their static
+//! writers, and a target that is also the fallback is common. The
+//! operator moves `b:`, `b:x:`, `b:x:y:`, `c:` and `c:z:` to random nodes,
+//! at the node a client would end at most of the time.
+//!
+//! # The host
+//!
+//! Per node: its `Node`, its `Driver`, its disk (the image last written)
+//! and the image being written. On `Effect::Persist` the host encodes the
+//! image at once and starts a write that ends at a later step (`flush`),
+//! when it calls `persisted`; a crash before then loses the write. On the
+//! receiving side of a request the host calls the node straight
+//! (`learn`; `check_ingest` + `adopt`; `move_outcome`), writes the image
+//! at once when the step asks (which also ends any write in progress:
+//! the newer image covers it) and answers. A crash restarts the node from
+//! its disk with a fresh driver and `resume`. A node flagged down by the
+//! quorum service processes nothing and, by its lease, accepts nothing.
+//!
+//! # Checks
+//!
+//! - After every step, never two up nodes accept a key (`Node::verdict`);
+//!   after every eighth, following redirects never comes back to a node.
+//! - Every `Send`, `Ship` and `Reply` the host takes from a driver names
+//!   only what the node's disk already holds: the harness decodes the
+//!   disk and looks for the step the message depends on (the move's start
+//!   before its prepare, ship or query; its end before its news and the
+//!   operator's reply).
+//! - Once faults stop (every node up, every write finished, every message
+//!   delivered, every timer fired): no move in flight, every driver idle,
+//!   every operator command answered exactly once (unless its node
+//!   crashed first), and each key has one acceptor that every other node
+//!   names in one hop.
+//! - The five-step trace (the target is the fallback; its in-flight news
+//!   arrives after it fenced the move off) and the retry above a target's
+//!   fence, scripted.
+//!
+//! `KEVY_DRIVER_SEEDS=a..b` runs other seeds (the 100 000-seed run:
+//! `KEVY_DRIVER_SEEDS=0..100000 cargo test --release --all-features --test
+//! driver -- --nocapture many_seeds`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use kevy_scope::{
+    Announcement, Answer, Driver, Effect, Epoch, Ingest, MigrationError, MigrationTable, MoveId,
+    MoveReply, MoveStatus, Node, OwnershipTable, Phase, Request, Scope, WriteVerdict,
+    ownership_table,
+};
+
+static TABLE: OwnershipTable<'static, 2> = ownership_table![
+    Scope::new(b"b:", "A").with_fallback("F"),
+    Scope::new(b"c:", "B").with_fallback("F"),
+];
+const IDS: [&str; 3] = ["A", "B", "F"];
+const A: usize = 0;
+const B: usize = 1;
+const F: usize = 2;
+const NODES: usize = IDS.len();
+const PREFIXES: [&[u8]; 5] = [b"b:", b"b:x:", b"b:x:y:", b"c:", b"c:z:"];
+const KEYS: [&[u8]; 5] = [b"b:k", b"b:x:k", b"b:x:y:k", b"c:k", b"c:z:k"];
+
+type SimNode = Node<&'static OwnershipTable<'static, 2>, MigrationTable<8>>;
+type SimDriver = Driver<3, 8>;
+
+/// Random steps of one run with faults.
+const STEPS: usize = 160;
+/// Rounds the calm phase may take to fall quiet.
+const CALM_ROUNDS: usize = 60;
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // splitmix64
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+fn idx(id: &str) -> usize {
+    IDS.iter()
+        .position(|i| *i == id)
+        .unwrap_or_else(|| panic!("unknown node {id}"))
+}
+
+fn prefix_of(p: &[u8]) -> &'static [u8] {
+    PREFIXES
+        .iter()
+        .copied()
+        .find(|q| *q == p)
+        .unwrap_or_else(|| panic!("unknown prefix {p:?}"))
+}
+
+/// A move as messages carry it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Mv {
+    prefix: &'static [u8],
+    from: usize,
+    to: usize,
+    epoch: u32,
+}
+
+impl Mv {
+    fn of(id: &MoveId<'_>) -> Self {
+        Mv {
+            prefix: prefix_of(id.prefix),
+            from: idx(id.from),
+            to: idx(id.to),
+            epoch: id.epoch.get(),
+        }
+    }
+
+    fn id(self) -> MoveId<'static> {
+        MoveId {
+            prefix: self.prefix,
+            from: IDS[self.from],
+            to: IDS[self.to],
+            epoch: Epoch::new(self.epoch),
+        }
+    }
+}
+
+impl fmt::Debug for Mv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}->{} @{}",
+            String::from_utf8_lossy(self.prefix),
+            IDS[self.from],
+            IDS[self.to],
+            self.epoch
+        )
+    }
+}
+
+/// A request as the network carries it (owned: no borrow of a driver).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Req {
+    News(Mv, MoveStatus),
+    Outcome(Mv),
+    Ingest(Mv),
+}
+
+impl Req {
+    fn of(request: &Request<'_>) -> Self {
+        match request {
+            Request::News(a) => Req::News(Mv::of(&a.id), a.status),
+            Request::Outcome(id) => Req::Outcome(Mv::of(id)),
+            Request::Ingest(id) => Req::Ingest(Mv::of(id)),
+        }
+    }
+
+    fn request(self) -> Request<'static> {
+        match self {
+            Req::News(mv, status) => Request::News(Announcement {
+                id: mv.id(),
+                status,
+            }),
+            Req::Outcome(mv) => Request::Outcome(mv.id()),
+            Req::Ingest(mv) => Request::Ingest(mv.id()),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    Req(Req),
+    Ans(Req, Answer),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Msg {
+    from: usize,
+    to: usize,
+    body: Body,
+}
+
+/// One node and its host's state.
+struct Host {
+    node: SimNode,
+    driver: SimDriver,
+    /// The image on stable storage.
+    disk: Vec<u8>,
+    /// The node `disk` restores to.
+    on_disk: SimNode,
+    /// The image the driver asked for, being written.
+    writing: Option<Vec<u8>>,
+    /// The last `Wake` the driver gave.
+    wake: Option<u64>,
+    down: bool,
+}
+
+fn image(node: &SimNode) -> Vec<u8> {
+    let mut buf = vec![0; node.image_len()];
+    let len = node.encode_image(&mut buf).unwrap();
+    buf.truncate(len);
+    buf
+}
+
+fn boot(n: usize, disk: Option<&[u8]>) -> (SimNode, SimDriver) {
+    let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+    if let Some(disk) = disk {
+        node.restore(disk).expect("a node's own image restores");
+    }
+    let mut driver = SimDriver::new(IDS).unwrap();
+    driver
+        .resume(&node)
+        .expect("the driver holds what the node holds");
+    (node, driver)
+}
+
+impl Host {
+    fn write(&mut self, img: Vec<u8>) {
+        self.on_disk = boot(idx(self.node.id()), Some(&img)).0;
+        self.disk = img;
+    }
+
+    fn new(n: usize) -> Self {
+        let (node, driver) = boot(n, None);
+        let disk = image(&node);
+        Host {
+            on_disk: node.clone(),
+            node,
+            driver,
+            disk,
+            writing: None,
+            wake: None,
+            down: false,
+        }
+    }
+}
+
+/// What the host took from a driver, owned.
+#[derive(Debug)]
+enum Out {
+    Send(usize, Req),
+    Reply(u32, MoveReply),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Two up nodes accept a key.
+    TwoAcceptors,
+    RedirectCycle,
+    /// A message left before the step it depends on was on disk.
+    SentBeforePersist,
+    /// Faults stopped and the cluster did not settle.
+    Unsettled,
+    /// An operator's command was answered twice.
+    TwoReplies,
+}
+
+#[derive(Debug)]
+struct Violation {
+    kind: Kind,
+    what: String,
+}
+
+fn violation(kind: Kind, what: impl Into<String>) -> Violation {
+    Violation {
+        kind,
+        what: what.into(),
+    }
+}
+
+/// An operator's command and what it heard.
+struct Command {
+    prefix: &'static [u8],
+    replies: Vec<MoveReply>,
+    /// Its node crashed before replying: the connection is gone.
+    orphaned: bool,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Stats {
+    started: u64,
+    committed: u64,
+    aborted: u64,
+    try_again: u64,
+    crashes: u64,
+    dropped: u64,
+    duplicated: u64,
+    delivered: u64,
+    ships: u64,
+    outbox_full: u64,
+    calm_rounds: u64,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.started += o.started;
+        self.committed += o.committed;
+        self.aborted += o.aborted;
+        self.try_again += o.try_again;
+        self.crashes += o.crashes;
+        self.dropped += o.dropped;
+        self.duplicated += o.duplicated;
+        self.delivered += o.delivered;
+        self.ships += o.ships;
+        self.outbox_full += o.outbox_full;
+        self.calm_rounds = self.calm_rounds.max(o.calm_rounds);
+    }
+}
+
+struct Sim {
+    rng: Rng,
+    now: u64,
+    hosts: Vec<Host>,
+    net: Vec<Msg>,
+    commands: BTreeMap<(usize, u32), Command>,
+    /// Check every message against the disk.
+    track: bool,
+    stats: Stats,
+    logging: bool,
+    log: Vec<String>,
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        Sim {
+            rng: Rng(seed),
+            now: 0,
+            hosts: (0..NODES).map(Host::new).collect(),
+            net: Vec::new(),
+            commands: BTreeMap::new(),
+            track: true,
+            stats: Stats::default(),
+            logging: false,
+            log: Vec::new(),
+        }
+    }
+
+    /// Keeps `line` for a failure report (only when replaying a failed
+    /// seed: formatting every event would be most of a run's time).
+    fn note(&mut self, line: impl FnOnce() -> String) {
+        if !self.logging {
+            return;
+        }
+        if self.log.len() >= 40 {
+            self.log.remove(0);
+        }
+        let line = format!("t={} {}", self.now, line());
+        self.log.push(line);
+    }
+
+    // ----- the host ------------------------------------------------------
+
+    /// Takes every effect node `n`'s driver has now.
+    fn pump(&mut self, n: usize) -> Result<(), Violation> {
+        let now = self.now;
+        let mut outs = Vec::new();
+        let h = &mut self.hosts[n];
+        while let Some(effect) = h.driver.poll(&h.node, now) {
+            match effect {
+                // Encoded now, before any other call; written later.
+                Effect::Persist => h.writing = Some(image(&h.node)),
+                Effect::Send { to, request } => outs.push(Out::Send(idx(to), Req::of(&request))),
+                Effect::Ship { to, id } => outs.push(Out::Send(idx(to), Req::Ingest(Mv::of(&id)))),
+                Effect::Reply { ticket, reply } => outs.push(Out::Reply(ticket.get(), reply)),
+                Effect::Wake { at } => {
+                    assert!(at > now, "a wake-up in the past: {at} at {now}");
+                    h.wake = Some(at);
+                }
+            }
+        }
+        for out in outs {
+            self.durable(n, &out)?;
+            match out {
+                Out::Send(to, req) => {
+                    if matches!(req, Req::Ingest(_)) {
+                        self.stats.ships += 1;
+                    }
+                    self.note(|| format!("{} sends {req:?} to {}", IDS[n], IDS[to]));
+                    self.net.push(Msg {
+                        from: n,
+                        to,
+                        body: Body::Req(req),
+                    });
+                }
+                Out::Reply(ticket, reply) => {
+                    self.note(|| format!("{} replies {reply:?} to command {ticket}", IDS[n]));
+                    match reply {
+                        MoveReply::Committed { .. } => self.stats.committed += 1,
+                        MoveReply::Aborted => self.stats.aborted += 1,
+                        _ => self.stats.try_again += 1,
+                    }
+                    let c = self
+                        .commands
+                        .get_mut(&(n, ticket))
+                        .unwrap_or_else(|| panic!("a reply to no command: {ticket}"));
+                    c.replies.push(reply);
+                    if c.replies.len() > 1 {
+                        return Err(violation(
+                            Kind::TwoReplies,
+                            format!("command {ticket} on {}: {:?}", IDS[n], c.replies),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The tracking check: what `out` says of node `n` is on its disk.
+    fn durable(&self, n: usize, out: &Out) -> Result<(), Violation> {
+        if !self.track {
+            return Ok(());
+        }
+        let disk = &self.hosts[n].on_disk;
+        let record = |prefix: &[u8]| {
+            disk.records()
+                .find(|(_, m)| m.prefix == prefix)
+                .map(|(phase, m)| (phase, m.epoch.get(), m.from == IDS[n]))
+        };
+        // A record of a wider prefix, newer than `e`: it dropped the
+        // prefix's own record when it settled (only after it).
+        let covered = |prefix: &[u8], e: u32| {
+            disk.records().any(|(_, m)| {
+                m.prefix.len() < prefix.len() && prefix.starts_with(m.prefix) && m.epoch.get() > e
+            })
+        };
+        let ok = match *out {
+            Out::Send(_, Req::News(mv, MoveStatus::InFlight)) | Out::Send(_, Req::Ingest(mv)) => {
+                record(mv.prefix) == Some((Phase::Migrating, mv.epoch, true))
+            }
+            Out::Send(_, Req::Outcome(mv)) => {
+                record(mv.prefix).is_some_and(|(_, e, _)| e >= mv.epoch)
+            }
+            Out::Send(_, Req::News(mv, _)) if covered(mv.prefix, mv.epoch) => true,
+            Out::Send(_, Req::News(mv, status)) => match record(mv.prefix) {
+                Some((_, e, _)) if e > mv.epoch => true,
+                Some((phase, e, _)) if e == mv.epoch && mv.from != n => phase != Phase::Migrating,
+                Some((phase, e, true)) if e == mv.epoch => {
+                    phase
+                        == if status == MoveStatus::Committed {
+                            Phase::Migrated
+                        } else {
+                            Phase::Adopted
+                        }
+                }
+                _ => false,
+            },
+            Out::Reply(ticket, MoveReply::Committed { .. } | MoveReply::Aborted) => {
+                // Resolved on disk, or a later command's move of the
+                // prefix started there (which it could only after).
+                let prefix = self.commands[&(n, ticket)].prefix;
+                let later = |e: u32| {
+                    self.commands
+                        .iter()
+                        .any(|(&(m, t), c)| m == n && t > ticket && t <= e && c.prefix == prefix)
+                };
+                covered(prefix, ticket)
+                    || record(prefix).is_some_and(|(phase, e, _)| {
+                        e >= ticket && (phase != Phase::Migrating || later(e))
+                    })
+            }
+            Out::Reply(..) => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(violation(
+                Kind::SentBeforePersist,
+                format!(
+                    "{} hands out {out:?} while its disk holds {:?}",
+                    IDS[n],
+                    disk.records()
+                        .map(|(p, m)| (p, Mv::of(&m)))
+                        .collect::<Vec<_>>()
+                ),
+            ))
+        }
+    }
+
+    /// The driver's write ends.
+    fn flush(&mut self, n: usize) -> Result<(), Violation> {
+        let h = &mut self.hosts[n];
+        if let Some(img) = h.writing.take() {
+            h.write(img);
+            h.driver.persisted();
+            self.note(|| format!("{} persisted", IDS[n]));
+        }
+        self.pump(n)
+    }
+
+    /// A receiving host's own step: the node's image written at once.
+    fn persist_now(&mut self, n: usize) {
+        let h = &mut self.hosts[n];
+        h.write(image(&h.node));
+        if h.writing.take().is_some() {
+            // The newer image covers the one being written.
+            h.driver.persisted();
+        }
+    }
+
+    /// The receiving side of a request, on the node.
+    fn respond(&mut self, n: usize, req: Req) -> Answer {
+        let node = &mut self.hosts[n].node;
+        let (answer, persist) = match req {
+            Req::News(mv, status) => match node.learn(&Announcement {
+                id: mv.id(),
+                status,
+            }) {
+                Ok(d) => (Answer::Learned, d.must_persist()),
+                Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                Err(_) => (Answer::Refused, false),
+            },
+            Req::Outcome(mv) => match node.move_outcome(&mv.id()) {
+                Ok(d) => (Answer::Outcome(d.into_inner()), d.must_persist()),
+                Err(_) => (Answer::Refused, false),
+            },
+            Req::Ingest(mv) => match node.check_ingest(&mv.id()) {
+                // (the keys are applied here)
+                Ok(Ingest::Apply) => match node.adopt(&mv.id()) {
+                    Ok(d) => (Answer::Ingested { keys: 1 }, d.must_persist()),
+                    Err(e) => panic!("adopt refused what check_ingest let through: {e:?}"),
+                },
+                Ok(_) => (Answer::Ingested { keys: 1 }, false),
+                Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                Err(_) => (Answer::Refused, false),
+            },
+        };
+        if persist {
+            self.persist_now(n);
+        }
+        answer
+    }
+
+    fn deliver(&mut self, msg: Msg) -> Result<(), Violation> {
+        let n = msg.to;
+        self.stats.delivered += 1;
+        match msg.body {
+            Body::Req(req) => {
+                let answer = self.respond(n, req);
+                self.note(|| format!("{} answers {req:?}: {answer:?}", IDS[n]));
+                self.net.push(Msg {
+                    from: n,
+                    to: msg.from,
+                    body: Body::Ans(req, answer),
+                });
+            }
+            Body::Ans(req, answer) => {
+                let h = &mut self.hosts[n];
+                match h
+                    .driver
+                    .answer(&mut h.node, IDS[msg.from], req.request(), answer)
+                {
+                    Ok(()) => {}
+                    Err(kevy_scope::DriverError::OutboxFull { .. }) => self.stats.outbox_full += 1,
+                    Err(e) => panic!("{}: the driver refused an answer: {e:?}", IDS[n]),
+                }
+            }
+        }
+        self.pump(n)
+    }
+
+    fn crash(&mut self, n: usize) -> Result<(), Violation> {
+        self.stats.crashes += 1;
+        let h = &mut self.hosts[n];
+        let (node, driver) = boot(n, Some(&h.disk));
+        h.node = node;
+        h.driver = driver;
+        h.writing = None;
+        h.wake = None;
+        for ((m, _), c) in self.commands.iter_mut() {
+            if *m == n && c.replies.is_empty() {
+                c.orphaned = true;
+            }
+        }
+        self.note(|| format!("{} crashes and restarts", IDS[n]));
+        self.pump(n)
+    }
+
+    fn operator(&mut self, n: usize, prefix: &'static [u8], to: usize) -> Result<(), Violation> {
+        let h = &mut self.hosts[n];
+        let started = h.driver.start(&mut h.node, prefix, IDS[to]);
+        self.note(|| {
+            format!(
+                "MOVE-SCOPE {} TO {} on {}: {started:?}",
+                String::from_utf8_lossy(prefix),
+                IDS[to],
+                IDS[n]
+            )
+        });
+        if let Ok(ticket) = started {
+            self.stats.started += 1;
+            self.commands.insert(
+                (n, ticket.get()),
+                Command {
+                    prefix,
+                    replies: Vec::new(),
+                    orphaned: false,
+                },
+            );
+        }
+        self.pump(n)
+    }
+
+    /// Fires node `n`'s timer if it is due.
+    fn timer(&mut self, n: usize) -> Result<(), Violation> {
+        let h = &mut self.hosts[n];
+        if h.down || h.wake.is_none_or(|at| at > self.now) {
+            return Ok(());
+        }
+        // A timer fires once; the driver arms the next one.
+        h.wake = None;
+        self.pump(n)
+    }
+
+    // ----- what clients see ------------------------------------------------
+
+    fn verdict(&self, n: usize, key: &[u8]) -> WriteVerdict<'_> {
+        let down = |id: &str| self.hosts[idx(id)].down;
+        self.hosts[n].node.verdict(key, down)
+    }
+
+    fn check_safety(&self) -> Result<(), Violation> {
+        for key in KEYS {
+            let acceptors: Vec<&str> = (0..NODES)
+                .filter(|&n| !self.hosts[n].down && self.verdict(n, key).is_accept())
+                .map(|n| IDS[n])
+                .collect();
+            if acceptors.len() > 1 {
+                return Err(violation(
+                    Kind::TwoAcceptors,
+                    format!("{} accepted by {acceptors:?}", String::from_utf8_lossy(key)),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Following redirects never comes back to a node.
+    fn check_no_cycle(&self) -> Result<(), Violation> {
+        for key in KEYS {
+            for start in 0..NODES {
+                let mut seen = vec![start];
+                let mut at = start;
+                while let WriteVerdict::Misdirected { target } = self.verdict(at, key) {
+                    at = idx(target);
+                    if seen.contains(&at) {
+                        return Err(violation(
+                            Kind::RedirectCycle,
+                            format!("{}: {seen:?} then {at}", String::from_utf8_lossy(key)),
+                        ));
+                    }
+                    seen.push(at);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ----- the run ----------------------------------------------------------
+
+    /// Where an operator sends MOVE-SCOPE `prefix`: where a client for a
+    /// key under it ends, most of the time; anywhere otherwise.
+    fn operator_guess(&mut self, prefix: &[u8]) -> usize {
+        let mut at = self.rng.below(NODES);
+        if self.rng.chance(80)
+            && let Some(key) = KEYS.iter().find(|k| k.starts_with(prefix))
+        {
+            for _ in 0..NODES {
+                match self.verdict(at, key) {
+                    WriteVerdict::Misdirected { target } => at = idx(target),
+                    _ => break,
+                }
+            }
+        }
+        at
+    }
+
+    fn random_step(&mut self) -> Result<(), Violation> {
+        let roll = self.rng.below(100);
+        match roll {
+            0..=34 if !self.net.is_empty() => {
+                let i = self.rng.below(self.net.len());
+                if self.hosts[self.net[i].to].down {
+                    return Ok(());
+                }
+                let msg = self.net.swap_remove(i);
+                self.deliver(msg)
+            }
+            35..=38 if !self.net.is_empty() => {
+                let i = self.rng.below(self.net.len());
+                let msg = self.net[i];
+                if self.hosts[msg.to].down {
+                    return Ok(());
+                }
+                self.stats.duplicated += 1;
+                self.deliver(msg)
+            }
+            39..=43 if !self.net.is_empty() => {
+                let i = self.rng.below(self.net.len());
+                let msg = self.net.swap_remove(i);
+                self.stats.dropped += 1;
+                self.note(|| format!("lost: {msg:?}"));
+                Ok(())
+            }
+            44..=53 => {
+                let prefix = PREFIXES[self.rng.below(PREFIXES.len())];
+                let n = self.operator_guess(prefix);
+                let to = self.rng.below(NODES);
+                if self.hosts[n].down {
+                    return Ok(());
+                }
+                self.operator(n, prefix, to)
+            }
+            54..=70 => {
+                let n = self.rng.below(NODES);
+                self.flush(n)
+            }
+            71..=88 => {
+                self.now += 1 + self.rng.below(2_000) as u64;
+                for n in 0..NODES {
+                    self.timer(n)?;
+                }
+                Ok(())
+            }
+            89..=92 => {
+                let n = self.rng.below(NODES);
+                self.crash(n)
+            }
+            93..=96 => {
+                let n = self.rng.below(NODES);
+                let h = &mut self.hosts[n];
+                h.down = !h.down;
+                let down = h.down;
+                self.note(|| format!("{} flagged {}", IDS[n], if down { "down" } else { "up" }));
+                if !down {
+                    self.pump(n)?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Faults stop: every node up, every write and message through, every
+    /// timer fired, until nothing is left.
+    fn calm(&mut self) -> Result<(), Violation> {
+        for h in &mut self.hosts {
+            h.down = false;
+        }
+        for round in 0..CALM_ROUNDS {
+            for n in 0..NODES {
+                self.flush(n)?;
+            }
+            while !self.net.is_empty() {
+                let msg = self.net.remove(0);
+                self.deliver(msg)?;
+                self.check_safety()?;
+            }
+            let quiet = self
+                .hosts
+                .iter()
+                .all(|h| h.writing.is_none() && h.driver.is_idle());
+            if quiet {
+                self.stats.calm_rounds = round as u64;
+                return self.check_settled();
+            }
+            let next = self.hosts.iter().filter_map(|h| h.wake).min();
+            if let Some(at) = next {
+                self.now = self.now.max(at);
+            }
+            for n in 0..NODES {
+                self.timer(n)?;
+            }
+        }
+        Err(violation(
+            Kind::Unsettled,
+            format!(
+                "not quiet after {CALM_ROUNDS} rounds: {:?}",
+                self.hosts
+                    .iter()
+                    .map(|h| (h.driver.is_idle(), h.writing.is_some(), h.wake))
+                    .collect::<Vec<_>>()
+            ),
+        ))
+    }
+
+    fn check_settled(&self) -> Result<(), Violation> {
+        self.check_no_cycle()?;
+        for (n, h) in self.hosts.iter().enumerate() {
+            if let Some(m) = h.node.in_flight().next() {
+                return Err(violation(
+                    Kind::Unsettled,
+                    format!("{} still moves {:?}", IDS[n], Mv::of(&m)),
+                ));
+            }
+        }
+        for ((n, ticket), c) in &self.commands {
+            if c.replies.is_empty() && !c.orphaned {
+                return Err(violation(
+                    Kind::Unsettled,
+                    format!("command {ticket} on {} never answered", IDS[*n]),
+                ));
+            }
+        }
+        for key in KEYS {
+            let acceptors: Vec<usize> = (0..NODES)
+                .filter(|&n| self.verdict(n, key).is_accept())
+                .collect();
+            let [owner] = acceptors[..] else {
+                return Err(violation(
+                    Kind::Unsettled,
+                    format!(
+                        "{} has acceptors {acceptors:?}",
+                        String::from_utf8_lossy(key)
+                    ),
+                ));
+            };
+            for n in (0..NODES).filter(|&n| n != owner) {
+                let v = self.verdict(n, key);
+                if v != (WriteVerdict::Misdirected { target: IDS[owner] }) {
+                    return Err(violation(
+                        Kind::Unsettled,
+                        format!(
+                            "{} on {}: {v:?}, owner {}",
+                            String::from_utf8_lossy(key),
+                            IDS[n],
+                            IDS[owner]
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Failure {
+    seed: u64,
+    violation: Violation,
+    log: Vec<String>,
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "seed {}: {:?}: {}",
+            self.seed, self.violation.kind, self.violation.what
+        )?;
+        for line in &self.log {
+            writeln!(f, "  {line}")?;
+        }
+        write!(
+            f,
+            "replay: KEVY_DRIVER_SEEDS={}..{} cargo test --all-features --test driver -- many_seeds",
+            self.seed,
+            self.seed + 1
+        )
+    }
+}
+
+fn run(seed: u64, track: bool) -> Result<Stats, Failure> {
+    run_logged(seed, track, false).map_err(|failure| {
+        // Again, deterministically, with the events kept for the report.
+        run_logged(seed, track, true).err().unwrap_or(failure)
+    })
+}
+
+fn run_logged(seed: u64, track: bool, logging: bool) -> Result<Stats, Failure> {
+    let mut sim = Sim::new(seed);
+    sim.track = track;
+    sim.logging = logging;
+    let result = (|| {
+        for step in 0..STEPS {
+            sim.random_step()?;
+            sim.check_safety()?;
+            if step % 8 == 0 {
+                sim.check_no_cycle()?;
+            }
+        }
+        sim.calm()
+    })();
+    match result {
+        Ok(()) => Ok(sim.stats),
+        Err(violation) => Err(Failure {
+            seed,
+            violation,
+            log: sim.log,
+        }),
+    }
+}
+
+fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
+    let Ok(spec) = std::env::var("KEVY_DRIVER_SEEDS") else {
+        return default;
+    };
+    let (a, b) = spec.split_once("..").expect("KEVY_DRIVER_SEEDS=a..b");
+    a.parse().unwrap()..b.parse().unwrap()
+}
+
+#[test]
+fn many_seeds() {
+    let range = seeds(0..3_000);
+    let count = range.end - range.start;
+    let began = Instant::now();
+    let mut total = Stats::default();
+    for seed in range {
+        match run(seed, true) {
+            Ok(stats) => total.add(&stats),
+            Err(failure) => panic!("{failure:?}"),
+        }
+    }
+    println!(
+        "{count} seeds in {:.2?}: {total:?} (calm_rounds is the most any run took)",
+        began.elapsed()
+    );
+    assert!(total.committed > 0 && total.aborted > 0 && total.try_again > 0);
+    assert!(total.crashes > 0 && total.dropped > 0 && total.duplicated > 0);
+}
+
+/// The operator's move of `prefix` from `n` to `to`, and its ticket.
+fn start(sim: &mut Sim, n: usize, prefix: &'static [u8], to: usize) -> u32 {
+    sim.operator(n, prefix, to).unwrap();
+    *sim.commands
+        .keys()
+        .filter(|(m, _)| *m == n)
+        .map(|(_, t)| t)
+        .max()
+        .unwrap()
+}
+
+/// Takes the first message in flight that `pick` accepts.
+fn take(sim: &mut Sim, pick: impl Fn(&Msg) -> bool) -> Msg {
+    let at = sim
+        .net
+        .iter()
+        .position(pick)
+        .expect("such a message is in flight");
+    sim.net.remove(at)
+}
+
+/// Delivers every message `pick` accepts, and what they cause, until none
+/// is left; flushes every write in between.
+fn deliver_all(sim: &mut Sim, pick: impl Fn(&Msg) -> bool) {
+    loop {
+        for n in 0..NODES {
+            sim.flush(n).unwrap();
+        }
+        let Some(at) = sim.net.iter().position(&pick) else {
+            return;
+        };
+        let msg = sim.net.remove(at);
+        sim.deliver(msg).unwrap();
+        sim.check_safety().unwrap();
+    }
+}
+
+fn accepts(sim: &Sim, n: usize, key: &[u8]) -> bool {
+    sim.verdict(n, key).is_accept()
+}
+
+#[test]
+fn the_five_step_trace_ends_with_one_acceptor() {
+    // A moves b:x: to F, which is also b:'s fallback. The in-flight news
+    // to F is delayed; A gives up waiting and asks F for the outcome; F
+    // fences the move off and answers Aborted, persisted; the delayed news
+    // arrives after. F refuses it as stale, and A, asking for the outcome,
+    // does not ship on that refusal.
+    let mut sim = Sim::new(1);
+    let ticket = start(&mut sim, A, b"b:x:", F);
+    sim.flush(A).unwrap();
+    let news = take(&mut sim, |m| {
+        matches!(m.body, Body::Req(Req::News(_, MoveStatus::InFlight)))
+    });
+    // Past the fallback's deadline: the resends are held too.
+    sim.now += 3_500;
+    sim.timer(A).unwrap();
+    sim.now += 200;
+    sim.timer(A).unwrap();
+    let query = take(&mut sim, |m| matches!(m.body, Body::Req(Req::Outcome(_))));
+    // F answers Aborted and persists it; the answer is delayed.
+    sim.deliver(query).unwrap();
+    let aborted = take(&mut sim, |m| {
+        matches!(m.body, Body::Ans(Req::Outcome(_), Answer::Outcome(_)))
+    });
+    // The delayed news arrives: refused as stale. A hears the refusal
+    // while it still waits for the outcome.
+    sim.deliver(news).unwrap();
+    let refusal = take(&mut sim, |m| matches!(m.body, Body::Ans(_, Answer::Stale)));
+    sim.deliver(refusal).unwrap();
+    assert!(
+        !sim.net
+            .iter()
+            .any(|m| matches!(m.body, Body::Req(Req::Ingest(_)))),
+        "A shipped on the late refusal"
+    );
+    sim.deliver(aborted).unwrap();
+    sim.check_safety().unwrap();
+    deliver_all(&mut sim, |_| true);
+    sim.calm().unwrap();
+    assert_eq!(sim.stats.ships, 0);
+    assert_eq!(
+        sim.commands[&(A, ticket)].replies,
+        [MoveReply::Aborted],
+        "the operator hears the abort"
+    );
+    assert!(accepts(&sim, A, b"b:x:k"));
+    assert!(!accepts(&sim, F, b"b:x:k"));
+    // However late the stale news comes, after a restart of F too.
+    sim.crash(F).unwrap();
+    sim.net.push(news);
+    deliver_all(&mut sim, |_| true);
+    sim.check_safety().unwrap();
+    assert!(accepts(&sim, A, b"b:x:k") && !accepts(&sim, F, b"b:x:k"));
+}
+
+#[test]
+fn a_stale_ingest_is_aborted_and_tried_once_more_above_the_fence() {
+    // F's epochs run ahead of A's (moves of c: between B and F that A
+    // never hears of), so F refuses A's ingest as stale: A asks the
+    // outcome, F answers Aborted with its fence, A aborts, persists, and
+    // starts the move once more above the fence, under the same ticket.
+    let mut sim = Sim::new(2);
+    let not_to_a = |m: &Msg| m.to != A;
+    start(&mut sim, B, b"c:", F);
+    deliver_all(&mut sim, not_to_a);
+    start(&mut sim, F, b"c:", B);
+    deliver_all(&mut sim, not_to_a);
+    start(&mut sim, B, b"c:", F);
+    deliver_all(&mut sim, not_to_a);
+    assert!(accepts(&sim, F, b"c:k"));
+    assert!(sim.hosts[F].node.epoch().get() >= 3);
+    sim.net.retain(not_to_a);
+
+    let ticket = start(&mut sim, A, b"b:x:", F);
+    assert_eq!(ticket, 1, "A's epochs are behind F's");
+    deliver_all(&mut sim, |_| true);
+    sim.calm().unwrap();
+    assert_eq!(
+        sim.commands[&(A, ticket)].replies,
+        [MoveReply::Committed { keys: Some(1) }]
+    );
+    assert_eq!(sim.stats.ships, 5, "three c: moves, then b:x: twice");
+    assert!(accepts(&sim, F, b"b:x:k"));
+    assert!(!accepts(&sim, A, b"b:x:k"));
+    assert!(
+        sim.hosts[F].node.records().any(|(phase, m)| {
+            phase == Phase::Adopted && m.prefix == b"b:x:" && m.epoch.get() > 3
+        })
+    );
+}
+
+#[test]
+fn nothing_ships_before_the_fallback_acknowledges() {
+    // A's move of b: tells F first; while F's acknowledgement is held,
+    // no key leaves, whatever the timers do until the deadline.
+    let mut sim = Sim::new(3);
+    start(&mut sim, A, b"b:", B);
+    sim.flush(A).unwrap();
+    for _ in 0..10 {
+        sim.now += 250;
+        sim.timer(A).unwrap();
+        let acks: Vec<Msg> = sim.net.iter().copied().filter(|m| m.to == F).collect();
+        sim.net.retain(|m| m.to != F);
+        for m in acks {
+            sim.deliver(m).unwrap();
+        }
+        // F's answers are held.
+        assert!(
+            !sim.net
+                .iter()
+                .any(|m| matches!(m.body, Body::Req(Req::Ingest(_)))),
+            "shipped before the fallback's ack"
+        );
+    }
+    let ack = take(&mut sim, |m| {
+        matches!(m.body, Body::Ans(_, Answer::Learned))
+    });
+    sim.deliver(ack).unwrap();
+    assert!(
+        sim.net
+            .iter()
+            .any(|m| matches!(m.body, Body::Req(Req::Ingest(_))))
+    );
+    deliver_all(&mut sim, |_| true);
+    sim.calm().unwrap();
+    assert!(accepts(&sim, B, b"b:k"));
+}
+
+#[test]
+fn a_crash_before_the_persist_sends_nothing() {
+    // The start's image is never written: nothing of the move left A, and
+    // A comes back owning the prefix, with nothing in flight.
+    let mut sim = Sim::new(4);
+    start(&mut sim, A, b"b:x:", B);
+    assert!(sim.net.is_empty());
+    sim.crash(A).unwrap();
+    assert!(sim.net.is_empty());
+    assert!(sim.hosts[A].node.in_flight().next().is_none());
+}
+
+#[test]
+fn a_full_driver_refuses_with_an_error() {
+    let t = OwnershipTable::from_array([
+        Scope::new(b"a:", "A"),
+        Scope::new(b"b:", "A"),
+        Scope::new(b"c:", "A"),
+    ])
+    .unwrap();
+    let mut a = Node::new("A", &t, MigrationTable::<4>::new()).unwrap();
+    let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    driver.start(&mut a, b"a:", "B").unwrap();
+    driver.start(&mut a, b"b:", "B").unwrap();
+    assert_eq!(
+        driver.start(&mut a, b"c:", "B"),
+        Err(kevy_scope::DriverError::TooManyMoves { capacity: 2 })
+    );
+    // The refused move was not started.
+    assert_eq!(a.in_flight().count(), 2);
+    assert!(Driver::<2, 2>::new(["A", "B", "C"]).is_err());
+}
+
+#[test]
+fn driver_sizes() {
+    println!(
+        "size_of::<Driver<4, 4>>() = {} B on this host",
+        std::mem::size_of::<Driver<4, 4>>()
+    );
+}
+
+/// The mutant: the driver hands out messages before the persist they
+/// depend on. The disk check catches the first one; without it, a crash
+/// in the window gives two acceptors.
+#[cfg(feature = "test-mutants")]
+#[test]
+fn without_persist_before_send_two_nodes_accept() {
+    SimDriver::send_before_persist(true);
+    let caught = (0..200).find_map(|seed| run(seed, true).err());
+    let unsafe_run = (0..5_000).find_map(|seed| {
+        run(seed, false)
+            .err()
+            .filter(|f| f.violation.kind == Kind::TwoAcceptors)
+    });
+    SimDriver::send_before_persist(false);
+    let caught = caught.expect("the disk check catches the mutant");
+    assert_eq!(caught.violation.kind, Kind::SentBeforePersist);
+    println!("disk check: {caught:?}");
+    let unsafe_run = unsafe_run.expect("a crash in the window gives two acceptors");
+    println!("two acceptors: {unsafe_run:?}");
+}
+
+/// The mutant: the driver ships without telling the scope's fallback.
+/// With the writer flagged down, the fallback stands in for keys the
+/// target accepts.
+#[cfg(feature = "test-mutants")]
+#[test]
+fn without_the_prepare_the_fallback_stands_in_beside_the_target() {
+    SimDriver::ship_unprepared(true);
+    let found = (0..5_000).find_map(|seed| run(seed, true).err());
+    SimDriver::ship_unprepared(false);
+    let found = found.expect("the mutant is caught");
+    assert_eq!(found.violation.kind, Kind::TwoAcceptors);
+    println!("{found:?}");
+}
