@@ -35,7 +35,9 @@
 //! - `wire/`: what crosses the wire. `config.rs`, `peers.rs`: the
 //!   `scopes` and `peers` config values, parsed in place, with errors that
 //!   name the entry and its span. `reply.rs`: the `-MISDIRECTED` /
-//!   `-QUIESCED` replies, encoded into a caller's buffer.
+//!   `-QUIESCED` replies, encoded into a caller's buffer. `peer.rs`: the
+//!   node-to-node messages of a move ([`PeerRequest`], [`PeerReply`]),
+//!   encoded into a caller's buffer and decoded in place.
 //! - `compat/` (feature `compat`): kevy-scope 1.32.0's API (owned
 //!   `Scope`, `OwnershipTable::new(Vec<Scope>)`, a `MigrationTable` used
 //!   through `&self`) over this crate's prefix search and move records,
@@ -143,6 +145,10 @@ pub use wire::config::OwnedConfigError;
 pub use wire::config::{
     BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
     parse_scopes,
+};
+pub use wire::peer::{
+    BufferTooSmall, MAX_PEER_REQUEST_LEN, PeerReply, PeerRequest, PeerWireError, Refusal,
+    move_status_word,
 };
 pub use wire::peers::MAX_HOST_LEN;
 #[cfg(feature = "alloc")]
