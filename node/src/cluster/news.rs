@@ -7,9 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kevy_scope::{PeerReply, PeerRequest, Refusal};
+
 use super::wire::{self, News};
 use super::{Cluster, log, log_warn, peer};
-use crate::resp::Reply;
 
 /// The timeout of one delivery.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -25,7 +26,7 @@ impl Cluster {
         match learned {
             Ok(()) => {
                 log(&self.id, &format!("news learned: {}", news.describe()));
-                Ok("OK".to_string())
+                Ok(wire::learned())
             }
             Err(e) => {
                 // STALE and SENDERNOTOWNER are part of the protocol (old
@@ -45,13 +46,18 @@ impl Cluster {
         let addr = self
             .addr_of(peer_id)
             .ok_or_else(|| format!("{peer_id} is not in the peer list"))?;
-        let cmd = news.command();
+        let cmd = wire::args(&PeerRequest::News(news.announcement()));
         let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-        match peer::call(addr, &args, DELIVERY_TIMEOUT) {
-            Ok(Reply::Simple(_)) => Ok(()),
-            Ok(Reply::Error(e)) if e.starts_with("STALE") => Ok(()),
-            Ok(other) => Err(format!("{other:?}")),
-            Err(e) => Err(e.to_string()),
+        let reply = peer::call(addr, &args, DELIVERY_TIMEOUT).map_err(|e| e.to_string())?;
+        match wire::reply_line(&reply).as_deref().map(PeerReply::decode) {
+            Some(Ok(
+                PeerReply::Learned
+                | PeerReply::Refused {
+                    code: Refusal::Stale,
+                    ..
+                },
+            )) => Ok(()),
+            _ => Err(format!("{reply:?}")),
         }
     }
 

@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kevy_scope::{MoveStatus, Outcome, PeerAddr};
+use kevy_scope::{MoveStatus, Outcome, PeerAddr, PeerReply, PeerRequest};
 
 use super::peer;
 use super::wire::{self, Move, News};
@@ -135,9 +135,10 @@ impl Cluster {
         }
 
         let (bulk, count) = self.db.dump_prefix(prefix);
-        let mut args: Vec<Vec<u8>> = vec![b"MOVE-SCOPE-INGEST".to_vec()];
-        args.extend(id.args());
-        args.push(bulk);
+        let args = wire::args(&PeerRequest::Ingest {
+            id: id.id(),
+            bulk: &bulk,
+        });
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         log(
             &self.id,
@@ -150,17 +151,21 @@ impl Cluster {
         let reply = peer::call(target, &args, INGEST_TIMEOUT);
         self.pause();
         match reply {
-            Ok(Reply::Simple(ok)) if ok.starts_with("OK") => {
-                log(
-                    &self.id,
-                    &format!("move {}: the target acknowledged: +{ok}", id.describe()),
-                );
-                self.resolve(&id, Outcome::Committed);
-                Ok(format!("OK {count}"))
-            }
             Ok(Reply::Error(refused)) => self.resolve_without_ok(&id, &refused, count),
             Ok(other) => {
-                self.resolve_without_ok(&id, &format!("the target answered {other:?}"), count)
+                let line = wire::reply_line(&other);
+                if let Some(Ok(ok @ PeerReply::Ingested { .. })) =
+                    line.as_deref().map(PeerReply::decode)
+                {
+                    log(
+                        &self.id,
+                        &format!("move {}: the target acknowledged: +{ok}", id.describe()),
+                    );
+                    self.resolve(&id, Outcome::Committed);
+                    Ok(format!("OK {count}"))
+                } else {
+                    self.resolve_without_ok(&id, &format!("the target answered {other:?}"), count)
+                }
             }
             Err(e) => self.resolve_without_ok(&id, &format!("the ingest failed: {e}"), count),
         }
@@ -210,8 +215,7 @@ impl Cluster {
     /// Asks the target what became of `id` until it answers or `deadline`
     /// passes (`None`: ask until it answers).
     fn ask_outcome(&self, id: &Move, deadline: Option<Instant>) -> Option<Outcome> {
-        let mut args: Vec<Vec<u8>> = vec![b"MOVE-SCOPE-OUTCOME".to_vec()];
-        args.extend(id.args());
+        let args = wire::args(&PeerRequest::Outcome(id.id()));
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let mut backoff = Duration::from_millis(20);
         loop {
@@ -220,23 +224,27 @@ impl Cluster {
                 None => Err(std::io::Error::other("the target is not in the peer list")),
             };
             match answer {
-                Ok(Reply::Simple(text)) => match wire::parse_outcome(&text) {
-                    Some(outcome) => {
+                Ok(Reply::Error(refused)) => log(
+                    &self.id,
+                    &format!("move {}: outcome refused: {refused}", id.describe()),
+                ),
+                Ok(other) => match wire::reply_line(&other).as_deref().map(PeerReply::decode) {
+                    Some(Ok(PeerReply::Outcome(outcome))) => {
                         log(
                             &self.id,
-                            &format!("move {}: the target answered {text}", id.describe()),
+                            &format!(
+                                "move {}: the target answered {}",
+                                id.describe(),
+                                PeerReply::Outcome(outcome)
+                            ),
                         );
                         return Some(outcome);
                     }
-                    None => log(
+                    _ => log(
                         &self.id,
-                        &format!("move {}: unreadable outcome {text:?}", id.describe()),
+                        &format!("move {}: unreadable outcome {other:?}", id.describe()),
                     ),
                 },
-                Ok(other) => log(
-                    &self.id,
-                    &format!("move {}: outcome refused: {other:?}", id.describe()),
-                ),
                 Err(_) => {}
             }
             if deadline.is_some_and(|d| Instant::now() + backoff > d) {

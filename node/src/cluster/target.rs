@@ -40,7 +40,7 @@ impl Cluster {
                     &self.id,
                     &format!("move {}: a repeat of an adopted move", id.describe()),
                 );
-                return Ok(format!("OK {}", entries.len()));
+                return Ok(wire::ingested(entries.len()));
             }
             Ok(other) => {
                 return Err(refused(format!(
@@ -73,7 +73,7 @@ impl Cluster {
                 entries.len()
             ),
         );
-        Ok(format!("OK {}", entries.len()))
+        Ok(wire::ingested(entries.len()))
     }
 
     /// `MOVE-SCOPE-OUTCOME` on this node: `COMMITTED` if it adopted the

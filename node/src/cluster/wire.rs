@@ -1,6 +1,9 @@
-//! The node-to-node commands of a move, as this node writes and reads
-//! them. Every one names the move in full, in one order:
-//! `<prefix> <from> <to> <epoch>` (the epoch in decimal).
+//! The node-to-node commands of a move. The crate reads and writes them
+//! (`kevy_scope::PeerRequest`, `PeerReply`: the wire's one copy); here
+//! are the owned forms this node keeps (a move in flight, news owed to a
+//! peer) and the glue to its RESP client and replies. Every command names
+//! the move in full, in one order: `<prefix> <from> <to> <epoch>` (the
+//! epoch in decimal).
 //!
 //! ```text
 //! MOVE-SCOPE-INGEST  <prefix> <from> <to> <epoch> <bulk>   -> +OK <n>
@@ -11,9 +14,14 @@
 //! `<status>` is `INFLIGHT`, `COMMITTED` or `ABORTED`. A refused step
 //! answers `-<CODE> <reason>`, the code naming the crate's refusal
 //! (`STALE`, `SENDERNOTOWNER`, `WRONGTARGET`, `NOTINFLIGHT`, `QUARANTINED`,
-//! `FULL`, `NOTOWNER`, else `ERR`).
+//! `FULL`, `NOTOWNER`, else `ERR`), the reason its words.
 
-use kevy_scope::{Announcement, Epoch, MigrationError, MoveId, MoveStatus, Outcome};
+use kevy_scope::{
+    Announcement, Epoch, MigrationError, MoveId, MoveStatus, Outcome, PeerReply, PeerRequest,
+    Refusal, move_status_word,
+};
+
+use crate::resp::Reply;
 
 /// One move, owned: what [`MoveId`] borrows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,35 +57,6 @@ impl Move {
         }
     }
 
-    /// Reads `<prefix> <from> <to> <epoch>`.
-    pub fn parse(args: &[&[u8]]) -> Result<Self, String> {
-        let [prefix, from, to, epoch] = args else {
-            return Err("expected <prefix> <from> <to> <epoch>".into());
-        };
-        let text =
-            |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| "node ids are ASCII".to_string());
-        let epoch = std::str::from_utf8(epoch)
-            .ok()
-            .and_then(|e| e.parse::<u32>().ok())
-            .ok_or("the epoch is a decimal u32")?;
-        Ok(Self {
-            prefix: prefix.to_vec(),
-            from: text(from)?,
-            to: text(to)?,
-            epoch: Epoch::new(epoch),
-        })
-    }
-
-    /// `<prefix> <from> <to> <epoch>`, for a command.
-    pub fn args(&self) -> [Vec<u8>; 4] {
-        [
-            self.prefix.clone(),
-            self.from.as_bytes().to_vec(),
-            self.to.as_bytes().to_vec(),
-            self.epoch.get().to_string().into_bytes(),
-        ]
-    }
-
     /// For logs: `"app:a:" n1->n2 @7`.
     pub fn describe(&self) -> String {
         format!(
@@ -100,6 +79,14 @@ pub struct News {
 }
 
 impl News {
+    /// An owned copy of `news`.
+    pub fn of(news: &Announcement<'_>) -> Self {
+        Self {
+            status: news.status,
+            id: Move::of(&news.id),
+        }
+    }
+
     /// The crate's view of it.
     pub fn announcement(&self) -> Announcement<'_> {
         Announcement {
@@ -112,101 +99,113 @@ impl News {
     pub fn describe(&self) -> String {
         format!("{} {}", status_word(self.status), self.id.describe())
     }
+}
 
-    /// The `MOVE-SCOPE-NEWS` command.
-    pub fn command(&self) -> Vec<Vec<u8>> {
-        let mut cmd = vec![
-            b"MOVE-SCOPE-NEWS".to_vec(),
-            status_word(self.status).as_bytes().to_vec(),
-        ];
-        cmd.extend(self.id.args());
-        cmd
+/// The arguments of `request`, its name first, for [`super::peer::call`].
+pub fn args(request: &PeerRequest<'_>) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    request.args(|arg| args.push(arg.to_vec()));
+    args
+}
+
+/// Reads a node-to-node command (its name first); the error reply names
+/// the command and what is wrong with it.
+pub fn read_request<'a>(command: &[&'a [u8]]) -> Result<PeerRequest<'a>, String> {
+    PeerRequest::decode(command).map_err(|e| {
+        let verb = command.first().copied().unwrap_or_default();
+        format!("ERR {}: {e}", String::from_utf8_lossy(verb))
+    })
+}
+
+/// The line of a peer's simple-string or error reply, its sign first, for
+/// [`PeerReply::decode`]; `None` for any other reply.
+pub fn reply_line(reply: &Reply) -> Option<Vec<u8>> {
+    match reply {
+        Reply::Simple(text) => Some(format!("+{text}").into_bytes()),
+        Reply::Error(text) => Some(format!("-{text}").into_bytes()),
+        _ => None,
     }
 }
 
 /// The wire word of a status.
 pub fn status_word(status: MoveStatus) -> &'static str {
-    match status {
-        MoveStatus::InFlight => "INFLIGHT",
-        MoveStatus::Committed => "COMMITTED",
-        _ => "ABORTED",
-    }
+    move_status_word(status)
 }
 
-/// The status of a wire word.
-pub fn parse_status(word: &[u8]) -> Option<MoveStatus> {
-    match word.to_ascii_uppercase().as_slice() {
-        b"INFLIGHT" => Some(MoveStatus::InFlight),
-        b"COMMITTED" => Some(MoveStatus::Committed),
-        b"ABORTED" => Some(MoveStatus::Aborted),
-        _ => None,
-    }
+/// The reply to an ingest of `keys` keys (the text of `+OK <n>`).
+pub fn ingested(keys: usize) -> String {
+    // A bulk holds at most `max_bulk_len` bytes: far fewer keys than this.
+    let keys = u32::try_from(keys).unwrap_or(u32::MAX);
+    PeerReply::Ingested { keys }.to_string()
 }
 
-/// The reply to `MOVE-SCOPE-OUTCOME`.
+/// The reply to news learned (the text of `+OK`).
+pub fn learned() -> String {
+    PeerReply::Learned.to_string()
+}
+
+/// The reply to `MOVE-SCOPE-OUTCOME` (the text of `+COMMITTED` or
+/// `+ABORTED <fence>`).
 pub fn outcome_reply(outcome: Outcome) -> String {
-    match outcome {
-        Outcome::Committed => "COMMITTED".into(),
-        Outcome::Aborted { fence } => format!("ABORTED {}", fence.get()),
-        // The crate may add outcomes; none is answered as a commit.
-        _ => "UNKNOWN".into(),
-    }
-}
-
-/// The outcome a `MOVE-SCOPE-OUTCOME` reply names.
-pub fn parse_outcome(simple: &str) -> Option<Outcome> {
-    if simple == "COMMITTED" {
-        return Some(Outcome::Committed);
-    }
-    let fence = simple.strip_prefix("ABORTED ")?.parse().ok()?;
-    Some(Outcome::Aborted {
-        fence: Epoch::new(fence),
-    })
+    PeerReply::Outcome(outcome).to_string()
 }
 
 /// The error reply of a refused step: a code, then the crate's reason.
 pub fn refusal(e: &MigrationError) -> String {
-    let code = match e {
-        MigrationError::Stale { .. } => "STALE",
-        MigrationError::SenderNotOwner => "SENDERNOTOWNER",
-        MigrationError::WrongTarget => "WRONGTARGET",
-        MigrationError::NotInFlight => "NOTINFLIGHT",
-        MigrationError::Quarantined => "QUARANTINED",
-        MigrationError::Full { .. } => "FULL",
-        MigrationError::NotOwner => "NOTOWNER",
-        _ => "ERR",
-    };
-    format!("{code} {e}")
+    let reason = e.to_string();
+    PeerReply::Refused {
+        code: Refusal::of(e),
+        reason: &reason,
+    }
+    .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_move_round_trips_through_its_arguments() {
-        let m = Move {
+    fn m() -> Move {
+        Move {
             prefix: b"app:a:".to_vec(),
             from: "n1".into(),
             to: "n2".into(),
             epoch: Epoch::new(7),
-        };
-        let args = m.args();
-        let borrowed: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        assert_eq!(Move::parse(&borrowed).unwrap(), m);
-        assert!(Move::parse(&borrowed[..3]).is_err());
+        }
     }
 
     #[test]
-    fn outcomes_round_trip() {
+    fn a_move_round_trips_through_its_command() {
+        let news = News {
+            status: MoveStatus::Committed,
+            id: m(),
+        };
+        let cmd = args(&PeerRequest::News(news.announcement()));
+        let borrowed: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+        let PeerRequest::News(read) = read_request(&borrowed).unwrap() else {
+            panic!("news")
+        };
+        assert_eq!(News::of(&read), news);
+        assert_eq!(
+            read_request(&borrowed[..5]).unwrap_err(),
+            "ERR MOVE-SCOPE-NEWS: the command takes 5 arguments after its name, not 4"
+        );
+        assert!(read_request(&[]).unwrap_err().starts_with("ERR : "));
+    }
+
+    #[test]
+    fn replies_are_the_crates() {
         for o in [
             Outcome::Committed,
             Outcome::Aborted {
                 fence: Epoch::new(9),
             },
         ] {
-            assert_eq!(parse_outcome(&outcome_reply(o)), Some(o));
+            let line = reply_line(&Reply::Simple(outcome_reply(o))).unwrap();
+            assert_eq!(PeerReply::decode(&line), Ok(PeerReply::Outcome(o)));
         }
+        assert_eq!(outcome_reply(Outcome::Committed), "COMMITTED");
+        assert_eq!(ingested(3), "OK 3");
+        assert_eq!(learned(), "OK");
         let news = News {
             status: MoveStatus::Committed,
             id: Move {
@@ -217,11 +216,18 @@ mod tests {
             },
         };
         assert_eq!(news.describe(), r#"COMMITTED "p:" a->b @2"#);
-        assert_eq!(
-            refusal(&MigrationError::Stale {
-                known: Epoch::new(3)
-            }),
-            "STALE stale move step: this node knows epoch 3"
-        );
+        let stale = refusal(&MigrationError::Stale {
+            known: Epoch::new(3),
+        });
+        assert_eq!(stale, "STALE stale move step: this node knows epoch 3");
+        let line = reply_line(&Reply::Error(stale)).unwrap();
+        assert!(matches!(
+            PeerReply::decode(&line),
+            Ok(PeerReply::Refused {
+                code: Refusal::Stale,
+                ..
+            })
+        ));
+        assert_eq!(reply_line(&Reply::Int(1)), None);
     }
 }

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+use kevy_scope::PeerRequest;
+
 use super::{Ctx, Next};
 use crate::cluster::wire::{self, Move, News};
 use crate::cluster::{self, Cluster};
@@ -30,11 +32,11 @@ pub fn run(ctx: &Arc<Ctx>, verb: &[u8], args: &[&[u8]], out: &mut Vec<u8>) -> Op
     };
     match verb {
         b"MOVE-SCOPE" => job(owned(), move_scope),
-        b"MOVE-SCOPE-INGEST" => job(owned(), ingest),
-        b"MOVE-SCOPE-OUTCOME" => job(owned(), |c, args| {
-            c.outcome(&Move::parse(args).map_err(err)?)
-        }),
-        b"MOVE-SCOPE-NEWS" => job(owned(), news),
+        b"MOVE-SCOPE-INGEST" | b"MOVE-SCOPE-OUTCOME" | b"MOVE-SCOPE-NEWS" => {
+            let mut command = vec![verb.to_vec()];
+            command.extend(owned());
+            job(command, peer_request)
+        }
         b"SCOPE-LIFT-QUARANTINE" => job(owned(), lift_quarantine),
         b"SCOPE-STATUS" => {
             let lines = cluster.status();
@@ -91,23 +93,15 @@ fn lift_quarantine(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, Str
     cluster.lift_quarantine(epoch)
 }
 
-/// `MOVE-SCOPE-INGEST <prefix> <from> <to> <epoch> <bulk>`.
-fn ingest(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
-    let [id @ .., bulk] = args else {
-        return Err(err("MOVE-SCOPE-INGEST <prefix> <from> <to> <epoch> <bulk>"));
-    };
-    cluster.ingest(&Move::parse(id).map_err(err)?, bulk)
-}
-
-/// `MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>`.
-fn news(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
-    let [status, id @ ..] = args else {
-        return Err(err("MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>"));
-    };
-    let status = wire::parse_status(status)
-        .ok_or_else(|| err("the status is INFLIGHT, COMMITTED or ABORTED"))?;
-    let id = Move::parse(id).map_err(err)?;
-    cluster.learn(&News { status, id })
+/// A node-to-node command, its name first, read by the crate
+/// (`cluster/wire.rs`).
+fn peer_request(cluster: &Arc<Cluster>, command: &[&[u8]]) -> Result<String, String> {
+    match wire::read_request(command)? {
+        PeerRequest::Ingest { id, bulk } => cluster.ingest(&Move::of(&id), bulk),
+        PeerRequest::Outcome(id) => cluster.outcome(&Move::of(&id)),
+        PeerRequest::News(news) => cluster.learn(&News::of(&news)),
+        other => Err(err(format_args!("{other:?} is not served here"))),
+    }
 }
 
 fn err(why: impl std::fmt::Display) -> String {
