@@ -26,7 +26,7 @@
 //!      answered as [`Request::Ingest`]), with the request it answers;
 //!      a request that got no answer (lost, timed out, connection closed)
 //!      needs no event: the driver's own deadlines cover it;
-//!    - [`Driver::persisted`] once the image it asked for is on stable
+//!    - [`Driver::persisted`] once an image it asked for is on stable
 //!      storage.
 //! 3. **Effects.** After every event, and whenever the time of the last
 //!    [`Effect::Wake`] has come, call [`Driver::poll`] with the current
@@ -36,9 +36,8 @@
 //!      driver, and write it to stable storage; call
 //!      [`Driver::persisted`] when the write is done. Nothing that depends
 //!      on the steps the image holds is handed out before then. Images
-//!      must reach storage in the order they were encoded; a later image
-//!      covers an earlier one (so a host that writes the node's current
-//!      image for its own reasons may call `persisted` after it too).
+//!      reach storage in the order they were encoded, each acknowledged
+//!      with one `persisted`.
 //!    - [`Effect::Send`]: deliver the request to the peer, and feed its
 //!      answer back with [`Driver::answer`].
 //!    - [`Effect::Ship`]: stream the keys under the move's prefix to its
@@ -50,8 +49,14 @@
 //!    - [`Effect::Wake`]: call `poll` again at that time (a later `Wake`
 //!      replaces it).
 //! 4. **The other side of each request** is the host's, on the peer that
-//!    receives it, straight on its [`Node`], persisting before it answers
-//!    whenever the step's `must_persist()` says so:
+//!    receives it, straight on its [`Node`]. An answer tells what the node
+//!    knows, all of it, so it leaves only once all of it is on stable
+//!    storage: when the step's `must_persist()` says so, **or when
+//!    [`Driver::must_persist`] does** (a step of the driver's, say a
+//!    `start_move` that raised the node's epoch, is not written yet; a
+//!    fence answered from it and lost in a crash would let a fenced ingest
+//!    through), call [`Driver::persisting`], encode and write the node's
+//!    image, call [`Driver::persisted`], then answer:
 //!
 //!    | request | the receiving host calls | answers |
 //!    | --- | --- | --- |
@@ -567,11 +572,13 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     timing: Timing,
     moves: heapless::Vec<Exchange, MOVES, u8>,
     owed: heapless::Vec<Owed, MOVES, u8>,
-    /// Persists: the last step's, the last one handed out, the last one
-    /// done.
+    /// Persists, numbered by the driver's steps: the last step's, the
+    /// newest image encoded, the newest image on storage.
     want: u32,
     asked: u32,
     done: u32,
+    /// Images encoded and not yet on storage.
+    writes: u32,
     /// The last `Wake` handed out.
     told: u64,
 }
@@ -610,6 +617,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             want: 0,
             asked: 0,
             done: 0,
+            writes: 0,
             told: NEVER,
         })
     }
@@ -651,6 +659,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         self.want = 0;
         self.asked = 0;
         self.done = 0;
+        self.writes = 0;
         self.told = NEVER;
         let mut result = Ok(());
         for id in node.in_flight() {
@@ -763,8 +772,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         }
     }
 
-    /// The image the last [`Effect::Persist`] asked for is on stable
-    /// storage.
+    /// One image the host encoded (for an [`Effect::Persist`], or after
+    /// [`Driver::persisting`]) is on stable storage. Called once per image,
+    /// in the order they were encoded; what depends on the steps an image
+    /// holds leaves once every image encoded until then is written.
     ///
     /// ```
     /// # use kevy_scope::{Driver, Effect, MigrationTable, Node, OwnershipTable, Scope};
@@ -778,7 +789,50 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// assert!(matches!(driver.poll(&a, 0), Some(Effect::Ship { .. })));
     /// ```
     pub fn persisted(&mut self) {
-        self.done = self.asked;
+        self.writes = self.writes.saturating_sub(1);
+        if self.writes == 0 {
+            self.done = self.asked;
+        }
+    }
+
+    /// Whether the node holds steps of the driver's that are not on stable
+    /// storage yet. An answer to a peer's request tells what the node
+    /// knows, so a host answering one writes the node's image first when
+    /// this is true, as when the answering step's own `must_persist()` is
+    /// (module docs, item 4).
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, Effect, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// driver.start(&mut a, b"a:", "B").unwrap();
+    /// assert!(driver.must_persist());
+    /// // A peer asks something: the host writes the image before it answers.
+    /// driver.persisting(); // encode a.encode_image(..) now, write it, then:
+    /// driver.persisted();
+    /// assert!(!driver.must_persist());
+    /// ```
+    #[must_use]
+    pub fn must_persist(&self) -> bool {
+        self.done != self.want
+    }
+
+    /// The host encodes the node's image now for a reason of its own (to
+    /// answer a peer): the image covers every step the driver has taken,
+    /// and stands for any [`Effect::Persist`] not handed out yet. Call
+    /// [`Driver::persisted`] when it is on stable storage.
+    ///
+    /// ```
+    /// # use kevy_scope::Driver;
+    /// let mut driver = Driver::<1, 1>::new(["A"]).unwrap();
+    /// driver.persisting();
+    /// driver.persisted();
+    /// assert!(driver.is_idle());
+    /// ```
+    pub fn persisting(&mut self) {
+        self.asked = self.want;
+        self.writes = self.writes.saturating_add(1);
     }
 
     /// Whether the driver has nothing left to do: no move in flight, no
@@ -790,7 +844,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// ```
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.moves.is_empty() && self.owed.is_empty() && self.done == self.want
+        self.moves.is_empty() && self.owed.is_empty() && !self.must_persist()
     }
 
     /// The next thing the host must do at time `now`, or `None` until the
@@ -1007,7 +1061,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// The next thing to do; updates the timers and schedules.
     fn next<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u64) -> Option<Act> {
         if self.asked != self.want {
-            self.asked = self.want;
+            self.persisting();
             return Some(Act::Persist);
         }
         let mut i = 0;
