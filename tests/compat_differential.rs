@@ -2,8 +2,8 @@
 //! same random input: every table, refusal (which pair it names too),
 //! listing order, verdict, `Debug` and `Display` must be the reference's,
 //! node ids that break this crate's rule included. The migration table
-//! replays random operator commands on both; the one difference (ids that
-//! break the node-id rule) is checked to be exactly that.
+//! replays random operator commands on both, with such ids too, and every
+//! answer must be the reference's.
 
 #![cfg(feature = "compat")]
 
@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::*;
 use kevy_scope::compat::{MigrationError, MigrationTable, OwnershipTable, Routing, Scope};
-use kevy_scope::{NodeIdError, validate_node_id};
+use kevy_scope::{NodeIdError, Phase, validate_node_id};
 use proptest::prelude::*;
 
 /// Valid ids, ids this crate's rule refuses, and repeats.
@@ -25,6 +25,9 @@ fn any_id() -> BoxedStrategy<String> {
         1 => Just("has space".to_owned()),
         1 => Just("caf\u{e9}".to_owned()),
         1 => Just("a|b".to_owned()),
+        // The compat migration table's stand-ins are `~<n>`: ids that
+        // look like one must not be taken for one.
+        1 => prop::sample::select(vec!["~0", "~1", "~x", "~"]).prop_map(str::to_owned),
     ]
     .boxed()
 }
@@ -78,16 +81,31 @@ fn theirs_of(specs: &[ScopeSpec]) -> Vec<upstream::Scope> {
 }
 
 /// The routings are the same value (the types differ; their `Debug` is
-/// derived from the same shape, and the variants are compared too).
+/// derived from the same shape, and the variants are compared too, with
+/// no `_` arm on either side: both enums are exhaustive).
 fn same(ours: Routing<'_>, theirs: upstream::Routing<'_>) -> bool {
-    let variant = match (ours, theirs) {
-        (Routing::Owned, upstream::Routing::Owned) => true,
-        (Routing::Unknown, upstream::Routing::Unknown) => true,
-        (Routing::Misdirected { target: a }, upstream::Routing::Misdirected { target: b }) => {
-            a == b
-        }
-        _ => false,
+    let ours_variant = match ours {
+        Routing::Owned => 0,
+        Routing::Misdirected { .. } => 1,
+        Routing::Unknown => 2,
     };
+    let theirs_variant = match theirs {
+        upstream::Routing::Owned => 0,
+        upstream::Routing::Misdirected { .. } => 1,
+        upstream::Routing::Unknown => 2,
+    };
+    let variant = ours_variant == theirs_variant
+        && ours.is_local_writer() == theirs.is_local_writer()
+        && ours.is_misdirected() == theirs.is_misdirected()
+        && ours.misdirected_target() == theirs.misdirected_target()
+        && match (ours, theirs) {
+            (Routing::Owned, upstream::Routing::Owned) => true,
+            (Routing::Unknown, upstream::Routing::Unknown) => true,
+            (Routing::Misdirected { target: a }, upstream::Routing::Misdirected { target: b }) => {
+                a == b
+            }
+            _ => false,
+        };
     variant && format!("{ours:?}") == format!("{theirs:?}")
 }
 
@@ -156,7 +174,7 @@ enum Command {
 fn command() -> impl Strategy<Value = Command> {
     let prefix = || small_bytes(3);
     prop_oneof![
-        3 => (prefix(), node_id(), node_id()).prop_map(|(p, f, t)| Command::Start(p, f, t)),
+        3 => (prefix(), any_id(), any_id()).prop_map(|(p, f, t)| Command::Start(p, f, t)),
         2 => prefix().prop_map(Command::Commit),
         1 => prefix().prop_map(Command::Abort),
     ]
@@ -194,6 +212,8 @@ proptest! {
                             | (Err(MigrationError::AlreadyMigrated), Err(upstream::MigrationError::AlreadyMigrated))
                     );
                     prop_assert!(same, "{command:?}: {a:?} vs {b:?}");
+                    // The same `Debug` and `Display` of the same variant.
+                    prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
                     if let (Err(a), Err(b)) = (&a, &b) {
                         prop_assert_eq!(a.to_string(), b.to_string());
                     }
@@ -217,34 +237,143 @@ proptest! {
     }
 
     #[test]
-    fn the_one_migration_difference_is_the_node_id_rule(
+    fn every_id_is_stored_as_the_reference_stores_it(
         prefix in small_bytes(3),
         from in any_id(),
         to in any_id(),
     ) {
-        let ours = MigrationTable::new().start(prefix.clone(), from.clone(), to.clone());
-        let theirs = upstream::MigrationTable::new().start(prefix, from.clone(), to.clone());
-        prop_assert!(theirs.is_ok());
+        let ours = MigrationTable::new();
+        let theirs = upstream::MigrationTable::new();
+        prop_assert!(ours.start(prefix.clone(), from.clone(), to.clone()).is_ok());
+        prop_assert!(theirs.start(prefix.clone(), from.clone(), to.clone()).is_ok());
+        prop_assert_eq!(ours_answer(ours.lookup_migrating(&prefix)), theirs_answer(theirs.lookup_migrating(&prefix)));
+        prop_assert_eq!(ours_answer(ours.commit(&prefix)), theirs_answer(theirs.commit(&prefix)));
+        prop_assert_eq!(ours_answer(ours.match_migrated(&prefix)), theirs_answer(theirs.match_migrated(&prefix)));
+        // Into the native records only through the node-id rule.
         match (validate_node_id(&from), validate_node_id(&to)) {
-            (Ok(()), Ok(())) => prop_assert!(ours.is_ok()),
+            (Ok(()), Ok(())) => {
+                let native = ours.into_inner().unwrap();
+                let state = native.lookup_migrated(&prefix).unwrap();
+                prop_assert_eq!((state.from.as_str(), state.to.as_str()), (from.as_str(), to.as_str()));
+            }
             (Err(reason), _) | (Ok(()), Err(reason)) => {
-                prop_assert_eq!(ours, Err(MigrationError::InvalidNodeId(reason)));
+                prop_assert_eq!(
+                    ours.into_inner().unwrap_err(),
+                    kevy_scope::MigrationError::InvalidNodeId(reason)
+                );
             }
         }
     }
 }
 
 #[test]
-fn a_refused_start_leaves_no_record() {
+fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
+    // Stand-ins are `~<n>`; real ids `~0` and `~1` beside ids that get
+    // stand-ins, in both orders, each answered as given.
     let t = MigrationTable::new();
+    let long = "x".repeat(33);
+    let moves: [(&[u8], &str, &str); 5] = [
+        (b"a:", "~1", &long),
+        (b"b:", "", "~0"),
+        (b"c:", "has space", "~"),
+        (b"d:", &long, "A"),
+        (b"e:", "A", "B"),
+    ];
+    for (prefix, from, to) in moves {
+        t.start(prefix.to_vec(), from.into(), to.into()).unwrap();
+    }
+    t.commit(b"b:");
+    t.abort(b"c:");
+    for (prefix, from, to) in moves {
+        let seen = t
+            .lookup_migrating(prefix)
+            .or_else(|| t.lookup_migrated(prefix));
+        if prefix == b"c:" {
+            assert!(seen.is_none());
+            continue;
+        }
+        let seen = seen.unwrap();
+        assert_eq!(
+            (seen.from.as_str(), seen.to.as_str()),
+            (from, to),
+            "{prefix:?}"
+        );
+    }
     assert_eq!(
-        t.start(b"p:".to_vec(), "A".into(), "x".repeat(33)),
-        Err(MigrationError::InvalidNodeId(NodeIdError::TooLong {
-            len: 33
-        }))
+        format!("{t:?}"),
+        format!(
+            r#"MigrationTable {{ records: [("a:", Migrating, MigrationState {{ from: "~1", to: "{long}" }}), ("b:", Migrated, MigrationState {{ from: "", to: "~0" }}), ("d:", Migrating, MigrationState {{ from: "{long}", to: "A" }}), ("e:", Migrating, MigrationState {{ from: "A", to: "B" }})] }}"#
+        )
     );
-    assert!(t.lookup_migrating(b"p:").is_none());
-    assert!(t.start(b"p:".to_vec(), "A".into(), "B".into()).is_ok());
+    // The first record with an id the rule refuses stops the way into the
+    // native records.
+    assert_eq!(
+        t.into_inner().unwrap_err(),
+        kevy_scope::MigrationError::InvalidNodeId(NodeIdError::TooLong { len: 33 })
+    );
+    // Valid ids that start with `~` come out as they went in, phases too.
+    let t = MigrationTable::new();
+    t.start(b"a:".to_vec(), "~1".into(), "~0".into()).unwrap();
+    t.start(b"b:".to_vec(), "~x".into(), "B".into()).unwrap();
+    t.commit(b"b:");
+    let native = t.into_inner().unwrap();
+    let records: Vec<_> = native
+        .iter()
+        .map(|(p, phase, s)| {
+            (
+                p.to_vec(),
+                phase,
+                s.from.as_str().to_owned(),
+                s.to.as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            (
+                b"a:".to_vec(),
+                Phase::Migrating,
+                "~1".to_owned(),
+                "~0".to_owned()
+            ),
+            (
+                b"b:".to_vec(),
+                Phase::Migrated,
+                "~x".to_owned(),
+                "B".to_owned()
+            ),
+        ]
+    );
+}
+
+/// The reference's error converts as documented.
+#[test]
+fn migration_errors_map_onto_the_reference_words() {
+    use kevy_scope::MigrationError as Native;
+    for (ours, theirs) in [
+        (
+            MigrationError::AlreadyMigrating,
+            upstream::MigrationError::AlreadyMigrating,
+        ),
+        (
+            MigrationError::AlreadyMigrated,
+            upstream::MigrationError::AlreadyMigrated,
+        ),
+    ] {
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        assert_eq!(ours.to_string(), theirs.to_string());
+        let native = Native::from(ours.clone());
+        assert_eq!(native.to_string(), theirs.to_string());
+        assert_eq!(MigrationError::try_from(native), Ok(ours));
+    }
+    for other in [
+        Native::SameNode,
+        Native::Full { capacity: 4 },
+        Native::InvalidNodeId(NodeIdError::Empty),
+    ] {
+        assert_eq!(MigrationError::try_from(other), Err(other));
+    }
 }
 
 #[test]
@@ -316,7 +445,7 @@ fn migration_table_serves_many_threads_through_shared_references() {
             .sum()
     });
     assert_eq!(wins, 1);
-    let records = Arc::try_unwrap(table).unwrap().into_inner();
+    let records = Arc::try_unwrap(table).unwrap().into_inner().unwrap();
     assert_eq!(records.len(), THREADS * PREFIXES / 2 + 1);
 }
 

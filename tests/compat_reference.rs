@@ -1,5 +1,7 @@
 //! Ported verbatim from kevy-scope 1.32.0 (crates.io); only each `use` line changed, to
-//! `kevy_scope::compat`. Origin, by file:
+//! `kevy_scope::compat`, and the crate example's one full path, `kevy_scope::Routing`, to
+//! `kevy_scope::compat::Routing` (scripts/kevy.sh shows the crate under the reference's
+//! name, where no path changes). Origin, by file:
 //! - src/scope.rs, mod tests: matches_starts_with, with_fallback_sets_fallback, empty_prefix_matches_anything;
 //! - src/ownership.rs, mod tests: empty_table_routes_unknown, longest_prefix_wins, misdirected_carries_writer_id, overlap_rejected, duplicate_rejected, fallback_active_when_writer_down, fallback_absent_falls_through_to_writer, lookup_matches_longest_prefix_after_sort;
 //! - src/migration.rs, mod tests: start_then_lookup, start_double_errs_already_migrating, commit_moves_to_migrated, abort_drops_migrating, match_migrating_longest_prefix_wins;
@@ -227,6 +229,6 @@ let routing = table.route(b"app:billing:invoice:42", "server-eu-1");
 // server-eu-1 is the fallback, not the live writer — depending on
 // F4 fallback state, routing is Misdirected or Owned. See the
 // `route_with_fallback_state` API for the state-aware lookup.
-assert!(matches!(routing, kevy_scope::Routing::Misdirected { .. }));
+assert!(matches!(routing, kevy_scope::compat::Routing::Misdirected { .. }));
 }
 }

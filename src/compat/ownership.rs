@@ -6,8 +6,7 @@ use alloc::vec::Vec;
 use core::cmp::Reverse;
 use core::fmt;
 
-use super::Scope;
-use crate::Routing;
+use super::{Routing, Scope};
 use crate::table::owned::SortedPrefixes;
 use crate::table::{Clash, Prefixed, first_clash, route_scope};
 
@@ -91,8 +90,7 @@ impl Prefixed for Slot {
 /// a native table from [`Scope::as_scope`] to have them checked.
 ///
 /// ```
-/// use kevy_scope::compat::{OwnershipTable, Scope};
-/// use kevy_scope::Routing;
+/// use kevy_scope::compat::{OwnershipTable, Routing, Scope};
 ///
 /// let table = OwnershipTable::new(vec![
 ///     Scope::new(b"app:billing:".to_vec(), "embed-billing-1".to_string())
@@ -231,15 +229,14 @@ impl OwnershipTable {
     /// the writer as the active owner.
     ///
     /// ```
-    /// # use kevy_scope::compat::{OwnershipTable, Scope};
-    /// # use kevy_scope::Routing;
+    /// # use kevy_scope::compat::{OwnershipTable, Routing, Scope};
     /// let t = OwnershipTable::new(vec![Scope::new(b"app:".to_vec(), "w".into())]).unwrap();
     /// assert_eq!(t.route(b"app:x", "w"), Routing::Owned);
     /// assert_eq!(t.route(b"x", "w"), Routing::Unknown);
     /// ```
     #[must_use]
     pub fn route<'a>(&'a self, key: &[u8], self_node_id: &str) -> Routing<'a> {
-        route_scope(self.scope_for(key), self_node_id, |_| false)
+        route_scope(self.scope_for(key), self_node_id, |_| false).into()
     }
 
     /// The verdict when `is_writer_down(writer)` tells which writers are
@@ -262,7 +259,7 @@ impl OwnershipTable {
     where
         F: FnMut(&str) -> bool,
     {
-        route_scope(self.scope_for(key), self_node_id, is_writer_down)
+        route_scope(self.scope_for(key), self_node_id, is_writer_down).into()
     }
 
     /// The scope `key` falls in, borrowed in the crate's form.
