@@ -345,6 +345,8 @@ case "${1:-}" in
         host_suite
         step "example node (node/): three processes, redis-cli, kevy-cluster-rw, kill -9"
         bash scripts/node.sh test
+        step "kevy 1.32.0's own tests on the compat module (scripts/kevy.sh)"
+        bash scripts/kevy.sh
         cross_builds
         device_suites
         footprint
