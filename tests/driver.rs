@@ -42,6 +42,9 @@
 //!   arrives after it fenced the move off) and the retry above a target's
 //!   fence, scripted.
 //!
+//! A quarter of the runs start 20 s before the host's clock passes 2^32
+//! ms (the driver keeps its deadlines modulo 2^32), a quarter at 2^40.
+//!
 //! `KEVY_DRIVER_SEEDS=a..b` runs other seeds (the 100 000-seed run:
 //! `KEVY_DRIVER_SEEDS=0..100000 cargo test --release --all-features --test
 //! driver -- --nocapture many_seeds`).
@@ -342,7 +345,13 @@ impl Sim {
     fn new(seed: u64) -> Self {
         Sim {
             rng: Rng(seed),
-            now: 0,
+            // Some runs cross the 2^32 ms the driver keeps its deadlines
+            // modulo, and some start far beyond it.
+            now: match seed % 4 {
+                1 => (1 << 32) - 20_000,
+                2 => (1 << 40) + 7,
+                _ => 0,
+            },
             hosts: (0..NODES).map(Host::new).collect(),
             net: Vec::new(),
             commands: BTreeMap::new(),
@@ -1259,4 +1268,70 @@ fn an_answer_waits_for_the_drivers_unwritten_steps() {
     answer_from_an_unwritten_step(false).unwrap();
     let lax = answer_from_an_unwritten_step(true).unwrap_err();
     assert_eq!(lax.kind, Kind::TwoAcceptors, "{lax:?}");
+}
+
+/// Drains a lone driver's effects, writing at once: how many requests
+/// it sent.
+fn drain(driver: &mut Driver<2, 2>, node: &SimAlone, now: u64) -> usize {
+    let mut sent = 0;
+    let mut persist = false;
+    while let Some(effect) = driver.poll(node, now) {
+        match effect {
+            Effect::Persist => persist = true,
+            Effect::Send { .. } | Effect::Ship { .. } => sent += 1,
+            Effect::Reply { .. } | Effect::Wake { .. } => {}
+        }
+    }
+    if persist {
+        driver.persisted();
+        sent += drain(driver, node, now);
+    }
+    sent
+}
+
+static ALONE: OwnershipTable<'static, 3> = ownership_table![
+    Scope::new(b"p:", "A"),
+    Scope::new(b"q:", "A"),
+    Scope::new(b"r:", "A"),
+];
+type SimAlone = Node<&'static OwnershipTable<'static, 3>, MigrationTable<4>>;
+
+fn alone_move(prefix: &'static [u8], epoch: u32) -> Mv {
+    Mv {
+        prefix,
+        from: A,
+        to: B,
+        epoch,
+    }
+}
+
+#[test]
+fn a_full_outbox_refuses_the_step_and_takes_it_later() {
+    // Two slots: the news of two committed moves, unacknowledged, fill
+    // them; the third move's +OK is refused with the node unchanged, and
+    // taken once B acknowledges one of them.
+    let mut a: SimAlone = Node::new("A", &ALONE, MigrationTable::new()).unwrap();
+    let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    let adopted = Answer::Ingested { keys: 1 };
+    for (prefix, epoch) in [(&b"p:"[..], 1), (b"q:", 2)] {
+        driver.start(&mut a, prefix, "B").unwrap();
+        drain(&mut driver, &a, 0);
+        let ingest = Req::Ingest(alone_move(prefix, epoch)).request();
+        driver.answer(&mut a, "B", ingest, adopted).unwrap();
+        drain(&mut driver, &a, 0);
+    }
+    driver.start(&mut a, b"r:", "B").unwrap();
+    drain(&mut driver, &a, 0);
+    let ingest = Req::Ingest(alone_move(b"r:", 3)).request();
+    assert_eq!(
+        driver.answer(&mut a, "B", ingest, adopted),
+        Err(kevy_scope::DriverError::OutboxFull { capacity: 2 })
+    );
+    assert_eq!(a.in_flight().count(), 1, "the step was not taken");
+    // B acknowledges p:'s news; the +OK comes again.
+    let news = Req::News(alone_move(b"p:", 1), MoveStatus::Committed).request();
+    driver.answer(&mut a, "B", news, Answer::Learned).unwrap();
+    driver.answer(&mut a, "B", ingest, adopted).unwrap();
+    assert_eq!(a.in_flight().count(), 0);
+    assert!(!a.verdict(b"r:1", |_| false).is_accept());
 }

@@ -47,7 +47,8 @@
 //!    - [`Effect::Reply`]: answer the operator's command `ticket` (the
 //!      epoch [`Driver::start`] returned).
 //!    - [`Effect::Wake`]: call `poll` again at that time (a later `Wake`
-//!      replaces it).
+//!      replaces it). The clock is the host's, in milliseconds, any
+//!      origin; it must not go back.
 //! 4. **The other side of each request** is the host's, on the peer that
 //!    receives it, straight on its [`Node`]. An answer tells what the node
 //!    knows, all of it, so it leaves only once all of it is on stable
@@ -129,14 +130,19 @@ use crate::moves::node::{Node, ScopeLookup, Started};
 use crate::moves::records::{MigrationError, MoveRecords};
 use crate::node_id::{NodeId, NodeIdError};
 
-/// No deadline.
+/// No `Wake` handed out.
 const NEVER: u64 = u64::MAX;
+/// Half the clock's turn: deadlines are kept modulo 2^32 ms (49 days),
+/// and one less than this far ahead is in the future.
+const HALF: u32 = 1 << 31;
 /// The `from` of this node's own news.
 const OWN: u8 = u8::MAX;
 /// The `from` of news whose source is not a peer.
 const STRANGER: u8 = u8::MAX - 1;
 
-/// The driver's deadlines, in milliseconds of the host's clock.
+/// The driver's deadlines, in milliseconds of the host's clock. The
+/// driver keeps deadlines modulo 2^32 ms: each must be under 2^31 ms (24
+/// days), and a host polls within 24 days of a [`Effect::Wake`]'s time.
 ///
 /// ```
 /// use kevy_scope::{Driver, Timing};
@@ -347,34 +353,46 @@ impl core::error::Error for DriverError {}
 /// Where a move this node runs stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
-    /// Telling the fallback (a peer index); the keys ship on its ack.
-    Preparing(u8),
-    /// Shipped, or about to; waiting for `+OK`.
+    /// Telling the fallback; the keys ship on its ack.
+    Preparing,
+    /// The keys are to ship.
     Shipping,
+    /// Shipped; waiting for `+OK`.
+    Shipped,
     /// Asking the target for the outcome.
     Querying,
     /// Resolved; the operator's reply waits for the persist.
-    Done(MoveReply),
+    Done,
 }
+
+/// No operator command ([`Exchange::ticket`]); epochs of moves start at 1.
+const NO_TICKET: Epoch = Epoch::ZERO;
 
 /// One move out of this node and its conversation.
 #[derive(Debug, Clone, Copy)]
 struct Exchange {
     /// The move's epoch (this node's moves have distinct epochs).
     epoch: Epoch,
-    /// The operator's command waiting for a reply.
-    ticket: Option<Epoch>,
-    stage: Stage,
+    /// The operator's command waiting for a reply, or [`NO_TICKET`].
+    ticket: Epoch,
     /// The persist its next message depends on.
     gate: u32,
-    /// When the stage's next message is due.
-    next: u64,
-    /// The stage's deadline, set when its first message leaves.
-    until: u64,
+    /// When the stage's next message is due (unless `fresh`).
+    next: u32,
+    /// The stage's deadline, set when its first message leaves (if
+    /// `timed`).
+    until: u32,
     /// The wait before the next resend.
     backoff: u32,
-    /// No message of the stage has left yet.
+    /// The reply, once `Done`.
+    reply: MoveReply,
+    stage: Stage,
+    /// The fallback's peer index, while `Preparing`.
+    fallback: u8,
+    /// No message of the stage has left yet: the first is due at once.
     fresh: bool,
+    /// `until` is set.
+    timed: bool,
     /// The target refused the ingest as stale.
     stale: bool,
     /// The move was started again above the target's fence.
@@ -382,16 +400,19 @@ struct Exchange {
 }
 
 impl Exchange {
-    fn new(epoch: Epoch, ticket: Option<Epoch>, stage: Stage, gate: u32) -> Self {
+    fn new(epoch: Epoch, ticket: Epoch, gate: u32) -> Self {
         Self {
             epoch,
             ticket,
-            stage,
             gate,
             next: 0,
-            until: NEVER,
+            until: 0,
             backoff: 0,
+            reply: MoveReply::Aborted,
+            stage: Stage::Querying,
+            fallback: 0,
             fresh: true,
+            timed: false,
             stale: false,
             retried: false,
         }
@@ -399,66 +420,67 @@ impl Exchange {
 
     fn enter(&mut self, stage: Stage) {
         self.stage = stage;
-        self.next = 0;
-        self.until = NEVER;
         self.backoff = 0;
         self.fresh = true;
+        self.timed = false;
     }
 
     /// Fires the stage's deadline and its next message, if due.
-    fn step(&mut self, t: &Timing, now: u64) -> Option<Act> {
-        if now >= self.until {
-            self.until = NEVER;
-            match self.stage {
-                Stage::Preparing(_) | Stage::Shipping => self.enter(Stage::Querying),
-                // Querying: the operator has waited long enough.
-                _ => {
-                    if let Some(ticket) = self.ticket.take() {
-                        return Some(Act::Reply(ticket, MoveReply::TryAgain));
-                    }
-                }
+    fn step(&mut self, t: &Timing, now: u32) -> Option<Act> {
+        if self.timed && due(self.until, now) {
+            self.timed = false;
+            if self.stage != Stage::Querying {
+                self.enter(Stage::Querying);
+            } else if self.ticket != NO_TICKET {
+                // The operator has waited long enough.
+                let ticket = core::mem::replace(&mut self.ticket, NO_TICKET);
+                return Some(Act::Reply(ticket, MoveReply::TryAgain));
             }
         }
-        if now < self.next {
+        if !self.fresh && !due(self.next, now) {
             return None;
         }
         let epoch = self.epoch;
         let (act, limit) = match self.stage {
-            Stage::Preparing(peer) => (Act::Prepare(epoch, peer), t.prepare_ms),
+            Stage::Preparing => (Act::Prepare(epoch, self.fallback), t.prepare_ms),
             Stage::Shipping => (Act::Ship(epoch), t.ship_ms),
-            Stage::Querying if self.ticket.is_some() => (Act::Query(epoch), t.reply_ms),
+            Stage::Querying if self.ticket != NO_TICKET => (Act::Query(epoch), t.reply_ms),
             Stage::Querying => (Act::Query(epoch), u32::MAX),
-            Stage::Done(_) => return None,
+            Stage::Shipped | Stage::Done => return None,
         };
-        if self.fresh {
-            self.fresh = false;
-            if limit != u32::MAX {
-                self.until = now.saturating_add(u64::from(limit));
-            }
+        if self.fresh && limit != u32::MAX {
+            self.until = now.wrapping_add(limit);
+            self.timed = true;
         }
-        self.next = if self.stage == Stage::Shipping {
-            // Shipped once: the deadline, not a resend, follows.
-            NEVER
-        } else {
-            retry(&mut self.backoff, t, now)
-        };
+        self.fresh = false;
+        self.next = retry(&mut self.backoff, t, now);
+        if self.stage == Stage::Shipping {
+            // Shipped once: the deadline follows, not a resend.
+            self.stage = Stage::Shipped;
+        }
         Some(act)
     }
+}
 
-    /// The earliest time this exchange needs a poll.
-    fn deadline(&self) -> u64 {
-        match self.stage {
-            Stage::Done(_) => NEVER,
-            _ => self.next.min(self.until),
-        }
+/// Whether deadline `at` has come at `now`.
+fn due(at: u32, now: u32) -> bool {
+    now.wrapping_sub(at) < HALF
+}
+
+/// The time left until deadline `at`.
+fn left(at: u32, now: u32) -> u32 {
+    if due(at, now) {
+        0
+    } else {
+        at.wrapping_sub(now)
     }
 }
 
 /// The next resend time; doubles the wait.
-fn retry(backoff: &mut u32, t: &Timing, now: u64) -> u64 {
-    let wait = (*backoff).max(t.retry_ms);
+fn retry(backoff: &mut u32, t: &Timing, now: u32) -> u32 {
+    let wait = (*backoff).max(t.retry_ms).min(HALF - 1);
     *backoff = wait.saturating_mul(2).min(t.max_retry_ms.max(t.retry_ms));
-    now.saturating_add(u64::from(wait))
+    now.wrapping_add(wait)
 }
 
 /// News owed to peers until each acknowledges. A move is named by its
@@ -467,41 +489,29 @@ fn retry(backoff: &mut u32, t: &Timing, now: u64) -> u64 {
 #[derive(Debug, Clone, Copy)]
 struct Owed {
     epoch: Epoch,
-    /// [`OWN`], a peer index, or [`STRANGER`].
-    from: u8,
-    status: MoveStatus,
     gate: u32,
     /// Peers that have not acknowledged (a bit per peer index).
     pending: u32,
     /// Peers this round has not sent to yet.
     unsent: u32,
-    next: u64,
-    backoff: u32,
+    /// [`OWN`], a peer index, or [`STRANGER`].
+    from: u8,
+    status: MoveStatus,
 }
 
 impl Owed {
     fn is(&self, epoch: Epoch, from: u8, status: MoveStatus) -> bool {
         self.epoch == epoch && self.from == from && self.status == status
     }
+}
 
-    /// The next peer to send to, if a round is due.
-    fn step(&mut self, t: &Timing, now: u64) -> Option<u8> {
-        if now < self.next {
-            return None;
-        }
-        if self.unsent & self.pending == 0 {
-            self.unsent = self.pending;
-        }
-        let left = self.unsent & self.pending;
-        if left == 0 {
-            return None;
-        }
-        let peer = left.trailing_zeros();
-        self.unsent &= !(1 << peer);
-        if self.unsent & self.pending == 0 {
-            self.next = retry(&mut self.backoff, t, now);
-        }
-        u8::try_from(peer).ok()
+/// Removes element `i` of `v` (order is not kept).
+fn remove<T, const N: usize>(v: &mut heapless::Vec<T, N, u8>, i: usize) {
+    if i < v.len()
+        && let Some(last) = v.pop()
+        && let Some(slot) = v.get_mut(i)
+    {
+        *slot = last;
     }
 }
 
@@ -530,7 +540,14 @@ fn source(peers: &[NodeId], me: &str, from: &str) -> u8 {
     }
 }
 
+/// This node's move in flight at `epoch`.
+#[inline(never)]
+fn moving<T: ScopeLookup, R: MoveRecords>(node: &Node<T, R>, epoch: Epoch) -> Option<MoveId<'_>> {
+    node.in_flight().find(|m| m.epoch == epoch)
+}
+
 /// The announcement `o` names, from the node's records.
+#[inline(never)]
 fn news<'n, T: ScopeLookup, R: MoveRecords>(
     peers: &[NodeId],
     node: &'n Node<T, R>,
@@ -572,6 +589,11 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     timing: Timing,
     moves: heapless::Vec<Exchange, MOVES, u8>,
     owed: heapless::Vec<Owed, MOVES, u8>,
+    /// When the news still owed is sent again (if `rounding`), and the
+    /// wait after.
+    round: u32,
+    round_backoff: u32,
+    rounding: bool,
     /// Persists, numbered by the driver's steps: the last step's, the
     /// newest image encoded, the newest image on storage.
     want: u32,
@@ -614,6 +636,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             timing: Timing::DEFAULT,
             moves: heapless::Vec::new(),
             owed: heapless::Vec::new(),
+            round: 0,
+            round_backoff: 0,
+            rounding: false,
             want: 0,
             asked: 0,
             done: 0,
@@ -638,8 +663,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// After a boot, with the node as restored: forgets everything, asks
     /// the target of every move in flight for its outcome, and owes every
     /// peer the news the node vouches for. Takes what fits and reports
-    /// the first thing that did not (a move to a node that is not a peer
-    /// cannot be asked about).
+    /// what did not.
     ///
     /// ```
     /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable, Scope};
@@ -663,17 +687,16 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         self.told = NEVER;
         let mut result = Ok(());
         for id in node.in_flight() {
-            let taken = match self.index(id.to) {
-                Some(_) => self
-                    .moves
-                    .push(Exchange::new(id.epoch, None, Stage::Querying, 0))
-                    .map_err(|_| DriverError::TooManyMoves { capacity: MOVES }),
-                None => Err(DriverError::UnknownPeer),
-            };
-            result = result.and(taken);
+            if self
+                .moves
+                .push(Exchange::new(id.epoch, NO_TICKET, 0))
+                .is_err()
+            {
+                result = Err(DriverError::TooManyMoves { capacity: MOVES });
+            }
         }
         for news in node.announcements() {
-            let from = self.source(node.id(), news.id.from);
+            let from = source(&self.peers, node.id(), news.id.from);
             result = result.and(self.owe(node.id(), news.id.epoch, from, news.status));
         }
         result
@@ -706,12 +729,11 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             return Err(DriverError::TooManyMoves { capacity: MOVES });
         }
         let started = self.took(node.start_move(prefix, to).map_err(DriverError::Refused)?);
-        let stage = self.first_stage(&started);
-        let ticket = started.epoch;
+        let ex = self.begin(&started, started.epoch);
         self.moves
-            .push(Exchange::new(ticket, Some(ticket), stage, self.want))
+            .push(ex)
             .map_err(|_| DriverError::TooManyMoves { capacity: MOVES })?;
-        Ok(ticket)
+        Ok(started.epoch)
     }
 
     /// A peer's `answer` to `request`, which the driver sent it (a ship is
@@ -761,7 +783,11 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None),
             (true, Answer::Stale | Answer::Refused) => {
-                if let Some(ex) = self.exchange(id.epoch, Stage::Shipping) {
+                let shipped = self
+                    .moves
+                    .iter_mut()
+                    .find(|e| e.epoch == id.epoch && e.stage == Stage::Shipped);
+                if let Some(ex) = shipped {
                     ex.stale = answer == Answer::Stale;
                     ex.enter(Stage::Querying);
                 }
@@ -894,38 +920,28 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         index(&self.peers, id)
     }
 
-    fn source(&self, me: &str, from: &str) -> u8 {
-        source(&self.peers, me, from)
-    }
-
-    fn first_stage(&self, started: &Started) -> Stage {
-        #[cfg(feature = "test-mutants")]
-        if SHIP_UNPREPARED.with(core::cell::Cell::get) {
-            return Stage::Shipping;
-        }
-        match &started.prepare {
+    /// The exchange of a move just started, gated on its start.
+    fn begin(&self, started: &Started, ticket: Epoch) -> Exchange {
+        let mut ex = Exchange::new(started.epoch, ticket, self.want);
+        ex.stage = match &started.prepare {
             Some(fallback) => match self.index(fallback.as_str()) {
-                Some(peer) => Stage::Preparing(peer),
+                Some(peer) => {
+                    ex.fallback = peer;
+                    Stage::Preparing
+                }
                 // It cannot be told: the move must not ship.
                 None => Stage::Querying,
             },
             None => Stage::Shipping,
+        };
+        #[cfg(feature = "test-mutants")]
+        if SHIP_UNPREPARED.with(core::cell::Cell::get) && ex.stage == Stage::Preparing {
+            ex.stage = Stage::Shipping;
         }
+        ex
     }
 
-    /// The exchange of the move at `epoch`, if it is in `stage` (any
-    /// stage but `Done` for `Querying`).
-    fn exchange(&mut self, epoch: Epoch, stage: Stage) -> Option<&mut Exchange> {
-        self.moves.iter_mut().find(|e| {
-            e.epoch == epoch
-                && match stage {
-                    Stage::Querying => !matches!(e.stage, Stage::Done(_)),
-                    other => e.stage == other,
-                }
-        })
-    }
-
-    /// Owes `news` to every peer but this node, gated on the last step.
+    /// Owes news to every peer but this node, gated on the last step.
     fn owe(
         &mut self,
         me: &str,
@@ -933,30 +949,24 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         from: u8,
         status: MoveStatus,
     ) -> Result<(), DriverError> {
-        let mut pending = 0u32;
-        for (i, p) in self.peers.iter().enumerate() {
-            if p.as_str() != me {
-                pending |= 1 << i;
-            }
-        }
-        let gate = self.want;
-        if let Some(o) = self.owed.iter_mut().find(|o| o.is(epoch, from, status)) {
-            o.pending = pending;
-            o.gate = gate;
-            return Ok(());
-        }
+        let count = u32::try_from(self.peers.len()).unwrap_or(32);
+        let all = u32::MAX.checked_shr(32 - count).unwrap_or(0);
+        let pending = all & !self.index(me).map_or(0, |i| 1 << i);
         if pending == 0 {
             return Ok(());
         }
+        if self.owed.is_empty() {
+            // Nothing was owed: no resend is scheduled.
+            self.rounding = false;
+        }
+        self.round_backoff = 0;
         let owed = Owed {
             epoch,
+            gate: self.want,
+            pending,
+            unsent: pending,
             from,
             status,
-            gate,
-            pending,
-            unsent: 0,
-            next: 0,
-            backoff: 0,
         };
         self.owed
             .push(owed)
@@ -968,21 +978,27 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             return;
         }
         let Some(peer) = self.index(from) else { return };
-        let source = self.source(me, news.id.from);
+        let source = source(&self.peers, me, news.id.from);
         if news.status == MoveStatus::InFlight {
-            if source == OWN
-                && let Some(ex) = self.exchange(news.id.epoch, Stage::Preparing(peer))
-            {
+            let preparing = self.moves.iter_mut().find(|e| {
+                e.epoch == news.id.epoch && e.stage == Stage::Preparing && e.fallback == peer
+            });
+            if let Some(ex) = preparing.filter(|_| source == OWN) {
                 ex.enter(Stage::Shipping);
             }
             return;
         }
-        for o in self.owed.iter_mut() {
+        let mut i = 0;
+        while let Some(o) = self.owed.get_mut(i) {
             if o.is(news.id.epoch, source, news.status) {
                 o.pending &= !(1 << peer);
             }
+            if o.pending == 0 {
+                remove(&mut self.owed, i);
+            } else {
+                i += 1;
+            }
         }
-        self.owed.retain(|o| o.pending != 0);
     }
 
     /// Resolves this node's move `id` with its target's word.
@@ -993,60 +1009,43 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         outcome: Outcome,
         keys: Option<u32>,
     ) -> Result<(), DriverError> {
-        let status = match outcome {
-            Outcome::Committed => MoveStatus::Committed,
-            _ => MoveStatus::Aborted,
-        };
-        if !node
-            .in_flight()
-            .any(|m| m.epoch == id.epoch && m.prefix == id.prefix)
-        {
+        if moving(node, id.epoch).is_none() {
             // A late or repeated answer: the move ended already.
             return Ok(());
         }
+        // Its news is owed only once it ends: room is needed now.
         self.prune(node);
-        if self.owed.is_full() && !self.owed.iter().any(|o| o.is(id.epoch, OWN, status)) {
+        if self.owed.is_full() {
             return Err(DriverError::OutboxFull { capacity: MOVES });
         }
         let Ok(step) = node.resolve_move(id.prefix, id.epoch, outcome) else {
             return Ok(());
         };
         let () = self.took(step);
+        let (status, reply) = match outcome {
+            Outcome::Committed => (MoveStatus::Committed, MoveReply::Committed { keys }),
+            _ => (MoveStatus::Aborted, MoveReply::Aborted),
+        };
         self.owe(node.id(), id.epoch, OWN, status)?;
-        let Some(at) = self
-            .moves
-            .iter()
-            .position(|e| e.epoch == id.epoch && !matches!(e.stage, Stage::Done(_)))
-        else {
+        let want = self.want;
+        let Some(ex) = self.moves.iter_mut().find(|e| e.epoch == id.epoch) else {
             return Ok(());
         };
-        let Some(mut ex) = self.moves.get(at).copied() else {
-            return Ok(());
-        };
-        let reply = match outcome {
-            Outcome::Committed => MoveReply::Committed { keys },
-            _ => MoveReply::Aborted,
-        };
-        if ex.ticket.is_none() {
-            self.moves.swap_remove(at);
-            return Ok(());
-        }
-        ex.gate = self.want;
-        ex.stage = Stage::Done(reply);
-        if ex.stale && !ex.retried && reply == MoveReply::Aborted {
+        ex.gate = want;
+        ex.stage = Stage::Done;
+        ex.reply = reply;
+        let (ticket, again) = (ex.ticket, ex.stale && !ex.retried);
+        if again && ticket != NO_TICKET && reply == MoveReply::Aborted {
             // The target's fence was above this node's epochs; the abort
-            // lifted this node above it: once more.
+            // lifted this node above it: once more, in the same slot.
             if let Ok(step) = node.start_move(id.prefix, id.to) {
                 let started = self.took(step);
-                let stage = self.first_stage(&started);
-                ex = Exchange {
-                    retried: true,
-                    ..Exchange::new(started.epoch, ex.ticket, stage, self.want)
-                };
+                let mut retry = self.begin(&started, ticket);
+                retry.retried = true;
+                if let Some(ex) = self.moves.iter_mut().find(|e| e.epoch == id.epoch) {
+                    *ex = retry;
+                }
             }
-        }
-        if let Some(slot) = self.moves.get_mut(at) {
-            *slot = ex;
         }
         Ok(())
     }
@@ -1054,54 +1053,78 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// Drops news the node no longer holds: newer news of its prefix
     /// replaced it, and whoever holds that announces it.
     fn prune<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>) {
-        let peers = &self.peers;
-        self.owed.retain(|o| news(peers, node, o).is_some());
+        let mut i = 0;
+        while let Some(o) = self.owed.get(i) {
+            if news(&self.peers, node, o).is_none() {
+                remove(&mut self.owed, i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
-    /// The next thing to do; updates the timers and schedules.
+    /// The next thing to do; fires the timers and schedules.
     fn next<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u64) -> Option<Act> {
         if self.asked != self.want {
             self.persisting();
             return Some(Act::Persist);
         }
+        let t = self.timing;
+        let done = self.done;
+        let clock = now as u32;
         let mut i = 0;
-        while let Some(mut ex) = self.moves.get(i).copied() {
-            let open = open(ex.gate, self.done);
-            let act = if !open {
-                None
-            } else if let Stage::Done(reply) = ex.stage {
-                // A resolved move with a reply owed.
-                ex.ticket.map(|ticket| Act::Reply(ticket, reply))
-            } else if !node.in_flight().any(|m| m.epoch == ex.epoch) {
-                // Resolved behind the driver's back: the operator retries.
-                ex.stage = Stage::Done(MoveReply::TryAgain);
-                ex.ticket
-                    .map(|ticket| Act::Reply(ticket, MoveReply::TryAgain))
-            } else {
-                ex.step(&self.timing, now)
-            };
-            if open && matches!(ex.stage, Stage::Done(_)) {
-                self.moves.swap_remove(i);
-            } else {
-                if let Some(slot) = self.moves.get_mut(i) {
-                    *slot = ex;
-                }
+        while let Some(ex) = self.moves.get_mut(i) {
+            if !open(ex.gate, done) {
                 i += 1;
-            }
-            if act.is_some() {
-                return act;
-            }
-        }
-        self.prune(node);
-        for (i, o) in self.owed.iter_mut().enumerate() {
-            if !open(o.gate, self.done) {
                 continue;
             }
-            if let Some(peer) = o.step(&self.timing, now) {
-                return Some(Act::News(i, peer));
+            if ex.stage != Stage::Done && moving(node, ex.epoch).is_none() {
+                // Resolved behind the driver's back: the operator tries
+                // again.
+                ex.stage = Stage::Done;
+                ex.reply = MoveReply::TryAgain;
+            }
+            if ex.stage == Stage::Done {
+                let (ticket, reply) = (ex.ticket, ex.reply);
+                remove(&mut self.moves, i);
+                if ticket != NO_TICKET {
+                    return Some(Act::Reply(ticket, reply));
+                }
+                continue;
+            }
+            if let Some(act) = ex.step(&t, clock) {
+                return Some(act);
+            }
+            i += 1;
+        }
+        self.prune(node);
+        let mut rearmed = false;
+        loop {
+            for (i, o) in self.owed.iter_mut().enumerate() {
+                let left = o.unsent & o.pending;
+                if left != 0 && open(o.gate, done) {
+                    let peer = left.trailing_zeros();
+                    o.unsent &= !(1 << peer);
+                    if !self.rounding {
+                        self.round = retry(&mut self.round_backoff, &t, clock);
+                        self.rounding = true;
+                    }
+                    return Some(Act::News(i, u8::try_from(peer).ok()?));
+                }
+            }
+            if rearmed || !self.rounding || !due(self.round, clock) {
+                break;
+            }
+            // A round of resends: every peer that has not acknowledged.
+            rearmed = true;
+            self.round = retry(&mut self.round_backoff, &t, clock);
+            for o in self.owed.iter_mut() {
+                o.unsent = o.pending;
             }
         }
-        let at = self.wake();
+        let at = self
+            .wait(clock)
+            .map_or(NEVER, |wait| now.saturating_add(u64::from(wait)));
         if at == self.told {
             return None;
         }
@@ -1109,19 +1132,21 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         (at != NEVER).then_some(Act::Wake(at))
     }
 
-    /// The earliest deadline of what may leave.
-    fn wake(&self) -> u64 {
-        let moves = self
-            .moves
-            .iter()
-            .filter(|e| open(e.gate, self.done))
-            .map(Exchange::deadline);
-        let owed = self
-            .owed
-            .iter()
-            .filter(|o| open(o.gate, self.done))
-            .map(|o| o.next);
-        moves.chain(owed).min().unwrap_or(NEVER)
+    /// How long until the earliest deadline of what may leave.
+    fn wait(&self, now: u32) -> Option<u32> {
+        let mut min = u32::MAX;
+        for e in self.moves.iter().filter(|e| open(e.gate, self.done)) {
+            if !matches!(e.stage, Stage::Shipped | Stage::Done) {
+                min = min.min(left(e.next, now));
+            }
+            if e.timed {
+                min = min.min(left(e.until, now));
+            }
+        }
+        if self.rounding && self.owed.iter().any(|o| open(o.gate, self.done)) {
+            min = min.min(left(self.round, now));
+        }
+        (min != u32::MAX).then_some(min)
     }
 
     /// Names what `act` sends, from the node's records and the peer list.
@@ -1130,7 +1155,6 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         act: Act,
         node: &'a Node<T, R>,
     ) -> Option<Effect<'a>> {
-        let moving = |epoch: Epoch| node.in_flight().find(|m| m.epoch == epoch);
         let peer = |i: u8| self.peers.get(usize::from(i)).map(NodeId::as_str);
         Some(match act {
             Act::Persist => Effect::Persist,
@@ -1139,16 +1163,16 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             Act::Prepare(epoch, to) => Effect::Send {
                 to: peer(to)?,
                 request: Request::News(Announcement {
-                    id: moving(epoch)?,
+                    id: moving(node, epoch)?,
                     status: MoveStatus::InFlight,
                 }),
             },
             Act::Ship(epoch) => {
-                let id = moving(epoch)?;
+                let id = moving(node, epoch)?;
                 Effect::Ship { to: id.to, id }
             }
             Act::Query(epoch) => {
-                let id = moving(epoch)?;
+                let id = moving(node, epoch)?;
                 Effect::Send {
                     to: id.to,
                     request: Request::Outcome(id),
