@@ -39,11 +39,15 @@
 //!      reach storage in the order they were encoded, each acknowledged
 //!      with one `persisted`.
 //!    - [`Effect::Send`]: deliver the request to the peer, and feed its
-//!      answer back with [`Driver::answer`].
+//!      answer back with [`Driver::answer`]. On the wire, a request is the
+//!      [`PeerRequest`](crate::PeerRequest) of the same name, and
+//!      `Answer::from` reads a [`PeerReply`].
 //!    - [`Effect::Ship`]: stream the keys under the move's prefix to its
-//!      target as `MOVE-SCOPE-INGEST`, and feed the target's answer back
-//!      (its `+OK n` as [`Answer::Ingested`]). The driver never holds the
-//!      keys; the host reads them from its store while it sends them.
+//!      target as `MOVE-SCOPE-INGEST`
+//!      ([`PeerRequest::encode_ingest_header`](crate::PeerRequest::encode_ingest_header),
+//!      then the keys), and feed the target's answer back (its `+OK n` as
+//!      [`Answer::Ingested`]). The driver never holds the keys; the host
+//!      reads them from its store while it sends them.
 //!    - [`Effect::Reply`]: answer the operator's command `ticket` (the
 //!      epoch [`Driver::start`] returned).
 //!    - [`Effect::Wake`]: call `poll` again at that time (a later `Wake`
@@ -129,6 +133,7 @@ use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
 use crate::moves::node::{Node, ScopeLookup, Started};
 use crate::moves::records::{MigrationError, MoveRecords};
 use crate::node_id::{NodeId, NodeIdError};
+use crate::wire::peer::{PeerReply, Refusal};
 
 /// No `Wake` handed out.
 const NEVER: u64 = u64::MAX;
@@ -232,6 +237,30 @@ pub enum Answer {
     Stale,
     /// Any other refusal, or an answer the host could not read.
     Refused,
+}
+
+/// A reply as it came over the wire ([`PeerReply::decode`]).
+///
+/// ```
+/// use kevy_scope::{Answer, PeerReply};
+/// assert_eq!(Answer::from(PeerReply::decode(b"+OK 3")?), Answer::Ingested { keys: 3 });
+/// assert_eq!(Answer::from(PeerReply::decode(b"-STALE old news")?), Answer::Stale);
+/// assert_eq!(Answer::from(PeerReply::decode(b"-FULL no room")?), Answer::Refused);
+/// # Ok::<(), kevy_scope::PeerWireError>(())
+/// ```
+impl From<PeerReply<'_>> for Answer {
+    fn from(reply: PeerReply<'_>) -> Self {
+        match reply {
+            PeerReply::Learned => Self::Learned,
+            PeerReply::Ingested { keys } => Self::Ingested { keys },
+            PeerReply::Outcome(outcome) => Self::Outcome(outcome),
+            PeerReply::Refused {
+                code: Refusal::Stale,
+                ..
+            } => Self::Stale,
+            _ => Self::Refused,
+        }
+    }
 }
 
 /// What the operator hears of a move it started.
