@@ -2,22 +2,22 @@
 //! verdicts without a lock), the peer list, the durable records file, and
 //! the move protocol over sockets.
 //!
-//! - `source.rs`: `MOVE-SCOPE` on the source, and resolving a move whose
-//!   `+OK` never came (also after a restart).
-//! - `target.rs`: `MOVE-SCOPE-INGEST` and `MOVE-SCOPE-OUTCOME` on the target.
-//! - `news.rs`: announcements, learned here and delivered to every peer
-//!   until acknowledged.
+//! - `source.rs`: the host of the crate's move driver
+//!   ([`kevy_scope::Driver`]): `MOVE-SCOPE` on the source, the outcome
+//!   queries, the announcements owed to peers, resuming after a restart.
+//!   The driver decides every step and when anything may leave the node.
+//! - `target.rs`: the other side of each request: `MOVE-SCOPE-INGEST`,
+//!   `MOVE-SCOPE-OUTCOME` and `MOVE-SCOPE-NEWS`, straight on the node.
 //! - `records_file.rs`: the records on disk. `wire.rs`: the node-to-node
 //!   commands. `peer.rs`: the client that sends them.
 //!
-//! Every step that changes the records runs under one lock (`steps`)
-//! together with writing the records file when the step's `Durable`
-//! asks, so the file always holds the newest state and nothing that
-//! follows a step leaves the node before it is on disk. No network wait
-//! happens under that lock. A node that cannot write its records file
-//! stops (fail-stop): a restart restores what was persisted.
+//! Every step that changes the records runs under one lock (`steps`,
+//! which holds the driver) together with writing the records file: the
+//! driver's persists are carried out before the lock is released, and a
+//! step on the receiving side is written before its answer. No network
+//! wait happens under that lock. A node that cannot write its records
+//! file stops (fail-stop): a restart restores what was persisted.
 
-mod news;
 mod peer;
 pub mod records_file;
 mod source;
@@ -27,7 +27,7 @@ pub mod wire;
 use std::error::Error;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kevy_scope::{
     Durable, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, PeerAddr,
@@ -35,7 +35,7 @@ use kevy_scope::{
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};
-use crate::cluster::wire::News;
+use crate::cluster::source::{NodeDriver, Steps, TIMING};
 use crate::db::{self, Db};
 
 /// The static table, shared by every snapshot of the node.
@@ -63,7 +63,8 @@ pub struct ClusterConfig<'c> {
     pub peers: &'c str,
     /// Where the records file lives.
     pub data_dir: &'c Path,
-    /// Testing aid: a pause after each step of a move (source and target).
+    /// Testing aid: a pause before each request of a move or an
+    /// announcement, and between applying an ingest and adopting it.
     pub step_pause: Duration,
 }
 
@@ -75,23 +76,13 @@ pub struct Cluster {
     db: Arc<Db>,
     file: RecordsFile,
     /// Serialises the steps with the persisting of their results; holds
-    /// the announcements still owed to peers.
-    steps: Mutex<Outbox>,
-    /// Wakes the announcer when the outbox grows.
+    /// the move driver.
+    steps: Mutex<Steps>,
+    /// Wakes the timer thread when the driver's `Wake` changes.
     wake: Condvar,
+    /// The origin of the driver's clock.
+    clock: Instant,
     step_pause: Duration,
-}
-
-/// Announcements not yet acknowledged by every peer.
-#[derive(Default)]
-struct Outbox {
-    entries: Vec<Outgoing>,
-}
-
-struct Outgoing {
-    news: News,
-    /// The peers that have not acknowledged it.
-    pending: Vec<String>,
 }
 
 /// What the data directory holds of this node's past, read before the
@@ -103,8 +94,6 @@ struct Outgoing {
 /// records (quarantine), never a first boot.
 pub struct Past {
     node: NodeState,
-    /// Announcements the records file says are still owed.
-    owed: Vec<News>,
 }
 
 impl Past {
@@ -120,23 +109,32 @@ impl Past {
         );
         let file = RecordsFile::in_dir(config.data_dir);
         let fresh = || Node::new(id, Arc::clone(&table), MigrationTableBuf::new());
-        let (node, owed) = match file.load() {
+        let node = match file.load() {
             Ok(Some(Saved { image, outbox })) => {
                 let mut node = fresh()?;
                 match node.restore(&image) {
                     Ok(()) => log(
                         id,
                         &format!(
-                            "records restored from {}: epoch {}, {} records, {} announcements owed",
+                            "records restored from {}: epoch {}, {} records{}",
                             file.path().display(),
                             node.epoch().get(),
                             node.records().count(),
-                            outbox.len()
+                            if outbox.is_empty() {
+                                String::new()
+                            } else {
+                                // A file an older node wrote: the driver
+                                // owes every peer the image's news anyway.
+                                format!(
+                                    " (the file lists {} announcements owed: the driver announces the records' news to every peer instead)",
+                                    outbox.len()
+                                )
+                            }
                         ),
                     ),
                     Err(e) => quarantine_notice(id, &file, &format!("unreadable ({e})")),
                 }
-                (node, outbox)
+                node
             }
             Ok(None) if db::holds_data(config.data_dir)? => {
                 quarantine_notice(
@@ -148,8 +146,7 @@ impl Past {
                         config.data_dir.display()
                     ),
                 );
-                let node = Node::quarantined(id, table, MigrationTableBuf::new())?;
-                (node, Vec::new())
+                Node::quarantined(id, table, MigrationTableBuf::new())?
             }
             Ok(None) => {
                 let node = fresh()?;
@@ -167,24 +164,24 @@ impl Past {
                         file.path().display()
                     ),
                 );
-                (node, Vec::new())
+                node
             }
             Err(reason) => {
                 quarantine_notice(id, &file, &format!("unreadable ({reason})"));
-                let node = Node::quarantined(id, table, MigrationTableBuf::new())?;
-                (node, Vec::new())
+                Node::quarantined(id, table, MigrationTableBuf::new())?
             }
         };
-        Ok(Self { node, owed })
+        Ok(Self { node })
     }
 }
 
 impl Cluster {
     /// Joins the cluster with the records `past` read (before `db` was
     /// opened): drops keys this node holds but no longer owns (never on a
-    /// quarantined node: it cannot tell which it owns), and starts the
-    /// background work: delivering owed announcements and resolving moves
-    /// left in flight by a crash.
+    /// quarantined node: it cannot tell which it owns), builds the move
+    /// driver and resumes it (it asks the outcome of every move left in
+    /// flight and owes every peer the news the node vouches for), and
+    /// starts the timer that polls it.
     pub fn boot(
         config: &ClusterConfig<'_>,
         db: Arc<Db>,
@@ -192,39 +189,45 @@ impl Cluster {
     ) -> Result<Arc<Self>, Box<dyn Error>> {
         let id = config.node_id;
         let peers = PeerTableBuf::parse(config.peers)?;
-        let Past { node, owed } = past;
+        let Past { node } = past;
         for warning in boot_report(&**node.table(), &peers) {
             log_warn(id, &format!("{warning}"));
         }
         if !node.is_quarantined() {
             drop_unowned(id, &node, &db);
         }
-        let everyone_else: Vec<String> = peers
-            .iter()
-            .map(|p| p.id().to_owned())
-            .filter(|p| p != id)
-            .collect();
-        let outbox = Outbox {
-            entries: owed
-                .into_iter()
-                .map(|news| Outgoing {
-                    news,
-                    pending: everyone_else.clone(),
-                })
-                .collect(),
-        };
+        let mut driver = NodeDriver::new(peers.iter().map(|p| p.id()))
+            .map_err(|e| format!("the move driver: {e}"))?
+            .with_timing(TIMING);
+        if let Err(e) = driver.resume(&node) {
+            log_warn(id, &format!("resuming the move driver: {e}"));
+        }
+        let (moves, news) = (node.in_flight().count(), node.announcements().count());
+        if moves + news > 0 {
+            log(
+                id,
+                &format!(
+                    "resuming: {moves} moves left in flight (their targets are asked the outcome), \
+                     {news} announcements owed to every peer"
+                ),
+            );
+        }
         let cluster = Arc::new(Self {
             id: id.to_owned(),
             node: SharedNode::new(node),
             peers,
             db,
             file: RecordsFile::in_dir(config.data_dir),
-            steps: Mutex::new(outbox),
+            steps: Mutex::new(Steps::new(driver)),
             wake: Condvar::new(),
+            clock: Instant::now(),
             step_pause: config.step_pause,
         });
-        Arc::clone(&cluster).start_announcer();
-        cluster.resume_in_flight();
+        {
+            let mut steps = cluster.lock_steps();
+            cluster.pump(&mut steps);
+        }
+        Arc::clone(&cluster).start_timer();
         Ok(cluster)
     }
 
@@ -248,40 +251,45 @@ impl Cluster {
         self.peers.resolve(id)
     }
 
-    fn lock_steps(&self) -> MutexGuard<'_, Outbox> {
+    /// The steps lock. Never taken while holding a snapshot: a step that
+    /// drains waits for every snapshot under the lock.
+    fn lock_steps(&self) -> MutexGuard<'_, Steps> {
         self.steps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs a step on a copy of the node, publishes it, and persists
-    /// before returning when the step asks. `drain`: wait until every
-    /// write admitted under an older state is applied.
+    /// Runs a step of the receiving side on a copy of the node, publishes
+    /// it, and, before returning, writes the records when the step asks or
+    /// when the driver holds steps not on disk yet (an answer tells all
+    /// the node knows).
     fn step<O>(
         &self,
-        outbox: &Outbox,
-        drain: bool,
+        steps: &mut Steps,
         change: impl FnOnce(&mut NodeState) -> Result<Durable<O>, MigrationError>,
     ) -> Result<O, MigrationError> {
-        let done = if drain {
-            self.node.update_and_drain(change)?
-        } else {
-            self.node.update(change)?
-        };
-        if done.must_persist() {
-            self.persist(outbox);
+        let done = self.node.update(change)?;
+        if done.must_persist() || steps.driver.must_persist() {
+            self.persist_now(steps);
         }
         Ok(done.into_inner())
     }
 
-    /// Writes the records and the owed announcements to disk, or stops
-    /// the node.
-    fn persist(&self, outbox: &Outbox) {
-        let snapshot = self.node.snapshot();
-        let encoded = encode_image(&snapshot);
-        drop(snapshot);
-        let saved = encoded.and_then(|image| {
-            let outbox = outbox.entries.iter().map(|e| e.news.clone()).collect();
+    /// Writes the node's image now, for a reason of the host's own: the
+    /// image covers every step the driver has taken.
+    fn persist_now(&self, steps: &mut Steps) {
+        steps.driver.persisting();
+        self.write_records(encode_image(&self.node.snapshot()));
+        steps.driver.persisted();
+    }
+
+    /// Writes `image` (the news section empty: the driver owes the news)
+    /// to the records file, or stops the node.
+    fn write_records(&self, image: Result<Vec<u8>, String>) {
+        let saved = image.and_then(|image| {
             self.file
-                .save(&Saved { image, outbox })
+                .save(&Saved {
+                    image,
+                    outbox: Vec::new(),
+                })
                 .map_err(|e| e.to_string())
         });
         if let Err(e) = saved {
@@ -297,17 +305,17 @@ impl Cluster {
     }
 
     /// A clean stop (SIGTERM, SIGINT): under the steps lock, so no step
-    /// begins after it, persists the records and the owed announcements,
-    /// writes and `fsync`s every data log, and ends the process with 0
-    /// (1 if the data logs could not be synced). A move caught between
-    /// steps resumes after the restart as after a crash.
+    /// begins after it, persists the records, writes and `fsync`s every
+    /// data log, and ends the process with 0 (1 if the data logs could
+    /// not be synced). A move caught between steps resumes after the
+    /// restart as after a crash.
     pub fn stop(&self, signal: &str) -> ! {
         log(
             &self.id,
             &format!("{signal}: persisting the records and the data logs, then stopping"),
         );
-        let outbox = self.lock_steps();
-        self.persist(&outbox);
+        let mut steps = self.lock_steps();
+        self.persist_now(&mut steps);
         match self.db.flush_and_sync() {
             Ok(()) => {
                 log(
@@ -346,13 +354,13 @@ impl Cluster {
     /// report. A node that is not quarantined is refused and left as it
     /// is (its records and epoch are its own, not the operator's guess).
     pub fn lift_quarantine(&self, epoch: u32) -> Result<String, String> {
-        let outbox = self.lock_steps();
+        let mut steps = self.lock_steps();
         let (quarantined, current) = {
             let now = self.node.snapshot();
             (now.is_quarantined(), now.epoch().get())
         };
         if !quarantined {
-            drop(outbox);
+            drop(steps);
             log_warn(
                 &self.id,
                 &format!("SCOPE-LIFT-QUARANTINE {epoch} refused: this node is not quarantined"),
@@ -370,8 +378,8 @@ impl Cluster {
             Ok::<(), std::convert::Infallible>(())
         });
         let Ok(()) = lifted;
-        self.persist(&outbox);
-        drop(outbox);
+        self.persist_now(&mut steps);
+        drop(steps);
         log_warn(
             &self.id,
             &format!(
@@ -381,8 +389,9 @@ impl Cluster {
         Ok("OK".into())
     }
 
-    /// `SCOPE-STATUS`: this node's id, epoch, quarantine, records and
-    /// owed announcements, one line each.
+    /// `SCOPE-STATUS`: this node's id, epoch, quarantine and records, one
+    /// line each, then whether its move driver is busy (a move in flight,
+    /// news owed to a peer, a write pending) or idle.
     pub fn status(&self) -> Vec<String> {
         let snapshot = self.node.snapshot();
         let mut lines = vec![format!(
@@ -401,14 +410,8 @@ impl Cluster {
             ));
         }
         drop(snapshot);
-        for e in &self.lock_steps().entries {
-            lines.push(format!(
-                "announcing {} {} to {}",
-                wire::status_word(e.news.status),
-                e.news.id.describe(),
-                e.pending.join(",")
-            ));
-        }
+        let idle = self.lock_steps().driver.is_idle();
+        lines.push(format!("driver {}", if idle { "idle" } else { "busy" }));
         lines
     }
 }

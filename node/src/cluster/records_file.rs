@@ -1,6 +1,12 @@
 //! The node's durable records: the crate's image of its move records and
-//! the announcements it still owes its peers, in one file written
-//! atomically (temp file, fsync, rename, fsync of the directory).
+//! a list of announcements owed, in one file written atomically (temp
+//! file, fsync, rename, fsync of the directory).
+//!
+//! The node writes the list empty: its move driver owes every peer the
+//! news the image vouches for after a restart (`Driver::resume` from
+//! `Node::announcements`). A file an older node wrote may list news; it
+//! is read (and checked) as before, and the node announces the image's
+//! news instead.
 //!
 //! ```text
 //! "KVNR" | version 1 | image length (u32) | image
@@ -28,7 +34,8 @@ const VERSION: u8 = 1;
 pub struct Saved {
     /// The crate's image (`Node::encode_image`).
     pub image: Vec<u8>,
-    /// Announcements not yet acknowledged by every peer.
+    /// Announcements not yet acknowledged by every peer, as an older
+    /// node wrote them (this node writes none).
     pub outbox: Vec<News>,
 }
 

@@ -1,43 +1,137 @@
-//! The source of a move: `MOVE-SCOPE <prefix> FROM <from> TO <to>`.
+//! The source of a move, `MOVE-SCOPE <prefix> FROM <from> TO <to>`, and
+//! the announcements this node owes: carried out for the crate's sans-IO
+//! move driver ([`kevy_scope::Driver`]), which decides every step and
+//! when anything may leave the node. This file only moves bytes:
 //!
-//! 1. `start_move`, waiting until every write admitted before it is
-//!    applied (`update_and_drain`); persist. Writes for the prefix now
-//!    answer `-QUIESCED`.
-//! 2. If the scope has a fallback, tell it the move is in flight
-//!    (`MOVE-SCOPE-NEWS INFLIGHT ...`) and wait for its acknowledgement.
-//! 3. Ship the prefix's keys: `MOVE-SCOPE-INGEST`.
-//! 4. On `+OK <n>`: `commit_move`, persist with the `COMMITTED`
-//!    announcement owed to every peer, drop the keys given away, reply
-//!    `+OK <n>`.
-//! 5. Anything else (a refusal, a timeout, a lost connection): ask the
-//!    target `MOVE-SCOPE-OUTCOME` and `resolve_move` with its answer; if
-//!    the target cannot be reached in time, the operator hears `-TRYAGAIN`
-//!    and the node keeps asking in the background. The same happens at
-//!    boot for every move a crash left in flight.
-//! 6. A target that refused the ingest as stale has seen a newer epoch
-//!    than this node (news of other moves does not raise a node's own
-//!    epoch); the abort lifted this node above the target's fence, so the
-//!    move is tried once more.
+//! - events in: the operator's command ([`Driver::start`], after which
+//!   writes for the prefix answer `-QUIESCED` and every write admitted
+//!   before is applied: `update_and_drain`), each peer's answer
+//!   ([`Driver::answer`]), the timer;
+//! - effects out ([`Cluster::pump`], under the steps lock): `Persist`
+//!   writes the records file at once; `Send` and `Ship` go to the peer on
+//!   a thread of their own, whose answer comes back as an event; `Reply`
+//!   answers the waiting operator; `Wake` sets the timer thread's alarm.
+//!
+//! The driver tells the fallback, ships, commits on `+OK`, asks the
+//! target for the outcome when the `+OK` does not come (also for every
+//! move a restart left in flight), answers `-TRYAGAIN` when the outcome
+//! does not come in time, starts a move once more above a target's fence
+//! after a `-STALE` ingest, and announces each end to every peer until
+//! each acknowledges. The host drops the keys given away once a commit is
+//! on disk.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::sync::{Arc, mpsc};
+use std::time::Duration;
 
-use kevy_scope::{MoveStatus, Outcome, PeerAddr, PeerReply, PeerRequest};
+use kevy_scope::{
+    Answer, Driver, Effect, Epoch, MoveReply, MoveStatus, Outcome, PeerReply, PeerRequest, Request,
+    Timing,
+};
 
-use super::peer;
 use super::wire::{self, Move, News};
-use super::{Cluster, Outgoing, log, log_warn};
+use super::{Cluster, encode_image, log, log_warn, peer};
 use crate::resp::Reply;
 
-/// How long the fallback has to acknowledge a move in flight.
-const PREPARE_DEADLINE: Duration = Duration::from_secs(3);
-/// How long the target may take to apply and adopt the keys.
-const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the operator's command waits for the outcome of a move whose
-/// `+OK` did not come, before the node resolves it in the background.
-const OUTCOME_DEADLINE: Duration = Duration::from_secs(3);
-/// The timeout of one node-to-node request.
+/// The node's move driver: up to 32 peers (the most a driver holds),
+/// 255 moves in flight and 255 announcements owed (the most its `u8`
+/// lengths hold; the node holds one record per prefix, and a full table
+/// is an error the driver reports, never a lost duty).
+pub type NodeDriver = Driver<32, 255>;
+
+/// The driver's deadlines: the fallback has 3 s, the ingest 30 s, the
+/// operator waits 3 s for an outcome, a request without an answer is sent
+/// again after 200 ms (the crate's defaults), the wait doubling up to 1 s
+/// (not 5 s: a peer back from a restart hears the news sooner).
+pub const TIMING: Timing = Timing {
+    max_retry_ms: 1_000,
+    ..Timing::DEFAULT
+};
+
+/// The timeout of one news or outcome request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The timeout of each read and write of an ingest.
+const INGEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The timer thread polls the driver at least this often (ms), whatever
+/// its last `Wake` said.
+const MAX_SLEEP_MS: u64 = 1_000;
+
+/// What the steps lock guards: the driver and what the host keeps beside
+/// it.
+pub struct Steps {
+    pub(super) driver: Box<NodeDriver>,
+    /// The time of the driver's last `Wake` (ms since boot).
+    wake_at: Option<u64>,
+    /// Operator commands waiting for their reply, by ticket.
+    waiting: HashMap<u32, Waiting>,
+    /// Prefixes given away whose commit waits for its persist; their keys
+    /// are dropped once it is on disk.
+    drops: Vec<Vec<u8>>,
+}
+
+impl Steps {
+    pub(super) fn new(driver: NodeDriver) -> Self {
+        Self {
+            driver: Box::new(driver),
+            wake_at: None,
+            waiting: HashMap::new(),
+            drops: Vec::new(),
+        }
+    }
+
+    /// The operator command moving `prefix`, if one waits.
+    fn waiting_for(&mut self, prefix: &[u8]) -> Option<&mut Waiting> {
+        self.waiting.values_mut().find(|w| w.prefix == prefix)
+    }
+}
+
+/// An operator's `MOVE-SCOPE` waiting for the driver's reply, and what
+/// the host noted for its text.
+struct Waiting {
+    reply: mpsc::Sender<Result<String, String>>,
+    prefix: Vec<u8>,
+    /// The keys shipped (for `+OK <n>` when the commit came by the
+    /// outcome query).
+    shipped: usize,
+    /// The last reason the move went wrong (for `-ERR ... aborted`).
+    why: Option<String>,
+}
+
+/// A request of the driver's, owned (the effect borrows the driver).
+#[derive(Debug, Clone)]
+enum Req {
+    News(News),
+    Outcome(Move),
+    Ingest(Move),
+}
+
+impl Req {
+    fn of(request: &Request<'_>) -> Self {
+        match request {
+            Request::News(news) => Self::News(News::of(news)),
+            Request::Outcome(id) => Self::Outcome(Move::of(id)),
+            Request::Ingest(id) => Self::Ingest(Move::of(id)),
+        }
+    }
+
+    fn request(&self) -> Request<'_> {
+        match self {
+            Self::News(news) => Request::News(news.announcement()),
+            Self::Outcome(id) => Request::Outcome(id.id()),
+            Self::Ingest(id) => Request::Ingest(id.id()),
+        }
+    }
+}
+
+/// One effect, owned, taken out of the driver.
+enum Todo {
+    /// The image encoded at the `Persist`, to write.
+    Persist(Result<Vec<u8>, String>),
+    Send(String, Req),
+    Ship(Move),
+    Reply(Epoch, MoveReply),
+    Wake(u64),
+}
 
 impl Cluster {
     /// `MOVE-SCOPE <prefix> FROM <from> TO <to>` on this node: the
@@ -54,38 +148,23 @@ impl Cluster {
                 self.id
             ));
         }
-        let Some(target) = self.addr_of(to) else {
+        if self.addr_of(to).is_none() {
             return Err(format!(
                 "ERR MOVE-SCOPE: target node {to:?} not in [cluster] peers"
             ));
-        };
-        let mut reply = self.move_once(prefix, to, target);
-        if let Err(refused) = &reply
-            && refused.starts_with("ERR MOVE-SCOPE aborted: STALE")
-        {
-            // The target has seen a newer epoch than this node (its news of
-            // other moves). The abort raised this node above the target's
-            // fence, so one more try starts high enough.
-            log(
-                &self.id,
-                "the target's epoch was ahead of ours; trying again above its fence",
-            );
-            reply = self.move_once(prefix, to, target);
         }
-        reply
-    }
-
-    /// One try of a move: start, prepare the fallback, ship, resolve.
-    fn move_once(
-        self: &Arc<Self>,
-        prefix: &[u8],
-        to: &str,
-        target: PeerAddr<'_>,
-    ) -> Result<String, String> {
-        let started = {
-            let outbox = self.lock_steps();
-            self.step(&outbox, true, |n| n.start_move(prefix, to))
+        let (tx, rx) = mpsc::channel();
+        {
+            let mut steps = self.lock_steps();
+            let driver = &mut steps.driver;
+            let ticket = self
+                .node
+                .update_and_drain(|n| driver.start(n, prefix, to))
                 .map_err(|e| {
+                    let e = match e {
+                        kevy_scope::DriverError::Refused(refused) => refused.to_string(),
+                        other => other.to_string(),
+                    };
                     log_warn(
                         &self.id,
                         &format!(
@@ -94,251 +173,407 @@ impl Cluster {
                         ),
                     );
                     format!("ERR MOVE-SCOPE: {e}")
-                })?
-        };
-        let id = Move {
-            prefix: prefix.to_vec(),
-            from: self.id.to_owned(),
-            to: to.to_owned(),
-            epoch: started.epoch,
-        };
-        log(
-            &self.id,
-            &format!(
-                "move {}: started and quiesced (writes answer QUIESCED, every write admitted before is applied), records persisted",
-                id.describe()
-            ),
-        );
-        self.pause();
-
-        if let Some(fallback) = started.prepare {
-            let news = News {
-                status: MoveStatus::InFlight,
-                id: id.clone(),
+                })?;
+            let id = Move {
+                prefix: prefix.to_vec(),
+                from: self.id.clone(),
+                to: to.to_owned(),
+                epoch: ticket,
             };
             log(
                 &self.id,
                 &format!(
-                    "move {}: telling fallback {fallback} the move is in flight",
+                    "move {}: started and quiesced (writes answer QUIESCED, every write admitted before is applied)",
                     id.describe()
                 ),
             );
-            if let Err(why) = self.tell_until_acked(fallback.as_str(), &news, PREPARE_DEADLINE) {
-                let why = format!("fallback {fallback} did not acknowledge: {why}");
-                return self.resolve_without_ok(&id, &why, 0);
-            }
-            log(
-                &self.id,
-                &format!("move {}: fallback {fallback} knows", id.describe()),
+            steps.waiting.insert(
+                ticket.get(),
+                Waiting {
+                    reply: tx,
+                    prefix: prefix.to_vec(),
+                    shipped: 0,
+                    why: None,
+                },
             );
-            self.pause();
+            self.pump(&mut steps);
         }
+        rx.recv().unwrap_or_else(|_| {
+            Err(format!(
+                "TRYAGAIN MOVE-SCOPE {} lost its reply; see SCOPE-STATUS",
+                String::from_utf8_lossy(prefix)
+            ))
+        })
+    }
 
-        let (bulk, count) = self.db.dump_prefix(prefix);
+    /// Milliseconds since boot: the driver's clock.
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Carries out what the driver asks now, until it has nothing more.
+    /// Called under the steps lock after every event, so the driver's
+    /// persists are on disk before the lock is released.
+    pub(super) fn pump(self: &Arc<Self>, steps: &mut Steps) {
+        loop {
+            let now = self.now_ms();
+            let todo = {
+                let snapshot = self.node.snapshot();
+                let Some(effect) = steps.driver.poll(&snapshot, now) else {
+                    break;
+                };
+                match effect {
+                    // Encoded now, before any other call on the node or
+                    // the driver.
+                    Effect::Persist => Todo::Persist(encode_image(&snapshot)),
+                    Effect::Send { to, request } => Todo::Send(to.to_owned(), Req::of(&request)),
+                    Effect::Ship { id, .. } => Todo::Ship(Move::of(&id)),
+                    Effect::Reply { ticket, reply } => Todo::Reply(ticket, reply),
+                    Effect::Wake { at } => Todo::Wake(at),
+                }
+            };
+            match todo {
+                Todo::Persist(image) => {
+                    self.write_records(image);
+                    steps.driver.persisted();
+                    let snapshot = self.node.snapshot();
+                    log(
+                        &self.id,
+                        &format!(
+                            "records persisted (epoch {}, {} records)",
+                            snapshot.epoch().get(),
+                            snapshot.records().count()
+                        ),
+                    );
+                    drop(snapshot);
+                    for prefix in std::mem::take(&mut steps.drops) {
+                        let n = self.db.drop_prefix(&prefix);
+                        log(
+                            &self.id,
+                            &format!(
+                                "{n} keys of {:?} handed over",
+                                String::from_utf8_lossy(&prefix)
+                            ),
+                        );
+                    }
+                }
+                Todo::Send(to, req) => {
+                    match &req {
+                        Req::News(news) if news.status == MoveStatus::InFlight => log(
+                            &self.id,
+                            &format!(
+                                "move {}: telling fallback {to} the move is in flight",
+                                news.id.describe()
+                            ),
+                        ),
+                        Req::News(news) => {
+                            log(&self.id, &format!("announcing {} to {to}", news.describe()))
+                        }
+                        Req::Outcome(id) => log(
+                            &self.id,
+                            &format!("move {}: asking the target for the outcome", id.describe()),
+                        ),
+                        Req::Ingest(_) => {}
+                    }
+                    let cluster = Arc::clone(self);
+                    std::thread::spawn(move || cluster.send(&to, req));
+                }
+                Todo::Ship(id) => {
+                    let cluster = Arc::clone(self);
+                    std::thread::spawn(move || cluster.ship(id));
+                }
+                Todo::Reply(ticket, reply) => self.reply(steps, ticket, reply),
+                Todo::Wake(at) => {
+                    tracing::debug!(node = self.id, "the driver wakes at {at} ms");
+                    steps.wake_at = Some(at);
+                    self.wake.notify_all();
+                }
+            }
+        }
+    }
+
+    /// Answers the operator's command `ticket`.
+    fn reply(&self, steps: &mut Steps, ticket: Epoch, reply: MoveReply) {
+        let Some(waiting) = steps.waiting.remove(&ticket.get()) else {
+            return;
+        };
+        let prefix = String::from_utf8_lossy(&waiting.prefix).into_owned();
+        let text = match reply {
+            MoveReply::Committed { keys } => Ok(format!(
+                "OK {}",
+                keys.map_or(waiting.shipped, |k| k as usize)
+            )),
+            MoveReply::Aborted => Err(format!(
+                "ERR MOVE-SCOPE aborted: {}",
+                waiting
+                    .why
+                    .as_deref()
+                    .unwrap_or("the target fenced the move off")
+            )),
+            MoveReply::TryAgain => {
+                log_warn(
+                    &self.id,
+                    &format!(
+                        "MOVE-SCOPE {prefix:?}: no outcome in time; the move stays quiesced and resolves in the background"
+                    ),
+                );
+                Err(format!(
+                    "TRYAGAIN MOVE-SCOPE {prefix} is in flight and the target cannot be reached; it resolves in the background"
+                ))
+            }
+            other => Err(format!("ERR MOVE-SCOPE: {other:?}")),
+        };
+        let shown = match &text {
+            Ok(t) => format!("+{t}"),
+            Err(t) => format!("-{t}"),
+        };
+        log(
+            &self.id,
+            &format!("MOVE-SCOPE {prefix:?} (ticket {}): {shown}", ticket.get()),
+        );
+        // The operator's connection may be gone: nothing to do then.
+        let _ = waiting.reply.send(text);
+    }
+
+    /// Sends a request of the driver's to `to` (on a thread of its own)
+    /// and feeds the answer back. No answer is no event: the driver asks
+    /// again when its resend is due.
+    fn send(self: Arc<Self>, to: &str, req: Req) {
+        self.pause();
+        let args = match &req {
+            Req::News(news) => wire::args(&PeerRequest::News(news.announcement())),
+            Req::Outcome(id) => wire::args(&PeerRequest::Outcome(id.id())),
+            Req::Ingest(_) => return,
+        };
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let reply = match self.addr_of(to) {
+            Some(addr) => peer::call(addr, &args, REQUEST_TIMEOUT),
+            None => Err(std::io::Error::other("not in the peer list")),
+        };
+        match reply {
+            Ok(reply) => {
+                let said = shown(&reply);
+                self.answered(to, &req, read_answer(&reply), &said);
+            }
+            Err(e) => {
+                let what = match &req {
+                    Req::News(news) if news.status == MoveStatus::InFlight => {
+                        let why = format!("fallback {to} did not acknowledge: {e}");
+                        if let Some(w) = self.lock_steps().waiting_for(&news.id.prefix) {
+                            w.why = Some(why);
+                        }
+                        format!("move {}: telling fallback {to}", news.id.describe())
+                    }
+                    Req::News(news) => format!("announcing {} to {to}", news.describe()),
+                    Req::Outcome(id) => format!("move {}: asking {to} the outcome", id.describe()),
+                    Req::Ingest(_) => return,
+                };
+                log_warn(
+                    &self.id,
+                    &format!("{what}: no answer ({e}); the driver asks again"),
+                );
+            }
+        }
+    }
+
+    /// Streams the keys of the move's prefix to its target (one bulk, as
+    /// `MOVE-SCOPE-INGEST`) and feeds the answer back. A lost connection
+    /// is fed as a refusal (no answer could be read): the driver asks the
+    /// target for the outcome at once instead of waiting out the ingest's
+    /// deadline.
+    fn ship(self: Arc<Self>, id: Move) {
+        self.pause();
+        let (bulk, count) = self.db.dump_prefix(&id.prefix);
+        if let Some(w) = self.lock_steps().waiting_for(&id.prefix) {
+            w.shipped = count;
+        }
         let args = wire::args(&PeerRequest::Ingest {
             id: id.id(),
             bulk: &bulk,
         });
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        log(
-            &self.id,
-            &format!(
-                "move {}: shipping {count} keys ({} bytes) to {to} at {target}",
-                id.describe(),
-                args.last().map_or(0, |b| b.len())
-            ),
-        );
-        let reply = peer::call(target, &args, INGEST_TIMEOUT);
-        self.pause();
-        match reply {
-            Ok(Reply::Error(refused)) => self.resolve_without_ok(&id, &refused, count),
-            Ok(other) => {
-                let line = wire::reply_line(&other);
-                if let Some(Ok(ok @ PeerReply::Ingested { .. })) =
-                    line.as_deref().map(PeerReply::decode)
-                {
-                    log(
-                        &self.id,
-                        &format!("move {}: the target acknowledged: +{ok}", id.describe()),
-                    );
-                    self.resolve(&id, Outcome::Committed);
-                    Ok(format!("OK {count}"))
-                } else {
-                    self.resolve_without_ok(&id, &format!("the target answered {other:?}"), count)
-                }
-            }
-            Err(e) => self.resolve_without_ok(&id, &format!("the ingest failed: {e}"), count),
-        }
-    }
-
-    /// Ends a move whose `+OK` did not come, on the target's word
-    /// (`shipped`: the keys sent, for the operator's `+OK <n>`).
-    fn resolve_without_ok(
-        self: &Arc<Self>,
-        id: &Move,
-        why: &str,
-        shipped: usize,
-    ) -> Result<String, String> {
-        log(
-            &self.id,
-            &format!(
-                "move {}: no +OK ({why}); asking the target for the outcome",
-                id.describe()
-            ),
-        );
-        match self.ask_outcome(id, Some(Instant::now() + OUTCOME_DEADLINE)) {
-            Some(Outcome::Committed) => {
-                self.resolve(id, Outcome::Committed);
-                Ok(format!("OK {shipped}"))
-            }
-            Some(outcome) => {
-                self.resolve(id, outcome);
-                Err(format!("ERR MOVE-SCOPE aborted: {why}"))
-            }
-            None => {
-                log_warn(
-                    &self.id,
-                    &format!(
-                        "move {}: the target cannot be reached; the move stays quiesced and resolves in the background",
-                        id.describe()
-                    ),
-                );
-                self.resolve_in_background(id.clone());
-                Err(format!(
-                    "TRYAGAIN MOVE-SCOPE {} is in flight and the target cannot be reached; it resolves in the background",
-                    String::from_utf8_lossy(&id.prefix)
-                ))
-            }
-        }
-    }
-
-    /// Asks the target what became of `id` until it answers or `deadline`
-    /// passes (`None`: ask until it answers).
-    fn ask_outcome(&self, id: &Move, deadline: Option<Instant>) -> Option<Outcome> {
-        let args = wire::args(&PeerRequest::Outcome(id.id()));
-        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let mut backoff = Duration::from_millis(20);
-        loop {
-            let answer = match self.addr_of(&id.to) {
-                Some(addr) => peer::call(addr, &args, REQUEST_TIMEOUT),
-                None => Err(std::io::Error::other("the target is not in the peer list")),
-            };
-            match answer {
-                Ok(Reply::Error(refused)) => log(
-                    &self.id,
-                    &format!("move {}: outcome refused: {refused}", id.describe()),
-                ),
-                Ok(other) => match wire::reply_line(&other).as_deref().map(PeerReply::decode) {
-                    Some(Ok(PeerReply::Outcome(outcome))) => {
-                        log(
-                            &self.id,
-                            &format!(
-                                "move {}: the target answered {}",
-                                id.describe(),
-                                PeerReply::Outcome(outcome)
-                            ),
-                        );
-                        return Some(outcome);
-                    }
-                    _ => log(
-                        &self.id,
-                        &format!("move {}: unreadable outcome {other:?}", id.describe()),
-                    ),
-                },
-                Err(_) => {}
-            }
-            if deadline.is_some_and(|d| Instant::now() + backoff > d) {
-                return None;
-            }
-            std::thread::sleep(backoff);
-            backoff = (backoff * 2).min(Duration::from_secs(1));
-        }
-    }
-
-    /// Resolves `id` with `outcome`: persist with the announcement owed
-    /// to every peer, then drop the keys given away.
-    fn resolve(&self, id: &Move, outcome: Outcome) {
-        let mut outbox = self.lock_steps();
-        let status = if outcome.is_committed() {
-            MoveStatus::Committed
-        } else {
-            MoveStatus::Aborted
-        };
-        let resolved = self
-            .node
-            .update(|n| n.resolve_move(&id.prefix, id.epoch, outcome));
-        match resolved {
-            Ok(done) if done.must_persist() => {
-                let news = News {
-                    status,
-                    id: id.clone(),
-                };
-                let pending: Vec<String> = self
-                    .peers
-                    .iter()
-                    .map(|p| p.id().to_owned())
-                    .filter(|p| *p != self.id)
-                    .collect();
-                let announce_to = pending.join(", ");
-                outbox.entries.push(Outgoing { news, pending });
-                self.persist(&outbox);
+        let reply = match self.addr_of(&id.to) {
+            Some(target) => {
                 log(
                     &self.id,
                     &format!(
-                        "move {}: {}, records persisted; announcing it to {announce_to}",
+                        "move {}: shipping {count} keys ({} bytes) to {} at {target}",
                         id.describe(),
-                        wire::status_word(status)
+                        bulk.len(),
+                        id.to
                     ),
                 );
-                if outcome.is_committed() {
-                    // Under the steps lock: an ingest of the same prefix
-                    // (a quick move back) cannot interleave.
-                    let n = self.db.drop_prefix(&id.prefix);
-                    log(
-                        &self.id,
-                        &format!("move {}: {n} keys handed over", id.describe()),
-                    );
-                }
-                self.wake.notify_all();
+                peer::call(target, &args, INGEST_TIMEOUT)
             }
-            // A repeat: another resolver got there first.
-            Ok(_) => log(
-                &self.id,
-                &format!("move {}: already resolved", id.describe()),
-            ),
-            Err(e) => log_warn(
-                &self.id,
-                &format!("move {}: not resolved: {e}", id.describe()),
-            ),
-        }
+            None => Err(std::io::Error::other("the target is not in the peer list")),
+        };
+        let (answer, said) = match reply {
+            Ok(reply) => (read_answer(&reply), shown(&reply)),
+            Err(e) => (Answer::Refused, format!("the ingest failed: {e}")),
+        };
+        self.answered(&id.to, &Req::Ingest(id.clone()), answer, &said);
     }
 
-    /// Resolves `id` on a thread of its own, asking the target until it
-    /// answers.
-    fn resolve_in_background(self: &Arc<Self>, id: Move) {
-        let cluster = Arc::clone(self);
+    /// Feeds peer `from`'s `answer` to `req` (`said`: the reply as it
+    /// came, for the logs and the operator) to the driver, then carries
+    /// out what follows.
+    fn answered(self: &Arc<Self>, from: &str, req: &Req, answer: Answer, said: &str) {
+        let mut steps = self.lock_steps();
+        let taken = match req {
+            Req::News(news) => {
+                let acked = matches!(answer, Answer::Learned | Answer::Stale);
+                match (news.status, acked) {
+                    (MoveStatus::InFlight, true) => {
+                        if let Some(w) = steps.waiting_for(&news.id.prefix) {
+                            w.why = None;
+                        }
+                        log(
+                            &self.id,
+                            &format!(
+                                "move {}: fallback {from} knows ({said})",
+                                news.id.describe()
+                            ),
+                        );
+                    }
+                    (_, true) => log(
+                        &self.id,
+                        &format!("announced {} to {from} ({said})", news.describe()),
+                    ),
+                    (_, false) => log_warn(
+                        &self.id,
+                        &format!(
+                            "{from} refused {} ({said}); the driver sends it again",
+                            news.describe()
+                        ),
+                    ),
+                }
+                let driver = &mut steps.driver;
+                self.node
+                    .update(|n| driver.answer(n, from, req.request(), answer))
+            }
+            Req::Ingest(id) | Req::Outcome(id) => {
+                let ingest = matches!(req, Req::Ingest(_));
+                if let Some(w) = steps.waiting_for(&id.prefix) {
+                    match answer {
+                        Answer::Ingested { .. } | Answer::Learned => {}
+                        Answer::Outcome(Outcome::Aborted { .. }) => {
+                            w.why
+                                .get_or_insert_with(|| format!("the target answered {said}"));
+                        }
+                        Answer::Outcome(_) => {}
+                        _ => w.why = Some(said.trim_start_matches(['-', '+']).to_owned()),
+                    }
+                }
+                let what = match (ingest, answer) {
+                    (true, Answer::Ingested { .. }) => format!("the target acknowledged: {said}"),
+                    (true, Answer::Stale) => format!(
+                        "the target refused the ingest as stale ({said}): its epoch is ahead of ours; asking the outcome, then trying again above its fence"
+                    ),
+                    (true, _) => format!("no +OK ({said}); asking the target for the outcome"),
+                    (false, Answer::Outcome(_)) => format!("the target answered {said}"),
+                    (false, _) => format!("outcome not given ({said}); the driver asks again"),
+                };
+                log(&self.id, &format!("move {}: {what}", id.describe()));
+                let was = self.in_flight(id);
+                let driver = &mut steps.driver;
+                let taken = self
+                    .node
+                    .update_and_drain(|n| driver.answer(n, from, req.request(), answer));
+                if taken.is_ok() && was && !self.in_flight(id) {
+                    let committed = matches!(
+                        answer,
+                        Answer::Ingested { .. } | Answer::Outcome(Outcome::Committed)
+                    );
+                    let status = if committed {
+                        MoveStatus::Committed
+                    } else {
+                        MoveStatus::Aborted
+                    };
+                    log(
+                        &self.id,
+                        &format!(
+                            "move {}: {}; the driver persists it, then announces it to every peer",
+                            id.describe(),
+                            wire::status_word(status)
+                        ),
+                    );
+                    if committed {
+                        // Dropped once the commit is on disk, under the
+                        // steps lock: an ingest of the same prefix (a
+                        // quick move back) cannot interleave.
+                        steps.drops.push(id.prefix.clone());
+                    } else if let Some(again) = self
+                        .node
+                        .snapshot()
+                        .in_flight()
+                        .find(|m| m.prefix == id.prefix.as_slice())
+                    {
+                        log(
+                            &self.id,
+                            &format!(
+                                "move {}: started once more above the target's fence (quiesced, every write admitted before is applied)",
+                                Move::of(&again).describe()
+                            ),
+                        );
+                    }
+                }
+                taken
+            }
+        };
+        if let Err(e) = taken {
+            log_warn(
+                &self.id,
+                &format!(
+                    "the driver did not take {from}'s answer ({e}); it takes it when it comes again"
+                ),
+            );
+        }
+        self.pump(&mut steps);
+    }
+
+    /// Whether this node's move `id` is in flight.
+    fn in_flight(&self, id: &Move) -> bool {
+        self.node
+            .snapshot()
+            .in_flight()
+            .any(|m| m.epoch == id.epoch && m.prefix == id.prefix.as_slice())
+    }
+
+    /// The timer: polls the driver when its `Wake` comes (and at least
+    /// every second), on a thread of its own, forever.
+    pub(super) fn start_timer(self: Arc<Self>) {
         std::thread::spawn(move || {
-            if let Some(outcome) = cluster.ask_outcome(&id, None) {
-                cluster.resolve(&id, outcome);
+            let mut steps = self.lock_steps();
+            loop {
+                self.pump(&mut steps);
+                let now = self.now_ms();
+                let until = steps
+                    .wake_at
+                    .filter(|&at| at > now)
+                    .map_or(now + MAX_SLEEP_MS, |at| at.min(now + MAX_SLEEP_MS));
+                steps = self
+                    .wake
+                    .wait_timeout(steps, Duration::from_millis(until - now))
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .0;
             }
         });
     }
+}
 
-    /// After a restart: every move a crash left in flight is resolved
-    /// with its target's answer.
-    pub(super) fn resume_in_flight(self: &Arc<Self>) {
-        let open: Vec<Move> = self
-            .node
-            .snapshot()
-            .in_flight()
-            .map(|m| Move::of(&m))
-            .collect();
-        for id in open {
-            log(
-                &self.id,
-                &format!("move {}: left in flight, asking the target", id.describe()),
-            );
-            self.resolve_in_background(id);
-        }
+/// A peer's reply as the driver reads it: anything unreadable is a
+/// refusal.
+fn read_answer(reply: &Reply) -> Answer {
+    match wire::reply_line(reply).as_deref().map(PeerReply::decode) {
+        Some(Ok(reply)) => Answer::from(reply),
+        _ => Answer::Refused,
     }
+}
+
+/// A reply for the logs: `+OK 3`, `-STALE ...`.
+fn shown(reply: &Reply) -> String {
+    wire::reply_line(reply).map_or_else(
+        || format!("{reply:?}"),
+        |line| String::from_utf8_lossy(&line).into_owned(),
+    )
 }

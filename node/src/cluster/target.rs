@@ -1,10 +1,15 @@
-//! The target of a move: `MOVE-SCOPE-INGEST` (check, apply the keys,
-//! adopt, persist, `+OK <n>`) and `MOVE-SCOPE-OUTCOME` (the source's
-//! question when the `+OK` did not reach it).
+//! The receiving side of each node-to-node request, straight on the
+//! node (the driver's contract, item 4): `MOVE-SCOPE-INGEST` (check,
+//! apply the keys, adopt, persist, `+OK <n>`), `MOVE-SCOPE-OUTCOME` (the
+//! source's question when the `+OK` did not reach it) and
+//! `MOVE-SCOPE-NEWS` (learn, persist if asked, `+OK`; `-STALE` when newer
+//! news is known, `-SENDERNOTOWNER` when an earlier move is not known
+//! yet: the sender's driver sends it again). Each runs under the steps
+//! lock and answers only once every earlier step is on disk.
 
 use kevy_scope::Ingest;
 
-use super::wire::{self, Move};
+use super::wire::{self, Move, News};
 use super::{Cluster, log, log_warn};
 use crate::resp;
 
@@ -30,7 +35,7 @@ impl Cluster {
                 bulk.len()
             ),
         );
-        let outbox = self.lock_steps();
+        let mut steps = self.lock_steps();
         let check = self.node.snapshot().check_ingest(&id.id());
         match check {
             Ok(Ingest::Apply) => {}
@@ -63,7 +68,7 @@ impl Cluster {
             ),
         );
         self.pause();
-        self.step(&outbox, false, |n| n.adopt(&id.id()))
+        self.step(&mut steps, |n| n.adopt(&id.id()))
             .map_err(|e| refused(wire::refusal(&e)))?;
         log(
             &self.id,
@@ -80,9 +85,9 @@ impl Cluster {
     /// move, else it fences the epoch off for good (persisted before the
     /// answer) and answers `ABORTED <fence>`.
     pub fn outcome(&self, id: &Move) -> Result<String, String> {
-        let outbox = self.lock_steps();
+        let mut steps = self.lock_steps();
         let outcome = self
-            .step(&outbox, false, |n| n.move_outcome(&id.id()))
+            .step(&mut steps, |n| n.move_outcome(&id.id()))
             .map_err(|e| {
                 let refused = wire::refusal(&e);
                 log_warn(
@@ -100,6 +105,29 @@ impl Cluster {
             ),
         );
         Ok(wire::outcome_reply(outcome))
+    }
+
+    /// `MOVE-SCOPE-NEWS` on this node: learn, persist if asked, then ack.
+    pub fn learn(&self, news: &News) -> Result<String, String> {
+        let mut steps = self.lock_steps();
+        let learned = self.step(&mut steps, |n| n.learn(&news.announcement()));
+        drop(steps);
+        match learned {
+            Ok(()) => {
+                log(&self.id, &format!("news learned: {}", news.describe()));
+                Ok(wire::learned())
+            }
+            Err(e) => {
+                // STALE and SENDERNOTOWNER are part of the protocol (old
+                // news; news out of order, sent again later).
+                let refused = wire::refusal(&e);
+                log(
+                    &self.id,
+                    &format!("news not learned: {}: {refused}", news.describe()),
+                );
+                Err(refused)
+            }
+        }
     }
 }
 

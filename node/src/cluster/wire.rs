@@ -1,7 +1,7 @@
 //! The node-to-node commands of a move. The crate reads and writes them
 //! (`kevy_scope::PeerRequest`, `PeerReply`: the wire's one copy); here
-//! are the owned forms this node keeps (a move in flight, news owed to a
-//! peer) and the glue to its RESP client and replies. Every command names
+//! are the owned forms this node keeps (a request the move driver hands
+//! out, while it is sent) and the glue to its RESP client and replies. Every command names
 //! the move in full, in one order: `<prefix> <from> <to> <epoch>` (the
 //! epoch in decimal).
 //!

@@ -296,7 +296,8 @@ pub struct Record {
 pub struct Status {
     pub quarantined: bool,
     pub records: Vec<Record>,
-    /// Announcements it still owes.
+    /// 1 while its move driver is busy (a move in flight, an
+    /// announcement still owed to a peer, a write pending), else 0.
     pub announcing: usize,
 }
 
@@ -330,7 +331,8 @@ pub fn status(port: u16) -> Option<Status> {
                 to: to.to_string(),
                 epoch: epoch.parse().ok()?,
             }),
-            ["announcing", ..] => status.announcing += 1,
+            ["driver", "busy"] => status.announcing += 1,
+            ["driver", "idle"] => {}
             _ => return None,
         }
     }
