@@ -1,6 +1,8 @@
 //! An exhaustive model check of MOVE-SCOPE with `stateright`: every
 //! interleaving of a small cluster's moves, faults and client writes, with
-//! the crate's own `Node`s deciding every step.
+//! the crate's own `Node`s deciding every step and its own `Driver`s
+//! running every source's side of the conversation: the check verifies
+//! the code hosts run, not a copy of its rules.
 //!
 //! # What is modelled
 //!
@@ -13,40 +15,66 @@
 //!
 //! Each node in a state is its persisted image (the bytes
 //! `Node::encode_image` wrote to stable storage), its RAM image (the
-//! records it runs with, encoded), its durable key store, and its volatile
-//! driver state (the exchanges of the moves it runs as source, and the
-//! news it still owes). Every action boots the node with `Node::new` +
-//! `Node::restore(RAM image)`, makes one public call (`start_move`,
-//! `learn`, `check_ingest` + `adopt`, `commit_move`, `move_outcome`,
-//! `resolve_move`, `verdict`, `in_flight`, `announcements`), then encodes
-//! it again: the protocol under check is the crate's, not a copy (a boot
-//! is a function of the image's bytes, so each image is decoded once per
-//! thread and cloned after). Around the calls runs the server's side of
-//! the protocol (README, "Surviving faults"):
+//! records it runs with, encoded), its durable key store, and its
+//! `kevy_scope::Driver` (volatile), with the driver's clock. Every action
+//! boots the node with `Node::new` + `Node::restore(RAM image)`, makes its
+//! calls, then encodes it again (a boot is a function of the image's
+//! bytes, so each image is decoded once per thread and shared after).
+//! Around the calls runs a host that does what the driver's contract says
+//! (`src/moves/driver.rs`, "The host's contract"), and nothing more:
 //!
-//! - source, on the operator's MOVE-SCOPE: `start_move`, persist, send the
-//!   fallback `InFlight` news, ship the keys on its ack (at once without a
-//!   fallback; also on an ack that arrives after it asked for the
-//!   outcome, a host rule README leaves open); on `+OK` `commit_move`; on a refusal or a timeout ask the
-//!   target `move_outcome` and `resolve_move` with the answer; then owe
-//!   every other node the news, resending it until acknowledged (`Stale`
-//!   counts as acknowledged, other refusals are retried later);
-//! - target: `check_ingest`, apply the shipped keys, `adopt`, persist,
-//!   `+OK`; `move_outcome`, persist, answer;
-//! - everyone: `learn`, persist, acknowledge.
+//! - events: the operator's MOVE-SCOPE is `Driver::start`; an answer
+//!   that reaches a source is `Driver::answer`, with the request it
+//!   answers; a crash boots a new driver and `Driver::resume`s it from
+//!   the restored records (it asks the target of each move in flight for
+//!   the outcome and owes every other node the news the records vouch
+//!   for);
+//! - effects: after every event the host polls the driver until it has
+//!   nothing more and carries out each effect: `Persist` writes the RAM
+//!   image to stable storage at once, then `Driver::persisted`; `Send`
+//!   and `Ship` put the request on the network (a ship carries the source
+//!   store's keys under the prefix); `Wake` sets the node's timer;
+//!   `Reply` goes to the operator (no property reads it);
+//! - the other side of each request, straight on the receiving `Node`:
+//!   `learn`; `check_ingest`, apply the shipped keys, `adopt`;
+//!   `move_outcome`; the image written when the step or
+//!   `Driver::must_persist` says so; then the answer (`Learned`, a
+//!   `Stale` refusal as `Learned` too since the driver takes both as an
+//!   acknowledgement, `Ingested`, `Outcome`, `Stale`, `Refused`).
 //!
-//! A step persists (RAM image → persisted image) when its `Durable` says
-//! so, before its messages leave. The network is a set of messages: any
-//! message in flight may be delivered at any time (delay, reordering),
-//! lost, or delivered while a copy stays in flight (duplication). A crash
-//! restarts a node from its persisted image (its key store is durable)
-//! and loses its driver state: the restarted driver asks the target of
-//! each move still in `in_flight()` for the outcome and owes every other
-//! node its `announcements()`. A crash inside a step is a crash between
-//! steps plus the loss of the step's message, which the loss budget
-//! covers. A step that changes nothing but a budget (a refused operator
-//! command, a restart of a node with no volatile state) is not a
-//! transition: the operator simply retries later.
+//! So every source's rule is the crate's: tell the fallback and ship on
+//! its acknowledgement, ask the outcome when a deadline passes or the
+//! ingest is refused, start again above a target's fence, owe the news
+//! to every peer until each acknowledges.
+//!
+//! The network is a set of messages: any message in flight may be
+//! delivered at any time (delay, reordering), lost, or delivered while a
+//! copy stays in flight (duplication). A crash restarts a node from its
+//! persisted image (its key store is durable) with a new driver. A crash
+//! inside a step is a crash between steps plus the loss of the step's
+//! message, which the loss budget covers. A step that changes nothing but
+//! a budget (a refused operator command, a restart of a node with no
+//! volatile state) is not a transition: the operator simply retries
+//! later.
+//!
+//! # Time
+//!
+//! The model has no clock; each node has one, and it moves only when the
+//! node's timer fires: `Tick(n)` polls node `n`'s driver at the time of
+//! its last `Wake`. The drivers run with short deadlines (`TIMING`: a
+//! resend one tick after a send; the fallback's acknowledgement within
+//! two, so one resend, then the outcome query; the `+OK` within one; the
+//! operator's reply within two). A timer fires only when none of the
+//! conversations it resends or times out has a message in flight (the
+//! request or its answer; for an outcome query that gives up on a
+//! prepare or an ingest, their messages too): it stands for the
+//! deadlines of messages lost or refused, and its number is unbounded.
+//! `LateTick(n)` is the early timeout: the timer fires past every
+//! deadline while a prepare or an ingest it gives up on, or its answer,
+//! is still in flight. The space stays finite because a driver is
+//! compared and hashed by what decides its steps, with every time in it
+//! relative to its node's clock (read off its `Debug`: the driver's state
+//! is private).
 //!
 //! # Budgets (what keeps the space finite)
 //!
@@ -59,14 +87,15 @@
 //! | [`Budget::REPLAY`] | 1 (A) | 0 | 1 | 0 | 1 | 1 |
 //!
 //! Each MOVE-SCOPE starts once (issued at any moment; a move back issued
-//! before B owns the prefix is refused). An early timeout is the source
-//! asking for the outcome while its prepare news, its fallback's ack, its
-//! ingest or its `+OK` is still in flight.
-//! A source's retries (the fallback's news, the outcome query, owed news)
-//! are unbounded but fire only when none of that exchange's messages is in
-//! flight. F's crash is in the first budget but loses nothing (F runs no
-//! move). All budgets together do not fit the time bound (over seven
-//! million states for crashes, loss and the writer down alone).
+//! before B owns the prefix is refused; a move its target refused as
+//! stale the driver starts again itself). An early timeout is a
+//! `LateTick`: the source asking for the outcome while its prepare news,
+//! its fallback's ack, its ingest or its `+OK` is still in flight.
+//! Timers (resends of the fallback's news, of the outcome query and of
+//! owed news; deadlines) are unbounded but fire only when the
+//! conversations they touch are quiet (# Time). All budgets together do
+//! not fit the time bound (over seven million states for crashes, loss
+//! and the writer down alone, before the driver).
 //!
 //! # What is trusted
 //!
@@ -89,15 +118,16 @@
 //!   of the key's prefix to that node in the answering node's
 //!   `in_flight()`;
 //! - `eventually` L1 every move resolves: every path that ends, ends quiet
-//!   (all up, nothing in flight, no news owed) with no move in flight, no
+//!   (all up, nothing in flight, every driver idle) with no move in flight, no
 //!   operator move left that could start, one acceptor per key and every
 //!   other node redirecting to it in one hop;
 //! - `always` L1 once faults stop: from every state, with faults stopped
 //!   and a fair schedule (the writer comes up; each round delivers every
-//!   message, then fires every due retry), the cluster is quiet within 400
-//!   steps, with the same outcome. A round of retries that leaves the
-//!   state as it was is a livelock. (stateright's `eventually` sees only
-//!   paths that end; this one also sees retry loops.)
+//!   message, then fires every timer set), the cluster is quiet (every
+//!   driver idle) within 400 steps, with the same outcome. A round of
+//!   timers that leaves the state as it was is a livelock. (stateright's
+//!   `eventually` sees only paths that end; this one also sees retry
+//!   loops.)
 //!
 //! `sometimes` properties show the interesting states are reached: a move
 //! back commits, an outcome query aborts a move, the fallback stands in,
@@ -106,11 +136,14 @@
 //! # Showing it can fail
 //!
 //! Two mutants must break S1, S2 or S3, and the shortest counterexample
-//! is printed: the driver sending a step's messages before persisting its
-//! image (persisting later, so a crash in between loses the step), and
-//! the crate's epoch fence switched off
-//! (`kevy_scope::mutants::ignore_epochs`, thread-local, so it is set in
-//! every action that boots a node).
+//! is printed: the driver handing a step's messages out before the image
+//! holding the step is persisted (the driver's own switch,
+//! `Driver::send_before_persist`; the host then writes each image it was
+//! asked for in a later step, `Persist(n)`, so a crash in between loses
+//! the step: a host that writes at once would hide the mutant), and the
+//! crate's epoch fence switched off
+//! (`kevy_scope::mutants::ignore_epochs`). Both switches are
+//! thread-local, so they are set in every action that boots a node.
 //!
 //! # Running it
 //!
@@ -122,15 +155,17 @@
 use std::cell::RefCell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Epoch, Ingest, MigrationError, MigrationTable, MoveId, MoveStatus, Node, Outcome,
-    OwnershipTable, Phase, Scope, WriteVerdict, ownership_table,
+    Announcement, Answer, Driver, Effect, Epoch, Ingest, MigrationError, MigrationTable, MoveId,
+    MoveStatus, Node, Outcome, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict,
+    ownership_table,
 };
 use stateright::{Checker, HasDiscoveries, Model, Path, Property};
 
@@ -139,11 +174,34 @@ static TABLE: OwnershipTable<'static, 1> =
 
 type Kv = Node<&'static OwnershipTable<'static, 1>, MigrationTable<4>>;
 
+/// A node's driver: every node of the model is a peer; a move slot, and a
+/// slot of news owed, per record the node holds.
+type Drv = Driver<NODES, 4>;
+
+/// The drivers' deadlines, in ticks of a node's clock: a resend one tick
+/// after a send, the fallback's acknowledgement within two (one resend,
+/// then the outcome query), the ingest's `+OK` within one, the operator's
+/// reply within two. Short, so that a deadline is at most [`LATE`] ahead
+/// and the time left to each takes few values.
+const TIMING: Timing = Timing {
+    retry_ms: 1,
+    max_retry_ms: 1,
+    prepare_ms: 2,
+    ship_ms: 1,
+    reply_ms: 2,
+};
+
+/// The furthest ahead a driver sets a deadline ([`TIMING`]): a timer this
+/// late passes all of them at once.
+const LATE: u64 = 2;
+
 thread_local! {
     /// Nodes booted from each image seen (an image names its node):
     /// `Node::new` + `restore` is a function of the bytes, so each image
     /// is decoded once per thread.
-    static BOOTED: RefCell<HashMap<Vec<u8>, Kv>> = RefCell::new(HashMap::new());
+    static BOOTED: RefCell<HashMap<Vec<u8>, Rc<Kv>>> = RefCell::new(HashMap::new());
+    /// A buffer for drivers' `Debug`.
+    static DEBUG: RefCell<String> = RefCell::new(String::with_capacity(1024));
 }
 
 const A: usize = 0;
@@ -224,16 +282,6 @@ struct Mv {
 }
 
 impl Mv {
-    fn of(cmd: usize, epoch: u32) -> Self {
-        let c = moves()[cmd];
-        Mv {
-            prefix: c.prefix as u8,
-            from: c.from as u8,
-            to: c.to as u8,
-            epoch,
-        }
-    }
-
     fn from_id(id: &MoveId<'_>) -> Self {
         Mv {
             prefix: PREFIXES
@@ -256,13 +304,6 @@ impl Mv {
 
     fn to(self) -> usize {
         usize::from(self.to)
-    }
-
-    /// The operator move this is a run of.
-    fn cmd(self) -> Option<usize> {
-        moves().iter().position(|c| {
-            c.prefix == usize::from(self.prefix) && c.from == self.from() && c.to == self.to()
-        })
     }
 
     fn id(self) -> MoveId<'static> {
@@ -305,6 +346,17 @@ impl Status {
 /// the prefix (`None` for keys outside it, or absent).
 type Data = [Option<u8>; KEYS.len()];
 
+/// The target's answer to an ingest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Took {
+    /// `+OK`: adopted (now or before).
+    Ok,
+    /// `-STALE`: the target's fence is above the move's epoch.
+    Stale,
+    /// Any other refusal.
+    Refused,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Msg {
     /// `by` → `to`: news of a move.
@@ -314,8 +366,8 @@ enum Msg {
         by: u8,
         to: u8,
     },
-    /// `from` → `by`: news taken (learned, or already known newer), or
-    /// refused for now.
+    /// `from` → `by`: news taken (learned, or refused as stale: older
+    /// than what `from` knows), or refused.
     NewsAck {
         mv: Mv,
         status: Status,
@@ -325,12 +377,14 @@ enum Msg {
     },
     /// Source → target: MOVE-SCOPE-INGEST.
     Ingest { mv: Mv, data: Data },
-    /// Target → source: `+OK`, or a refusal.
-    IngestReply { mv: Mv, ok: bool },
+    /// Target → source: its answer to the ingest.
+    IngestReply { mv: Mv, took: Took },
     /// Source → target: what became of the move?
     Query { mv: Mv },
     /// Target → source: the outcome.
     Answer { mv: Mv, committed: bool, fence: u32 },
+    /// Target → source: the outcome query refused.
+    Unanswered { mv: Mv },
 }
 
 impl Msg {
@@ -339,82 +393,422 @@ impl Msg {
             Msg::News { to, .. } => usize::from(to),
             Msg::NewsAck { by, .. } => usize::from(by),
             Msg::Ingest { mv, .. } | Msg::Query { mv } => mv.to(),
-            Msg::IngestReply { mv, .. } | Msg::Answer { mv, .. } => mv.from(),
+            Msg::IngestReply { mv, .. } | Msg::Answer { mv, .. } | Msg::Unanswered { mv } => {
+                mv.from()
+            }
         }
     }
-}
 
-/// News a node owes another until acknowledged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct Owed {
-    mv: Mv,
-    status: Status,
-    to: u8,
-}
-
-impl Owed {
-    /// Whether the news, or its acknowledgement, is in flight.
-    fn in_flight(self, by: usize, net: &BTreeSet<Msg>) -> bool {
-        let by = by as u8;
-        net.iter().any(|m| match *m {
-            Msg::News {
-                mv,
-                status,
-                by: b,
-                to,
-            } => (mv, status, b, to) == (self.mv, self.status, by, self.to),
+    /// An answer, as its destination's driver takes it: the peer that
+    /// answers, the request it answers, and what it says.
+    fn answered(self) -> Option<(usize, Request<'static>, Answer)> {
+        let outcome = |committed: bool, fence: u32| {
+            if committed {
+                Outcome::Committed
+            } else {
+                Outcome::Aborted {
+                    fence: Epoch::new(fence),
+                }
+            }
+        };
+        Some(match self {
             Msg::NewsAck {
                 mv,
                 status,
-                by: b,
                 from,
+                taken,
                 ..
-            } => (mv, status, b, from) == (self.mv, self.status, by, self.to),
-            _ => false,
+            } => (
+                usize::from(from),
+                Request::News(Announcement {
+                    id: mv.id(),
+                    status: status.wire(),
+                }),
+                if taken {
+                    Answer::Learned
+                } else {
+                    Answer::Refused
+                },
+            ),
+            Msg::IngestReply { mv, took } => (
+                mv.to(),
+                Request::Ingest(mv.id()),
+                match took {
+                    Took::Ok => Answer::Ingested {
+                        keys: KEYS.iter().filter(|k| k.starts_with(mv.prefix())).count() as u32,
+                    },
+                    Took::Stale => Answer::Stale,
+                    Took::Refused => Answer::Refused,
+                },
+            ),
+            Msg::Answer {
+                mv,
+                committed,
+                fence,
+            } => (
+                mv.to(),
+                Request::Outcome(mv.id()),
+                Answer::Outcome(outcome(committed, fence)),
+            ),
+            Msg::Unanswered { mv } => (mv.to(), Request::Outcome(mv.id()), Answer::Refused),
+            Msg::News { .. } | Msg::Ingest { .. } | Msg::Query { .. } => return None,
         })
     }
 
-    fn news(self, by: usize) -> Msg {
-        Msg::News {
-            mv: self.mv,
-            status: self.status,
-            by: by as u8,
-            to: self.to,
-        }
+    /// What node `by`'s driver asks in `effect` (a `Send` or a `Ship`),
+    /// the keys of a ship read from `store`.
+    fn of(by: usize, effect: &Effect<'_>, store: &Data) -> Option<Self> {
+        Some(match *effect {
+            Effect::Send {
+                to,
+                request: Request::News(news),
+            } => Msg::News {
+                mv: Mv::from_id(&news.id),
+                status: Status::of(news.status),
+                by: by as u8,
+                to: idx(to) as u8,
+            },
+            Effect::Send {
+                request: Request::Outcome(id),
+                ..
+            } => Msg::Query {
+                mv: Mv::from_id(&id),
+            },
+            Effect::Ship { id, .. }
+            | Effect::Send {
+                request: Request::Ingest(id),
+                ..
+            } => {
+                let mv = Mv::from_id(&id);
+                let mut data = [None; KEYS.len()];
+                for (k, key) in KEYS.iter().enumerate() {
+                    if key.starts_with(mv.prefix()) {
+                        data[k] = store[k];
+                    }
+                }
+                Msg::Ingest { mv, data }
+            }
+            Effect::Persist | Effect::Reply { .. } | Effect::Wake { .. } => return None,
+        })
     }
 }
 
-/// The source's side of one operator move (volatile driver state).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Exchange {
-    Idle,
-    /// `InFlight` news sent to the fallback; the keys ship on its ack.
-    Preparing {
-        epoch: u32,
-        fallback: u8,
-    },
-    /// Keys shipped; waiting for `+OK`.
-    Shipping {
-        epoch: u32,
-    },
-    /// Waiting for the target's outcome.
-    Querying {
-        epoch: u32,
-    },
+/// A node's [`Driver`] and its clock. The model has no time of its own: a
+/// node's clock moves only when its timer fires ([`Action::Tick`]), to the
+/// time of the driver's last `Wake`. Two drivers that differ only by a
+/// shift of time act alike, so a driver is compared and hashed by `key`:
+/// what of its state decides its steps, every time in it relative to the
+/// clock ([`canonical`], read off its `Debug`: the driver's state is
+/// private), and the time left to its `Wake`. That keeps the space finite
+/// while clocks run on.
+#[derive(Clone)]
+struct Clocked {
+    driver: Drv,
+    /// The time of the node's last tick.
+    now: u64,
+    /// The last `Wake` the driver gave, until a tick takes it.
+    wake: Option<u64>,
+    key: Vec<u8>,
 }
 
-impl Exchange {
-    fn epoch(self) -> Option<u32> {
-        match self {
-            Exchange::Idle => None,
-            Exchange::Preparing { epoch, .. }
-            | Exchange::Shipping { epoch }
-            | Exchange::Querying { epoch } => Some(epoch),
-        }
+impl Clocked {
+    /// A booted node's driver, resumed from the node's records.
+    fn boot(node: &Kv, now: u64) -> Self {
+        let mut driver = Drv::new(IDS)
+            .expect("the model's ids are valid peers")
+            .with_timing(TIMING);
+        driver
+            .resume(node)
+            .expect("the driver holds what the node holds");
+        let mut clocked = Clocked {
+            driver,
+            now,
+            wake: None,
+            key: Vec::new(),
+        };
+        clocked.rekey();
+        clocked
+    }
+
+    /// Recomputes `key`; called after every change.
+    fn rekey(&mut self) {
+        self.key.clear();
+        DEBUG.with(|debug| {
+            let mut debug = debug.borrow_mut();
+            debug.clear();
+            write!(debug, "{:?}", self.driver).expect("a String takes it");
+            canonical(&debug, self.now, &mut self.key);
+        });
+        let wake = self.wake.map_or(u32::MAX, |at| (at - self.now) as u32);
+        self.key.extend_from_slice(&wake.to_le_bytes());
     }
 }
 
-/// One node: stable storage, RAM, and its driver's volatile state.
+impl PartialEq for Clocked {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Clocked {}
+
+impl Hash for Clocked {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key.hash(h);
+    }
+}
+
+impl fmt::Debug for Clocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let debug = format!("{:?}", self.driver);
+        write!(
+            f,
+            "at {}, wake {:?}: {:?}",
+            self.now,
+            self.wake,
+            Parsed::of(&debug)
+        )
+    }
+}
+
+/// Half the driver's clock turn: it keeps deadlines modulo 2^32 and takes
+/// one less than this far ahead for the future.
+const HALF: u32 = 1 << 31;
+
+/// An exchange (a move this node runs) in a driver's `Debug`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ex<'a> {
+    epoch: u32,
+    ticket: u32,
+    gate: u32,
+    next: u32,
+    until: u32,
+    reply: &'a str,
+    stage: &'a str,
+    fallback: u32,
+    fresh: bool,
+    timed: bool,
+    stale: bool,
+    retried: bool,
+}
+
+/// News owed, in a driver's `Debug`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ow<'a> {
+    epoch: u32,
+    gate: u32,
+    pending: u32,
+    unsent: u32,
+    from: u32,
+    status: &'a str,
+}
+
+/// A driver's state, read off its `Debug` (the state is private).
+#[derive(Debug, Default)]
+struct Parsed<'a> {
+    moves: Vec<Ex<'a>>,
+    owed: Vec<Ow<'a>>,
+    round: u32,
+    rounding: bool,
+    want: u32,
+    asked: u32,
+    done: u32,
+    writes: u32,
+    told: u64,
+}
+
+impl<'a> Parsed<'a> {
+    /// Reads the `name: value` pairs of `debug` in order (a value up to
+    /// the next `,`, ` `, `}` or `]`; `Epoch(n)` is `n`): the driver's
+    /// fields, then each exchange's and each owed news' in turn.
+    fn of(debug: &'a str) -> Self {
+        #[derive(PartialEq)]
+        enum In {
+            Head,
+            Moves,
+            Owed,
+            Tail,
+        }
+        let mut p = Parsed::default();
+        let mut part = In::Head;
+        let bytes = debug.as_bytes();
+        let mut at = 0;
+        while at + 1 < bytes.len() {
+            if bytes[at] != b':' || bytes[at + 1] != b' ' {
+                at += 1;
+                continue;
+            }
+            let mut start = at;
+            while start > 0
+                && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_')
+            {
+                start -= 1;
+            }
+            let name = &debug[start..at];
+            let from = at + 2;
+            let mut end = from;
+            while end < bytes.len() && !matches!(bytes[end], b',' | b' ' | b'}' | b']') {
+                end += 1;
+            }
+            let value = &debug[from..end];
+            at = end;
+            let v = value
+                .strip_prefix("Epoch(")
+                .and_then(|v| v.strip_suffix(')'))
+                .unwrap_or(value);
+            let num = || -> u64 {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name}: {value} in {debug}"))
+            };
+            let yes = value == "true";
+            match name {
+                "moves" => part = In::Moves,
+                "owed" => part = In::Owed,
+                "round" => part = In::Tail,
+                _ => {}
+            }
+            match part {
+                In::Head => {}
+                In::Moves => {
+                    if name == "epoch" {
+                        p.moves.push(Ex::default());
+                    }
+                    let Some(e) = p.moves.last_mut() else {
+                        continue;
+                    };
+                    match name {
+                        "epoch" => e.epoch = num() as u32,
+                        "ticket" => e.ticket = num() as u32,
+                        "gate" => e.gate = num() as u32,
+                        "next" => e.next = num() as u32,
+                        "until" => e.until = num() as u32,
+                        "reply" => e.reply = value,
+                        "stage" => e.stage = value,
+                        "fallback" => e.fallback = num() as u32,
+                        "fresh" => e.fresh = yes,
+                        "timed" => e.timed = yes,
+                        "stale" => e.stale = yes,
+                        "retried" => e.retried = yes,
+                        _ => {}
+                    }
+                }
+                In::Owed => {
+                    if name == "epoch" {
+                        p.owed.push(Ow::default());
+                    }
+                    let Some(o) = p.owed.last_mut() else { continue };
+                    match name {
+                        "epoch" => o.epoch = num() as u32,
+                        "gate" => o.gate = num() as u32,
+                        "pending" => o.pending = num() as u32,
+                        "unsent" => o.unsent = num() as u32,
+                        "from" => o.from = num() as u32,
+                        "status" => o.status = value,
+                        _ => {}
+                    }
+                }
+                In::Tail => match name {
+                    "round" => p.round = num() as u32,
+                    "rounding" => p.rounding = yes,
+                    "want" => p.want = num() as u32,
+                    "asked" => p.asked = num() as u32,
+                    "done" => p.done = num() as u32,
+                    "writes" => p.writes = num() as u32,
+                    "told" => p.told = num(),
+                    _ => {}
+                },
+            }
+        }
+        p
+    }
+}
+
+/// The stage of the exchange a driver's `Debug` holds for its move at
+/// `epoch`.
+fn stage(debug: &str, epoch: u32) -> Option<&str> {
+    Parsed::of(debug)
+        .moves
+        .iter()
+        .find(|e| e.epoch == epoch)
+        .map(|e| e.stage)
+}
+
+// A resend always waits one tick, whatever the driver's backoff.
+const _: () = assert!(TIMING.retry_ms == TIMING.max_retry_ms);
+
+/// Appends to `key` what of a driver's state (`debug`, its `Debug`)
+/// decides what it does, relative to the node's clock `now` and the
+/// driver's last persist done:
+///
+/// - a deadline that has come is 0 (they all act alike: due stays due),
+///   one to come the time left; a `Wake` handed out that no `Wake` to
+///   come can equal (it is past) is `u32::MAX - 1`, none `u32::MAX`;
+/// - a gate on a persist done is 0 (open), another the persists to go;
+///   the other persist counters are told from the last persist done;
+/// - what the driver reads only in some stages is left out in the others
+///   (the resend time once shipped, a deadline not set, the fallback once
+///   acknowledged, the reply before the end, news already sent this
+///   round); resend backoffs are left out (a resend always waits one
+///   tick), and an operator's ticket is only there or not (the model does
+///   not read replies).
+fn canonical(debug: &str, now: u64, key: &mut Vec<u8>) {
+    let p = Parsed::of(debug);
+    let done = p.done;
+    let put = |key: &mut Vec<u8>, v: u32| key.extend_from_slice(&v.to_le_bytes());
+    let gate = |g: u32| if g <= done { 0 } else { g.wrapping_sub(done) };
+    let time = |at: u32| {
+        let ahead = at.wrapping_sub(now as u32);
+        if ahead > HALF { 0 } else { ahead }
+    };
+    let text = |key: &mut Vec<u8>, s: &str| {
+        key.extend_from_slice(s.as_bytes());
+        key.push(0);
+    };
+    for e in &p.moves {
+        key.push(b'E');
+        put(key, e.epoch);
+        text(key, e.stage);
+        put(key, gate(e.gate));
+        let flags = [e.ticket != 0, e.fresh, e.stale, e.retried, e.timed];
+        key.push(flags.iter().fold(0, |acc, f| acc << 1 | u8::from(*f)));
+        if e.stage == "Preparing" {
+            put(key, e.fallback);
+        }
+        if !matches!(e.stage, "Shipped" | "Done") {
+            put(key, time(e.next));
+        }
+        if e.timed {
+            put(key, time(e.until));
+        }
+        if e.stage == "Done" {
+            text(key, e.reply);
+        }
+    }
+    for o in &p.owed {
+        key.push(b'O');
+        put(key, o.epoch);
+        text(key, o.status);
+        put(key, o.from);
+        put(key, o.pending);
+        put(key, o.unsent & o.pending);
+        put(key, gate(o.gate));
+    }
+    key.push(b'T');
+    put(key, if p.rounding { time(p.round) } else { u32::MAX });
+    put(key, p.want.wrapping_sub(done));
+    put(key, p.asked.wrapping_sub(done));
+    put(key, p.writes);
+    put(
+        key,
+        match p.told {
+            u64::MAX => u32::MAX,
+            told if told < now => u32::MAX - 1,
+            told => (told - now) as u32,
+        },
+    );
+}
+
+/// One node: stable storage, RAM, its key store, and its driver.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Host {
     /// The image last written to stable storage.
@@ -422,9 +816,60 @@ struct Host {
     /// The image of the records the node runs with.
     ram: Vec<u8>,
     /// The node's key store (durable).
-    store: [Option<u8>; KEYS.len()],
-    /// News owed to other nodes (lost on a crash, then re-derived).
-    owed: BTreeSet<Owed>,
+    store: Data,
+    /// The crate's driver (volatile: a crash boots a new one).
+    clock: Clocked,
+    /// Mutant only: images encoded for an `Effect::Persist`, not yet
+    /// written (oldest first).
+    writing: Vec<Vec<u8>>,
+}
+
+/// What a node's timer does to the conversations in flight
+/// ([`MoveModel::fire`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fire {
+    /// Nothing it sends is of a conversation in flight.
+    Quiet,
+    /// It resends a request, or its answer is in flight.
+    Busy,
+    /// It gives up on a prepare or an ingest still in flight and asks
+    /// the target for the outcome.
+    TimesOut,
+}
+
+/// What a driver hands out in one poll round.
+struct Drained {
+    sent: Vec<Msg>,
+    /// `Effect::Persist`s.
+    persists: usize,
+    wake: Option<u64>,
+}
+
+/// Polls `driver` at `now` until it has nothing more, as node `n`'s host;
+/// each `Effect::Persist` is taken as written at once when `at_once`
+/// (the caller writes the image).
+fn drain(driver: &mut Drv, node: &Kv, now: u64, n: usize, store: &Data, at_once: bool) -> Drained {
+    let mut out = Drained {
+        sent: Vec::new(),
+        persists: 0,
+        wake: None,
+    };
+    while let Some(effect) = driver.poll(node, now) {
+        match effect {
+            Effect::Persist => {
+                out.persists += 1;
+                if at_once {
+                    driver.persisted();
+                }
+            }
+            Effect::Wake { at } => out.wake = Some(at),
+            // The operator hears the end of its command; no property
+            // reads it.
+            Effect::Reply { .. } => {}
+            _ => out.sent.extend(Msg::of(n, &effect, store)),
+        }
+    }
+    out
 }
 
 /// What is left of each fault and workload budget.
@@ -435,6 +880,7 @@ struct Budget {
     dups: u8,
     /// Down/up cycles of the writer A.
     downs: u8,
+    /// Late timers ([`Action::LateTick`]).
     early_timeouts: u8,
     writes: u8,
     /// Times each MOVE-SCOPE may be issued.
@@ -484,9 +930,8 @@ impl Budget {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct State {
-    hosts: [Host; NODES],
-    /// Per operator move, its source's exchange.
-    exchanges: [Exchange; MOVE_COUNT],
+    /// Shared between states until a step changes one ([`State::host`]).
+    hosts: [Arc<Host>; NODES],
     net: BTreeSet<Msg>,
     /// Flagged down by the quorum service.
     down: [bool; NODES],
@@ -497,6 +942,13 @@ struct State {
     left: Budget,
 }
 
+impl State {
+    /// Host `n`, to change.
+    fn host(&mut self, n: usize) -> &mut Host {
+        Arc::make_mut(&mut self.hosts[n])
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Action {
     /// The operator's MOVE-SCOPE reaches the move's source.
@@ -505,14 +957,18 @@ enum Action {
     /// Delivered, and a copy stays in flight.
     Duplicate(Msg),
     Lose(Msg),
-    /// A source's retry for an exchange none of whose messages is in flight.
-    Retry(usize),
-    /// The source gives up waiting for `+OK` while the ingest (or its
-    /// reply) is still in flight, and asks for the outcome.
-    EarlyTimeout(usize),
-    /// Resends owed news none of whose messages is in flight.
-    Resend(usize, Owed),
-    /// Mutant only: the RAM image reaches stable storage, late.
+    /// The node's timer fires at its driver's last `Wake`; only when
+    /// none of the messages it sends is of a conversation still in flight
+    /// (the request or its answer; for an outcome query that times out a
+    /// prepare or an ingest, also their messages).
+    Tick(usize),
+    /// The node's timer fires late, past every deadline its driver set,
+    /// and gives up on a prepare or an ingest still in flight (the early
+    /// timeout): the source asks for the outcome while its prepare news,
+    /// the fallback's ack, its ingest or the `+OK` is on the way.
+    LateTick(usize),
+    /// Mutant only: the oldest image the driver asked for reaches stable
+    /// storage, late.
     Persist(usize),
     Crash(usize),
     WriterDown(usize),
@@ -526,7 +982,9 @@ enum Action {
 enum Rule {
     /// The protocol as documented.
     Kept,
-    /// Mutant: messages leave before the image is persisted.
+    /// Mutant: the driver hands messages out before the image they depend
+    /// on is persisted (`Driver::send_before_persist`), and the image
+    /// reaches storage later ([`Action::Persist`]).
     SendBeforePersist,
     /// Mutant: the ingest epoch fence is switched off in the crate.
     NoEpochFence,
@@ -549,345 +1007,271 @@ impl MoveModel {
     }
 
     /// The node as it runs now: a fresh boot, then its RAM image.
-    fn node(&self, s: &State, n: usize) -> Kv {
-        // Thread-local switch: set on whichever thread runs this step.
+    fn node(&self, s: &State, n: usize) -> Rc<Kv> {
+        // Thread-local switches: set on whichever thread runs this step.
         kevy_scope::mutants::ignore_epochs(self.rule == Rule::NoEpochFence);
+        Drv::send_before_persist(self.rule == Rule::SendBeforePersist);
         let ram = &s.hosts[n].ram;
         BOOTED.with(|booted| {
             if let Some(node) = booted.borrow().get(&ram[..]) {
-                return node.clone();
+                return Rc::clone(node);
             }
             let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).expect("valid id");
             node.restore(ram).expect("the model's own images restore");
-            booted.borrow_mut().insert(ram.clone(), node.clone());
+            let node = Rc::new(node);
+            booted.borrow_mut().insert(ram.clone(), Rc::clone(&node));
             node
         })
     }
 
-    /// Keeps a step's result: the RAM image, and the persisted image when
-    /// the step asks for it (unless the mutant leaves that for later).
-    fn keep(&self, s: &mut State, n: usize, node: &Kv, must_persist: bool) {
-        let ram = image(node);
-        let host = &mut s.hosts[n];
-        if must_persist && self.rule != Rule::SendBeforePersist {
-            host.disk.clone_from(&ram);
-        }
-        host.ram = ram;
+    /// The node as it runs now, to change.
+    fn node_mut(&self, s: &State, n: usize) -> Kv {
+        Kv::clone(&self.node(s, n))
     }
 
     fn is_down(s: &State) -> impl Fn(&str) -> bool + '_ {
         |id: &str| s.down[idx(id)]
     }
 
-    fn send(s: &mut State, m: Msg) {
-        s.net.insert(m);
-    }
-
-    /// Source side: ship the keys of `mv` from the source's store.
-    fn ship(s: &mut State, cmd: usize, mv: Mv) {
-        let mut data = [None; KEYS.len()];
-        for (k, key) in KEYS.iter().enumerate() {
-            if key.starts_with(mv.prefix()) {
-                data[k] = s.hosts[mv.from()].store[k];
+    /// The host's side of node `n`'s driver after an event (or a tick):
+    /// keeps the node's RAM image (when the event `changed` the node), polls the driver until it has nothing
+    /// more and carries out each effect: a persist writes the image to
+    /// stable storage and tells the driver (the mutant leaves the write
+    /// for later), a send or a ship goes on the network, a `Wake` sets
+    /// the node's timer.
+    fn pump(&self, s: &mut State, n: usize, node: &Kv, changed: bool) {
+        let at_once = self.rule != Rule::SendBeforePersist;
+        let host = s.host(n);
+        if changed {
+            host.ram = image(node);
+        }
+        let now = host.clock.now;
+        let out = drain(&mut host.clock.driver, node, now, n, &host.store, at_once);
+        if out.persists > 0 {
+            if at_once {
+                host.disk.clone_from(&host.ram);
+            } else {
+                for _ in 0..out.persists {
+                    host.writing.push(host.ram.clone());
+                }
             }
         }
-        Self::send(s, Msg::Ingest { mv, data });
-        s.exchanges[cmd] = Exchange::Shipping { epoch: mv.epoch };
-    }
-
-    /// Node `by` owes every other node news of `mv`, and sends it.
-    fn owe_news(s: &mut State, by: usize, mv: Mv, status: Status) {
-        for r in (0..NODES).filter(|r| *r != by) {
-            let owed = Owed {
-                mv,
-                status,
-                to: r as u8,
-            };
-            s.hosts[by].owed.insert(owed);
-            Self::send(s, owed.news(by));
+        if out.wake.is_some() {
+            host.clock.wake = out.wake;
         }
+        host.clock.rekey();
+        s.net.extend(out.sent);
     }
 
-    /// Source side: an exchange whose move is no longer in flight is over.
-    fn reconcile(s: &mut State, node: &Kv, cmd: usize) {
-        if let Some(epoch) = s.exchanges[cmd].epoch() {
-            let prefix = PREFIXES[moves()[cmd].prefix];
-            let open = node
-                .in_flight()
-                .any(|m| m.prefix == prefix && m.epoch.get() == epoch);
-            if !open {
-                s.exchanges[cmd] = Exchange::Idle;
-            }
-        }
-    }
-
-    fn deliver(&self, s: &mut State, m: Msg) {
-        let n = m.dest();
-        match m {
+    /// The receiving side of request `m` on node `n`, straight on its
+    /// `Node`: the step, the image written when the step or the driver
+    /// asks (after every write in progress: the newer image covers them),
+    /// then the answer.
+    fn respond(&self, s: &mut State, n: usize, m: Msg) {
+        let mut node = self.node_mut(s, n);
+        let (answer, persist) = match m {
             Msg::News { mv, status, by, to } => {
-                let mut node = self.node(s, n);
                 let taken = match node.learn(&Announcement {
                     id: mv.id(),
                     status: status.wire(),
                 }) {
-                    Ok(d) => {
-                        self.keep(s, n, &node, d.must_persist());
-                        true
-                    }
-                    Err(MigrationError::Stale { .. }) => true,
-                    Err(_) => false,
+                    Ok(d) => Some(d.must_persist()),
+                    Err(MigrationError::Stale { .. }) => Some(false),
+                    Err(_) => None,
                 };
-                Self::send(
-                    s,
-                    Msg::NewsAck {
-                        mv,
-                        status,
-                        by,
-                        from: to,
-                        taken,
-                    },
-                );
-            }
-            Msg::NewsAck {
-                mv,
-                status,
-                from,
-                taken,
-                ..
-            } => {
-                if status == Status::InFlight {
-                    let Some(cmd) = mv.cmd() else { return };
-                    // A late acknowledgement ships too, even after the
-                    // source gave up waiting and asked for the outcome:
-                    // README does not forbid it, so the crate must make
-                    // it safe (the fence holds).
-                    let waiting = s.exchanges[cmd]
-                        == Exchange::Preparing {
-                            epoch: mv.epoch,
-                            fallback: from,
-                        }
-                        || s.exchanges[cmd] == Exchange::Querying { epoch: mv.epoch }
-                            && usize::from(from) == F;
-                    if taken && waiting {
-                        Self::ship(s, cmd, mv);
-                    }
-                } else if taken {
-                    s.hosts[n].owed.remove(&Owed {
-                        mv,
-                        status,
-                        to: from,
-                    });
-                }
+                let ack = Msg::NewsAck {
+                    mv,
+                    status,
+                    by,
+                    from: to,
+                    taken: taken.is_some(),
+                };
+                (ack, taken.unwrap_or(false))
             }
             Msg::Ingest { mv, data } => {
-                let mut node = self.node(s, n);
-                let ok = match node.check_ingest(&mv.id()) {
+                let (took, persist) = match node.check_ingest(&mv.id()) {
                     Ok(Ingest::Apply) => {
                         for (k, key) in KEYS.iter().enumerate() {
                             if key.starts_with(mv.prefix()) {
-                                s.hosts[n].store[k] = data[k];
+                                s.host(n).store[k] = data[k];
                             }
                         }
                         match node.adopt(&mv.id()) {
-                            Ok(d) => {
-                                self.keep(s, n, &node, d.must_persist());
-                                true
-                            }
-                            Err(_) => false,
+                            Ok(d) => (Took::Ok, d.must_persist()),
+                            Err(_) => (Took::Refused, false),
                         }
                     }
-                    Ok(_) => true,
-                    Err(_) => false,
+                    Ok(_) => (Took::Ok, false),
+                    Err(MigrationError::Stale { .. }) => (Took::Stale, false),
+                    Err(_) => (Took::Refused, false),
                 };
-                Self::send(s, Msg::IngestReply { mv, ok });
+                (Msg::IngestReply { mv, took }, persist)
             }
-            Msg::IngestReply { mv, ok } => {
-                let cmd = mv.cmd().expect("an operator's move");
-                let mut node = self.node(s, n);
-                if ok {
-                    if let Ok(d) = node.commit_move(mv.prefix(), Epoch::new(mv.epoch)) {
-                        self.keep(s, n, &node, d.must_persist());
-                        if d.must_persist() {
-                            Self::owe_news(s, n, mv, Status::Committed);
-                        }
-                    }
-                } else if s.exchanges[cmd] == (Exchange::Shipping { epoch: mv.epoch }) {
-                    s.exchanges[cmd] = Exchange::Querying { epoch: mv.epoch };
-                    Self::send(s, Msg::Query { mv });
-                }
-                Self::reconcile(s, &node, cmd);
-            }
-            Msg::Query { mv } => {
-                let mut node = self.node(s, n);
-                if let Ok(d) = node.move_outcome(&mv.id()) {
-                    self.keep(s, n, &node, d.must_persist());
+            Msg::Query { mv } => match node.move_outcome(&mv.id()) {
+                Ok(d) => {
                     let (committed, fence) = match d.into_inner() {
                         Outcome::Committed => (true, 0),
                         Outcome::Aborted { fence } => (false, fence.get()),
                         _ => unreachable!("an outcome the model does not know"),
                     };
-                    Self::send(
-                        s,
-                        Msg::Answer {
-                            mv,
-                            committed,
-                            fence,
-                        },
-                    );
+                    let answer = Msg::Answer {
+                        mv,
+                        committed,
+                        fence,
+                    };
+                    (answer, d.must_persist())
                 }
+                Err(_) => (Msg::Unanswered { mv }, false),
+            },
+            _ => unreachable!("a request"),
+        };
+        let host = s.host(n);
+        host.ram = image(&node);
+        if persist || host.clock.driver.must_persist() {
+            host.clock.driver.persisting();
+            for _ in host.writing.drain(..) {
+                host.clock.driver.persisted();
             }
-            Msg::Answer {
-                mv,
-                committed,
-                fence,
-            } => {
-                let cmd = mv.cmd().expect("an operator's move");
-                let mut node = self.node(s, n);
-                let (outcome, status) = if committed {
-                    (Outcome::Committed, Status::Committed)
-                } else {
-                    let fence = Epoch::new(fence);
-                    (Outcome::Aborted { fence }, Status::Aborted)
-                };
-                if let Ok(d) = node.resolve_move(mv.prefix(), Epoch::new(mv.epoch), outcome) {
-                    self.keep(s, n, &node, d.must_persist());
-                    if d.must_persist() {
-                        Self::owe_news(s, n, mv, status);
-                    }
-                }
-                Self::reconcile(s, &node, cmd);
-            }
+            host.disk.clone_from(&host.ram);
+            host.clock.driver.persisted();
         }
+        s.net.insert(answer);
+        // The driver may have more to do now that its steps are written.
+        self.pump(s, n, &node, false);
+    }
+
+    fn deliver(&self, s: &mut State, m: Msg) {
+        let n = m.dest();
+        let Some((peer, request, answer)) = m.answered() else {
+            return self.respond(s, n, m);
+        };
+        let mut node = self.node_mut(s, n);
+        if let Err(e) = s
+            .host(n)
+            .clock
+            .driver
+            .answer(&mut node, IDS[peer], request, answer)
+        {
+            panic!("{}'s driver refused {m:?}: {e:?}", IDS[n]);
+        }
+        self.pump(s, n, &node, true);
     }
 
     /// The operator's MOVE-SCOPE `cmd` on its source.
     fn operator(&self, s: &mut State, cmd: usize) {
         let c = moves()[cmd];
         s.left.issues[cmd] -= 1;
-        let mut node = self.node(s, c.from);
-        let Ok(d) = node.start_move(PREFIXES[c.prefix], IDS[c.to]) else {
-            return; // refused: the operator is told, nothing changes
-        };
-        self.keep(s, c.from, &node, d.must_persist());
-        let started = d.into_inner();
-        let mv = Mv::of(cmd, started.epoch.get());
-        match started.prepare {
-            Some(f) => {
-                let fallback = idx(f.as_str()) as u8;
-                s.exchanges[cmd] = Exchange::Preparing {
-                    epoch: mv.epoch,
-                    fallback,
-                };
-                let tell = Owed {
-                    mv,
-                    status: Status::InFlight,
-                    to: fallback,
-                };
-                Self::send(s, tell.news(c.from));
-            }
-            None => Self::ship(s, cmd, mv),
-        }
+        let mut node = self.node_mut(s, c.from);
+        let started = s
+            .host(c.from)
+            .clock
+            .driver
+            .start(&mut node, PREFIXES[c.prefix], IDS[c.to]);
+        if started.is_ok() {
+            self.pump(s, c.from, &node, true);
+        } // else refused: the operator is told, nothing changes
     }
 
-    /// Whether none of the messages of exchange `cmd` is in flight.
-    fn exchange_quiet(s: &State, cmd: usize) -> bool {
-        let by = moves()[cmd].from as u8;
-        let same = |mv: Mv, epoch: u32| mv.cmd() == Some(cmd) && mv.epoch == epoch;
-        match s.exchanges[cmd] {
-            Exchange::Idle => false,
-            Exchange::Preparing { epoch, fallback } => !s.net.iter().any(|m| match *m {
-                Msg::News { mv, by: b, to, .. } => same(mv, epoch) && (b, to) == (by, fallback),
-                Msg::NewsAck {
-                    mv, by: b, from, ..
-                } => same(mv, epoch) && (b, from) == (by, fallback),
+    /// The time node `n`'s timer fires at: its last `Wake`, or every
+    /// deadline past when `late`.
+    fn alarm(s: &State, n: usize, late: bool) -> Option<u64> {
+        let clock = &s.hosts[n].clock;
+        let at = clock.wake?.max(clock.now);
+        Some(if late { clock.now + LATE } else { at })
+    }
+
+    /// Node `n`'s timer fires at `at`.
+    fn tick(&self, s: &mut State, n: usize, at: u64) {
+        let node = self.node(s, n);
+        let clock = &mut s.host(n).clock;
+        clock.now = at;
+        clock.wake = None;
+        self.pump(s, n, &node, false);
+    }
+
+    /// What node `n`'s timer, fired at `at`, does to the conversations
+    /// in flight: whether a message it sends is of one (the request or
+    /// its answer), and whether an outcome query it sends times out a
+    /// prepare or an ingest whose messages are in flight.
+    fn fire(&self, s: &State, n: usize, at: u64) -> Fire {
+        let node = self.node(s, n);
+        let host = &s.hosts[n];
+        let mut driver = host.clock.driver.clone();
+        let sent = drain(&mut driver, &node, at, n, &host.store, true).sent;
+        let in_flight = |of: &dyn Fn(&Msg) -> bool| s.net.iter().any(of);
+        let mut fire = Fire::Quiet;
+        let mut debug = None;
+        for m in sent {
+            let busy = match m {
+                Msg::News { mv, status, by, to } => in_flight(&|x| match *x {
+                    Msg::News { .. } => *x == m,
+                    Msg::NewsAck {
+                        mv: y,
+                        status: st,
+                        by: b,
+                        from,
+                        ..
+                    } => (y, st, b, from) == (mv, status, by, to),
+                    _ => false,
+                }),
+                Msg::Query { mv } => {
+                    let times_out = in_flight(&|x| match *x {
+                        Msg::Ingest { mv: y, .. } | Msg::IngestReply { mv: y, .. } => y == mv,
+                        Msg::News {
+                            mv: y,
+                            status: Status::InFlight,
+                            by,
+                            ..
+                        }
+                        | Msg::NewsAck {
+                            mv: y,
+                            status: Status::InFlight,
+                            by,
+                            ..
+                        } => y == mv && usize::from(by) == mv.from(),
+                        _ => false,
+                    }) && {
+                        let debug = debug.get_or_insert_with(|| format!("{:?}", host.clock.driver));
+                        stage(debug, mv.epoch) != Some("Querying")
+                    };
+                    if times_out {
+                        fire = Fire::TimesOut;
+                    }
+                    times_out
+                        || in_flight(&|x| match *x {
+                            Msg::Query { mv: y }
+                            | Msg::Answer { mv: y, .. }
+                            | Msg::Unanswered { mv: y } => y == mv,
+                            _ => false,
+                        })
+                }
+                Msg::Ingest { mv, .. } => in_flight(&|x| match *x {
+                    Msg::Ingest { mv: y, .. } | Msg::IngestReply { mv: y, .. } => y == mv,
+                    _ => false,
+                }),
                 _ => false,
-            }),
-            Exchange::Shipping { epoch } => !s.net.iter().any(|m| match *m {
-                Msg::Ingest { mv, .. } | Msg::IngestReply { mv, .. } => same(mv, epoch),
-                _ => false,
-            }),
-            Exchange::Querying { epoch } => !s.net.iter().any(|m| match *m {
-                Msg::Query { mv } | Msg::Answer { mv, .. } => same(mv, epoch),
-                _ => false,
-            }),
-        }
-    }
-
-    /// A source's retry: the fallback is told again, or the target is
-    /// asked for the outcome (again).
-    fn retry(s: &mut State, cmd: usize) {
-        match s.exchanges[cmd] {
-            Exchange::Idle => {}
-            Exchange::Preparing { epoch, fallback } => {
-                let tell = Owed {
-                    mv: Mv::of(cmd, epoch),
-                    status: Status::InFlight,
-                    to: fallback,
-                };
-                Self::send(s, tell.news(moves()[cmd].from));
-            }
-            Exchange::Shipping { epoch } | Exchange::Querying { epoch } => {
-                s.exchanges[cmd] = Exchange::Querying { epoch };
-                Self::send(
-                    s,
-                    Msg::Query {
-                        mv: Mv::of(cmd, epoch),
-                    },
-                );
+            };
+            if busy && fire == Fire::Quiet {
+                fire = Fire::Busy;
             }
         }
+        fire
     }
 
-    /// The source stops waiting while its messages are still in flight:
-    /// for the fallback's acknowledgement or for the target's `+OK`, it
-    /// asks the target for the outcome.
-    fn time_out(s: &mut State, cmd: usize) {
-        if let Exchange::Preparing { epoch, .. } | Exchange::Shipping { epoch } = s.exchanges[cmd] {
-            s.exchanges[cmd] = Exchange::Querying { epoch };
-            Self::send(
-                s,
-                Msg::Query {
-                    mv: Mv::of(cmd, epoch),
-                },
-            );
-        }
-    }
-
-    /// A power cycle: the node restarts from its persisted image and its
-    /// driver rebuilds its work from the restored records: it asks the
-    /// target of each move still in flight for the outcome, and owes
-    /// every other node the news its records vouch for
-    /// (`Node::announcements`).
+    /// A power cycle: the node restarts from its persisted image (writes
+    /// in progress are lost) with a new driver, which `resume`s from the
+    /// restored records: it asks the target of each move still in flight
+    /// for the outcome, and owes every other node the news the records
+    /// vouch for. The node's clock runs on.
     fn crash(&self, s: &mut State, n: usize) {
         s.left.crashes[n] -= 1;
-        let host = &mut s.hosts[n];
+        let host = s.host(n);
         host.ram.clone_from(&host.disk);
-        host.owed.clear();
+        host.writing.clear();
         let node = self.node(s, n);
-        for (cmd, c) in moves().iter().enumerate() {
-            if c.from != n {
-                continue;
-            }
-            s.exchanges[cmd] = node
-                .in_flight()
-                .find(|m| m.prefix == PREFIXES[c.prefix] && m.to == IDS[c.to])
-                .map_or(Exchange::Idle, |m| Exchange::Querying {
-                    epoch: m.epoch.get(),
-                });
-        }
-        let news: Vec<(Mv, Status)> = node
-            .announcements()
-            .map(|a| (Mv::from_id(&a.id), Status::of(a.status)))
-            .collect();
-        for (mv, status) in news {
-            for r in (0..NODES).filter(|r| *r != n) {
-                s.hosts[n].owed.insert(Owed {
-                    mv,
-                    status,
-                    to: r as u8,
-                });
-            }
-        }
+        let now = s.hosts[n].clock.now;
+        s.host(n).clock = Clocked::boot(&node, now);
+        self.pump(s, n, &node, false);
     }
 
     /// Whether the operator can still issue MOVE-SCOPE `cmd` and have it
@@ -896,17 +1280,21 @@ impl MoveModel {
         let c = moves()[cmd];
         s.left.issues[cmd] > 0
             && self
-                .node(s, c.from)
+                .node_mut(s, c.from)
                 .start_move(PREFIXES[c.prefix], IDS[c.to])
                 .is_ok()
     }
 
     /// The verdicts of every node for `key`, with the state's down flags.
-    fn verdicts<'n>(s: &State, nodes: &'n [Kv; NODES], key: &[u8]) -> [WriteVerdict<'n>; NODES] {
+    fn verdicts<'n>(
+        s: &State,
+        nodes: &'n [Rc<Kv>; NODES],
+        key: &[u8],
+    ) -> [WriteVerdict<'n>; NODES] {
         std::array::from_fn(|n| nodes[n].verdict(key, Self::is_down(s)))
     }
 
-    fn nodes(&self, s: &State) -> [Kv; NODES] {
+    fn nodes(&self, s: &State) -> [Rc<Kv>; NODES] {
         std::array::from_fn(|n| self.node(s, n))
     }
 
@@ -917,21 +1305,21 @@ impl MoveModel {
             .collect()
     }
 
-    /// Whether the cluster is done: no move in flight, no exchange open, no
-    /// news owed, and every node's redirect reaches the one acceptor in
-    /// one hop.
+    /// Whether the cluster is done: no move in flight, every driver idle
+    /// (no exchange open, no news owed), and every node's redirect
+    /// reaches the one acceptor in one hop.
     fn resolved(&self, s: &State) -> Result<(), String> {
         let nodes = self.nodes(s);
         for (n, node) in nodes.iter().enumerate() {
             if let Some(m) = node.in_flight().next() {
                 return Err(format!("{} still has {m:?} in flight", IDS[n]));
             }
-            if !s.hosts[n].owed.is_empty() {
-                return Err(format!("{} still owes {:?}", IDS[n], s.hosts[n].owed));
+            if !s.hosts[n].clock.driver.is_idle() {
+                return Err(format!(
+                    "{}'s driver is not idle: {:?}",
+                    IDS[n], s.hosts[n].clock
+                ));
             }
-        }
-        if let Some(cmd) = s.exchanges.iter().position(|e| *e != Exchange::Idle) {
-            return Err(format!("exchange {cmd} still open: {:?}", s.exchanges[cmd]));
         }
         for key in KEYS {
             let verdicts = Self::verdicts(s, &nodes, key);
@@ -957,30 +1345,16 @@ impl MoveModel {
         Ok(())
     }
 
-    /// The due retries and resends, with faults stopped.
+    /// The due timers, with faults stopped.
     fn due(s: &State) -> Vec<Action> {
-        let mut due = Vec::new();
-        for (cmd, c) in moves().iter().enumerate() {
-            if !s.down[c.from] && Self::exchange_quiet(s, cmd) {
-                due.push(Action::Retry(cmd));
-            }
-        }
-        for (n, host) in s.hosts.iter().enumerate() {
-            if s.down[n] {
-                continue;
-            }
-            for owed in &host.owed {
-                if !owed.in_flight(n, &s.net) {
-                    due.push(Action::Resend(n, *owed));
-                }
-            }
-        }
-        due
+        (0..NODES)
+            .filter(|&n| !s.down[n] && s.hosts[n].clock.wake.is_some())
+            .map(Action::Tick)
+            .collect()
     }
-
     /// L1 from state `s`: faults stop (the writer comes back up), then a
     /// fair schedule runs, each round delivering every message in flight
-    /// and then firing every due retry, until nothing is due. The cluster
+    /// and then firing every timer set, until none is. The cluster
     /// must go quiet within the step bound, resolved.
     fn settles(&self, s: &State) -> Result<(), String> {
         const MAX_STEPS: usize = 400;
@@ -1008,8 +1382,8 @@ impl MoveModel {
                 }
                 let fired = format!("{due:?}");
                 for a in due {
-                    // A retry fired earlier in this round may have made a
-                    // later one moot (its exchange ended).
+                    // A timer fired earlier in this round may have sent a
+                    // message a later one would resend: that one waits.
                     let mut now = Vec::new();
                     self.actions(&s, &mut now);
                     if now.contains(&a) {
@@ -1017,7 +1391,7 @@ impl MoveModel {
                     }
                 }
                 if trail.contains(&hash(&s)) {
-                    break Err(format!("livelock: retries {fired} change nothing"));
+                    break Err(format!("livelock: timers {fired} change nothing"));
                 }
             }
         };
@@ -1046,15 +1420,21 @@ impl MoveModel {
                 s.left.losses -= 1;
                 s.net.remove(&m);
             }
-            Action::Retry(cmd) => Self::retry(&mut s, cmd),
-            Action::EarlyTimeout(cmd) => {
-                s.left.early_timeouts -= 1;
-                Self::time_out(&mut s, cmd);
+            Action::Tick(n) => {
+                let at = Self::alarm(&s, n, false).expect("a timer set");
+                self.tick(&mut s, n, at);
             }
-            Action::Resend(n, owed) => Self::send(&mut s, owed.news(n)),
+            Action::LateTick(n) => {
+                s.left.early_timeouts -= 1;
+                let at = Self::alarm(&s, n, true).expect("a timer set");
+                self.tick(&mut s, n, at);
+            }
             Action::Persist(n) => {
-                let host = &mut s.hosts[n];
-                host.disk.clone_from(&host.ram);
+                let host = s.host(n);
+                host.disk = host.writing.remove(0);
+                host.clock.driver.persisted();
+                let node = self.node(&s, n);
+                self.pump(&mut s, n, &node, false);
             }
             Action::Crash(n) => self.crash(&mut s, n),
             Action::WriterDown(n) => {
@@ -1064,7 +1444,7 @@ impl MoveModel {
                 // of the writer's keys to stand in with...
                 for (k, key) in KEYS.iter().enumerate() {
                     if TABLE.lookup(key).is_some_and(|sc| sc.writer() == IDS[n]) {
-                        s.hosts[F].store[k] = s.hosts[n].store[k];
+                        s.host(F).store[k] = s.hosts[n].store[k];
                     }
                 }
             }
@@ -1072,7 +1452,7 @@ impl MoveModel {
                 // ...and hands back what it accepted before A accepts again.
                 for k in 0..KEYS.len() {
                     if std::mem::take(&mut s.stood_in[k]) {
-                        s.hosts[n].store[k] = s.hosts[F].store[k];
+                        s.host(n).store[k] = s.hosts[F].store[k];
                     }
                 }
                 s.down[n] = false;
@@ -1080,7 +1460,7 @@ impl MoveModel {
             Action::Write(n, k) => {
                 let value = self.budget.writes - s.left.writes + 1;
                 s.left.writes -= 1;
-                s.hosts[n].store[k] = Some(value);
+                s.host(n).store[k] = Some(value);
                 s.acked[k] = Some(value);
                 s.stood_in[k] |= n == F && s.down[A];
             }
@@ -1120,12 +1500,12 @@ impl Model for MoveModel {
                 disk: img.clone(),
                 ram: img,
                 store: [None; KEYS.len()],
-                owed: BTreeSet::new(),
+                clock: Clocked::boot(&node, 0),
+                writing: Vec::new(),
             }
         };
         vec![State {
-            hosts: std::array::from_fn(host),
-            exchanges: [Exchange::Idle; MOVE_COUNT],
+            hosts: std::array::from_fn(|n| Arc::new(host(n))),
             net: BTreeSet::new(),
             down: [false; NODES],
             acked: [None; KEYS.len()],
@@ -1152,31 +1532,19 @@ impl Model for MoveModel {
                 actions.push(Action::Lose(*m));
             }
         }
-        for (cmd, c) in moves().iter().enumerate() {
-            if !up(c.from) {
-                continue;
-            }
-            if Self::exchange_quiet(s, cmd) {
-                actions.push(Action::Retry(cmd));
-            } else if s.left.early_timeouts > 0
-                && matches!(
-                    s.exchanges[cmd],
-                    Exchange::Shipping { .. } | Exchange::Preparing { .. }
-                )
+        for n in (0..NODES).filter(|&n| up(n)) {
+            if let Some(at) = Self::alarm(s, n, false)
+                && self.fire(s, n, at) == Fire::Quiet
             {
-                actions.push(Action::EarlyTimeout(cmd));
+                actions.push(Action::Tick(n));
             }
-        }
-        for (n, host) in s.hosts.iter().enumerate() {
-            if !up(n) {
-                continue;
+            if s.left.early_timeouts > 0
+                && let Some(at) = Self::alarm(s, n, true)
+                && self.fire(s, n, at) == Fire::TimesOut
+            {
+                actions.push(Action::LateTick(n));
             }
-            for owed in &host.owed {
-                if !owed.in_flight(n, &s.net) {
-                    actions.push(Action::Resend(n, *owed));
-                }
-            }
-            if host.ram != host.disk && self.rule == Rule::SendBeforePersist {
+            if !s.hosts[n].writing.is_empty() {
                 actions.push(Action::Persist(n));
             }
         }
