@@ -9,9 +9,9 @@
 //! Three nodes share one static table, `s:` = A (writer) | F (fallback);
 //! B is a plain node. The operator issues two moves of the sub-prefix
 //! `s:x:`: A→B, then the move back B→A; two more checks move it A→F and
-//! back, so the target is also the fallback that hears the prepare news. Clients write `s:x:k` (the moving
-//! sub-prefix); the verdicts of `s:k` (the rest of the scope) are checked
-//! too.
+//! back, so the target is also the fallback that hears the prepare news.
+//! Clients write `s:x:k` (the moving sub-prefix); the verdicts of `s:k`
+//! (the rest of the scope) are checked too.
 //!
 //! Each node in a state is its persisted image (the bytes
 //! `Node::encode_image` wrote to stable storage), its RAM image (the
@@ -135,14 +135,16 @@
 //!
 //! # Showing it can fail
 //!
-//! Two mutants must break S1, S2 or S3, and the shortest counterexample
-//! is printed: the driver handing a step's messages out before the image
-//! holding the step is persisted (the driver's own switch,
-//! `Driver::send_before_persist`; the host then writes each image it was
-//! asked for in a later step, `Persist(n)`, so a crash in between loses
-//! the step: a host that writes at once would hide the mutant), and the
-//! crate's epoch fence switched off
-//! (`kevy_scope::mutants::ignore_epochs`). Both switches are
+//! Three mutants must break S1, S2 or S3, and the shortest
+//! counterexample is printed: the driver handing a step's messages out
+//! before the image holding the step is persisted (the driver's own
+//! switch, `Driver::send_before_persist`; the host then writes each image
+//! it was asked for in a later step, `Persist(n)`, so a crash in between
+//! loses the step: a host that writes at once would hide the mutant), the
+//! driver shipping without telling the scope's fallback first
+//! (`Driver::ship_unprepared`: the fallback stands in for a prefix the
+//! target already took), and the crate's epoch fence switched off
+//! (`kevy_scope::mutants::ignore_epochs`). The switches are
 //! thread-local, so they are set in every action that boots a node.
 //!
 //! # Running it
@@ -988,6 +990,9 @@ enum Rule {
     SendBeforePersist,
     /// Mutant: the ingest epoch fence is switched off in the crate.
     NoEpochFence,
+    /// Mutant: the driver ships without telling the scope's fallback
+    /// first (`Driver::ship_unprepared`).
+    ShipUnprepared,
 }
 
 struct MoveModel {
@@ -1011,6 +1016,7 @@ impl MoveModel {
         // Thread-local switches: set on whichever thread runs this step.
         kevy_scope::mutants::ignore_epochs(self.rule == Rule::NoEpochFence);
         Drv::send_before_persist(self.rule == Rule::SendBeforePersist);
+        Drv::ship_unprepared(self.rule == Rule::ShipUnprepared);
         let ram = &s.hosts[n].ram;
         BOOTED.with(|booted| {
             if let Some(node) = booted.borrow().get(&ram[..]) {
@@ -1903,4 +1909,9 @@ fn sending_before_persisting_breaks_a_guarantee() {
 #[test]
 fn without_the_epoch_fence_a_guarantee_breaks() {
     mutant_is_caught(Rule::NoEpochFence, Budget::REPLAY);
+}
+
+#[test]
+fn shipping_before_the_fallback_knows_breaks_a_guarantee() {
+    mutant_is_caught(Rule::ShipUnprepared, Budget::WRITER_DOWN);
 }
