@@ -1,25 +1,48 @@
 //! "embed-billing-1": a kevy writer node on a microcontroller, its move
-//! records in flash.
+//! records in flash, its moves run by the crate's `Driver`.
 //!
 //! It reads its `[cluster]` config strings, builds its ownership table and
 //! peer list in place, routes writes and logs every verdict and reply with
 //! defmt. The node's image lives in a flash region, written through
-//! `sequential-storage` (vectors/persist.rs) before any reply or message
-//! that follows a step whose `must_persist()` is set. The run spans three
-//! boots:
+//! `sequential-storage` (vectors/persist.rs). The firmware is a host of
+//! `kevy_scope::Driver` (its contract: src/moves/driver.rs): at every boot
+//! it builds the driver from the peer list and calls `resume`; it feeds
+//! the driver the operator's MOVE-SCOPE (`start`), the peers' answers
+//! (`answer`) and the end of every flash write (`persisted`), and carries
+//! out what `poll` hands out: `Persist` (the image into flash, then
+//! `persisted`), `Send` and `Ship` (the request's bytes to the peer, its
+//! answer's bytes read back), `Reply` (logged as the operator's answer),
+//! `Wake` (the story's clock moves on). When to persist, whom to tell,
+//! when to ship, ask or announce is the driver's: the firmware has no
+//! rule of its own for it. On the receiving side of a request (the
+//! ingest of `app:audit:` here, every request on the simulated peers) the
+//! host calls the node straight and writes its image before it answers
+//! when the step asks (and, here, when the driver still holds steps not
+//! written), as the contract's item 4 says.
+//!
+//! Every request and reply is shown as the bytes that would cross the
+//! wire (`PeerRequest`/`PeerReply`, src/wire/peer.rs): the peer reads the
+//! request from those bytes, and this node reads its own copy of the
+//! request and the peer's answer back from bytes too.
+//!
+//! The run spans three boots:
 //!
 //! 1. first boot (the flash holds no image): it adopts `app:audit:` from
-//!    embed-audit-1, starts moving `app:billing:eu:` to server-eu-1 (which
-//!    learns of it, ingests it and adopts it), then loses power before the
-//!    target's `+OK` arrives;
+//!    embed-audit-1; the operator moves `app:billing:eu:` to server-eu-1:
+//!    the driver persists the start, tells server-eu-1 (the scope's
+//!    fallback) the move is in flight, ships the keys; server-eu-1 adopts
+//!    them and sends `+OK`, and the power goes before the `+OK` arrives;
 //! 2. back from flash: `app:billing:eu:` still answers QUIESCED and
-//!    `in_flight()` lists the move; it asks the target what became of the
-//!    move, resolves it on the answer, persists, announces, and loses
-//!    power again;
-//! 3. back from flash: the committed move redirects (MISDIRECTED).
+//!    `in_flight()` lists the move; `resume` has the driver ask the target
+//!    what became of it; on the answer it resolves the move, persists and
+//!    announces both moves the image vouches for to every peer until each
+//!    acknowledges; the power goes again;
+//! 3. back from flash: the committed move redirects (MISDIRECTED); the
+//!    driver announces once more what the image vouches for (every peer
+//!    knows it already).
 //!
-//! It exits QEMU with status 0 only when every verdict and step of every
-//! boot was the expected one.
+//! It exits QEMU with status 0 only when every verdict, exchange and step
+//! of every boot was the expected one.
 //!
 //! Under QEMU the "flash" is RAM: a region of `.uninit` (never zeroed or
 //! loaded by the reset handler) with NOR rules (`RamFlash`: page erase to
@@ -27,10 +50,13 @@
 //! (`SCB::sys_reset` on Cortex-M, the SiFive test device's reset on
 //! RISC-V `virt`), which QEMU performs without clearing RAM: the reset
 //! handler re-initialises `.data`/`.bss` and the stack, so every in-RAM
-//! structure is rebuilt and only the region survives. On a board, the same
-//! code takes the chip's flash driver (any `embedded_storage` `NorFlash`).
-//! The peer server-eu-1 is simulated here, beside the node; it stands for
-//! another machine, so its image is kept in retained RAM too.
+//! structure is rebuilt (the driver too) and only the region survives. On
+//! a board, the same code takes the chip's flash driver (any
+//! `embedded_storage` `NorFlash`). The peers server-eu-1, embed-auth-1
+//! and embed-audit-1 are simulated here, beside the node, each a `Node`
+//! built for the request it answers; they stand for other machines, which
+//! keep their state across this node's power cuts, so their images are
+//! kept in retained RAM too.
 #![no_std]
 #![no_main]
 
@@ -38,8 +64,9 @@ use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile};
 
 use kevy_scope::{
-    Announcement, Epoch, Ingest, MAX_REPLY_LEN, MigrationTable, MoveId, MoveStatus, Node, Outcome,
-    OwnershipTable, PeerTable, WriteVerdict, boot_report, parse_scopes,
+    Answer, Driver, Effect, Epoch, MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, MigrationTable, MoveId,
+    MoveReply, Node, Outcome, OwnershipTable, PeerReply, PeerRequest, PeerTable, Refusal, Request,
+    WriteVerdict, boot_report, parse_scopes,
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 
@@ -56,6 +83,26 @@ const PEERS: &str = "embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:60
                      embed-auth-1@10.0.0.3:6004:6379, embed-audit-1@[fd00::4]:6004";
 const MOVING: &[u8] = b"app:billing:eu:";
 const ADOPTED: &[u8] = b"app:audit:";
+/// The keys under `app:billing:eu:`, as the store streams them with the
+/// ingest (RESP commands; the driver never holds them).
+const BILLING_EU_KEYS: &[u8] =
+    b"*3\r\n$3\r\nSET\r\n$24\r\napp:billing:eu:invoice:7\r\n$4\r\npaid\r\n";
+/// The keys embed-audit-1 ships with `app:audit:`.
+const AUDIT_KEYS: &[u8] = b"*3\r\n$3\r\nSET\r\n$15\r\napp:audit:log:0\r\n$4\r\nboot\r\n";
+
+/// The other machines, simulated here: every peer but this node.
+const REMOTES: [&str; 3] = [TARGET, "embed-auth-1", "embed-audit-1"];
+/// A simulated peer's image: room for the few records the story gives it
+/// (an image outgrowing it fails the run).
+const REMOTE_IMAGE: usize = 256;
+/// The longest request of the story: an ingest with its keys.
+const WIRE_CAP: usize = MAX_PEER_REQUEST_LEN + BILLING_EU_KEYS.len() + 2;
+const _: () = assert!(AUDIT_KEYS.len() <= BILLING_EU_KEYS.len());
+/// Room for every reply line here: `+ABORTED 4294967295\r\n` (21 bytes),
+/// a refusal's code with no reason, `-ERR unreadable request\r\n` (25).
+const LINE_CAP: usize = 32;
+/// Effects one run of the driver may take before the run calls it stuck.
+const MAX_EFFECTS: usize = 64;
 
 /// Flash pages of 1 KiB (the nRF51's and the LM3S6965's page size).
 const PAGE: usize = 1024;
@@ -64,17 +111,26 @@ const FLASH_LEN: usize = 4 * PAGE;
 
 type Table<'c> = OwnershipTable<'c, 16>;
 type DeviceNode<'c> = Node<&'c Table<'c>, MigrationTable<4>>;
+/// Four peers (this node among them), four move slots: the node's record
+/// capacity.
+type DeviceDriver = Driver<4, 4>;
 type Flash = RamFlash<'static, PAGE>;
 
-/// What survives a reset: the flash region, the simulated peer's image,
+/// A simulated peer's durable image (`len` 0: it never persisted).
+#[repr(C)]
+struct Remote {
+    len: u32,
+    image: [u8; REMOTE_IMAGE],
+}
+
+/// What survives a reset: the flash region, the simulated peers' images,
 /// and the demo's own bookkeeping (boot count, stack high-water).
 #[repr(C)]
 struct Retained {
     magic: u32,
     boots: u32,
     stack_max: u32,
-    peer_len: u32,
-    peer_image: [u8; IMAGE_CAP],
+    remotes: [Remote; REMOTES.len()],
     flash: [u8; FLASH_LEN],
 }
 
@@ -95,10 +151,9 @@ fn retained() -> &'static mut Retained {
     unsafe {
         if read_volatile(addr_of_mut!((*p).magic)) != MAGIC {
             addr_of_mut!((*p).flash).write_bytes(0xFF, 1);
-            addr_of_mut!((*p).peer_image).write_bytes(0, 1);
+            addr_of_mut!((*p).remotes).write_bytes(0, 1);
             addr_of_mut!((*p).boots).write(0);
             addr_of_mut!((*p).stack_max).write(0);
-            addr_of_mut!((*p).peer_len).write(0);
             addr_of_mut!((*p).magic).write(MAGIC);
             defmt::info!(
                 "cold start: flash region blank ({=usize} B of RAM-backed NOR)",
@@ -117,16 +172,68 @@ enum Want {
     Quiesced,
 }
 
-struct Writer<'c, 'b> {
-    node: DeviceNode<'c>,
+/// When the story cuts the power during a run of the driver.
+#[derive(Clone, Copy, PartialEq)]
+enum Cut {
+    Never,
+    /// Once the target has answered the ingest, before its answer arrives.
+    BeforeIngestAnswer,
+}
+
+/// Why a run of the driver ended.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// Nothing left to do.
+    Idle,
+    /// The target's answer to the ingest is on its way: the power goes.
+    PowerCut,
+    /// A check failed (logged).
+    Failed,
+}
+
+/// One effect, out of the driver's borrow.
+enum Job {
+    Persist,
+    Reply(Epoch, MoveReply),
+    Wake(u64),
+    /// A request in the wire buffer: to this remote, this many bytes; a
+    /// ship or not.
+    Wire {
+        to: usize,
+        len: usize,
+        ship: bool,
+    },
+    /// `poll` returned `None`.
+    Quiet,
+    /// A request the host could not put on the wire (logged).
+    Failed,
+}
+
+/// What the peers answered during a run, for the run's checks.
+#[derive(Default)]
+struct Tally {
+    learned: u32,
+    outcome: Option<Outcome>,
+}
+
+/// The node, its driver and their storage: the host.
+struct Host<'c, 'b> {
+    node: &'b mut DeviceNode<'c>,
+    driver: &'b mut DeviceDriver,
+    table: &'c Table<'c>,
     peers: &'c PeerTable<'c, 8>,
     store: ImageStore<Flash>,
     /// The store's work buffer, where the image is encoded.
     buf: &'b mut [u8; IMAGE_CAP],
+    remotes: &'b mut [Remote; REMOTES.len()],
+    /// The story's clock, in milliseconds (from this boot on: the driver
+    /// is new at every boot).
+    now: u64,
+    tally: Tally,
     all_as_expected: bool,
 }
 
-impl Writer<'_, '_> {
+impl Host<'_, '_> {
     fn write(&mut self, key: &[u8], want: Want) {
         // The quorum service reports embed-auth-1 down; this node is no
         // fallback of it, so nothing changes here.
@@ -159,55 +266,364 @@ impl Writer<'_, '_> {
         }
     }
 
-    /// Writes the node's image to flash; the reply that follows waits for
-    /// it. A failed persist ends the run: the reply must not leave.
+    /// Carries out the driver's effects until it has nothing left to do,
+    /// or until the story cuts the power.
     #[inline(never)]
-    fn persist(&mut self, step: &str) {
-        match persist::persist(&self.node, &mut self.store, self.buf) {
-            Ok(len) => defmt::info!(
-                "persisted {=usize}-byte image after {=str} (epoch {=u32})",
-                len,
-                step,
-                self.node.epoch().get()
-            ),
-            Err(_) => {
-                defmt::error!("persist after {=str} failed; no reply sent", step);
-                exit(false)
+    fn run(&mut self, cut: Cut) -> Stop {
+        self.tally = Tally::default();
+        let mut wake = None;
+        for taken in 0..MAX_EFFECTS {
+            let mut wire = [0u8; WIRE_CAP];
+            let job = match self.driver.poll(self.node, self.now) {
+                None => Job::Quiet,
+                Some(Effect::Persist) => Job::Persist,
+                Some(Effect::Reply { ticket, reply }) => Job::Reply(ticket, reply),
+                Some(Effect::Wake { at }) => Job::Wake(at),
+                Some(Effect::Send { to, request }) => put_request(to, &request, &mut wire),
+                Some(Effect::Ship { to, id }) => put_ship(to, &id, &mut wire),
+            };
+            match job {
+                Job::Persist => {
+                    // Encoded now, before any other call on the node or
+                    // the driver; the driver hears when it is written.
+                    write_image(self.node, &mut self.store, self.buf);
+                    self.driver.persisted();
+                }
+                Job::Reply(ticket, reply) => defmt::info!(
+                    "reply to the operator's MOVE-SCOPE (ticket {=u32}): {}",
+                    ticket.get(),
+                    reply
+                ),
+                Job::Wake(at) => wake = Some(at),
+                Job::Quiet if self.driver.is_idle() => {
+                    defmt::info!(
+                        "driver idle after {=usize} effects, at {=u64} ms",
+                        taken,
+                        self.now
+                    );
+                    return Stop::Idle;
+                }
+                Job::Quiet => match wake.take() {
+                    Some(at) => {
+                        defmt::info!(
+                            "clock: {=u64} ms -> {=u64} ms (the driver's wake)",
+                            self.now,
+                            at
+                        );
+                        self.now = at;
+                    }
+                    None => {
+                        defmt::error!("the driver waits with no wake: {}", self.driver);
+                        return Stop::Failed;
+                    }
+                },
+                Job::Wire { to, len, ship } => {
+                    if self.exchange(to, wire.get(..len).unwrap_or_default(), ship, cut) {
+                        return Stop::PowerCut;
+                    }
+                }
+                Job::Failed => return Stop::Failed,
             }
         }
+        defmt::error!(
+            "the driver did not settle in {=usize} effects: {}",
+            MAX_EFFECTS,
+            self.driver
+        );
+        Stop::Failed
     }
-}
 
-/// The simulated peer server-eu-1 and its durable image.
-struct Peer<'c, 'r> {
-    node: DeviceNode<'c>,
-    image: &'r mut [u8; IMAGE_CAP],
-    len: &'r mut u32,
-}
-
-impl<'c, 'r> Peer<'c, 'r> {
-    /// The peer as it last persisted.
-    fn back(table: &'c Table<'c>, image: &'r mut [u8; IMAGE_CAP], len: &'r mut u32) -> Self {
-        let Ok(mut node) = Node::new(TARGET, table, MigrationTable::<4>::new()) else {
-            exit(false)
+    /// Hands the request `bytes` to remote `to` and feeds its answer to
+    /// the driver; true when the story cuts the power before the answer
+    /// arrives.
+    #[inline(never)]
+    fn exchange(&mut self, to: usize, bytes: &[u8], ship: bool, cut: Cut) -> bool {
+        let (Some(&peer), Some(remote)) = (REMOTES.get(to), self.remotes.get_mut(to)) else {
+            return false;
         };
-        let stored = image.get(..*len as usize).unwrap_or(&[]);
-        if !stored.is_empty() && node.restore(stored).is_err() {
-            defmt::error!("server-eu-1's image did not restore");
-            exit(false)
+        defmt::info!("-> {=str}: {=[u8]:a}", peer, bytes);
+        let mut line = [0u8; LINE_CAP];
+        let len = serve_remote(remote, peer, self.table, bytes, &mut line);
+        let leaves_written = !self.driver.must_persist();
+        self.expect(
+            leaves_written,
+            "a request leaves only once its steps are on flash",
+        );
+        let line = line.get(..len).unwrap_or_default();
+        let answer = PeerReply::decode(line).map_or(Answer::Refused, Answer::from);
+        if ship && cut == Cut::BeforeIngestAnswer {
+            defmt::info!("{=str} sends {=[u8]:a}; it has not arrived", peer, line);
+            self.expect(
+                self.tally.learned == 1,
+                "the fallback heard of the move before the keys shipped",
+            );
+            self.expect(
+                answer == (Answer::Ingested { keys: 1 }),
+                "the target adopted the keys",
+            );
+            return true;
         }
-        Self { node, image, len }
+        defmt::info!("<- {=str}: {=[u8]:a}", peer, line);
+        // This node reads its own copy of the request back from the bytes
+        // it sent (the effect borrowed the driver).
+        let request = match read_request(bytes) {
+            Some(PeerRequest::News(news)) => Request::News(news),
+            Some(PeerRequest::Outcome(id)) => Request::Outcome(id),
+            Some(PeerRequest::Ingest { id, .. }) => Request::Ingest(id),
+            _ => {
+                defmt::error!("this node cannot read the request it sent");
+                self.all_as_expected = false;
+                return false;
+            }
+        };
+        match answer {
+            Answer::Learned => self.tally.learned += 1,
+            Answer::Outcome(outcome) => self.tally.outcome = Some(outcome),
+            _ => {}
+        }
+        if let Err(e) = self.driver.answer(self.node, peer, request, answer) {
+            defmt::error!("the driver refused {=str}'s answer: {}", peer, e);
+            self.all_as_expected = false;
+        }
+        false
     }
 
-    fn persist(&mut self) {
-        match self.node.encode_image(self.image) {
-            Ok(len) => *self.len = len as u32,
-            Err(e) => {
-                defmt::error!("server-eu-1's image did not encode: {}", e);
-                exit(false)
-            }
+    /// A request from `from` arrives as `bytes`: this node takes the step
+    /// and answers, its image written first when the step asks or the
+    /// driver holds steps not written yet (the contract's item 4).
+    #[inline(never)]
+    fn receive(&mut self, from: &str, bytes: &[u8]) -> Answer {
+        defmt::info!("<- {=str}: {=[u8]:a}", from, bytes);
+        let pending = self.driver.must_persist();
+        let Self {
+            node,
+            driver,
+            store,
+            buf,
+            ..
+        } = self;
+        let reply = match read_request(bytes) {
+            Some(request) => serve(node, &request, pending, &mut |node| {
+                driver.persisting();
+                write_image(node, store, buf);
+                driver.persisted();
+            }),
+            None => UNREADABLE,
+        };
+        let mut line = [0u8; LINE_CAP];
+        let len = reply.encode(&mut line).unwrap_or(0);
+        defmt::info!(
+            "-> {=str}: {=[u8]:a}",
+            from,
+            line.get(..len).unwrap_or_default()
+        );
+        Answer::from(reply)
+    }
+}
+
+/// Writes the node's image to flash. A failed persist ends the run:
+/// nothing that depends on it may leave.
+#[inline(never)]
+fn write_image(node: &DeviceNode<'_>, store: &mut ImageStore<Flash>, buf: &mut [u8; IMAGE_CAP]) {
+    match persist::persist(node, store, buf) {
+        Ok(len) => defmt::info!(
+            "persisted {=usize}-byte image to flash (epoch {=u32})",
+            len,
+            node.epoch().get()
+        ),
+        Err(_) => {
+            defmt::error!("persist failed; nothing that depends on it leaves");
+            exit(false)
         }
     }
+}
+
+/// The index of remote `id`.
+fn remote_index(id: &str) -> Option<usize> {
+    REMOTES.iter().position(|r| *r == id)
+}
+
+/// Puts a request of the driver's to `to` on the wire.
+fn put_request(to: &str, request: &Request<'_>, wire: &mut [u8]) -> Job {
+    let request = match *request {
+        Request::News(news) => PeerRequest::News(news),
+        Request::Outcome(id) => PeerRequest::Outcome(id),
+        Request::Ingest(id) => return put_ship(to, &id, wire),
+    };
+    match (remote_index(to), request.encode(wire)) {
+        (Some(to), Ok(len)) => Job::Wire {
+            to,
+            len,
+            ship: false,
+        },
+        _ => {
+            defmt::error!("no wire to {=str} for {}", to, request);
+            Job::Failed
+        }
+    }
+}
+
+/// Puts the ingest of move `id` on the wire to `to`: the header, then the
+/// keys read from the store as they stream.
+fn put_ship(to: &str, id: &MoveId<'_>, wire: &mut [u8]) -> Job {
+    let keys = if id.prefix == MOVING {
+        BILLING_EU_KEYS
+    } else {
+        &[]
+    };
+    match (remote_index(to), put_ingest(id, keys, wire)) {
+        (Some(to), Some(len)) => Job::Wire {
+            to,
+            len,
+            ship: true,
+        },
+        _ => {
+            defmt::error!("no wire to {=str} for the ingest", to);
+            Job::Failed
+        }
+    }
+}
+
+/// `MOVE-SCOPE-INGEST` of move `id` with `keys`, streamed: the header
+/// ([`PeerRequest::encode_ingest_header`]), the keys, CRLF.
+fn put_ingest(id: &MoveId<'_>, keys: &[u8], wire: &mut [u8]) -> Option<usize> {
+    let head = PeerRequest::encode_ingest_header(id, keys.len(), wire).ok()?;
+    let end = head + keys.len();
+    wire.get_mut(head..end)?.copy_from_slice(keys);
+    wire.get_mut(end..end + 2)?.copy_from_slice(b"\r\n");
+    Some(end + 2)
+}
+
+/// Reads a request off the wire: its RESP array, then its fields.
+fn read_request(bytes: &[u8]) -> Option<PeerRequest<'_>> {
+    let mut args: [&[u8]; 6] = [&[]; 6];
+    match resp_array(bytes, &mut args)? {
+        (n, []) => PeerRequest::decode(args.get(..n)?).ok(),
+        _ => None,
+    }
+}
+
+/// One RESP array of bulk strings (at most `args.len()`): how many, and
+/// the bytes after it.
+fn resp_array<'b>(bytes: &'b [u8], args: &mut [&'b [u8]]) -> Option<(usize, &'b [u8])> {
+    let (n, mut rest) = resp_number(bytes, b'*')?;
+    for arg in args.get_mut(..n)? {
+        let (len, tail) = resp_number(rest, b'$')?;
+        let (bulk, tail) = tail.split_at_checked(len)?;
+        *arg = bulk;
+        rest = tail.strip_prefix(b"\r\n")?;
+    }
+    Some((n, rest))
+}
+
+/// `<sign><digits>\r\n`: the number, and the bytes after it.
+fn resp_number(bytes: &[u8], sign: u8) -> Option<(usize, &[u8])> {
+    let rest = bytes.strip_prefix(&[sign])?;
+    let end = rest.iter().position(|&b| b == b'\r')?;
+    let (digits, rest) = rest.split_at(end);
+    let mut n = 0usize;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(usize::from(d - b'0'))?;
+    }
+    Some((n, rest.strip_prefix(b"\r\n")?))
+}
+
+/// How many commands `keys` holds (`None`: not RESP).
+fn count_keys(mut keys: &[u8]) -> Option<u32> {
+    let mut count = 0;
+    while !keys.is_empty() {
+        let mut args: [&[u8]; 3] = [&[]; 3];
+        keys = resp_array(keys, &mut args)?.1;
+        count += 1;
+    }
+    Some(count)
+}
+
+/// The answer to a request that could not be read.
+const UNREADABLE: PeerReply<'static> = PeerReply::Refused {
+    code: Refusal::Other,
+    reason: "unreadable request",
+};
+
+/// The receiving side of `request`, straight on `node`: the step, then
+/// the node's image (`persist`) when the step asks or `pending` says so,
+/// then the answer.
+#[inline(never)]
+fn serve(
+    node: &mut DeviceNode<'_>,
+    request: &PeerRequest<'_>,
+    pending: bool,
+    persist: &mut dyn FnMut(&DeviceNode<'_>),
+) -> PeerReply<'static> {
+    let step = match *request {
+        PeerRequest::News(news) => node
+            .learn(&news)
+            .map(|step| (step.must_persist(), PeerReply::Learned)),
+        PeerRequest::Outcome(id) => node
+            .move_outcome(&id)
+            .map(|step| (step.must_persist(), PeerReply::Outcome(step.into_inner()))),
+        PeerRequest::Ingest { id, bulk } => {
+            let Some(keys) = count_keys(bulk) else {
+                return UNREADABLE;
+            };
+            // The keys are applied here on `Ingest::Apply`; a repeat of
+            // an adopted ingest is answered as the first was.
+            node.check_ingest(&id)
+                .and_then(|_| node.adopt(&id))
+                .map(|step| (step.must_persist(), PeerReply::Ingested { keys }))
+        }
+        _ => return UNREADABLE,
+    };
+    match step {
+        Ok((must_persist, reply)) => {
+            if must_persist || pending {
+                persist(node);
+            }
+            reply
+        }
+        Err(e) => PeerReply::Refused {
+            code: Refusal::of(&e),
+            reason: "",
+        },
+    }
+}
+
+/// A simulated peer answers `bytes`: its node as it last persisted takes
+/// the step, writes its image when the step asks, and answers into `line`.
+#[inline(never)]
+fn serve_remote(
+    remote: &mut Remote,
+    id: &str,
+    table: &Table<'_>,
+    bytes: &[u8],
+    line: &mut [u8; LINE_CAP],
+) -> usize {
+    let mut built = Node::new(id, table, MigrationTable::<4>::new());
+    let Ok(node) = &mut built else { exit(false) };
+    let stored = remote.image.get(..remote.len as usize).unwrap_or_default();
+    if !stored.is_empty() && node.restore(stored).is_err() {
+        defmt::error!("{=str}'s image did not restore", id);
+        exit(false)
+    }
+    let reply = match read_request(bytes) {
+        Some(request) => serve(node, &request, false, &mut |node| match node
+            .encode_image(&mut remote.image)
+        {
+            Ok(len) => {
+                remote.len = len as u32;
+                defmt::info!("{=str} persisted its {=usize}-byte image", id, len);
+            }
+            Err(e) => {
+                defmt::error!("{=str}'s image did not encode: {}", id, e);
+                exit(false)
+            }
+        }),
+        None => UNREADABLE,
+    };
+    reply.encode(line).unwrap_or(0)
 }
 
 /// Cuts the power: a system reset, after noting the stack high-water.
@@ -223,8 +639,7 @@ fn main() -> ! {
     let Retained {
         boots,
         stack_max,
-        peer_len,
-        peer_image,
+        remotes,
         flash,
         ..
     } = retained();
@@ -252,60 +667,84 @@ fn main() -> ! {
         exit(false)
     };
     let mut buf = [0u8; IMAGE_CAP];
-    let (node, boot) = match persist::boot(
+    // The node and the driver stay where they were built (moving them
+    // into the host would copy them on the stack).
+    let mut booted = persist::boot(
         NODE_ID,
         &table,
         MigrationTable::<4>::new(),
         &mut store,
         &mut buf,
-    ) {
-        Ok(n) => n,
+    );
+    let (node, boot) = match &mut booted {
+        Ok((node, boot)) => (node, *boot),
         Err(e) => {
             defmt::error!("node id refused: {}", e);
             exit(false)
         }
     };
     defmt::info!("from flash: {}; node {}", boot, node);
-    let mut w = Writer {
+    // Every boot: a new driver over the peer list, resumed from the node
+    // as the flash left it.
+    let mut made = DeviceDriver::new(peers.iter().map(|p| p.id()));
+    let driver = match &mut made {
+        Ok(driver) => driver,
+        Err(e) => {
+            defmt::error!("driver refused the peers: {}", e);
+            exit(false)
+        }
+    };
+    if let Err(e) = driver.resume(node) {
+        defmt::error!("resume: {}", e);
+        exit(false)
+    }
+    defmt::info!("driver resumed: {}", driver);
+    let mut h = Host {
         node,
+        driver,
+        table: &table,
         peers: &peers,
         store,
         buf: &mut buf,
+        remotes,
+        now: 0,
+        tally: Tally::default(),
         all_as_expected: true,
     };
 
     match *boots {
         1 => {
-            w.expect(boot == Boot::Fresh, "a first boot finds no image");
-            first_boot(&mut w, Peer::back(&table, peer_image, peer_len));
-            if !w.all_as_expected {
+            h.expect(boot == Boot::Fresh, "a first boot finds no image");
+            first_boot(&mut h);
+            if !h.all_as_expected {
                 exit(false)
             }
             power_cut(stack_max, "before server-eu-1's +OK arrives")
         }
         2 => {
-            w.expect(matches!(boot, Boot::Restored(_)), "the image restores");
-            second_boot(&mut w, Peer::back(&table, peer_image, peer_len));
-            if !w.all_as_expected {
+            h.expect(matches!(boot, Boot::Restored(_)), "the image restores");
+            second_boot(&mut h);
+            if !h.all_as_expected {
                 exit(false)
             }
             power_cut(stack_max, "after the move resolved")
         }
         3 => {
-            w.expect(matches!(boot, Boot::Restored(_)), "the image restores");
-            third_boot(&mut w);
+            h.expect(matches!(boot, Boot::Restored(_)), "the image restores");
+            third_boot(&mut h);
             *stack_max = (*stack_max).max(stack_high_water() as u32);
             defmt::info!(
-                "footprint: table {=usize} B, node {=usize} B, peers {=usize} B, store {=usize} B; static RAM {=usize} B (flash region {=usize} B); stack high-water {=u32} B",
+                "footprint: table {=usize} B, node {=usize} B, driver {=usize} B, peers {=usize} B, store {=usize} B; static RAM {=usize} B (flash region {=usize} B); stack high-water {=u32} B",
                 core::mem::size_of_val(&table),
-                core::mem::size_of_val(&w.node),
+                core::mem::size_of_val(h.node),
+                core::mem::size_of_val(h.driver),
                 core::mem::size_of_val(&peers),
-                core::mem::size_of_val(&w.store),
+                core::mem::size_of_val(&h.store),
                 static_ram(),
                 FLASH_LEN,
                 *stack_max
             );
-            exit(w.all_as_expected)
+            exit(h.all_as_expected)
         }
         n => {
             defmt::error!("boot {=u32}: the run should have ended", n);
@@ -326,175 +765,101 @@ fn log_move(what: &str, m: &MoveId<'_>) {
     );
 }
 
-/// The move's id, as every message about it names it.
-fn move_id(epoch: Epoch) -> MoveId<'static> {
-    MoveId {
-        prefix: MOVING,
-        from: NODE_ID,
-        to: TARGET,
-        epoch,
-    }
-}
-
 #[inline(never)]
-fn first_boot(w: &mut Writer<'_, '_>, mut peer: Peer<'_, '_>) {
+fn first_boot(h: &mut Host<'_, '_>) {
     defmt::info!("-- steady state");
-    w.write(b"app:billing:invoice:42", Want::Accept);
-    w.write(b"app:billing:eu:invoice:7", Want::Accept);
-    w.write(b"app:auth:user:7", Want::Misdirected);
-    w.write(b"app:audit:log:1", Want::Misdirected);
-    w.write(b"session:9", Want::Accept);
+    h.write(b"app:billing:invoice:42", Want::Accept);
+    h.write(b"app:billing:eu:invoice:7", Want::Accept);
+    h.write(b"app:auth:user:7", Want::Misdirected);
+    h.write(b"app:audit:log:1", Want::Misdirected);
+    h.write(b"session:9", Want::Accept);
 
     defmt::info!("-- MOVE-SCOPE-INGEST app:audit: from embed-audit-1");
+    adopt_audit(h);
+    h.write(b"app:audit:log:1", Want::Accept);
+
+    defmt::info!("-- MOVE-SCOPE app:billing:eu: FROM embed-billing-1 TO server-eu-1");
+    let ticket = match h.driver.start(h.node, MOVING, TARGET) {
+        Ok(ticket) => ticket,
+        Err(e) => {
+            defmt::error!("MOVE-SCOPE refused: {}", e);
+            exit(false)
+        }
+    };
+    defmt::info!(
+        "started at epoch {=u32} (the operator's ticket)",
+        ticket.get()
+    );
+    let stop = h.run(Cut::BeforeIngestAnswer);
+    h.expect(stop == Stop::PowerCut, "the keys shipped");
+    h.write(b"app:billing:eu:invoice:7", Want::Quiesced);
+    h.write(b"app:billing:invoice:42", Want::Accept);
+}
+
+/// embed-audit-1 ships `app:audit:` to this node, which adopts it.
+#[inline(never)]
+fn adopt_audit(h: &mut Host<'_, '_>) {
     let audit = MoveId {
         prefix: ADOPTED,
         from: "embed-audit-1",
         to: NODE_ID,
         epoch: Epoch::new(1),
     };
-    let check = w.node.check_ingest(&audit);
     log_move("ingest", &audit);
-    defmt::info!("check_ingest: {}", check);
-    w.expect(check == Ok(Ingest::Apply), "the ingest is let through");
-    // (the server applies the shipped keys here)
-    match w.node.adopt(&audit) {
-        Ok(step) if step.must_persist() => {
-            w.persist("adopt");
-            defmt::info!("+OK to embed-audit-1");
-        }
-        other => w.expect(other.is_ok(), "adopt"),
-    }
-    w.write(b"app:audit:log:1", Want::Accept);
-
-    defmt::info!("-- MOVE-SCOPE app:billing:eu: FROM embed-billing-1 TO server-eu-1");
-    let started = match w.node.start_move(MOVING, TARGET) {
-        Ok(step) => {
-            w.expect(step.must_persist(), "start_move asks for a persist");
-            w.persist("start_move");
-            step.into_inner()
-        }
-        Err(e) => {
-            defmt::error!("start_move refused: {}", e);
-            exit(false)
-        }
-    };
-    defmt::info!("started: {}", started);
-    let id = move_id(started.epoch);
-    w.write(b"app:billing:eu:invoice:7", Want::Quiesced);
-    w.write(b"app:billing:invoice:42", Want::Accept);
-    if let Some(fallback) = &started.prepare {
-        // The scope's fallback hears of the move before any key ships.
-        let news = Announcement {
-            id,
-            status: MoveStatus::InFlight,
-        };
-        let heard = peer.node.learn(&news);
-        log_move("announce InFlight", &id);
-        defmt::info!(
-            "{} (the fallback) learns it: {}",
-            fallback,
-            heard.map(|d| d.must_persist())
-        );
-        w.expect(heard.is_ok(), "the fallback learns the move");
-        peer.persist();
-    }
-    // MOVE-SCOPE-INGEST: the keys under the prefix, to the target.
-    let check = peer.node.check_ingest(&id);
-    log_move("MOVE-SCOPE-INGEST to server-eu-1", &id);
-    defmt::info!("server-eu-1 check_ingest: {}", check);
-    w.expect(check == Ok(Ingest::Apply), "the target takes the ingest");
-    let adopted = peer.node.adopt(&id);
-    w.expect(adopted.is_ok(), "the target adopts");
-    peer.persist();
-    defmt::info!(
-        "server-eu-1 adopted {=[u8]:a}, persisted, sends +OK",
-        MOVING
+    let mut wire = [0u8; WIRE_CAP];
+    let len = put_ingest(&audit, AUDIT_KEYS, &mut wire).unwrap_or(0);
+    let answer = h.receive("embed-audit-1", wire.get(..len).unwrap_or_default());
+    h.expect(
+        answer == (Answer::Ingested { keys: 1 }),
+        "the ingest is let through and adopted",
     );
-    w.write(b"app:billing:eu:invoice:7", Want::Quiesced);
 }
 
 #[inline(never)]
-fn second_boot(w: &mut Writer<'_, '_>, mut peer: Peer<'_, '_>) {
+fn second_boot(h: &mut Host<'_, '_>) {
     defmt::info!("-- back from flash, the move unresolved");
-    let mut open = None;
     let mut count = 0;
-    for m in w.node.in_flight() {
+    for m in h.node.in_flight() {
         log_move("in flight", &m);
         count += 1;
-        open = Some(m.epoch);
     }
     let in_flight_ok = count == 1
-        && w.node
+        && h.node
             .in_flight()
             .all(|m| m.prefix == MOVING && m.to == TARGET);
-    w.expect(in_flight_ok, "in_flight() lists the one move");
-    w.write(b"app:billing:eu:invoice:7", Want::Quiesced);
-    w.write(b"app:billing:invoice:42", Want::Accept);
-    w.write(b"app:audit:log:2", Want::Accept);
-    let Some(epoch) = open else {
-        defmt::error!("no move in flight to resolve");
-        exit(false)
-    };
+    h.expect(in_flight_ok, "in_flight() lists the one move");
+    h.write(b"app:billing:eu:invoice:7", Want::Quiesced);
+    h.write(b"app:billing:invoice:42", Want::Accept);
+    h.write(b"app:audit:log:2", Want::Accept);
 
-    defmt::info!("-- no +OK came: ask server-eu-1 what became of the move");
-    let id = move_id(epoch);
-    let outcome = match peer.node.move_outcome(&id) {
-        Ok(answer) => {
-            if answer.must_persist() {
-                peer.persist();
-            }
-            answer.into_inner()
-        }
-        Err(e) => {
-            defmt::error!("server-eu-1 refused the outcome query: {}", e);
-            exit(false)
-        }
-    };
-    defmt::info!("server-eu-1 answers {}", outcome);
-    w.expect(outcome == Outcome::Committed, "the target adopted");
-    match w.node.resolve_move(MOVING, epoch, outcome) {
-        Ok(step) => {
-            w.expect(step.must_persist(), "resolve_move asks for a persist");
-            w.persist("resolve_move");
-        }
-        Err(e) => {
-            defmt::error!("resolve_move refused: {}", e);
-            exit(false)
-        }
-    }
-    let news = Announcement {
-        id,
-        status: MoveStatus::Committed,
-    };
-    log_move("announce Committed to every peer", &news.id);
-    // server-eu-1 is one of them: as the new owner it knows already.
-    match peer.node.learn(&news) {
-        Ok(step) => {
-            if step.must_persist() {
-                peer.persist();
-            }
-            defmt::info!("server-eu-1 acknowledges");
-        }
-        Err(e) => {
-            defmt::error!("server-eu-1 refused the announcement: {}", e);
-            w.all_as_expected = false;
-        }
-    }
-    let settled = w.node.in_flight().next().is_none();
-    w.expect(settled, "nothing left in flight");
-    w.write(b"app:billing:eu:invoice:7", Want::Misdirected);
-    w.write(b"app:billing:invoice:42", Want::Accept);
+    defmt::info!("-- no +OK came: the driver asks server-eu-1 what became of the move");
+    let stop = h.run(Cut::Never);
+    h.expect(stop == Stop::Idle, "the driver settles");
+    h.expect(
+        h.tally.outcome == Some(Outcome::Committed),
+        "server-eu-1 answers Committed",
+    );
+    // Both moves the image vouches for, to each of the three peers.
+    h.expect(h.tally.learned == 6, "every peer acknowledges both news");
+    let settled = h.node.in_flight().next().is_none();
+    h.expect(settled, "nothing left in flight");
+    h.write(b"app:billing:eu:invoice:7", Want::Misdirected);
+    h.write(b"app:billing:invoice:42", Want::Accept);
 }
 
 #[inline(never)]
-fn third_boot(w: &mut Writer<'_, '_>) {
+fn third_boot(h: &mut Host<'_, '_>) {
     defmt::info!("-- back from flash, the move committed");
-    let settled = w.node.in_flight().next().is_none();
-    w.expect(settled, "nothing in flight");
-    w.write(b"app:billing:eu:invoice:7", Want::Misdirected);
-    w.write(b"app:billing:invoice:42", Want::Accept);
-    w.write(b"app:audit:log:3", Want::Accept);
-    w.write(b"app:auth:user:7", Want::Misdirected);
-    w.write(b"session:9", Want::Accept);
-    defmt::info!("moves now: {}", w.node.moves());
+    let settled = h.node.in_flight().next().is_none();
+    h.expect(settled, "nothing in flight");
+    h.write(b"app:billing:eu:invoice:7", Want::Misdirected);
+    h.write(b"app:billing:invoice:42", Want::Accept);
+    h.write(b"app:audit:log:3", Want::Accept);
+    h.write(b"app:auth:user:7", Want::Misdirected);
+    h.write(b"session:9", Want::Accept);
+    defmt::info!("-- the driver announces what the image vouches for, once more");
+    let stop = h.run(Cut::Never);
+    h.expect(stop == Stop::Idle, "the driver settles");
+    h.expect(h.tally.learned == 6, "every peer acknowledges both news");
+    defmt::info!("moves now: {}", h.node.moves());
 }
