@@ -1,16 +1,15 @@
 //! RESP2: client commands decoded by [`request`] (flat, bounded, no
 //! recursion), frames encoded through the `redis-protocol` codec or
-//! directly, replies decoded for the node's own peer client once an
-//! iterative scan has bounded their nesting.
+//! directly, and the replies of peers decoded for the node's own peer
+//! client by a loop with a bounded stack of open arrays (no recursion).
 
 #[path = "request.rs"]
 pub mod request;
 
 pub use request::Command;
 
-use redis_protocol::resp2::decode::decode;
 use redis_protocol::resp2::encode::encode_borrowed;
-use redis_protocol::resp2::types::{BorrowedFrame, OwnedFrame};
+use redis_protocol::resp2::types::BorrowedFrame;
 
 /// The longest line that is not a RESP array the node waits for (Redis's
 /// `PROTO_INLINE_MAX_SIZE`): past it, `Line::TooLong`.
@@ -163,19 +162,6 @@ pub enum Reply {
     Array(Vec<Reply>),
 }
 
-impl From<OwnedFrame> for Reply {
-    fn from(frame: OwnedFrame) -> Self {
-        match frame {
-            OwnedFrame::SimpleString(s) => Reply::Simple(String::from_utf8_lossy(&s).into_owned()),
-            OwnedFrame::Error(e) => Reply::Error(e),
-            OwnedFrame::Integer(n) => Reply::Int(n),
-            OwnedFrame::BulkString(b) => Reply::Bulk(Some(b)),
-            OwnedFrame::Array(items) => Reply::Array(items.into_iter().map(Reply::from).collect()),
-            OwnedFrame::Null => Reply::Bulk(None),
-        }
-    }
-}
-
 /// The deepest nesting of arrays a peer's reply may have (the node's own
 /// replies nest two deep at most).
 pub const MAX_REPLY_DEPTH: usize = 32;
@@ -185,19 +171,73 @@ pub const MAX_REPLY_DEPTH: usize = 32;
 pub const MAX_REPLY_BULK: usize = 512 * 1024 * 1024;
 
 /// The first reply in `buf` and the bytes it takes; `None` while
-/// incomplete. The codec's decoder recurses once per level of nesting and
-/// sizes arrays by their declared counts, so it only ever sees a reply
-/// that [`reply_extent`] found complete: at most [`MAX_REPLY_DEPTH`]
-/// deep, every count backed by the elements present.
+/// incomplete. Built by a loop over the frames [`reply_extent`] found
+/// complete, with a stack of the arrays still open (at most
+/// [`MAX_REPLY_DEPTH`]): no recursion, and no array reserves more than
+/// the elements its bytes hold.
 pub fn decode_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
     let Some(extent) = reply_extent(buf)? else {
         return Ok(None);
     };
     let complete = buf.get(..extent).ok_or("a reply longer than its bytes")?;
-    match decode(complete).map_err(|e| e.to_string())? {
-        Some((frame, used)) if used == extent => Ok(Some((Reply::from(frame), used))),
-        _ => Err("a malformed reply".into()),
+    let mut open: Vec<(Vec<Reply>, usize)> = Vec::new();
+    let mut pos = 0;
+    loop {
+        let rest = complete.get(pos..).unwrap_or_default();
+        let frame = reply_frame(rest)?.ok_or("a malformed reply")?;
+        let bytes = rest.get(..frame.used).ok_or("a malformed reply")?;
+        pos += frame.used;
+        if frame.elements > 0 {
+            open.push((Vec::with_capacity(frame.elements.min(64)), frame.elements));
+            continue;
+        }
+        let mut value = leaf_value(bytes)?;
+        // A complete value: it fills its array, which may complete its
+        // own, and so on up.
+        loop {
+            let Some((items, left)) = open.last_mut() else {
+                return Ok(Some((value, pos)));
+            };
+            items.push(value);
+            *left -= 1;
+            if *left > 0 {
+                break;
+            }
+            let (items, _) = open.pop().ok_or("a malformed reply")?;
+            value = Reply::Array(items);
+        }
     }
+}
+
+/// The value of a frame [`reply_frame`] measured with no elements to
+/// follow (an empty or null array at most).
+fn leaf_value(bytes: &[u8]) -> Result<Reply, String> {
+    let line_end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or("a malformed reply")?;
+    let line = bytes.get(1..line_end).unwrap_or_default();
+    let text = || String::from_utf8_lossy(line).into_owned();
+    Ok(match bytes.first() {
+        Some(b'+') => Reply::Simple(text()),
+        Some(b'-') => Reply::Error(text()),
+        Some(b':') => Reply::Int(
+            std::str::from_utf8(line)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("a reply with a bad integer '{}'", line.escape_ascii()))?,
+        ),
+        Some(b'$') if line == b"-1" => Reply::Bulk(None),
+        Some(b'$') => {
+            let end = bytes.len().saturating_sub(2);
+            Reply::Bulk(Some(
+                bytes.get(line_end + 2..end).unwrap_or_default().to_vec(),
+            ))
+        }
+        Some(b'*') if line == b"-1" => Reply::Bulk(None),
+        Some(b'*') => Reply::Array(Vec::new()),
+        _ => return Err("a malformed reply".into()),
+    })
 }
 
 /// The length of the complete reply at the start of `buf`, found by a
@@ -257,8 +297,19 @@ fn reply_frame(buf: &[u8]) -> Result<Option<ReplyFrame>, String> {
         return Err(format!("a reply of unknown type '{}'", kind.escape_ascii()));
     }
     let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else {
-        return Ok(None);
+        return match buf.iter().position(|&b| b == b'\n') {
+            Some(_) => Err("a reply line broken by a bare LF".into()),
+            None => Ok(None),
+        };
     };
+    if buf
+        .get(..line_end)
+        .unwrap_or_default()
+        .iter()
+        .any(|&b| b == b'\r' || b == b'\n')
+    {
+        return Err("a reply line broken by a bare CR or LF".into());
+    }
     let header = line_end + 2;
     let leaf = |used| Ok(Some(ReplyFrame { used, elements: 0 }));
     if matches!(kind, b'+' | b'-' | b':') {
@@ -286,12 +337,32 @@ fn reply_frame(buf: &[u8]) -> Result<Option<ReplyFrame>, String> {
     if buf.len() < used {
         return Ok(None);
     }
+    if buf.get(used - 2..used) != Some(b"\r\n".as_slice()) {
+        return Err("a reply's bulk not ended by CRLF".into());
+    }
     leaf(used)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_the_fuzzer_found_decode_as_deep_as_they_were_checked() {
+        // A simple string broken by a bare LF let the codec see other
+        // frames than the depth check had; `*00` was an empty array to
+        // the check and an array header to the builder.
+        let broken = b"*2\r\n*2\r\n+\x01+\n*2\r\n+\x01\r\n";
+        assert!(decode_reply(broken).is_err());
+        assert_eq!(
+            decode_reply(b"*2\r\n*00\r\n+x\r\n"),
+            Ok(Some((
+                Reply::Array(vec![Reply::Array(Vec::new()), Reply::Simple("x".into())]),
+                13
+            )))
+        );
+        assert!(decode_reply(b"$2\r\nabXY").is_err());
+    }
 
     #[test]
     fn a_command_round_trips() {
