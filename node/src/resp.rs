@@ -255,6 +255,12 @@ pub fn reply_extent(buf: &[u8]) -> Result<Option<usize>, String> {
             return Ok(None);
         };
         pos += frame.used;
+        if frame.array && depth >= MAX_REPLY_DEPTH {
+            // An empty array counts as a level too.
+            return Err(format!(
+                "a reply nested deeper than {MAX_REPLY_DEPTH} arrays"
+            ));
+        }
         if frame.elements > 0 {
             let Some(slot) = open.get_mut(depth) else {
                 return Err(format!(
@@ -286,6 +292,8 @@ struct ReplyFrame {
     used: usize,
     /// Elements that follow (0 for all but a non-empty array).
     elements: usize,
+    /// An array, empty or not (not the null array `*-1`).
+    array: bool,
 }
 
 /// The frame at the start of `buf`; `None` while incomplete.
@@ -311,7 +319,13 @@ fn reply_frame(buf: &[u8]) -> Result<Option<ReplyFrame>, String> {
         return Err("a reply line broken by a bare CR or LF".into());
     }
     let header = line_end + 2;
-    let leaf = |used| Ok(Some(ReplyFrame { used, elements: 0 }));
+    let leaf = |used| {
+        Ok(Some(ReplyFrame {
+            used,
+            elements: 0,
+            array: false,
+        }))
+    };
     if matches!(kind, b'+' | b'-' | b':') {
         return leaf(header);
     }
@@ -328,6 +342,7 @@ fn reply_frame(buf: &[u8]) -> Result<Option<ReplyFrame>, String> {
         return Ok(Some(ReplyFrame {
             used: header,
             elements: n,
+            array: true,
         }));
     }
     if n > MAX_REPLY_BULK {
@@ -362,6 +377,14 @@ mod tests {
             )))
         );
         assert!(decode_reply(b"$2\r\nabXY").is_err());
+        // Empty arrays count as a level: 32 open arrays and an empty one
+        // are 33 deep.
+        let mut deep = b"*1\r\n".repeat(MAX_REPLY_DEPTH);
+        deep.extend_from_slice(b"*0\r\n");
+        assert!(decode_reply(&deep).is_err());
+        let mut at_limit = b"*1\r\n".repeat(MAX_REPLY_DEPTH - 1);
+        at_limit.extend_from_slice(b"*0\r\n");
+        assert!(matches!(decode_reply(&at_limit), Ok(Some(_))));
     }
 
     #[test]
