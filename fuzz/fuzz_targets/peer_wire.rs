@@ -11,10 +11,14 @@ use kevy_scope::{PeerReply, PeerRequest};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, rest)) = data.split_first() else { return };
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
     if pick % 2 == 0 {
         let args: Vec<&[u8]> = rest.split(|b| *b == 0xFF).collect();
-        let Ok(request) = PeerRequest::decode(&args) else { return };
+        let Ok(request) = PeerRequest::decode(&args) else {
+            return;
+        };
         // Its arguments again, and the RESP array of exactly them.
         let mut again: Vec<Vec<u8>> = Vec::new();
         request.args(|a| again.push(a.to_vec()));
@@ -36,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(&resp[len..resp.len() - 2], bulk);
         }
     } else {
-        let Ok(reply) = PeerReply::decode(rest) else { return };
+        let Ok(reply) = PeerReply::decode(rest) else {
+            return;
+        };
         let mut buf = vec![0u8; reply.encoded_len()];
         let len = reply.encode(&mut buf).unwrap();
         assert_eq!(len, buf.len());

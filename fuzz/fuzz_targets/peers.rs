@@ -6,7 +6,9 @@ use kevy_scope::PeerTable;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(input) = core::str::from_utf8(data) else { return };
+    let Ok(input) = core::str::from_utf8(data) else {
+        return;
+    };
     match PeerTable::<8>::parse(input) {
         Ok(peers) => {
             let rendered = peers.to_string();

@@ -6,7 +6,9 @@ use kevy_scope::parse_scopes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(input) = core::str::from_utf8(data) else { return };
+    let Ok(input) = core::str::from_utf8(data) else {
+        return;
+    };
     match parse_scopes::<8>(input) {
         Ok(table) => {
             let rendered = table.to_string();
