@@ -443,19 +443,7 @@ fn acknowledged_writes_survive_moves_and_kills() {
         let start = Instant::now();
         let source_port = cluster.port(m.from);
         let (prefix, from, to) = (m.prefix, m.from, m.to);
-        let operator = thread::spawn(move || {
-            support::admin_request(
-                source_port,
-                &[
-                    b"MOVE-SCOPE",
-                    prefix.as_bytes(),
-                    b"FROM",
-                    from.as_bytes(),
-                    b"TO",
-                    to.as_bytes(),
-                ],
-            )
-        });
+        let operator = thread::spawn(move || support::move_scope(source_port, prefix, from, to));
         if m.kill != Kill::None {
             let victim = if m.kill == Kill::Source { m.from } else { m.to };
             let at = rng.below(5 * STEP_PAUSE_MS);

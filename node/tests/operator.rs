@@ -24,11 +24,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use support::{Reply, free_port, pipeline, request, wait_until};
-
-/// The `admin` and `cluster` passwords of every node these tests start.
-const ADMIN_PASSWORD: &str = "operator-test-admin";
-const CLUSTER_PASSWORD: &str = "operator-test-cluster";
+use support::{Reply, free_port, request, wait_until};
 
 /// One test's processes at a time: they share two cores with the rest.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -51,20 +47,6 @@ impl Root {
 
     fn join(&self, name: &str) -> PathBuf {
         self.0.join(name)
-    }
-
-    /// A config file holding the test passwords, in this root.
-    fn auth_config(&self) -> PathBuf {
-        let path = self.join("auth.toml");
-        fs::write(
-            &path,
-            format!(
-                "[auth]\nadmin_password = \"{ADMIN_PASSWORD}\"\n\
-                 cluster_password = \"{CLUSTER_PASSWORD}\"\n"
-            ),
-        )
-        .expect("a config file");
-        path
     }
 }
 
@@ -180,7 +162,7 @@ fn run_to_end(args: &[String], out: &Path) -> (Option<ExitStatus>, String) {
 fn lone(root: &Root, id: &str, port: u16, dir: &Path) -> Vec<String> {
     [
         "--config",
-        &root.auth_config().display().to_string(),
+        &support::auth_config(&root.0).display().to_string(),
         "--node-id",
         id,
         "--port",
@@ -192,14 +174,6 @@ fn lone(root: &Root, id: &str, port: u16, dir: &Path) -> Vec<String> {
     ]
     .map(String::from)
     .to_vec()
-}
-
-/// One operator's request, logged in as `admin` on the same connection.
-fn admin(port: u16, args: &[&[u8]]) -> std::io::Result<Reply> {
-    let login = [b"AUTH".to_vec(), b"admin".to_vec(), ADMIN_PASSWORD.into()];
-    let command = args.iter().map(|a| a.to_vec()).collect();
-    let mut replies = pipeline(port, &[login.to_vec(), command])?;
-    Ok(replies.remove(1))
 }
 
 /// Nodes of one cluster on loopback, each restartable on its files.
@@ -383,17 +357,7 @@ fn keys_without_records_are_lost_records_not_a_first_boot() {
 
     // n2 adopts app:a: and gives app:b: away.
     let mv = |port: u16, prefix: &str, from: &str, to: &str| {
-        text(admin(
-            port,
-            &[
-                b"MOVE-SCOPE",
-                prefix.as_bytes(),
-                b"FROM",
-                from.as_bytes(),
-                b"TO",
-                to.as_bytes(),
-            ],
-        ))
+        text(support::move_scope(port, prefix, from, to))
     };
     let moved = mv(p1, "app:a:", "n1", "n2");
     assert!(moved.starts_with("OK"), "{moved}\n{}", cluster.log("n1"));
@@ -493,7 +457,10 @@ fn lifting_a_healthy_node_is_refused() {
         port,
     );
     let before = epoch(port);
-    let reply = text(admin(port, &[b"SCOPE-LIFT-QUARANTINE", b"10"]));
+    let reply = text(support::admin_request(
+        port,
+        &[b"SCOPE-LIFT-QUARANTINE", b"10"],
+    ));
     assert!(
         reply.starts_with("ERR") && reply.contains("not quarantined"),
         "{reply}"

@@ -21,6 +21,36 @@ pub const CLUSTER_PASSWORD: &str = "test-cluster-secret";
 /// The `admin` user's password in every test cluster.
 pub const ADMIN_PASSWORD: &str = "test-admin-secret";
 
+/// Writes `<dir>/auth.toml`, a config file with the test passwords of
+/// the `cluster` and `admin` users, and returns its path.
+pub fn auth_config(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("auth.toml");
+    fs::write(
+        &path,
+        format!(
+            "[auth]\ncluster_password = \"{CLUSTER_PASSWORD}\"\n\
+             admin_password = \"{ADMIN_PASSWORD}\"\n"
+        ),
+    )
+    .expect("a config file");
+    path
+}
+
+/// `MOVE-SCOPE <prefix> FROM <from> TO <to>` on `port`, as `admin`.
+pub fn move_scope(port: u16, prefix: &str, from: &str, to: &str) -> std::io::Result<Reply> {
+    admin_request(
+        port,
+        &[
+            b"MOVE-SCOPE",
+            prefix.as_bytes(),
+            b"FROM",
+            from.as_bytes(),
+            b"TO",
+            to.as_bytes(),
+        ],
+    )
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -58,15 +88,7 @@ impl Cluster {
             .map(|(id, port)| format!("{id}@127.0.0.1:{port}"))
             .collect::<Vec<_>>()
             .join(", ");
-        let config = root.join("auth.toml");
-        fs::write(
-            &config,
-            format!(
-                "[auth]\ncluster_password = \"{CLUSTER_PASSWORD}\"\n\
-                 admin_password = \"{ADMIN_PASSWORD}\"\n"
-            ),
-        )
-        .expect("a config file");
+        let config = auth_config(&root);
         let nodes = IDS
             .iter()
             .zip(&ports)
