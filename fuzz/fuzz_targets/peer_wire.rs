@@ -4,50 +4,102 @@
 //! The first byte picks the decoder. Even: a request, its arguments the
 //! rest split at 0xFF bytes (ids and epochs never hold one; prefixes and
 //! keys may, so some arguments never reach the decoder whole: the
-//! proptests cover those). Odd: a reply line, the rest as it is.
+//! proptests cover those). Odd: the rest as it is, a reply line when
+//! `pick % 4 == 1`, else a list of news (the answer to a fence), read
+//! from the rest's start.
 #![no_main]
 
-use kevy_scope::{PeerReply, PeerRequest};
+use kevy_scope::{
+    Announcement, NewsList, PeerReply, PeerRequest, PeerWireError, encode_news, news_len,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
     };
-    if pick % 2 == 0 {
-        let args: Vec<&[u8]> = rest.split(|b| *b == 0xFF).collect();
-        let Ok(request) = PeerRequest::decode(&args) else {
-            return;
-        };
-        // Its arguments again, and the RESP array of exactly them.
-        let mut again: Vec<Vec<u8>> = Vec::new();
-        request.args(|a| again.push(a.to_vec()));
-        let borrowed: Vec<&[u8]> = again.iter().map(Vec::as_slice).collect();
-        assert_eq!(PeerRequest::decode(&borrowed), Ok(request));
-        let mut resp = format!("*{}\r\n", again.len()).into_bytes();
-        for arg in &again {
-            resp.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            resp.extend_from_slice(arg);
-            resp.extend_from_slice(b"\r\n");
-        }
-        let mut buf = vec![0u8; request.encoded_len()];
-        assert_eq!(request.encode(&mut buf), Ok(resp.len()));
-        assert_eq!(buf, resp);
-        if let PeerRequest::Ingest { id, bulk } = request {
-            let mut header = vec![0u8; resp.len()];
-            let len = PeerRequest::encode_ingest_header(&id, bulk.len(), &mut header).unwrap();
-            assert_eq!(header[..len], resp[..len]);
-            assert_eq!(&resp[len..resp.len() - 2], bulk);
-        }
-    } else {
-        let Ok(reply) = PeerReply::decode(rest) else {
-            return;
-        };
-        let mut buf = vec![0u8; reply.encoded_len()];
-        let len = reply.encode(&mut buf).unwrap();
-        assert_eq!(len, buf.len());
-        assert_eq!(PeerReply::decode(&buf), Ok(reply));
-        // Its text is the line between the sign and CRLF.
-        assert_eq!(reply.to_string().as_bytes(), &buf[1..len - 2]);
+    match pick % 4 {
+        0 | 2 => request(rest),
+        1 => reply(rest),
+        _ => news(rest),
     }
 });
+
+fn request(rest: &[u8]) {
+    let args: Vec<&[u8]> = rest.split(|b| *b == 0xFF).collect();
+    let Ok(request) = PeerRequest::decode(&args) else {
+        return;
+    };
+    // Its arguments again, and the RESP array of exactly them.
+    let mut again: Vec<Vec<u8>> = Vec::new();
+    request.args(|a| again.push(a.to_vec()));
+    let borrowed: Vec<&[u8]> = again.iter().map(Vec::as_slice).collect();
+    assert_eq!(PeerRequest::decode(&borrowed), Ok(request));
+    let mut resp = format!("*{}\r\n", again.len()).into_bytes();
+    for arg in &again {
+        resp.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        resp.extend_from_slice(arg);
+        resp.extend_from_slice(b"\r\n");
+    }
+    let mut buf = vec![0u8; request.encoded_len()];
+    assert_eq!(request.encode(&mut buf), Ok(resp.len()));
+    assert_eq!(buf, resp);
+    if let PeerRequest::Ingest { id, bulk } = request {
+        let mut header = vec![0u8; resp.len()];
+        let len = PeerRequest::encode_ingest_header(&id, bulk.len(), &mut header).unwrap();
+        assert_eq!(header[..len], resp[..len]);
+        assert_eq!(&resp[len..resp.len() - 2], bulk);
+    } else {
+        assert!(resp.len() <= kevy_scope::MAX_PEER_REQUEST_LEN || request.id().is_some());
+    }
+}
+
+fn reply(rest: &[u8]) {
+    let Ok(reply) = PeerReply::decode(rest) else {
+        return;
+    };
+    let mut buf = vec![0u8; reply.encoded_len()];
+    let len = reply.encode(&mut buf).unwrap();
+    assert_eq!(len, buf.len());
+    assert_eq!(PeerReply::decode(&buf), Ok(reply));
+    // Its text is the line between the sign and CRLF.
+    assert_eq!(reply.to_string().as_bytes(), &buf[1..len - 2]);
+}
+
+fn news(rest: &[u8]) {
+    let (list, used) = match NewsList::decode(rest) {
+        Ok(decoded) => decoded,
+        Err(PeerWireError::Incomplete) => return,
+        // Refused: nothing that follows mends it.
+        Err(error) => {
+            let more = [rest, b"\r\n*5\r\n$1\r\n0\r\n"].concat();
+            assert_eq!(NewsList::decode(&more), Err(error));
+            return;
+        }
+    };
+    let taken = &rest[..used];
+    assert_eq!(list.as_bytes(), taken);
+    let news: Vec<Announcement<'_>> = list.iter().collect();
+    assert_eq!(news.len(), list.len());
+    // Encoded again: the same bytes but for the status words' case, and
+    // the same news.
+    let len = news_len(news.iter().copied());
+    let mut buf = vec![0u8; len];
+    assert_eq!(encode_news(news.iter().copied(), &mut buf), Ok(len));
+    assert!(buf.eq_ignore_ascii_case(taken));
+    let (again, again_used) = NewsList::decode(&buf).unwrap();
+    assert_eq!(again_used, len);
+    assert!(again.iter().eq(news.iter().copied()));
+    // Cut short, it is incomplete.
+    assert_eq!(
+        NewsList::decode(&taken[..used - 1]),
+        Err(PeerWireError::Incomplete)
+    );
+    // Each item is what MOVE-SCOPE-NEWS carries.
+    for item in news {
+        let mut args: Vec<Vec<u8>> = Vec::new();
+        PeerRequest::News(item).args(|a| args.push(a.to_vec()));
+        let borrowed: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        assert_eq!(PeerRequest::decode(&borrowed), Ok(PeerRequest::News(item)));
+    }
+}

@@ -1,13 +1,29 @@
 //! The node-to-node messages of a move, as bytes: each request a RESP
-//! array of bulk strings, each reply one RESP line. Encoded into a
-//! caller's buffer and decoded in place, without a heap and without
-//! `core::fmt` (only the `Display` impls format).
+//! array of bulk strings, each reply one RESP line but the answer to a
+//! fence, a RESP array of news. Encoded into a caller's buffer and
+//! decoded in place, without a heap and without `core::fmt` (only the
+//! `Display` impls format).
 //!
 //! ```text
 //! MOVE-SCOPE-INGEST  <prefix> <from> <to> <epoch> <bulk>   -> +OK <n>
 //! MOVE-SCOPE-OUTCOME <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
 //! MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>    -> +OK
+//! MOVE-SCOPE-EPOCH                                         -> +EPOCH <n>
+//! MOVE-SCOPE-FENCE <epoch>                                 -> *<k> news: *5 <status> <prefix> <from> <to> <epoch>
 //! any refused step                                         -> -<CODE> <reason>
+//! ```
+//!
+//! `EPOCH` and `FENCE` are a recovering node's: it asks every peer the
+//! highest epoch it knows, then asks every peer to fence off every move
+//! at or below an epoch and to tell all it knows. The answer to a fence
+//! is a RESP array of `k` news ([`encode_news`], [`NewsList`]), each
+//! item an array of the five bulk strings `MOVE-SCOPE-NEWS` carries after
+//! its name:
+//!
+//! ```text
+//! *2\r\n
+//! *5\r\n$9\r\nCOMMITTED\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n3\r\n
+//! *5\r\n$8\r\nINFLIGHT\r\n$2\r\nq:\r\n$1\r\nB\r\n$1\r\nC\r\n$1\r\n5\r\n
 //! ```
 //!
 //! Numbers are plain decimal: digits only, no sign, no leading zero
@@ -25,11 +41,13 @@ use crate::node_id::{MAX_NODE_ID_LEN, NodeIdError, validate_node_id};
 const INGEST: &[u8] = b"MOVE-SCOPE-INGEST";
 const OUTCOME: &[u8] = b"MOVE-SCOPE-OUTCOME";
 const NEWS: &[u8] = b"MOVE-SCOPE-NEWS";
+const EPOCH: &[u8] = b"MOVE-SCOPE-EPOCH";
+const FENCE: &[u8] = b"MOVE-SCOPE-FENCE";
 const CRLF: &[u8] = b"\r\n";
-/// The commands' names, and where two of them stand.
-const VERBS: [&[u8]; 3] = [INGEST, OUTCOME, NEWS];
-const ASK_OUTCOME: usize = 1;
-const NEWS_AT: usize = 2;
+/// The commands' names, and how many arguments each takes after it.
+const VERBS: [&[u8]; 5] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE];
+const ARITIES: [usize; 5] = [5, 4, 5, 0, 1];
+const INGEST_AT: usize = 0;
 
 /// The longest prefix a request carries: a node's image records a
 /// prefix's length in 16 bits.
@@ -75,6 +93,14 @@ pub enum PeerRequest<'a> {
     /// `MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>`: news of a
     /// move for another node. Answered [`PeerReply::Learned`].
     News(Announcement<'a>),
+    /// `MOVE-SCOPE-EPOCH`: a recovering node asks the highest epoch the
+    /// receiver knows. Answered [`PeerReply::Epoch`].
+    Epoch,
+    /// `MOVE-SCOPE-FENCE <epoch>`: a recovering node asks the receiver to
+    /// fence off every move at or below the epoch and to tell all it
+    /// knows. Answered with a list of news ([`encode_news`],
+    /// [`NewsList`]).
+    Fence(Epoch),
 }
 
 impl<'a> PeerRequest<'a> {
@@ -93,12 +119,29 @@ impl<'a> PeerRequest<'a> {
     /// assert_eq!(PeerRequest::decode(&bad), Err(PeerWireError::BadEpoch));
     /// # Ok::<(), PeerWireError>(())
     /// ```
+    ///
+    /// The recovery's two requests:
+    ///
+    /// ```
+    /// use kevy_scope::{Epoch, PeerRequest, PeerWireError};
+    /// let ask: [&[u8]; 1] = [b"MOVE-SCOPE-EPOCH"];
+    /// assert_eq!(PeerRequest::decode(&ask)?, PeerRequest::Epoch);
+    /// let fence: [&[u8]; 2] = [b"move-scope-fence", b"41"];
+    /// assert_eq!(PeerRequest::decode(&fence)?, PeerRequest::Fence(Epoch::new(41)));
+    ///
+    /// let bare: [&[u8]; 1] = [b"MOVE-SCOPE-FENCE"];
+    /// assert_eq!(
+    ///     PeerRequest::decode(&bare),
+    ///     Err(PeerWireError::WrongArity { expected: 1, got: 0 })
+    /// );
+    /// # Ok::<(), PeerWireError>(())
+    /// ```
     pub fn decode(command: &[&'a [u8]]) -> Result<Self, PeerWireError> {
         let Some((verb, args)) = command.split_first() else {
             return Err(PeerWireError::UnknownVerb);
         };
         let verb = word_index(verb, &VERBS).ok_or(PeerWireError::UnknownVerb)?;
-        let expected = if verb == ASK_OUTCOME { 4 } else { 5 };
+        let expected = ARITIES.get(verb).copied().unwrap_or_default();
         let arity = PeerWireError::WrongArity {
             expected,
             got: args.len(),
@@ -106,39 +149,39 @@ impl<'a> PeerRequest<'a> {
         if args.len() != expected {
             return Err(arity);
         }
-        // News names its status first, then the move as the others do.
-        let (status, fields) = match (verb, args) {
-            (NEWS_AT, [status, fields @ ..]) => {
-                let status = word_index(status, &STATUS_WORDS)
-                    .and_then(|s| STATUSES.get(s).copied())
-                    .ok_or(PeerWireError::UnknownStatus)?;
-                (Some(status), fields)
-            }
-            _ => (None, args),
-        };
-        let &[prefix, from, to, epoch, ref bulk @ ..] = fields else {
-            return Err(arity);
-        };
-        let id = move_id(prefix, from, to, epoch)?;
-        Ok(match (status, bulk) {
-            (Some(status), _) => Self::News(Announcement { id, status }),
-            (None, &[bulk]) => Self::Ingest { id, bulk },
-            (None, _) => Self::Outcome(id),
+        // The arity picks the command but for ingest and news (5 each).
+        Ok(match (verb, args) {
+            (_, []) => Self::Epoch,
+            (_, [epoch]) => Self::Fence(Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?)),
+            (_, &[prefix, from, to, epoch]) => Self::Outcome(move_id(prefix, from, to, epoch)?),
+            (INGEST_AT, &[prefix, from, to, epoch, bulk]) => Self::Ingest {
+                id: move_id(prefix, from, to, epoch)?,
+                bulk,
+            },
+            // News names its status first, then the move as the others do.
+            (_, &[status, prefix, from, to, epoch]) => Self::News(Announcement {
+                status: status_of(status)?,
+                id: move_id(prefix, from, to, epoch)?,
+            }),
+            _ => return Err(arity),
         })
     }
 
-    /// The move the request names.
+    /// The move the request names; `None` for [`Epoch`](Self::Epoch) and
+    /// [`Fence`](Self::Fence), which name none.
     ///
     /// ```
     /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
-    /// assert_eq!(PeerRequest::Ingest { id, bulk: b"" }.id(), &id);
+    /// assert_eq!(PeerRequest::Ingest { id, bulk: b"" }.id(), Some(&id));
+    /// assert_eq!(PeerRequest::Fence(Epoch::new(1)).id(), None);
     /// ```
     #[must_use]
-    pub const fn id(&self) -> &MoveId<'a> {
+    pub const fn id(&self) -> Option<&MoveId<'a>> {
         match self {
-            Self::Ingest { id, .. } | Self::Outcome(id) => id,
-            Self::News(news) => &news.id,
+            Self::Ingest { id, .. } | Self::Outcome(id) => Some(id),
+            Self::News(news) => Some(&news.id),
+            Self::Epoch | Self::Fence(_) => None,
         }
     }
 
@@ -164,6 +207,7 @@ impl<'a> PeerRequest<'a> {
     /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// assert_eq!(PeerRequest::Outcome(id).encoded_len(), 58);
+    /// assert_eq!(PeerRequest::Epoch.encoded_len(), "*1\r\n$16\r\nMOVE-SCOPE-EPOCH\r\n".len());
     /// ```
     #[must_use]
     pub fn encoded_len(&self) -> usize {
@@ -186,6 +230,9 @@ impl<'a> PeerRequest<'a> {
     /// let len = news.encode(&mut buf)?;
     /// assert!(buf[..len].starts_with(b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n"));
     /// assert!(news.encode(&mut buf[..len - 1]).is_err());
+    ///
+    /// let len = PeerRequest::Fence(Epoch::new(41)).encode(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$2\r\n41\r\n");
     /// # Ok::<(), kevy_scope::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
@@ -225,9 +272,18 @@ impl<'a> PeerRequest<'a> {
     /// The arguments in order (the epoch written into `digits`), and
     /// how many there are.
     fn arg_list<'s>(&'s self, digits: &'s mut [u8; DIGITS]) -> ([&'s [u8]; 6], usize) {
-        let id = self.id();
-        let epoch = decimal(id.epoch.get() as usize, digits);
-        let (prefix, from, to) = (id.prefix, id.from.as_bytes(), id.to.as_bytes());
+        let epoch = match self {
+            Self::Epoch => Epoch::ZERO,
+            Self::Fence(epoch) => *epoch,
+            Self::Ingest { id, .. } | Self::Outcome(id) | Self::News(Announcement { id, .. }) => {
+                id.epoch
+            }
+        };
+        let epoch = decimal(epoch.get() as usize, digits);
+        let (prefix, from, to) = match self.id() {
+            Some(id) => (id.prefix, id.from.as_bytes(), id.to.as_bytes()),
+            None => (&[][..], &[][..], &[][..]),
+        };
         match self {
             Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk], 6),
             Self::Outcome(_) => ([OUTCOME, prefix, from, to, epoch, &[]], 5),
@@ -235,6 +291,8 @@ impl<'a> PeerRequest<'a> {
                 let status = move_status_word(news.status).as_bytes();
                 ([NEWS, status, prefix, from, to, epoch], 6)
             }
+            Self::Epoch => ([EPOCH, &[], &[], &[], &[], &[]], 1),
+            Self::Fence(_) => ([FENCE, epoch, &[], &[], &[], &[]], 2),
         }
     }
 
@@ -246,21 +304,34 @@ impl<'a> PeerRequest<'a> {
     fn frame(&self, header: Option<usize>, put: &mut Put<'_>) {
         let mut epoch = [0; DIGITS];
         let (list, count) = self.arg_list(&mut epoch);
-        let mut digits = [0; DIGITS];
-        put(b"*");
-        put(decimal(count, &mut digits));
+        array(list.get(..count).unwrap_or_default(), header, put);
+    }
+}
+
+/// Calls `put` with each piece of the RESP array of `args`; with `header`
+/// the last argument is `header` bytes long and left out, with its CRLF.
+fn array(args: &[&[u8]], header: Option<usize>, put: &mut Put<'_>) {
+    let mut digits = [0; DIGITS];
+    put(b"*");
+    put(decimal(args.len(), &mut digits));
+    put(CRLF);
+    for (n, arg) in args.iter().enumerate() {
+        let left_out = if n + 1 == args.len() { header } else { None };
+        put(b"$");
+        put(decimal(left_out.unwrap_or(arg.len()), &mut digits));
         put(CRLF);
-        for (n, arg) in list.iter().take(count).enumerate() {
-            let left_out = if n + 1 == count { header } else { None };
-            put(b"$");
-            put(decimal(left_out.unwrap_or(arg.len()), &mut digits));
+        if left_out.is_none() {
+            put(arg);
             put(CRLF);
-            if left_out.is_none() {
-                put(arg);
-                put(CRLF);
-            }
         }
     }
+}
+
+/// The status a word names, in any ASCII case.
+fn status_of(word: &[u8]) -> Result<MoveStatus, PeerWireError> {
+    word_index(word, &STATUS_WORDS)
+        .and_then(|s| STATUSES.get(s).copied())
+        .ok_or(PeerWireError::UnknownStatus)
 }
 
 /// Reads the four fields that name a move.
@@ -355,6 +426,9 @@ pub enum PeerReply<'a> {
     Outcome(Outcome),
     /// `+OK`, to news: the receiver learned it (or knew it already).
     Learned,
+    /// `+EPOCH <n>`, to [`PeerRequest::Epoch`]: the highest epoch the
+    /// receiver knows.
+    Epoch(Epoch),
     /// `-<CODE> <reason>`, to any of them: the step was refused.
     Refused {
         /// Why, as a code.
@@ -378,6 +452,10 @@ impl<'a> PeerReply<'a> {
     /// };
     /// assert_eq!((code, reason), (Refusal::Stale, "old news"));
     /// assert!(PeerReply::decode(b"-NOPERM no").is_err());
+    ///
+    /// use kevy_scope::{Epoch, PeerWireError};
+    /// assert_eq!(PeerReply::decode(b"+EPOCH 12\r\n")?, PeerReply::Epoch(Epoch::new(12)));
+    /// assert_eq!(PeerReply::decode(b"+EPOCH 012"), Err(PeerWireError::BadEpoch));
     /// # Ok::<(), kevy_scope::PeerWireError>(())
     /// ```
     pub fn decode(line: &'a [u8]) -> Result<Self, PeerWireError> {
@@ -408,6 +486,9 @@ impl<'a> PeerReply<'a> {
             (b'+', b"ABORTED", Some(fence)) => Ok(Self::Outcome(Outcome::Aborted {
                 fence: Epoch::new(number(fence).ok_or(PeerWireError::BadEpoch)?),
             })),
+            (b'+', b"EPOCH", Some(epoch)) => Ok(Self::Epoch(Epoch::new(
+                number(epoch).ok_or(PeerWireError::BadEpoch)?,
+            ))),
             (b'+', ..) => Err(PeerWireError::UnknownReply),
             _ => Err(PeerWireError::MalformedLine),
         }
@@ -427,8 +508,9 @@ impl<'a> PeerReply<'a> {
     /// The encoded reply's length in bytes.
     ///
     /// ```
-    /// # use kevy_scope::PeerReply;
+    /// # use kevy_scope::{Epoch, PeerReply};
     /// assert_eq!(PeerReply::Ingested { keys: 12 }.encoded_len(), "+OK 12\r\n".len());
+    /// assert_eq!(PeerReply::Epoch(Epoch::new(7)).encoded_len(), "+EPOCH 7\r\n".len());
     /// ```
     #[must_use]
     pub fn encoded_len(&self) -> usize {
@@ -441,15 +523,18 @@ impl<'a> PeerReply<'a> {
     /// length. A buffer too small is an error and `buf` is left
     /// untouched. Every reply but a refusal fits in 21 bytes
     /// (`+ABORTED 4294967295\r\n`); a refusal takes its code and reason
-    /// and 4 bytes more.
+    /// and 4 bytes more. (The answer to a fence is not a reply line:
+    /// [`encode_news`].)
     ///
     /// ```
-    /// use kevy_scope::{MigrationError, PeerReply, Refusal};
+    /// use kevy_scope::{Epoch, MigrationError, PeerReply, Refusal};
     /// let e = MigrationError::WrongTarget;
     /// let reply = PeerReply::Refused { code: Refusal::of(&e), reason: "addressed elsewhere" };
     /// let mut buf = [0u8; 64];
     /// let len = reply.encode(&mut buf)?;
     /// assert_eq!(&buf[..len], b"-WRONGTARGET addressed elsewhere\r\n");
+    /// let len = PeerReply::Epoch(Epoch::new(41)).encode(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"+EPOCH 41\r\n");
     /// # Ok::<(), kevy_scope::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
@@ -483,6 +568,7 @@ impl<'a> PeerReply<'a> {
             Self::Learned => ("OK", None, ""),
             Self::Outcome(Outcome::Committed) => ("COMMITTED", None, ""),
             Self::Outcome(Outcome::Aborted { fence }) => ("ABORTED", Some(fence.get()), ""),
+            Self::Epoch(epoch) => ("EPOCH", Some(epoch.get()), ""),
             Self::Refused { code, reason } => (code.code(), None, reason),
         };
         put(word.as_bytes());
@@ -516,6 +602,527 @@ impl fmt::Display for PeerReply<'_> {
             }
         });
         result
+    }
+}
+
+/// The most news a list carries: a node's image counts its records in 16
+/// bits, so no node knows more. [`NewsList::decode`] refuses a longer
+/// list from its header, before it reads an item; [`encode_news`] writes
+/// what it is given.
+///
+/// ```
+/// use kevy_scope::{MAX_NEWS, NewsList, PeerWireError};
+/// assert_eq!(MAX_NEWS, 65_535);
+/// assert_eq!(
+///     NewsList::decode(b"*65536\r\n"),
+///     Err(PeerWireError::TooManyNews { count: 65_536 })
+/// );
+/// ```
+pub const MAX_NEWS: usize = u16::MAX as usize;
+
+/// The longest status word, in bytes (`COMMITTED`).
+const MAX_STATUS_LEN: usize = {
+    let (mut longest, mut i) = (0, 0);
+    while i < STATUS_WORDS.len() {
+        // Evaluated at build time: an index out of range fails the build.
+        #[allow(clippy::indexing_slicing)]
+        let len = STATUS_WORDS[i].len();
+        if len > longest {
+            longest = len;
+        }
+        i += 1;
+    }
+    longest
+};
+
+/// The digits of `u32::MAX`: the longest epoch and the longest length or
+/// count a list states.
+const U32_DIGITS: usize = 10;
+
+/// The longest news item, for prefixes a
+/// [`MigrationTable`](crate::MigrationTable) stores and ids at most
+/// [`MAX_NODE_ID_LEN`] bytes.
+const MAX_NEWS_ITEM_LEN: usize = {
+    const fn string(len: usize, len_digits: usize) -> usize {
+        1 + len_digits + 2 + len + 2
+    }
+    "*5\r\n".len()
+        + string(MAX_STATUS_LEN, 1)
+        + string(MAX_PREFIX_LEN, 2)
+        + 2 * string(MAX_NODE_ID_LEN, 2)
+        + string(U32_DIGITS, 2)
+};
+const _: () = assert!(MAX_STATUS_LEN < 10 && U32_DIGITS >= 10 && U32_DIGITS < 100);
+
+/// The most bytes a list of `count` news takes ([`encode_news`]) when
+/// every prefix is at most [`MAX_PREFIX_LEN`] bytes (as a
+/// [`MigrationTable`](crate::MigrationTable) stores them) and every node
+/// id at most [`MAX_NODE_ID_LEN`]: a buffer for a node's answer to a
+/// fence, sized at build time from its record capacity. Saturates at
+/// `usize::MAX`.
+///
+/// ```
+/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news, max_news_len};
+/// const RECORDS: usize = 4;
+/// let mut buf = [0u8; max_news_len(RECORDS)];
+/// let prefix = [b'p'; kevy_scope::MAX_PREFIX_LEN];
+/// let id = "n".repeat(kevy_scope::MAX_NODE_ID_LEN);
+/// let id = MoveId { prefix: &prefix, from: &id, to: &id, epoch: Epoch::new(u32::MAX) };
+/// let news = [Announcement { id, status: MoveStatus::Committed }; RECORDS];
+/// assert_eq!(encode_news(news, &mut buf)?, buf.len());
+/// assert_eq!(max_news_len(0), "*0\r\n".len());
+/// # Ok::<(), kevy_scope::BufferTooSmall>(())
+/// ```
+#[must_use]
+pub const fn max_news_len(count: usize) -> usize {
+    // The count's digits, without division (Cortex-M0 has none).
+    let mut digits = 1;
+    while digits < DIGITS {
+        // Evaluated with `digits < DIGITS`: in range.
+        #[allow(clippy::indexing_slicing)]
+        let power = POWERS[DIGITS - 1 - digits];
+        if count < power {
+            break;
+        }
+        digits += 1;
+    }
+    let head = 1 + digits + 2;
+    count.saturating_mul(MAX_NEWS_ITEM_LEN).saturating_add(head)
+}
+
+/// Calls `put` with each piece of one news item: the RESP array of the
+/// five arguments `MOVE-SCOPE-NEWS` carries after its name.
+fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
+    let request = PeerRequest::News(news);
+    let mut epoch = [0; DIGITS];
+    let (list, count) = request.arg_list(&mut epoch);
+    array(list.get(1..count).unwrap_or_default(), None, put);
+}
+
+/// The encoded length of the list of `news` ([`encode_news`]): to size
+/// its buffer.
+///
+/// ```
+/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, news_len};
+/// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
+/// let news = Announcement { id, status: MoveStatus::Committed };
+/// assert_eq!(news_len([]), "*0\r\n".len());
+/// assert_eq!(news_len([news]), 52);
+/// ```
+#[must_use]
+pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
+    let mut count = 0usize;
+    let mut len = 0usize;
+    for item in news {
+        count = count.saturating_add(1);
+        news_item(item, &mut |piece| len = len.saturating_add(piece.len()));
+    }
+    let mut digits = [0; DIGITS];
+    len.saturating_add(decimal(count, &mut digits).len() + 3)
+}
+
+/// Encodes `news` into `buf` as the answer to a fence and returns its
+/// length: a RESP array with one item per news, each the array of the
+/// five bulk strings `MOVE-SCOPE-NEWS` carries after its name (`<status>
+/// <prefix> <from> <to> <epoch>`, the status word as
+/// [`move_status_word`] spells it).
+///
+/// One pass over `news` (a node's [`news`](crate::Node::news) is read
+/// once): the items are written, then the array's header in front of
+/// them. A buffer too small is an error naming the length needed (the
+/// rest of the news counted, not written) and what `buf` then holds is
+/// unspecified; [`news_len`] or [`max_news_len`] sizes it first. Like the
+/// other encoders, it writes what it is given: news that breaks the
+/// node-id rule, or more than [`MAX_NEWS`] of them, is refused by the
+/// receiver.
+///
+/// ```
+/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news};
+/// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
+/// let news = [Announcement { id, status: MoveStatus::Committed }];
+/// let mut buf = [0u8; 64];
+/// let len = encode_news(news, &mut buf)?;
+/// assert_eq!(
+///     &buf[..len],
+///     b"*1\r\n*5\r\n$9\r\nCOMMITTED\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n3\r\n"
+/// );
+/// let err = encode_news(news, &mut buf[..51]).unwrap_err();
+/// assert_eq!((err.needed, err.available), (52, 51));
+/// assert_eq!(encode_news([], &mut buf)?, 4); // *0\r\n
+/// # Ok::<(), kevy_scope::BufferTooSmall>(())
+/// ```
+pub fn encode_news<'n>(
+    news: impl IntoIterator<Item = Announcement<'n>>,
+    buf: &mut [u8],
+) -> Result<usize, BufferTooSmall> {
+    let available = buf.len();
+    // The items from the buffer's start while they fit; past its end
+    // only counted.
+    let mut count = 0usize;
+    let mut len = 0usize;
+    for item in news {
+        count = count.saturating_add(1);
+        news_item(item, &mut |piece| {
+            let end = len.saturating_add(piece.len());
+            if let Some(slot) = buf.get_mut(len..end) {
+                slot.copy_from_slice(piece);
+            }
+            len = end;
+        });
+    }
+    let mut digits = [0; DIGITS];
+    let count = decimal(count, &mut digits);
+    let head = count.len() + 3;
+    let needed = len.saturating_add(head);
+    let out = buf
+        .get_mut(..needed)
+        .ok_or(BufferTooSmall { needed, available })?;
+    // The header after the items, then turned to their front.
+    let mut slots = out.iter_mut().skip(len);
+    for piece in [&b"*"[..], count, CRLF] {
+        for (byte, slot) in piece.iter().zip(&mut slots) {
+            *slot = *byte;
+        }
+    }
+    out.rotate_right(head);
+    Ok(needed)
+}
+
+/// A list of news as a peer answers a fence, read in place: the bytes
+/// were checked whole when decoded, so [`iter`](Self::iter) yields only
+/// well-formed [`Announcement`]s, each borrowing the bytes. Equal when
+/// their bytes are.
+///
+/// ```
+/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, NewsList, encode_news};
+/// let a = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
+/// let b = MoveId { prefix: b"q:", from: "B", to: "C", epoch: Epoch::new(5) };
+/// let news = [
+///     Announcement { id: a, status: MoveStatus::Committed },
+///     Announcement { id: b, status: MoveStatus::InFlight },
+/// ];
+/// let mut buf = [0u8; 128];
+/// let len = encode_news(news, &mut buf)?;
+///
+/// let (list, used) = NewsList::decode(&buf[..len])?;
+/// assert_eq!((list.len(), used), (2, len));
+/// assert!(list.iter().eq(news));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct NewsList<'a> {
+    /// The whole list, its header first.
+    bytes: &'a [u8],
+    /// Where its first item starts.
+    items: usize,
+    /// How many news it holds.
+    len: usize,
+}
+
+impl<'a> NewsList<'a> {
+    /// Reads a list from the start of `bytes` and returns it with the
+    /// number of bytes it took; bytes after it (the next reply on the
+    /// connection) are left alone.
+    ///
+    /// Every item is checked before the list is returned, field by field
+    /// in order, as [`PeerRequest::decode`] checks `MOVE-SCOPE-NEWS` (the
+    /// status in any ASCII case), with the same errors; a declared
+    /// length over its field's bound is refused from the length alone
+    /// (a status over 9 bytes, a prefix over 65 535, an id over
+    /// [`MAX_NODE_ID_LEN`], an epoch over 10 digits). A count over
+    /// [`MAX_NEWS`] is [`PeerWireError::TooManyNews`], before any item is
+    /// read. Any other shape (another RESP type, a nested array where a
+    /// string belongs, a negative or null length, a length or count that
+    /// is not plain decimal or over 10 digits, a missing CRLF) is
+    /// [`PeerWireError::MalformedList`] at the byte where it breaks. No
+    /// recursion, no heap: the work is linear in the bytes read.
+    ///
+    /// Bytes that end before the list does are
+    /// [`PeerWireError::Incomplete`]: a stream reader reads more and
+    /// decodes again. It is never returned for bytes that no more bytes
+    /// can mend, but for a length or count whose digits are not yet
+    /// ended (at most 10 of them). A peer that refuses the fence answers
+    /// an error line (`-`) instead: [`PeerReply::decode`] reads it.
+    ///
+    /// ```
+    /// use kevy_scope::{NewsList, NodeIdError, PeerWireError};
+    /// let bytes = b"*1\r\n*5\r\n$8\r\ninflight\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n3\r\n+OK\r\n";
+    /// let (list, used) = NewsList::decode(bytes)?;
+    /// assert_eq!((list.len(), &bytes[used..]), (1, &b"+OK\r\n"[..]));
+    ///
+    /// // Cut short anywhere: read more.
+    /// assert_eq!(NewsList::decode(&bytes[..used - 1]), Err(PeerWireError::Incomplete));
+    /// // Wrong however it goes on.
+    /// assert_eq!(NewsList::decode(b"*-1\r\n"), Err(PeerWireError::MalformedList { at: 1 }));
+    /// assert_eq!(
+    ///     NewsList::decode(b"*1\r\n*5\r\n$8\r\ninflight\r\n$2\r\np:\r\n$40\r\n"),
+    ///     Err(PeerWireError::BadSource(NodeIdError::TooLong { len: 40 }))
+    /// );
+    /// # Ok::<(), PeerWireError>(())
+    /// ```
+    pub fn decode(bytes: &'a [u8]) -> Result<(Self, usize), PeerWireError> {
+        let mut reader = Reader { bytes, at: 0 };
+        let len = reader.header(b'*')?;
+        if len > MAX_NEWS {
+            return Err(PeerWireError::TooManyNews { count: len });
+        }
+        let items = reader.at;
+        for _ in 0..len {
+            reader.news()?;
+        }
+        let used = reader.at;
+        let bytes = bytes.get(..used).unwrap_or_default();
+        Ok((Self { bytes, items, len }, used))
+    }
+
+    /// How many news the list holds.
+    ///
+    /// ```
+    /// # use kevy_scope::NewsList;
+    /// assert_eq!(NewsList::decode(b"*0\r\n")?.0.len(), 0);
+    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// ```
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the list holds no news.
+    ///
+    /// ```
+    /// # use kevy_scope::NewsList;
+    /// assert!(NewsList::decode(b"*0\r\n")?.0.is_empty());
+    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// ```
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The list's bytes as they came, its header first: to pass it on.
+    ///
+    /// ```
+    /// # use kevy_scope::NewsList;
+    /// let (list, _) = NewsList::decode(b"*0\r\n*0\r\n")?;
+    /// assert_eq!(list.as_bytes(), b"*0\r\n");
+    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// ```
+    #[must_use]
+    pub const fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The news in the order the peer sent them, each borrowing the
+    /// list's bytes: what
+    /// [`Driver::recovered`](crate::Driver::recovered) takes.
+    ///
+    /// ```
+    /// use kevy_scope::{MoveStatus, NewsList};
+    /// let bytes = b"*1\r\n*5\r\n$7\r\nABORTED\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$2\r\n12\r\n";
+    /// let (list, _) = NewsList::decode(bytes)?;
+    /// let news = list.iter().next().unwrap();
+    /// assert_eq!((news.status, news.id.prefix, news.id.epoch.get()), (MoveStatus::Aborted, &b"p:"[..], 12));
+    /// assert_eq!(news.owner(), Some("A"));
+    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// ```
+    #[must_use]
+    pub fn iter(&self) -> NewsIter<'a> {
+        NewsIter {
+            reader: Reader {
+                bytes: self.bytes,
+                at: self.items,
+            },
+            left: self.len,
+        }
+    }
+}
+
+impl<'a> IntoIterator for NewsList<'a> {
+    type Item = Announcement<'a>;
+    type IntoIter = NewsIter<'a>;
+
+    fn into_iter(self) -> NewsIter<'a> {
+        self.iter()
+    }
+}
+
+impl<'a> IntoIterator for &NewsList<'a> {
+    type Item = Announcement<'a>;
+    type IntoIter = NewsIter<'a>;
+
+    fn into_iter(self) -> NewsIter<'a> {
+        self.iter()
+    }
+}
+
+/// The news, as a list.
+impl fmt::Debug for NewsList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// The news of a [`NewsList`], in order ([`NewsList::iter`]).
+///
+/// ```
+/// # use kevy_scope::NewsList;
+/// let (list, _) = NewsList::decode(b"*0\r\n")?;
+/// assert_eq!(list.iter().len(), 0);
+/// # Ok::<(), kevy_scope::PeerWireError>(())
+/// ```
+#[derive(Clone)]
+pub struct NewsIter<'a> {
+    reader: Reader<'a>,
+    left: usize,
+}
+
+impl<'a> Iterator for NewsIter<'a> {
+    type Item = Announcement<'a>;
+
+    fn next(&mut self) -> Option<Announcement<'a>> {
+        self.left = self.left.checked_sub(1)?;
+        // Checked when the list was decoded: it reads again.
+        let news = self.reader.news().ok();
+        if news.is_none() {
+            self.left = 0;
+        }
+        news
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for NewsIter<'_> {}
+
+impl core::iter::FusedIterator for NewsIter<'_> {}
+
+impl fmt::Debug for NewsIter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewsIter")
+            .field("left", &self.left)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cursor over a news list's bytes. Each step reads what it needs or
+/// stops: at the bytes' end [`PeerWireError::Incomplete`], at a byte that
+/// breaks the shape [`PeerWireError::MalformedList`] there.
+#[derive(Clone)]
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// The next byte, not taken.
+    fn peek(&self) -> Result<u8, PeerWireError> {
+        self.bytes
+            .get(self.at)
+            .copied()
+            .ok_or(PeerWireError::Incomplete)
+    }
+
+    /// The shape breaks here.
+    const fn broken(&self) -> PeerWireError {
+        PeerWireError::MalformedList { at: self.at }
+    }
+
+    /// Takes `byte`.
+    fn expect(&mut self, byte: u8) -> Result<(), PeerWireError> {
+        if self.peek()? != byte {
+            return Err(self.broken());
+        }
+        self.at += 1;
+        Ok(())
+    }
+
+    /// `<kind><n>\r\n`, `n` a plain decimal `u32`: an array's count or a
+    /// bulk string's length. A second digit after a `0`, or an eleventh
+    /// digit, breaks it as soon as it comes.
+    fn header(&mut self, kind: u8) -> Result<usize, PeerWireError> {
+        self.expect(kind)?;
+        let start = self.at;
+        while self.peek()?.is_ascii_digit() {
+            let taken = self.at - start;
+            if taken == U32_DIGITS || (taken > 0 && self.bytes.get(start) == Some(&b'0')) {
+                return Err(self.broken());
+            }
+            self.at += 1;
+        }
+        let broken = PeerWireError::MalformedList { at: start };
+        let n = self
+            .bytes
+            .get(start..self.at)
+            .and_then(number)
+            .ok_or(broken)?;
+        self.crlf()?;
+        usize::try_from(n).map_err(|_| broken)
+    }
+
+    /// A bulk string's bytes, up to its CRLF; `check` sees its length
+    /// before they are read.
+    fn bulk(
+        &mut self,
+        check: impl FnOnce(usize) -> Result<(), PeerWireError>,
+    ) -> Result<&'a [u8], PeerWireError> {
+        let len = self.header(b'$')?;
+        check(len)?;
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        let data = rest.get(..len).ok_or(PeerWireError::Incomplete)?;
+        self.at += len;
+        Ok(data)
+    }
+
+    fn crlf(&mut self) -> Result<(), PeerWireError> {
+        self.expect(b'\r')?;
+        self.expect(b'\n')
+    }
+
+    /// One news item, every field checked as it is read.
+    fn news(&mut self) -> Result<Announcement<'a>, PeerWireError> {
+        let got = self.header(b'*')?;
+        if got != 5 {
+            return Err(PeerWireError::WrongArity { expected: 5, got });
+        }
+        let at_most = |max: usize, error: PeerWireError| {
+            move |len: usize| if len > max { Err(error) } else { Ok(()) }
+        };
+        let status = status_of(self.bulk(at_most(MAX_STATUS_LEN, PeerWireError::UnknownStatus))?)?;
+        self.crlf()?;
+        let prefix = self.bulk(|len| match len {
+            0 => Err(PeerWireError::EmptyPrefix),
+            len if len > MAX_WIRE_PREFIX_LEN => Err(PeerWireError::PrefixTooLong { len }),
+            _ => Ok(()),
+        })?;
+        self.crlf()?;
+        let id_len = |len: usize| {
+            if len > MAX_NODE_ID_LEN {
+                Err(NodeIdError::TooLong { len })
+            } else {
+                Ok(())
+            }
+        };
+        let from = self.bulk(|len| id_len(len).map_err(PeerWireError::BadSource))?;
+        let from = node_id(from).map_err(PeerWireError::BadSource)?;
+        self.crlf()?;
+        let to = self.bulk(|len| id_len(len).map_err(PeerWireError::BadTarget))?;
+        let to = node_id(to).map_err(PeerWireError::BadTarget)?;
+        self.crlf()?;
+        let epoch = self.bulk(at_most(U32_DIGITS, PeerWireError::BadEpoch))?;
+        let epoch = Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?);
+        self.crlf()?;
+        Ok(Announcement {
+            id: MoveId {
+                prefix,
+                from,
+                to,
+                epoch,
+            },
+            status,
+        })
     }
 }
 
@@ -663,7 +1270,8 @@ impl fmt::Display for Refusal {
 pub enum PeerWireError {
     /// The command is empty or names no node-to-node command.
     UnknownVerb,
-    /// The command has the wrong number of arguments.
+    /// The command has the wrong number of arguments, or an item of a
+    /// news list is not an array of 5.
     WrongArity {
         /// How many it takes after its name.
         expected: usize,
@@ -691,20 +1299,36 @@ pub enum PeerWireError {
     /// before its end, or its reason is not UTF-8.
     MalformedLine,
     /// The simple-string reply is none of `OK`, `OK <keys>`, `COMMITTED`,
-    /// `ABORTED <fence>`.
+    /// `ABORTED <fence>`, `EPOCH <n>`.
     UnknownReply,
     /// The key count of `+OK <keys>` is not a plain decimal `u32`.
     BadCount,
     /// The error reply's code names no [`Refusal`].
     UnknownCode,
+    /// The bytes end before the news list does: read more, then decode
+    /// again ([`NewsList::decode`]).
+    Incomplete,
+    /// The bytes are not the RESP shape of a news list from byte `at`
+    /// on: another type than an array or bulk string where one belongs,
+    /// a length or count that is negative, null, not plain decimal or
+    /// over 10 digits, or a missing CRLF.
+    MalformedList {
+        /// The offset of the first byte that breaks the shape.
+        at: usize,
+    },
+    /// The news list holds more than [`MAX_NEWS`] news.
+    TooManyNews {
+        /// The count its header states.
+        count: usize,
+    },
 }
 
 impl fmt::Display for PeerWireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownVerb => {
-                f.write_str("not MOVE-SCOPE-INGEST, MOVE-SCOPE-OUTCOME or MOVE-SCOPE-NEWS")
-            }
+            Self::UnknownVerb => f.write_str(
+                "not MOVE-SCOPE-INGEST, MOVE-SCOPE-OUTCOME, MOVE-SCOPE-NEWS, MOVE-SCOPE-EPOCH or MOVE-SCOPE-FENCE",
+            ),
             Self::WrongArity { expected, got } => write!(
                 f,
                 "the command takes {expected} arguments after its name, not {got}"
@@ -723,11 +1347,20 @@ impl fmt::Display for PeerWireError {
             Self::MalformedLine => {
                 f.write_str("a reply is one line of UTF-8 text starting with + or -")
             }
-            Self::UnknownReply => f.write_str("not OK, OK <keys>, COMMITTED or ABORTED <fence>"),
+            Self::UnknownReply => {
+                f.write_str("not OK, OK <keys>, COMMITTED, ABORTED <fence> or EPOCH <n>")
+            }
             Self::BadCount => f.write_str(
                 "the key count is not a decimal u32 (digits only, no sign, no leading zero)",
             ),
             Self::UnknownCode => f.write_str("the error's code names no move refusal"),
+            Self::Incomplete => f.write_str("the bytes end before the list of news does"),
+            Self::MalformedList { at } => {
+                write!(f, "not a RESP array of news from byte {at} on")
+            }
+            Self::TooManyNews { count } => {
+                write!(f, "the list holds {count} news, at most {MAX_NEWS} allowed")
+            }
         }
     }
 }
@@ -852,7 +1485,8 @@ fn number(text: &[u8]) -> Option<u32> {
 }
 
 /// The longest `OUTCOME` or `NEWS` request, or `INGEST` up to its keys
-/// ([`PeerRequest::encode_ingest_header`]), whose prefix is at most
+/// ([`PeerRequest::encode_ingest_header`]; `EPOCH` and `FENCE` are
+/// shorter), whose prefix is at most
 /// [`MAX_PREFIX_LEN`] bytes: a [`MigrationTable`](crate::MigrationTable)'s
 /// moves, their ids at most [`MAX_NODE_ID_LEN`] bytes.
 ///
@@ -876,6 +1510,10 @@ pub const MAX_PEER_REQUEST_LEN: usize = {
     let news = "*6\r\n".len() + string(NEWS.len(), 2) + string("COMMITTED".len(), 1) + id;
     if ingest > news { ingest } else { news }
 };
+
+// `FENCE` is shorter than them (`EPOCH` shorter still).
+const _: () =
+    assert!("*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$10\r\n4294967295\r\n".len() < MAX_PEER_REQUEST_LEN);
 
 // The digit counts above: two-digit prefix and id lengths.
 const _: () = assert!(MAX_PREFIX_LEN >= 10 && MAX_PREFIX_LEN < 100);
@@ -947,6 +1585,18 @@ mod tests {
         .encode(&mut buf)
         .unwrap();
         assert_eq!(header.max(news), MAX_PEER_REQUEST_LEN);
+    }
+
+    #[test]
+    fn the_news_bounds_count_the_longest_item() {
+        assert_eq!(MAX_STATUS_LEN, "COMMITTED".len());
+        assert_eq!(max_news_len(0), "*0\r\n".len());
+        assert_eq!(max_news_len(9), "*9\r\n".len() + 9 * MAX_NEWS_ITEM_LEN);
+        assert_eq!(max_news_len(10), "*10\r\n".len() + 10 * MAX_NEWS_ITEM_LEN);
+        assert_eq!(
+            max_news_len(MAX_NEWS),
+            "*65535\r\n".len() + MAX_NEWS * MAX_NEWS_ITEM_LEN
+        );
     }
 
     #[test]
