@@ -147,8 +147,8 @@ pub use wire::config::{
     parse_scopes,
 };
 pub use wire::peer::{
-    BufferTooSmall, MAX_PEER_REQUEST_LEN, PeerReply, PeerRequest, PeerWireError, Refusal,
-    move_status_word,
+    BufferTooSmall, MAX_NEWS, MAX_PEER_REQUEST_LEN, NewsIter, NewsList, PeerReply, PeerRequest,
+    PeerWireError, Refusal, encode_news, max_news_len, move_status_word, news_len,
 };
 pub use wire::peers::MAX_HOST_LEN;
 #[cfg(feature = "alloc")]

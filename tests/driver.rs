@@ -59,19 +59,20 @@ use kevy_scope::{
     ownership_table,
 };
 
-static TABLE: OwnershipTable<'static, 2> = ownership_table![
+static TABLE: OwnershipTable<'static, 3> = ownership_table![
     Scope::new(b"b:", "A").with_fallback("F"),
     Scope::new(b"c:", "B").with_fallback("F"),
+    Scope::new(b"d:", "A"),
 ];
 const IDS: [&str; 3] = ["A", "B", "F"];
 const A: usize = 0;
 const B: usize = 1;
 const F: usize = 2;
 const NODES: usize = IDS.len();
-const PREFIXES: [&[u8]; 5] = [b"b:", b"b:x:", b"b:x:y:", b"c:", b"c:z:"];
-const KEYS: [&[u8]; 5] = [b"b:k", b"b:x:k", b"b:x:y:k", b"c:k", b"c:z:k"];
+const PREFIXES: [&[u8]; 6] = [b"b:", b"b:x:", b"b:x:y:", b"c:", b"c:z:", b"d:"];
+const KEYS: [&[u8]; 6] = [b"b:k", b"b:x:k", b"b:x:y:k", b"c:k", b"c:z:k", b"d:k"];
 
-type SimNode = Node<&'static OwnershipTable<'static, 2>, MigrationTable<8>>;
+type SimNode = Node<&'static OwnershipTable<'static, 3>, MigrationTable<8>>;
 type SimDriver = Driver<3, 8>;
 
 /// Random steps of one run with faults.
@@ -161,7 +162,10 @@ impl fmt::Debug for Mv {
 enum Req {
     News(Mv, MoveStatus),
     Outcome(Mv),
+    Recheck(Mv),
     Ingest(Mv),
+    Epoch,
+    Fence(u32),
 }
 
 impl Req {
@@ -169,7 +173,11 @@ impl Req {
         match request {
             Request::News(a) => Req::News(Mv::of(&a.id), a.status),
             Request::Outcome(id) => Req::Outcome(Mv::of(id)),
+            Request::Recheck(id) => Req::Recheck(Mv::of(id)),
             Request::Ingest(id) => Req::Ingest(Mv::of(id)),
+            Request::Epoch => Req::Epoch,
+            Request::Fence(fence) => Req::Fence(fence.get()),
+            _ => panic!("a request this host does not know: {request:?}"),
         }
     }
 
@@ -180,18 +188,23 @@ impl Req {
                 status,
             }),
             Req::Outcome(mv) => Request::Outcome(mv.id()),
+            Req::Recheck(mv) => Request::Recheck(mv.id()),
             Req::Ingest(mv) => Request::Ingest(mv.id()),
+            Req::Epoch => Request::Epoch,
+            Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
         }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Body {
     Req(Req),
     Ans(Req, Answer),
+    /// The answer to a fence: all the peer knows.
+    News(u32, Vec<(Mv, MoveStatus)>),
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Msg {
     from: usize,
     to: usize,
@@ -223,11 +236,13 @@ fn image(node: &SimNode) -> Vec<u8> {
 fn boot(n: usize, disk: Option<&[u8]>) -> (SimNode, SimDriver) {
     let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
     if let Some(disk) = disk {
-        node.restore(disk).expect("a node's own image restores");
+        // A damaged image leaves the node quarantined, to recover.
+        let restored = node.restore(disk);
+        assert_eq!(restored.is_err(), node.is_quarantined());
     }
     let mut driver = SimDriver::new(IDS).unwrap();
     driver
-        .resume(&node)
+        .resume(&mut node)
         .expect("the driver holds what the node holds");
     (node, driver)
 }
@@ -306,6 +321,8 @@ struct Stats {
     delivered: u64,
     ships: u64,
     outbox_full: u64,
+    lost_images: u64,
+    recovered: u64,
     calm_rounds: u64,
 }
 
@@ -321,6 +338,8 @@ impl Stats {
         self.delivered += o.delivered;
         self.ships += o.ships;
         self.outbox_full += o.outbox_full;
+        self.lost_images += o.lost_images;
+        self.recovered += o.recovered;
         self.calm_rounds = self.calm_rounds.max(o.calm_rounds);
     }
 }
@@ -336,6 +355,9 @@ struct Sim {
     /// A host that answers peers without writing the driver's steps first
     /// (only for the test that shows why it must).
     lax: bool,
+    /// A host that answers a recovering peer's fence without fencing
+    /// (only for the test that shows why it must).
+    no_fence: bool,
     stats: Stats,
     logging: bool,
     log: Vec<String>,
@@ -357,6 +379,7 @@ impl Sim {
             commands: BTreeMap::new(),
             track: true,
             lax: false,
+            no_fence: false,
             stats: Stats::default(),
             logging: false,
             log: Vec::new(),
@@ -369,7 +392,7 @@ impl Sim {
         if !self.logging {
             return;
         }
-        if self.log.len() >= 40 {
+        if self.log.len() >= 200 {
             self.log.remove(0);
         }
         let line = format!("t={} {}", self.now, line());
@@ -387,6 +410,10 @@ impl Sim {
             match effect {
                 // Encoded now, before any other call; written later.
                 Effect::Persist => h.writing.push_back(image(&h.node)),
+                Effect::Send {
+                    to,
+                    request: request @ (Request::Epoch | Request::Fence(_)),
+                } => outs.push(Out::Send(idx(to), Req::of(&request))),
                 Effect::Send { to, request } => outs.push(Out::Send(idx(to), Req::of(&request))),
                 Effect::Ship { to, id } => outs.push(Out::Send(idx(to), Req::Ingest(Mv::of(&id)))),
                 Effect::Reply { ticket, reply } => outs.push(Out::Reply(ticket.get(), reply)),
@@ -453,10 +480,12 @@ impl Sim {
             })
         };
         let ok = match *out {
+            // A quarantined node holds nothing on disk to depend on.
+            Out::Send(_, Req::Epoch | Req::Fence(_)) => true,
             Out::Send(_, Req::News(mv, MoveStatus::InFlight)) | Out::Send(_, Req::Ingest(mv)) => {
                 record(mv.prefix) == Some((Phase::Migrating, mv.epoch, true))
             }
-            Out::Send(_, Req::Outcome(mv)) => {
+            Out::Send(_, Req::Outcome(mv) | Req::Recheck(mv)) => {
                 record(mv.prefix).is_some_and(|(_, e, _)| e >= mv.epoch)
             }
             Out::Send(_, Req::News(mv, _)) if covered(mv.prefix, mv.epoch) => true,
@@ -529,9 +558,29 @@ impl Sim {
     }
 
     /// The receiving side of a request, on the node.
-    fn respond(&mut self, n: usize, req: Req) -> Answer {
+    fn respond(&mut self, n: usize, from: usize, req: Req) -> Body {
         let node = &mut self.hosts[n].node;
         let (answer, persist) = match req {
+            Req::Epoch if node.is_quarantined() => (Answer::Refused, false),
+            Req::Epoch => (Answer::Epoch(node.known_epoch()), false),
+            Req::Fence(_) if self.no_fence && !node.is_quarantined() => {
+                let news = node.news().map(|a| (Mv::of(&a.id), a.status)).collect();
+                return Body::News(fence_of(req), news);
+            }
+            Req::Fence(fence) => match node.fence(IDS[from], Epoch::new(fence)) {
+                Ok(d) => {
+                    if d.must_persist() || self.hosts[n].driver.must_persist() {
+                        self.persist_now(n);
+                    }
+                    let news = self.hosts[n]
+                        .node
+                        .news()
+                        .map(|a| (Mv::of(&a.id), a.status))
+                        .collect();
+                    return Body::News(fence, news);
+                }
+                Err(_) => (Answer::Refused, false),
+            },
             Req::News(mv, status) => match node.learn(&Announcement {
                 id: mv.id(),
                 status,
@@ -540,7 +589,7 @@ impl Sim {
                 Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
                 Err(_) => (Answer::Refused, false),
             },
-            Req::Outcome(mv) => match node.move_outcome(&mv.id()) {
+            Req::Outcome(mv) | Req::Recheck(mv) => match node.move_outcome(&mv.id()) {
                 Ok(d) => (Answer::Outcome(d.into_inner()), d.must_persist()),
                 Err(_) => (Answer::Refused, false),
             },
@@ -558,7 +607,7 @@ impl Sim {
         if persist || (self.hosts[n].driver.must_persist() && !self.lax) {
             self.persist_now(n);
         }
-        answer
+        Body::Ans(req, answer)
     }
 
     fn deliver(&mut self, msg: Msg) -> Result<(), Violation> {
@@ -566,9 +615,9 @@ impl Sim {
         self.stats.delivered += 1;
         match msg.body {
             Body::Req(req) => {
-                let answer = self.respond(n, req);
+                let answer = self.respond(n, msg.from, req);
                 let h = &self.hosts[n];
-                if self.track && image(&h.node) != h.disk {
+                if self.track && !h.node.is_quarantined() && image(&h.node) != h.disk {
                     return Err(violation(
                         Kind::SentBeforePersist,
                         format!("{} answers {req:?} before its image is on disk", IDS[n]),
@@ -578,8 +627,23 @@ impl Sim {
                 self.net.push(Msg {
                     from: n,
                     to: msg.from,
-                    body: Body::Ans(req, answer),
+                    body: answer,
                 });
+            }
+            Body::News(fence, news) => {
+                let h = &mut self.hosts[n];
+                let told = news.iter().map(|&(mv, status)| Announcement {
+                    id: mv.id(),
+                    status,
+                });
+                let was = h.driver.is_recovering();
+                h.driver
+                    .recovered(&mut h.node, IDS[msg.from], Epoch::new(fence), told)
+                    .unwrap_or_else(|e| panic!("{}: recovery refused news: {e:?}", IDS[n]));
+                if was && !h.driver.is_recovering() {
+                    self.stats.recovered += 1;
+                    self.note(|| format!("{} recovered", IDS[n]));
+                }
             }
             Body::Ans(req, answer) => {
                 let h = &mut self.hosts[n];
@@ -596,10 +660,20 @@ impl Sim {
         self.pump(n)
     }
 
-    fn crash(&mut self, n: usize) -> Result<(), Violation> {
+    /// Node `n` crashes and restarts from its disk; with `damaged`, the
+    /// disk's image is damaged first and the node recovers from its peers.
+    fn crash(&mut self, n: usize, damaged: bool) -> Result<(), Violation> {
         self.stats.crashes += 1;
         let h = &mut self.hosts[n];
+        if damaged {
+            self.stats.lost_images += 1;
+            let at = h.disk.len() / 2;
+            h.disk[at] ^= 0x20;
+        }
         let (node, driver) = boot(n, Some(&h.disk));
+        if damaged {
+            h.on_disk = node.clone();
+        }
         h.node = node;
         h.driver = driver;
         h.writing.clear();
@@ -609,7 +683,10 @@ impl Sim {
                 c.orphaned = true;
             }
         }
-        self.note(|| format!("{} crashes and restarts", IDS[n]));
+        self.note(|| {
+            let how = if damaged { " with a damaged image" } else { "" };
+            format!("{} crashes and restarts{how}", IDS[n])
+        });
         self.pump(n)
     }
 
@@ -725,7 +802,7 @@ impl Sim {
             }
             35..=38 if !self.net.is_empty() => {
                 let i = self.rng.below(self.net.len());
-                let msg = self.net[i];
+                let msg = self.net[i].clone();
                 if self.hosts[msg.to].down {
                     return Ok(());
                 }
@@ -761,7 +838,14 @@ impl Sim {
             }
             89..=92 => {
                 let n = self.rng.below(NODES);
-                self.crash(n)
+                // One node recovers at a time: a peer that lost its records
+                // too cannot tell what it knew.
+                let alone = !self
+                    .hosts
+                    .iter()
+                    .any(|h| h.node.is_quarantined() || h.on_disk.is_quarantined());
+                let damaged = alone && self.rng.chance(25);
+                self.crash(n, damaged)
             }
             93..=96 => {
                 let n = self.rng.below(NODES);
@@ -953,6 +1037,7 @@ fn many_seeds() {
     );
     assert!(total.committed > 0 && total.aborted > 0 && total.try_again > 0);
     assert!(total.crashes > 0 && total.dropped > 0 && total.duplicated > 0);
+    assert!(total.lost_images > 0 && total.recovered > 0);
 }
 
 /// The operator's move of `prefix` from `n` to `to`, and its ticket.
@@ -1024,7 +1109,7 @@ fn the_five_step_trace_ends_with_one_acceptor() {
     });
     // The delayed news arrives: refused as stale. A hears the refusal
     // while it still waits for the outcome.
-    sim.deliver(news).unwrap();
+    sim.deliver(news.clone()).unwrap();
     let refusal = take(&mut sim, |m| matches!(m.body, Body::Ans(_, Answer::Stale)));
     sim.deliver(refusal).unwrap();
     assert!(
@@ -1046,7 +1131,7 @@ fn the_five_step_trace_ends_with_one_acceptor() {
     assert!(accepts(&sim, A, b"b:x:k"));
     assert!(!accepts(&sim, F, b"b:x:k"));
     // However late the stale news comes, after a restart of F too.
-    sim.crash(F).unwrap();
+    sim.crash(F, false).unwrap();
     sim.net.push(news);
     deliver_all(&mut sim, |_| true);
     sim.check_safety().unwrap();
@@ -1099,7 +1184,7 @@ fn nothing_ships_before_the_fallback_acknowledges() {
     for _ in 0..10 {
         sim.now += 250;
         sim.timer(A).unwrap();
-        let acks: Vec<Msg> = sim.net.iter().copied().filter(|m| m.to == F).collect();
+        let acks: Vec<Msg> = sim.net.iter().cloned().filter(|m| m.to == F).collect();
         sim.net.retain(|m| m.to != F);
         for m in acks {
             sim.deliver(m).unwrap();
@@ -1133,7 +1218,7 @@ fn a_crash_before_the_persist_sends_nothing() {
     let mut sim = Sim::new(4);
     start(&mut sim, A, b"b:x:", B);
     assert!(sim.net.is_empty());
-    sim.crash(A).unwrap();
+    sim.crash(A, false).unwrap();
     assert!(sim.net.is_empty());
     assert!(sim.hosts[A].node.in_flight().next().is_none());
 }
@@ -1202,10 +1287,229 @@ fn without_the_prepare_the_fallback_stands_in_beside_the_target() {
     println!("{found:?}");
 }
 
+fn fence_of(req: Req) -> u32 {
+    match req {
+        Req::Fence(fence) => fence,
+        _ => 0,
+    }
+}
+
+fn is_ingest(m: &Msg) -> bool {
+    matches!(m.body, Body::Req(Req::Ingest(_)))
+}
+
+/// README's recovery, as a host follows it: A gives `b:x:` to B, and A's
+/// image is damaged. A comes back quarantined, asks its peers, and leaves
+/// quarantine knowing it gave `b:x:` away: it sends clients to B. Its
+/// fallback F, with A flagged down, stands in for the rest of `b:` only.
+#[test]
+fn a_node_that_lost_its_records_learns_what_it_gave_away() {
+    let mut sim = Sim::new(11);
+    sim.logging = true;
+    start(&mut sim, A, b"b:x:", B);
+    deliver_all(&mut sim, |_| true);
+    assert!(accepts(&sim, B, b"b:x:k"));
+    sim.crash(A, true).unwrap();
+    assert!(sim.hosts[A].driver.is_recovering());
+    assert!(!accepts(&sim, A, b"b:k") && !accepts(&sim, A, b"b:x:k"));
+    deliver_all(&mut sim, |_| true);
+    assert!(
+        !sim.hosts[A].node.is_quarantined(),
+        "{}",
+        sim.log.join("\n")
+    );
+    assert_eq!(
+        sim.verdict(A, b"b:x:k"),
+        WriteVerdict::Misdirected { target: "B" }
+    );
+    assert!(accepts(&sim, A, b"b:k") && accepts(&sim, B, b"b:x:k"));
+    sim.hosts[A].down = true;
+    assert!(accepts(&sim, F, b"b:k") && !accepts(&sim, F, b"b:x:k"));
+    sim.check_safety().unwrap();
+}
+
+/// The fallback loses its records: it learns from its peers that its
+/// writer gave `b:x:` away, and stands in for the rest of `b:` only.
+#[test]
+fn a_fallback_that_lost_its_records_stands_in_only_for_what_its_writer_owns() {
+    let mut sim = Sim::new(12);
+    start(&mut sim, A, b"b:x:", B);
+    deliver_all(&mut sim, |_| true);
+    sim.crash(F, true).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert!(!sim.hosts[F].node.is_quarantined());
+    sim.hosts[A].down = true;
+    assert!(accepts(&sim, F, b"b:k"));
+    assert!(!accepts(&sim, F, b"b:x:k") && accepts(&sim, B, b"b:x:k"));
+}
+
+/// A target loses its records: it learns what it adopted, and accepts it
+/// again (its source sends clients to it).
+#[test]
+fn a_target_that_lost_its_records_learns_what_it_adopted() {
+    let mut sim = Sim::new(13);
+    start(&mut sim, A, b"d:", B);
+    deliver_all(&mut sim, |_| true);
+    sim.crash(B, true).unwrap();
+    assert!(!accepts(&sim, B, b"d:k"));
+    deliver_all(&mut sim, |_| true);
+    assert!(accepts(&sim, B, b"d:k") && !accepts(&sim, A, b"d:k"));
+    sim.check_no_cycle().unwrap();
+}
+
+/// A ships `d:` (no fallback: no peer hears of the move) and loses its
+/// records before the ingest lands. The fence its recovery sets refuses
+/// the late ingest: A owns `d:` alone. A host that answers the fence
+/// without fencing lets it land: two acceptors.
+fn late_ingest_after_recovery(fence: bool) -> Result<(), Violation> {
+    let mut sim = Sim::new(14);
+    sim.logging = true;
+    sim.no_fence = !fence;
+    start(&mut sim, A, b"d:", B);
+    sim.flush(A)?;
+    let ingest = take(&mut sim, is_ingest);
+    sim.crash(A, true)?;
+    deliver_all(&mut sim, |_| true);
+    assert!(!sim.hosts[A].node.is_quarantined());
+    assert!(accepts(&sim, A, b"d:k"));
+    sim.deliver(ingest)?;
+    for n in 0..NODES {
+        sim.flush(n)?;
+    }
+    sim.check_safety()
+}
+
+#[test]
+fn a_move_shipped_before_the_records_were_lost_cannot_land_after_recovery() {
+    late_ingest_after_recovery(true).unwrap();
+    let unfenced = late_ingest_after_recovery(false).unwrap_err();
+    assert_eq!(unfenced.kind, Kind::TwoAcceptors, "{unfenced:?}");
+}
+
+/// A move in flight when A lost its records, told to the fallback: A
+/// learns it is in flight, asks its target, and ends it; the fallback
+/// hears the end; the late ingest is refused.
+#[test]
+fn a_move_in_flight_when_the_records_were_lost_is_resolved_after_recovery() {
+    let mut sim = Sim::new(15);
+    sim.logging = true;
+    start(&mut sim, A, b"b:x:", B);
+    sim.flush(A).unwrap();
+    // The fallback hears of the move and acknowledges; A ships.
+    pass(&mut sim, |m| m.to == F);
+    sim.flush(F).unwrap();
+    pass(&mut sim, |m| m.to == A);
+    sim.flush(A).unwrap();
+    let ingest = take(&mut sim, is_ingest);
+    sim.crash(A, true).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert!(
+        !sim.hosts[A].node.is_quarantined(),
+        "{}",
+        sim.log.join("\n")
+    );
+    assert!(sim.hosts[A].node.in_flight().next().is_none());
+    sim.deliver(ingest).unwrap();
+    deliver_all(&mut sim, |_| true);
+    sim.check_safety().unwrap();
+    assert!(accepts(&sim, A, b"b:x:k") && !accepts(&sim, B, b"b:x:k"));
+    sim.hosts[A].down = true;
+    assert!(accepts(&sim, F, b"b:x:k"), "the fallback heard the abort");
+}
+
+/// B adopts `d:` and answers `+OK`, which is delayed; then B loses its
+/// records. B's recovery fences A, so A's move to B is in doubt: the old
+/// `+OK` no longer commits it (B, recovered, does not know it adopted),
+/// and A asks again. B answers `Aborted`: A keeps `d:`, one acceptor, no
+/// loop. (The writes B accepted for `d:` before it lost its records are
+/// the gap README names.)
+#[test]
+fn an_ok_from_before_the_target_lost_its_records_does_not_commit() {
+    let mut sim = Sim::new(16);
+    sim.logging = true;
+    start(&mut sim, A, b"d:", B);
+    sim.flush(A).unwrap();
+    let ingest = take(&mut sim, is_ingest);
+    sim.deliver(ingest).unwrap();
+    let ok = take(&mut sim, |m| {
+        m.to == A && matches!(m.body, Body::Ans(Req::Ingest(_), _))
+    });
+    sim.crash(B, true).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert!(
+        !sim.hosts[B].node.is_quarantined(),
+        "{}",
+        sim.log.join("\n")
+    );
+    let epoch = sim.hosts[A]
+        .node
+        .in_flight()
+        .next()
+        .expect("in flight")
+        .epoch;
+    sim.deliver(ok).unwrap();
+    let a = &mut sim.hosts[A].node;
+    assert!(
+        a.in_flight().next().is_some(),
+        "the old +OK committed the move"
+    );
+    assert_eq!(
+        a.commit_move(b"d:", epoch),
+        Err(MigrationError::TargetRecovered)
+    );
+    // The ship's deadline passes: A asks B again, and B's answer ends it.
+    sim.now += 60_000;
+    sim.timer(A).unwrap();
+    assert!(
+        sim.net
+            .iter()
+            .any(|m| matches!(m.body, Body::Req(Req::Recheck(_)))),
+        "{:?}",
+        sim.net
+    );
+    deliver_all(&mut sim, |_| true);
+    assert!(sim.hosts[A].node.in_flight().next().is_none());
+    assert!(accepts(&sim, A, b"d:k") && !accepts(&sim, B, b"d:k"));
+    sim.check_no_cycle().unwrap();
+}
+
+/// B adopts `b:x:`, announces it, and loses its records before A hears
+/// the `+OK`: a peer relays B's own news back to it, so B knows it adopted
+/// and, asked again, answers `Committed`.
+#[test]
+fn a_target_that_announced_its_adoption_keeps_it_through_recovery() {
+    let mut sim = Sim::new(17);
+    sim.logging = true;
+    start(&mut sim, A, b"d:", B);
+    sim.flush(A).unwrap();
+    let ingest = take(&mut sim, is_ingest);
+    sim.deliver(ingest).unwrap();
+    let ok = take(&mut sim, |m| {
+        m.to == A && matches!(m.body, Body::Ans(Req::Ingest(_), _))
+    });
+    // B announced its adoption to F (after a restart, from its records).
+    sim.crash(B, false).unwrap();
+    deliver_all(&mut sim, |m| m.to == F || m.from == F);
+    sim.net.retain(|m| m.to != A);
+    sim.crash(B, true).unwrap();
+    deliver_all(&mut sim, |_| true);
+    sim.deliver(ok).unwrap();
+    sim.now += 60_000;
+    sim.timer(A).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert!(
+        sim.hosts[A].node.in_flight().next().is_none(),
+        "{}",
+        sim.log.join("\n")
+    );
+    assert!(accepts(&sim, B, b"d:k") && !accepts(&sim, A, b"d:k"));
+    sim.check_no_cycle().unwrap();
+}
+
 /// Delivers the first message in flight `pick` accepts and returns a copy.
 fn pass(sim: &mut Sim, pick: impl Fn(&Msg) -> bool) -> Msg {
     let msg = take(sim, pick);
-    sim.deliver(msg).unwrap();
+    sim.deliver(msg.clone()).unwrap();
     msg
 }
 
@@ -1227,8 +1531,12 @@ fn answer_from_an_unwritten_step(lax: bool) -> Result<(), Violation> {
     sim.flush(B).unwrap();
     let cz = |m: &Msg| match m.body {
         Body::Req(r) | Body::Ans(r, _) => match r {
-            Req::News(mv, _) | Req::Outcome(mv) | Req::Ingest(mv) => mv.prefix == b"c:z:",
+            Req::News(mv, _) | Req::Outcome(mv) | Req::Recheck(mv) | Req::Ingest(mv) => {
+                mv.prefix == b"c:z:"
+            }
+            Req::Epoch | Req::Fence(_) => false,
         },
+        Body::News(..) => false,
     };
     pass(&mut sim, |m| {
         cz(m) && matches!(m.body, Body::Req(Req::News(..)))
@@ -1253,7 +1561,7 @@ fn answer_from_an_unwritten_step(lax: bool) -> Result<(), Violation> {
     sim.flush(B)?;
     assert!(accepts(&sim, B, b"c:z:k"));
     // F crashes; the ingest comes again.
-    sim.crash(F)?;
+    sim.crash(F, false)?;
     sim.net.push(ingest);
     pass(&mut sim, |m| {
         cz(m) && matches!(m.body, Body::Req(Req::Ingest(_)))

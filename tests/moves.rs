@@ -648,7 +648,7 @@ fn an_outcome_query_for_another_node_is_refused() {
 #[test]
 fn epochs_run_out_with_an_error() {
     let mut a = node("A");
-    assert!(a.lift_quarantine(Epoch::new(u32::MAX)).must_persist());
+    assert!(a.fence("B", Epoch::new(u32::MAX)).unwrap().must_persist());
     assert_eq!(
         a.start_move(BILLING, "B").unwrap_err(),
         MigrationError::EpochExhausted
@@ -793,12 +793,13 @@ fn every_damaged_image_quarantines_the_node() {
         small.restore(image),
         Err(ImageError::Records(MigrationError::Full { capacity: 0 }))
     );
-    // The operator's decision lifts the quarantine.
+    // A quarantined node writes no image (it would come back as a node
+    // that knows nothing): it recovers from its peers first.
     let mut n = node("A");
     let _ = n.restore(&image[..3]);
-    assert!(n.lift_quarantine(Epoch::new(9)).must_persist());
-    assert!(accepts(&n, KEY));
-    assert_eq!(n.epoch(), Epoch::new(9));
+    let mut buf = [0u8; 256];
+    assert_eq!(n.encode_image(&mut buf), Err(ImageError::Quarantined));
+    assert!(!accepts(&n, KEY));
 }
 
 #[test]

@@ -18,7 +18,10 @@
 //!    [`Driver::new`] from the peer list, and call [`Driver::resume`]: it
 //!    asks the outcome of every move the image holds in flight and owes
 //!    every peer the news the image vouches for ([`Node::announcements`]),
-//!    since what the driver owed before the restart is lost.
+//!    since what the driver owed before the restart is lost. A node whose
+//!    image is damaged or missing (`restore` failed, or data without an
+//!    image: build it with [`Node::quarantined`]) recovers first
+//!    ("Recovery" below).
 //! 2. **Events.** Feed the driver:
 //!    - [`Driver::start`] for an operator's MOVE-SCOPE on this node;
 //!    - [`Driver::answer`] for every answer a peer gives to a request the
@@ -67,7 +70,9 @@
 //!    | --- | --- | --- |
 //!    | [`Request::News`] | [`Node::learn`] | [`Answer::Learned`]; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
 //!    | [`Request::Ingest`] | [`Node::check_ingest`], applies the keys on [`Ingest::Apply`](crate::Ingest::Apply), [`Node::adopt`] | [`Answer::Ingested`] with the key count; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
-//!    | [`Request::Outcome`] | [`Node::move_outcome`] | [`Answer::Outcome`]; else [`Answer::Refused`] |
+//!    | [`Request::Outcome`], [`Request::Recheck`] | [`Node::move_outcome`] | [`Answer::Outcome`]; else [`Answer::Refused`] |
+//!    | [`Request::Epoch`] | [`Node::known_epoch`] (refused while quarantined) | [`Answer::Epoch`]; else [`Answer::Refused`] |
+//!    | [`Request::Fence`] | [`Node::fence`] with the sender's id | the list [`Node::news`] ([`encode_news`](crate::encode_news)), which the asker feeds to [`Driver::recovered`]; else [`Answer::Refused`] |
 //!
 //! 5. **Peers.** The peer list names every node the ownership table or a
 //!    move names (writers, fallbacks, targets): a move to a node that is
@@ -101,6 +106,36 @@
 //!             └─────────────────▶ querying ──outcome──▶ ──┘   reply to the operator
 //! ```
 //!
+//! # Recovery
+//!
+//! A node that lost its records does not guess what it owned. Its driver
+//! asks every peer the highest epoch it knows ([`Request::Epoch`]), then
+//! asks every peer to fence ([`Request::Fence`]) at an epoch above every
+//! epoch the node can have used (the highest heard, plus the most moves
+//! it can have had in flight, plus one) and to tell everything it knows
+//! ([`Node::news`]). It learns all of it, its own moves and adoptions
+//! included (which a healthy node never takes from others), and leaves
+//! quarantine once **every** peer has answered, persisting then. The rule,
+//! and why it holds:
+//!
+//! - every move the node ended, and every prefix it adopted, is known to a
+//!   peer that did not lose its records (the target that adopted it or
+//!   fenced it, the source that committed it), so the newest news of each
+//!   prefix it touched reaches it;
+//! - a move it started and no peer heard of cannot land: every peer
+//!   refuses ingests and news at or below the fence; one a peer reports in
+//!   flight is in flight again, and is resolved through its target;
+//! - a move to it in flight at a peer is in doubt there ([`Node::fence`]):
+//!   the node may have adopted it and answered `+OK` before the loss, but
+//!   it no longer knows it, so that `+OK` no longer commits: the source
+//!   asks again ([`Request::Recheck`]) and takes the recovered node's word.
+//!
+//! Assumed: one node recovers at a time (a peer that lost its records too
+//! answers nothing until it recovers itself, so two at once wait for each
+//! other), and every node the tables name is in the peer list.
+//! [`Driver::unheard`] names the peers a recovery waits for. Until it
+//! ends the node accepts no scoped write.
+//!
 //! Bounded: `PEERS` peers (at most 32) and `MOVES` slots, both for moves
 //! in flight and for news owed (size it at least the node's record
 //! capacity: a node holds no more moves in flight nor news than records).
@@ -112,7 +147,7 @@
 //! let table = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
 //! let mut a = Node::new("A", &table, MigrationTable::<4>::new()).unwrap();
 //! let mut driver = Driver::<2, 4>::new(["A", "B"]).unwrap();
-//! driver.resume(&a).unwrap();
+//! driver.resume(&mut a).unwrap();
 //! let ticket = driver.start(&mut a, b"app:", "B").unwrap();
 //! assert_eq!(driver.poll(&a, 0), Some(Effect::Persist)); // write a.encode_image(..), then:
 //! driver.persisted();
@@ -200,6 +235,7 @@ impl Default for Timing {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum Request<'a> {
     /// `MOVE-SCOPE-NEWS`: learn this news ([`Node::learn`]).
     News(Announcement<'a>),
@@ -208,6 +244,19 @@ pub enum Request<'a> {
     Outcome(MoveId<'a>),
     /// `MOVE-SCOPE-INGEST`: the keys of this move ([`Effect::Ship`]).
     Ingest(MoveId<'a>),
+    /// `MOVE-SCOPE-RECHECK`: what became of this move, asked again after
+    /// its target lost its records and recovered (the move is in doubt,
+    /// [`Node::fence`]): served as [`Request::Outcome`], and only its
+    /// `Committed` ends a move in doubt as committed.
+    Recheck(MoveId<'a>),
+    /// `MOVE-SCOPE-EPOCH`: a recovering node asks the highest epoch the
+    /// peer knows ([`Node::known_epoch`]).
+    Epoch,
+    /// `MOVE-SCOPE-FENCE <epoch>`: a recovering node asks the peer to
+    /// fence off every move at or below this epoch ([`Node::fence`]) and
+    /// to tell everything it knows ([`Node::news`]); the answer is fed
+    /// back with [`Driver::recovered`].
+    Fence(Epoch),
 }
 
 /// A peer's answer to a [`Request`].
@@ -231,6 +280,8 @@ pub enum Answer {
     },
     /// The target's answer to an outcome query.
     Outcome(Outcome),
+    /// The highest epoch a peer knows, to [`Request::Epoch`].
+    Epoch(Epoch),
     /// Refused as stale ([`MigrationError::Stale`]): to news, the peer
     /// knows newer news (an acknowledgement); to an ingest, the target's
     /// fence is above the move's epoch.
@@ -254,6 +305,7 @@ impl From<PeerReply<'_>> for Answer {
             PeerReply::Learned => Self::Learned,
             PeerReply::Ingested { keys } => Self::Ingested { keys },
             PeerReply::Outcome(outcome) => Self::Outcome(outcome),
+            PeerReply::Epoch(epoch) => Self::Epoch(epoch),
             PeerReply::Refused {
                 code: Refusal::Stale,
                 ..
@@ -598,7 +650,24 @@ enum Act {
     Query(Epoch),
     /// The owed news at this index, to this peer.
     News(usize, u8),
+    /// The recovery's request of this round, to this peer.
+    Recover(u8),
     Wake(u64),
+}
+
+/// A recovery in progress: first every peer tells the highest epoch it
+/// knows, then every peer fences off the node's moves up to `fence` and
+/// tells what it knows.
+#[derive(Debug, Clone, Copy)]
+struct Recovery {
+    /// The highest epoch heard so far.
+    heard: Epoch,
+    /// The second round's fence, once every peer told its epoch.
+    fence: Option<Epoch>,
+    /// Peers whose answer this round still needs (a bit per peer index).
+    unheard: u32,
+    /// Peers this round has not sent to yet.
+    unsent: u32,
 }
 
 /// The move conversations and announcements of one node; see the module
@@ -606,9 +675,9 @@ enum Act {
 ///
 /// ```
 /// use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
-/// let node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<4>::new()).unwrap();
+/// let mut node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<4>::new()).unwrap();
 /// let mut driver = Driver::<3, 4>::new(["A", "B", "C"]).unwrap();
-/// driver.resume(&node).unwrap();
+/// driver.resume(&mut node).unwrap();
 /// assert_eq!(driver.poll(&node, 0), None);
 /// assert!(driver.is_idle());
 /// ```
@@ -632,6 +701,8 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     writes: u32,
     /// The last `Wake` handed out.
     told: u64,
+    /// Set while the node recovers its lost records.
+    recovery: Option<Recovery>,
 }
 
 #[cfg(feature = "test-mutants")]
@@ -673,6 +744,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             done: 0,
             writes: 0,
             told: NEVER,
+            recovery: None,
         })
     }
 
@@ -700,12 +772,12 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // persisted, then a crash
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
-    /// driver.resume(&a).unwrap();
+    /// driver.resume(&mut a).unwrap();
     /// assert!(matches!(driver.poll(&a, 0), Some(kevy_scope::Effect::Send { to: "B", .. })));
     /// ```
     pub fn resume<T: ScopeLookup, R: MoveRecords>(
         &mut self,
-        node: &Node<T, R>,
+        node: &mut Node<T, R>,
     ) -> Result<(), DriverError> {
         self.moves.clear();
         self.owed.clear();
@@ -714,11 +786,34 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         self.done = 0;
         self.writes = 0;
         self.told = NEVER;
+        self.rounding = false;
+        self.round_backoff = 0;
+        self.recovery = None;
+        if node.is_quarantined() {
+            let all = self.others(node.id());
+            self.recovery = Some(Recovery {
+                heard: Epoch::ZERO,
+                fence: None,
+                unheard: all,
+                unsent: all,
+            });
+            return self.recovering(node);
+        }
+        self.owe_all(node)
+    }
+
+    /// After a boot or a recovery: asks the outcome of every move in
+    /// flight and owes every peer the news the node vouches for.
+    fn owe_all<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &Node<T, R>,
+    ) -> Result<(), DriverError> {
+        let gate = self.want;
         let mut result = Ok(());
         for id in node.in_flight() {
             if self
                 .moves
-                .push(Exchange::new(id.epoch, NO_TICKET, 0))
+                .push(Exchange::new(id.epoch, NO_TICKET, gate))
                 .is_err()
             {
                 result = Err(DriverError::TooManyMoves { capacity: MOVES });
@@ -779,7 +874,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // then a crash
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
-    /// driver.resume(&a).unwrap();
+    /// driver.resume(&mut a).unwrap();
     /// let Some(Effect::Send { request: Request::Outcome(asked), .. }) = driver.poll(&a, 0) else { panic!() };
     /// // The effect borrows the driver and the node: the host keeps its own copy of the request.
     /// let id = kevy_scope::MoveId { prefix: b"a:", from: "A", to: "B", epoch: asked.epoch };
@@ -801,16 +896,36 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 return Ok(());
             }
             Request::Outcome(id) => (id, false),
+            Request::Recheck(id) => {
+                if id.from != node.id() || id.to != from {
+                    return Ok(());
+                }
+                return match answer {
+                    Answer::Outcome(outcome) => self.resolve(node, &id, outcome, None, true),
+                    _ => Ok(()),
+                };
+            }
             Request::Ingest(id) => (id, true),
+            Request::Epoch => {
+                let (Answer::Epoch(epoch), Some(peer)) = (answer, self.index(from)) else {
+                    return Ok(());
+                };
+                if let Some(rec) = self.recovery.as_mut().filter(|r| r.fence.is_none()) {
+                    rec.heard = rec.heard.max(epoch);
+                    rec.unheard &= !(1 << peer);
+                }
+                return self.recovering(node);
+            }
+            Request::Fence(_) => return Ok(()),
         };
         if id.from != node.id() || id.to != from {
             return Ok(());
         }
         match (ingest, answer) {
             (true, Answer::Ingested { keys }) => {
-                self.resolve(node, &id, Outcome::Committed, Some(keys))
+                self.resolve(node, &id, Outcome::Committed, Some(keys), false)
             }
-            (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None),
+            (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None, false),
             (true, Answer::Stale | Answer::Refused) => {
                 let shipped = self
                     .moves
@@ -825,6 +940,90 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             // Asked again when its resend is due.
             _ => Ok(()),
         }
+    }
+
+    /// A peer's answer to [`Request::Fence`]: everything it knows
+    /// ([`Node::news`], decoded from the wire with
+    /// [`NewsList`](crate::NewsList)), given only once the peer has fenced
+    /// and persisted. The node learns it; once every peer has answered,
+    /// the node leaves quarantine (a step to persist), asks the outcome of
+    /// its moves the news says are in flight, and owes every peer its
+    /// news. An answer to another fence, or from a peer already heard, is
+    /// ignored.
+    ///
+    /// An error (the node's records are full) leaves the peer unheard:
+    /// its fence is asked again, and recovery waits until there is room.
+    ///
+    /// ```
+    /// # use kevy_scope::{Answer, Driver, Effect, Epoch, MigrationTable, Node, OwnershipTable, Request, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = b.start_move(b"a:", "A"); // refused: B owns nothing; B is the healthy peer
+    /// let mut a = Node::quarantined("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// driver.resume(&mut a).unwrap();
+    /// assert_eq!(driver.poll(&a, 0), Some(Effect::Send { to: "B", request: Request::Epoch }));
+    /// driver.answer(&mut a, "B", Request::Epoch, Answer::Epoch(b.known_epoch())).unwrap();
+    /// let Some(Effect::Send { request: Request::Fence(fence), .. }) = driver.poll(&a, 0) else { panic!() };
+    /// let _ = b.fence(fence).unwrap(); // B persists, then answers with its news
+    /// driver.recovered(&mut a, "B", fence, b.news()).unwrap();
+    /// assert_eq!(driver.poll(&a, 0), Some(Effect::Persist));
+    /// assert!(!a.is_quarantined() && a.verdict(b"a:1", |_| false).is_accept());
+    /// ```
+    pub fn recovered<'n, T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+        from: &str,
+        fence: Epoch,
+        news: impl IntoIterator<Item = Announcement<'n>>,
+    ) -> Result<(), DriverError> {
+        let Some(peer) = self.index(from) else {
+            return Ok(());
+        };
+        let bit = 1u32 << peer;
+        let waiting = self
+            .recovery
+            .is_some_and(|r| r.fence == Some(fence) && r.unheard & bit != 0);
+        if !waiting {
+            return Ok(());
+        }
+        for item in news {
+            // Persisted once, at the end: an image of half a recovery
+            // would be taken for all the node knows.
+            let _ = node.recover(&item).map_err(DriverError::Refused)?;
+        }
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.unheard &= !bit;
+        }
+        self.recovering(node)
+    }
+
+    /// Whether the node is recovering its lost records from its peers
+    /// (it was quarantined when [`Driver::resume`] was called).
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
+    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// let mut driver = Driver::<2, 1>::new(["A", "B"]).unwrap();
+    /// driver.resume(&mut a).unwrap();
+    /// assert!(driver.is_recovering());
+    /// assert_eq!(driver.unheard().collect::<Vec<_>>(), ["B"]);
+    /// ```
+    #[must_use]
+    pub fn is_recovering(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// The peers the recovery's current round still waits for: the node
+    /// leaves quarantine once each has told its epoch and then fenced and
+    /// told what it knows. Empty when not recovering.
+    pub fn unheard(&self) -> impl Iterator<Item = &str> + '_ {
+        let mask = self.recovery.map_or(0, |r| r.unheard);
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| u32::try_from(*i).is_ok_and(|i| i < 32 && mask & (1 << i) != 0))
+            .map(|(_, p)| p.as_str())
     }
 
     /// One image the host encoded (for an [`Effect::Persist`], or after
@@ -899,7 +1098,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// ```
     #[must_use]
     pub fn is_idle(&self) -> bool {
-        self.moves.is_empty() && self.owed.is_empty() && !self.must_persist()
+        self.moves.is_empty()
+            && self.owed.is_empty()
+            && self.recovery.is_none()
+            && !self.must_persist()
     }
 
     /// The next thing the host must do at time `now`, or `None` until the
@@ -970,6 +1172,46 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         ex
     }
 
+    /// Every peer but this node, a bit per peer index.
+    fn others(&self, me: &str) -> u32 {
+        let count = u32::try_from(self.peers.len()).unwrap_or(32);
+        let all = u32::MAX.checked_shr(32 - count).unwrap_or(0);
+        all & !self.index(me).map_or(0, |i| 1 << i)
+    }
+
+    /// Moves a recovery on once a round has heard every peer: from the
+    /// epochs to the fence, from the fence to the end of quarantine.
+    fn recovering<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+    ) -> Result<(), DriverError> {
+        let others = self.others(node.id());
+        while let Some(rec) = self.recovery.as_mut() {
+            if rec.unheard != 0 {
+                return Ok(());
+            }
+            self.rounding = false;
+            self.round_backoff = 0;
+            if rec.fence.is_none() {
+                let fence = node
+                    .recovery_fence(rec.heard)
+                    .map_err(DriverError::Refused)?;
+                *rec = Recovery {
+                    heard: rec.heard,
+                    fence: Some(fence),
+                    unheard: others,
+                    unsent: others,
+                };
+                continue;
+            }
+            let fence = rec.fence.unwrap_or(Epoch::ZERO);
+            self.recovery = None;
+            let () = self.took(node.end_recovery(fence));
+            return self.owe_all(node);
+        }
+        Ok(())
+    }
+
     /// Owes news to every peer but this node, gated on the last step.
     fn owe(
         &mut self,
@@ -978,9 +1220,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         from: u8,
         status: MoveStatus,
     ) -> Result<(), DriverError> {
-        let count = u32::try_from(self.peers.len()).unwrap_or(32);
-        let all = u32::MAX.checked_shr(32 - count).unwrap_or(0);
-        let pending = all & !self.index(me).map_or(0, |i| 1 << i);
+        let pending = self.others(me);
         if pending == 0 {
             return Ok(());
         }
@@ -1037,6 +1277,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         id: &MoveId<'_>,
         outcome: Outcome,
         keys: Option<u32>,
+        rechecked: bool,
     ) -> Result<(), DriverError> {
         if moving(node, id.epoch).is_none() {
             // A late or repeated answer: the move ended already.
@@ -1047,7 +1288,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         if self.owed.is_full() {
             return Err(DriverError::OutboxFull { capacity: MOVES });
         }
-        let Ok(step) = node.resolve_move(id.prefix, id.epoch, outcome) else {
+        let Ok(step) = node.resolve(id.prefix, id.epoch, outcome, rechecked) else {
             return Ok(());
         };
         let () = self.took(step);
@@ -1101,6 +1342,23 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         let t = self.timing;
         let done = self.done;
         let clock = now as u32;
+        if let Some(rec) = self.recovery.as_mut() {
+            if self.rounding && due(self.round, clock) {
+                // A round of resends: every peer not heard yet.
+                rec.unsent = rec.unheard;
+                self.round = retry(&mut self.round_backoff, &t, clock);
+            }
+            let left = rec.unsent & rec.unheard;
+            if left != 0 {
+                let peer = left.trailing_zeros();
+                rec.unsent &= !(1 << peer);
+                if !self.rounding {
+                    self.round = retry(&mut self.round_backoff, &t, clock);
+                    self.rounding = true;
+                }
+                return Some(Act::Recover(u8::try_from(peer).ok()?));
+            }
+        }
         let mut i = 0;
         while let Some(ex) = self.moves.get_mut(i) {
             if !open(ex.gate, done) {
@@ -1172,7 +1430,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 min = min.min(left(e.until, now));
             }
         }
-        if self.rounding && self.owed.iter().any(|o| open(o.gate, self.done)) {
+        let resends = self.recovery.is_some() || self.owed.iter().any(|o| open(o.gate, self.done));
+        if self.rounding && resends {
             min = min.min(left(self.round, now));
         }
         (min != u32::MAX).then_some(min)
@@ -1202,11 +1461,20 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             Act::Query(epoch) => {
                 let id = moving(node, epoch)?;
-                Effect::Send {
-                    to: id.to,
-                    request: Request::Outcome(id),
-                }
+                let request = if node.in_doubt(epoch) {
+                    Request::Recheck(id)
+                } else {
+                    Request::Outcome(id)
+                };
+                Effect::Send { to: id.to, request }
             }
+            Act::Recover(to) => Effect::Send {
+                to: peer(to)?,
+                request: match self.recovery?.fence {
+                    None => Request::Epoch,
+                    Some(fence) => Request::Fence(fence),
+                },
+            },
             Act::News(at, to) => Effect::Send {
                 to: peer(to)?,
                 request: Request::News(news(&self.peers, node, self.owed.get(at)?)?),

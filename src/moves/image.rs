@@ -64,6 +64,10 @@ pub enum ImageError {
     Malformed,
     /// The records do not fit this node's record store.
     Records(MigrationError),
+    /// The node is quarantined: an image of what it has recovered so far
+    /// would be restored as all it knows, so none is written until its
+    /// recovery ends.
+    Quarantined,
 }
 
 impl fmt::Display for ImageError {
@@ -81,6 +85,7 @@ impl fmt::Display for ImageError {
             Self::ForeignNode => f.write_str("image belongs to another node"),
             Self::Malformed => f.write_str("image holds a malformed field"),
             Self::Records(e) => write!(f, "image records do not fit: {e}"),
+            Self::Quarantined => f.write_str("the node is quarantined: no image until it recovers"),
         }
     }
 }
@@ -179,6 +184,9 @@ impl<'i> Reader<'i> {
     }
 }
 
+/// Set in a record's phase byte for a move in doubt.
+const DOUBT: u8 = 0x80;
+
 const fn phase_code(phase: Phase) -> u8 {
     match phase {
         Phase::Migrating => 0,
@@ -209,7 +217,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         w.put(&count.to_le_bytes());
         for r in self.moves.records() {
             let prefix_len = u16::try_from(r.prefix.len()).map_err(|_| ImageError::Malformed)?;
-            w.put(&[phase_code(r.record.phase)]);
+            // The top bit: a move in doubt (`Node::fence`).
+            let doubt = if r.record.doubt { DOUBT } else { 0 };
+            w.put(&[phase_code(r.record.phase) | doubt]);
             w.u32(r.record.epoch.get());
             w.put(&prefix_len.to_le_bytes());
             w.put(r.prefix);
@@ -238,7 +248,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Encodes this node's records (moves out, adoptions, pending news,
     /// the seen epoch) into `buf`, returning the image's length. Write
     /// `buf[..len]` to stable storage whenever a step says
-    /// [`must_persist`](crate::Durable::must_persist).
+    /// [`must_persist`](crate::Durable::must_persist). A quarantined node
+    /// has no image ([`ImageError::Quarantined`]).
     ///
     /// ```
     /// # use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable, Scope};
@@ -252,6 +263,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// # Ok::<(), ImageError>(())
     /// ```
     pub fn encode_image(&self, buf: &mut [u8]) -> Result<usize, ImageError> {
+        if self.quarantined {
+            return Err(ImageError::Quarantined);
+        }
         let available = buf.len();
         // One pass: bytes past the end are counted, not written.
         let mut w = Writer {
@@ -335,7 +349,12 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         let seen = Epoch::new(r.u32()?);
         let count = r.u16()?;
         for _ in 0..count {
-            let phase = phase_of(r.u8()?)?;
+            let code = r.u8()?;
+            let phase = phase_of(code & !DOUBT)?;
+            let doubt = code & DOUBT != 0;
+            if doubt && phase != Phase::Migrating {
+                return Err(ImageError::Malformed);
+            }
             let epoch = Epoch::new(r.u32()?);
             let prefix_len = r.u16()?;
             let prefix = r.take(usize::from(prefix_len))?;
@@ -346,8 +365,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             if epoch == Epoch::ZERO {
                 return Err(ImageError::Malformed);
             }
+            let mut record = Record::new(phase, epoch, state);
+            record.doubt = doubt;
             self.moves
-                .insert(prefix, Record::new(phase, epoch, state))
+                .insert(prefix, record)
                 .map_err(ImageError::Records)?;
         }
         // A repeated prefix replaced its first record: one record short.

@@ -275,8 +275,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     }
 
     /// A node whose records could not be restored: it accepts no scoped
-    /// write and refuses every move step until
-    /// [`lift_quarantine`](Node::lift_quarantine).
+    /// write and refuses every move step until it has recovered what it
+    /// knew from its peers ([`Driver`](crate::Driver), "Recovery").
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
@@ -291,27 +291,26 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         Ok(node)
     }
 
-    /// The operator's decision for a quarantined node: it starts over
-    /// from its static table and `moves`, with epochs above `seen` (take
-    /// the highest epoch any peer reports). Only for a node whose peers
-    /// agree it owns nothing beyond its static table, and see README
-    /// ("What an operator delivers") for the case that rule misses.
-    /// Persist before the node accepts a write: the image no longer says
-    /// quarantined.
-    ///
-    /// ```
-    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable, Scope};
-    /// # let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::quarantined("A", &t, MigrationTable::<1>::new()).unwrap();
-    /// assert!(a.lift_quarantine(Epoch::new(40)).must_persist());
-    /// assert!(a.verdict(b"a:1", |_| false).is_accept());
-    /// assert_eq!(a.epoch(), Epoch::new(40));
-    /// assert!(!a.lift_quarantine(Epoch::new(40)).must_persist());
-    /// ```
-    pub fn lift_quarantine(&mut self, seen: Epoch) -> Durable<()> {
+    /// Leaves quarantine at the end of recovery: epochs from now on are
+    /// above `fence` and above everything the node knows. The driver
+    /// calls it once every peer has fenced and told what it knows
+    /// ([`Driver`](crate::Driver), "Recovery"); persist before the node
+    /// answers a peer (a write it accepts meanwhile is safe: a crash
+    /// before the image is on storage only recovers again).
+    pub(crate) fn end_recovery(&mut self, fence: Epoch) -> Durable<()> {
+        while let Some((from, epoch)) = self.adopted_in_doubt() {
+            let me = &self.id;
+            self.moves.update(|r| {
+                let this = r.phase == Phase::Pending && r.epoch == epoch;
+                if this && r.state.to == *me && r.state.from == from {
+                    r.phase = Phase::Adopted;
+                }
+            });
+        }
+        let seen = self.known_epoch().max(fence);
         let changed = self.quarantined || seen > self.seen;
         self.quarantined = false;
-        self.seen = self.seen.max(seen);
+        self.seen = seen;
         if changed {
             Durable::changed(())
         } else {
@@ -319,7 +318,165 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
     }
 
-    /// Whether the node waits for an operator decision.
+    /// A move to this node that its source still has in flight (the
+    /// newest news of its prefix), with newer news inside the prefix: only
+    /// the prefix's owner could have moved a part of it since, and its
+    /// source, with the move unresolved, moved nothing under it. So this
+    /// node adopted the move before it lost its records.
+    fn adopted_in_doubt(&self) -> Option<(NodeId, Epoch)> {
+        let me = self.id();
+        let pending = self.moves.records().find(|p| {
+            p.record.phase == Phase::Pending
+                && p.record.state.to.as_str() == me
+                && self.moves.records().any(|r| {
+                    r.prefix.len() > p.prefix.len()
+                        && r.prefix.starts_with(p.prefix)
+                        && r.record.epoch > p.record.epoch
+                })
+        })?;
+        Some((pending.record.state.from.clone(), pending.record.epoch))
+    }
+
+    /// The fence a recovering node asks its peers for, once `heard` is the
+    /// highest epoch any of them knows ([`Node::known_epoch`]): above
+    /// every epoch this node can have used before it lost its records.
+    /// Its moves ended or known to a peer are at or below `heard`; those
+    /// in flight that no peer heard of were started one after another
+    /// above it, at most `MAX_IN_FLIGHT` of them.
+    pub(crate) fn recovery_fence(&self, heard: Epoch) -> Result<Epoch, MigrationError> {
+        heard
+            .max(self.known_epoch())
+            .get()
+            .checked_add(R::MAX_IN_FLIGHT)
+            .and_then(|e| e.checked_add(1))
+            .map(Epoch::new)
+            .ok_or(MigrationError::EpochExhausted)
+    }
+
+    /// Learns, while quarantined, one item of a peer's [`Node::news`]:
+    /// the newest news of each prefix wins, and news of this node's own
+    /// moves and of what it adopted is taken too (which [`Node::learn`]
+    /// refuses: outside recovery, a node knows those first-hand). A move
+    /// of its own reported in flight is in flight again, and is resolved
+    /// through its target once recovery ends.
+    pub(crate) fn recover(
+        &mut self,
+        news: &Announcement<'_>,
+    ) -> Result<Durable<()>, MigrationError> {
+        let id = news.id;
+        check_prefix::<R>(id.prefix)?;
+        let checked = MigrationState::new(id.from, id.to)?;
+        if !self.quarantined || id.epoch == Epoch::ZERO {
+            return Ok(Durable::unchanged(()));
+        }
+        let me = self.id();
+        let (phase, state) = match news.status {
+            MoveStatus::InFlight if id.from == me => (Phase::Migrating, checked),
+            MoveStatus::InFlight => (Phase::Pending, checked),
+            MoveStatus::Committed if id.to == me => (Phase::Adopted, checked),
+            MoveStatus::Committed => (Phase::Migrated, checked),
+            MoveStatus::Aborted if id.from == me => (Phase::Adopted, MigrationState::new(me, me)?),
+            MoveStatus::Aborted => (Phase::Migrated, MigrationState::new(id.from, id.from)?),
+        };
+        let region = self.region(id.prefix);
+        if region.epoch > id.epoch {
+            return Ok(Durable::unchanged(()));
+        }
+        if region.epoch == id.epoch {
+            let open = |p: Phase| matches!(p, Phase::Migrating | Phase::Pending);
+            match region.record.filter(|r| r.prefix == id.prefix) {
+                // Its end, told by another peer, replaces a move in flight.
+                Some(r) if open(r.record.phase) && !open(phase) => {}
+                _ => return Ok(Durable::unchanged(())),
+            }
+        }
+        self.settle(id.prefix, Record::new(phase, id.epoch, state))?;
+        Ok(Durable::changed(()))
+    }
+
+    /// Peer `from` lost its records and recovers above `epoch`: from now
+    /// on this node refuses every ingest, and every news of a move to it,
+    /// at or below `epoch`, so no move `from` started before it lost its
+    /// records can land here. And this node's moves to `from` in flight
+    /// below `epoch` are in doubt: `from` may have adopted one and answered
+    /// `+OK` before it lost its records, but it cannot adopt one any more,
+    /// so a `Committed` for such a move counts only as the answer to a
+    /// question asked after this fence (`Request::Recheck`, which the
+    /// driver sends for it); an earlier `+OK` or `Committed` may be from
+    /// before the loss, and [`Node::resolve_move`] refuses it as
+    /// [`MigrationError::TargetRecovered`]. Persist (when asked to)
+    /// before answering with [`Node::news`].
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let epoch = a.start_move(b"a:", "B")?.into_inner().epoch;
+    /// // B lost its records; its recovery fences A.
+    /// assert!(a.fence("B", Epoch::new(9))?.must_persist());
+    /// let late = MoveId { prefix: b"a:", from: "B", to: "A", epoch: Epoch::new(9) };
+    /// assert!(matches!(a.check_ingest(&late), Err(MigrationError::Stale { .. })));
+    /// // B's +OK from before it lost its records is refused.
+    /// assert_eq!(a.commit_move(b"a:", epoch), Err(MigrationError::TargetRecovered));
+    /// let _ = a.resolve_move(b"a:", epoch, Outcome::Aborted { fence: Epoch::new(9) })?;
+    /// # Ok::<(), MigrationError>(())
+    /// ```
+    pub fn fence(&mut self, from: &str, epoch: Epoch) -> Result<Durable<()>, MigrationError> {
+        self.refuse_quarantine()?;
+        validate_node_id(from).map_err(MigrationError::InvalidNodeId)?;
+        let mut changed = epoch > self.seen;
+        self.seen = self.seen.max(epoch);
+        self.moves.update(|r| {
+            if r.phase == Phase::Migrating && !r.doubt && r.epoch < epoch && r.state.to == *from {
+                r.doubt = true;
+                changed = true;
+            }
+        });
+        Ok(if changed {
+            Durable::changed(())
+        } else {
+            Durable::unchanged(())
+        })
+    }
+
+    /// The highest epoch this node knows of: [`Node::epoch`] and the
+    /// newest news it holds. A recovering peer asks every node for it.
+    ///
+    /// ```
+    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// assert_eq!(a.known_epoch(), Epoch::new(1));
+    /// ```
+    #[must_use]
+    pub fn known_epoch(&self) -> Epoch {
+        let newest = self.moves.records().map(|r| r.record.epoch).max();
+        self.seen.max(newest.unwrap_or(Epoch::ZERO))
+    }
+
+    /// Every record as news, this node's moves in flight included: what a
+    /// recovering peer learns from it after the fence.
+    ///
+    /// ```
+    /// # use kevy_scope::{MigrationTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let _ = a.start_move(b"a:", "B").unwrap();
+    /// assert_eq!(a.news().map(|n| n.status).collect::<Vec<_>>(), [MoveStatus::InFlight]);
+    /// ```
+    pub fn news(&self) -> impl Iterator<Item = Announcement<'_>> + '_ {
+        self.records().map(|(phase, id)| {
+            let status = match phase {
+                Phase::Migrating | Phase::Pending => MoveStatus::InFlight,
+                Phase::Migrated | Phase::Adopted if id.from == id.to => MoveStatus::Aborted,
+                Phase::Migrated | Phase::Adopted => MoveStatus::Committed,
+            };
+            Announcement { id, status }
+        })
+    }
+
+    /// Whether the node's records are lost and not yet recovered.
     ///
     /// ```
     /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
@@ -501,6 +658,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 _ => WriteVerdict::Accept,
             };
         };
+        if self.quarantined {
+            // Recovering: what it learned so far is not all it knew.
+            return WriteVerdict::Unavailable;
+        }
         let state = &r.record.state;
         match r.record.phase {
             Phase::Migrating => WriteVerdict::Quiesced {
@@ -625,6 +786,12 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Err(MigrationError::SameNode);
         }
         self.refuse_overlap_in_flight(prefix)?;
+        // Recovery counts on it (`Node::recovery_fence`).
+        if self.in_flight().count() >= R::MAX_IN_FLIGHT as usize {
+            return Err(MigrationError::Full {
+                capacity: R::MAX_IN_FLIGHT as usize,
+            });
+        }
         let region = self.region(prefix);
         if region.owner != Some(self.id()) {
             let moved = region
@@ -710,11 +877,38 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         epoch: Epoch,
         outcome: Outcome,
     ) -> Result<Durable<()>, MigrationError> {
+        self.resolve(prefix, epoch, outcome, false)
+    }
+
+    /// Whether this node's move at `epoch` is in doubt ([`Node::fence`]):
+    /// its outcome is asked again, of the target as it is since it
+    /// recovered (`Request::Recheck`).
+    pub(crate) fn in_doubt(&self, epoch: Epoch) -> bool {
+        self.moves.records().any(|r| {
+            r.record.doubt && r.record.epoch == epoch && r.record.phase == Phase::Migrating
+        })
+    }
+
+    /// [`Node::resolve_move`]; `rechecked`: the outcome answers a question
+    /// asked after the target recovered, so it holds even for a move in
+    /// doubt.
+    pub(crate) fn resolve(
+        &mut self,
+        prefix: &[u8],
+        epoch: Epoch,
+        outcome: Outcome,
+        rechecked: bool,
+    ) -> Result<Durable<()>, MigrationError> {
         self.refuse_quarantine()?;
-        let (phase, to) = match self.exact(prefix) {
-            Some(r) if r.record.epoch == epoch => (r.record.phase, r.record.state.to.clone()),
+        let (phase, to, doubt) = match self.exact(prefix) {
+            Some(r) if r.record.epoch == epoch => {
+                (r.record.phase, r.record.state.to.clone(), r.record.doubt)
+            }
             _ => return Err(MigrationError::NotInFlight),
         };
+        if doubt && outcome == Outcome::Committed && !rechecked {
+            return Err(MigrationError::TargetRecovered);
+        }
         match (phase, outcome) {
             (Phase::Migrating, Outcome::Committed) => {
                 let state = MigrationState {

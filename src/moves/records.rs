@@ -97,6 +97,10 @@ pub enum Phase {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum MigrationError {
+    /// The move's target lost its records after the move started
+    /// (`Node::fence`): a `Committed` that may be from before the loss is
+    /// refused; the driver asks again (`Request::Recheck`).
+    TargetRecovered,
     /// A move of this exact prefix is already in flight.
     AlreadyMigrating,
     /// This exact prefix has already been moved away from this node.
@@ -171,8 +175,11 @@ impl fmt::Display for MigrationError {
             Self::WrongTarget => f.write_str("the move is addressed to another node"),
             Self::NotInFlight => f.write_str("no move of this prefix at this epoch is in flight"),
             Self::EpochExhausted => f.write_str("move epochs are exhausted"),
-            Self::Quarantined => {
-                f.write_str("ownership records could not be restored: waiting for the operator")
+            Self::Quarantined => f.write_str(
+                "ownership records could not be restored: recovering them from the peers",
+            ),
+            Self::TargetRecovered => {
+                f.write_str("the move's target lost its records since: its outcome is asked again")
             }
         }
     }
@@ -184,6 +191,9 @@ impl core::error::Error for MigrationError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub(crate) phase: Phase,
+    /// A move out of this node (`Migrating`) whose target lost its
+    /// records after it started: it ends only on the target's `Aborted`.
+    pub(crate) doubt: bool,
     pub(crate) epoch: Epoch,
     pub(crate) state: MigrationState,
 }
@@ -192,6 +202,7 @@ impl Record {
     pub(crate) fn new(phase: Phase, epoch: Epoch, state: MigrationState) -> Self {
         Self {
             phase,
+            doubt: false,
             epoch,
             state,
         }
@@ -245,6 +256,11 @@ pub trait MoveRecords: sealed::Sealed {
     /// The longest prefix the store keeps.
     #[doc(hidden)]
     const MAX_PREFIX: usize;
+    /// The most moves out of the node in flight at once. Bounds how far
+    /// its epochs can run ahead of what its peers know, which recovery
+    /// relies on (`Node::fence`).
+    #[doc(hidden)]
+    const MAX_IN_FLIGHT: u32;
     #[doc(hidden)]
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>>;
     /// Stores `record` for `prefix`, replacing the prefix's record if
@@ -258,6 +274,9 @@ pub trait MoveRecords: sealed::Sealed {
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record>;
     #[doc(hidden)]
     fn retain(&mut self, keep: impl FnMut(RecordRef<'_>) -> bool);
+    /// Changes records in place (not their prefixes).
+    #[doc(hidden)]
+    fn update(&mut self, change: impl FnMut(&mut Record));
     /// `false` only where no record's prefix can start `key`: a test of
     /// one or two bytes that lets most keys skip the scan of the records.
     #[doc(hidden)]
@@ -473,6 +492,12 @@ impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
 
 impl<const M: usize> MoveRecords for MigrationTable<M> {
     const MAX_PREFIX: usize = MAX_PREFIX_LEN;
+    // A move in flight holds a record.
+    const MAX_IN_FLIGHT: u32 = if M < u32::MAX as usize {
+        M as u32
+    } else {
+        u32::MAX
+    };
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.records
@@ -523,6 +548,12 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
         self.records
             .retain(|(record, prefix)| keep(RecordRef { prefix, record }));
         self.resieve();
+    }
+
+    fn update(&mut self, mut change: impl FnMut(&mut Record)) {
+        self.records
+            .iter_mut()
+            .for_each(|(record, _)| change(record));
     }
 
     #[inline]

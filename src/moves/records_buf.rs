@@ -13,8 +13,13 @@ use crate::moves::records::{
     exact, longest_match, record_api, remove, sealed, start,
 };
 
+/// The most moves out of a node in flight at once with a
+/// [`MigrationTableBuf`]; `start_move` refuses more as `Full`.
+const MAX_IN_FLIGHT: u32 = 4096;
+
 /// [`MigrationTable`](crate::MigrationTable) without bounds: any number of
-/// records, prefixes of any length.
+/// records, prefixes of any length (and at most 4 096 moves out of the
+/// node in flight at once).
 ///
 /// Records sit in a vector, which the write verdict scans (there are few);
 /// a hash index finds a prefix's record for the move commands.
@@ -61,6 +66,7 @@ impl sealed::Sealed for MigrationTableBuf {}
 
 impl MoveRecords for MigrationTableBuf {
     const MAX_PREFIX: usize = usize::MAX;
+    const MAX_IN_FLIGHT: u32 = MAX_IN_FLIGHT;
 
     fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
         self.records
@@ -86,6 +92,12 @@ impl MoveRecords for MigrationTableBuf {
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record> {
         let i = self.position(prefix)?;
         self.records.get_mut(i).map(|(_, r)| r)
+    }
+
+    fn update(&mut self, mut change: impl FnMut(&mut Record)) {
+        self.records
+            .iter_mut()
+            .for_each(|(_, record)| change(record));
     }
 
     fn retain(&mut self, mut keep: impl FnMut(RecordRef<'_>) -> bool) {
