@@ -3,7 +3,8 @@
 //! them), round trips of every message, and each malformed message
 //! refused with its own error. The recovery's messages too: `EPOCH`,
 //! `FENCE` and the list of news that answers a fence, cut short
-//! anywhere (read more) or broken anywhere (refused, whatever follows).
+//! anywhere (read more) or broken anywhere (refused, whatever follows),
+//! and `RECHECK`, the outcome query asked again after a target recovered.
 
 use kevy_scope::{
     Announcement, BufferTooSmall, Epoch, MAX_NEWS, MAX_NODE_ID_LEN, MAX_PREFIX_LEN, MigrationError,
@@ -54,7 +55,7 @@ fn news(status: MoveStatus) -> PeerRequest<'static> {
 
 #[test]
 fn requests_are_the_bytes_earlier_nodes_sent() {
-    let cases: [(PeerRequest<'_>, &[u8]); 8] = [
+    let cases: [(PeerRequest<'_>, &[u8]); 9] = [
         (
             PeerRequest::Ingest { id: ID, bulk: BULK },
             b"*6\r\n$17\r\nMOVE-SCOPE-INGEST\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n$40\r\n*3\r\n$3\r\nSET\r\n$13\r\napp:billing:1\r\n$1\r\nv\r\n\r\n",
@@ -76,6 +77,10 @@ fn requests_are_the_bytes_earlier_nodes_sent() {
             b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$7\r\nABORTED\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
         ),
         (PeerRequest::Epoch, b"*1\r\n$16\r\nMOVE-SCOPE-EPOCH\r\n"),
+        (
+            PeerRequest::Recheck(ID),
+            b"*5\r\n$18\r\nMOVE-SCOPE-RECHECK\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
+        ),
         (
             PeerRequest::Fence(Epoch::new(42)),
             b"*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$2\r\n42\r\n",
@@ -196,6 +201,7 @@ fn every_request_round_trips() {
         PeerRequest::Ingest { id: ID, bulk: BULK },
         PeerRequest::Ingest { id: ID, bulk: b"" },
         PeerRequest::Outcome(ID),
+        PeerRequest::Recheck(ID),
         news(MoveStatus::InFlight),
         news(MoveStatus::Committed),
         news(MoveStatus::Aborted),
@@ -221,6 +227,35 @@ fn every_request_round_trips() {
             resp.extend_from_slice(b"\r\n");
         }
         assert_eq!(encoded(&request), resp);
+    }
+}
+
+/// `RECHECK` is `OUTCOME` under another name: the same fields, in the
+/// same order, and the same answers; the name alone tells them apart.
+#[test]
+fn a_recheck_is_the_outcome_query_by_another_name() {
+    let outcome = encoded(&PeerRequest::Outcome(ID));
+    let recheck = encoded(&PeerRequest::Recheck(ID));
+    assert_ne!(PeerRequest::Recheck(ID), PeerRequest::Outcome(ID));
+    let name = |bytes: &[u8]| {
+        bytes
+            .windows(18)
+            .position(|w| w.starts_with(b"MOVE-SCOPE-"))
+    };
+    let at = name(&outcome).unwrap();
+    assert_eq!(name(&recheck), Some(at));
+    assert_eq!(&recheck[at..at + 18], b"MOVE-SCOPE-RECHECK");
+    assert_eq!(recheck[..at], outcome[..at]);
+    assert_eq!(recheck[at + 18..], outcome[at + 18..]);
+    assert_eq!(
+        args(&PeerRequest::Recheck(ID))[1..],
+        args(&PeerRequest::Outcome(ID))[1..]
+    );
+    assert_eq!(PeerRequest::Recheck(ID).id(), Some(&ID));
+    // Answered as an outcome query: +COMMITTED, +ABORTED <fence>, or a
+    // refusal.
+    for line in [&b"+COMMITTED\r\n"[..], b"+ABORTED 43\r\n"] {
+        assert!(matches!(PeerReply::decode(line), Ok(PeerReply::Outcome(_))));
     }
 }
 
@@ -266,6 +301,11 @@ fn names_and_statuses_are_read_in_any_case() {
     assert_eq!(news.status, MoveStatus::InFlight);
     // Ids and prefixes are bytes, compared exactly: never folded.
     assert_eq!((news.id.prefix, news.id.from), (&b"p:"[..], "A"));
+    let recheck: [&[u8]; 5] = [b"move-scope-Recheck", b"p:", b"A", b"B", b"1"];
+    let PeerRequest::Recheck(id) = PeerRequest::decode(&recheck).unwrap() else {
+        panic!("recheck")
+    };
+    assert_eq!((id.prefix, id.from, id.to), (&b"p:"[..], "A", "B"));
     let mixed: [&[u8]; 1] = [b"Move-Scope-Epoch"];
     assert_eq!(PeerRequest::decode(&mixed), Ok(PeerRequest::Epoch));
     let fence: [&[u8]; 2] = [b"move-scope-fence", b"3"];
@@ -403,6 +443,48 @@ fn malformed_requests_are_refused_each_with_its_error() {
             },
         ),
         (vec![b"MOVE-SCOPE-EPOCHS"], PeerWireError::UnknownVerb),
+        (vec![b"MOVE-SCOPE-RECHECKS"], PeerWireError::UnknownVerb),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"B"],
+            PeerWireError::WrongArity {
+                expected: 4,
+                got: 3,
+            },
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"COMMITTED", b"p:", b"A", b"B", b"7"],
+            PeerWireError::WrongArity {
+                expected: 4,
+                got: 5,
+            },
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK"],
+            PeerWireError::WrongArity {
+                expected: 4,
+                got: 0,
+            },
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"", b"A", b"B", b"7"],
+            PeerWireError::EmptyPrefix,
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"p:", b"", b"B", b"7"],
+            PeerWireError::BadSource(NodeIdError::Empty),
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"b@c", b"7"],
+            PeerWireError::BadTarget(NodeIdError::InvalidByte { byte: b'@', at: 1 }),
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"B", b"07"],
+            PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"B", b"4294967296"],
+            PeerWireError::BadEpoch,
+        ),
         (vec![b"MOVE-SCOPE-FENCE", b""], PeerWireError::BadEpoch),
         (vec![b"MOVE-SCOPE-FENCE", b"07"], PeerWireError::BadEpoch),
         (vec![b"MOVE-SCOPE-FENCE", b"-1"], PeerWireError::BadEpoch),
@@ -897,7 +979,7 @@ proptest! {
         (prefix, from, to, epoch) in move_fields(),
         bulk in proptest::collection::vec(any::<u8>(), 0..64),
         status in status(),
-        kind in 0..5u8,
+        kind in 0..6u8,
     ) {
         let id = MoveId { prefix: &prefix, from: &from, to: &to, epoch: Epoch::new(epoch) };
         let request = match kind {
@@ -905,6 +987,7 @@ proptest! {
             1 => PeerRequest::Outcome(id),
             2 => PeerRequest::Epoch,
             3 => PeerRequest::Fence(Epoch::new(epoch)),
+            4 => PeerRequest::Recheck(id),
             _ => PeerRequest::News(Announcement { id, status }),
         };
         let args = args(&request);
@@ -948,11 +1031,11 @@ proptest! {
     #[test]
     fn any_argument_list_decodes_or_is_refused(
         args in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..12), 0..8),
-        verb in 0..6usize,
+        verb in 0..7usize,
     ) {
-        let verbs: [&[u8]; 6] = [
+        let verbs: [&[u8]; 7] = [
             b"MOVE-SCOPE-INGEST", b"MOVE-SCOPE-OUTCOME", b"MOVE-SCOPE-NEWS",
-            b"MOVE-SCOPE-EPOCH", b"MOVE-SCOPE-FENCE", b"X",
+            b"MOVE-SCOPE-EPOCH", b"MOVE-SCOPE-FENCE", b"MOVE-SCOPE-RECHECK", b"X",
         ];
         let mut all = vec![verbs[verb].to_vec()];
         all.extend(args);

@@ -1,10 +1,11 @@
 //! The node-to-node wire on arbitrary bytes: no panic, and whatever
 //! decodes encodes to bytes that decode to the same message.
 //!
-//! The first byte picks the decoder. Even: a request, its arguments the
-//! rest split at 0xFF bytes (ids and epochs never hold one; prefixes and
-//! keys may, so some arguments never reach the decoder whole: the
-//! proptests cover those). Odd: the rest as it is, a reply line when
+//! The first byte picks the decoder. Even: a request (any of INGEST,
+//! OUTCOME, RECHECK, NEWS, EPOCH, FENCE), its arguments the rest split at
+//! 0xFF bytes (ids and epochs never hold one; prefixes and keys may, so
+//! some arguments never reach the decoder whole: the proptests cover
+//! those). Odd: the rest as it is, a reply line when
 //! `pick % 4 == 1`, else a list of news (the answer to a fence), read
 //! from the rest's start.
 #![no_main]
@@ -51,6 +52,31 @@ fn request(rest: &[u8]) {
         assert_eq!(&resp[len..resp.len() - 2], bulk);
     } else {
         assert!(resp.len() <= kevy_scope::MAX_PEER_REQUEST_LEN || request.id().is_some());
+    }
+    // OUTCOME and RECHECK: the same fields under the other name decode
+    // to the other request of the same move (so every OUTCOME the fuzzer
+    // finds checks a RECHECK too), and encode to the same bytes but the
+    // name.
+    let other = match request {
+        PeerRequest::Outcome(id) => Some(PeerRequest::Recheck(id)),
+        PeerRequest::Recheck(id) => Some(PeerRequest::Outcome(id)),
+        _ => None,
+    };
+    if let Some(other) = other {
+        let name: &[u8] = match other {
+            PeerRequest::Recheck(_) => b"MOVE-SCOPE-RECHECK",
+            _ => b"MOVE-SCOPE-OUTCOME",
+        };
+        let mut swapped = args.clone();
+        swapped[0] = name;
+        assert_eq!(PeerRequest::decode(&swapped), Ok(other));
+        assert_eq!(other.id(), request.id());
+        let mut bytes = vec![0u8; other.encoded_len()];
+        assert_eq!(other.encode(&mut bytes), Ok(resp.len()));
+        let start = "*5\r\n$18\r\n".len();
+        assert_eq!(bytes[..start], resp[..start]);
+        assert_eq!(&bytes[start..start + name.len()], name);
+        assert_eq!(bytes[start + name.len()..], resp[start + name.len()..]);
     }
 }
 

@@ -7,6 +7,7 @@
 //! ```text
 //! MOVE-SCOPE-INGEST  <prefix> <from> <to> <epoch> <bulk>   -> +OK <n>
 //! MOVE-SCOPE-OUTCOME <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
+//! MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
 //! MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>    -> +OK
 //! MOVE-SCOPE-EPOCH                                         -> +EPOCH <n>
 //! MOVE-SCOPE-FENCE <epoch>                                 -> *<k> news: *5 <status> <prefix> <from> <to> <epoch>
@@ -15,7 +16,11 @@
 //!
 //! `EPOCH` and `FENCE` are a recovering node's: it asks every peer the
 //! highest epoch it knows, then asks every peer to fence off every move
-//! at or below an epoch and to tell all it knows. The answer to a fence
+//! at or below an epoch and to tell all it knows. `RECHECK` is a source's
+//! outcome query for a move whose target recovered since (the move is in
+//! doubt: an earlier `+OK` no longer commits it); the target answers it as
+//! `OUTCOME`, and the source knows from the name that only this answer
+//! settles the doubt. The answer to a fence
 //! is a RESP array of `k` news ([`encode_news`], [`NewsList`]), each
 //! item an array of the five bulk strings `MOVE-SCOPE-NEWS` carries after
 //! its name:
@@ -43,11 +48,13 @@ const OUTCOME: &[u8] = b"MOVE-SCOPE-OUTCOME";
 const NEWS: &[u8] = b"MOVE-SCOPE-NEWS";
 const EPOCH: &[u8] = b"MOVE-SCOPE-EPOCH";
 const FENCE: &[u8] = b"MOVE-SCOPE-FENCE";
+const RECHECK: &[u8] = b"MOVE-SCOPE-RECHECK";
 const CRLF: &[u8] = b"\r\n";
 /// The commands' names, and how many arguments each takes after it.
-const VERBS: [&[u8]; 5] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE];
-const ARITIES: [usize; 5] = [5, 4, 5, 0, 1];
+const VERBS: [&[u8]; 6] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE, RECHECK];
+const ARITIES: [usize; 6] = [5, 4, 5, 0, 1, 4];
 const INGEST_AT: usize = 0;
+const RECHECK_AT: usize = 5;
 
 /// The longest prefix a request carries: a node's image records a
 /// prefix's length in 16 bits.
@@ -101,6 +108,13 @@ pub enum PeerRequest<'a> {
     /// knows. Answered with a list of news ([`encode_news`],
     /// [`NewsList`]).
     Fence(Epoch),
+    /// `MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>`: the source asks
+    /// again what became of a move whose target recovered its records
+    /// since (the move is in doubt there,
+    /// [`Node::fence`](crate::Node::fence)). Served as
+    /// [`Outcome`](Self::Outcome) and answered [`PeerReply::Outcome`];
+    /// the driver's [`Request::Recheck`](crate::Request::Recheck).
+    Recheck(MoveId<'a>),
 }
 
 impl<'a> PeerRequest<'a> {
@@ -134,6 +148,11 @@ impl<'a> PeerRequest<'a> {
     ///     PeerRequest::decode(&bare),
     ///     Err(PeerWireError::WrongArity { expected: 1, got: 0 })
     /// );
+    ///
+    /// // The outcome asked again, after the target recovered.
+    /// let recheck: [&[u8]; 5] = [b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"B", b"7"];
+    /// let PeerRequest::Recheck(id) = PeerRequest::decode(&recheck)? else { unreachable!() };
+    /// assert_eq!((id.from, id.to, id.epoch), ("A", "B", Epoch::new(7)));
     /// # Ok::<(), PeerWireError>(())
     /// ```
     pub fn decode(command: &[&'a [u8]]) -> Result<Self, PeerWireError> {
@@ -149,10 +168,14 @@ impl<'a> PeerRequest<'a> {
         if args.len() != expected {
             return Err(arity);
         }
-        // The arity picks the command but for ingest and news (5 each).
+        // The arity picks the command but for ingest and news (5 each)
+        // and outcome and recheck (4 each).
         Ok(match (verb, args) {
             (_, []) => Self::Epoch,
             (_, [epoch]) => Self::Fence(Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?)),
+            (RECHECK_AT, &[prefix, from, to, epoch]) => {
+                Self::Recheck(move_id(prefix, from, to, epoch)?)
+            }
             (_, &[prefix, from, to, epoch]) => Self::Outcome(move_id(prefix, from, to, epoch)?),
             (INGEST_AT, &[prefix, from, to, epoch, bulk]) => Self::Ingest {
                 id: move_id(prefix, from, to, epoch)?,
@@ -179,7 +202,7 @@ impl<'a> PeerRequest<'a> {
     #[must_use]
     pub const fn id(&self) -> Option<&MoveId<'a>> {
         match self {
-            Self::Ingest { id, .. } | Self::Outcome(id) => Some(id),
+            Self::Ingest { id, .. } | Self::Outcome(id) | Self::Recheck(id) => Some(id),
             Self::News(news) => Some(&news.id),
             Self::Epoch | Self::Fence(_) => None,
         }
@@ -275,9 +298,10 @@ impl<'a> PeerRequest<'a> {
         let epoch = match self {
             Self::Epoch => Epoch::ZERO,
             Self::Fence(epoch) => *epoch,
-            Self::Ingest { id, .. } | Self::Outcome(id) | Self::News(Announcement { id, .. }) => {
-                id.epoch
-            }
+            Self::Ingest { id, .. }
+            | Self::Outcome(id)
+            | Self::Recheck(id)
+            | Self::News(Announcement { id, .. }) => id.epoch,
         };
         let epoch = decimal(epoch.get() as usize, digits);
         let (prefix, from, to) = match self.id() {
@@ -287,6 +311,7 @@ impl<'a> PeerRequest<'a> {
         match self {
             Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk], 6),
             Self::Outcome(_) => ([OUTCOME, prefix, from, to, epoch, &[]], 5),
+            Self::Recheck(_) => ([RECHECK, prefix, from, to, epoch, &[]], 5),
             Self::News(news) => {
                 let status = move_status_word(news.status).as_bytes();
                 ([NEWS, status, prefix, from, to, epoch], 6)
@@ -422,7 +447,8 @@ pub enum PeerReply<'a> {
         /// The keys the ingest held.
         keys: u32,
     },
-    /// `+COMMITTED` or `+ABORTED <fence>`, to an outcome query.
+    /// `+COMMITTED` or `+ABORTED <fence>`, to an outcome query
+    /// ([`PeerRequest::Outcome`] or [`PeerRequest::Recheck`]).
     Outcome(Outcome),
     /// `+OK`, to news: the receiver learned it (or knew it already).
     Learned,
@@ -1326,9 +1352,9 @@ pub enum PeerWireError {
 impl fmt::Display for PeerWireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::UnknownVerb => f.write_str(
-                "not MOVE-SCOPE-INGEST, MOVE-SCOPE-OUTCOME, MOVE-SCOPE-NEWS, MOVE-SCOPE-EPOCH or MOVE-SCOPE-FENCE",
-            ),
+            Self::UnknownVerb => {
+                f.write_str("not MOVE-SCOPE-INGEST, -OUTCOME, -NEWS, -EPOCH, -FENCE or -RECHECK")
+            }
             Self::WrongArity { expected, got } => write!(
                 f,
                 "the command takes {expected} arguments after its name, not {got}"
@@ -1484,7 +1510,7 @@ fn number(text: &[u8]) -> Option<u32> {
     Some(n)
 }
 
-/// The longest `OUTCOME` or `NEWS` request, or `INGEST` up to its keys
+/// The longest `OUTCOME`, `RECHECK` or `NEWS` request, or `INGEST` up to its keys
 /// ([`PeerRequest::encode_ingest_header`]; `EPOCH` and `FENCE` are
 /// shorter), whose prefix is at most
 /// [`MAX_PREFIX_LEN`] bytes: a [`MigrationTable`](crate::MigrationTable)'s
@@ -1511,7 +1537,9 @@ pub const MAX_PEER_REQUEST_LEN: usize = {
     if ingest > news { ingest } else { news }
 };
 
-// `FENCE` is shorter than them (`EPOCH` shorter still).
+// `RECHECK` is as long as `OUTCOME`; `FENCE` is shorter than them
+// (`EPOCH` shorter still).
+const _: () = assert!(RECHECK.len() == OUTCOME.len());
 const _: () =
     assert!("*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$10\r\n4294967295\r\n".len() < MAX_PEER_REQUEST_LEN);
 
