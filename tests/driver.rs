@@ -1506,6 +1506,51 @@ fn a_target_that_announced_its_adoption_keeps_it_through_recovery() {
     sim.check_no_cycle().unwrap();
 }
 
+/// B tells its fallback F that `c:z:` is moving to A, and loses its
+/// records before the news arrives; B recovers without it. The late news
+/// leaves F with a move no one will announce the end of: F sends clients
+/// waiting (not back to B while B is down), and after `watch_ms` asks the
+/// target, whose fence ends it; then F stands in for B again.
+#[test]
+fn a_move_heard_of_from_a_lost_incarnation_is_looked_into() {
+    let mut sim = Sim::new(18);
+    sim.logging = true;
+    start(&mut sim, B, b"c:z:", A);
+    sim.flush(B).unwrap();
+    let prepare = take(&mut sim, |m| m.to == F);
+    sim.crash(B, true).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert!(
+        !sim.hosts[B].node.is_quarantined(),
+        "{}",
+        sim.log.join("\n")
+    );
+    sim.deliver(prepare).unwrap();
+    sim.flush(F).unwrap();
+    sim.hosts[B].down = true;
+    assert_eq!(
+        sim.verdict(F, b"c:z:k"),
+        WriteVerdict::Quiesced { target: "A" }
+    );
+    sim.check_no_cycle().unwrap();
+    sim.net.clear();
+    sim.now += 61_000;
+    sim.timer(F).unwrap();
+    assert!(
+        sim.net
+            .iter()
+            .any(|m| m.to == A && matches!(m.body, Body::Req(Req::Outcome(_)))),
+        "{:?}",
+        sim.net
+    );
+    deliver_all(&mut sim, |_| true);
+    assert!(accepts(&sim, F, b"c:z:k"), "{:?}", sim.verdict(F, b"c:z:k"));
+    assert!(!accepts(&sim, A, b"c:z:k"));
+    sim.hosts[B].down = false;
+    assert!(accepts(&sim, B, b"c:z:k") && !accepts(&sim, F, b"c:z:k"));
+    sim.check_no_cycle().unwrap();
+}
+
 /// Delivers the first message in flight `pick` accepts and returns a copy.
 fn pass(sim: &mut Sim, pick: impl Fn(&Msg) -> bool) -> Msg {
     let msg = take(sim, pick);

@@ -321,9 +321,14 @@ fn a_fallback_never_stands_in_for_what_its_writer_gave_away() {
     };
     assert_eq!(announce(&mut f, id, MoveStatus::InFlight), Ok(true));
     ingest(&mut b, &id);
-    // A is down before it commits: F does not stand in.
+    // A is down before it commits: F does not stand in; the write waits
+    // for the move, as it would on A.
     assert_eq!(
         f.verdict(KEY, a_down),
+        WriteVerdict::Quiesced { target: "B" }
+    );
+    assert_eq!(
+        f.verdict(KEY, |_| false),
         WriteVerdict::Misdirected { target: "A" }
     );
     assert!(b.verdict(KEY, a_down).is_accept());

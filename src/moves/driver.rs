@@ -166,7 +166,7 @@ use core::fmt;
 
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
 use crate::moves::node::{Node, ScopeLookup, Started};
-use crate::moves::records::{MigrationError, MoveRecords};
+use crate::moves::records::{MigrationError, MoveRecords, Phase};
 use crate::node_id::{NodeId, NodeIdError};
 use crate::wire::peer::{PeerReply, Refusal};
 
@@ -206,17 +206,25 @@ pub struct Timing {
     /// How long the operator waits for the outcome once it is asked;
     /// then it hears `TryAgain` and the move resolves in the background.
     pub reply_ms: u32,
+    /// How long a move this node heard of stays pending before it asks
+    /// the move's target what became of it, and again after each
+    /// round; 0: never. A move's source announces its end, so this is for
+    /// news that cannot come: the source lost its records after it told
+    /// this node (its in-flight news arrived late).
+    pub watch_ms: u32,
 }
 
 impl Timing {
     /// Resends after 200 ms, doubling up to 5 s; the fallback has 3 s,
-    /// the ingest 30 s, the operator waits 3 s for an outcome.
+    /// the ingest 30 s, the operator waits 3 s for an outcome; a move
+    /// heard of is looked into after a minute.
     pub const DEFAULT: Self = Self {
         retry_ms: 200,
         max_retry_ms: 5_000,
         prepare_ms: 3_000,
         ship_ms: 30_000,
         reply_ms: 3_000,
+        watch_ms: 60_000,
     };
 }
 
@@ -639,6 +647,18 @@ fn news<'n, T: ScopeLookup, R: MoveRecords>(
         .find(|a| o.is(a.id.epoch, source(peers, me, a.id.from), a.status))
 }
 
+/// The moves this node heard of and has pending, between two peers.
+fn watched<'n, T: ScopeLookup, R: MoveRecords>(
+    peers: &'n [NodeId],
+    node: &'n Node<T, R>,
+) -> impl Iterator<Item = MoveId<'n>> + 'n {
+    let me = node.id();
+    node.records().filter_map(move |(phase, id)| {
+        let between_peers = id.from != me && id.to != me && index(peers, id.to).is_some();
+        (phase == Phase::Pending && between_peers).then_some(id)
+    })
+}
+
 /// What `poll` hands out, before it borrows the data to name it.
 #[derive(Debug, Clone, Copy)]
 enum Act {
@@ -652,6 +672,8 @@ enum Act {
     News(usize, u8),
     /// The recovery's request of this round, to this peer.
     Recover(u8),
+    /// The outcome of the pending move at this index of [`watched`].
+    Watch(usize),
     Wake(u64),
 }
 
@@ -703,6 +725,11 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     told: u64,
     /// Set while the node recovers its lost records.
     recovery: Option<Recovery>,
+    /// When the moves heard of and still pending are looked into (if
+    /// `watching`), and which of them this round asks next.
+    watch_at: u32,
+    watching: bool,
+    watch_next: Option<usize>,
 }
 
 #[cfg(feature = "test-mutants")]
@@ -745,6 +772,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             writes: 0,
             told: NEVER,
             recovery: None,
+            watch_at: 0,
+            watching: false,
+            watch_next: None,
         })
     }
 
@@ -789,6 +819,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         self.rounding = false;
         self.round_backoff = 0;
         self.recovery = None;
+        self.watching = false;
+        self.watch_next = None;
         if node.is_quarantined() {
             let all = self.others(node.id());
             self.recovery = Some(Recovery {
@@ -918,8 +950,14 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             Request::Fence(_) => return Ok(()),
         };
-        if id.from != node.id() || id.to != from {
+        if id.to != from {
             return Ok(());
+        }
+        if id.from != node.id() {
+            return match (ingest, answer) {
+                (false, Answer::Outcome(outcome)) => self.watched_end(node, &id, outcome),
+                _ => Ok(()),
+            };
         }
         match (ingest, answer) {
             (true, Answer::Ingested { keys }) => {
@@ -965,7 +1003,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// assert_eq!(driver.poll(&a, 0), Some(Effect::Send { to: "B", request: Request::Epoch }));
     /// driver.answer(&mut a, "B", Request::Epoch, Answer::Epoch(b.known_epoch())).unwrap();
     /// let Some(Effect::Send { request: Request::Fence(fence), .. }) = driver.poll(&a, 0) else { panic!() };
-    /// let _ = b.fence(fence).unwrap(); // B persists, then answers with its news
+    /// let _ = b.fence("A", fence).unwrap(); // B persists, then answers with its news
     /// driver.recovered(&mut a, "B", fence, b.news()).unwrap();
     /// assert_eq!(driver.poll(&a, 0), Some(Effect::Persist));
     /// assert!(!a.is_quarantined() && a.verdict(b"a:1", |_| false).is_accept());
@@ -1270,6 +1308,23 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         }
     }
 
+    /// The target's word on a move this node heard of: learned as its end.
+    fn watched_end<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &mut Node<T, R>,
+        id: &MoveId<'_>,
+        outcome: Outcome,
+    ) -> Result<(), DriverError> {
+        let status = match outcome {
+            Outcome::Committed => MoveStatus::Committed,
+            _ => MoveStatus::Aborted,
+        };
+        if let Ok(step) = node.learn(&Announcement { id: *id, status }) {
+            let () = self.took(step);
+        }
+        Ok(())
+    }
+
     /// Resolves this node's move `id` with its target's word.
     fn resolve<T: ScopeLookup, R: MoveRecords>(
         &mut self,
@@ -1384,6 +1439,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             i += 1;
         }
+        if let Some(act) = self.watch(node, clock) {
+            return Some(act);
+        }
         self.prune(node);
         let mut rearmed = false;
         loop {
@@ -1419,6 +1477,41 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         (at != NEVER).then_some(Act::Wake(at))
     }
 
+    /// Looks into the moves this node heard of and still has pending, a
+    /// round every `watch_ms`: their targets are asked the outcome.
+    fn watch<T: ScopeLookup, R: MoveRecords>(
+        &mut self,
+        node: &Node<T, R>,
+        now: u32,
+    ) -> Option<Act> {
+        let every = self.timing.watch_ms;
+        let count = if every == 0 || self.recovery.is_some() {
+            0
+        } else {
+            watched(&self.peers, node).count()
+        };
+        if count == 0 {
+            self.watching = false;
+            self.watch_next = None;
+            return None;
+        }
+        if !self.watching {
+            self.watching = true;
+            self.watch_at = now.wrapping_add(every.min(HALF - 1));
+        }
+        if self.watch_next.is_none() && due(self.watch_at, now) {
+            self.watch_next = Some(0);
+        }
+        let i = self.watch_next?;
+        if i < count {
+            self.watch_next = Some(i + 1);
+            return Some(Act::Watch(i));
+        }
+        self.watch_next = None;
+        self.watch_at = now.wrapping_add(every.min(HALF - 1));
+        None
+    }
+
     /// How long until the earliest deadline of what may leave.
     fn wait(&self, now: u32) -> Option<u32> {
         let mut min = u32::MAX;
@@ -1429,6 +1522,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             if e.timed {
                 min = min.min(left(e.until, now));
             }
+        }
+        if self.watching && self.watch_next.is_none() {
+            min = min.min(left(self.watch_at, now));
         }
         let resends = self.recovery.is_some() || self.owed.iter().any(|o| open(o.gate, self.done));
         if self.rounding && resends {
@@ -1475,6 +1571,13 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                     Some(fence) => Request::Fence(fence),
                 },
             },
+            Act::Watch(at) => {
+                let id = watched(&self.peers, node).nth(at)?;
+                Effect::Send {
+                    to: id.to,
+                    request: Request::Outcome(id),
+                }
+            }
             Act::News(at, to) => Effect::Send {
                 to: peer(to)?,
                 request: Request::News(news(&self.peers, node, self.owed.get(at)?)?),

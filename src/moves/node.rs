@@ -35,7 +35,7 @@
 //! | migrating | `start_move` on an owned prefix | `-QUIESCED migrating to <to>` |
 //! | migrated | `commit_move`/`resolve_move`, or learned news | `-MISDIRECTED writer is <owner>` |
 //! | adopted | `adopt`, or a move of its own aborted | accepted |
-//! | pending | learned `InFlight` news | `-MISDIRECTED writer is <from>`; no stand-in |
+//! | pending | learned `InFlight` news | `-MISDIRECTED writer is <from>` (`-QUIESCED migrating to <to>` while `from` is down); no stand-in |
 //! | not owned | config | `-MISDIRECTED` to the static writer (or its fallback) |
 //!
 //! The target never accepts a client write for `p` before it adopts: the
@@ -409,14 +409,15 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     ///
     /// ```
     /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Outcome, Scope};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"c:", "C")]).unwrap();
     /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B")?.into_inner().epoch;
     /// // B lost its records; its recovery fences A.
     /// assert!(a.fence("B", Epoch::new(9))?.must_persist());
-    /// let late = MoveId { prefix: b"a:", from: "B", to: "A", epoch: Epoch::new(9) };
+    /// // Nothing at or below the fence lands here any more.
+    /// let late = MoveId { prefix: b"c:", from: "C", to: "A", epoch: Epoch::new(9) };
     /// assert!(matches!(a.check_ingest(&late), Err(MigrationError::Stale { .. })));
-    /// // B's +OK from before it lost its records is refused.
+    /// // B's +OK from before it lost its records no longer commits A's move.
     /// assert_eq!(a.commit_move(b"a:", epoch), Err(MigrationError::TargetRecovered));
     /// let _ = a.resolve_move(b"a:", epoch, Outcome::Aborted { fence: Epoch::new(9) })?;
     /// # Ok::<(), MigrationError>(())
@@ -668,6 +669,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 target: state.to.as_str(),
             },
             Phase::Adopted => WriteVerdict::Accept,
+            // The move's source, unless it is down: then the write waits
+            // for the move as it would there.
+            Phase::Pending if is_writer_down(state.from.as_str()) => WriteVerdict::Quiesced {
+                target: state.to.as_str(),
+            },
             Phase::Pending => WriteVerdict::Misdirected {
                 target: state.from.as_str(),
             },

@@ -10,13 +10,17 @@
 //! MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
 //! MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>    -> +OK
 //! MOVE-SCOPE-EPOCH                                         -> +EPOCH <n>
-//! MOVE-SCOPE-FENCE <epoch>                                 -> *<k> news: *5 <status> <prefix> <from> <to> <epoch>
+//! MOVE-SCOPE-FENCE <from> <epoch>                          -> *<k> news: *5 <status> <prefix> <from> <to> <epoch>
 //! any refused step                                         -> -<CODE> <reason>
 //! ```
 //!
 //! `EPOCH` and `FENCE` are a recovering node's: it asks every peer the
 //! highest epoch it knows, then asks every peer to fence off every move
-//! at or below an epoch and to tell all it knows. `RECHECK` is a source's
+//! at or below an epoch and to tell all it knows; a fence names its
+//! sender, the recovering node (`<from>`), as every request naming a move
+//! names its source: [`Node::fence`](crate::Node::fence) puts the moves
+//! to it in doubt, and the receiver need not know who is on the other end
+//! of the connection. `RECHECK` is a source's
 //! outcome query for a move whose target recovered since (the move is in
 //! doubt: an earlier `+OK` no longer commits it); the target answers it as
 //! `OUTCOME`, and the source knows from the name that only this answer
@@ -52,7 +56,7 @@ const RECHECK: &[u8] = b"MOVE-SCOPE-RECHECK";
 const CRLF: &[u8] = b"\r\n";
 /// The commands' names, and how many arguments each takes after it.
 const VERBS: [&[u8]; 6] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE, RECHECK];
-const ARITIES: [usize; 6] = [5, 4, 5, 0, 1, 4];
+const ARITIES: [usize; 6] = [5, 4, 5, 0, 2, 4];
 const INGEST_AT: usize = 0;
 const RECHECK_AT: usize = 5;
 
@@ -103,11 +107,17 @@ pub enum PeerRequest<'a> {
     /// `MOVE-SCOPE-EPOCH`: a recovering node asks the highest epoch the
     /// receiver knows. Answered [`PeerReply::Epoch`].
     Epoch,
-    /// `MOVE-SCOPE-FENCE <epoch>`: a recovering node asks the receiver to
-    /// fence off every move at or below the epoch and to tell all it
-    /// knows. Answered with a list of news ([`encode_news`],
-    /// [`NewsList`]).
-    Fence(Epoch),
+    /// `MOVE-SCOPE-FENCE <from> <epoch>`: the recovering node `from`
+    /// asks the receiver to fence off every move at or below the epoch
+    /// and to tell all it knows
+    /// ([`Node::fence`](crate::Node::fence) takes both). Answered with a
+    /// list of news ([`encode_news`], [`NewsList`]).
+    Fence {
+        /// The recovering node, which sends the fence.
+        from: &'a str,
+        /// The fence.
+        epoch: Epoch,
+    },
     /// `MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>`: the source asks
     /// again what became of a move whose target recovered its records
     /// since (the move is in doubt there,
@@ -140,13 +150,16 @@ impl<'a> PeerRequest<'a> {
     /// use kevy_scope::{Epoch, PeerRequest, PeerWireError};
     /// let ask: [&[u8]; 1] = [b"MOVE-SCOPE-EPOCH"];
     /// assert_eq!(PeerRequest::decode(&ask)?, PeerRequest::Epoch);
-    /// let fence: [&[u8]; 2] = [b"move-scope-fence", b"41"];
-    /// assert_eq!(PeerRequest::decode(&fence)?, PeerRequest::Fence(Epoch::new(41)));
+    /// let fence: [&[u8]; 3] = [b"move-scope-fence", b"A", b"41"];
+    /// assert_eq!(
+    ///     PeerRequest::decode(&fence)?,
+    ///     PeerRequest::Fence { from: "A", epoch: Epoch::new(41) }
+    /// );
     ///
-    /// let bare: [&[u8]; 1] = [b"MOVE-SCOPE-FENCE"];
+    /// let bare: [&[u8]; 2] = [b"MOVE-SCOPE-FENCE", b"41"];
     /// assert_eq!(
     ///     PeerRequest::decode(&bare),
-    ///     Err(PeerWireError::WrongArity { expected: 1, got: 0 })
+    ///     Err(PeerWireError::WrongArity { expected: 2, got: 1 })
     /// );
     ///
     /// // The outcome asked again, after the target recovered.
@@ -172,7 +185,10 @@ impl<'a> PeerRequest<'a> {
         // and outcome and recheck (4 each).
         Ok(match (verb, args) {
             (_, []) => Self::Epoch,
-            (_, [epoch]) => Self::Fence(Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?)),
+            (_, &[from, epoch]) => Self::Fence {
+                from: node_id(from).map_err(PeerWireError::BadSource)?,
+                epoch: Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?),
+            },
             (RECHECK_AT, &[prefix, from, to, epoch]) => {
                 Self::Recheck(move_id(prefix, from, to, epoch)?)
             }
@@ -197,14 +213,14 @@ impl<'a> PeerRequest<'a> {
     /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// assert_eq!(PeerRequest::Ingest { id, bulk: b"" }.id(), Some(&id));
-    /// assert_eq!(PeerRequest::Fence(Epoch::new(1)).id(), None);
+    /// assert_eq!(PeerRequest::Fence { from: "A", epoch: Epoch::new(1) }.id(), None);
     /// ```
     #[must_use]
     pub const fn id(&self) -> Option<&MoveId<'a>> {
         match self {
             Self::Ingest { id, .. } | Self::Outcome(id) | Self::Recheck(id) => Some(id),
             Self::News(news) => Some(&news.id),
-            Self::Epoch | Self::Fence(_) => None,
+            Self::Epoch | Self::Fence { .. } => None,
         }
     }
 
@@ -254,8 +270,8 @@ impl<'a> PeerRequest<'a> {
     /// assert!(buf[..len].starts_with(b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n"));
     /// assert!(news.encode(&mut buf[..len - 1]).is_err());
     ///
-    /// let len = PeerRequest::Fence(Epoch::new(41)).encode(&mut buf)?;
-    /// assert_eq!(&buf[..len], b"*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$2\r\n41\r\n");
+    /// let len = PeerRequest::Fence { from: "A", epoch: Epoch::new(41) }.encode(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"*3\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$1\r\nA\r\n$2\r\n41\r\n");
     /// # Ok::<(), kevy_scope::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
@@ -297,16 +313,17 @@ impl<'a> PeerRequest<'a> {
     fn arg_list<'s>(&'s self, digits: &'s mut [u8; DIGITS]) -> ([&'s [u8]; 6], usize) {
         let epoch = match self {
             Self::Epoch => Epoch::ZERO,
-            Self::Fence(epoch) => *epoch,
+            Self::Fence { epoch, .. } => *epoch,
             Self::Ingest { id, .. }
             | Self::Outcome(id)
             | Self::Recheck(id)
             | Self::News(Announcement { id, .. }) => id.epoch,
         };
         let epoch = decimal(epoch.get() as usize, digits);
-        let (prefix, from, to) = match self.id() {
-            Some(id) => (id.prefix, id.from.as_bytes(), id.to.as_bytes()),
-            None => (&[][..], &[][..], &[][..]),
+        let (prefix, from, to) = match (self, self.id()) {
+            (_, Some(id)) => (id.prefix, id.from.as_bytes(), id.to.as_bytes()),
+            (Self::Fence { from, .. }, None) => (&[][..], from.as_bytes(), &[][..]),
+            (_, None) => (&[][..], &[][..], &[][..]),
         };
         match self {
             Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk], 6),
@@ -317,7 +334,7 @@ impl<'a> PeerRequest<'a> {
                 ([NEWS, status, prefix, from, to, epoch], 6)
             }
             Self::Epoch => ([EPOCH, &[], &[], &[], &[], &[]], 1),
-            Self::Fence(_) => ([FENCE, epoch, &[], &[], &[], &[]], 2),
+            Self::Fence { .. } => ([FENCE, from, epoch, &[], &[], &[]], 3),
         }
     }
 
@@ -1541,7 +1558,12 @@ pub const MAX_PEER_REQUEST_LEN: usize = {
 // (`EPOCH` shorter still).
 const _: () = assert!(RECHECK.len() == OUTCOME.len());
 const _: () =
-    assert!("*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$10\r\n4294967295\r\n".len() < MAX_PEER_REQUEST_LEN);
+    // `*3`, then the name, the longest id and the longest epoch as bulks
+    // (`$<len>\r\n<bytes>\r\n`, two-digit lengths).
+    assert!(
+        "*3\r\n".len() + (FENCE.len() + 7) + (MAX_NODE_ID_LEN + 7) + (10 + 7)
+            < MAX_PEER_REQUEST_LEN
+    );
 
 // The digit counts above: two-digit prefix and id lengths.
 const _: () = assert!(MAX_PREFIX_LEN >= 10 && MAX_PREFIX_LEN < 100);
