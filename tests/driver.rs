@@ -1551,6 +1551,65 @@ fn a_move_heard_of_from_a_lost_incarnation_is_looked_into() {
     sim.check_no_cycle().unwrap();
 }
 
+/// README's host rule: B adopted `d:` from A, and F has not heard yet.
+/// B moves `d:` on to F: F refuses the ingest (`SenderNotOwner`), the
+/// move aborts, the abort's news teaches F that B owns `d:`, and the
+/// operator's retry lands.
+#[test]
+fn a_target_that_does_not_know_the_sender_learns_it_from_the_abort() {
+    let mut sim = Sim::new(19);
+    sim.logging = true;
+    start(&mut sim, A, b"d:", B);
+    deliver_all(&mut sim, |m| m.to != F);
+    sim.net.retain(|m| m.to != F);
+    assert!(accepts(&sim, B, b"d:k"));
+    assert_eq!(
+        sim.verdict(F, b"d:k"),
+        WriteVerdict::Misdirected { target: "A" }
+    );
+    let first = start(&mut sim, B, b"d:", F);
+    deliver_all(&mut sim, |m| m.from != A && m.to != A);
+    let replies = &sim.commands[&(B, first)].replies;
+    assert_eq!(replies[..], [MoveReply::Aborted], "{}", sim.log.join("\n"));
+    assert!(accepts(&sim, B, b"d:k"));
+    let again = start(&mut sim, B, b"d:", F);
+    deliver_all(&mut sim, |m| m.from != A && m.to != A);
+    assert!(matches!(
+        sim.commands[&(B, again)].replies[..],
+        [MoveReply::Committed { .. }]
+    ));
+    assert!(accepts(&sim, F, b"d:k") && !accepts(&sim, B, b"d:k"));
+}
+
+/// A repeated outcome query after the prefix moved on may answer
+/// `Committed` where it answered `Aborted`: the source's driver ignores an
+/// answer for a move that already ended.
+#[test]
+fn a_late_contradicting_outcome_changes_nothing() {
+    let mut sim = Sim::new(20);
+    let ticket = start(&mut sim, A, b"d:", B);
+    sim.flush(A).unwrap();
+    sim.net.clear(); // the ship is lost
+    sim.now += 31_000;
+    sim.timer(A).unwrap();
+    deliver_all(&mut sim, |_| true);
+    assert_eq!(sim.commands[&(A, ticket)].replies[..], [MoveReply::Aborted]);
+    let id = Mv {
+        prefix: b"d:",
+        from: A,
+        to: B,
+        epoch: ticket,
+    };
+    let h = &mut sim.hosts[A];
+    let before = image(&h.node);
+    let late = Answer::Outcome(kevy_scope::Outcome::Committed);
+    h.driver
+        .answer(&mut h.node, "B", Request::Outcome(id.id()), late)
+        .unwrap();
+    assert_eq!(image(&h.node), before);
+    assert!(accepts(&sim, A, b"d:k"));
+}
+
 /// Delivers the first message in flight `pick` accepts and returns a copy.
 fn pass(sim: &mut Sim, pick: impl Fn(&Msg) -> bool) -> Msg {
     let msg = take(sim, pick);
