@@ -82,12 +82,18 @@ fn requests_are_the_bytes_earlier_nodes_sent() {
             b"*5\r\n$18\r\nMOVE-SCOPE-RECHECK\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
         ),
         (
-            PeerRequest::Fence(Epoch::new(42)),
-            b"*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$2\r\n42\r\n",
+            PeerRequest::Fence {
+                from: "server-eu-1",
+                epoch: Epoch::new(42),
+            },
+            b"*3\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
         ),
         (
-            PeerRequest::Fence(Epoch::ZERO),
-            b"*2\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$1\r\n0\r\n",
+            PeerRequest::Fence {
+                from: "a",
+                epoch: Epoch::ZERO,
+            },
+            b"*3\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$1\r\na\r\n$1\r\n0\r\n",
         ),
     ];
     for (request, bytes) in cases {
@@ -206,13 +212,19 @@ fn every_request_round_trips() {
         news(MoveStatus::Committed),
         news(MoveStatus::Aborted),
         PeerRequest::Epoch,
-        PeerRequest::Fence(Epoch::ZERO),
-        PeerRequest::Fence(Epoch::new(u32::MAX)),
+        PeerRequest::Fence {
+            from: "a",
+            epoch: Epoch::ZERO,
+        },
+        PeerRequest::Fence {
+            from: &"n".repeat(MAX_NODE_ID_LEN),
+            epoch: Epoch::new(u32::MAX),
+        },
     ];
     for request in requests {
         let args = args(&request);
         assert_eq!(decode(&args), Ok(request));
-        let names_a_move = !matches!(request, PeerRequest::Epoch | PeerRequest::Fence(_));
+        let names_a_move = !matches!(request, PeerRequest::Epoch | PeerRequest::Fence { .. });
         let id = names_a_move.then_some(&ID);
         assert_eq!(decode(&args).unwrap().id(), id);
         // Every request but an ingest's keys fits the bound.
@@ -308,11 +320,20 @@ fn names_and_statuses_are_read_in_any_case() {
     assert_eq!((id.prefix, id.from, id.to), (&b"p:"[..], "A", "B"));
     let mixed: [&[u8]; 1] = [b"Move-Scope-Epoch"];
     assert_eq!(PeerRequest::decode(&mixed), Ok(PeerRequest::Epoch));
-    let fence: [&[u8]; 2] = [b"move-scope-fence", b"3"];
+    let fence: [&[u8]; 3] = [b"move-scope-fence", b"A", b"3"];
     assert_eq!(
         PeerRequest::decode(&fence),
-        Ok(PeerRequest::Fence(Epoch::new(3)))
+        Ok(PeerRequest::Fence {
+            from: "A",
+            epoch: Epoch::new(3)
+        })
     );
+    // The sender's id is compared exactly: never folded.
+    let fence: [&[u8]; 3] = [b"MOVE-SCOPE-FENCE", b"a", b"3"];
+    assert!(matches!(
+        PeerRequest::decode(&fence),
+        Ok(PeerRequest::Fence { from: "a", .. })
+    ));
     // In a list too.
     let list = b"*1\r\n*5\r\n$9\r\nCommitted\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n1\r\n";
     let (list, _) = NewsList::decode(list).unwrap();
@@ -424,21 +445,30 @@ fn malformed_requests_are_refused_each_with_its_error() {
         (
             vec![b"MOVE-SCOPE-FENCE"],
             PeerWireError::WrongArity {
-                expected: 1,
+                expected: 2,
                 got: 0,
             },
         ),
+        // The fence alone, as the first recovering nodes' wire had it:
+        // the sender is named now.
         (
-            vec![b"MOVE-SCOPE-FENCE", b"1", b"2"],
+            vec![b"MOVE-SCOPE-FENCE", b"7"],
             PeerWireError::WrongArity {
-                expected: 1,
-                got: 2,
+                expected: 2,
+                got: 1,
+            },
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"A", b"1", b"2"],
+            PeerWireError::WrongArity {
+                expected: 2,
+                got: 3,
             },
         ),
         (
             vec![b"MOVE-SCOPE-FENCE", b"p:", b"A", b"B", b"7"],
             PeerWireError::WrongArity {
-                expected: 1,
+                expected: 2,
                 got: 4,
             },
         ),
@@ -485,12 +515,38 @@ fn malformed_requests_are_refused_each_with_its_error() {
             vec![b"MOVE-SCOPE-RECHECK", b"p:", b"A", b"B", b"4294967296"],
             PeerWireError::BadEpoch,
         ),
-        (vec![b"MOVE-SCOPE-FENCE", b""], PeerWireError::BadEpoch),
-        (vec![b"MOVE-SCOPE-FENCE", b"07"], PeerWireError::BadEpoch),
-        (vec![b"MOVE-SCOPE-FENCE", b"-1"], PeerWireError::BadEpoch),
         (
-            vec![b"MOVE-SCOPE-FENCE", b"4294967296"],
+            vec![b"MOVE-SCOPE-FENCE", b"A", b""],
             PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"A", b"07"],
+            PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"A", b"-1"],
+            PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"A", b"4294967296"],
+            PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"", b"7"],
+            PeerWireError::BadSource(NodeIdError::Empty),
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"a=b", b"7"],
+            PeerWireError::BadSource(NodeIdError::InvalidByte { byte: b'=', at: 1 }),
+        ),
+        (
+            vec![b"MOVE-SCOPE-FENCE", long_id.to_vec().leak(), b"7"],
+            PeerWireError::BadSource(NodeIdError::TooLong { len: 33 }),
+        ),
+        // The sender first: a bad sender is named before a bad fence.
+        (
+            vec![b"MOVE-SCOPE-FENCE", b"", b"x"],
+            PeerWireError::BadSource(NodeIdError::Empty),
         ),
     ];
     for (args, error) in cases {
@@ -986,7 +1042,7 @@ proptest! {
             0 => PeerRequest::Ingest { id, bulk: &bulk },
             1 => PeerRequest::Outcome(id),
             2 => PeerRequest::Epoch,
-            3 => PeerRequest::Fence(Epoch::new(epoch)),
+            3 => PeerRequest::Fence { from: &from, epoch: Epoch::new(epoch) },
             4 => PeerRequest::Recheck(id),
             _ => PeerRequest::News(Announcement { id, status }),
         };
