@@ -1499,6 +1499,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             self.watching = true;
             self.watch_at = now.wrapping_add(every.min(HALF - 1));
         }
+        if self.must_persist() {
+            // What it learned is not written yet: the round waits.
+            return None;
+        }
         if self.watch_next.is_none() && due(self.watch_at, now) {
             self.watch_next = Some(0);
         }
@@ -1523,7 +1527,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 min = min.min(left(e.until, now));
             }
         }
-        if self.watching && self.watch_next.is_none() {
+        if self.watching && self.watch_next.is_none() && !self.must_persist() {
             min = min.min(left(self.watch_at, now));
         }
         let resends = self.recovery.is_some() || self.owed.iter().any(|o| open(o.gate, self.done));
