@@ -329,7 +329,7 @@ impl From<PeerReply<'_>> for Answer {
 /// use kevy_scope::MoveReply;
 /// assert_ne!(MoveReply::Aborted, MoveReply::TryAgain);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum MoveReply {
@@ -440,7 +440,7 @@ impl fmt::Display for DriverError {
 impl core::error::Error for DriverError {}
 
 /// Where a move this node runs stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Stage {
     /// Telling the fallback; the keys ship on its ack.
     Preparing,
@@ -1125,6 +1125,52 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     pub fn persisting(&mut self) {
         self.asked = self.want;
         self.writes = self.writes.saturating_add(1);
+    }
+
+    /// Feeds `state` what decides the driver's behaviour from time `now`
+    /// on: every deadline as the time left until it (none once due), the
+    /// persists as counts past the last one done. Two drivers of one node
+    /// that hash alike at their clocks hand out the same effects for the
+    /// same events; a model checker keys its states on it.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable, Scope};
+    /// use std::hash::{DefaultHasher, Hasher};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
+    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let key = |d: &Driver<2, 2>, now| { let mut h = DefaultHasher::new(); d.hash_at(now, &mut h); h.finish() };
+    /// let mut early = Driver::<2, 2>::new(["A", "B"]).unwrap();
+    /// early.start(&mut a, b"a:", "B").unwrap();
+    /// let mut late = early.clone();
+    /// while early.poll(&a, 0).is_some() {}
+    /// while late.poll(&a, 1_000).is_some() {}
+    /// assert_eq!(key(&early, 0), key(&late, 1_000));
+    /// ```
+    pub fn hash_at<H: core::hash::Hasher>(&self, now: u64, state: &mut H) {
+        use core::hash::Hash;
+        let clock = now as u32;
+        let done = self.done;
+        let past = |n: u32| n.wrapping_sub(done);
+        (past(self.want), past(self.asked), self.writes).hash(state);
+        for e in &self.moves {
+            (e.epoch, e.ticket, past(e.gate), e.stage, e.fallback).hash(state);
+            (e.fresh, e.timed, e.stale, e.retried, e.reply, e.backoff).hash(state);
+            (left(e.next, clock), e.timed.then(|| left(e.until, clock))).hash(state);
+        }
+        for o in &self.owed {
+            (o.epoch, past(o.gate), o.pending, o.unsent, o.from, o.status).hash(state);
+        }
+        let round = self.rounding.then(|| left(self.round, clock));
+        (round, self.round_backoff).hash(state);
+        if let Some(r) = &self.recovery {
+            (r.heard, r.fence, r.unheard, r.unsent).hash(state);
+        }
+        let watch = self.watching.then(|| left(self.watch_at, clock));
+        (watch, self.watch_next).hash(state);
+        // The last wake handed out, as it suppresses the same one again.
+        (self.told != NEVER)
+            .then(|| self.told.saturating_sub(now))
+            .hash(state);
     }
 
     /// Whether the driver has nothing left to do: no move in flight, no
