@@ -98,7 +98,10 @@
 //! resolves in the background. A target that refused the ingest as
 //! `Stale` has seen a higher epoch than this node; the abort lifts this
 //! node above the target's fence, and the driver starts the move once
-//! more, with the same ticket.
+//! more, with the same ticket. A move this node only heard of (a pending
+//! record) that stays pending for [`Timing::watch_ms`] is looked into:
+//! the driver asks its target the outcome and learns the answer, since
+//! the news of its end cannot come when its source lost its records.
 //!
 //! ```text
 //!  start ─▶ preparing ──ack──▶ shipping ──+OK──▶ commit ─┐
