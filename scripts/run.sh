@@ -172,18 +172,24 @@ device_suites() {
 # routines (memcpy, memclr, memcmp) the probe pulls in, which any firmware
 # that moves a large struct links anyway. The image column is what
 # encoding and restoring a node's image adds to the routing stack (its
-# memory routines apart). The firmware's RAM includes the 4 KiB region
-# that stands in for flash under QEMU (.uninit).
+# memory routines apart); the driver column what a host of the move
+# Driver adds to that (driver-stack over image-stack), and the wire
+# column what the node-to-node wire adds to the driver (wire-stack over
+# driver-stack), memory routines apart (dw-mem-fns: theirs, together).
+# The firmware's RAM includes the 4 KiB region that stands in for flash
+# under QEMU (.uninit).
 footprint() {
     step "footprint of the embed-billing-1 firmware (opt-level = \"s\", LTO)"
-    printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s\n' target flash ram stack crate-syms \
-        routing-stack with-parsing mem-fns image
+    printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s %7s %6s %11s\n' target flash ram stack \
+        crate-syms routing-stack with-parsing mem-fns image driver wire dw-mem-fns
     for target in "${TARGETS[@]}"; do
         local elf log flash ram stack syms base dir
         log=$(qemu "$target" embed-billing-1)
         qemu "$target" routing-stack >/dev/null
         qemu "$target" config-stack >/dev/null
         qemu "$target" image-stack >/dev/null
+        qemu "$target" driver-stack >/dev/null
+        qemu "$target" wire-stack >/dev/null
         (cd device && cargo build -q --release --target "$target" --bin baseline)
         dir="$(target_dir device)/$target/release"
         elf="$dir/embed-billing-1"
@@ -198,19 +204,26 @@ footprint() {
         local image_all image_mem
         image_all=$(($(flash_of "$dir/image-stack") - $(flash_of "$dir/routing-stack")))
         image_mem=$(($(mem_fns_of "$dir/image-stack") - $(mem_fns_of "$dir/routing-stack")))
+        local driver wire dw_mem
+        driver=$(added_flash "$dir/image-stack" "$dir/driver-stack")
+        wire=$(added_flash "$dir/driver-stack" "$dir/wire-stack")
+        dw_mem=$(($(mem_fns_of "$dir/wire-stack") - $(mem_fns_of "$dir/image-stack")))
         # Code and read-only data whose symbol names the crate (not what
         # LTO inlined into the firmware's own functions).
         syms=$(nm -C -S --size-sort "$elf" | awk '$3 ~ /^[tTrR]$/' |
             grep -E 'kevy_scope::' | grep -v kevy_scope_device |
             { s=0; while read -r _ size _; do s=$((s + 16#$size)); done; echo "$s"; })
         stack=$(grep -o 'stack high-water [0-9]*' <<<"$log" | awk '{print $3}')
-        printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s\n' "$target" "$flash" "$ram" "$stack" \
-            "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" "$config_mem" \
-            "$((image_all - image_mem))"
+        printf '%-28s %7s %5s %6s %10s %14s %14s %9s %6s %7s %6s %11s\n' "$target" "$flash" \
+            "$ram" "$stack" "$syms" "$((stack_all - stack_mem))" "$((config_all - config_mem))" \
+            "$config_mem" "$((image_all - image_mem))" "$driver" "$wire" "$dw_mem"
     done
     echo "routing-stack, with-parsing: flash the crate adds to an empty program (mem-fns excluded);"
     echo "mem-fns: flash of the compiler's memory routines the parsing probe adds on top;"
     echo "image: flash that encoding and restoring a node's image adds to routing-stack (mem-fns excluded);"
+    echo "driver: flash that a host of the move Driver (recovery, a move, every effect) adds to image-stack;"
+    echo "wire: flash that encoding and decoding every peer request and reply and a news list adds to"
+    echo "driver-stack (both mem-fns excluded); dw-mem-fns: the memory routines the two add together;"
     echo "ram includes the firmware's 4 KiB RAM-backed flash region under QEMU"
     instructions_per_verdict
     step "sizes of the public types on ${TARGETS[0]} (bytes)"
@@ -242,6 +255,13 @@ instructions_per_verdict() {
     echo "hit: scoped keys in no move record; miss: keys no scope holds; moved: keys under the"
     echo "move records; beside: keys of the records' scopes beside them (us: where they hold eu:)."
     echo "The verdict's call and return are counted, the loop around it is not."
+}
+
+# added_flash BEFORE PROBE: the flash ELF file PROBE adds to ELF file
+# BEFORE, the compiler's memory routines apart (footprint's driver and
+# wire columns).
+added_flash() {
+    echo $(($(flash_of "$2") - $(flash_of "$1") - ($(mem_fns_of "$2") - $(mem_fns_of "$1"))))
 }
 
 # Flash of the compiler's memory routines in an ELF file.
