@@ -223,6 +223,23 @@ const _: () = {
     assert!(size_of::<BootWarning<'static>>() == 28);
     assert!(size_of::<CrossScopeError<'static>>() == 16);
     assert!(size_of::<GroupError>() == 8);
+    // A `u64` aligns to 8 on bare metal and to 4 on i686.
+    #[cfg(target_os = "none")]
+    assert!(size_of::<Driver<4, 4>>() == 472);
+    #[cfg(target_os = "none")]
+    assert!(size_of::<Driver<8, 16>>() == 1328);
+    assert!(size_of::<Timing>() == 24);
+    assert!(size_of::<Request<'static>>() == 32);
+    assert!(size_of::<Answer>() == 8);
+    assert!(size_of::<Effect<'static>>() == 40);
+    assert!(size_of::<MoveReply>() == 8);
+    assert!(size_of::<DriverError>() == 12);
+    assert!(size_of::<PeerRequest<'static>>() == 40);
+    assert!(size_of::<PeerReply<'static>>() == 12);
+    assert!(size_of::<Refusal>() == 1);
+    assert!(size_of::<PeerWireError>() == 12);
+    assert!(size_of::<BufferTooSmall>() == 8);
+    assert!(size_of::<NewsList<'static>>() == 16);
     // A device node: 16 scopes and 4 move slots within 1 KiB.
     assert!(
         size_of::<OwnershipTable<'static, 16>>()

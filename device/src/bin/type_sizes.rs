@@ -6,10 +6,12 @@
 use core::mem::size_of;
 
 use kevy_scope::{
-    Announcement, BootWarning, ConfigError, ConfigErrorKind, CrossScopeError, Durable, Entry,
-    Epoch, GroupError, ImageError, Ingest, MigrationError, MigrationState, MigrationTable, MoveId,
-    MoveStatus, NoPeers, Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer,
-    PeerAddr, PeerTable, Phase, ReplyError, Routing, Scope, Started, WriteVerdict,
+    Announcement, Answer, BootWarning, BufferTooSmall, ConfigError, ConfigErrorKind,
+    CrossScopeError, Driver, DriverError, Durable, Effect, Entry, Epoch, GroupError, ImageError,
+    Ingest, MigrationError, MigrationState, MigrationTable, MoveId, MoveReply, MoveStatus,
+    NewsList, NoPeers, Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer,
+    PeerAddr, PeerReply, PeerRequest, PeerTable, PeerWireError, Phase, Refusal, ReplyError,
+    Request, Routing, Scope, Started, Timing, WriteVerdict,
 };
 use kevy_scope_device::exit;
 
@@ -17,7 +19,7 @@ type Table = OwnershipTable<'static, 16>;
 
 #[kevy_scope_device::entry]
 fn main() -> ! {
-    let sizes: [(&str, usize); 32] = [
+    let sizes: [(&str, usize); 46] = [
         ("Scope", size_of::<Scope<'static>>()),
         ("OwnershipTable<16>", size_of::<Table>()),
         ("OwnershipError", size_of::<OwnershipError<'static>>()),
@@ -53,6 +55,20 @@ fn main() -> ! {
         ("BootWarning", size_of::<BootWarning<'static>>()),
         ("CrossScopeError", size_of::<CrossScopeError<'static>>()),
         ("GroupError", size_of::<GroupError>()),
+        ("Driver<4, 4>", size_of::<Driver<4, 4>>()),
+        ("Driver<8, 16>", size_of::<Driver<8, 16>>()),
+        ("Timing", size_of::<Timing>()),
+        ("Request", size_of::<Request<'static>>()),
+        ("Answer", size_of::<Answer>()),
+        ("Effect", size_of::<Effect<'static>>()),
+        ("MoveReply", size_of::<MoveReply>()),
+        ("DriverError", size_of::<DriverError>()),
+        ("PeerRequest", size_of::<PeerRequest<'static>>()),
+        ("PeerReply", size_of::<PeerReply<'static>>()),
+        ("Refusal", size_of::<Refusal>()),
+        ("PeerWireError", size_of::<PeerWireError>()),
+        ("BufferTooSmall", size_of::<BufferTooSmall>()),
+        ("NewsList", size_of::<NewsList<'static>>()),
     ];
     for (name, size) in sizes {
         defmt::info!("size {=str} {=usize}", name, size);
