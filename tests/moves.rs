@@ -966,3 +966,34 @@ fn news_re_announced_from_records_reaches_a_node_that_missed_it() {
         WriteVerdict::Misdirected { target: "D" }
     );
 }
+
+#[test]
+fn a_sources_abort_beats_a_commit_told_by_a_target_that_lost_its_records() {
+    // F learned B's adoption of app:billing: at epoch 1 (news B sent
+    // before it lost its records); A, the source, aborted the move on
+    // B's word after B recovered. A's abort wins at F.
+    let mut f = node("F");
+    let id = MoveId {
+        prefix: BILLING,
+        from: "A",
+        to: "B",
+        epoch: Epoch::new(1),
+    };
+    assert_eq!(announce(&mut f, id, MoveStatus::Committed), Ok(true));
+    assert_eq!(
+        f.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
+    assert_eq!(announce(&mut f, id, MoveStatus::Aborted), Ok(true));
+    assert_eq!(
+        f.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
+    // The other way round changes nothing: the abort stands.
+    assert_eq!(announce(&mut f, id, MoveStatus::Committed), Ok(false));
+    // A node that adopted never gives it up on news.
+    let mut b = node("B");
+    let _ = b.adopt(&id).unwrap();
+    assert_eq!(announce(&mut b, id, MoveStatus::Aborted), Ok(false));
+    assert!(accepts(&b, KEY));
+}

@@ -247,6 +247,20 @@ struct Region<'n> {
     record: Option<RecordRef<'n>>,
 }
 
+/// Whether `news` is the abort of the move `r` tells the commit of: the
+/// source's word, which beats a commit only a target that lost its
+/// records since can have told (it answers the source's outcome query
+/// with the abort once it recovers).
+/// An adoption counts only while recovering: a healthy node never gives
+/// up what it adopted on news.
+fn aborts(r: RecordRef<'_>, news: &Announcement<'_>, adopted_too: bool) -> bool {
+    let state = &r.record.state;
+    let took =
+        r.record.phase == Phase::Migrated || (adopted_too && r.record.phase == Phase::Adopted);
+    let committed = took && state.from != state.to;
+    committed && news.status == MoveStatus::Aborted && state.from.as_str() == news.id.from
+}
+
 /// The newer of two records by epoch, then by prefix length.
 fn newer<'r>(best: Option<RecordRef<'r>>, r: RecordRef<'r>) -> Option<RecordRef<'r>> {
     match best {
@@ -387,6 +401,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             match region.record.filter(|r| r.prefix == id.prefix) {
                 // Its end, told by another peer, replaces a move in flight.
                 Some(r) if open(r.record.phase) && !open(phase) => {}
+                Some(r) if aborts(r, news, true) => {}
                 _ => return Ok(Durable::unchanged(())),
             }
         }
@@ -1127,6 +1142,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 // A move heard of in flight, now ended.
                 Some(r)
                     if r.record.phase == Phase::Pending && news.status != MoveStatus::InFlight => {}
+                // Its source's abort beats news of its commit, which can
+                // only be from a target that lost its records since.
+                Some(r) if aborts(r, news, false) => {}
                 Some(_) => return Ok(Durable::unchanged(())),
                 None => {
                     return Err(MigrationError::Stale {
