@@ -1,43 +1,69 @@
 //! A deterministic, seeded simulation of five kevy nodes running the
 //! epoch-stamped MOVE-SCOPE protocol (`src/moves/node.rs`) under the full
-//! fault model of DESIGN.md §6.
+//! fault model of README's "Surviving faults", each node's side of every
+//! move run by the crate's own sans-IO [`Driver`] (`src/moves/driver.rs`).
 //!
 //! # The cluster
 //!
 //! Five nodes share one static table of four scopes (three with a
 //! fallback). Each node is a [`Server`]: a [`Node`] with a fixed-capacity
-//! record table, its durable key store, its *disk* (the last image it
-//! persisted), and its *driver*, the server logic that turns protocol
-//! steps into messages: the announcements it still has to deliver, the
-//! prepares awaiting the fallback's acknowledgement, the moves whose keys
-//! it shipped. The driver follows /tmp/protocol.md (the README's
-//! "Surviving faults") to the letter: whenever a step returns
-//! `Durable::must_persist`, it writes [`Node::encode_image`] to the disk
-//! *before* any message of that step leaves. A source waits for its
-//! fallback's acknowledgement of the prepare before it ships; a target
-//! writes the shipped keys into its store between `check_ingest` and
-//! `adopt`; a source drops its copy of the keys once its commit is on
-//! disk. The network is a list of messages in flight.
+//! record table, its durable key store, its *disk* (the last image
+//! written), the images it is still writing, and a `kevy_scope::Driver`
+//! built from the list of the five nodes and `resume`d at every boot. The
+//! driver holds every rule of the source's side and of the
+//! announcements: persist a step before anything that depends on it
+//! leaves, tell the scope's fallback and ship on its acknowledgement, ask
+//! the target the outcome when a deadline passes or the ingest is
+//! refused, start again above a target's fence, announce a move's end
+//! until every peer acknowledges, and after a restart ask the outcome of
+//! every move in flight and re-announce what the image vouches for. The
+//! simulation's host does only what the driver's contract says:
+//!
+//! - events: an operator's MOVE-SCOPE is `Driver::start`; an answer that
+//!   reaches a node goes to `Driver::answer`, with the request it
+//!   answers; an image that reaches the disk is `Driver::persisted`;
+//! - effects, polled after every event and once the time of the driver's
+//!   last `Wake` has come (the host's clock is a `u64` of milliseconds
+//!   the simulation advances; the drivers run with [`TIMING`]):
+//!   `Persist` encodes the node's image at once and writes it, most of
+//!   the time at once and now and then at a later step (images reach the
+//!   disk in order); `Send` puts the request on the network; `Ship` reads
+//!   the keys under the prefix from the store and sends them with the
+//!   ingest; `Reply` goes to the operator's log; `Wake` sets the timer;
+//! - the other side of each request, straight on the receiving `Node`:
+//!   `learn`; `check_ingest`, the shipped keys written to the store,
+//!   `adopt`; `move_outcome`. When the step's `must_persist()` or the
+//!   receiving driver's `must_persist()` says so, the host calls
+//!   `Driver::persisting`, writes the image after every write in progress
+//!   (`Driver::persisted` for each), then answers: `Learned`, `Ingested`
+//!   with the key count, `Outcome`, `Stale` on a stale refusal, `Refused`
+//!   on any other.
+//!
+//! Beside the driver, the host keeps its key store: when its node commits
+//! a move on an answer (the target adopted the keys), it deletes its own
+//! copy of the keys under the prefix. The network is a list of messages
+//! in flight.
 //!
 //! # Fault model
 //!
 //! - Messages are delivered in any order, lost, duplicated, and replayed
 //!   from a log of earlier messages (stray `MOVE-SCOPE-INGEST`, outcome
-//!   queries, announcements and replies from the past).
-//! - A node crashes at any instant and restarts from its disk: between
-//!   steps, and inside a step after the library call but before the image
-//!   is written (its key-store writes of that step stay, its messages and
-//!   its image change are lost). Its driver state is lost; after a restart
-//!   it asks the target of each move in [`Node::in_flight`] for the
-//!   outcome and re-announces only what its image vouches for
-//!   ([`Node::announcements`]).
+//!   queries, announcements and answers from the past).
+//! - A node crashes at any instant and restarts from its disk with a new
+//!   driver: between steps (image writes still in progress are lost), and
+//!   inside a step after the library call but before the image is written
+//!   (its key-store writes of that step stay, its answer and its image
+//!   change are lost).
 //! - Now and then the disk is corrupted (one byte flipped) before a
 //!   restart: the node must come back quarantined and accept no scoped
 //!   write. The operator's decision, modelled here: after some steps the
-//!   node is repaired by restoring its last good image (never by
-//!   [`Node::lift_quarantine`], which is for nodes known to own nothing).
+//!   node is repaired by restoring its last good image. Recovery from the
+//!   peers is not simulated: the hosts refuse a quarantined node's
+//!   `Request::Epoch` and `Request::Fence` (`Answer::Refused`), so its
+//!   driver asks again until the repair.
 //! - The quorum service flags nodes down and up. A down node processes no
-//!   client write, no message, no timer and no operator command.
+//!   client write, no message, no timer, no finished disk write and no
+//!   operator command; its driver is polled again when it comes back up.
 //! - Operator `MOVE-SCOPE` commands name random prefixes (whole scopes,
 //!   sub-prefixes, nested ones, one wider than any scope, one unscoped)
 //!   and random targets, reach the owner most of the time and a wrong node
@@ -63,16 +89,18 @@
 //! # Steps
 //!
 //! Each run is 500 random steps: deliver, drop, duplicate or replay a
-//! message; an operator command; a node's timers (resend announcements
-//! and prepares, re-ship an ingest or ask a move's outcome); a crash (with
-//! a corrupted disk now and then); a down/up flag; a client write. Then a
-//! calm phase: quarantined nodes repaired, every node up, no loss,
+//! message; an operator command; time passes (the clock advances up to a
+//! second and every driver whose `Wake` has come is polled); an image
+//! write in progress finishes; a crash (with a corrupted disk now and
+//! then); a down/up flag; a client write. Then a calm phase: quarantined
+//! nodes repaired, every node up, every image written at once, no loss,
 //! duplication or crash. It runs in rounds: every message in flight is
-//! delivered, oldest first, with the messages that causes; then every
-//! node's timers fire once. The cluster must fall quiet (nothing in
-//! flight, nothing left to retry) within [`CALM_ROUND_BOUND`] rounds. The
-//! bound is on rounds, not messages: after a dozen crashes the
-//! re-announcements alone are hundreds of messages, all of one round.
+//! delivered, oldest first, with the messages that causes; then the clock
+//! jumps past every deadline a driver can set and every driver is polled.
+//! The cluster must fall quiet (nothing in flight, every driver idle)
+//! within [`CALM_ROUND_BOUND`] rounds. The bound is on rounds, not
+//! messages: after a dozen crashes the re-announcements alone are
+//! hundreds of messages, all of one round.
 //!
 //! # Checks
 //!
@@ -83,25 +111,39 @@
 //! - S3: the last value acknowledged for a scoped key is held by the key's
 //!   acceptor (the one up node that accepts it), if it has one;
 //! - S4: a node answers `-QUIESCED to T` only while a move of a prefix of
-//!   the key to T is in its [`Node::in_flight`];
-//! - a quarantined node answers every scoped key `Unavailable`.
+//!   the key to T is in its [`Node::in_flight`], or while its newest news
+//!   of the key is such a move, pending, and the move's source is flagged
+//!   down (the library's verdict table: the write waits there as it would
+//!   on the source);
+//! - a quarantined node answers every scoped key `Unavailable`;
+//! - an operator's command hears at most one reply.
 //!
-//! After the calm phase, L1: no move in flight anywhere, and for every
-//! scoped key one node accepts and every other node redirects straight to
-//! it (one hop).
+//! After the calm phase, L1: no move in flight anywhere, every command
+//! answered (unless its node restarted since), and for every scoped key
+//! one node accepts and every other node redirects straight to it (one
+//! hop).
 //!
 //! A failing run prints its seed, the broken guarantee, the last events
-//! and a replay line. Mutation tests show the checks can fail: a driver
-//! that sends before it persists, and a library without its epoch fence
-//! (`kevy_scope::mutants::ignore_epochs`), are both caught.
+//! and a replay line. Mutation tests (feature `test-mutants`) show the
+//! checks can fail: a driver that hands out messages before the persist
+//! they depend on (`Driver::send_before_persist`), a driver that ships
+//! before the scope's fallback knows (`Driver::ship_unprepared`), and a
+//! library without its epoch fence (`kevy_scope::mutants::ignore_epochs`)
+//! are all caught.
+//!
+//! `cargo test --all-features --test cluster` runs seeds 0-999 and the
+//! seeds earlier simulations failed on; the soak,
+//! `cargo test --release --all-features --test cluster -- --ignored soak
+//! --nocapture`, runs seeds 0-99 999 (`KEVY_SIM_SEEDS=a..b` for others).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Ingest, MigrationError, MigrationTable, MoveId, MoveStatus, Node, Outcome,
-    OwnershipTable, Scope, WriteVerdict, ownership_table,
+    Announcement, Answer, Driver, DriverError, Effect, Epoch, Ingest, MigrationError,
+    MigrationTable, MoveId, MoveReply, MoveStatus, Node, OwnershipTable, Phase, Request, Scope,
+    Timing, WriteVerdict, ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 4> = ownership_table![
@@ -138,15 +180,56 @@ const KEYS: [&[u8]; 14] = [
 
 /// Steps of one run with faults.
 const STEPS: usize = 500;
-/// Rounds the calm phase may take to fall quiet (each: every node's
-/// timers fire once, then every message is delivered).
+/// Rounds the calm phase may take to fall quiet (each: every message is
+/// delivered, then every driver's deadlines pass).
 const CALM_ROUND_BOUND: usize = 10;
 /// How many sent messages are kept for replays.
 const HISTORY: usize = 256;
 /// How many events a failure report shows.
 const LOG_TAIL: usize = 30;
 
+/// The drivers' deadlines, against a clock that a time step advances by
+/// up to [`TICK_MS`] (half that on average, one step in twelve): a resend
+/// every few time steps, the fallback's acknowledgement within about six,
+/// the target's `+OK` within about twelve; a node looks into a move it
+/// heard of after about twenty-four; any other deadline the default.
+#[allow(clippy::needless_update)]
+const TIMING: Timing = Timing {
+    retry_ms: 500,
+    max_retry_ms: 4_000,
+    prepare_ms: 3_000,
+    ship_ms: 6_000,
+    reply_ms: 3_000,
+    watch_ms: 12_000,
+    ..Timing::DEFAULT
+};
+/// The most a time step advances the clock by.
+const TICK_MS: usize = 1_000;
+/// What a calm round advances the clock by: past every deadline above.
+const CALM_TICK_MS: u64 = {
+    let t = TIMING;
+    let mut most = t.max_retry_ms;
+    if t.prepare_ms > most {
+        most = t.prepare_ms;
+    }
+    if t.ship_ms > most {
+        most = t.ship_ms;
+    }
+    if t.reply_ms > most {
+        most = t.reply_ms;
+    }
+    if t.watch_ms > most {
+        most = t.watch_ms;
+    }
+    most as u64
+};
+/// In how many image writes of a hundred the write finishes at a later
+/// step (the rest finish at once).
+const SLOW_WRITES: usize = 20;
+
 type SimNode = Node<&'static OwnershipTable<'static, 4>, MigrationTable<16>>;
+/// Every node a peer; a slot for each record the node can hold.
+type SimDriver = Driver<NODES, 16>;
 
 /// splitmix64: small, seedable, reproducible.
 struct Rng(u64);
@@ -199,7 +282,7 @@ fn is_scoped(key: &[u8]) -> bool {
 
 /// A move as the simulation's messages carry it: `'static` prefix, node
 /// indices.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Mv {
     prefix: &'static [u8],
     from: usize,
@@ -222,7 +305,7 @@ impl Mv {
             prefix: self.prefix,
             from: IDS[self.from],
             to: IDS[self.to],
-            epoch: kevy_scope::Epoch::new(self.epoch),
+            epoch: Epoch::new(self.epoch),
         }
     }
 }
@@ -240,100 +323,149 @@ impl fmt::Debug for Mv {
     }
 }
 
-/// What an announcement says (an ordered mirror of [`MoveStatus`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum News {
-    InFlight,
-    Committed,
-    Aborted,
+/// A driver's [`Request`] as the network carries it (owned: it borrows
+/// no driver).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Req {
+    /// `MOVE-SCOPE-NEWS`, for `Node::learn`.
+    News(Mv, MoveStatus),
+    /// "What became of this move?", for `Node::move_outcome`.
+    Outcome(Mv),
+    /// `MOVE-SCOPE-INGEST` (the keys travel beside it in [`Body::Request`]).
+    Ingest(Mv),
+    /// The outcome query asked again of a target that recovered, served
+    /// as [`Req::Outcome`] (never sent here: nobody recovers).
+    Recheck(Mv),
+    /// A request the simulation does not model: a quarantined node's
+    /// recovery (`Request::Epoch`, `Request::Fence`), which its peers
+    /// refuse.
+    Unmodelled,
 }
 
-impl News {
-    fn status(self) -> MoveStatus {
+impl Req {
+    fn of(request: &Request<'_>) -> Self {
+        match request {
+            Request::News(a) => Req::News(Mv::of(&a.id), a.status),
+            Request::Outcome(id) => Req::Outcome(Mv::of(id)),
+            Request::Ingest(id) => Req::Ingest(Mv::of(id)),
+            Request::Recheck(id) => Req::Recheck(Mv::of(id)),
+            // The recovery's `Epoch` and `Fence`: not simulated.
+            _ => Req::Unmodelled,
+        }
+    }
+
+    /// The driver's request again, to feed its answer back.
+    fn request(self) -> Option<Request<'static>> {
+        Some(match self {
+            Req::News(mv, status) => Request::News(Announcement {
+                id: mv.id(),
+                status,
+            }),
+            Req::Outcome(mv) => Request::Outcome(mv.id()),
+            Req::Ingest(mv) => Request::Ingest(mv.id()),
+            Req::Recheck(mv) => Request::Recheck(mv.id()),
+            Req::Unmodelled => return None,
+        })
+    }
+}
+
+impl fmt::Debug for Req {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            News::InFlight => MoveStatus::InFlight,
-            News::Committed => MoveStatus::Committed,
-            News::Aborted => MoveStatus::Aborted,
-        }
-    }
-
-    fn of(status: MoveStatus) -> Self {
-        match status {
-            MoveStatus::InFlight => News::InFlight,
-            MoveStatus::Committed => News::Committed,
-            MoveStatus::Aborted => News::Aborted,
-            other => panic!("news the simulation does not know: {other:?}"),
+            Req::News(mv, status) => write!(f, "news {status:?} {mv:?}"),
+            Req::Outcome(mv) => write!(f, "outcome? {mv:?}"),
+            Req::Ingest(mv) => write!(f, "ingest {mv:?}"),
+            Req::Recheck(mv) => write!(f, "outcome again? {mv:?}"),
+            Req::Unmodelled => f.write_str("a recovery request"),
         }
     }
 }
 
-#[derive(Debug, Clone)]
+/// Keys and their values, as an ingest streams them.
+type Keys = Vec<(&'static [u8], u64)>;
+
+#[derive(Clone)]
 enum Body {
-    /// An announcement, for `Node::learn`.
-    Announce(Mv, News),
-    /// The receiver learned it (or knew newer news).
-    Ack(Mv, News),
-    /// `MOVE-SCOPE-INGEST`: the move and the keys under its prefix.
-    Ingest(Mv, Vec<(&'static [u8], u64)>),
-    /// The target's `+OK`.
-    IngestOk(Mv),
-    /// The target refused the ingest.
-    IngestRefused(Mv),
-    /// "What became of this move?"
-    AskOutcome(Mv),
-    /// The target's answer.
-    Outcome(Mv, Outcome),
+    /// A request; an ingest carries the keys under its prefix.
+    Request(Req, Keys),
+    /// A peer's answer to a request.
+    Answer(Req, Answer),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Msg {
     from: usize,
     to: usize,
     body: Body,
 }
 
-/// What the server keeps beside its node and loses in a crash.
-#[derive(Default)]
-struct Driver {
-    /// Announcements not yet acknowledged: (receiver, move, news).
-    outbox: BTreeSet<(usize, Mv, News)>,
-    /// Moves whose fallback must acknowledge the prepare before the keys
-    /// are shipped, with that fallback.
-    awaiting_prepare: BTreeMap<Mv, usize>,
-    /// Moves whose keys this incarnation shipped.
-    shipped: BTreeSet<Mv>,
+impl fmt::Debug for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}->{}: ", IDS[self.from], IDS[self.to])?;
+        match &self.body {
+            Body::Request(req, keys) if keys.is_empty() => write!(f, "{req:?}"),
+            Body::Request(req, keys) => write!(f, "{req:?} with {} keys", keys.len()),
+            Body::Answer(req, answer) => write!(f, "{answer:?} to {req:?}"),
+        }
+    }
 }
 
 /// One kevy node as a server runs it.
 struct Server {
     node: SimNode,
+    /// The move driver; lost in a crash, built again and resumed at boot.
+    driver: SimDriver,
     store: BTreeMap<&'static [u8], u64>,
     /// The image last written to stable storage.
     disk: Vec<u8>,
+    /// Images encoded and not yet on the disk, oldest first.
+    writing: VecDeque<Vec<u8>>,
     /// Set while the disk holds a damaged image: the last good one, which
     /// the operator restores at step `repair_at`.
     backup: Option<(Vec<u8>, usize)>,
-    /// Only for the send-before-persist mutant: a step's image not yet
-    /// written.
-    unpersisted: bool,
-    driver: Driver,
+    /// The time of the driver's last `Wake`, until it fires.
+    wake: Option<u64>,
+    /// Boots so far (an operator's command belongs to one).
+    boots: u32,
     down: bool,
 }
 
 impl Server {
     fn boot(n: usize) -> Self {
-        let node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
         let disk = image_of(&node);
+        let driver = driver_for(&mut node);
         Server {
             node,
+            driver,
             store: BTreeMap::new(),
             disk,
+            writing: VecDeque::new(),
             backup: None,
-            unpersisted: false,
-            driver: Driver::default(),
+            wake: None,
+            boots: 0,
             down: false,
         }
     }
+
+    /// Writes the oldest image in progress to the disk.
+    fn write_oldest(&mut self) -> bool {
+        let Some(image) = self.writing.pop_front() else {
+            return false;
+        };
+        self.disk = image;
+        self.driver.persisted();
+        true
+    }
+}
+
+/// A new driver for `node`, resumed from what it holds.
+fn driver_for(node: &mut SimNode) -> SimDriver {
+    let mut driver = SimDriver::new(IDS).unwrap().with_timing(TIMING);
+    driver
+        .resume(node)
+        .expect("the driver has a slot for every record");
+    driver
 }
 
 fn image_of(node: &SimNode) -> Vec<u8> {
@@ -386,8 +518,11 @@ enum Kind {
     /// A quarantined node accepted or redirected a scoped key, or a
     /// restore did not do what the image said.
     Quarantine,
+    /// An operator's command heard two replies, or a reply came for no
+    /// command.
+    Operator,
     /// The library contradicted itself (adopt refused what check_ingest
-    /// let through).
+    /// let through, a driver refused an answer, a wake-up in the past).
     Library,
 }
 
@@ -404,14 +539,6 @@ fn violation(kind: Kind, what: impl Into<String>) -> Violation {
     }
 }
 
-/// Driver switches: the protocol as written, or a mutant of it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mode {
-    /// Sends a step's messages first and writes its image only when the
-    /// node handles its next event (a crash in between loses the step).
-    send_before_persist: bool,
-}
-
 /// What a run did, summed over runs for the report.
 #[derive(Debug, Default, Clone)]
 struct Stats {
@@ -419,12 +546,20 @@ struct Stats {
     moves_started: u64,
     committed: u64,
     aborted: u64,
+    try_again: u64,
+    ships: u64,
+    /// Outcome queries from a node that only heard of the move.
+    watch_queries: u64,
     crashes: u64,
     mid_step_crashes: u64,
     corrupt_restarts: u64,
+    slow_writes: u64,
+    outbox_full: u64,
     writes_acked: u64,
     stand_in_writes: u64,
     max_hops: usize,
+    /// The most messages in flight at once before the calm phase.
+    net_max: usize,
     calm_rounds_max: usize,
     calm_deliveries_max: usize,
     calm_deliveries_sum: u64,
@@ -436,26 +571,36 @@ impl Stats {
         self.moves_started += o.moves_started;
         self.committed += o.committed;
         self.aborted += o.aborted;
+        self.try_again += o.try_again;
+        self.ships += o.ships;
+        self.watch_queries += o.watch_queries;
         self.crashes += o.crashes;
         self.mid_step_crashes += o.mid_step_crashes;
         self.corrupt_restarts += o.corrupt_restarts;
+        self.slow_writes += o.slow_writes;
+        self.outbox_full += o.outbox_full;
         self.writes_acked += o.writes_acked;
         self.stand_in_writes += o.stand_in_writes;
         self.max_hops = self.max_hops.max(o.max_hops);
+        self.net_max = self.net_max.max(o.net_max);
         self.calm_rounds_max = self.calm_rounds_max.max(o.calm_rounds_max);
         self.calm_deliveries_max = self.calm_deliveries_max.max(o.calm_deliveries_max);
         self.calm_deliveries_sum += o.calm_deliveries_sum;
     }
 }
 
-/// A step's output, applied by [`Sim::finish`]: persist first (when the
-/// step changed the records), then the store clean-up, then the messages.
-#[derive(Default)]
-struct Effects {
-    persist: bool,
-    send: Vec<Msg>,
-    /// Keys under this prefix left this node for good (a committed move).
-    drop_keys_under: Option<&'static [u8]>,
+/// An operator's command a driver took (its ticket), and what the
+/// operator heard.
+struct Command {
+    prefix: &'static [u8],
+    to: usize,
+    replies: Vec<MoveReply>,
+}
+
+/// What a driver handed out, owned, for the host to carry out.
+enum Out {
+    Send(usize, Req),
+    Reply(u32, MoveReply),
 }
 
 struct Sim {
@@ -465,32 +610,50 @@ struct Sim {
     history: Vec<Msg>,
     /// Operator commands issued: (receiving node, prefix, target).
     commands: Vec<(usize, &'static [u8], usize)>,
+    /// The operator's log: commands a driver took, by node, the node's
+    /// boot and the ticket.
+    tickets: BTreeMap<(usize, u32, u32), Command>,
     /// The last acknowledged value of each key.
     truth: BTreeMap<&'static [u8], u64>,
     /// Keys a fallback stands in for during its writer's current down
     /// period, with that fallback (see "What is trusted").
     standing_in: BTreeMap<&'static [u8], usize>,
-    mode: Mode,
     rng: Rng,
+    /// The hosts' clock, in milliseconds.
+    now: u64,
+    /// Faults have stopped: every image is written at once.
+    calm: bool,
     step: usize,
     next_value: u64,
+    /// Keep events for a failure report (a replay of a failed seed:
+    /// formatting every event would be much of a run's time).
+    logging: bool,
     log: Vec<String>,
     stats: Stats,
 }
 
 impl Sim {
-    fn new(seed: u64, mode: Mode) -> Self {
+    fn new(seed: u64) -> Self {
         Sim {
             servers: (0..NODES).map(Server::boot).collect(),
             net: Vec::new(),
             history: Vec::new(),
             commands: Vec::new(),
+            tickets: BTreeMap::new(),
             truth: BTreeMap::new(),
             standing_in: BTreeMap::new(),
-            mode,
             rng: Rng(seed),
+            // Some runs cross the 2^32 ms the driver keeps its deadlines
+            // modulo, and some start far beyond it.
+            now: match seed % 4 {
+                1 => (1 << 32) - 20_000,
+                2 => (1 << 40) + 7,
+                _ => 0,
+            },
+            calm: false,
             step: 0,
             next_value: 1,
+            logging: false,
             log: Vec::new(),
             stats: Stats {
                 runs: 1,
@@ -499,11 +662,15 @@ impl Sim {
         }
     }
 
-    fn note(&mut self, event: String) {
+    fn note(&mut self, event: impl FnOnce() -> String) {
+        if !self.logging {
+            return;
+        }
         if self.log.len() >= 4 * LOG_TAIL && !full_log() {
             self.log.drain(..2 * LOG_TAIL);
         }
-        self.log.push(format!("[{}] {event}", self.step));
+        let line = format!("[{} t={}] {}", self.step, self.now, event());
+        self.log.push(line);
     }
 
     // ----- views -------------------------------------------------------
@@ -541,7 +708,7 @@ impl Sim {
             .collect()
     }
 
-    fn keys_under(&self, n: usize, prefix: &[u8]) -> Vec<(&'static [u8], u64)> {
+    fn keys_under(&self, n: usize, prefix: &[u8]) -> Keys {
         self.servers[n]
             .store
             .iter()
@@ -550,15 +717,10 @@ impl Sim {
             .collect()
     }
 
-    // ----- persistence and sending --------------------------------------
-
-    fn persist(&mut self, n: usize) {
-        let s = &mut self.servers[n];
-        s.disk = image_of(&s.node);
-        s.unpersisted = false;
-    }
+    // ----- the host: the driver's effects ---------------------------------
 
     fn send(&mut self, msg: Msg) {
+        self.note(|| format!("send {msg:?}"));
         if self.history.len() >= HISTORY {
             self.history.remove(0);
         }
@@ -566,66 +728,290 @@ impl Sim {
         self.net.push(msg);
     }
 
-    /// Applies a step's effects on node `n` the way the driver must:
-    /// the image reaches the disk before any message leaves. The mutant
-    /// sends first and leaves the image for later.
-    fn finish(&mut self, n: usize, effects: Effects) {
-        let Effects {
-            persist,
-            send,
-            drop_keys_under,
-        } = effects;
-        if self.mode.send_before_persist {
-            for m in send {
-                self.send(m);
-            }
-            if persist {
-                self.servers[n].unpersisted = true;
-            }
-        } else {
-            if persist {
-                self.persist(n);
-            }
-            for m in send {
-                self.send(m);
+    /// Polls node `n`'s driver at the current time until it has nothing
+    /// more, and carries out each effect.
+    fn pump(&mut self, n: usize) -> Result<(), Violation> {
+        let now = self.now;
+        let mut outs = Vec::new();
+        let mut past_wake = None;
+        let s = &mut self.servers[n];
+        while let Some(effect) = s.driver.poll(&s.node, now) {
+            match effect {
+                Effect::Persist => {
+                    // Encoded now, before any other call on the node or
+                    // the driver; written at once or at a later step.
+                    s.writing.push_back(image_of(&s.node));
+                    if !self.calm && self.rng.chance(SLOW_WRITES) {
+                        self.stats.slow_writes += 1;
+                    } else {
+                        while s.write_oldest() {}
+                    }
+                }
+                Effect::Send { to, request } => outs.push(Out::Send(idx(to), Req::of(&request))),
+                Effect::Ship { to, id } => outs.push(Out::Send(idx(to), Req::Ingest(Mv::of(&id)))),
+                Effect::Reply { ticket, reply } => outs.push(Out::Reply(ticket.get(), reply)),
+                Effect::Wake { at } => {
+                    if at <= now {
+                        past_wake = Some(at);
+                    }
+                    s.wake = Some(at);
+                }
             }
         }
-        if let Some(prefix) = drop_keys_under {
-            self.servers[n].store.retain(|k, _| !k.starts_with(prefix));
+        if let Some(at) = past_wake {
+            return Err(violation(
+                Kind::Library,
+                format!("{}'s driver asks to be woken at {at}, at {now}", IDS[n]),
+            ));
         }
+        for out in outs {
+            match out {
+                Out::Send(to, req) => {
+                    let keys = match req {
+                        // The keys leave as the store holds them now.
+                        Req::Ingest(mv) => {
+                            self.stats.ships += 1;
+                            self.keys_under(n, mv.prefix)
+                        }
+                        Req::Outcome(mv) if mv.from != n => {
+                            self.stats.watch_queries += 1;
+                            Vec::new()
+                        }
+                        _ => Vec::new(),
+                    };
+                    self.send(Msg {
+                        from: n,
+                        to,
+                        body: Body::Request(req, keys),
+                    });
+                }
+                Out::Reply(ticket, reply) => self.operator_hears(n, ticket, reply)?,
+            }
+        }
+        Ok(())
     }
 
-    /// The mutant's late image write, when the node handles its next event.
-    fn flush_late_image(&mut self, n: usize) {
-        if self.servers[n].unpersisted {
-            self.persist(n);
+    /// An [`Effect::Reply`]: the operator's log.
+    fn operator_hears(&mut self, n: usize, ticket: u32, reply: MoveReply) -> Result<(), Violation> {
+        self.note(|| format!("{} replies {reply:?} to command {ticket}", IDS[n]));
+        if reply == MoveReply::TryAgain {
+            self.stats.try_again += 1;
         }
+        let key = (n, self.servers[n].boots, ticket);
+        let Some(c) = self.tickets.get_mut(&key) else {
+            return Err(violation(
+                Kind::Operator,
+                format!(
+                    "{} replies {reply:?} to command {ticket}, which it never took",
+                    IDS[n]
+                ),
+            ));
+        };
+        c.replies.push(reply);
+        if c.replies.len() > 1 {
+            return Err(violation(
+                Kind::Operator,
+                format!(
+                    "command {ticket} on {} (MOVE-SCOPE {:?} TO {}) heard {:?}",
+                    IDS[n],
+                    lossy(c.prefix),
+                    IDS[c.to],
+                    c.replies
+                ),
+            ));
+        }
+        Ok(())
     }
 
-    fn announce_to_all(&mut self, n: usize, mv: Mv, news: News, out: &mut Vec<Msg>) {
-        for r in (0..NODES).filter(|r| *r != n) {
-            self.servers[n].driver.outbox.insert((r, mv, news));
-            out.push(Msg {
-                from: n,
-                to: r,
-                body: Body::Announce(mv, news),
+    /// The oldest image write in progress on node `n` finishes.
+    fn flush(&mut self, n: usize) -> Result<(), Violation> {
+        if self.servers[n].write_oldest() {
+            self.note(|| format!("{} finishes a write", IDS[n]));
+        }
+        self.pump(n)
+    }
+
+    /// Before an answer leaves: the node's image written, after every
+    /// write in progress.
+    fn persist_now(&mut self, n: usize) {
+        let s = &mut self.servers[n];
+        s.driver.persisting();
+        s.writing.push_back(image_of(&s.node));
+        while s.write_oldest() {}
+    }
+
+    /// Node `n`'s driver's timer, if its time has come.
+    fn timer(&mut self, n: usize) -> Result<(), Violation> {
+        let s = &mut self.servers[n];
+        if s.down || s.wake.is_none_or(|at| at > self.now) {
+            return Ok(());
+        }
+        // A timer fires once; the driver sets the next one.
+        s.wake = None;
+        self.pump(n)
+    }
+
+    // ----- the host: the receiving side ------------------------------------
+
+    /// The receiving side of `req` on node `n`, straight on its node: the
+    /// answer, and whether the step asks for a persist first.
+    fn respond(&mut self, n: usize, req: Req, keys: Keys) -> Result<(Answer, bool), Violation> {
+        let s = &mut self.servers[n];
+        let (answer, persist) = match req {
+            Req::News(mv, status) => {
+                let learned = s.node.learn(&Announcement {
+                    id: mv.id(),
+                    status,
+                });
+                match learned {
+                    Ok(d) => (Answer::Learned, d.must_persist()),
+                    Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                    Err(_) => (Answer::Refused, false),
+                }
+            }
+            Req::Outcome(mv) | Req::Recheck(mv) => match s.node.move_outcome(&mv.id()) {
+                Ok(d) => (Answer::Outcome(d.into_inner()), d.must_persist()),
+                Err(_) => (Answer::Refused, false),
+            },
+            Req::Ingest(mv) => {
+                let id = mv.id();
+                let count = u32::try_from(keys.len()).unwrap();
+                match s.node.check_ingest(&id) {
+                    Ok(Ingest::Apply) => {
+                        s.store.extend(keys);
+                        match s.node.adopt(&id) {
+                            Ok(d) => (Answer::Ingested { keys: count }, d.must_persist()),
+                            Err(e) => {
+                                return Err(violation(
+                                    Kind::Library,
+                                    format!(
+                                        "{}: adopt refused {mv:?} ({e:?}) after check_ingest said Apply",
+                                        IDS[n]
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    // Adopted already: nothing to apply, +OK again.
+                    Ok(_) => (Answer::Ingested { keys: count }, false),
+                    Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                    Err(_) => (Answer::Refused, false),
+                }
+            }
+            // Recovery is not simulated: a quarantined node waits for the
+            // operator's repair.
+            Req::Unmodelled => (Answer::Refused, false),
+        };
+        let persist = persist || s.driver.must_persist();
+        Ok((answer, persist))
+    }
+
+    /// Delivers `msg` to its (up) receiver. With `crash_mid_step`, the
+    /// receiver crashes after the library step and before its image is
+    /// written: the key-store writes stay, the rest of the step is lost.
+    fn deliver(&mut self, msg: Msg, crash_mid_step: bool) -> Result<(), Violation> {
+        let n = msg.to;
+        if full_log() {
+            self.note(|| format!("deliver {msg:?}"));
+        }
+        match msg.body {
+            Body::Request(req, keys) => {
+                let (answer, persist) = self.respond(n, req, keys)?;
+                self.note(|| format!("{} answers {answer:?} to {req:?}", IDS[n]));
+                if crash_mid_step && persist {
+                    return self.crash_mid_step(n);
+                }
+                if persist {
+                    self.persist_now(n);
+                }
+                self.send(Msg {
+                    from: n,
+                    to: msg.from,
+                    body: Body::Answer(req, answer),
+                });
+            }
+            Body::Answer(req, answer) => {
+                let Some(request) = req.request() else {
+                    // A refused recovery request: as if unanswered, which
+                    // the driver's own deadlines cover.
+                    return Ok(());
+                };
+                let before = self.in_flight(n);
+                let s = &mut self.servers[n];
+                match s.driver.answer(&mut s.node, IDS[msg.from], request, answer) {
+                    Ok(()) => {}
+                    // The step was not taken: it is when the answer comes
+                    // again.
+                    Err(DriverError::OutboxFull { .. }) => self.stats.outbox_full += 1,
+                    Err(e) => {
+                        return Err(violation(
+                            Kind::Library,
+                            format!(
+                                "{}'s driver refused {answer:?} to {req:?} from {}: {e:?}",
+                                IDS[n], IDS[msg.from]
+                            ),
+                        ));
+                    }
+                }
+                self.resolved(n, &before);
+                if crash_mid_step && self.servers[n].driver.must_persist() {
+                    return self.crash_mid_step(n);
+                }
+            }
+        }
+        self.pump(n)
+    }
+
+    /// The moves of `before` node `n` no longer has in flight: counted,
+    /// and the keys of a committed one deleted from its store (the target
+    /// adopted them).
+    fn resolved(&mut self, n: usize, before: &[Mv]) {
+        let now = self.in_flight(n);
+        for mv in before.iter().filter(|m| !now.contains(m)) {
+            let committed = self.servers[n].node.records().any(|(phase, m)| {
+                phase == Phase::Migrated && m.prefix == mv.prefix && m.epoch.get() == mv.epoch
             });
-        }
-    }
-
-    fn ship(&mut self, n: usize, mv: Mv) -> Msg {
-        self.servers[n].driver.shipped.insert(mv);
-        Msg {
-            from: n,
-            to: mv.to,
-            body: Body::Ingest(mv, self.keys_under(n, mv.prefix)),
+            self.note(|| {
+                format!(
+                    "{} resolves {mv:?}: {}",
+                    IDS[n],
+                    if committed { "committed" } else { "aborted" }
+                )
+            });
+            if committed {
+                self.stats.committed += 1;
+                self.servers[n]
+                    .store
+                    .retain(|k, _| !k.starts_with(mv.prefix));
+            } else {
+                self.stats.aborted += 1;
+            }
         }
     }
 
     // ----- crashes --------------------------------------------------------
 
-    /// A power cycle of node `n`: a fresh node restored from its disk,
-    /// driver state gone. With `corrupt`, one byte of the disk flips first.
+    fn crash_mid_step(&mut self, n: usize) -> Result<(), Violation> {
+        self.stats.mid_step_crashes += 1;
+        self.note(|| format!("{} crashes before writing its image", IDS[n]));
+        self.restart(n, false)
+    }
+
+    /// Node `n` boots from its disk: a fresh node restored from it, a new
+    /// driver resumed from that node.
+    fn reboot(&mut self, n: usize) -> Result<(), kevy_scope::ImageError> {
+        let s = &mut self.servers[n];
+        s.node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        let restored = s.node.restore(&s.disk);
+        s.driver = driver_for(&mut s.node);
+        s.writing.clear();
+        s.wake = None;
+        s.boots += 1;
+        restored
+    }
+
+    /// A power cycle of node `n`: image writes in progress and driver
+    /// state gone. With `corrupt`, one byte of the disk flips first.
     fn restart(&mut self, n: usize, corrupt: bool) -> Result<(), Violation> {
         self.stats.crashes += 1;
         if corrupt {
@@ -643,34 +1029,42 @@ impl Sim {
             s.disk = good.clone();
             s.disk[at] ^= flip;
         }
-        let s = &mut self.servers[n];
-        s.node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
-        s.driver = Driver::default();
-        s.unpersisted = false;
-        let restored = s.node.restore(&s.disk);
-        let damaged = s.backup.is_some();
-        self.note(format!(
-            "{} restarts{}: {restored:?}",
-            IDS[n],
-            if damaged { " from a damaged disk" } else { "" }
-        ));
+        let restored = self.reboot(n);
+        let damaged = self.servers[n].backup.is_some();
+        self.note(|| {
+            format!(
+                "{} restarts{}: {restored:?}",
+                IDS[n],
+                if damaged { " from a damaged disk" } else { "" }
+            )
+        });
         match (restored, damaged) {
-            (Ok(()), false) => {
-                self.resume(n);
-                Ok(())
+            (Ok(()), false) => {}
+            (Err(_), true) if self.servers[n].node.is_quarantined() => {}
+            (Ok(()), true) => {
+                return Err(violation(
+                    Kind::Quarantine,
+                    format!("{} restored a damaged image", IDS[n]),
+                ));
             }
-            (Err(_), true) if self.servers[n].node.is_quarantined() => Ok(()),
-            (Ok(()), true) => Err(violation(
-                Kind::Quarantine,
-                format!("{} restored a damaged image", IDS[n]),
-            )),
-            (Err(e), _) => Err(violation(
-                Kind::Quarantine,
-                format!(
-                    "{}: restore of its own image failed ({e:?}) or left it unquarantined",
-                    IDS[n]
-                ),
-            )),
+            (Err(e), _) => {
+                return Err(violation(
+                    Kind::Quarantine,
+                    format!(
+                        "{}: restore of its own image failed ({e:?}) or left it unquarantined",
+                        IDS[n]
+                    ),
+                ));
+            }
+        }
+        self.pump_if_up(n)
+    }
+
+    fn pump_if_up(&mut self, n: usize) -> Result<(), Violation> {
+        if self.servers[n].down {
+            Ok(())
+        } else {
+            self.pump(n)
         }
     }
 
@@ -679,23 +1073,21 @@ impl Sim {
         let Some((good, _)) = self.servers[n].backup.take() else {
             return Ok(());
         };
-        let s = &mut self.servers[n];
-        s.disk = good;
-        s.node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
-        s.driver = Driver::default();
-        let restored = s.node.restore(&s.disk);
-        self.note(format!(
-            "operator repairs {} from its last good image: {restored:?}",
-            IDS[n]
-        ));
+        self.servers[n].disk = good;
+        let restored = self.reboot(n);
+        self.note(|| {
+            format!(
+                "operator repairs {} from its last good image: {restored:?}",
+                IDS[n]
+            )
+        });
         if restored.is_err() || self.servers[n].node.is_quarantined() {
             return Err(violation(
                 Kind::Quarantine,
                 format!("{}: its last good image did not restore", IDS[n]),
             ));
         }
-        self.resume(n);
-        Ok(())
+        self.pump_if_up(n)
     }
 
     fn repair_due(&mut self) -> Result<(), Violation> {
@@ -705,35 +1097,6 @@ impl Sim {
             }
         }
         Ok(())
-    }
-
-    /// After a restart: ask the outcome of every move in flight, and
-    /// re-announce to every peer the news its image vouches for
-    /// ([`Node::announcements`]): its lost outbox held nothing else.
-    fn resume(&mut self, n: usize) {
-        let mut out = Vec::new();
-        for mv in self.in_flight(n) {
-            out.push(Msg {
-                from: n,
-                to: mv.to,
-                body: Body::AskOutcome(mv),
-            });
-        }
-        let news: Vec<(Mv, News)> = self.servers[n]
-            .node
-            .announcements()
-            .map(|a| (Mv::of(&a.id), News::of(a.status)))
-            .collect();
-        for (mv, news) in news {
-            self.announce_to_all(n, mv, news, &mut out);
-        }
-        self.finish(
-            n,
-            Effects {
-                send: out,
-                ..Effects::default()
-            },
-        );
     }
 
     // ----- the operator ----------------------------------------------------
@@ -759,10 +1122,10 @@ impl Sim {
         start
     }
 
-    fn operator_move(&mut self) {
+    fn operator_move(&mut self) -> Result<(), Violation> {
         let (at, prefix, to) = if self.rng.chance(20) && !self.commands.is_empty() {
             let c = self.rng.pick(&self.commands);
-            self.note("operator replays an earlier command".into());
+            self.note(|| "operator replays an earlier command".into());
             c
         } else {
             let prefix = self.rng.pick(&MOVABLE);
@@ -771,304 +1134,34 @@ impl Sim {
         };
         self.commands.push((at, prefix, to));
         if self.servers[at].down {
-            return;
+            return Ok(());
         }
-        self.flush_late_image(at);
-        let result = self.servers[at].node.start_move(prefix, IDS[to]);
-        self.note(format!(
-            "MOVE-SCOPE {:?} TO {} on {}: {:?}",
-            lossy(prefix),
-            IDS[to],
-            IDS[at],
-            result.as_ref().map(|d| d.clone().into_inner())
-        ));
-        let Ok(durable) = result else { return };
-        self.stats.moves_started += 1;
-        let persist = durable.must_persist();
-        let started = durable.into_inner();
-        let mv = Mv {
-            prefix,
-            from: at,
-            to,
-            epoch: started.epoch.get(),
-        };
-        let first = match started.prepare {
-            Some(fallback) => {
-                let f = idx(fallback.as_str());
-                self.servers[at].driver.awaiting_prepare.insert(mv, f);
-                Msg {
-                    from: at,
-                    to: f,
-                    body: Body::Announce(mv, News::InFlight),
-                }
-            }
-            None => self.ship(at, mv),
-        };
-        self.finish(
-            at,
-            Effects {
-                persist,
-                send: vec![first],
-                ..Effects::default()
-            },
-        );
-    }
-
-    // ----- message handlers ----------------------------------------------------
-
-    /// Delivers `msg` to its (up) receiver. With `crash_mid_step`, the
-    /// receiver crashes after the library step and before its image is
-    /// written: the key-store writes stay, the rest of the step is lost.
-    fn deliver(&mut self, msg: Msg, crash_mid_step: bool) -> Result<(), Violation> {
-        let n = msg.to;
-        if full_log() {
-            self.note(format!("deliver {msg:?}"));
-        }
-        self.flush_late_image(n);
-        let effects = match msg.body.clone() {
-            Body::Announce(mv, news) => self.on_announce(n, msg.from, mv, news),
-            Body::Ack(mv, news) => self.on_ack(n, msg.from, mv, news),
-            Body::Ingest(mv, keys) => self.on_ingest(n, mv, keys)?,
-            Body::IngestOk(mv) => self.on_resolution(n, mv, Outcome::Committed),
-            Body::IngestRefused(mv) => self.on_ingest_refused(n, mv),
-            Body::AskOutcome(mv) => self.on_ask_outcome(n, msg.from, mv),
-            Body::Outcome(mv, outcome) => self.on_resolution(n, mv, outcome),
-        };
-        if crash_mid_step && effects.persist {
-            self.stats.mid_step_crashes += 1;
-            self.note(format!("{} crashes before writing its image", IDS[n]));
-            return self.restart(n, false);
-        }
-        self.finish(n, effects);
-        Ok(())
-    }
-
-    fn on_announce(&mut self, n: usize, sender: usize, mv: Mv, news: News) -> Effects {
-        let result = self.servers[n].node.learn(&Announcement {
-            id: mv.id(),
-            status: news.status(),
+        let s = &mut self.servers[at];
+        let started = s.driver.start(&mut s.node, prefix, IDS[to]);
+        self.note(|| {
+            format!(
+                "MOVE-SCOPE {:?} TO {} on {}: {started:?}",
+                lossy(prefix),
+                IDS[to],
+                IDS[at]
+            )
         });
-        self.note(format!(
-            "{} learns {news:?} {mv:?}: {:?}",
-            IDS[n],
-            result.as_ref().map(|d| d.must_persist())
-        ));
-        let persist = match result {
-            Ok(d) => d.must_persist(),
-            Err(MigrationError::Stale { .. }) => false,
-            // Not the owner as far as it knows, full, quarantined: the
-            // sender retries later.
-            Err(_) => return Effects::default(),
-        };
-        Effects {
-            persist,
-            send: vec![Msg {
-                from: n,
-                to: sender,
-                body: Body::Ack(mv, news),
-            }],
-            ..Effects::default()
-        }
-    }
-
-    fn on_ack(&mut self, n: usize, receiver: usize, mv: Mv, news: News) -> Effects {
-        let driver = &mut self.servers[n].driver;
-        driver.outbox.remove(&(receiver, mv, news));
-        let prepared = news == News::InFlight
-            && driver.awaiting_prepare.get(&mv) == Some(&receiver)
-            && self.servers[n].node.in_flight().any(|m| Mv::of(&m) == mv);
-        if !prepared {
-            return Effects::default();
-        }
-        self.servers[n].driver.awaiting_prepare.remove(&mv);
-        self.note(format!("{} ships {mv:?}", IDS[n]));
-        let msg = self.ship(n, mv);
-        Effects {
-            send: vec![msg],
-            ..Effects::default()
-        }
-    }
-
-    fn on_ingest(
-        &mut self,
-        n: usize,
-        mv: Mv,
-        keys: Vec<(&'static [u8], u64)>,
-    ) -> Result<Effects, Violation> {
-        let id = mv.id();
-        let checked = self.servers[n].node.check_ingest(&id);
-        self.note(format!("{} ingest {mv:?}: {checked:?}", IDS[n]));
-        let reply = |body| Msg {
-            from: n,
-            to: mv.from,
-            body,
-        };
-        match checked {
-            Ok(Ingest::Apply) => {
-                let s = &mut self.servers[n];
-                s.store.extend(keys);
-                match s.node.adopt(&id) {
-                    Ok(d) => Ok(Effects {
-                        persist: d.must_persist(),
-                        send: vec![reply(Body::IngestOk(mv))],
-                        ..Effects::default()
-                    }),
-                    Err(e) => Err(violation(
-                        Kind::Library,
-                        format!(
-                            "{}: adopt refused {mv:?} ({e:?}) after check_ingest said Apply",
-                            IDS[n]
-                        ),
-                    )),
-                }
-            }
-            Ok(_) => Ok(Effects {
-                send: vec![reply(Body::IngestOk(mv))],
-                ..Effects::default()
-            }),
-            Err(_) => Ok(Effects {
-                send: vec![reply(Body::IngestRefused(mv))],
-                ..Effects::default()
-            }),
-        }
-    }
-
-    fn on_ingest_refused(&mut self, n: usize, mv: Mv) -> Effects {
-        if !self.in_flight(n).contains(&mv) {
-            return Effects::default();
-        }
-        Effects {
-            send: vec![Msg {
-                from: n,
-                to: mv.to,
-                body: Body::AskOutcome(mv),
-            }],
-            ..Effects::default()
-        }
-    }
-
-    fn on_ask_outcome(&mut self, n: usize, source: usize, mv: Mv) -> Effects {
-        let result = self.servers[n].node.move_outcome(&mv.id());
-        self.note(format!("{} outcome of {mv:?}: {result:?}", IDS[n]));
-        match result {
-            Ok(d) => Effects {
-                persist: d.must_persist(),
-                send: vec![Msg {
-                    from: n,
-                    to: source,
-                    body: Body::Outcome(mv, d.into_inner()),
-                }],
-                ..Effects::default()
-            },
-            Err(_) => Effects::default(),
-        }
-    }
-
-    /// The source hears the target's `+OK` (`Committed`) or its answer to
-    /// an outcome query: resolve, persist, announce to everyone.
-    fn on_resolution(&mut self, n: usize, mv: Mv, outcome: Outcome) -> Effects {
-        let result =
-            self.servers[n]
-                .node
-                .resolve_move(mv.prefix, kevy_scope::Epoch::new(mv.epoch), outcome);
-        self.note(format!(
-            "{} resolves {mv:?} as {outcome:?}: {:?}",
-            IDS[n],
-            result.as_ref().map(|d| d.must_persist())
-        ));
-        let Ok(d) = result else {
-            return Effects::default();
-        };
-        let driver = &mut self.servers[n].driver;
-        driver.shipped.remove(&mv);
-        driver.awaiting_prepare.remove(&mv);
-        if !d.must_persist() {
-            return Effects::default();
-        }
-        let mut send = Vec::new();
-        let committed = outcome.is_committed();
-        if committed {
-            self.stats.committed += 1;
-        } else {
-            self.stats.aborted += 1;
-        }
-        let news = if committed {
-            News::Committed
-        } else {
-            News::Aborted
-        };
-        self.announce_to_all(n, mv, news, &mut send);
-        Effects {
-            persist: true,
-            send,
-            drop_keys_under: committed.then_some(mv.prefix),
-        }
-    }
-
-    // ----- timers ------------------------------------------------------------
-
-    /// Node `n`'s retry timers: resend unacknowledged announcements and
-    /// prepares; for every move in flight, re-ship its keys or ask its
-    /// outcome (only ask, when this incarnation never shipped it).
-    fn timers(&mut self, n: usize) {
-        if self.servers[n].down || self.servers[n].node.is_quarantined() {
-            return;
-        }
-        self.flush_late_image(n);
-        let in_flight = self.in_flight(n);
-        let driver = &mut self.servers[n].driver;
-        driver.awaiting_prepare.retain(|m, _| in_flight.contains(m));
-        driver.shipped.retain(|m| in_flight.contains(m));
-        let mut send: Vec<Msg> = driver
-            .outbox
-            .iter()
-            .map(|&(r, mv, news)| Msg {
-                from: n,
-                to: r,
-                body: Body::Announce(mv, news),
-            })
-            .collect();
-        for (&mv, &f) in &driver.awaiting_prepare {
-            send.push(Msg {
-                from: n,
-                to: f,
-                body: Body::Announce(mv, News::InFlight),
-            });
-        }
-        for mv in in_flight {
-            let driver = &self.servers[n].driver;
-            if driver.awaiting_prepare.contains_key(&mv) {
-                // Now and then the source stops waiting for its fallback
-                // and asks the target, still shipping on a late ack
-                // (README leaves the order open): a target that is also
-                // the fallback may meet the prepare after its fence.
-                if self.rng.chance(20) {
-                    send.push(Msg {
-                        from: n,
-                        to: mv.to,
-                        body: Body::AskOutcome(mv),
-                    });
-                }
-                continue;
-            }
-            if driver.shipped.contains(&mv) && self.rng.chance(50) {
-                let msg = self.ship(n, mv);
-                send.push(msg);
-            } else {
-                send.push(Msg {
-                    from: n,
-                    to: mv.to,
-                    body: Body::AskOutcome(mv),
-                });
+        if let Ok(ticket) = started {
+            self.stats.moves_started += 1;
+            let command = Command {
+                prefix,
+                to,
+                replies: Vec::new(),
+            };
+            let key = (at, self.servers[at].boots, ticket.get());
+            if self.tickets.insert(key, command).is_some() {
+                return Err(violation(
+                    Kind::Operator,
+                    format!("{} gave ticket {} twice", IDS[at], ticket.get()),
+                ));
             }
         }
-        self.finish(
-            n,
-            Effects {
-                send,
-                ..Effects::default()
-            },
-        );
+        self.pump(at)
     }
 
     // ----- clients and the quorum service ---------------------------------------
@@ -1081,7 +1174,6 @@ impl Sim {
         if self.servers[start].down {
             return Ok(());
         }
-        self.flush_late_image(start);
         self.hand_over_to_stand_ins();
         let mut at = start;
         let mut path = vec![start];
@@ -1117,24 +1209,27 @@ impl Sim {
         if is_scoped(key) && self.own_verdict(at, key) != V::Accept {
             self.stats.stand_in_writes += 1;
         }
-        self.note(format!(
-            "write {:?}={value} at {} acknowledged by {} after {hops} hops",
-            lossy(key),
-            IDS[start],
-            IDS[at]
-        ));
+        self.note(|| {
+            format!(
+                "write {:?}={value} at {} acknowledged by {} after {hops} hops",
+                lossy(key),
+                IDS[start],
+                IDS[at]
+            )
+        });
         Ok(())
     }
 
     /// The quorum service flips node `n`'s flag. Coming back up, a writer
-    /// gets back what its fallback held for the keys it stood in for.
-    fn flip_down(&mut self, n: usize) {
+    /// gets back what its fallback held for the keys it stood in for, and
+    /// its driver is polled.
+    fn flip_down(&mut self, n: usize) -> Result<(), Violation> {
         let s = &mut self.servers[n];
         s.down = !s.down;
         let down = s.down;
-        self.note(format!("{} {}", IDS[n], if down { "down" } else { "up" }));
+        self.note(|| format!("{} {}", IDS[n], if down { "down" } else { "up" }));
         if down {
-            return;
+            return Ok(());
         }
         let handed_back: Vec<(&'static [u8], usize)> = self
             .standing_in
@@ -1146,6 +1241,7 @@ impl Sim {
             self.standing_in.remove(key);
             self.copy_value(key, f, n);
         }
+        self.pump(n)
     }
 
     /// Gives a fallback that now stands in for a down writer on a key the
@@ -1194,14 +1290,14 @@ impl Sim {
         if !self.net.is_empty() {
             let i = self.rng.below(self.net.len());
             let m = self.net.remove(i);
-            self.note(format!("lost {m:?}"));
+            self.note(|| format!("lost {m:?}"));
         }
     }
 
     fn duplicate_message(&mut self) {
         if !self.net.is_empty() {
             let m = self.net[self.rng.below(self.net.len())].clone();
-            self.note(format!("duplicated {m:?}"));
+            self.note(|| format!("duplicated {m:?}"));
             self.net.push(m);
         }
     }
@@ -1209,7 +1305,7 @@ impl Sim {
     fn replay_message(&mut self) {
         if !self.history.is_empty() {
             let m = self.history[self.rng.below(self.history.len())].clone();
-            self.note(format!("replayed {m:?}"));
+            self.note(|| format!("replayed {m:?}"));
             self.net.push(m);
         }
     }
@@ -1219,18 +1315,16 @@ impl Sim {
     fn random_step(&mut self) -> Result<(), Violation> {
         self.repair_due()?;
         match self.rng.below(100) {
-            0..=46 => {
+            0..=43 => {
                 if let Some(m) = self.take_deliverable() {
                     let crash = self.rng.chance(3);
                     self.deliver(m, crash)?;
                 }
             }
-            47..=61 => self.client_write()?,
-            62..=71 => self.operator_move(),
-            72..=79 => {
-                let n = self.rng.below(NODES);
-                self.timers(n);
-            }
+            44..=57 => self.client_write()?,
+            58..=67 => self.operator_move()?,
+            68..=75 => self.time_passes()?,
+            76..=79 => self.a_write_finishes()?,
             80..=84 => self.drop_message(),
             85..=87 => self.duplicate_message(),
             88..=91 => self.replay_message(),
@@ -1239,21 +1333,42 @@ impl Sim {
                 let corrupt = self.rng.chance(15);
                 self.restart(n, corrupt)?;
             }
-            _ => self.quorum_flip(),
+            _ => self.quorum_flip()?,
         }
         Ok(())
     }
 
+    /// The clock advances; every driver whose time has come is polled.
+    fn time_passes(&mut self) -> Result<(), Violation> {
+        self.now += 1 + self.rng.below(TICK_MS) as u64;
+        for n in 0..NODES {
+            self.timer(n)?;
+        }
+        Ok(())
+    }
+
+    /// The oldest image write in progress on a random up node finishes.
+    fn a_write_finishes(&mut self) -> Result<(), Violation> {
+        let writing: Vec<usize> = (0..NODES)
+            .filter(|n| !self.servers[*n].down && !self.servers[*n].writing.is_empty())
+            .collect();
+        if writing.is_empty() {
+            return Ok(());
+        }
+        let n = self.rng.pick(&writing);
+        self.flush(n)
+    }
+
     /// The quorum service brings a down node back up half the time, and
     /// flips a random node otherwise.
-    fn quorum_flip(&mut self) {
+    fn quorum_flip(&mut self) -> Result<(), Violation> {
         let down: Vec<usize> = (0..NODES).filter(|n| self.servers[*n].down).collect();
         let n = if !down.is_empty() && self.rng.chance(50) {
             self.rng.pick(&down)
         } else {
             self.rng.below(NODES)
         };
-        self.flip_down(n);
+        self.flip_down(n)
     }
 
     // ----- checks ---------------------------------------------------------------
@@ -1310,19 +1425,29 @@ impl Sim {
     }
 
     /// S4: `-QUIESCED to T` only from the source of a move of the key to T
-    /// still in flight.
+    /// still in flight there, or from a node whose newest news of the key
+    /// is such a move, pending, while its source is flagged down (the
+    /// write waits as it would on the source: `src/moves/node.rs`).
     fn check_quiesced(&self, key: &[u8], verdicts: &[V]) -> Result<(), Violation> {
         for n in self.up() {
             if let V::Quiesced(to) = verdicts[n] {
-                let unresolved = self.servers[n]
-                    .node
+                let node = &self.servers[n].node;
+                let moving = node
                     .in_flight()
                     .any(|m| key.starts_with(m.prefix) && idx(m.to) == to);
-                if !unresolved {
+                let newest = node
+                    .records()
+                    .filter(|(_, m)| key.starts_with(m.prefix))
+                    .max_by_key(|(_, m)| (m.epoch, m.prefix.len()));
+                let waiting = newest.is_some_and(|(phase, m)| {
+                    phase == Phase::Pending && idx(m.to) == to && self.servers[idx(m.from)].down
+                });
+                if !moving && !waiting {
                     return Err(violation(
                         Kind::S4,
                         format!(
-                            "{} answers QUIESCED to {} for {:?} with no such move in flight",
+                            "{} answers QUIESCED to {} for {:?} with no such move in flight \
+                             nor pending with its source down",
                             IDS[n],
                             IDS[to],
                             lossy(key)
@@ -1341,6 +1466,19 @@ impl Sim {
                 return Err(violation(
                     Kind::L1,
                     format!("{id} still has {:?} in flight", Mv::of(&m)),
+                ));
+            }
+        }
+        for (&(n, boot, ticket), c) in &self.tickets {
+            if c.replies.is_empty() && boot == self.servers[n].boots {
+                return Err(violation(
+                    Kind::L1,
+                    format!(
+                        "command {ticket} on {} (MOVE-SCOPE {:?} TO {}) never answered",
+                        IDS[n],
+                        lossy(c.prefix),
+                        IDS[c.to]
+                    ),
                 ));
             }
         }
@@ -1375,25 +1513,29 @@ impl Sim {
         Ok(())
     }
 
-    /// Whether any driver still has something to send.
+    /// Whether nothing is left to do: no message in flight, no image
+    /// being written, every driver idle, no move in flight.
     fn quiet(&self) -> bool {
         self.net.is_empty()
             && self.servers.iter().all(|s| {
-                s.driver.outbox.is_empty()
-                    && s.driver.awaiting_prepare.is_empty()
-                    && s.node.in_flight().next().is_none()
+                s.writing.is_empty() && s.driver.is_idle() && s.node.in_flight().next().is_none()
             })
     }
 
     /// Faults stop: repair, bring everyone up, then rounds until quiet:
-    /// every node's timers fire once, then messages are delivered oldest
-    /// first until none is left. Returns the rounds and the deliveries.
+    /// every message is delivered, oldest first, until none is left; then
+    /// the clock passes every deadline and every driver is polled.
+    /// Returns the rounds and the deliveries.
     fn calm(&mut self) -> Result<(usize, usize), Violation> {
-        self.note("calm: faults stop".into());
+        self.calm = true;
+        self.note(|| "calm: faults stop".into());
         for n in 0..NODES {
             self.repair(n)?;
             if self.servers[n].down {
-                self.flip_down(n);
+                self.flip_down(n)?;
+            }
+            while !self.servers[n].writing.is_empty() {
+                self.flush(n)?;
             }
         }
         let mut deliveries = 0;
@@ -1402,8 +1544,9 @@ impl Sim {
             if self.quiet() {
                 return Ok((round, deliveries));
             }
+            self.now += CALM_TICK_MS;
             for n in 0..NODES {
-                self.timers(n);
+                self.timer(n)?;
             }
         }
         let outstanding = self.describe_outstanding();
@@ -1420,49 +1563,32 @@ impl Sim {
         ))
     }
 
-    /// What each driver still has to do, and for each announcement what
-    /// its receiver answers now (a dry run on a copy of the receiver).
+    /// What each node still has to do.
     fn describe_outstanding(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        for (n, server) in self.servers.iter().enumerate() {
-            let d = &server.driver;
-            for &(r, mv, news) in &d.outbox {
-                let mut receiver = self.servers[r].node.clone();
-                let answer = receiver.learn(&Announcement {
-                    id: mv.id(),
-                    status: news.status(),
-                });
-                let known: Vec<String> = self.servers[r]
-                    .node
-                    .records()
-                    .filter(|(_, id)| {
-                        id.prefix.starts_with(mv.prefix) || mv.prefix.starts_with(id.prefix)
-                    })
-                    .map(|(phase, id)| format!("{phase:?} {:?}", Mv::of(&id)))
-                    .collect();
+        for (n, s) in self.servers.iter().enumerate() {
+            if !s.driver.is_idle() || !s.writing.is_empty() {
                 lines.push(format!(
-                    "{} -> {}: {news:?} {mv:?} answered {:?}; {} knows {known:?}",
+                    "{}: {} writes in progress, wake {:?}, {:?}",
                     IDS[n],
-                    IDS[r],
-                    answer.map(|d| d.must_persist()),
-                    IDS[r]
-                ));
-            }
-            for (&mv, &f) in &d.awaiting_prepare {
-                let answer = self.servers[f].node.clone().learn(&Announcement {
-                    id: mv.id(),
-                    status: MoveStatus::InFlight,
-                });
-                lines.push(format!(
-                    "{}: prepare of {mv:?} unacknowledged by {}, which answers {:?}",
-                    IDS[n],
-                    IDS[f],
-                    answer.map(|d| d.must_persist())
+                    s.writing.len(),
+                    s.wake,
+                    s.driver
                 ));
             }
             for mv in self.in_flight(n) {
                 lines.push(format!("{}: {mv:?} in flight", IDS[n]));
             }
+            let records: Vec<String> = s
+                .node
+                .records()
+                .map(|(phase, m)| format!("{phase:?} {:?}", Mv::of(&m)))
+                .collect();
+            lines.push(format!(
+                "{} (epoch {}) holds {records:?}",
+                IDS[n],
+                s.node.epoch().get()
+            ));
         }
         lines
     }
@@ -1547,13 +1673,21 @@ impl fmt::Display for Failure {
 }
 
 /// Runs one seed: `steps` random steps with faults, each followed by the
-/// safety checks, then the calm phase and L1.
-fn run(seed: u64, steps: usize, mode: Mode) -> Result<Stats, Failure> {
-    let mut sim = Sim::new(seed, mode);
+/// safety checks, then the calm phase and L1. A failing seed runs again
+/// with its events kept (the run is deterministic).
+fn run(seed: u64, steps: usize) -> Result<Stats, Failure> {
+    run_logged(seed, steps, false)
+        .map_err(|failure| run_logged(seed, steps, true).err().unwrap_or(failure))
+}
+
+fn run_logged(seed: u64, steps: usize, logging: bool) -> Result<Stats, Failure> {
+    let mut sim = Sim::new(seed);
+    sim.logging = logging;
     let outcome = (|| {
         for step in 0..steps {
             sim.step = step;
             sim.random_step()?;
+            sim.stats.net_max = sim.stats.net_max.max(sim.net.len());
             sim.hand_over_to_stand_ins();
             sim.check_safety()?;
         }
@@ -1598,7 +1732,7 @@ fn seeds_from_env(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
 }
 
 /// Runs `seeds` on every core; the stats and every failure.
-fn run_many(seeds: std::ops::Range<u64>, mode: Mode) -> (Stats, Vec<Failure>) {
+fn run_many(seeds: std::ops::Range<u64>) -> (Stats, Vec<Failure>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let all: Vec<u64> = seeds.collect();
     let chunks: Vec<Vec<u64>> = (0..threads)
@@ -1612,7 +1746,7 @@ fn run_many(seeds: std::ops::Range<u64>, mode: Mode) -> (Stats, Vec<Failure>) {
                     let mut stats = Stats::default();
                     let mut failures = Vec::new();
                     for &seed in chunk {
-                        match run(seed, STEPS, mode) {
+                        match run(seed, STEPS) {
                             Ok(s) => stats.add(&s),
                             Err(f) => failures.push(f),
                         }
@@ -1634,24 +1768,32 @@ fn run_many(seeds: std::ops::Range<u64>, mode: Mode) -> (Stats, Vec<Failure>) {
 }
 
 fn report(stats: &Stats, failures: &[Failure]) {
+    let per_run = |x: u64| x as f64 / stats.runs.max(1) as f64;
     println!(
         "{} runs passed, {} failed; per run: {:.1} moves started, {:.1} committed, {:.1} aborted, \
-         {:.1} crashes ({:.1} mid-step, {:.1} corrupt), {:.1} writes acknowledged ({:.1} by a \
-         stand-in); longest client path {} hops; calm phase: {} rounds at most, {:.1} deliveries \
-         on average, {} at most",
+         {:.1} operator replies TRYAGAIN, {:.1} ships, {:.2} watch queries, {:.1} crashes ({:.1} mid-step, {:.1} \
+         corrupt), {:.1} slow image writes, {:.2} answers refused for a full outbox, {:.1} writes \
+         acknowledged ({:.1} by a stand-in); longest client path {} hops; at most {} messages in flight; calm phase: {} rounds \
+         at most, {:.1} deliveries on average, {} at most",
         stats.runs,
         failures.len(),
-        stats.moves_started as f64 / stats.runs.max(1) as f64,
-        stats.committed as f64 / stats.runs.max(1) as f64,
-        stats.aborted as f64 / stats.runs.max(1) as f64,
-        stats.crashes as f64 / stats.runs.max(1) as f64,
-        stats.mid_step_crashes as f64 / stats.runs.max(1) as f64,
-        stats.corrupt_restarts as f64 / stats.runs.max(1) as f64,
-        stats.writes_acked as f64 / stats.runs.max(1) as f64,
-        stats.stand_in_writes as f64 / stats.runs.max(1) as f64,
+        per_run(stats.moves_started),
+        per_run(stats.committed),
+        per_run(stats.aborted),
+        per_run(stats.try_again),
+        per_run(stats.ships),
+        per_run(stats.watch_queries),
+        per_run(stats.crashes),
+        per_run(stats.mid_step_crashes),
+        per_run(stats.corrupt_restarts),
+        per_run(stats.slow_writes),
+        per_run(stats.outbox_full),
+        per_run(stats.writes_acked),
+        per_run(stats.stand_in_writes),
         stats.max_hops,
+        stats.net_max,
         stats.calm_rounds_max,
-        stats.calm_deliveries_sum as f64 / stats.runs.max(1) as f64,
+        per_run(stats.calm_deliveries_sum),
         stats.calm_deliveries_max,
     );
 }
@@ -1660,7 +1802,7 @@ fn report(stats: &Stats, failures: &[Failure]) {
 fn every_seed_keeps_the_invariants() {
     let seeds = seeds_from_env(0..1_000);
     let started = Instant::now();
-    let (stats, failures) = run_many(seeds.clone(), Mode::default());
+    let (stats, failures) = run_many(seeds.clone());
     report(&stats, &failures);
     println!("seeds {seeds:?} in {:.1?}", started.elapsed());
     if let Some(first) = failures.first() {
@@ -1671,27 +1813,32 @@ fn every_seed_keeps_the_invariants() {
 
 #[test]
 fn earlier_failing_seeds_pass() {
-    // The seeds the previous simulation failed on.
+    // The seeds earlier simulations failed on.
     for seed in [
         6606, 25291, 29394, 32142, 38213, 39256, 46330, 47394, 47606, 5554, 14828, 35653, 45169,
     ] {
-        if let Err(f) = run(seed, STEPS, Mode::default()) {
+        if let Err(f) = run(seed, STEPS) {
             panic!("{f}");
         }
     }
 }
 
-/// The first seed below `limit` on which `mode` fails, on this thread.
-fn first_failure(limit: u64, mode: Mode) -> Option<Failure> {
-    (0..limit).find_map(|seed| run(seed, STEPS, mode).err())
+/// The first seed below `limit` that fails, on this thread (the mutant
+/// switches are the thread's).
+#[cfg(feature = "test-mutants")]
+fn first_failure(limit: u64) -> Option<Failure> {
+    (0..limit).find_map(|seed| run(seed, STEPS).err())
 }
 
+#[cfg(feature = "test-mutants")]
 #[test]
 fn persisting_after_replying_loses_a_guarantee() {
-    let mode = Mode {
-        send_before_persist: true,
-    };
-    let mut failure = first_failure(3_000, mode)
+    // Thread-local: only this test's drivers hand out messages before the
+    // persist they depend on is written.
+    SimDriver::send_before_persist(true);
+    let failure = first_failure(3_000);
+    SimDriver::send_before_persist(false);
+    let mut failure = failure
         .expect("a driver that sends before it persists breaks a guarantee within 3000 seeds");
     failure.replay = "(mutant) cargo test --release --all-features --test cluster -- \
                       persisting_after_replying --nocapture"
@@ -1705,10 +1852,29 @@ fn persisting_after_replying_loses_a_guarantee() {
 
 #[cfg(feature = "test-mutants")]
 #[test]
+fn shipping_before_the_fallback_knows_loses_a_guarantee() {
+    // Thread-local: only this test's drivers ship without telling the
+    // scope's fallback first.
+    SimDriver::ship_unprepared(true);
+    let failure = first_failure(3_000);
+    SimDriver::ship_unprepared(false);
+    let mut failure = failure.expect("shipping unprepared breaks a guarantee within 3000 seeds");
+    failure.replay = "(mutant) cargo test --release --all-features --test cluster -- \
+                      shipping_before_the_fallback --nocapture"
+        .into();
+    println!("{failure}");
+    assert!(
+        matches!(failure.kind, Kind::S1 | Kind::S2 | Kind::S3),
+        "{failure}"
+    );
+}
+
+#[cfg(feature = "test-mutants")]
+#[test]
 fn without_the_epoch_fence_two_nodes_accept() {
     // Thread-local: only this test's nodes skip the fence.
     kevy_scope::mutants::ignore_epochs(true);
-    let failure = first_failure(3_000, Mode::default());
+    let failure = first_failure(3_000);
     kevy_scope::mutants::ignore_epochs(false);
     let mut failure =
         failure.expect("without the epoch fence a guarantee breaks within 3000 seeds");
@@ -1722,14 +1888,14 @@ fn without_the_epoch_fence_two_nodes_accept() {
     );
 }
 
-/// `cargo test --release --all-features --test cluster -- --ignored soak`
-/// (seeds from `KEVY_SIM_SEEDS`, default 0..100000).
+/// `cargo test --release --all-features --test cluster -- --ignored soak
+/// --nocapture` (seeds from `KEVY_SIM_SEEDS`, default 0..100000).
 #[test]
 #[ignore = "long: run on demand"]
 fn soak() {
     let seeds = seeds_from_env(0..100_000);
     let started = Instant::now();
-    let (stats, failures) = run_many(seeds.clone(), Mode::default());
+    let (stats, failures) = run_many(seeds.clone());
     println!(
         "soak: seeds {seeds:?}: {} ran in {:.1?}",
         seeds.end - seeds.start,
