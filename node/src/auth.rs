@@ -2,7 +2,8 @@
 //!
 //! - `default`: data commands. Open unless a password is set for it.
 //! - `cluster`: the node-to-node commands (`MOVE-SCOPE-INGEST`, `-NEWS`,
-//!   `-OUTCOME`, ...); nodes authenticate to their peers as this user.
+//!   `-OUTCOME`, `-RECHECK`, and a recovery's `-EPOCH` and `-FENCE`);
+//!   nodes authenticate to their peers as this user.
 //! - `admin`: the operator's commands (`MOVE-SCOPE`,
 //!   `SCOPE-LIFT-QUARANTINE`), and everything the other two may send.
 //!

@@ -92,6 +92,7 @@ fn run(config: &Config) -> Result<(), Box<dyn Error>> {
         peers: &config.peers,
         data_dir: dir,
         step_pause: config.step_pause,
+        reply_limit: config.limits.query_buffer_limit,
     };
     let past = Past::read(&cluster_config)
         .map_err(|e| format!("reading the records in {}: {e}", dir.display()))?;

@@ -1,13 +1,16 @@
 //! RESP2: client commands decoded by [`request`] (flat, bounded, no
 //! recursion), frames encoded through the `redis-protocol` codec or
 //! directly, and the replies of peers decoded for the node's own peer
-//! client by a loop with a bounded stack of open arrays (no recursion).
+//! client by a loop with a bounded stack of open arrays (no recursion);
+//! a peer's answer to `MOVE-SCOPE-FENCE`, a list of news, is measured by
+//! the crate's own reader ([`news_reply_extent`]).
 
 #[path = "request.rs"]
 pub mod request;
 
 pub use request::Command;
 
+use kevy_scope::{NewsList, PeerWireError};
 use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::BorrowedFrame;
 
@@ -286,6 +289,29 @@ pub fn reply_extent(buf: &[u8]) -> Result<Option<usize>, String> {
     }
 }
 
+/// The length of a peer's answer to `MOVE-SCOPE-FENCE` at the start of
+/// `buf`: a list of news, checked whole and item by item by the crate
+/// (`NewsList::decode`, at most `MAX_NEWS` items, no recursion), or a
+/// one-line reply (a refusal, `-QUARANTINED ...`); `None` while
+/// incomplete. The crate tells bytes that end early (read more) from
+/// bytes no more bytes can mend (refused here, at once). Any other
+/// reply is refused.
+pub fn news_reply_extent(buf: &[u8]) -> Result<Option<usize>, String> {
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => match NewsList::decode(buf) {
+            Ok((_, used)) => Ok(Some(used)),
+            Err(PeerWireError::Incomplete) => Ok(None),
+            Err(e) => Err(format!("a malformed list of news: {e}")),
+        },
+        Some(b'+' | b'-') => reply_extent(buf),
+        Some(&kind) => Err(format!(
+            "a reply of type '{}' where a list of news or a line belongs",
+            kind.escape_ascii()
+        )),
+    }
+}
+
 /// One frame's header, as [`reply_extent`] walks them.
 struct ReplyFrame {
     /// Bytes of the frame, but an array's elements.
@@ -385,6 +411,57 @@ mod tests {
         let mut at_limit = b"*1\r\n".repeat(MAX_REPLY_DEPTH - 1);
         at_limit.extend_from_slice(b"*0\r\n");
         assert!(matches!(decode_reply(&at_limit), Ok(Some(_))));
+    }
+
+    #[test]
+    fn a_list_of_news_is_read_whole_or_refused_at_once() {
+        use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news, news_len};
+        let id = MoveId {
+            prefix: b"p:\r\n",
+            from: "n1",
+            to: "n2",
+            epoch: Epoch::new(7),
+        };
+        let news = [
+            Announcement {
+                id,
+                status: MoveStatus::Committed,
+            },
+            Announcement {
+                id: MoveId {
+                    epoch: Epoch::new(9),
+                    ..id
+                },
+                status: MoveStatus::InFlight,
+            },
+        ];
+        let mut list = vec![0; news_len(news)];
+        encode_news(news, &mut list).unwrap();
+        for cut in 0..list.len() {
+            assert_eq!(news_reply_extent(&list[..cut]), Ok(None), "{cut}");
+        }
+        let mut more = list.clone();
+        more.extend_from_slice(b"+OK\r\n");
+        assert_eq!(news_reply_extent(&more), Ok(Some(list.len())));
+        // The same extent as the generic reader's.
+        assert_eq!(reply_extent(&more), Ok(Some(list.len())));
+        assert_eq!(news_reply_extent(b"*0\r\n"), Ok(Some(4)));
+        // A refusal is a line.
+        let refusal = b"-QUARANTINED this node lost its records\r\n";
+        assert_eq!(news_reply_extent(refusal), Ok(Some(refusal.len())));
+        assert_eq!(news_reply_extent(&refusal[..9]), Ok(None));
+        // Broken: refused at once, whatever follows.
+        for bad in [
+            &b"*1\r\n*4\r\n"[..],
+            b"*1\r\n+OK\r\n",
+            b"*65536\r\n",
+            b"*01\r\n",
+            b"*1\r\n*5\r\n$8\r\nINFLIGHX\r\n",
+            b"$3\r\nabc\r\n",
+            b":1\r\n",
+        ] {
+            assert!(news_reply_extent(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

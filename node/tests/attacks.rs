@@ -2,8 +2,9 @@
 //! `cluster` user and the operator's the `admin` user. Each attack below
 //! worked, unauthenticated, before they did (two acceptors for `app:a:`,
 //! a permanent n1 <-> n2 loop on `app:c:`, the move epochs exhausted and
-//! persisted); now each is refused and nothing changes: not a verdict,
-//! not a record, not an epoch, not a byte of a records file.
+//! persisted; the recovery's fence would do the same); now each is
+//! refused and nothing changes: not a verdict, not a record, not an
+//! epoch, not a byte of a records file.
 
 mod support;
 
@@ -53,6 +54,21 @@ fn attacks() -> Vec<(&'static str, Vec<&'static [u8]>)> {
                 b"4294967295",
             ],
         ),
+        // The same, asked again, and as a recovering node's fence (which
+        // would also put n2's moves to n1 in doubt and hand out all n2
+        // knows); and its epoch, which tells what n2 has seen.
+        (
+            "n2",
+            vec![
+                b"MOVE-SCOPE-RECHECK",
+                b"app:b:q:",
+                b"n2",
+                b"n1",
+                b"4294967295",
+            ],
+        ),
+        ("n2", vec![b"MOVE-SCOPE-FENCE", b"n1", b"4294967295"]),
+        ("n2", vec![b"MOVE-SCOPE-EPOCH"]),
     ]
 }
 
@@ -142,8 +158,10 @@ fn unauthenticated_cluster_commands_are_refused_and_change_nothing() {
     assert!(is_refusal(&support::request(p2, &move_b), "NOPERM"));
     let as_peer = support::request_as("cluster", support::CLUSTER_PASSWORD, p2, &move_b);
     assert!(is_refusal(&as_peer, "NOPERM"), "{as_peer:?}");
-    let lift = [&b"SCOPE-LIFT-QUARANTINE"[..], b"5"];
+    let lift = [&b"SCOPE-LIFT-QUARANTINE"[..]];
     assert!(is_refusal(&support::request(p2, &lift), "NOPERM"));
+    let as_peer = support::request_as("cluster", support::CLUSTER_PASSWORD, p2, &lift);
+    assert!(is_refusal(&as_peer, "NOPERM"), "{as_peer:?}");
     assert_eq!(state(&cluster), before, "{}", cluster.logs());
 
     // The epochs are whole: the admin's real move of app:b:q: lands, and

@@ -7,7 +7,9 @@
 //!   queries, the announcements owed to peers, resuming after a restart.
 //!   The driver decides every step and when anything may leave the node.
 //! - `target.rs`: the other side of each request: `MOVE-SCOPE-INGEST`,
-//!   `MOVE-SCOPE-OUTCOME` and `MOVE-SCOPE-NEWS`, straight on the node.
+//!   `MOVE-SCOPE-OUTCOME`, `MOVE-SCOPE-RECHECK` and `MOVE-SCOPE-NEWS`, and
+//!   a recovering peer's `MOVE-SCOPE-EPOCH` and `MOVE-SCOPE-FENCE`,
+//!   straight on the node.
 //! - `records_file.rs`: the records on disk. `wire.rs`: the node-to-node
 //!   commands. `peer.rs`: the client that sends them.
 //!
@@ -17,6 +19,14 @@
 //! step on the receiving side is written before its answer. No network
 //! wait happens under that lock. A node that cannot write its records
 //! file stops (fail-stop): a restart restores what was persisted.
+//!
+//! A node whose records file is damaged, or missing while its directory
+//! holds data, boots quarantined and recovers its records from its peers
+//! through its driver (`Driver::resume`, "Recovery" in the crate's
+//! driver docs): nothing here decides when it leaves quarantine. While
+//! quarantined it accepts no scoped write and writes no records file
+//! (the crate gives no image of a node whose records are not its own
+//! yet: `ImageError::Quarantined`).
 
 mod peer;
 pub mod records_file;
@@ -30,8 +40,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kevy_scope::{
-    Durable, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, PeerAddr,
-    PeerTableBuf, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report,
+    Durable, ImageError, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf,
+    PeerAddr, PeerTableBuf, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report,
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};
@@ -66,6 +76,9 @@ pub struct ClusterConfig<'c> {
     /// Testing aid: a pause before each request of a move or an
     /// announcement, and between applying an ingest and adopting it.
     pub step_pause: Duration,
+    /// The most bytes a peer's reply may take (the node's
+    /// `query_buffer_limit`: a list of news answering a fence included).
+    pub reply_limit: usize,
 }
 
 /// This node in its cluster.
@@ -83,6 +96,8 @@ pub struct Cluster {
     /// The origin of the driver's clock.
     clock: Instant,
     step_pause: Duration,
+    /// The most bytes a peer's reply may take.
+    reply_limit: usize,
 }
 
 /// What the data directory holds of this node's past, read before the
@@ -151,7 +166,7 @@ impl Past {
             Ok(None) => {
                 let node = fresh()?;
                 let saved = Saved {
-                    image: encode_image(&node)?,
+                    image: encode_image(&node).map_err(|e| e.to_string())?,
                     outbox: Vec::new(),
                 };
                 file.save(&saved)
@@ -180,8 +195,9 @@ impl Cluster {
     /// opened): drops keys this node holds but no longer owns (never on a
     /// quarantined node: it cannot tell which it owns), builds the move
     /// driver and resumes it (it asks the outcome of every move left in
-    /// flight and owes every peer the news the node vouches for), and
-    /// starts the timer that polls it.
+    /// flight and owes every peer the news the node vouches for; on a
+    /// quarantined node it starts the recovery), and starts the timer that
+    /// polls it.
     pub fn boot(
         config: &ClusterConfig<'_>,
         db: Arc<Db>,
@@ -189,7 +205,7 @@ impl Cluster {
     ) -> Result<Arc<Self>, Box<dyn Error>> {
         let id = config.node_id;
         let peers = PeerTableBuf::parse(config.peers)?;
-        let Past { node } = past;
+        let Past { mut node } = past;
         for warning in boot_report(&**node.table(), &peers) {
             log_warn(id, &format!("{warning}"));
         }
@@ -199,11 +215,22 @@ impl Cluster {
         let mut driver = NodeDriver::new(peers.iter().map(|p| p.id()))
             .map_err(|e| format!("the move driver: {e}"))?
             .with_timing(TIMING);
-        if let Err(e) = driver.resume(&node) {
+        if let Err(e) = driver.resume(&mut node) {
             log_warn(id, &format!("resuming the move driver: {e}"));
         }
         let (moves, news) = (node.in_flight().count(), node.announcements().count());
-        if moves + news > 0 {
+        if driver.is_recovering() {
+            let peers: Vec<&str> = driver.unheard().collect();
+            log_warn(
+                id,
+                &format!(
+                    "recovering the records from every peer ({}): each is asked the highest \
+                     epoch it knows, then to fence above it and tell all it knows; the node \
+                     leaves quarantine once every one has answered",
+                    peers.join(", ")
+                ),
+            );
+        } else if moves + news > 0 {
             log(
                 id,
                 &format!(
@@ -222,6 +249,7 @@ impl Cluster {
             wake: Condvar::new(),
             clock: Instant::now(),
             step_pause: config.step_pause,
+            reply_limit: config.reply_limit,
         });
         {
             let mut steps = cluster.lock_steps();
@@ -274,16 +302,25 @@ impl Cluster {
     }
 
     /// Writes the node's image now, for a reason of the host's own: the
-    /// image covers every step the driver has taken.
-    fn persist_now(&self, steps: &mut Steps) {
+    /// image covers every step the driver has taken. A quarantined node
+    /// has no image (its records are its peers' until its recovery ends):
+    /// nothing is written, and `false` says so.
+    fn persist_now(&self, steps: &mut Steps) -> bool {
+        let snapshot = self.node.snapshot();
+        if snapshot.is_quarantined() {
+            return false;
+        }
         steps.driver.persisting();
-        self.write_records(encode_image(&self.node.snapshot()));
+        self.write_records(encode_image(&snapshot));
+        drop(snapshot);
         steps.driver.persisted();
+        true
     }
 
     /// Writes `image` (the news section empty: the driver owes the news)
     /// to the records file, or stops the node.
-    fn write_records(&self, image: Result<Vec<u8>, String>) {
+    fn write_records(&self, image: Result<Vec<u8>, ImageError>) {
+        let image = image.map_err(|e| e.to_string());
         let saved = image.and_then(|image| {
             self.file
                 .save(&Saved {
@@ -305,17 +342,33 @@ impl Cluster {
     }
 
     /// A clean stop (SIGTERM, SIGINT): under the steps lock, so no step
-    /// begins after it, persists the records, writes and `fsync`s every
-    /// data log, and ends the process with 0 (1 if the data logs could
-    /// not be synced). A move caught between steps resumes after the
-    /// restart as after a crash.
+    /// begins after it, persists the records (not on a quarantined node:
+    /// it has none of its own yet, and a restart recovers again), writes
+    /// and `fsync`s every data log, and ends the process with 0 (1 if the
+    /// data logs could not be synced). A move caught between steps resumes
+    /// after the restart as after a crash.
     pub fn stop(&self, signal: &str) -> ! {
         log(
             &self.id,
             &format!("{signal}: persisting the records and the data logs, then stopping"),
         );
         let mut steps = self.lock_steps();
-        self.persist_now(&mut steps);
+        if !self.persist_now(&mut steps) {
+            let waiting = steps
+                .recovery()
+                .map(|(round, unheard)| {
+                    format!(" (round {round}, waiting for {})", unheard.join(", "))
+                })
+                .unwrap_or_default();
+            log_warn(
+                &self.id,
+                &format!(
+                    "{signal}: the records are not persisted: the node is quarantined, recovering \
+                     from its peers{waiting}; {} is left as it is and the next start recovers again",
+                    self.file.path().display()
+                ),
+            );
+        }
         match self.db.flush_and_sync() {
             Ok(()) => {
                 log(
@@ -348,50 +401,45 @@ impl Cluster {
         }
     }
 
-    /// The operator's release of a quarantined node
-    /// (`SCOPE-LIFT-QUARANTINE <epoch>`): only when its peers confirm it
-    /// owns nothing beyond its static table, with the highest epoch they
-    /// report. A node that is not quarantined is refused and left as it
-    /// is (its records and epoch are its own, not the operator's guess).
-    pub fn lift_quarantine(&self, epoch: u32) -> Result<String, String> {
-        let mut steps = self.lock_steps();
-        let (quarantined, current) = {
+    /// `SCOPE-LIFT-QUARANTINE`: a check, never a release (the driver
+    /// ends a recovery, once every peer has answered): on a node that is
+    /// not quarantined the reply line, else the error line naming the
+    /// round the recovery is in and the peers it waits for.
+    pub fn quarantine_check(&self) -> Result<String, String> {
+        let recovery = self.lock_steps().recovery();
+        let (quarantined, epoch) = {
             let now = self.node.snapshot();
             (now.is_quarantined(), now.epoch().get())
         };
-        if !quarantined {
-            drop(steps);
-            log_warn(
-                &self.id,
-                &format!("SCOPE-LIFT-QUARANTINE {epoch} refused: this node is not quarantined"),
-            );
-            return Err(format!(
-                "ERR SCOPE-LIFT-QUARANTINE: node {} is not quarantined (epoch {current}); nothing to lift",
+        match recovery {
+            _ if !quarantined => Ok(format!(
+                "OK not quarantined: node {} holds its records (epoch {epoch}); nothing to lift",
                 self.id
-            ));
+            )),
+            Some((round, unheard)) => Err(format!(
+                "ERR SCOPE-LIFT-QUARANTINE: node {} is quarantined, recovering its records from its \
+                 peers (round {round}); not heard yet: {}; it leaves quarantine on its own once each \
+                 has answered, nothing is lifted by hand",
+                self.id,
+                if unheard.is_empty() {
+                    "none (the end of the round is being taken)".to_owned()
+                } else {
+                    unheard.join(", ")
+                }
+            )),
+            None => Err(format!(
+                "ERR SCOPE-LIFT-QUARANTINE: node {} is quarantined and its driver is not recovering \
+                 (see its log); nothing is lifted by hand",
+                self.id
+            )),
         }
-        let lifted = self.node.update(|n| {
-            // Its Durable says persist (the node was quarantined); the
-            // file is written whatever it says, as it replaces an
-            // unreadable or missing one.
-            let _ = n.lift_quarantine(kevy_scope::Epoch::new(epoch));
-            Ok::<(), std::convert::Infallible>(())
-        });
-        let Ok(()) = lifted;
-        self.persist_now(&mut steps);
-        drop(steps);
-        log_warn(
-            &self.id,
-            &format!(
-                "quarantine lifted by the operator at epoch {epoch}: the static table decides again"
-            ),
-        );
-        Ok("OK".into())
     }
 
     /// `SCOPE-STATUS`: this node's id, epoch, quarantine and records, one
-    /// line each, then whether its move driver is busy (a move in flight,
-    /// news owed to a peer, a write pending) or idle.
+    /// line each, where its recovery stands if it recovers (the round and
+    /// the peers not heard yet), then whether its move driver is busy (a
+    /// move in flight, news owed to a peer, a write pending, a recovery)
+    /// or idle.
     pub fn status(&self) -> Vec<String> {
         let snapshot = self.node.snapshot();
         let mut lines = vec![format!(
@@ -410,7 +458,18 @@ impl Cluster {
             ));
         }
         drop(snapshot);
-        let idle = self.lock_steps().driver.is_idle();
+        let (idle, recovery) = {
+            let steps = self.lock_steps();
+            (steps.driver.is_idle(), steps.recovery())
+        };
+        if let Some((round, unheard)) = recovery {
+            let mut line = format!("recovering round {round} waiting");
+            for peer in unheard {
+                line.push(' ');
+                line.push_str(&peer);
+            }
+            lines.push(line);
+        }
         lines.push(format!("driver {}", if idle { "idle" } else { "busy" }));
         lines
     }
@@ -436,10 +495,11 @@ pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Re
     }
 }
 
-/// The image of `node` (`Node::encode_image`), as the records file holds it.
-fn encode_image(node: &NodeState) -> Result<Vec<u8>, String> {
+/// The image of `node` (`Node::encode_image`), as the records file holds
+/// it; a quarantined node has none (`ImageError::Quarantined`).
+fn encode_image(node: &NodeState) -> Result<Vec<u8>, ImageError> {
     let mut image = vec![0; node.image_len()];
-    let len = node.encode_image(&mut image).map_err(|e| e.to_string())?;
+    let len = node.encode_image(&mut image)?;
     image.truncate(len);
     Ok(image)
 }
@@ -466,7 +526,8 @@ fn quarantine_notice(id: &str, file: &RecordsFile, reason: &str) {
         id,
         &format!(
             "QUARANTINED: records file {} is {reason}; no scoped write is accepted and every \
-             move step is refused until an operator runs SCOPE-LIFT-QUARANTINE <epoch>",
+             move step is refused until the node has recovered its records from every peer \
+             (SCOPE-STATUS and SCOPE-LIFT-QUARANTINE show how far it is)",
             file.path().display()
         ),
     );

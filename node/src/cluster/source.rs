@@ -19,18 +19,28 @@
 //! after a `-STALE` ingest, and announces each end to every peer until
 //! each acknowledges. The host drops the keys given away once a commit is
 //! on disk.
+//!
+//! A node that lost its records boots quarantined and its driver recovers
+//! them (`Driver::resume`): the host sends what it hands out,
+//! `MOVE-SCOPE-EPOCH` to every peer (the `+EPOCH n` fed back with
+//! [`Driver::answer`]), then `MOVE-SCOPE-FENCE` (the list of news the
+//! peer answers fed back with [`Driver::recovered`]), and after it,
+//! `MOVE-SCOPE-RECHECK` for a move whose target recovered. The driver
+//! decides when the node leaves quarantine; the host only reports where
+//! it stands (`SCOPE-STATUS`, `SCOPE-LIFT-QUARANTINE`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use kevy_scope::{
-    Answer, Driver, Effect, Epoch, MoveReply, MoveStatus, Outcome, PeerReply, PeerRequest, Request,
-    Timing,
+    Answer, Driver, Effect, Epoch, MoveReply, MoveStatus, NewsList, Outcome, PeerReply,
+    PeerRequest, Request, Timing,
 };
 
+use super::peer::{Bounds, Fenced};
 use super::wire::{self, Move, News};
-use super::{Cluster, encode_image, log, log_warn, peer};
+use super::{Cluster, encode_image, log, log_error, log_warn, peer};
 use crate::resp::Reply;
 
 /// The node's move driver: up to 32 peers (the most a driver holds),
@@ -67,16 +77,39 @@ pub struct Steps {
     /// Prefixes given away whose commit waits for its persist; their keys
     /// are dropped once it is on disk.
     drops: Vec<Vec<u8>>,
+    /// While the driver recovers: the fence of the round it asks, once it
+    /// asked one (`None`: the first round, the peers' epochs), as its
+    /// last recovery request said. For the operator's view only.
+    pub(super) fence_round: Option<Epoch>,
+    /// The driver was recovering after the last event.
+    was_recovering: bool,
 }
 
 impl Steps {
     pub(super) fn new(driver: NodeDriver) -> Self {
+        let was_recovering = driver.is_recovering();
         Self {
             driver: Box::new(driver),
             wake_at: None,
             waiting: HashMap::new(),
             drops: Vec::new(),
+            fence_round: None,
+            was_recovering,
         }
+    }
+
+    /// Where a recovery stands, for the operator: `None` when the driver
+    /// is not recovering, else the round (`epochs`, or `fence <n>`) and
+    /// the peers it still waits for.
+    pub(super) fn recovery(&self) -> Option<(String, Vec<String>)> {
+        if !self.driver.is_recovering() {
+            return None;
+        }
+        let round = self
+            .fence_round
+            .map_or_else(|| "epochs".to_owned(), |f| format!("fence {}", f.get()));
+        let unheard = self.driver.unheard().map(str::to_owned).collect();
+        Some((round, unheard))
     }
 
     /// The operator command moving `prefix`, if one waits.
@@ -103,15 +136,27 @@ enum Req {
     News(News),
     Outcome(Move),
     Ingest(Move),
+    /// The outcome asked again of a target that recovered.
+    Recheck(Move),
+    /// A recovery's first round: the peer's highest epoch.
+    Epoch,
+    /// A recovery's second round: fence at this epoch, and tell all.
+    Fence(Epoch),
 }
 
 impl Req {
-    fn of(request: &Request<'_>) -> Self {
-        match request {
+    /// `None` for a request this node does not know how to send (a newer
+    /// crate's).
+    fn of(request: &Request<'_>) -> Option<Self> {
+        Some(match request {
             Request::News(news) => Self::News(News::of(news)),
             Request::Outcome(id) => Self::Outcome(Move::of(id)),
             Request::Ingest(id) => Self::Ingest(Move::of(id)),
-        }
+            Request::Recheck(id) => Self::Recheck(Move::of(id)),
+            Request::Epoch => Self::Epoch,
+            Request::Fence(fence) => Self::Fence(*fence),
+            _ => return None,
+        })
     }
 
     fn request(&self) -> Request<'_> {
@@ -119,6 +164,9 @@ impl Req {
             Self::News(news) => Request::News(news.announcement()),
             Self::Outcome(id) => Request::Outcome(id.id()),
             Self::Ingest(id) => Request::Ingest(id.id()),
+            Self::Recheck(id) => Request::Recheck(id.id()),
+            Self::Epoch => Request::Epoch,
+            Self::Fence(fence) => Request::Fence(*fence),
         }
     }
 }
@@ -126,8 +174,13 @@ impl Req {
 /// One effect, owned, taken out of the driver.
 enum Todo {
     /// The image encoded at the `Persist`, to write.
-    Persist(Result<Vec<u8>, String>),
+    Persist(Result<Vec<u8>, kevy_scope::ImageError>),
+    /// A `Persist` while the node is quarantined: there is no image to
+    /// write (`ImageError::Quarantined`).
+    NoImage,
     Send(String, Req),
+    /// A request this node cannot send.
+    Unknown(String),
     Ship(Move),
     Reply(Epoch, MoveReply),
     Wake(u64),
@@ -215,6 +268,22 @@ impl Cluster {
     /// Called under the steps lock after every event, so the driver's
     /// persists are on disk before the lock is released.
     pub(super) fn pump(self: &Arc<Self>, steps: &mut Steps) {
+        if steps.was_recovering && !steps.driver.is_recovering() {
+            steps.was_recovering = false;
+            steps.fence_round = None;
+            let snapshot = self.node.snapshot();
+            log(
+                &self.id,
+                &format!(
+                    "recovered: every peer fenced and told what it knows; out of quarantine \
+                     (epoch {}, {} records, {} moves of this node in flight, their targets asked); \
+                     the records are persisted next",
+                    snapshot.epoch().get(),
+                    snapshot.records().count(),
+                    snapshot.in_flight().count()
+                ),
+            );
+        }
         loop {
             let now = self.now_ms();
             let todo = {
@@ -225,8 +294,12 @@ impl Cluster {
                 match effect {
                     // Encoded now, before any other call on the node or
                     // the driver.
+                    Effect::Persist if snapshot.is_quarantined() => Todo::NoImage,
                     Effect::Persist => Todo::Persist(encode_image(&snapshot)),
-                    Effect::Send { to, request } => Todo::Send(to.to_owned(), Req::of(&request)),
+                    Effect::Send { to, request } => match Req::of(&request) {
+                        Some(req) => Todo::Send(to.to_owned(), req),
+                        None => Todo::Unknown(format!("{request:?} to {to}")),
+                    },
                     Effect::Ship { id, .. } => Todo::Ship(Move::of(&id)),
                     Effect::Reply { ticket, reply } => Todo::Reply(ticket, reply),
                     Effect::Wake { at } => Todo::Wake(at),
@@ -257,6 +330,22 @@ impl Cluster {
                         );
                     }
                 }
+                Todo::NoImage => {
+                    // Never asked by the driver while the node recovers;
+                    // were it asked, there is nothing of this node's own
+                    // to write (a restart recovers again), and the
+                    // driver hears the write done so nothing waits on it.
+                    log_warn(
+                        &self.id,
+                        "the driver asked to persist while the node is quarantined: no image \
+                         (its records are its peers' until the recovery ends); nothing written",
+                    );
+                    steps.driver.persisted();
+                }
+                Todo::Unknown(what) => log_error(
+                    &self.id,
+                    &format!("the driver asked to send {what}, which this node cannot send"),
+                ),
                 Todo::Send(to, req) => {
                     match &req {
                         Req::News(news) if news.status == MoveStatus::InFlight => log(
@@ -273,6 +362,32 @@ impl Cluster {
                             &self.id,
                             &format!("move {}: asking the target for the outcome", id.describe()),
                         ),
+                        Req::Recheck(id) => log(
+                            &self.id,
+                            &format!(
+                                "move {}: asking the target again for the outcome (it recovered its records: its +OK no longer counts)",
+                                id.describe()
+                            ),
+                        ),
+                        Req::Epoch => {
+                            steps.fence_round = None;
+                            log(
+                                &self.id,
+                                &format!(
+                                    "recovery: asking {to} the highest epoch it knows (MOVE-SCOPE-EPOCH)"
+                                ),
+                            );
+                        }
+                        Req::Fence(fence) => {
+                            steps.fence_round = Some(*fence);
+                            log(
+                                &self.id,
+                                &format!(
+                                    "recovery: asking {to} to fence at {} and tell all it knows (MOVE-SCOPE-FENCE)",
+                                    fence.get()
+                                ),
+                            );
+                        }
                         Req::Ingest(_) => {}
                     }
                     let cluster = Arc::clone(self);
@@ -343,11 +458,16 @@ impl Cluster {
         let args = match &req {
             Req::News(news) => wire::args(&PeerRequest::News(news.announcement())),
             Req::Outcome(id) => wire::args(&PeerRequest::Outcome(id.id())),
+            Req::Recheck(id) => wire::args(&PeerRequest::Recheck(id.id())),
+            Req::Epoch => wire::args(&PeerRequest::Epoch),
+            Req::Fence(fence) => {
+                return self.fence_peer(to, *fence);
+            }
             Req::Ingest(_) => return,
         };
         let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let reply = match self.addr_of(to) {
-            Some(addr) => peer::call(addr, &args, REQUEST_TIMEOUT),
+            Some(addr) => peer::call(addr, &args, self.bounds(REQUEST_TIMEOUT)),
             None => Err(std::io::Error::other("not in the peer list")),
         };
         match reply {
@@ -366,7 +486,11 @@ impl Cluster {
                     }
                     Req::News(news) => format!("announcing {} to {to}", news.describe()),
                     Req::Outcome(id) => format!("move {}: asking {to} the outcome", id.describe()),
-                    Req::Ingest(_) => return,
+                    Req::Recheck(id) => {
+                        format!("move {}: asking {to} the outcome again", id.describe())
+                    }
+                    Req::Epoch => format!("recovery: asking {to} its epoch"),
+                    Req::Ingest(_) | Req::Fence(_) => return,
                 };
                 log_warn(
                     &self.id,
@@ -374,6 +498,87 @@ impl Cluster {
                 );
             }
         }
+    }
+
+    /// The bounds of a call to a peer: `timeout` for each read and write,
+    /// the node's query buffer limit for the reply.
+    fn bounds(&self, timeout: Duration) -> Bounds {
+        Bounds {
+            timeout,
+            max_reply: self.reply_limit,
+        }
+    }
+
+    /// Sends a recovery's `MOVE-SCOPE-FENCE <this node> <fence>` to `to`
+    /// (on a thread of its own) and feeds the list of news it answers to
+    /// the driver ([`Driver::recovered`]). A refusal or no answer is no
+    /// event: the driver asks again.
+    fn fence_peer(self: Arc<Self>, to: &str, fence: Epoch) {
+        let args = wire::args(&PeerRequest::Fence {
+            from: &self.id,
+            epoch: fence,
+        });
+        let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let answer = match self.addr_of(to) {
+            Some(addr) => peer::call_fence(addr, &args, self.bounds(REQUEST_TIMEOUT)),
+            None => Err(std::io::Error::other("not in the peer list")),
+        };
+        let bytes = match answer {
+            Ok(Fenced::News(bytes)) => bytes,
+            Ok(Fenced::Line(reply)) => {
+                log_warn(
+                    &self.id,
+                    &format!(
+                        "recovery: {to} did not fence at {} ({}); the driver asks again",
+                        fence.get(),
+                        shown(&reply)
+                    ),
+                );
+                return;
+            }
+            Err(e) => {
+                log_warn(
+                    &self.id,
+                    &format!(
+                        "recovery: asking {to} to fence at {}: no answer ({e}); the driver asks again",
+                        fence.get()
+                    ),
+                );
+                return;
+            }
+        };
+        // Checked whole when it was read: it decodes again in place.
+        let Ok((list, _)) = NewsList::decode(&bytes) else {
+            return;
+        };
+        let mut steps = self.lock_steps();
+        let driver = &mut steps.driver;
+        let taken = self
+            .node
+            .update(|n| driver.recovered(n, to, fence, list.iter()));
+        match taken {
+            Ok(()) => {
+                let waiting: Vec<&str> = steps.driver.unheard().collect();
+                log(
+                    &self.id,
+                    &format!(
+                        "recovery: {to} fenced at {} and told {} news{}",
+                        fence.get(),
+                        list.len(),
+                        if steps.driver.is_recovering() {
+                            format!("; still waiting for {}", waiting.join(", "))
+                        } else {
+                            String::new()
+                        }
+                    ),
+                );
+            }
+            Err(e) => log_warn(
+                &self.id,
+                &format!("recovery: the driver did not take {to}'s news ({e}); it asks again"),
+            ),
+        }
+        self.pump(&mut steps);
     }
 
     /// Streams the keys of the move's prefix to its target (one bulk, as
@@ -403,7 +608,7 @@ impl Cluster {
                         id.to
                     ),
                 );
-                peer::call(target, &args, INGEST_TIMEOUT)
+                peer::call(target, &args, self.bounds(INGEST_TIMEOUT))
             }
             None => Err(std::io::Error::other("the target is not in the peer list")),
         };
@@ -451,7 +656,24 @@ impl Cluster {
                 self.node
                     .update(|n| driver.answer(n, from, req.request(), answer))
             }
-            Req::Ingest(id) | Req::Outcome(id) => {
+            Req::Epoch | Req::Fence(_) => {
+                match answer {
+                    Answer::Epoch(epoch) => log(
+                        &self.id,
+                        &format!("recovery: {from} knows epochs up to {}", epoch.get()),
+                    ),
+                    _ => log_warn(
+                        &self.id,
+                        &format!(
+                            "recovery: {from} did not tell its epoch ({said}); the driver asks again"
+                        ),
+                    ),
+                }
+                let driver = &mut steps.driver;
+                self.node
+                    .update(|n| driver.answer(n, from, req.request(), answer))
+            }
+            Req::Ingest(id) | Req::Outcome(id) | Req::Recheck(id) => {
                 let ingest = matches!(req, Req::Ingest(_));
                 if let Some(w) = steps.waiting_for(&id.prefix) {
                     match answer {

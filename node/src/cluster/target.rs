@@ -1,13 +1,16 @@
 //! The receiving side of each node-to-node request, straight on the
 //! node (the driver's contract, item 4): `MOVE-SCOPE-INGEST` (check,
-//! apply the keys, adopt, persist, `+OK <n>`), `MOVE-SCOPE-OUTCOME` (the
-//! source's question when the `+OK` did not reach it) and
-//! `MOVE-SCOPE-NEWS` (learn, persist if asked, `+OK`; `-STALE` when newer
-//! news is known, `-SENDERNOTOWNER` when an earlier move is not known
-//! yet: the sender's driver sends it again). Each runs under the steps
-//! lock and answers only once every earlier step is on disk.
+//! apply the keys, adopt, persist, `+OK <n>`), `MOVE-SCOPE-OUTCOME` and
+//! `MOVE-SCOPE-RECHECK` (the source's question when the `+OK` did not
+//! reach it, or no longer counts), `MOVE-SCOPE-NEWS` (learn, persist if
+//! asked, `+OK`; `-STALE` when newer news is known, `-SENDERNOTOWNER`
+//! when an earlier move is not known yet: the sender's driver sends it
+//! again), and a recovering peer's `MOVE-SCOPE-EPOCH` (`+EPOCH <n>`) and
+//! `MOVE-SCOPE-FENCE` (fence, persist if asked, then all this node knows
+//! as a list of news). Each runs under the steps lock and answers only
+//! once every earlier step is on disk.
 
-use kevy_scope::Ingest;
+use kevy_scope::{Epoch, Ingest, MigrationError, encode_news, news_len};
 
 use super::wire::{self, Move, News};
 use super::{Cluster, log, log_warn};
@@ -81,10 +84,16 @@ impl Cluster {
         Ok(wire::ingested(entries.len()))
     }
 
-    /// `MOVE-SCOPE-OUTCOME` on this node: `COMMITTED` if it adopted the
-    /// move, else it fences the epoch off for good (persisted before the
-    /// answer) and answers `ABORTED <fence>`.
-    pub fn outcome(&self, id: &Move) -> Result<String, String> {
+    /// `MOVE-SCOPE-OUTCOME` on this node (`again`: `MOVE-SCOPE-RECHECK`,
+    /// asked after this node recovered, served the same): `COMMITTED` if
+    /// it adopted the move, else it fences the epoch off for good
+    /// (persisted before the answer) and answers `ABORTED <fence>`.
+    pub fn outcome(&self, id: &Move, again: bool) -> Result<String, String> {
+        let asked = if again {
+            "outcome asked again (the source's +OK no longer counts: this node recovered since)"
+        } else {
+            "outcome asked"
+        };
         let mut steps = self.lock_steps();
         let outcome = self
             .step(&mut steps, |n| n.move_outcome(&id.id()))
@@ -92,19 +101,86 @@ impl Cluster {
                 let refused = wire::refusal(&e);
                 log_warn(
                     &self.id,
-                    &format!("move {}: outcome asked, refused: {refused}", id.describe()),
+                    &format!("move {}: {asked}, refused: {refused}", id.describe()),
                 );
                 refused
             })?;
         log(
             &self.id,
             &format!(
-                "move {}: outcome asked, answered {}",
+                "move {}: {asked}, answered {}",
                 id.describe(),
                 wire::outcome_reply(outcome)
             ),
         );
         Ok(wire::outcome_reply(outcome))
+    }
+
+    /// `MOVE-SCOPE-EPOCH` on this node: the highest epoch it knows
+    /// (`Node::known_epoch`), once every earlier step is on disk; refused
+    /// (`-QUARANTINED`) while it recovers its own records.
+    pub fn epoch(&self) -> Result<String, String> {
+        let mut steps = self.lock_steps();
+        if steps.driver.must_persist() {
+            self.persist_now(&mut steps);
+        }
+        let snapshot = self.node.snapshot();
+        if snapshot.is_quarantined() {
+            let refused = wire::refusal(&MigrationError::Quarantined);
+            log(
+                &self.id,
+                &format!("recovery: a peer asked this node's epoch; refused: {refused}"),
+            );
+            return Err(refused);
+        }
+        let epoch = snapshot.known_epoch();
+        drop(snapshot);
+        drop(steps);
+        log(
+            &self.id,
+            &format!(
+                "recovery: a recovering peer asked the highest epoch this node knows: {}",
+                epoch.get()
+            ),
+        );
+        Ok(wire::epoch_reply(epoch))
+    }
+
+    /// `MOVE-SCOPE-FENCE <from> <epoch>` on this node: fences off every
+    /// move to `from` at or below `epoch` (`Node::fence`: in doubt here
+    /// if in flight), persists when the step or the driver asks, then
+    /// answers everything it knows (`Node::news`) as a RESP array of
+    /// news. The whole reply, or the error line of a refusal.
+    pub fn fence(&self, from: &str, epoch: Epoch) -> Result<Vec<u8>, String> {
+        let mut steps = self.lock_steps();
+        self.step(&mut steps, |n| n.fence(from, epoch))
+            .map_err(|e| {
+                let refused = wire::refusal(&e);
+                log_warn(
+                    &self.id,
+                    &format!(
+                        "recovery: {from} asked this node to fence at {}; refused: {refused}",
+                        epoch.get()
+                    ),
+                );
+                refused
+            })?;
+        let snapshot = self.node.snapshot();
+        let mut reply = vec![0; news_len(snapshot.news())];
+        let written = encode_news(snapshot.news(), &mut reply);
+        let count = snapshot.news().count();
+        drop(snapshot);
+        drop(steps);
+        let len = written.map_err(|e| format!("ERR MOVE-SCOPE-FENCE: {e}"))?;
+        reply.truncate(len);
+        log(
+            &self.id,
+            &format!(
+                "recovery: {from} asked this node to fence at {}: fenced (on disk); answering all it knows ({count} news)",
+                epoch.get()
+            ),
+        );
+        Ok(reply)
     }
 
     /// `MOVE-SCOPE-NEWS` on this node: learn, persist if asked, then ack.

@@ -1,17 +1,23 @@
-//! The node-to-node commands of a move. The crate reads and writes them
-//! (`kevy_scope::PeerRequest`, `PeerReply`: the wire's one copy); here
-//! are the owned forms this node keeps (a request the move driver hands
-//! out, while it is sent) and the glue to its RESP client and replies. Every command names
-//! the move in full, in one order: `<prefix> <from> <to> <epoch>` (the
-//! epoch in decimal).
+//! The node-to-node commands of a move and of a recovery. The crate
+//! reads and writes them (`kevy_scope::PeerRequest`, `PeerReply`,
+//! `encode_news` and `NewsList`: the wire's one copy); here are the owned
+//! forms this node keeps (a request the move driver hands out, while it
+//! is sent) and the glue to its RESP client and replies. Every command
+//! naming a move names it in full, in one order: `<prefix> <from> <to>
+//! <epoch>` (the epoch in decimal).
 //!
 //! ```text
 //! MOVE-SCOPE-INGEST  <prefix> <from> <to> <epoch> <bulk>   -> +OK <n>
 //! MOVE-SCOPE-OUTCOME <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
+//! MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>          -> +COMMITTED | +ABORTED <fence>
 //! MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>    -> +OK
+//! MOVE-SCOPE-EPOCH                                         -> +EPOCH <n>
+//! MOVE-SCOPE-FENCE <from> <epoch>                          -> *<k> news: *5 <status> <prefix> <from> <to> <epoch>
 //! ```
 //!
-//! `<status>` is `INFLIGHT`, `COMMITTED` or `ABORTED`. A refused step
+//! `EPOCH` and `FENCE` are a recovering node's (`<from>` of a fence is the
+//! recovering node); `RECHECK` is the outcome query asked again of a target
+//! that recovered since. `<status>` is `INFLIGHT`, `COMMITTED` or `ABORTED`. A refused step
 //! answers `-<CODE> <reason>`, the code naming the crate's refusal
 //! (`STALE`, `SENDERNOTOWNER`, `WRONGTARGET`, `NOTINFLIGHT`, `QUARANTINED`,
 //! `FULL`, `NOTOWNER`, else `ERR`), the reason its words.
@@ -144,8 +150,13 @@ pub fn learned() -> String {
     PeerReply::Learned.to_string()
 }
 
-/// The reply to `MOVE-SCOPE-OUTCOME` (the text of `+COMMITTED` or
-/// `+ABORTED <fence>`).
+/// The reply to `MOVE-SCOPE-EPOCH` (the text of `+EPOCH <n>`).
+pub fn epoch_reply(epoch: Epoch) -> String {
+    PeerReply::Epoch(epoch).to_string()
+}
+
+/// The reply to `MOVE-SCOPE-OUTCOME` and `MOVE-SCOPE-RECHECK` (the text
+/// of `+COMMITTED` or `+ABORTED <fence>`).
 pub fn outcome_reply(outcome: Outcome) -> String {
     PeerReply::Outcome(outcome).to_string()
 }
@@ -205,6 +216,9 @@ mod tests {
         }
         assert_eq!(outcome_reply(Outcome::Committed), "COMMITTED");
         assert_eq!(ingested(3), "OK 3");
+        assert_eq!(epoch_reply(Epoch::new(12)), "EPOCH 12");
+        let line = reply_line(&Reply::Simple(epoch_reply(Epoch::ZERO))).unwrap();
+        assert_eq!(PeerReply::decode(&line), Ok(PeerReply::Epoch(Epoch::ZERO)));
         assert_eq!(learned(), "OK");
         let news = News {
             status: MoveStatus::Committed,

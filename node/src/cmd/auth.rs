@@ -47,7 +47,12 @@ impl User {
 /// The least trusted user that may run `verb` (upper case).
 pub fn needed(verb: &[u8]) -> User {
     match verb {
-        b"MOVE-SCOPE-INGEST" | b"MOVE-SCOPE-OUTCOME" | b"MOVE-SCOPE-NEWS" => User::Cluster,
+        b"MOVE-SCOPE-INGEST"
+        | b"MOVE-SCOPE-OUTCOME"
+        | b"MOVE-SCOPE-NEWS"
+        | b"MOVE-SCOPE-RECHECK"
+        | b"MOVE-SCOPE-EPOCH"
+        | b"MOVE-SCOPE-FENCE" => User::Cluster,
         b"MOVE-SCOPE" | b"SCOPE-LIFT-QUARANTINE" => User::Admin,
         _ => User::Default,
     }
@@ -154,6 +159,9 @@ mod tests {
             (b"MOVE-SCOPE-INGEST", User::Cluster),
             (b"MOVE-SCOPE-NEWS", User::Cluster),
             (b"MOVE-SCOPE-OUTCOME", User::Cluster),
+            (b"MOVE-SCOPE-RECHECK", User::Cluster),
+            (b"MOVE-SCOPE-EPOCH", User::Cluster),
+            (b"MOVE-SCOPE-FENCE", User::Cluster),
             (b"MOVE-SCOPE", User::Admin),
             (b"SCOPE-LIFT-QUARANTINE", User::Admin),
         ] {

@@ -1,7 +1,10 @@
 //! kevy's scope commands: the operator's `MOVE-SCOPE`, the node-to-node
-//! `MOVE-SCOPE-INGEST`, `MOVE-SCOPE-OUTCOME` and `MOVE-SCOPE-NEWS` (see
+//! `MOVE-SCOPE-INGEST`, `MOVE-SCOPE-OUTCOME`, `MOVE-SCOPE-RECHECK`,
+//! `MOVE-SCOPE-NEWS`, `MOVE-SCOPE-EPOCH` and `MOVE-SCOPE-FENCE` (see
 //! `cluster/wire.rs`), and three for operators and tests:
-//! `SCOPE-STATUS`, `SCOPE-VERDICT <key>`, `SCOPE-LIFT-QUARANTINE <epoch>`.
+//! `SCOPE-STATUS`, `SCOPE-VERDICT <key>`, `SCOPE-LIFT-QUARANTINE` (a
+//! check: a quarantined node leaves quarantine on its own, once it has
+//! recovered its records from its peers).
 //!
 //! The move commands wait on disks and peers, so they run off the
 //! connection thread.
@@ -15,9 +18,8 @@ use crate::cluster::wire::{self, Move, News};
 use crate::cluster::{self, Cluster};
 use crate::resp;
 
-/// A scope command run off the connection thread: its reply line, or its
-/// error line.
-type Handler = fn(&Arc<Cluster>, &[&[u8]]) -> Result<String, String>;
+/// A scope command run off the connection thread: its whole reply.
+type Handler = fn(&Arc<Cluster>, &[&[u8]]) -> Vec<u8>;
 
 /// Runs the scope command `verb` names; `None` if it names none.
 pub fn run(ctx: &Arc<Ctx>, verb: &[u8], args: &[&[u8]], out: &mut Vec<u8>) -> Option<Next> {
@@ -27,17 +29,22 @@ pub fn run(ctx: &Arc<Ctx>, verb: &[u8], args: &[&[u8]], out: &mut Vec<u8>) -> Op
         let cluster = Arc::clone(cluster);
         Some(Next::Blocking(Box::new(move || {
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            answer(f(&cluster, &args))
+            f(&cluster, &args)
         })))
     };
     match verb {
-        b"MOVE-SCOPE" => job(owned(), move_scope),
-        b"MOVE-SCOPE-INGEST" | b"MOVE-SCOPE-OUTCOME" | b"MOVE-SCOPE-NEWS" => {
+        b"MOVE-SCOPE" => job(owned(), |c, a| answer(move_scope(c, a))),
+        b"MOVE-SCOPE-INGEST"
+        | b"MOVE-SCOPE-OUTCOME"
+        | b"MOVE-SCOPE-RECHECK"
+        | b"MOVE-SCOPE-NEWS"
+        | b"MOVE-SCOPE-EPOCH"
+        | b"MOVE-SCOPE-FENCE" => {
             let mut command = vec![verb.to_vec()];
             command.extend(owned());
             job(command, peer_request)
         }
-        b"SCOPE-LIFT-QUARANTINE" => job(owned(), lift_quarantine),
+        b"SCOPE-LIFT-QUARANTINE" => job(owned(), |c, a| answer(lift_quarantine(c, a))),
         b"SCOPE-STATUS" => {
             let lines = cluster.status();
             resp::put_array_header(out, lines.len());
@@ -80,28 +87,40 @@ fn move_scope(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> 
     cluster.move_scope(prefix, from, to)
 }
 
-/// `SCOPE-LIFT-QUARANTINE <epoch>`: refused on a node that is not
-/// quarantined.
+/// `SCOPE-LIFT-QUARANTINE`: a check, never a release. `+OK not
+/// quarantined ...` on a node that holds its records; on a recovering
+/// node an error naming the round and the peers not heard yet.
 fn lift_quarantine(cluster: &Arc<Cluster>, args: &[&[u8]]) -> Result<String, String> {
-    let [epoch] = args else {
-        return Err(err("SCOPE-LIFT-QUARANTINE <epoch>"));
-    };
-    let epoch = std::str::from_utf8(epoch)
-        .ok()
-        .and_then(|e| e.parse().ok())
-        .ok_or_else(|| err("SCOPE-LIFT-QUARANTINE: the epoch is a decimal u32"))?;
-    cluster.lift_quarantine(epoch)
+    if !args.is_empty() {
+        return Err(err(
+            "SCOPE-LIFT-QUARANTINE takes no argument: a quarantined node recovers its records \
+             from its peers and leaves quarantine on its own; this command only reports where \
+             it stands",
+        ));
+    }
+    cluster.quarantine_check()
 }
 
 /// A node-to-node command, its name first, read by the crate
-/// (`cluster/wire.rs`).
-fn peer_request(cluster: &Arc<Cluster>, command: &[&[u8]]) -> Result<String, String> {
-    match wire::read_request(command)? {
+/// (`cluster/wire.rs`): its whole reply (a line, or the list of news
+/// answering a fence).
+fn peer_request(cluster: &Arc<Cluster>, command: &[&[u8]]) -> Vec<u8> {
+    let request = match wire::read_request(command) {
+        Ok(request) => request,
+        Err(e) => return answer(Err(e)),
+    };
+    answer(match request {
         PeerRequest::Ingest { id, bulk } => cluster.ingest(&Move::of(&id), bulk),
-        PeerRequest::Outcome(id) => cluster.outcome(&Move::of(&id)),
+        PeerRequest::Outcome(id) => cluster.outcome(&Move::of(&id), false),
+        PeerRequest::Recheck(id) => cluster.outcome(&Move::of(&id), true),
         PeerRequest::News(news) => cluster.learn(&News::of(&news)),
+        PeerRequest::Epoch => cluster.epoch(),
+        PeerRequest::Fence { from, epoch } => match cluster.fence(from, epoch) {
+            Ok(news) => return news,
+            Err(e) => Err(e),
+        },
         other => Err(err(format_args!("{other:?} is not served here"))),
-    }
+    })
 }
 
 fn err(why: impl std::fmt::Display) -> String {

@@ -51,6 +51,15 @@ pub fn move_scope(port: u16, prefix: &str, from: &str, to: &str) -> std::io::Res
     )
 }
 
+/// `SCOPE-LIFT-QUARANTINE` on `port`, as `admin`: the reply's text
+/// (`OK ...` or `ERR ...`).
+pub fn lift_check(port: u16) -> String {
+    match admin_request(port, &[b"SCOPE-LIFT-QUARANTINE"]) {
+        Ok(Reply::Simple(s) | Reply::Error(s)) => String::from_utf8_lossy(&s).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
@@ -181,10 +190,37 @@ impl Cluster {
         }
     }
 
-    /// Starts `id` again on its data directory.
+    /// Starts `id` again on its data directory (it may be stopped).
     pub fn restart(&mut self, id: &str) {
         self.kill9(id);
         self.spawn(id);
+    }
+
+    /// A clean stop of `id`: SIGTERM, then its exit (within 10 s),
+    /// which must be 0.
+    pub fn stop(&mut self, id: &str) {
+        let Some(mut child) = self.node(id).child.take() else {
+            return;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {id}");
+        let exited = wait_until(Duration::from_secs(10), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        if exited.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{id} did not stop on SIGTERM\n{}", self.logs());
+        }
+        let status = child.wait().expect("its exit status");
+        assert!(
+            status.success(),
+            "{id} stopped with {status}\n{}",
+            self.logs()
+        );
     }
 
     /// Every node's log.
@@ -317,6 +353,9 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub quarantined: bool,
+    /// While it recovers its records: the round (`epochs`, `fence <n>`)
+    /// and the peers not heard yet.
+    pub recovering: Option<(String, Vec<String>)>,
     pub records: Vec<Record>,
     /// 1 while its move driver is busy (a move in flight, an
     /// announcement still owed to a peer, a write pending), else 0.
@@ -337,6 +376,7 @@ pub fn status(port: u16) -> Option<Status> {
     };
     let mut status = Status {
         quarantined: false,
+        recovering: None,
         records: Vec::new(),
         announcing: 0,
     };
@@ -353,6 +393,18 @@ pub fn status(port: u16) -> Option<Status> {
                 to: to.to_string(),
                 epoch: epoch.parse().ok()?,
             }),
+            ["recovering", "round", "epochs", "waiting", peers @ ..] => {
+                status.recovering = Some((
+                    "epochs".into(),
+                    peers.iter().map(|p| p.to_string()).collect(),
+                ));
+            }
+            ["recovering", "round", "fence", fence, "waiting", peers @ ..] => {
+                status.recovering = Some((
+                    format!("fence {fence}"),
+                    peers.iter().map(|p| p.to_string()).collect(),
+                ));
+            }
             ["driver", "busy"] => status.announcing += 1,
             ["driver", "idle"] => {}
             _ => return None,
