@@ -19,6 +19,11 @@
 //!   every scoped write and `MOVE-SCOPE` is refused, a SIGTERM leaves the
 //!   damaged records file as it is (no image of a quarantined node); once
 //!   n3 is back, the recovery ends and n1 knows what it gave away.
+//! - `a_move_to_a_recovering_node_is_asked_again`: n1 moves `app:own:`
+//!   to n2 while n2 is down (the move stays in flight); n2 comes back on a
+//!   damaged records file and recovers, fencing n1 (the move is in doubt
+//!   there); n1 asks again with `MOVE-SCOPE-RECHECK`, n2 answers
+//!   `+ABORTED`, and n1 owns the prefix again with its keys.
 //!
 //! Every process is killed by its PID when its cluster is dropped (a
 //! failed test included); every wait is bounded.
@@ -329,4 +334,49 @@ fn a_recovery_waits_for_every_peer() {
     assert_eq!(set(p1, "app:billing:1", "y"), misdirected(p2));
     assert_eq!(set(p2, "app:billing:1", "y"), "OK");
     assert_eq!(verdict(p3, "app:billing:1"), misdirected(p2));
+}
+
+#[test]
+fn a_move_to_a_recovering_node_is_asked_again() {
+    let _one = serial();
+    let mut cluster = Cluster::start("recover-recheck", SCOPES, 0);
+    let (p1, p2) = (cluster.port("n1"), cluster.port("n2"));
+    assert_eq!(set(p1, "app:own:1", "v"), "OK");
+    cluster.stop("n2");
+    // The target is down: no +OK, no outcome; the move stays in flight.
+    let reply = text(support::move_scope(p1, "app:own:", "n1", "n2"));
+    assert!(reply.starts_with("TRYAGAIN"), "{reply}\n{}", cluster.logs());
+    assert!(set(p1, "app:own:1", "x").starts_with("QUIESCED"));
+
+    damage(&cluster, "n2");
+    cluster.restart("n2");
+    recovered(&cluster, "n2");
+    // n2 never adopted it: asked again, it fences the move off, and n1
+    // owns the prefix again.
+    let back = support::wait_until(RECOVERY, || set(p1, "app:own:1", "w") == "OK");
+    assert!(
+        back.is_some(),
+        "n1 never got app:own: back\n{}",
+        cluster.logs()
+    );
+    assert!(
+        cluster
+            .log("n1")
+            .contains("asking the target again for the outcome"),
+        "{}",
+        cluster.log("n1")
+    );
+    assert!(
+        cluster.log("n2").contains("outcome asked again"),
+        "{}",
+        cluster.log("n2")
+    );
+    assert_eq!(set(p2, "app:own:1", "y"), misdirected(p1));
+    assert_eq!(get(p1, "app:own:1").as_deref(), Some(&b"w"[..]));
+    let status = support::status(p1).expect("n1 answers");
+    assert_eq!(
+        status.record("app:own:").map(|r| r.to.as_str()),
+        Some("n1"),
+        "{status:?}"
+    );
 }
