@@ -146,7 +146,8 @@ pub enum MigrationError {
     /// Epochs are exhausted (every `u32` used).
     EpochExhausted,
     /// The node's records could not be restored; it refuses every move
-    /// step until an operator decides (see `Node::lift_quarantine`).
+    /// step until it has recovered them from its peers (`Driver`,
+    /// "Recovery").
     Quarantined,
 }
 
