@@ -1055,6 +1055,22 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         self.recovery.is_some()
     }
 
+    /// The fence the recovery asks its peers for, once every peer has told
+    /// the highest epoch it knows (its second round); `None` before, and
+    /// when not recovering.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
+    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// let mut driver = Driver::<2, 1>::new(["A", "B"]).unwrap();
+    /// driver.resume(&mut a).unwrap();
+    /// assert_eq!(driver.recovery_fence(), None); // asking epochs
+    /// ```
+    #[must_use]
+    pub fn recovery_fence(&self) -> Option<Epoch> {
+        self.recovery.and_then(|r| r.fence)
+    }
+
     /// The peers the recovery's current round still waits for: the node
     /// leaves quarantine once each has told its epoch and then fenced and
     /// told what it knows. Empty when not recovering.
