@@ -15,13 +15,15 @@
 //! leaves, tell the scope's fallback and ship on its acknowledgement, ask
 //! the target the outcome when a deadline passes or the ingest is
 //! refused, start again above a target's fence, announce a move's end
-//! until every peer acknowledges, and after a restart ask the outcome of
-//! every move in flight and re-announce what the image vouches for. The
-//! simulation's host does only what the driver's contract says:
+//! until every peer acknowledges, after a restart ask the outcome of
+//! every move in flight and re-announce what the image vouches for, and
+//! recover a node whose image is lost from its peers ("Recovery" below).
+//! The simulation's host does only what the driver's contract says:
 //!
 //! - events: an operator's MOVE-SCOPE is `Driver::start`; an answer that
 //!   reaches a node goes to `Driver::answer`, with the request it
-//!   answers; an image that reaches the disk is `Driver::persisted`;
+//!   answers, and an answer to a fence to `Driver::recovered`; an image
+//!   that reaches the disk is `Driver::persisted`;
 //! - effects, polled after every event and once the time of the driver's
 //!   last `Wake` has come (the host's clock is a `u64` of milliseconds
 //!   the simulation advances; the drivers run with [`TIMING`]):
@@ -32,17 +34,22 @@
 //!   ingest; `Reply` goes to the operator's log; `Wake` sets the timer;
 //! - the other side of each request, straight on the receiving `Node`:
 //!   `learn`; `check_ingest`, the shipped keys written to the store,
-//!   `adopt`; `move_outcome`. When the step's `must_persist()` or the
-//!   receiving driver's `must_persist()` says so, the host calls
+//!   `adopt`; `move_outcome` (for `Outcome` and `Recheck`);
+//!   `known_epoch` (refused while the node is quarantined); `fence` with
+//!   the asker's id. When the step's `must_persist()` or the receiving
+//!   driver's `must_persist()` says so, the host calls
 //!   `Driver::persisting`, writes the image after every write in progress
 //!   (`Driver::persisted` for each), then answers: `Learned`, `Ingested`
-//!   with the key count, `Outcome`, `Stale` on a stale refusal, `Refused`
-//!   on any other.
+//!   with the key count, `Outcome`, `Epoch`, and to a fence the list
+//!   `Node::news` (owned, in the message); `Stale` on a stale refusal,
+//!   `Refused` on any other.
 //!
 //! Beside the driver, the host keeps its key store: when its node commits
 //! a move on an answer (the target adopted the keys), it deletes its own
-//! copy of the keys under the prefix. The network is a list of messages
-//! in flight.
+//! copy of the keys under the prefix once the commit is on the disk (a
+//! crash before then loses the commit, and the move is in flight again;
+//! a key written to the store since, say by an ingest, stays). The
+//! network is a list of messages in flight.
 //!
 //! # Fault model
 //!
@@ -55,12 +62,12 @@
 //!   (its key-store writes of that step stay, its answer and its image
 //!   change are lost).
 //! - Now and then the disk is corrupted (one byte flipped) before a
-//!   restart: the node must come back quarantined and accept no scoped
-//!   write. The operator's decision, modelled here: after some steps the
-//!   node is repaired by restoring its last good image. Recovery from the
-//!   peers is not simulated: the hosts refuse a quarantined node's
-//!   `Request::Epoch` and `Request::Fence` (`Answer::Refused`), so its
-//!   driver asks again until the repair.
+//!   restart: the node loses its records. It must come back quarantined,
+//!   accept no scoped write, and recover through its driver (no operator
+//!   steps in). The recovery's requests and answers travel the same
+//!   network, with the same faults, and a recovering node crashes like
+//!   any other (it then boots quarantined again and starts over, until
+//!   an image it wrote after its recovery is on its disk).
 //! - The quorum service flags nodes down and up. A down node processes no
 //!   client write, no message, no timer, no finished disk write and no
 //!   operator command; its driver is polled again when it comes back up.
@@ -85,6 +92,30 @@
 //! - The key store is durable (only the ownership image can be lost or
 //!   damaged), and nothing forges a message: every message is one a node
 //!   sent.
+//! - The recovery's assumption (the driver's module docs, "Recovery"):
+//!   one node recovers at a time. A disk is corrupted only while no
+//!   other node is quarantined and no other node's disk holds a damaged
+//!   image (a node whose recovery is done in memory but not yet written
+//!   would come back quarantined). The same node may lose its image again
+//!   while it recovers.
+//!
+//! # Recovery
+//!
+//! A node that boots from a damaged disk is quarantined (`restore`
+//! fails), and its driver, resumed, recovers it: it asks every peer the
+//! highest epoch it knows (`Request::Epoch`; a peer answers
+//! `Node::known_epoch`), then asks every peer to fence it off above every
+//! epoch it can have used (`Request::Fence`; the peer calls
+//! `Node::fence`, persists, and answers with all it knows,
+//! `Node::news`), and feeds each answer to `Driver::recovered`. Once
+//! every peer has answered, the node leaves quarantine and persists;
+//! moves of its own the news says are in flight are asked again, and a
+//! peer's moves to it that were in flight at the fence are in doubt
+//! there: the peer asks again (`Request::Recheck`) rather than take an
+//! older `+OK`. Until the recovery ends the node accepts no scoped write
+//! and refuses every move step (and the epoch question). Lost answers,
+//! duplicates and replays of these messages are what the driver's
+//! resends and checks are for; down peers make the recovery wait.
 //!
 //! # Steps
 //!
@@ -92,13 +123,13 @@
 //! message; an operator command; time passes (the clock advances up to a
 //! second and every driver whose `Wake` has come is polled); an image
 //! write in progress finishes; a crash (with a corrupted disk now and
-//! then); a down/up flag; a client write. Then a calm phase: quarantined
-//! nodes repaired, every node up, every image written at once, no loss,
-//! duplication or crash. It runs in rounds: every message in flight is
-//! delivered, oldest first, with the messages that causes; then the clock
-//! jumps past every deadline a driver can set and every driver is polled.
-//! The cluster must fall quiet (nothing in flight, every driver idle)
-//! within [`CALM_ROUND_BOUND`] rounds. The bound is on rounds, not
+//! then); a down/up flag; a client write. Then a calm phase: every node
+//! up, every image written at once, no loss, duplication or crash. It
+//! runs in rounds: every message in flight is delivered, oldest first,
+//! with the messages that causes; then the clock jumps past every
+//! deadline a driver can set and every driver is polled. The cluster must
+//! fall quiet (nothing in flight, every driver idle, so every recovery
+//! done) within [`CALM_ROUND_BOUND`] rounds. The bound is on rounds, not
 //! messages: after a dozen crashes the re-announcements alone are
 //! hundreds of messages, all of one round.
 //!
@@ -109,7 +140,19 @@
 //! - S2: following `-MISDIRECTED` from any node (down ones included)
 //!   never comes back to a node already visited;
 //! - S3: the last value acknowledged for a scoped key is held by the key's
-//!   acceptor (the one up node that accepts it), if it has one;
+//!   acceptor (the one up node that accepts it), if it has one. README
+//!   names one gap ("Lost records are recovered, not guessed"): writes a
+//!   target accepted for a prefix it adopted are lost if it loses its
+//!   image before its source heard the `+OK` and before any peer heard
+//!   its adoption. Exempted exactly: the key's last acknowledged write
+//!   was accepted by a node for a prefix it had adopted (its newest
+//!   record of the key); that node later booted from a damaged disk while
+//!   the move that gave it the prefix was still in flight on its source's
+//!   disk and no other node's disk held its adoption (the move's commit,
+//!   or newer news inside the prefix); the node has not, recovered,
+//!   learned it adopted since; and the acceptor now holds what the source
+//!   held then. Such a failure is counted in the stats and the value the
+//!   acceptor holds becomes the truth; any other is a failure;
 //! - S4: a node answers `-QUIESCED to T` only while a move of a prefix of
 //!   the key to T is in its [`Node::in_flight`], or while its newest news
 //!   of the key is such a move, pending, and the move's source is flagged
@@ -118,10 +161,10 @@
 //! - a quarantined node answers every scoped key `Unavailable`;
 //! - an operator's command hears at most one reply.
 //!
-//! After the calm phase, L1: no move in flight anywhere, every command
-//! answered (unless its node restarted since), and for every scoped key
-//! one node accepts and every other node redirects straight to it (one
-//! hop).
+//! After the calm phase, L1: no move in flight anywhere, no node
+//! quarantined, every command answered (unless its node restarted since),
+//! and for every scoped key one node accepts and every other node
+//! redirects straight to it (one hop).
 //!
 //! A failing run prints its seed, the broken guarantee, the last events
 //! and a replay line. Mutation tests (feature `test-mutants`) show the
@@ -134,7 +177,10 @@
 //! `cargo test --all-features --test cluster` runs seeds 0-999 and the
 //! seeds earlier simulations failed on; the soak,
 //! `cargo test --release --all-features --test cluster -- --ignored soak
-//! --nocapture`, runs seeds 0-99 999 (`KEVY_SIM_SEEDS=a..b` for others).
+//! --nocapture`, runs seeds 0-99 999 (`KEVY_SIM_SEEDS=a..b` for others),
+//! and reports the images lost, the recoveries and the S3 exemptions
+//! (with their seeds); `replay` prints every event of one seed
+//! (`KEVY_SIM_SEED=n KEVY_SIM_LOG=all`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -333,13 +379,15 @@ enum Req {
     Outcome(Mv),
     /// `MOVE-SCOPE-INGEST` (the keys travel beside it in [`Body::Request`]).
     Ingest(Mv),
-    /// The outcome query asked again of a target that recovered, served
-    /// as [`Req::Outcome`] (never sent here: nobody recovers).
+    /// The outcome query asked again of a target that recovered (the
+    /// move is in doubt at its source), served as [`Req::Outcome`].
     Recheck(Mv),
-    /// A request the simulation does not model: a quarantined node's
-    /// recovery (`Request::Epoch`, `Request::Fence`), which its peers
-    /// refuse.
-    Unmodelled,
+    /// A recovering node asks the highest epoch a peer knows, for
+    /// `Node::known_epoch`.
+    Epoch,
+    /// A recovering node asks a peer to fence it off at this epoch
+    /// (`Node::fence`) and tell everything it knows ([`Body::News`]).
+    Fence(u32),
 }
 
 impl Req {
@@ -349,14 +397,15 @@ impl Req {
             Request::Outcome(id) => Req::Outcome(Mv::of(id)),
             Request::Ingest(id) => Req::Ingest(Mv::of(id)),
             Request::Recheck(id) => Req::Recheck(Mv::of(id)),
-            // The recovery's `Epoch` and `Fence`: not simulated.
-            _ => Req::Unmodelled,
+            Request::Epoch => Req::Epoch,
+            Request::Fence(fence) => Req::Fence(fence.get()),
+            other => panic!("a request the simulation does not know: {other:?}"),
         }
     }
 
     /// The driver's request again, to feed its answer back.
-    fn request(self) -> Option<Request<'static>> {
-        Some(match self {
+    fn request(self) -> Request<'static> {
+        match self {
             Req::News(mv, status) => Request::News(Announcement {
                 id: mv.id(),
                 status,
@@ -364,8 +413,9 @@ impl Req {
             Req::Outcome(mv) => Request::Outcome(mv.id()),
             Req::Ingest(mv) => Request::Ingest(mv.id()),
             Req::Recheck(mv) => Request::Recheck(mv.id()),
-            Req::Unmodelled => return None,
-        })
+            Req::Epoch => Request::Epoch,
+            Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
+        }
     }
 }
 
@@ -376,7 +426,8 @@ impl fmt::Debug for Req {
             Req::Outcome(mv) => write!(f, "outcome? {mv:?}"),
             Req::Ingest(mv) => write!(f, "ingest {mv:?}"),
             Req::Recheck(mv) => write!(f, "outcome again? {mv:?}"),
-            Req::Unmodelled => f.write_str("a recovery request"),
+            Req::Epoch => f.write_str("epoch?"),
+            Req::Fence(fence) => write!(f, "fence @{fence} and tell all"),
         }
     }
 }
@@ -390,6 +441,9 @@ enum Body {
     Request(Req, Keys),
     /// A peer's answer to a request.
     Answer(Req, Answer),
+    /// A peer's answer to [`Req::Fence`] at this epoch: everything it
+    /// knows (`Node::news`, owned), for `Driver::recovered`.
+    News(u32, Vec<(Mv, MoveStatus)>),
 }
 
 #[derive(Clone)]
@@ -406,6 +460,7 @@ impl fmt::Debug for Msg {
             Body::Request(req, keys) if keys.is_empty() => write!(f, "{req:?}"),
             Body::Request(req, keys) => write!(f, "{req:?} with {} keys", keys.len()),
             Body::Answer(req, answer) => write!(f, "{answer:?} to {req:?}"),
+            Body::News(fence, news) => write!(f, "all it knows after the fence @{fence}: {news:?}"),
         }
     }
 }
@@ -420,9 +475,17 @@ struct Server {
     disk: Vec<u8>,
     /// Images encoded and not yet on the disk, oldest first.
     writing: VecDeque<Vec<u8>>,
-    /// Set while the disk holds a damaged image: the last good one, which
-    /// the operator restores at step `repair_at`.
-    backup: Option<(Vec<u8>, usize)>,
+    /// Images encoded and written since boot.
+    encoded: u64,
+    written: u64,
+    /// The keys of moves committed in memory, deleted from the store once
+    /// the commit is on the disk: once more than the number of images
+    /// encoded at the commit are written.
+    dropping: Vec<(u64, Vec<&'static [u8]>)>,
+    /// The disk holds a damaged image: a boot comes back quarantined.
+    /// Cleared once the node, recovered, writes an image (a quarantined
+    /// node has none to write).
+    damaged: bool,
     /// The time of the driver's last `Wake`, until it fires.
     wake: Option<u64>,
     /// Boots so far (an operator's command belongs to one).
@@ -441,21 +504,56 @@ impl Server {
             store: BTreeMap::new(),
             disk,
             writing: VecDeque::new(),
-            backup: None,
+            encoded: 0,
+            written: 0,
+            dropping: Vec::new(),
+            damaged: false,
             wake: None,
             boots: 0,
             down: false,
         }
     }
 
-    /// Writes the oldest image in progress to the disk.
+    /// Encodes the node's image and starts writing it.
+    fn encode(&mut self) {
+        self.writing.push_back(image_of(&self.node));
+        self.encoded += 1;
+    }
+
+    /// Writes the oldest image in progress to the disk; deletes the keys
+    /// of the commits it makes durable.
     fn write_oldest(&mut self) -> bool {
         let Some(image) = self.writing.pop_front() else {
             return false;
         };
         self.disk = image;
+        self.damaged = false;
+        self.written += 1;
         self.driver.persisted();
+        let written = self.written;
+        let store = &mut self.store;
+        self.dropping.retain(|(at, keys)| {
+            let durable = *at < written;
+            if durable {
+                for key in keys {
+                    store.remove(key);
+                }
+            }
+            !durable
+        });
         true
+    }
+
+    /// A write of `key` to the store (`None`: deleted): no longer one a
+    /// commit deletes.
+    fn put(&mut self, key: &'static [u8], value: Option<u64>) {
+        match value {
+            Some(v) => self.store.insert(key, v),
+            None => self.store.remove(key),
+        };
+        for (_, keys) in &mut self.dropping {
+            keys.retain(|k| *k != key);
+        }
     }
 }
 
@@ -552,7 +650,19 @@ struct Stats {
     watch_queries: u64,
     crashes: u64,
     mid_step_crashes: u64,
-    corrupt_restarts: u64,
+    /// Good images damaged on the disk (the node's records lost).
+    lost_images: u64,
+    /// Boots from a damaged disk (the node comes back quarantined).
+    damaged_boots: u64,
+    /// Recoveries a driver completed (the node left quarantine).
+    recoveries: u64,
+    /// Fences peers took and answered with all they know.
+    fences: u64,
+    /// S3 failures exempted as README's gap (a target lost its image
+    /// before anyone heard of its adoption), one per key.
+    gap_exemptions: u64,
+    /// The seeds of the runs with exemptions.
+    gap_seeds: Vec<u64>,
     slow_writes: u64,
     outbox_full: u64,
     writes_acked: u64,
@@ -576,7 +686,12 @@ impl Stats {
         self.watch_queries += o.watch_queries;
         self.crashes += o.crashes;
         self.mid_step_crashes += o.mid_step_crashes;
-        self.corrupt_restarts += o.corrupt_restarts;
+        self.lost_images += o.lost_images;
+        self.damaged_boots += o.damaged_boots;
+        self.recoveries += o.recoveries;
+        self.fences += o.fences;
+        self.gap_exemptions += o.gap_exemptions;
+        self.gap_seeds.extend(&o.gap_seeds);
         self.slow_writes += o.slow_writes;
         self.outbox_full += o.outbox_full;
         self.writes_acked += o.writes_acked;
@@ -597,6 +712,24 @@ struct Command {
     replies: Vec<MoveReply>,
 }
 
+/// The node that accepted a key's last acknowledged write, and the move
+/// that gave it the prefix it accepted the key for (its newest record of
+/// the key, an adoption), if that is why it accepted.
+#[derive(Clone, Copy)]
+struct Ack {
+    at: usize,
+    under: Option<Mv>,
+}
+
+/// A key's last acknowledged write, `lost` with its acceptor's adoption of
+/// `mv` (README's S3 gap): the prefix's source still holds `source`.
+#[derive(Clone, Copy)]
+struct Gap {
+    lost: u64,
+    source: Option<u64>,
+    mv: Mv,
+}
+
 /// What a driver handed out, owned, for the host to carry out.
 enum Out {
     Send(usize, Req),
@@ -615,6 +748,11 @@ struct Sim {
     tickets: BTreeMap<(usize, u32, u32), Command>,
     /// The last acknowledged value of each key.
     truth: BTreeMap<&'static [u8], u64>,
+    /// Where the last acknowledged write of each key was accepted.
+    acked: BTreeMap<&'static [u8], Ack>,
+    /// Keys whose last acknowledged write is in README's S3 gap (see
+    /// [`Sim::mark_gap`]).
+    gap: BTreeMap<&'static [u8], Gap>,
     /// Keys a fallback stands in for during its writer's current down
     /// period, with that fallback (see "What is trusted").
     standing_in: BTreeMap<&'static [u8], usize>,
@@ -623,6 +761,8 @@ struct Sim {
     now: u64,
     /// Faults have stopped: every image is written at once.
     calm: bool,
+    /// Exempt README's S3 gap (off only to show the gap is real).
+    exempt_gap: bool,
     step: usize,
     next_value: u64,
     /// Keep events for a failure report (a replay of a failed seed:
@@ -641,6 +781,8 @@ impl Sim {
             commands: Vec::new(),
             tickets: BTreeMap::new(),
             truth: BTreeMap::new(),
+            acked: BTreeMap::new(),
+            gap: BTreeMap::new(),
             standing_in: BTreeMap::new(),
             rng: Rng(seed),
             // Some runs cross the 2^32 ms the driver keeps its deadlines
@@ -651,6 +793,7 @@ impl Sim {
                 _ => 0,
             },
             calm: false,
+            exempt_gap: true,
             step: 0,
             next_value: 1,
             logging: false,
@@ -740,7 +883,7 @@ impl Sim {
                 Effect::Persist => {
                     // Encoded now, before any other call on the node or
                     // the driver; written at once or at a later step.
-                    s.writing.push_back(image_of(&s.node));
+                    s.encode();
                     if !self.calm && self.rng.chance(SLOW_WRITES) {
                         self.stats.slow_writes += 1;
                     } else {
@@ -836,7 +979,7 @@ impl Sim {
     fn persist_now(&mut self, n: usize) {
         let s = &mut self.servers[n];
         s.driver.persisting();
-        s.writing.push_back(image_of(&s.node));
+        s.encode();
         while s.write_oldest() {}
     }
 
@@ -853,9 +996,16 @@ impl Sim {
 
     // ----- the host: the receiving side ------------------------------------
 
-    /// The receiving side of `req` on node `n`, straight on its node: the
-    /// answer, and whether the step asks for a persist first.
-    fn respond(&mut self, n: usize, req: Req, keys: Keys) -> Result<(Answer, bool), Violation> {
+    /// The receiving side of `req` from node `from` on node `n`, straight
+    /// on its node: the answer, and whether the step asks for a persist
+    /// first.
+    fn respond(
+        &mut self,
+        n: usize,
+        from: usize,
+        req: Req,
+        keys: Keys,
+    ) -> Result<(Body, bool), Violation> {
         let s = &mut self.servers[n];
         let (answer, persist) = match req {
             Req::News(mv, status) => {
@@ -878,7 +1028,9 @@ impl Sim {
                 let count = u32::try_from(keys.len()).unwrap();
                 match s.node.check_ingest(&id) {
                     Ok(Ingest::Apply) => {
-                        s.store.extend(keys);
+                        for (key, value) in keys {
+                            s.put(key, Some(value));
+                        }
                         match s.node.adopt(&id) {
                             Ok(d) => (Answer::Ingested { keys: count }, d.must_persist()),
                             Err(e) => {
@@ -898,12 +1050,23 @@ impl Sim {
                     Err(_) => (Answer::Refused, false),
                 }
             }
-            // Recovery is not simulated: a quarantined node waits for the
-            // operator's repair.
-            Req::Unmodelled => (Answer::Refused, false),
+            // A quarantined node knows nothing worth telling.
+            Req::Epoch if s.node.is_quarantined() => (Answer::Refused, false),
+            Req::Epoch => (Answer::Epoch(s.node.known_epoch()), false),
+            Req::Fence(fence) => match s.node.fence(IDS[from], Epoch::new(fence)) {
+                Ok(d) => {
+                    // Told once the fence and all it tells are on the disk.
+                    self.stats.fences += 1;
+                    let news = s.node.news().map(|a| (Mv::of(&a.id), a.status)).collect();
+                    let persist = d.must_persist() || s.driver.must_persist();
+                    return Ok((Body::News(fence, news), persist));
+                }
+                // Quarantined itself: refused.
+                Err(_) => (Answer::Refused, false),
+            },
         };
         let persist = persist || s.driver.must_persist();
-        Ok((answer, persist))
+        Ok((Body::Answer(req, answer), persist))
     }
 
     /// Delivers `msg` to its (up) receiver. With `crash_mid_step`, the
@@ -916,8 +1079,18 @@ impl Sim {
         }
         match msg.body {
             Body::Request(req, keys) => {
-                let (answer, persist) = self.respond(n, req, keys)?;
-                self.note(|| format!("{} answers {answer:?} to {req:?}", IDS[n]));
+                let (body, persist) = self.respond(n, msg.from, req, keys)?;
+                self.note(|| match &body {
+                    Body::News(_, news) => {
+                        format!(
+                            "{} fenced, tells {} records, to {req:?}",
+                            IDS[n],
+                            news.len()
+                        )
+                    }
+                    Body::Answer(_, answer) => format!("{} answers {answer:?} to {req:?}", IDS[n]),
+                    Body::Request(..) => unreachable!("an answer"),
+                });
                 if crash_mid_step && persist {
                     return self.crash_mid_step(n);
                 }
@@ -927,17 +1100,13 @@ impl Sim {
                 self.send(Msg {
                     from: n,
                     to: msg.from,
-                    body: Body::Answer(req, answer),
+                    body,
                 });
             }
             Body::Answer(req, answer) => {
-                let Some(request) = req.request() else {
-                    // A refused recovery request: as if unanswered, which
-                    // the driver's own deadlines cover.
-                    return Ok(());
-                };
                 let before = self.in_flight(n);
                 let s = &mut self.servers[n];
+                let request = req.request();
                 match s.driver.answer(&mut s.node, IDS[msg.from], request, answer) {
                     Ok(()) => {}
                     // The step was not taken: it is when the answer comes
@@ -954,6 +1123,48 @@ impl Sim {
                     }
                 }
                 self.resolved(n, &before);
+                if crash_mid_step && self.servers[n].driver.must_persist() {
+                    return self.crash_mid_step(n);
+                }
+            }
+            Body::News(fence, news) => {
+                let s = &mut self.servers[n];
+                let told = news.iter().map(|&(mv, status)| Announcement {
+                    id: mv.id(),
+                    status,
+                });
+                let was = s.driver.is_recovering();
+                let from = IDS[msg.from];
+                match s
+                    .driver
+                    .recovered(&mut s.node, from, Epoch::new(fence), told)
+                {
+                    Ok(()) => {}
+                    Err(DriverError::OutboxFull { .. }) => self.stats.outbox_full += 1,
+                    Err(e) => {
+                        return Err(violation(
+                            Kind::Library,
+                            format!(
+                                "{}'s driver refused what {from} knows after the fence @{fence}: \
+                                 {e:?}",
+                                IDS[n]
+                            ),
+                        ));
+                    }
+                }
+                if was && !self.servers[n].driver.is_recovering() {
+                    self.stats.recoveries += 1;
+                    // It learned it adopted: nothing of it was lost.
+                    let adopted: Vec<Mv> = self.servers[n]
+                        .node
+                        .records()
+                        .filter(|(phase, _)| *phase == Phase::Adopted)
+                        .map(|(_, m)| Mv::of(&m))
+                        .collect();
+                    self.gap.retain(|_, g| !adopted.contains(&g.mv));
+                    let records = self.describe_records(n);
+                    self.note(|| format!("{} recovered: {records}", IDS[n]));
+                }
                 if crash_mid_step && self.servers[n].driver.must_persist() {
                     return self.crash_mid_step(n);
                 }
@@ -980,9 +1191,13 @@ impl Sim {
             });
             if committed {
                 self.stats.committed += 1;
-                self.servers[n]
-                    .store
-                    .retain(|k, _| !k.starts_with(mv.prefix));
+                // The keys are deleted once the commit is on the disk (a
+                // crash before then loses the commit, and the move is in
+                // flight again).
+                let s = &mut self.servers[n];
+                let keys = s.store.keys().filter(|k| k.starts_with(mv.prefix));
+                let keys = keys.copied().collect();
+                s.dropping.push((s.encoded, keys));
             } else {
                 self.stats.aborted += 1;
             }
@@ -998,39 +1213,42 @@ impl Sim {
     }
 
     /// Node `n` boots from its disk: a fresh node restored from it, a new
-    /// driver resumed from that node.
+    /// driver resumed from that node (a quarantined node's driver starts
+    /// its recovery).
     fn reboot(&mut self, n: usize) -> Result<(), kevy_scope::ImageError> {
         let s = &mut self.servers[n];
         s.node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
         let restored = s.node.restore(&s.disk);
         s.driver = driver_for(&mut s.node);
         s.writing.clear();
+        s.encoded = s.written;
+        s.dropping.clear();
         s.wake = None;
         s.boots += 1;
         restored
     }
 
     /// A power cycle of node `n`: image writes in progress and driver
-    /// state gone. With `corrupt`, one byte of the disk flips first.
+    /// state gone. With `corrupt`, one byte of a good image on the disk
+    /// flips first (a damaged one stays damaged: a second flip must not
+    /// undo the first).
     fn restart(&mut self, n: usize, corrupt: bool) -> Result<(), Violation> {
         self.stats.crashes += 1;
-        if corrupt {
-            self.stats.corrupt_restarts += 1;
+        if corrupt && !self.servers[n].damaged {
+            self.stats.lost_images += 1;
             let s = &mut self.servers[n];
-            if s.backup.is_none() {
-                let repair_at = self.step + 5 + self.rng.below(40);
-                s.backup = Some((s.disk.clone(), repair_at));
-            }
-            // One byte off the last good image (a second corruption must
-            // not undo the first).
-            let good = &s.backup.as_ref().unwrap().0;
-            let at = self.rng.below(good.len());
+            let at = self.rng.below(s.disk.len());
             let flip = 1 + self.rng.below(255) as u8;
-            s.disk = good.clone();
             s.disk[at] ^= flip;
+            s.damaged = true;
+        }
+        let damaged = self.servers[n].damaged;
+        if damaged {
+            // What the node knew in memory is gone with its image.
+            self.stats.damaged_boots += 1;
+            self.mark_gap(n);
         }
         let restored = self.reboot(n);
-        let damaged = self.servers[n].backup.is_some();
         self.note(|| {
             format!(
                 "{} restarts{}: {restored:?}",
@@ -1068,35 +1286,90 @@ impl Sim {
         }
     }
 
-    /// The operator repairs a quarantined node with its last good image.
-    fn repair(&mut self, n: usize) -> Result<(), Violation> {
-        let Some((good, _)) = self.servers[n].backup.take() else {
-            return Ok(());
-        };
-        self.servers[n].disk = good;
-        let restored = self.reboot(n);
-        self.note(|| {
-            format!(
-                "operator repairs {} from its last good image: {restored:?}",
-                IDS[n]
-            )
-        });
-        if restored.is_err() || self.servers[n].node.is_quarantined() {
-            return Err(violation(
-                Kind::Quarantine,
-                format!("{}: its last good image did not restore", IDS[n]),
-            ));
-        }
-        self.pump_if_up(n)
+    /// Whether node `n` may lose its records now: no other node is
+    /// quarantined, and no other node's disk holds a damaged image (a node
+    /// whose recovery is done in memory but not written yet would come
+    /// back quarantined). The recovery assumes one node at a time.
+    fn alone(&self, n: usize) -> bool {
+        (0..NODES)
+            .filter(|o| *o != n)
+            .all(|o| !self.servers[o].node.is_quarantined() && !self.servers[o].damaged)
     }
 
-    fn repair_due(&mut self) -> Result<(), Violation> {
-        for n in 0..NODES {
-            if matches!(self.servers[n].backup, Some((_, at)) if at <= self.step) {
-                self.repair(n)?;
+    /// The node `n`'s disk restores to, if its image is good.
+    fn disk_node(&self, n: usize) -> Option<SimNode> {
+        let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        node.restore(&self.servers[n].disk).ok().map(|()| node)
+    }
+
+    /// Node `t` loses what it knew (it boots from a damaged disk): each
+    /// key whose last acknowledged write `t` accepted for a prefix it had
+    /// adopted is in README's S3 gap when the move that gave it the prefix
+    /// is still in flight on its source's disk (the source has not heard
+    /// the `+OK` for good) and no other node's disk holds its adoption
+    /// (the move's commit, or newer news inside the prefix, which only
+    /// the adopter can have made). Such a key is marked with the value
+    /// the source still holds, for [`Sim::check_safety`], until the node,
+    /// recovered, knows it adopted. (The source committing the move on an
+    /// old `+OK` does not clear it: a crash loses the commit until it is on
+    /// the source's disk, and once it is, the recovery learns it there.)
+    fn mark_gap(&mut self, t: usize) {
+        let disks: Vec<Option<SimNode>> = (0..NODES)
+            .map(|n| if n == t { None } else { self.disk_node(n) })
+            .collect();
+        let holds_adoption = |mv: Mv| {
+            disks.iter().flatten().any(|d| {
+                d.records().any(|(phase, m)| {
+                    let m = Mv::of(&m);
+                    let committed = m == mv && matches!(phase, Phase::Migrated | Phase::Adopted);
+                    committed || (m.prefix.starts_with(mv.prefix) && m.epoch > mv.epoch)
+                })
+            })
+        };
+        let in_flight_at_source = |mv: Mv| {
+            disks[mv.from]
+                .as_ref()
+                .is_some_and(|d| d.in_flight().any(|m| Mv::of(&m) == mv))
+        };
+        let mut marked = Vec::new();
+        for (&key, ack) in &self.acked {
+            let Some(mv) = ack.under else {
+                continue;
+            };
+            if ack.at == t && in_flight_at_source(mv) && !holds_adoption(mv) {
+                let gap = Gap {
+                    lost: self.truth[key],
+                    source: self.servers[mv.from].store.get(key).copied(),
+                    mv,
+                };
+                marked.push((key, gap));
             }
         }
-        Ok(())
+        for (key, gap) in marked {
+            self.note(|| {
+                format!(
+                    "{} loses its adoption of {:?}: the write {:?}={} is in README's S3 gap",
+                    IDS[t],
+                    gap.mv,
+                    lossy(key),
+                    gap.lost
+                )
+            });
+            self.gap.insert(key, gap);
+        }
+    }
+
+    /// Node `n`'s records, for the log.
+    fn describe_records(&self, n: usize) -> String {
+        if !self.logging {
+            return String::new();
+        }
+        let records: Vec<String> = self.servers[n]
+            .node
+            .records()
+            .map(|(phase, m)| format!("{phase:?} {:?}", Mv::of(&m)))
+            .collect();
+        format!("{records:?}")
     }
 
     // ----- the operator ----------------------------------------------------
@@ -1201,8 +1474,17 @@ impl Sim {
         }
         let value = self.next_value;
         self.next_value += 1;
-        self.servers[at].store.insert(key, value);
+        self.servers[at].put(key, Some(value));
         self.truth.insert(key, value);
+        let under = self.servers[at]
+            .node
+            .records()
+            .filter(|(_, m)| key.starts_with(m.prefix))
+            .max_by_key(|(_, m)| (m.epoch, m.prefix.len()))
+            .filter(|(phase, m)| *phase == Phase::Adopted && m.from != IDS[at])
+            .map(|(_, m)| Mv::of(&m));
+        self.acked.insert(key, Ack { at, under });
+        self.gap.remove(key);
         let hops = path.len() - 1;
         self.stats.writes_acked += 1;
         self.stats.max_hops = self.stats.max_hops.max(hops);
@@ -1266,10 +1548,8 @@ impl Sim {
     }
 
     fn copy_value(&mut self, key: &'static [u8], from: usize, to: usize) {
-        match self.servers[from].store.get(key).copied() {
-            Some(v) => self.servers[to].store.insert(key, v),
-            None => self.servers[to].store.remove(key),
-        };
+        let value = self.servers[from].store.get(key).copied();
+        self.servers[to].put(key, value);
     }
 
     // ----- network faults ----------------------------------------------------------
@@ -1313,7 +1593,6 @@ impl Sim {
     // ----- one step ---------------------------------------------------------------------
 
     fn random_step(&mut self) -> Result<(), Violation> {
-        self.repair_due()?;
         match self.rng.below(100) {
             0..=43 => {
                 if let Some(m) = self.take_deliverable() {
@@ -1330,7 +1609,8 @@ impl Sim {
             88..=91 => self.replay_message(),
             92..=94 => {
                 let n = self.rng.below(NODES);
-                let corrupt = self.rng.chance(15);
+                // One node recovers at a time (the driver's assumption).
+                let corrupt = self.rng.chance(15) && self.alone(n);
                 self.restart(n, corrupt)?;
             }
             _ => self.quorum_flip()?,
@@ -1374,7 +1654,7 @@ impl Sim {
     // ----- checks ---------------------------------------------------------------
 
     /// S1–S4 and quarantine, for every key.
-    fn check_safety(&self) -> Result<(), Violation> {
+    fn check_safety(&mut self) -> Result<(), Violation> {
         for key in KEYS {
             let verdicts: Vec<V> = (0..NODES).map(|n| self.verdict(n, key)).collect();
             if !is_scoped(key) {
@@ -1391,7 +1671,28 @@ impl Sim {
             check_no_redirect_cycle(key, &verdicts)?;
             if let (Some(&a), Some(&value)) = (acceptors.first(), self.truth.get(key)) {
                 let held = self.servers[a].store.get(key).copied();
-                if held != Some(value) {
+                let gap = self.gap.get(key).copied();
+                let in_gap = gap.is_some_and(|g| g.lost == value && g.source == held);
+                if held != Some(value) && in_gap && self.exempt_gap {
+                    // README's S3 gap, exactly: the write's acceptor lost
+                    // its image before anyone heard of its adoption, and
+                    // the prefix is back with its source, as it was.
+                    self.stats.gap_exemptions += 1;
+                    self.note(|| {
+                        format!(
+                            "S3 gap: {:?}={value} lost with {:?}; {} holds {held:?}",
+                            lossy(key),
+                            gap.map(|g| g.mv),
+                            IDS[a]
+                        )
+                    });
+                    match held {
+                        Some(v) => self.truth.insert(key, v),
+                        None => self.truth.remove(key),
+                    };
+                    self.acked.remove(key);
+                    self.gap.remove(key);
+                } else if held != Some(value) {
                     return Err(violation(
                         Kind::S3,
                         format!(
@@ -1462,6 +1763,15 @@ impl Sim {
     /// L1, once the calm phase is quiet.
     fn check_settled(&self) -> Result<(), Violation> {
         for (s, id) in self.servers.iter().zip(IDS) {
+            if s.node.is_quarantined() || s.damaged {
+                return Err(violation(
+                    Kind::L1,
+                    format!(
+                        "{id} has not recovered (its disk is damaged: {})",
+                        s.damaged
+                    ),
+                ));
+            }
             if let Some(m) = s.node.in_flight().next() {
                 return Err(violation(
                     Kind::L1,
@@ -1530,7 +1840,6 @@ impl Sim {
         self.calm = true;
         self.note(|| "calm: faults stop".into());
         for n in 0..NODES {
-            self.repair(n)?;
             if self.servers[n].down {
                 self.flip_down(n)?;
             }
@@ -1603,6 +1912,27 @@ impl Sim {
             self.hand_over_to_stand_ins();
             self.check_safety()?;
         }
+        Ok(())
+    }
+}
+
+impl Sim {
+    /// `steps` random steps, each followed by the safety checks, then the
+    /// calm phase and L1.
+    fn run(&mut self, steps: usize) -> Result<(), Violation> {
+        for step in 0..steps {
+            self.step = step;
+            self.random_step()?;
+            self.stats.net_max = self.stats.net_max.max(self.net.len());
+            self.hand_over_to_stand_ins();
+            self.check_safety()?;
+        }
+        self.step = steps;
+        let (rounds, deliveries) = self.calm()?;
+        self.check_settled()?;
+        self.stats.calm_rounds_max = rounds;
+        self.stats.calm_deliveries_max = deliveries;
+        self.stats.calm_deliveries_sum = deliveries as u64;
         Ok(())
     }
 }
@@ -1683,24 +2013,13 @@ fn run(seed: u64, steps: usize) -> Result<Stats, Failure> {
 fn run_logged(seed: u64, steps: usize, logging: bool) -> Result<Stats, Failure> {
     let mut sim = Sim::new(seed);
     sim.logging = logging;
-    let outcome = (|| {
-        for step in 0..steps {
-            sim.step = step;
-            sim.random_step()?;
-            sim.stats.net_max = sim.stats.net_max.max(sim.net.len());
-            sim.hand_over_to_stand_ins();
-            sim.check_safety()?;
+    match sim.run(steps) {
+        Ok(()) => {
+            if sim.stats.gap_exemptions > 0 {
+                sim.stats.gap_seeds.push(seed);
+            }
+            Ok(sim.stats)
         }
-        sim.step = steps;
-        let (rounds, deliveries) = sim.calm()?;
-        sim.check_settled()?;
-        sim.stats.calm_rounds_max = rounds;
-        sim.stats.calm_deliveries_max = deliveries;
-        sim.stats.calm_deliveries_sum = deliveries as u64;
-        Ok(())
-    })();
-    match outcome {
-        Ok(()) => Ok(sim.stats),
         Err(Violation { kind, what }) => Err(Failure {
             seed,
             step: sim.step,
@@ -1768,13 +2087,16 @@ fn run_many(seeds: std::ops::Range<u64>) -> (Stats, Vec<Failure>) {
 }
 
 fn report(stats: &Stats, failures: &[Failure]) {
+    let mut gap_seeds = stats.gap_seeds.clone();
+    gap_seeds.sort_unstable();
     let per_run = |x: u64| x as f64 / stats.runs.max(1) as f64;
     println!(
         "{} runs passed, {} failed; per run: {:.1} moves started, {:.1} committed, {:.1} aborted, \
-         {:.1} operator replies TRYAGAIN, {:.1} ships, {:.2} watch queries, {:.1} crashes ({:.1} mid-step, {:.1} \
-         corrupt), {:.1} slow image writes, {:.2} answers refused for a full outbox, {:.1} writes \
+         {:.1} operator replies TRYAGAIN, {:.1} ships, {:.2} watch queries, {:.1} crashes ({:.1} mid-step, {:.2} \
+         from a damaged disk), {:.1} slow image writes, {:.2} answers refused for a full outbox, {:.1} writes \
          acknowledged ({:.1} by a stand-in); longest client path {} hops; at most {} messages in flight; calm phase: {} rounds \
-         at most, {:.1} deliveries on average, {} at most",
+         at most, {:.1} deliveries on average, {} at most; in all: {} images lost, {} recoveries, {} fences answered, \
+         {} acknowledged writes lost in README's S3 gap (exempted; in {} runs: {:?}{})",
         stats.runs,
         failures.len(),
         per_run(stats.moves_started),
@@ -1785,7 +2107,7 @@ fn report(stats: &Stats, failures: &[Failure]) {
         per_run(stats.watch_queries),
         per_run(stats.crashes),
         per_run(stats.mid_step_crashes),
-        per_run(stats.corrupt_restarts),
+        per_run(stats.damaged_boots),
         per_run(stats.slow_writes),
         per_run(stats.outbox_full),
         per_run(stats.writes_acked),
@@ -1795,6 +2117,13 @@ fn report(stats: &Stats, failures: &[Failure]) {
         stats.calm_rounds_max,
         per_run(stats.calm_deliveries_sum),
         stats.calm_deliveries_max,
+        stats.lost_images,
+        stats.recoveries,
+        stats.fences,
+        stats.gap_exemptions,
+        gap_seeds.len(),
+        &gap_seeds[..gap_seeds.len().min(20)],
+        if gap_seeds.len() > 20 { ", ..." } else { "" },
     );
 }
 
@@ -1816,11 +2145,45 @@ fn earlier_failing_seeds_pass() {
     // The seeds earlier simulations failed on.
     for seed in [
         6606, 25291, 29394, 32142, 38213, 39256, 46330, 47394, 47606, 5554, 14828, 35653, 45169,
+        // A source's host that deleted the moved keys before the commit
+        // was on its disk: a crash lost the commit, the target lost its
+        // image, and the move aborted with the keys gone.
+        299,
     ] {
         if let Err(f) = run(seed, STEPS) {
             panic!("{f}");
         }
     }
+}
+
+/// README's S3 gap is real, and the exemption takes exactly it: in these
+/// runs a target accepts a write for a prefix it adopted, its `+OK` is
+/// lost, and it loses its image before anyone hears of the adoption; it
+/// recovers without it, its source keeps the prefix, and the write is
+/// lost. Without the exemption S3 fails; with it the run passes. (Seeds
+/// the soak reported with exemptions; after a change to the simulation,
+/// take new ones from its report.)
+#[test]
+fn the_s3_gap_is_real_and_exempted() {
+    let seeds = [371, 896];
+    let mut shown = 0;
+    for seed in seeds {
+        let stats = run(seed, STEPS).unwrap_or_else(|f| panic!("{f}"));
+        if stats.gap_exemptions == 0 {
+            continue;
+        }
+        let mut strict = Sim::new(seed);
+        strict.exempt_gap = false;
+        let failure = strict
+            .run(STEPS)
+            .expect_err("without the exemption S3 fails");
+        assert_eq!(failure.kind, Kind::S3, "{}", failure.what);
+        shown += 1;
+    }
+    assert!(
+        shown > 0,
+        "none of {seeds:?} shows the gap any more: take seeds from the soak's report"
+    );
 }
 
 /// The first seed below `limit` that fails, on this thread (the mutant
@@ -1907,6 +2270,22 @@ fn soak() {
     }
     let failed: Vec<(u64, Kind)> = failures.iter().map(|f| (f.seed, f.kind)).collect();
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
+}
+
+/// `KEVY_SIM_SEED=n KEVY_SIM_LOG=all cargo test --release --all-features
+/// --test cluster -- --ignored replay --nocapture`: every event of one
+/// run, failing or not (say, a run with an S3 exemption).
+#[test]
+#[ignore = "on demand"]
+fn replay() {
+    let seed = seeds_from_env(0..1).start;
+    let mut sim = Sim::new(seed);
+    sim.logging = true;
+    let outcome = sim.run(STEPS);
+    for line in &sim.log {
+        println!("{line}");
+    }
+    println!("seed {seed}: {outcome:?}; {:?}", sim.stats);
 }
 
 #[test]
