@@ -76,8 +76,15 @@ host_suite() {
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
     step "host tests (unit, property, differential, simulation, doc)"
     cargo test --all-features
-    step "model check of the move protocol, exhaustive (release; prints the states explored)"
-    cargo test --release --all-features --test model_check -- --nocapture
+    # The mutants (src/mutants.rs) exist only under --cfg kevy_mutants, a
+    # cfg this job sets (never a feature a user could turn on); its own
+    # target directory keeps the ordinary builds' cache.
+    step "model check of the move protocol, exhaustive, with the mutants it must catch (release; prints the states explored)"
+    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir)/mutants" \
+        cargo test --release --all-features --test model_check -- --nocapture
+    step "the simulations' mutants (release, --cfg kevy_mutants)"
+    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir)/mutants" \
+        cargo test --release --all-features --test cluster --test driver -- without_ loses_a_guarantee breaks
     step "host tests, default features and none (every test target; feature-gated ones skip)"
     cargo test
     cargo test --no-default-features

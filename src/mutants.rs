@@ -1,20 +1,20 @@
 //! Switches that take one safety rule out, for the crate's own tests
-//! only (feature `test-mutants`): the model check and the simulation show
+//! only (`--cfg kevy_mutants`, which the test job sets; never a feature): the model check and the simulation show
 //! that without the rule they find a counterexample. Without the feature
 //! every switch is a constant `false`.
 
-#[cfg(feature = "test-mutants")]
+#[cfg(all(kevy_mutants, feature = "std"))]
 std::thread_local! {
     static IGNORE_EPOCHS: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// Whether this thread's nodes skip the epoch fence on ingest.
-#[cfg(feature = "test-mutants")]
+#[cfg(all(kevy_mutants, feature = "std"))]
 pub(crate) fn epochs_ignored() -> bool {
     IGNORE_EPOCHS.with(core::cell::Cell::get)
 }
 
-#[cfg(not(feature = "test-mutants"))]
+#[cfg(not(all(kevy_mutants, feature = "std")))]
 #[inline(always)]
 pub(crate) const fn epochs_ignored() -> bool {
     false
@@ -22,7 +22,7 @@ pub(crate) const fn epochs_ignored() -> bool {
 
 /// Makes this thread's nodes accept an ingest whatever its epoch (stale
 /// and fenced-off moves included). For mutation tests only.
-#[cfg(feature = "test-mutants")]
+#[cfg(all(kevy_mutants, feature = "std"))]
 #[doc(hidden)]
 pub fn ignore_epochs(on: bool) {
     IGNORE_EPOCHS.with(|c| c.set(on));

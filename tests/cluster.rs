@@ -167,7 +167,7 @@
 //! redirects straight to it (one hop).
 //!
 //! A failing run prints its seed, the broken guarantee, the last events
-//! and a replay line. Mutation tests (feature `test-mutants`) show the
+//! and a replay line. Mutation tests (`--cfg kevy_mutants`, set by the test job) show the
 //! checks can fail: a driver that hands out messages before the persist
 //! they depend on (`Driver::send_before_persist`), a driver that ships
 //! before the scope's fallback knows (`Driver::ship_unprepared`), and a
@@ -2188,12 +2188,12 @@ fn the_s3_gap_is_real_and_exempted() {
 
 /// The first seed below `limit` that fails, on this thread (the mutant
 /// switches are the thread's).
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 fn first_failure(limit: u64) -> Option<Failure> {
     (0..limit).find_map(|seed| run(seed, STEPS).err())
 }
 
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 #[test]
 fn persisting_after_replying_loses_a_guarantee() {
     // Thread-local: only this test's drivers hand out messages before the
@@ -2213,7 +2213,7 @@ fn persisting_after_replying_loses_a_guarantee() {
     );
 }
 
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 #[test]
 fn shipping_before_the_fallback_knows_loses_a_guarantee() {
     // Thread-local: only this test's drivers ship without telling the
@@ -2232,7 +2232,7 @@ fn shipping_before_the_fallback_knows_loses_a_guarantee() {
     );
 }
 
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 #[test]
 fn without_the_epoch_fence_two_nodes_accept() {
     // Thread-local: only this test's nodes skip the fence.

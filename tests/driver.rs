@@ -1184,7 +1184,7 @@ fn nothing_ships_before_the_fallback_acknowledges() {
     for _ in 0..10 {
         sim.now += 250;
         sim.timer(A).unwrap();
-        let acks: Vec<Msg> = sim.net.iter().cloned().filter(|m| m.to == F).collect();
+        let acks: Vec<Msg> = sim.net.iter().filter(|&m| m.to == F).cloned().collect();
         sim.net.retain(|m| m.to != F);
         for m in acks {
             sim.deliver(m).unwrap();
@@ -1255,7 +1255,7 @@ fn driver_sizes() {
 /// The mutant: the driver hands out messages before the persist they
 /// depend on. The disk check catches the first one; without it, a crash
 /// in the window gives two acceptors.
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 #[test]
 fn without_persist_before_send_two_nodes_accept() {
     SimDriver::send_before_persist(true);
@@ -1276,7 +1276,7 @@ fn without_persist_before_send_two_nodes_accept() {
 /// The mutant: the driver ships without telling the scope's fallback.
 /// With the writer flagged down, the fallback stands in for keys the
 /// target accepts.
-#[cfg(feature = "test-mutants")]
+#[cfg(kevy_mutants)]
 #[test]
 fn without_the_prepare_the_fallback_stands_in_beside_the_target() {
     SimDriver::ship_unprepared(true);

@@ -610,7 +610,7 @@ fn remove<T, const N: usize>(v: &mut heapless::Vec<T, N, u8>, i: usize) {
 /// Whether a message gated on persist `gate` may leave, `done` being the
 /// last persist done.
 fn open(gate: u32, done: u32) -> bool {
-    #[cfg(feature = "test-mutants")]
+    #[cfg(all(kevy_mutants, feature = "std"))]
     if SEND_BEFORE_PERSIST.with(core::cell::Cell::get) {
         return true;
     }
@@ -735,7 +735,7 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     watch_next: Option<usize>,
 }
 
-#[cfg(feature = "test-mutants")]
+#[cfg(all(kevy_mutants, feature = "std"))]
 std::thread_local! {
     static SEND_BEFORE_PERSIST: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
     static SHIP_UNPREPARED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
@@ -1228,7 +1228,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// Makes the current thread's drivers hand out messages before the
     /// persist they depend on is done. For mutation tests only.
-    #[cfg(feature = "test-mutants")]
+    #[cfg(all(kevy_mutants, feature = "std"))]
     #[doc(hidden)]
     pub fn send_before_persist(on: bool) {
         SEND_BEFORE_PERSIST.with(|c| c.set(on));
@@ -1236,7 +1236,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// Makes the current thread's drivers ship without telling the
     /// scope's fallback first. For mutation tests only.
-    #[cfg(feature = "test-mutants")]
+    #[cfg(all(kevy_mutants, feature = "std"))]
     #[doc(hidden)]
     pub fn ship_unprepared(on: bool) {
         SHIP_UNPREPARED.with(|c| c.set(on));
@@ -1268,7 +1268,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             },
             None => Stage::Shipping,
         };
-        #[cfg(feature = "test-mutants")]
+        #[cfg(all(kevy_mutants, feature = "std"))]
         if SHIP_UNPREPARED.with(core::cell::Cell::get) && ex.stage == Stage::Preparing {
             ex.stage = Stage::Shipping;
         }
