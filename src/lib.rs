@@ -225,9 +225,9 @@ const _: () = {
     assert!(size_of::<GroupError>() == 8);
     // A `u64` aligns to 8 on bare metal and to 4 on i686.
     #[cfg(target_os = "none")]
-    assert!(size_of::<Driver<4, 4>>() == 472);
+    assert!(size_of::<Driver<4, 4>>() == 496);
     #[cfg(target_os = "none")]
-    assert!(size_of::<Driver<8, 16>>() == 1328);
+    assert!(size_of::<Driver<8, 16>>() == 1344);
     assert!(size_of::<Timing>() == 24);
     assert!(size_of::<Request<'static>>() == 32);
     assert!(size_of::<Answer>() == 8);

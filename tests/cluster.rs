@@ -384,7 +384,7 @@ enum Req {
     Recheck(Mv),
     /// A recovering node asks the highest epoch a peer knows, for
     /// `Node::known_epoch`.
-    Epoch,
+    Epoch(u64),
     /// A recovering node asks a peer to fence it off at this epoch
     /// (`Node::fence`) and tell everything it knows ([`Body::News`]).
     Fence(u32),
@@ -397,7 +397,7 @@ impl Req {
             Request::Outcome(id) => Req::Outcome(Mv::of(id)),
             Request::Ingest(id) => Req::Ingest(Mv::of(id)),
             Request::Recheck(id) => Req::Recheck(Mv::of(id)),
-            Request::Epoch => Req::Epoch,
+            Request::Epoch { began } => Req::Epoch(*began),
             Request::Fence(fence) => Req::Fence(fence.get()),
             other => panic!("a request the simulation does not know: {other:?}"),
         }
@@ -413,7 +413,7 @@ impl Req {
             Req::Outcome(mv) => Request::Outcome(mv.id()),
             Req::Ingest(mv) => Request::Ingest(mv.id()),
             Req::Recheck(mv) => Request::Recheck(mv.id()),
-            Req::Epoch => Request::Epoch,
+            Req::Epoch(began) => Request::Epoch { began },
             Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
         }
     }
@@ -426,7 +426,7 @@ impl fmt::Debug for Req {
             Req::Outcome(mv) => write!(f, "outcome? {mv:?}"),
             Req::Ingest(mv) => write!(f, "ingest {mv:?}"),
             Req::Recheck(mv) => write!(f, "outcome again? {mv:?}"),
-            Req::Epoch => f.write_str("epoch?"),
+            Req::Epoch(_) => f.write_str("epoch?"),
             Req::Fence(fence) => write!(f, "fence @{fence} and tell all"),
         }
     }
@@ -1051,8 +1051,8 @@ impl Sim {
                 }
             }
             // A quarantined node knows nothing worth telling.
-            Req::Epoch if s.node.is_quarantined() => (Answer::Refused, false),
-            Req::Epoch => (Answer::Epoch(s.node.known_epoch()), false),
+            Req::Epoch(_) if s.node.is_quarantined() => (Answer::Refused, false),
+            Req::Epoch(_) => (Answer::Epoch(s.node.known_epoch()), false),
             Req::Fence(fence) => match s.node.fence(IDS[from], Epoch::new(fence)) {
                 Ok(d) => {
                     // Told once the fence and all it tells are on the disk.

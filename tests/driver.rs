@@ -164,7 +164,7 @@ enum Req {
     Outcome(Mv),
     Recheck(Mv),
     Ingest(Mv),
-    Epoch,
+    Epoch(u64),
     Fence(u32),
 }
 
@@ -175,7 +175,7 @@ impl Req {
             Request::Outcome(id) => Req::Outcome(Mv::of(id)),
             Request::Recheck(id) => Req::Recheck(Mv::of(id)),
             Request::Ingest(id) => Req::Ingest(Mv::of(id)),
-            Request::Epoch => Req::Epoch,
+            Request::Epoch { began } => Req::Epoch(*began),
             Request::Fence(fence) => Req::Fence(fence.get()),
             _ => panic!("a request this host does not know: {request:?}"),
         }
@@ -190,7 +190,7 @@ impl Req {
             Req::Outcome(mv) => Request::Outcome(mv.id()),
             Req::Recheck(mv) => Request::Recheck(mv.id()),
             Req::Ingest(mv) => Request::Ingest(mv.id()),
-            Req::Epoch => Request::Epoch,
+            Req::Epoch(began) => Request::Epoch { began },
             Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
         }
     }
@@ -412,7 +412,7 @@ impl Sim {
                 Effect::Persist => h.writing.push_back(image(&h.node)),
                 Effect::Send {
                     to,
-                    request: request @ (Request::Epoch | Request::Fence(_)),
+                    request: request @ (Request::Epoch { .. } | Request::Fence(_)),
                 } => outs.push(Out::Send(idx(to), Req::of(&request))),
                 Effect::Send { to, request } => outs.push(Out::Send(idx(to), Req::of(&request))),
                 Effect::Ship { to, id } => outs.push(Out::Send(idx(to), Req::Ingest(Mv::of(&id)))),
@@ -481,7 +481,7 @@ impl Sim {
         };
         let ok = match *out {
             // A quarantined node holds nothing on disk to depend on.
-            Out::Send(_, Req::Epoch | Req::Fence(_)) => true,
+            Out::Send(_, Req::Epoch(_) | Req::Fence(_)) => true,
             Out::Send(_, Req::News(mv, MoveStatus::InFlight)) | Out::Send(_, Req::Ingest(mv)) => {
                 record(mv.prefix) == Some((Phase::Migrating, mv.epoch, true))
             }
@@ -561,8 +561,8 @@ impl Sim {
     fn respond(&mut self, n: usize, from: usize, req: Req) -> Body {
         let node = &mut self.hosts[n].node;
         let (answer, persist) = match req {
-            Req::Epoch if node.is_quarantined() => (Answer::Refused, false),
-            Req::Epoch => (Answer::Epoch(node.known_epoch()), false),
+            Req::Epoch(_) if node.is_quarantined() => (Answer::Refused, false),
+            Req::Epoch(_) => (Answer::Epoch(node.known_epoch()), false),
             Req::Fence(_) if self.no_fence && !node.is_quarantined() => {
                 let news = node.news().map(|a| (Mv::of(&a.id), a.status)).collect();
                 return Body::News(fence_of(req), news);
@@ -1638,7 +1638,7 @@ fn answer_from_an_unwritten_step(lax: bool) -> Result<(), Violation> {
             Req::News(mv, _) | Req::Outcome(mv) | Req::Recheck(mv) | Req::Ingest(mv) => {
                 mv.prefix == b"c:z:"
             }
-            Req::Epoch | Req::Fence(_) => false,
+            Req::Epoch(_) | Req::Fence(_) => false,
         },
         Body::News(..) => false,
     };

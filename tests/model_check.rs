@@ -492,14 +492,16 @@ enum Msg {
     },
     /// Target → `by`: the outcome query refused.
     Unanswered { mv: Mv, by: u8, recheck: bool },
-    /// A recovering `by` → `to`: the highest epoch you know?
-    EpochAsk { by: u8, to: u8 },
+    /// A recovering `by` → `to`: the highest epoch you know? (`began`:
+    /// when the recovery began, which its answer carries back.)
+    EpochAsk { by: u8, to: u8, began: u64 },
     /// `from` → the recovering `by`: the highest epoch it knows (`None`:
     /// refused).
     EpochTold {
         by: u8,
         from: u8,
         epoch: Option<u32>,
+        began: u64,
     },
     /// A recovering `by` → `to`: fence off my moves up to `fence`, and
     /// tell me all you know.
@@ -612,9 +614,11 @@ impl Msg {
             Msg::Unanswered { mv, recheck, .. } => {
                 (mv.to(), Self::query(mv, recheck), Answer::Refused)
             }
-            Msg::EpochTold { from, epoch, .. } => (
+            Msg::EpochTold {
+                from, epoch, began, ..
+            } => (
                 usize::from(from),
-                Request::Epoch,
+                Request::Epoch { began },
                 epoch.map_or(Answer::Refused, |e| Answer::Epoch(Epoch::new(e))),
             ),
             // A fence refused; a list of news goes to `Driver::recovered`.
@@ -668,10 +672,11 @@ impl Msg {
             },
             Effect::Send {
                 to,
-                request: Request::Epoch,
+                request: Request::Epoch { began },
             } => Msg::EpochAsk {
                 by: by as u8,
                 to: idx(to) as u8,
+                began,
             },
             Effect::Send {
                 to,
@@ -1494,13 +1499,14 @@ impl MoveModel {
                 }
                 Err(_) => (Msg::Unanswered { mv, by, recheck }, false),
             },
-            Msg::EpochAsk { by, to } => {
+            Msg::EpochAsk { by, to, began } => {
                 let epoch = (!node.is_quarantined()).then(|| node.known_epoch().get());
                 (
                     Msg::EpochTold {
                         by,
                         from: to,
                         epoch,
+                        began,
                     },
                     false,
                 )
@@ -1699,9 +1705,14 @@ impl MoveModel {
                             _ => false,
                         })
                 }
-                Msg::EpochAsk { by, to } => in_flight(&|x| match *x {
+                Msg::EpochAsk { by, to, began } => in_flight(&|x| match *x {
                     Msg::EpochAsk { .. } => *x == m,
-                    Msg::EpochTold { by: b, from, .. } => (b, from) == (by, to),
+                    Msg::EpochTold {
+                        by: b,
+                        from,
+                        began: g,
+                        ..
+                    } => (b, from, g) == (by, to, began),
                     _ => false,
                 }),
                 Msg::FenceAsk { by, to, fence } => in_flight(&|x| match *x {

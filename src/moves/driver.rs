@@ -261,8 +261,16 @@ pub enum Request<'a> {
     /// `Committed` ends a move in doubt as committed.
     Recheck(MoveId<'a>),
     /// `MOVE-SCOPE-EPOCH`: a recovering node asks the highest epoch the
-    /// peer knows ([`Node::known_epoch`]).
-    Epoch,
+    /// peer knows ([`Node::known_epoch`]). `began` (the host's clock when
+    /// this recovery began; not on the wire) tells its answers from those
+    /// to an earlier recovery of the node, which a host that delivers
+    /// answers across its own restarts could feed it (over TCP, answers
+    /// die with the connection): the host feeds the answer back with the
+    /// request as it was handed out.
+    Epoch {
+        /// When this recovery began, in the host's milliseconds.
+        began: u64,
+    },
     /// `MOVE-SCOPE-FENCE <epoch>`: a recovering node asks the peer to
     /// fence off every move at or below this epoch ([`Node::fence`]) and
     /// to tell everything it knows ([`Node::news`]); the answer is fed
@@ -685,6 +693,8 @@ enum Act {
 /// tells what it knows.
 #[derive(Debug, Clone, Copy)]
 struct Recovery {
+    /// When it began (the first poll), once it has.
+    began: Option<u64>,
     /// The highest epoch heard so far.
     heard: Epoch,
     /// The second round's fence, once every peer told its epoch.
@@ -827,6 +837,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         if node.is_quarantined() {
             let all = self.others(node.id());
             self.recovery = Some(Recovery {
+                began: None,
                 heard: Epoch::ZERO,
                 fence: None,
                 unheard: all,
@@ -941,11 +952,12 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 };
             }
             Request::Ingest(id) => (id, true),
-            Request::Epoch => {
+            Request::Epoch { began } => {
                 let (Answer::Epoch(epoch), Some(peer)) = (answer, self.index(from)) else {
                     return Ok(());
                 };
-                if let Some(rec) = self.recovery.as_mut().filter(|r| r.fence.is_none()) {
+                let this = |r: &&mut Recovery| r.fence.is_none() && r.began == Some(began);
+                if let Some(rec) = self.recovery.as_mut().filter(this) {
                     rec.heard = rec.heard.max(epoch);
                     rec.unheard &= !(1 << peer);
                 }
@@ -1003,8 +1015,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// let mut a = Node::quarantined("A", &t, MigrationTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
-    /// assert_eq!(driver.poll(&a, 0), Some(Effect::Send { to: "B", request: Request::Epoch }));
-    /// driver.answer(&mut a, "B", Request::Epoch, Answer::Epoch(b.known_epoch())).unwrap();
+    /// let asked = Request::Epoch { began: 0 };
+    /// assert_eq!(driver.poll(&a, 0), Some(Effect::Send { to: "B", request: asked }));
+    /// driver.answer(&mut a, "B", asked, Answer::Epoch(b.known_epoch())).unwrap();
     /// let Some(Effect::Send { request: Request::Fence(fence), .. }) = driver.poll(&a, 0) else { panic!() };
     /// let _ = b.fence("A", fence).unwrap(); // B persists, then answers with its news
     /// driver.recovered(&mut a, "B", fence, b.news()).unwrap();
@@ -1182,7 +1195,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         let round = self.rounding.then(|| left(self.round, clock));
         (round, self.round_backoff).hash(state);
         if let Some(r) = &self.recovery {
-            (r.heard, r.fence, r.unheard, r.unsent).hash(state);
+            (r.began, r.heard, r.fence, r.unheard, r.unsent).hash(state);
         }
         let watch = self.watching.then(|| left(self.watch_at, clock));
         (watch, self.watch_next).hash(state);
@@ -1300,6 +1313,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                     .recovery_fence(rec.heard)
                     .map_err(DriverError::Refused)?;
                 *rec = Recovery {
+                    began: rec.began,
                     heard: rec.heard,
                     fence: Some(fence),
                     unheard: others,
@@ -1463,6 +1477,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         let done = self.done;
         let clock = now as u32;
         if let Some(rec) = self.recovery.as_mut() {
+            rec.began.get_or_insert(now);
             if self.rounding && due(self.round, clock) {
                 // A round of resends: every peer not heard yet.
                 rec.unsent = rec.unheard;
@@ -1635,9 +1650,13 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             Act::Recover(to) => Effect::Send {
                 to: peer(to)?,
-                request: match self.recovery?.fence {
-                    None => Request::Epoch,
-                    Some(fence) => Request::Fence(fence),
+                request: match self.recovery? {
+                    Recovery { fence: None, began, .. } => Request::Epoch {
+                        began: began.unwrap_or(0),
+                    },
+                    Recovery {
+                        fence: Some(fence), ..
+                    } => Request::Fence(fence),
                 },
             },
             Act::Watch(at) => {

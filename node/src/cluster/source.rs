@@ -138,8 +138,9 @@ enum Req {
     Ingest(Move),
     /// The outcome asked again of a target that recovered.
     Recheck(Move),
-    /// A recovery's first round: the peer's highest epoch.
-    Epoch,
+    /// A recovery's first round: the peer's highest epoch (the recovery
+    /// began at this time of the driver's clock).
+    Epoch(u64),
     /// A recovery's second round: fence at this epoch, and tell all.
     Fence(Epoch),
 }
@@ -153,7 +154,7 @@ impl Req {
             Request::Outcome(id) => Self::Outcome(Move::of(id)),
             Request::Ingest(id) => Self::Ingest(Move::of(id)),
             Request::Recheck(id) => Self::Recheck(Move::of(id)),
-            Request::Epoch => Self::Epoch,
+            Request::Epoch { began } => Self::Epoch(*began),
             Request::Fence(fence) => Self::Fence(*fence),
             _ => return None,
         })
@@ -165,7 +166,7 @@ impl Req {
             Self::Outcome(id) => Request::Outcome(id.id()),
             Self::Ingest(id) => Request::Ingest(id.id()),
             Self::Recheck(id) => Request::Recheck(id.id()),
-            Self::Epoch => Request::Epoch,
+            Self::Epoch(began) => Request::Epoch { began: *began },
             Self::Fence(fence) => Request::Fence(*fence),
         }
     }
@@ -369,7 +370,7 @@ impl Cluster {
                                 id.describe()
                             ),
                         ),
-                        Req::Epoch => {
+                        Req::Epoch(_) => {
                             steps.fence_round = None;
                             log(
                                 &self.id,
@@ -459,7 +460,7 @@ impl Cluster {
             Req::News(news) => wire::args(&PeerRequest::News(news.announcement())),
             Req::Outcome(id) => wire::args(&PeerRequest::Outcome(id.id())),
             Req::Recheck(id) => wire::args(&PeerRequest::Recheck(id.id())),
-            Req::Epoch => wire::args(&PeerRequest::Epoch),
+            Req::Epoch(_) => wire::args(&PeerRequest::Epoch),
             Req::Fence(fence) => {
                 return self.fence_peer(to, *fence);
             }
@@ -489,7 +490,7 @@ impl Cluster {
                     Req::Recheck(id) => {
                         format!("move {}: asking {to} the outcome again", id.describe())
                     }
-                    Req::Epoch => format!("recovery: asking {to} its epoch"),
+                    Req::Epoch(_) => format!("recovery: asking {to} its epoch"),
                     Req::Ingest(_) | Req::Fence(_) => return,
                 };
                 log_warn(
@@ -656,7 +657,7 @@ impl Cluster {
                 self.node
                     .update(|n| driver.answer(n, from, req.request(), answer))
             }
-            Req::Epoch | Req::Fence(_) => {
+            Req::Epoch(_) | Req::Fence(_) => {
                 match answer {
                     Answer::Epoch(epoch) => log(
                         &self.id,

@@ -98,7 +98,7 @@ fn keep(request: &Request<'_>) -> Option<Request<'static>> {
         Request::Outcome(id) => Request::Outcome(keep_id(&id)?),
         Request::Ingest(id) => Request::Ingest(keep_id(&id)?),
         Request::Recheck(id) => Request::Recheck(keep_id(&id)?),
-        Request::Epoch => Request::Epoch,
+        Request::Epoch { began } => Request::Epoch { began },
         Request::Fence(fence) => Request::Fence(fence),
         _ => return None,
     })
@@ -137,7 +137,7 @@ impl Host<'_> {
             Request::Outcome(id) | Request::Recheck(id) => {
                 Answer::Outcome(Outcome::Aborted { fence: id.epoch })
             }
-            Request::Epoch => Answer::Epoch(HEARD),
+            Request::Epoch { .. } => Answer::Epoch(HEARD),
             Request::Fence(fence) => {
                 let news: &[Announcement<'static>] =
                     if to == "server-eu-1" { &EU_NEWS } else { &[] };
