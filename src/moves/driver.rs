@@ -1651,7 +1651,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             Act::Recover(to) => Effect::Send {
                 to: peer(to)?,
                 request: match self.recovery? {
-                    Recovery { fence: None, began, .. } => Request::Epoch {
+                    Recovery {
+                        fence: None, began, ..
+                    } => Request::Epoch {
                         began: began.unwrap_or(0),
                     },
                     Recovery {
