@@ -80,10 +80,10 @@ host_suite() {
     # cfg this job sets (never a feature a user could turn on); its own
     # target directory keeps the ordinary builds' cache.
     step "model check of the move protocol, exhaustive, with the mutants it must catch (release; prints the states explored)"
-    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir)/mutants" \
+    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir .)/mutants" \
         cargo test --release --all-features --test model_check -- --nocapture
     step "the simulations' mutants (release, --cfg kevy_mutants)"
-    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir)/mutants" \
+    RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir .)/mutants" \
         cargo test --release --all-features --test cluster --test driver -- without_ loses_a_guarantee breaks
     step "host tests, default features and none (every test target; feature-gated ones skip)"
     cargo test
