@@ -332,11 +332,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
     }
 
-    /// A move to this node that its source still has in flight (the
-    /// newest news of its prefix), with newer news inside the prefix: only
-    /// the prefix's owner could have moved a part of it since, and its
-    /// source, with the move unresolved, moved nothing under it. So this
-    /// node adopted the move before it lost its records.
+    /// A move to this node that no peer reported ended (the newest news of
+    /// its prefix), with newer news of this node moving a part of the
+    /// prefix: it could move a part only by owning it, and had it the part
+    /// from its source after an abort, the source would have reported the
+    /// abort. So this node adopted the move before it lost its records.
     fn adopted_in_doubt(&self) -> Option<(NodeId, Epoch)> {
         let me = self.id();
         let pending = self.moves.records().find(|p| {
@@ -346,6 +346,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                     r.prefix.len() > p.prefix.len()
                         && r.prefix.starts_with(p.prefix)
                         && r.record.epoch > p.record.epoch
+                        && r.record.state.from.as_str() == me
                 })
         })?;
         Some((pending.record.state.from.clone(), pending.record.epoch))
