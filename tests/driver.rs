@@ -26,8 +26,9 @@
 //!
 //! # Checks
 //!
-//! - After every step, never two up nodes accept a key (`Node::verdict`);
-//!   after every eighth, following redirects never comes back to a node.
+//! - After every step, never two up nodes accept a key (`Node::verdict`),
+//!   and following redirects never comes back to a node (both from one
+//!   look at every node's verdicts).
 //! - Every `Send`, `Ship` and `Reply` the host takes from a driver names
 //!   only what the node's disk already holds: the harness decodes the
 //!   disk and looks for the step the message depends on (the move's start
@@ -44,6 +45,20 @@
 //!
 //! A quarter of the runs start 20 s before the host's clock passes 2^32
 //! ms (the driver keeps its deadlines modulo 2^32), a quarter at 2^40.
+//!
+//! # Failures
+//!
+//! A run is a list of explicit steps (`Step`: deliver, duplicate or lose
+//! a message in flight, an operator's MOVE-SCOPE, a write that ends, time
+//! that passes, a crash, a node flagged down or up) that `Sim::choose`
+//! draws from the seed and `Sim::exec` takes, then the calm phase. A
+//! failing seed's steps are minimised (`Failure::minimised`): chunks of
+//! steps, then single steps, then each prefix's steps at once are left
+//! out, and two ticks in a row merged, as long as the trace still fails
+//! with the same kind of violation (a step that no longer applies does
+//! nothing; a message whose epochs or times changed is matched by what it
+//! says). The report prints the shortest trace found, a line per step
+//! with the events it caused, then the calm phase's and the violation.
 //!
 //! `KEVY_DRIVER_SEEDS=a..b` runs other seeds (the 100 000-seed run:
 //! `KEVY_DRIVER_SEEDS=0..100000 cargo test --release --all-features --test
@@ -196,7 +211,7 @@ impl Req {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Body {
     Req(Req),
     Ans(Req, Answer),
@@ -204,11 +219,51 @@ enum Body {
     News(u32, Vec<(Mv, MoveStatus)>),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Msg {
     from: usize,
     to: usize,
     body: Body,
+}
+
+impl Msg {
+    /// The same message but for its epochs and times (which steps left out
+    /// of a trace change): what a step of the trace delivers when the
+    /// message it names is not in flight.
+    fn like(&self, other: &Msg) -> bool {
+        fn same(a: Req, b: Req) -> bool {
+            let mv = |a: Mv, b: Mv| a.prefix == b.prefix && a.from == b.from && a.to == b.to;
+            match (a, b) {
+                (Req::News(a, s), Req::News(b, t)) => mv(a, b) && s == t,
+                (Req::Outcome(a), Req::Outcome(b))
+                | (Req::Recheck(a), Req::Recheck(b))
+                | (Req::Ingest(a), Req::Ingest(b)) => mv(a, b),
+                (Req::Epoch(_), Req::Epoch(_)) | (Req::Fence(_), Req::Fence(_)) => true,
+                _ => false,
+            }
+        }
+        self.from == other.from
+            && self.to == other.to
+            && match (&self.body, &other.body) {
+                (Body::Req(a), Body::Req(b)) => same(*a, *b),
+                (Body::Ans(a, x), Body::Ans(b, y)) => {
+                    same(*a, *b) && std::mem::discriminant(x) == std::mem::discriminant(y)
+                }
+                (Body::News(..), Body::News(..)) => true,
+                _ => false,
+            }
+    }
+}
+
+impl fmt::Display for Msg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} to {}: ", IDS[self.from], IDS[self.to])?;
+        match &self.body {
+            Body::Req(req) => write!(f, "{req:?}"),
+            Body::Ans(req, answer) => write!(f, "{answer:?}, the answer to {req:?}"),
+            Body::News(fence, news) => write!(f, "the news {news:?}, the answer to Fence({fence})"),
+        }
+    }
 }
 
 /// One node and its host's state.
@@ -623,7 +678,10 @@ impl Sim {
                         format!("{} answers {req:?} before its image is on disk", IDS[n]),
                     ));
                 }
-                self.note(|| format!("{} answers {req:?}: {answer:?}", IDS[n]));
+                self.note(|| match &answer {
+                    Body::Ans(_, a) => format!("{} answers {req:?}: {a:?}", IDS[n]),
+                    body => format!("{} answers {req:?}: {body:?}", IDS[n]),
+                });
                 self.net.push(Msg {
                     from: n,
                     to: msg.from,
@@ -733,38 +791,37 @@ impl Sim {
         self.hosts[n].node.verdict(key, down)
     }
 
+    /// Every node's verdict on every key, in `KEYS`' order.
+    fn verdicts(&self) -> [[WriteVerdict<'_>; NODES]; KEYS.len()] {
+        KEYS.map(|key| std::array::from_fn(|n| self.verdict(n, key)))
+    }
+
+    /// Both checks, from one look at the nodes (after every step).
+    fn check(&self) -> Result<(), Violation> {
+        let verdicts = self.verdicts();
+        self.safety_in(&verdicts)?;
+        no_cycle_in(&verdicts)
+    }
+
     fn check_safety(&self) -> Result<(), Violation> {
-        for key in KEYS {
-            let acceptors: Vec<&str> = (0..NODES)
-                .filter(|&n| !self.hosts[n].down && self.verdict(n, key).is_accept())
-                .map(|n| IDS[n])
-                .collect();
-            if acceptors.len() > 1 {
-                return Err(violation(
-                    Kind::TwoAcceptors,
-                    format!("{} accepted by {acceptors:?}", String::from_utf8_lossy(key)),
-                ));
-            }
-        }
-        Ok(())
+        self.safety_in(&self.verdicts())
     }
 
     /// Following redirects never comes back to a node.
     fn check_no_cycle(&self) -> Result<(), Violation> {
-        for key in KEYS {
-            for start in 0..NODES {
-                let mut seen = vec![start];
-                let mut at = start;
-                while let WriteVerdict::Misdirected { target } = self.verdict(at, key) {
-                    at = idx(target);
-                    if seen.contains(&at) {
-                        return Err(violation(
-                            Kind::RedirectCycle,
-                            format!("{}: {seen:?} then {at}", String::from_utf8_lossy(key)),
-                        ));
-                    }
-                    seen.push(at);
-                }
+        no_cycle_in(&self.verdicts())
+    }
+
+    /// Never two up nodes accept a key.
+    fn safety_in(&self, verdicts: &[[WriteVerdict<'_>; NODES]]) -> Result<(), Violation> {
+        for (key, of) in KEYS.iter().zip(verdicts) {
+            let accepts = |n: &usize| !self.hosts[*n].down && of[*n].is_accept();
+            if (0..NODES).filter(accepts).count() > 1 {
+                let acceptors: Vec<&str> = (0..NODES).filter(accepts).map(|n| IDS[n]).collect();
+                return Err(violation(
+                    Kind::TwoAcceptors,
+                    format!("{} accepted by {acceptors:?}", String::from_utf8_lossy(key)),
+                ));
             }
         }
         Ok(())
@@ -789,77 +846,135 @@ impl Sim {
         at
     }
 
-    fn random_step(&mut self) -> Result<(), Violation> {
+    /// The seed's next random step, chosen from what the cluster is now
+    /// (`None`: the roll does nothing). It only reads the cluster: `exec`
+    /// takes the step.
+    fn choose(&mut self) -> Option<Step> {
         let roll = self.rng.below(100);
-        match roll {
-            0..=34 if !self.net.is_empty() => {
-                let i = self.rng.below(self.net.len());
-                if self.hosts[self.net[i].to].down {
-                    return Ok(());
+        let step = match roll {
+            0..=43 if !self.net.is_empty() => {
+                let msg = &self.net[self.rng.below(self.net.len())];
+                match roll {
+                    0..=34 if !self.hosts[msg.to].down => Step::Deliver(msg.clone()),
+                    35..=38 if !self.hosts[msg.to].down => Step::Duplicate(msg.clone()),
+                    39..=43 => Step::Drop(msg.clone()),
+                    _ => return None,
                 }
-                let msg = self.net.swap_remove(i);
-                self.deliver(msg)
-            }
-            35..=38 if !self.net.is_empty() => {
-                let i = self.rng.below(self.net.len());
-                let msg = self.net[i].clone();
-                if self.hosts[msg.to].down {
-                    return Ok(());
-                }
-                self.stats.duplicated += 1;
-                self.deliver(msg)
-            }
-            39..=43 if !self.net.is_empty() => {
-                let i = self.rng.below(self.net.len());
-                let msg = self.net.swap_remove(i);
-                self.stats.dropped += 1;
-                self.note(|| format!("lost: {msg:?}"));
-                Ok(())
             }
             44..=53 => {
                 let prefix = PREFIXES[self.rng.below(PREFIXES.len())];
                 let n = self.operator_guess(prefix);
                 let to = self.rng.below(NODES);
                 if self.hosts[n].down {
-                    return Ok(());
+                    return None;
                 }
-                self.operator(n, prefix, to)
+                Step::Operator { n, prefix, to }
             }
-            54..=70 => {
-                let n = self.rng.below(NODES);
-                self.flush(n)
-            }
-            71..=88 => {
-                self.now += 1 + self.rng.below(2_000) as u64;
-                for n in 0..NODES {
-                    self.timer(n)?;
-                }
-                Ok(())
-            }
+            54..=70 => Step::Flush(self.rng.below(NODES)),
+            71..=88 => Step::Tick(1 + self.rng.below(2_000) as u64),
             89..=92 => {
                 let n = self.rng.below(NODES);
-                // One node recovers at a time: a peer that lost its records
-                // too cannot tell what it knew.
-                let alone = !self
-                    .hosts
-                    .iter()
-                    .any(|h| h.node.is_quarantined() || h.on_disk.is_quarantined());
-                let damaged = alone && self.rng.chance(25);
-                self.crash(n, damaged)
+                let damaged = self.alone() && self.rng.chance(25);
+                Step::Crash { n, damaged }
             }
             93..=96 => {
                 let n = self.rng.below(NODES);
-                let h = &mut self.hosts[n];
-                h.down = !h.down;
-                let down = h.down;
+                Step::Flag {
+                    n,
+                    down: !self.hosts[n].down,
+                }
+            }
+            _ => return None,
+        };
+        Some(step)
+    }
+
+    /// No node has lost its records: one node recovers at a time (a peer
+    /// that lost its records too cannot tell what it knew).
+    fn alone(&self) -> bool {
+        !self
+            .hosts
+            .iter()
+            .any(|h| h.node.is_quarantined() || h.on_disk.is_quarantined())
+    }
+
+    /// Takes `step` and checks the cluster after it. `Ok(false)`: the step
+    /// does not apply any more and did nothing (its message is not in
+    /// flight, its node is down, a second node would lose its records),
+    /// so a trace with steps left out still runs. A message not in flight
+    /// stands for the first in flight like it (`Msg::like`), which the
+    /// step names from then on.
+    fn exec(&mut self, step: &mut Step) -> Result<bool, Violation> {
+        match step {
+            Step::Deliver(msg) => {
+                let Some(i) = self.in_flight(msg, true) else {
+                    return Ok(false);
+                };
+                let msg = self.net.swap_remove(i);
+                self.deliver(msg)?;
+            }
+            Step::Duplicate(msg) => {
+                let Some(i) = self.in_flight(msg, true) else {
+                    return Ok(false);
+                };
+                self.stats.duplicated += 1;
+                self.deliver(self.net[i].clone())?;
+            }
+            Step::Drop(msg) => {
+                let Some(i) = self.in_flight(msg, false) else {
+                    return Ok(false);
+                };
+                let msg = self.net.swap_remove(i);
+                self.stats.dropped += 1;
+                self.note(|| format!("lost: {msg}"));
+            }
+            &mut Step::Operator { n, prefix, to } => {
+                if self.hosts[n].down {
+                    return Ok(false);
+                }
+                self.operator(n, prefix, to)?;
+            }
+            &mut Step::Flush(n) => self.flush(n)?,
+            &mut Step::Tick(ms) => {
+                self.now += ms;
+                for n in 0..NODES {
+                    self.timer(n)?;
+                }
+            }
+            &mut Step::Crash { n, damaged } => {
+                if damaged && !self.alone() {
+                    return Ok(false);
+                }
+                self.crash(n, damaged)?;
+            }
+            &mut Step::Flag { n, down } => {
+                if self.hosts[n].down == down {
+                    return Ok(false);
+                }
+                self.hosts[n].down = down;
                 self.note(|| format!("{} flagged {}", IDS[n], if down { "down" } else { "up" }));
                 if !down {
                     self.pump(n)?;
                 }
-                Ok(())
             }
-            _ => Ok(()),
         }
+        self.check()?;
+        Ok(true)
+    }
+
+    /// Where `msg` is in flight, or else the first message like it, which
+    /// `msg` becomes (`None` too when it is for a node that is down and
+    /// `arrives`).
+    fn in_flight(&self, msg: &mut Msg, arrives: bool) -> Option<usize> {
+        if arrives && self.hosts[msg.to].down {
+            return None;
+        }
+        if let Some(i) = self.net.iter().position(|m| m == msg) {
+            return Some(i);
+        }
+        let i = self.net.iter().position(|m| m.like(msg))?;
+        msg.clone_from(&self.net[i]);
+        Some(i)
     }
 
     /// Faults stop: every node up, every write and message through, every
@@ -955,59 +1070,348 @@ impl Sim {
     }
 }
 
+/// Following redirects (`verdicts`, as `Sim::verdicts`) never comes back
+/// to a node.
+fn no_cycle_in(verdicts: &[[WriteVerdict<'_>; NODES]]) -> Result<(), Violation> {
+    for (key, of) in KEYS.iter().zip(verdicts) {
+        for start in 0..NODES {
+            // A path with no node twice has at most NODES of them.
+            let mut seen = [start; NODES];
+            let mut len = 1;
+            let mut at = start;
+            while let WriteVerdict::Misdirected { target } = of[at] {
+                at = idx(target);
+                if seen[..len].contains(&at) {
+                    return Err(violation(
+                        Kind::RedirectCycle,
+                        format!(
+                            "{}: {:?} then {at}",
+                            String::from_utf8_lossy(key),
+                            &seen[..len]
+                        ),
+                    ));
+                }
+                seen[len] = at;
+                len += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One step of a run, explicit: what `Sim::choose` draws from the seed,
+/// and what `Sim::exec` takes. A run is its steps, then the calm phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    /// The first message in flight equal to this one arrives (or, in a
+    /// trace with steps left out, the first like it: `Sim::in_flight`).
+    Deliver(Msg),
+    /// A copy of it arrives; it stays in flight.
+    Duplicate(Msg),
+    /// It is lost.
+    Drop(Msg),
+    /// The operator sends MOVE-SCOPE to node `n`.
+    Operator {
+        n: usize,
+        prefix: &'static [u8],
+        to: usize,
+    },
+    /// Node `n`'s oldest write in progress ends.
+    Flush(usize),
+    /// Time passes; every timer due fires.
+    Tick(u64),
+    /// Node `n` crashes and restarts from its disk, damaged or not.
+    Crash { n: usize, damaged: bool },
+    /// The quorum service flags node `n` down or up.
+    Flag { n: usize, down: bool },
+}
+
+impl Step {
+    /// The prefix whose move the step takes part in.
+    fn prefix(&self) -> Option<&'static [u8]> {
+        match self {
+            Step::Deliver(msg) | Step::Duplicate(msg) | Step::Drop(msg) => match msg.body {
+                Body::Req(req) | Body::Ans(req, _) => match req {
+                    Req::News(mv, _) | Req::Outcome(mv) | Req::Recheck(mv) | Req::Ingest(mv) => {
+                        Some(mv.prefix)
+                    }
+                    Req::Epoch(_) | Req::Fence(_) => None,
+                },
+                Body::News(..) => None,
+            },
+            Step::Operator { prefix, .. } => Some(prefix),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Deliver(msg) => write!(f, "deliver {msg}"),
+            Step::Duplicate(msg) => write!(f, "deliver a copy of {msg}"),
+            Step::Drop(msg) => write!(f, "lose {msg}"),
+            Step::Operator { n, prefix, to } => write!(
+                f,
+                "the operator sends MOVE-SCOPE {} TO {} to {}",
+                String::from_utf8_lossy(prefix),
+                IDS[*to],
+                IDS[*n]
+            ),
+            Step::Flush(n) => write!(f, "{}'s oldest write in progress ends", IDS[*n]),
+            Step::Tick(ms) => write!(f, "{ms} ms pass; the timers due fire"),
+            Step::Crash { n, damaged: false } => write!(f, "{} crashes", IDS[*n]),
+            Step::Crash { n, damaged: true } => {
+                write!(f, "{} crashes and its image is damaged", IDS[*n])
+            }
+            Step::Flag { n, down } => write!(
+                f,
+                "the quorum service flags {} {}",
+                IDS[*n],
+                if *down { "down" } else { "up" }
+            ),
+        }
+    }
+}
+
+/// The harness's switches for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Setup {
+    /// Check every message against the disk.
+    track: bool,
+    /// See `Sim::lax`.
+    lax: bool,
+    /// See `Sim::no_fence`.
+    no_fence: bool,
+}
+
+impl Setup {
+    /// The host as the driver's contract has it, tracked.
+    const STRICT: Setup = Setup {
+        track: true,
+        lax: false,
+        no_fence: false,
+    };
+}
+
+impl Sim {
+    fn with(seed: u64, setup: Setup) -> Self {
+        let mut sim = Sim::new(seed);
+        sim.track = setup.track;
+        sim.lax = setup.lax;
+        sim.no_fence = setup.no_fence;
+        sim
+    }
+}
+
+/// A failed run: its steps up to the violation.
 struct Failure {
     seed: u64,
+    setup: Setup,
     violation: Violation,
-    log: Vec<String>,
+    steps: Vec<Step>,
+    /// The steps the seed's run took up to the violation.
+    generated: usize,
+    /// Replays the minimiser took (0: not minimised).
+    replays: usize,
+    /// With the report: the events each step caused, then the calm
+    /// phase's (`replay`).
+    events: Vec<Vec<String>>,
 }
 
 impl fmt::Debug for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seed {}", self.seed)?;
+        if self.setup != Setup::STRICT {
+            write!(f, " ({:?})", self.setup)?;
+        }
+        writeln!(f, ": {:?}: {}", self.violation.kind, self.violation.what)?;
+        if self.replays > 0 {
+            writeln!(
+                f,
+                "minimised from {} steps to {} ({} replays):",
+                self.generated,
+                self.steps.len(),
+                self.replays
+            )?;
+        } else {
+            writeln!(f, "{} steps:", self.steps.len())?;
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            writeln!(f, "{:4}. {step}", i + 1)?;
+            for line in self.events.get(i).into_iter().flatten() {
+                writeln!(f, "        {line}")?;
+            }
+        }
+        if let Some(calm) = self.events.get(self.steps.len()) {
+            writeln!(f, "      then faults stop:")?;
+            for line in calm {
+                writeln!(f, "        {line}")?;
+            }
+        }
         writeln!(
             f,
-            "seed {}: {:?}: {}",
-            self.seed, self.violation.kind, self.violation.what
+            "      {:?}: {}",
+            self.violation.kind, self.violation.what
         )?;
-        for line in &self.log {
-            writeln!(f, "  {line}")?;
+        if self.setup == Setup::STRICT {
+            write!(
+                f,
+                "replay: KEVY_DRIVER_SEEDS={}..{} cargo test --all-features --test driver -- many_seeds",
+                self.seed,
+                self.seed + 1
+            )?;
         }
-        write!(
-            f,
-            "replay: KEVY_DRIVER_SEEDS={}..{} cargo test --all-features --test driver -- many_seeds",
-            self.seed,
-            self.seed + 1
-        )
+        Ok(())
     }
 }
 
-fn run(seed: u64, track: bool) -> Result<Stats, Failure> {
-    run_logged(seed, track, false).map_err(|failure| {
-        // Again, deterministically, with the events kept for the report.
-        run_logged(seed, track, true).err().unwrap_or(failure)
-    })
-}
-
-fn run_logged(seed: u64, track: bool, logging: bool) -> Result<Stats, Failure> {
-    let mut sim = Sim::new(seed);
-    sim.track = track;
-    sim.logging = logging;
-    let result = (|| {
-        for step in 0..STEPS {
-            sim.random_step()?;
-            sim.check_safety()?;
-            if step % 8 == 0 {
-                sim.check_no_cycle()?;
+/// The seed's run: `STEPS` random steps, then the calm phase.
+fn run(seed: u64, setup: Setup) -> Result<Stats, Failure> {
+    let mut sim = Sim::with(seed, setup);
+    let mut steps = Vec::with_capacity(STEPS);
+    let mut result = Ok(());
+    for _ in 0..STEPS {
+        if let Some(mut step) = sim.choose() {
+            match sim.exec(&mut step) {
+                Ok(applied) => steps.extend(applied.then_some(step)),
+                Err(v) => {
+                    steps.push(step);
+                    result = Err(v);
+                    break;
+                }
             }
         }
-        sim.calm()
-    })();
-    match result {
+    }
+    match result.and_then(|()| sim.calm()) {
         Ok(()) => Ok(sim.stats),
         Err(violation) => Err(Failure {
             seed,
+            setup,
             violation,
-            log: sim.log,
+            generated: steps.len(),
+            steps,
+            replays: 0,
+            events: Vec::new(),
         }),
+    }
+}
+
+/// Takes `steps` on the seed's cluster, then the calm phase: the steps
+/// as taken (each message as delivered, the steps that did nothing left
+/// out) up to the violation, and the violation if one came. With
+/// `events`, keeps the events of each step taken, then the calm phase's.
+fn replay(
+    seed: u64,
+    setup: Setup,
+    steps: &[Step],
+    mut events: Option<&mut Vec<Vec<String>>>,
+) -> (Vec<Step>, Result<(), Violation>) {
+    let mut sim = Sim::with(seed, setup);
+    sim.logging = events.is_some();
+    let mut taken = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut step = step.clone();
+        let result = sim.exec(&mut step);
+        if !matches!(result, Ok(false)) {
+            taken.push(step);
+            if let Some(events) = events.as_deref_mut() {
+                events.push(std::mem::take(&mut sim.log));
+            }
+        }
+        if let Err(v) = result {
+            return (taken, Err(v));
+        }
+    }
+    let result = sim.calm();
+    if let Some(events) = events {
+        events.push(sim.log);
+    }
+    (taken, result)
+}
+
+impl Failure {
+    /// The shortest trace found that fails the same way (delta
+    /// debugging: leaves out chunks of steps, halving them down to single
+    /// steps, until no single step can go), with its events.
+    fn minimised(mut self) -> Self {
+        let kind = self.violation.kind;
+        let (seed, setup) = (self.seed, self.setup);
+        let mut replays = 0;
+        // The steps `candidate` takes, if it fails the same way.
+        let mut fails = |candidate: &[Step]| {
+            replays += 1;
+            match replay(seed, setup, candidate, None) {
+                (taken, Err(v)) if v.kind == kind => Some(taken),
+                _ => None,
+            }
+        };
+        let mut steps = std::mem::take(&mut self.steps);
+        assert_eq!(
+            fails(&steps).as_ref(),
+            Some(&steps),
+            "the seed's steps replay to the same failure"
+        );
+        // Keeps `candidate`'s steps if it fails the same way.
+        let mut keep = |steps: &mut Vec<Step>, candidate: Vec<Step>| {
+            fails(&candidate).map(|taken| *steps = taken).is_some()
+        };
+        let mut chunk = steps.len().div_ceil(2).max(1);
+        loop {
+            let mut shorter = false;
+            let mut at = 0;
+            while at < steps.len() {
+                let end = (at + chunk).min(steps.len());
+                let candidate = steps[..at].iter().chain(&steps[end..]).cloned().collect();
+                if keep(&mut steps, candidate) {
+                    shorter = true;
+                } else {
+                    at = end;
+                }
+            }
+            if chunk > 1 {
+                chunk = chunk.div_ceil(2);
+                continue;
+            }
+            // Single steps: then every step of one prefix's moves at
+            // once, then two ticks in a row as one.
+            for prefix in PREFIXES {
+                let candidate = steps
+                    .iter()
+                    .filter(|s| s.prefix() != Some(prefix))
+                    .cloned()
+                    .collect::<Vec<_>>();
+                if candidate.len() < steps.len() && keep(&mut steps, candidate) {
+                    shorter = true;
+                }
+            }
+            at = 0;
+            while at + 1 < steps.len() {
+                if let [Step::Tick(a), Step::Tick(b)] = steps[at..at + 2] {
+                    let mut candidate = steps.clone();
+                    candidate.splice(at..at + 2, [Step::Tick(a + b)]);
+                    if keep(&mut steps, candidate) {
+                        shorter = true;
+                        continue;
+                    }
+                }
+                at += 1;
+            }
+            if !shorter {
+                break;
+            }
+        }
+        let mut events = Vec::new();
+        let (taken, result) = replay(seed, setup, &steps, Some(&mut events));
+        let violation = result.expect_err("the minimised trace fails");
+        assert_eq!((&taken, violation.kind), (&steps, kind));
+        Failure {
+            violation,
+            steps,
+            replays,
+            events,
+            ..self
+        }
     }
 }
 
@@ -1026,9 +1430,9 @@ fn many_seeds() {
     let began = Instant::now();
     let mut total = Stats::default();
     for seed in range {
-        match run(seed, true) {
+        match run(seed, Setup::STRICT) {
             Ok(stats) => total.add(&stats),
-            Err(failure) => panic!("{failure:?}"),
+            Err(failure) => panic!("{:?}", failure.minimised()),
         }
     }
     println!(
@@ -1038,6 +1442,61 @@ fn many_seeds() {
     assert!(total.committed > 0 && total.aborted > 0 && total.try_again > 0);
     assert!(total.crashes > 0 && total.dropped > 0 && total.duplicated > 0);
     assert!(total.lost_images > 0 && total.recovered > 0);
+}
+
+/// Minimises the failure `setup` gives on `seed`, which must be of
+/// `kind`: the trace is shorter than the seed's, replays to the same
+/// kind of violation, no single step of it can go, and the report shows
+/// each step on a line of its own.
+fn minimise(seed: u64, setup: Setup, kind: Kind) -> Failure {
+    let failure = run(seed, setup).expect_err("the seed fails");
+    assert_eq!(failure.violation.kind, kind, "{failure:?}");
+    let generated = failure.steps.len();
+    let min = failure.minimised();
+    println!("{min:?}\n");
+    assert!(min.steps.len() < generated);
+    assert_eq!(min.generated, generated);
+    let fails =
+        |steps: &[Step]| matches!(replay(seed, setup, steps, None).1, Err(v) if v.kind == kind);
+    assert!(fails(&min.steps));
+    for i in 0..min.steps.len() {
+        let mut fewer = min.steps.clone();
+        let left_out = fewer.remove(i);
+        assert!(!fails(&fewer), "step {} ({left_out}) can go", i + 1);
+    }
+    let report = format!("{min:?}");
+    for (i, step) in min.steps.iter().enumerate() {
+        assert!(
+            report.contains(&format!("{:4}. {step}\n", i + 1)),
+            "{report}"
+        );
+    }
+    min
+}
+
+/// A failing seed is minimised: a host that answers peers before it
+/// writes the driver's steps (`Sim::lax`, untracked) gives two acceptors
+/// on seed 24 565, the first of the 100 000-seed run's three; a host that
+/// answers a recovering peer's fence without fencing (`Sim::no_fence`),
+/// on seed 4 160. With the disk check, the lax host is caught on seed 0.
+#[test]
+fn a_failing_seed_is_minimised_to_steps_a_person_can_read() {
+    let untracked = Setup {
+        track: false,
+        ..Setup::STRICT
+    };
+    let lax = Setup {
+        lax: true,
+        ..untracked
+    };
+    minimise(24_565, lax, Kind::TwoAcceptors);
+    let no_fence = Setup {
+        no_fence: true,
+        ..untracked
+    };
+    minimise(4_160, no_fence, Kind::TwoAcceptors);
+    let tracked = Setup { track: true, ..lax };
+    minimise(0, tracked, Kind::SentBeforePersist);
 }
 
 /// The operator's move of `prefix` from `n` to `to`, and its ticket.
@@ -1259,12 +1718,21 @@ fn driver_sizes() {
 #[test]
 fn without_persist_before_send_two_nodes_accept() {
     SimDriver::send_before_persist(true);
-    let caught = (0..200).find_map(|seed| run(seed, true).err());
-    let unsafe_run = (0..5_000).find_map(|seed| {
-        run(seed, false)
-            .err()
-            .filter(|f| f.violation.kind == Kind::TwoAcceptors)
-    });
+    // Minimised while the mutant is on: the replays take the same path.
+    let caught = (0..200)
+        .find_map(|seed| run(seed, Setup::STRICT).err())
+        .map(Failure::minimised);
+    let untracked = Setup {
+        track: false,
+        ..Setup::STRICT
+    };
+    let unsafe_run = (0..5_000)
+        .find_map(|seed| {
+            run(seed, untracked)
+                .err()
+                .filter(|f| f.violation.kind == Kind::TwoAcceptors)
+        })
+        .map(Failure::minimised);
     SimDriver::send_before_persist(false);
     let caught = caught.expect("the disk check catches the mutant");
     assert_eq!(caught.violation.kind, Kind::SentBeforePersist);
@@ -1280,7 +1748,9 @@ fn without_persist_before_send_two_nodes_accept() {
 #[test]
 fn without_the_prepare_the_fallback_stands_in_beside_the_target() {
     SimDriver::ship_unprepared(true);
-    let found = (0..5_000).find_map(|seed| run(seed, true).err());
+    let found = (0..5_000)
+        .find_map(|seed| run(seed, Setup::STRICT).err())
+        .map(Failure::minimised);
     SimDriver::ship_unprepared(false);
     let found = found.expect("the mutant is caught");
     assert_eq!(found.violation.kind, Kind::TwoAcceptors);
