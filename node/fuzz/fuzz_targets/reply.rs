@@ -108,7 +108,11 @@ fn news(data: &[u8]) {
         assert!(matches!(taken[0], b'+' | b'-'));
     }
     for cut in [0, used / 3, used / 2, used - 1] {
-        assert_eq!(news_reply_extent(&data[..cut.min(used - 1)]), Ok(None), "{cut}");
+        assert_eq!(
+            news_reply_extent(&data[..cut.min(used - 1)]),
+            Ok(None),
+            "{cut}"
+        );
     }
 }
 
