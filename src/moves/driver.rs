@@ -1308,23 +1308,23 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             self.rounding = false;
             self.round_backoff = 0;
-            if rec.fence.is_none() {
-                let fence = node
-                    .recovery_fence(rec.heard)
-                    .map_err(DriverError::Refused)?;
-                *rec = Recovery {
-                    began: rec.began,
-                    heard: rec.heard,
-                    fence: Some(fence),
-                    unheard: others,
-                    unsent: others,
-                };
-                continue;
+            match rec.fence {
+                // Every peer told its epoch: the second round, to all.
+                None => {
+                    let fence = node
+                        .recovery_fence(rec.heard)
+                        .map_err(DriverError::Refused)?;
+                    rec.fence = Some(fence);
+                    rec.unheard = others;
+                    rec.unsent = others;
+                }
+                // Every peer fenced and told all it knows.
+                Some(fence) => {
+                    self.recovery = None;
+                    let () = self.took(node.end_recovery(fence));
+                    return self.owe_all(node);
+                }
             }
-            let fence = rec.fence.unwrap_or(Epoch::ZERO);
-            self.recovery = None;
-            let () = self.took(node.end_recovery(fence));
-            return self.owe_all(node);
         }
         Ok(())
     }
