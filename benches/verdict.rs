@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kevy_scope::{
-    MigrationTable, MigrationTableBuf, Node, OwnershipTable, OwnershipTableBuf, Scope, SharedNode,
+    MoveTable, MoveTableBuf, Node, OwnershipTable, OwnershipTableBuf, Scope, SharedNode,
     WriteVerdict,
 };
 
@@ -87,10 +87,10 @@ fn write_verdict(c: &mut Criterion) {
         let scopes = scopes(&prefixes, &writers);
         let fixed_table =
             Box::new(OwnershipTable::<'_, 4096>::try_from_iter(scopes.iter().copied()).unwrap());
-        let mut fixed = Node::new(SELF, &*fixed_table, MigrationTable::<4>::new()).unwrap();
+        let mut fixed = Node::new(SELF, &*fixed_table, MoveTable::<4>::new()).unwrap();
         with_moves(&mut fixed, &prefixes);
         let owned_table = OwnershipTableBuf::new(scopes.iter().copied()).unwrap();
-        let mut owned = Node::new(SELF, &owned_table, MigrationTable::<4>::new()).unwrap();
+        let mut owned = Node::new(SELF, &owned_table, MoveTable::<4>::new()).unwrap();
         with_moves(&mut owned, &prefixes);
 
         let mut cycle = Cycle::new(&keys);
@@ -122,7 +122,7 @@ fn threaded(c: &mut Criterion) {
     let table = Arc::new(reference_table(&prefixes));
     let moves = Arc::new(reference_moves(&prefixes));
     let owned_table = Arc::new(OwnershipTableBuf::new(scopes(&prefixes, &writers)).unwrap());
-    let mut node = Node::new(SELF, owned_table, MigrationTableBuf::new()).unwrap();
+    let mut node = Node::new(SELF, owned_table, MoveTableBuf::new()).unwrap();
     with_moves(&mut node, &prefixes);
     let shared = SharedNode::new(node);
 

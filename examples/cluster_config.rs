@@ -4,7 +4,7 @@
 //! Run: `cargo run --example cluster_config [path/to/kevy.toml]`
 
 use kevy_scope::{
-    MAX_REPLY_LEN, MigrationTable, Node, PeerTable, WriteVerdict, boot_report, parse_scopes,
+    MAX_REPLY_LEN, MoveTable, Node, PeerTable, WriteVerdict, boot_report, parse_scopes,
 };
 
 const SAMPLE: &str = r#"
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys: [&[u8]; 3] = [b"app:billing:invoice:42", b"app:auth:user:7", b"session:9"];
     let mut buf = [0u8; MAX_REPLY_LEN];
     for peer in peers.iter() {
-        let node = Node::new(peer.id(), &table, MigrationTable::<4>::new())?;
+        let node = Node::new(peer.id(), &table, MoveTable::<4>::new())?;
         for key in keys {
             let verdict = node.verdict(key, |_| false);
             let reply = verdict.encode_reply(&peers, &mut buf)?;

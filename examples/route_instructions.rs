@@ -11,7 +11,7 @@
 use std::hint::black_box;
 
 use kevy_scope::{
-    MigrationTable, MigrationTableBuf, MoveRecords, Node, OwnershipTable, OwnershipTableBuf, Scope,
+    MoveRecords, MoveTable, MoveTableBuf, Node, OwnershipTable, OwnershipTableBuf, Scope,
     ScopeLookup,
 };
 
@@ -95,13 +95,12 @@ fn main() {
         }
         "verdict-fixed" => {
             let table = fixed_table();
-            let node =
-                with_moves(Node::new("node-3", &*table, MigrationTable::<4>::new()).unwrap());
+            let node = with_moves(Node::new("node-3", &*table, MoveTable::<4>::new()).unwrap());
             run(&|key| node.verdict(key, down).is_accept())
         }
         "verdict-owned" => {
             let table = owned_table();
-            let node = with_moves(Node::new("node-3", &table, MigrationTableBuf::new()).unwrap());
+            let node = with_moves(Node::new("node-3", &table, MoveTableBuf::new()).unwrap());
             run(&|key| node.verdict(key, down).is_accept())
         }
         "verdict-reference" => {

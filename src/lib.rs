@@ -21,7 +21,7 @@
 //!   one key. `owned.rs` (`alloc`): `OwnershipTableBuf`, owned and
 //!   unbounded.
 //! - `moves/`: what a node knows of prefixes moving in and out.
-//!   `records.rs`: [`MigrationTable`], the move records of one node (fixed
+//!   `records.rs`: [`MoveTable`], the move records of one node (fixed
 //!   capacity, no heap), with the reference crate's API; `records_buf.rs`
 //!   (`alloc`) the unbounded form. `node.rs`: [`Node`], where a write's
 //!   verdict is decided ([`WriteVerdict`]), and the MOVE-SCOPE protocol on
@@ -39,7 +39,7 @@
 //!   node-to-node messages of a move ([`PeerRequest`], [`PeerReply`]),
 //!   encoded into a caller's buffer and decoded in place.
 //! - `compat/` (feature `compat`): kevy-scope 1.32.0's API (owned
-//!   `Scope`, `OwnershipTable::new(Vec<Scope>)`, a `MigrationTable` used
+//!   `Scope`, `OwnershipTable::new(Vec<Scope>)`, a `MoveTable` used
 //!   through `&self`) over this crate's prefix search and move records,
 //!   for servers switching without rewriting their calls.
 //! - At the top: `node_id.rs`, the node-id rule ([`NodeId`],
@@ -78,7 +78,7 @@
 //!
 //! # Features
 //!
-//! - `alloc`: `OwnershipTableBuf` and `MigrationTableBuf`, owned and
+//! - `alloc`: `OwnershipTableBuf` and `MoveTableBuf`, owned and
 //!   unbounded, for servers that read their config at runtime.
 //! - `std`: implies `alloc`; `SharedNode`, lock-free verdicts for many
 //!   threads.
@@ -121,17 +121,15 @@ pub use moves::driver::{Answer, Driver, DriverError, Effect, MoveReply, Request,
 pub use moves::image::{IMAGE_VERSION, ImageError};
 pub use moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
 pub use moves::node::{Node, ScopeLookup, Started, WriteVerdict};
-pub use moves::records::{
-    MAX_PREFIX_LEN, MigrationError, MigrationState, MigrationTable, MoveRecords, Phase,
-};
+pub use moves::records::{Handover, MAX_PREFIX_LEN, MoveError, MoveRecords, MoveTable, Phase};
 #[cfg(feature = "alloc")]
-pub use moves::records_buf::MigrationTableBuf;
+pub use moves::records_buf::MoveTableBuf;
 #[cfg(feature = "std")]
 pub use moves::shared::{SharedNode, Snapshot};
 pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
 pub use table::ScopeTable;
 #[cfg(feature = "alloc")]
-pub use table::owned::OwnedOwnershipError;
+pub use table::owned::OwnershipErrorBuf;
 #[cfg(feature = "alloc")]
 pub use table::owned::OwnershipTableBuf;
 pub use table::routing::Routing;
@@ -141,7 +139,7 @@ pub use transaction::{
     CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
 };
 #[cfg(feature = "alloc")]
-pub use wire::config::OwnedConfigError;
+pub use wire::config::ConfigErrorBuf;
 pub use wire::config::{
     BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
     parse_scopes,
@@ -154,7 +152,7 @@ pub use wire::peers::MAX_HOST_LEN;
 #[cfg(feature = "alloc")]
 pub use wire::peers::PeerTableBuf;
 pub use wire::peers::{Peer, PeerTable};
-pub use wire::reply::{MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError, Resolve};
+pub use wire::reply::{AddressBook, MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError};
 
 /// The README's examples run as doctests, in builds with every feature
 /// they use (`compat` implies `std` and `alloc`).
@@ -170,8 +168,8 @@ const _: () = {
     shareable::<Routing<'static>>();
     shareable::<OwnershipError<'static>>();
     shareable::<NodeId>();
-    shareable::<MigrationTable<4>>();
-    shareable::<Node<OwnershipTable<'static, 4>, MigrationTable<4>>>();
+    shareable::<MoveTable<4>>();
+    shareable::<Node<OwnershipTable<'static, 4>, MoveTable<4>>>();
     shareable::<MoveId<'static>>();
     shareable::<Announcement<'static>>();
     shareable::<Durable<Started>>();
@@ -195,14 +193,14 @@ const _: () = {
     assert!(size_of::<NodeId>() == 33);
     // A record: 48-byte prefix and its length, phase, epoch, two ids;
     // then the records' length and their sieve.
-    assert!(size_of::<MigrationTable<4>>() == 4 * 124 + 12);
+    assert!(size_of::<MoveTable<4>>() == 4 * 124 + 12);
     assert!(size_of::<WriteVerdict<'static>>() == 12);
     assert!(size_of::<OwnershipError<'static>>() == 24);
     assert!(size_of::<NodeIdError>() == 8);
     assert!(size_of::<Phase>() == 1);
-    assert!(size_of::<MigrationState>() == 66);
-    assert!(size_of::<MigrationError>() == 12);
-    assert!(size_of::<Node<&OwnershipTable<'static, 16>, MigrationTable<4>>>() == 552);
+    assert!(size_of::<Handover>() == 66);
+    assert!(size_of::<MoveError>() == 12);
+    assert!(size_of::<Node<&OwnershipTable<'static, 16>, MoveTable<4>>>() == 552);
     assert!(size_of::<Epoch>() == 4);
     assert!(size_of::<MoveId<'static>>() == 28);
     assert!(size_of::<Announcement<'static>>() == 32);
@@ -243,7 +241,7 @@ const _: () = {
     // A device node: 16 scopes and 4 move slots within 1 KiB.
     assert!(
         size_of::<OwnershipTable<'static, 16>>()
-            + size_of::<Node<&OwnershipTable<'static, 16>, MigrationTable<4>>>()
+            + size_of::<Node<&OwnershipTable<'static, 16>, MoveTable<4>>>()
             <= 1024
     );
 };

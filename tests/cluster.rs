@@ -187,9 +187,9 @@ use std::fmt;
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, DriverError, Effect, Epoch, Ingest, MigrationError,
-    MigrationTable, MoveId, MoveReply, MoveStatus, Node, OwnershipTable, Phase, Request, Scope,
-    Timing, WriteVerdict, ownership_table,
+    Announcement, Answer, Driver, DriverError, Effect, Epoch, Ingest, MoveError, MoveId, MoveReply,
+    MoveStatus, MoveTable, Node, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict,
+    ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 4> = ownership_table![
@@ -273,7 +273,7 @@ const CALM_TICK_MS: u64 = {
 /// step (the rest finish at once).
 const SLOW_WRITES: usize = 20;
 
-type SimNode = Node<&'static OwnershipTable<'static, 4>, MigrationTable<16>>;
+type SimNode = Node<&'static OwnershipTable<'static, 4>, MoveTable<16>>;
 /// Every node a peer; a slot for each record the node can hold.
 type SimDriver = Driver<NODES, 16>;
 
@@ -495,7 +495,7 @@ struct Server {
 
 impl Server {
     fn boot(n: usize) -> Self {
-        let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        let mut node = Node::new(IDS[n], &TABLE, MoveTable::new()).unwrap();
         let disk = image_of(&node);
         let driver = driver_for(&mut node);
         Server {
@@ -1015,7 +1015,7 @@ impl Sim {
                 });
                 match learned {
                     Ok(d) => (Answer::Learned, d.must_persist()),
-                    Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                    Err(MoveError::Stale { .. }) => (Answer::Stale, false),
                     Err(_) => (Answer::Refused, false),
                 }
             }
@@ -1046,7 +1046,7 @@ impl Sim {
                     }
                     // Adopted already: nothing to apply, +OK again.
                     Ok(_) => (Answer::Ingested { keys: count }, false),
-                    Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                    Err(MoveError::Stale { .. }) => (Answer::Stale, false),
                     Err(_) => (Answer::Refused, false),
                 }
             }
@@ -1180,7 +1180,7 @@ impl Sim {
         let now = self.in_flight(n);
         for mv in before.iter().filter(|m| !now.contains(m)) {
             let committed = self.servers[n].node.records().any(|(phase, m)| {
-                phase == Phase::Migrated && m.prefix == mv.prefix && m.epoch.get() == mv.epoch
+                phase == Phase::Moved && m.prefix == mv.prefix && m.epoch.get() == mv.epoch
             });
             self.note(|| {
                 format!(
@@ -1217,7 +1217,7 @@ impl Sim {
     /// its recovery).
     fn reboot(&mut self, n: usize) -> Result<(), kevy_scope::ImageError> {
         let s = &mut self.servers[n];
-        s.node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        s.node = Node::new(IDS[n], &TABLE, MoveTable::new()).unwrap();
         let restored = s.node.restore(&s.disk);
         s.driver = driver_for(&mut s.node);
         s.writing.clear();
@@ -1298,7 +1298,7 @@ impl Sim {
 
     /// The node `n`'s disk restores to, if its image is good.
     fn disk_node(&self, n: usize) -> Option<SimNode> {
-        let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+        let mut node = Node::new(IDS[n], &TABLE, MoveTable::new()).unwrap();
         node.restore(&self.servers[n].disk).ok().map(|()| node)
     }
 
@@ -1321,7 +1321,7 @@ impl Sim {
             disks.iter().flatten().any(|d| {
                 d.records().any(|(phase, m)| {
                     let m = Mv::of(&m);
-                    let committed = m == mv && matches!(phase, Phase::Migrated | Phase::Adopted);
+                    let committed = m == mv && matches!(phase, Phase::Moved | Phase::Adopted);
                     committed || (m.prefix.starts_with(mv.prefix) && m.epoch > mv.epoch)
                 })
             })

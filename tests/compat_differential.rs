@@ -253,13 +253,14 @@ proptest! {
         match (validate_node_id(&from), validate_node_id(&to)) {
             (Ok(()), Ok(())) => {
                 let native = ours.into_inner().unwrap();
-                let state = native.lookup_migrated(&prefix).unwrap();
+                let (_, phase, state) = native.iter().find(|(p, _, _)| *p == prefix.as_slice()).unwrap();
+                prop_assert_eq!(phase, Phase::Moved);
                 prop_assert_eq!((state.from.as_str(), state.to.as_str()), (from.as_str(), to.as_str()));
             }
             (Err(reason), _) | (Ok(()), Err(reason)) => {
                 prop_assert_eq!(
                     ours.into_inner().unwrap_err(),
-                    kevy_scope::MigrationError::InvalidNodeId(reason)
+                    kevy_scope::MoveError::InvalidNodeId(reason)
                 );
             }
         }
@@ -309,7 +310,7 @@ fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
     // native records.
     assert_eq!(
         t.into_inner().unwrap_err(),
-        kevy_scope::MigrationError::InvalidNodeId(NodeIdError::TooLong { len: 33 })
+        kevy_scope::MoveError::InvalidNodeId(NodeIdError::TooLong { len: 33 })
     );
     // Valid ids that start with `~` come out as they went in, phases too.
     let t = MigrationTable::new();
@@ -333,13 +334,13 @@ fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
         [
             (
                 b"a:".to_vec(),
-                Phase::Migrating,
+                Phase::Moving,
                 "~1".to_owned(),
                 "~0".to_owned()
             ),
             (
                 b"b:".to_vec(),
-                Phase::Migrated,
+                Phase::Moved,
                 "~x".to_owned(),
                 "B".to_owned()
             ),
@@ -350,7 +351,7 @@ fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
 /// The reference's error converts as documented.
 #[test]
 fn migration_errors_map_onto_the_reference_words() {
-    use kevy_scope::MigrationError as Native;
+    use kevy_scope::MoveError as Native;
     for (ours, theirs) in [
         (
             MigrationError::AlreadyMigrating,

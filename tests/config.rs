@@ -137,8 +137,8 @@ fn operator_sees_the_offending_text() {
 mod owned {
     use super::{host, id, prefix};
     use kevy_scope::{
-        BootWarning, ConfigError, ConfigErrorKind, Entry, NodeIdError, OwnedConfigError,
-        OwnedOwnershipError, OwnershipError, OwnershipTableBuf, PeerTable, PeerTableBuf, Scope,
+        BootWarning, ConfigError, ConfigErrorBuf, ConfigErrorKind, Entry, NodeIdError,
+        OwnershipError, OwnershipErrorBuf, OwnershipTableBuf, PeerTable, PeerTableBuf, Scope,
         boot_report, parse_scopes,
     };
     use proptest::prelude::*;
@@ -180,7 +180,7 @@ mod owned {
         prop_assert_eq!(owned.kind(), e.kind);
         prop_assert_eq!((owned.entry(), owned.text()), (e.entry, e.text));
         prop_assert_eq!(owned.to_string(), e.to_string());
-        prop_assert_eq!(OwnedConfigError::from(e), owned);
+        prop_assert_eq!(ConfigErrorBuf::from(e), owned);
         Ok(())
     }
 
@@ -284,7 +284,7 @@ mod owned {
         assert!(boot_report(&table, &peers).next().is_none());
 
         let err = load("a:=n1, a:b:=n2".into(), String::new()).unwrap_err();
-        let err = *err.downcast::<OwnedConfigError>().unwrap();
+        let err = *err.downcast::<ConfigErrorBuf>().unwrap();
         assert_eq!(
             err.entry(),
             Entry {
@@ -336,7 +336,7 @@ mod owned {
         assert_eq!(port_err.kind(), ConfigErrorKind::BadPort { text: "65536" });
         assert_eq!(
             format!("{port_err:?}"),
-            r#"OwnedConfigError { entry: Entry { index: 0, start: 0, end: 9 }, text: "n@h:65536", kind: BadPort { text: "65536" } }"#
+            r#"ConfigErrorBuf { entry: Entry { index: 0, start: 0, end: 9 }, text: "n@h:65536", kind: BadPort { text: "65536" } }"#
         );
         let long = format!("n@{}:1", "h".repeat(254));
         assert_eq!(
@@ -368,8 +368,8 @@ mod owned {
             let owned = e.into_owned();
             assert_eq!(owned.error(), e);
             assert_eq!(owned.to_string(), e.to_string());
-            assert_eq!(owned, OwnedOwnershipError::from(e));
-            assert_eq!(format!("{owned:?}"), format!("OwnedOwnershipError({e:?})"));
+            assert_eq!(owned, OwnershipErrorBuf::from(e));
+            assert_eq!(format!("{owned:?}"), format!("OwnershipErrorBuf({e:?})"));
             let boxed: Box<dyn Error + Send + Sync> = Box::new(owned);
             assert_eq!(boxed.to_string(), e.to_string());
         }

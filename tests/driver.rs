@@ -69,9 +69,8 @@ use std::fmt;
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, Ingest, MigrationError, MigrationTable, MoveId,
-    MoveReply, MoveStatus, Node, OwnershipTable, Phase, Request, Scope, WriteVerdict,
-    ownership_table,
+    Announcement, Answer, Driver, Effect, Epoch, Ingest, MoveError, MoveId, MoveReply, MoveStatus,
+    MoveTable, Node, OwnershipTable, Phase, Request, Scope, WriteVerdict, ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 3> = ownership_table![
@@ -87,7 +86,7 @@ const NODES: usize = IDS.len();
 const PREFIXES: [&[u8]; 6] = [b"b:", b"b:x:", b"b:x:y:", b"c:", b"c:z:", b"d:"];
 const KEYS: [&[u8]; 6] = [b"b:k", b"b:x:k", b"b:x:y:k", b"c:k", b"c:z:k", b"d:k"];
 
-type SimNode = Node<&'static OwnershipTable<'static, 3>, MigrationTable<8>>;
+type SimNode = Node<&'static OwnershipTable<'static, 3>, MoveTable<8>>;
 type SimDriver = Driver<3, 8>;
 
 /// Random steps of one run with faults.
@@ -289,7 +288,7 @@ fn image(node: &SimNode) -> Vec<u8> {
 }
 
 fn boot(n: usize, disk: Option<&[u8]>) -> (SimNode, SimDriver) {
-    let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).unwrap();
+    let mut node = Node::new(IDS[n], &TABLE, MoveTable::new()).unwrap();
     if let Some(disk) = disk {
         // A damaged image leaves the node quarantined, to recover.
         let restored = node.restore(disk);
@@ -538,7 +537,7 @@ impl Sim {
             // A quarantined node holds nothing on disk to depend on.
             Out::Send(_, Req::Epoch(_) | Req::Fence(_)) => true,
             Out::Send(_, Req::News(mv, MoveStatus::InFlight)) | Out::Send(_, Req::Ingest(mv)) => {
-                record(mv.prefix) == Some((Phase::Migrating, mv.epoch, true))
+                record(mv.prefix) == Some((Phase::Moving, mv.epoch, true))
             }
             Out::Send(_, Req::Outcome(mv) | Req::Recheck(mv)) => {
                 record(mv.prefix).is_some_and(|(_, e, _)| e >= mv.epoch)
@@ -546,11 +545,11 @@ impl Sim {
             Out::Send(_, Req::News(mv, _)) if covered(mv.prefix, mv.epoch) => true,
             Out::Send(_, Req::News(mv, status)) => match record(mv.prefix) {
                 Some((_, e, _)) if e > mv.epoch => true,
-                Some((phase, e, _)) if e == mv.epoch && mv.from != n => phase != Phase::Migrating,
+                Some((phase, e, _)) if e == mv.epoch && mv.from != n => phase != Phase::Moving,
                 Some((phase, e, true)) if e == mv.epoch => {
                     phase
                         == if status == MoveStatus::Committed {
-                            Phase::Migrated
+                            Phase::Moved
                         } else {
                             Phase::Adopted
                         }
@@ -568,7 +567,7 @@ impl Sim {
                 };
                 covered(prefix, ticket)
                     || record(prefix).is_some_and(|(phase, e, _)| {
-                        e >= ticket && (phase != Phase::Migrating || later(e))
+                        e >= ticket && (phase != Phase::Moving || later(e))
                     })
             }
             Out::Reply(..) => true,
@@ -641,7 +640,7 @@ impl Sim {
                 status,
             }) {
                 Ok(d) => (Answer::Learned, d.must_persist()),
-                Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                Err(MoveError::Stale { .. }) => (Answer::Stale, false),
                 Err(_) => (Answer::Refused, false),
             },
             Req::Outcome(mv) | Req::Recheck(mv) => match node.move_outcome(&mv.id()) {
@@ -655,7 +654,7 @@ impl Sim {
                     Err(e) => panic!("adopt refused what check_ingest let through: {e:?}"),
                 },
                 Ok(_) => (Answer::Ingested { keys: 1 }, false),
-                Err(MigrationError::Stale { .. }) => (Answer::Stale, false),
+                Err(MoveError::Stale { .. }) => (Answer::Stale, false),
                 Err(_) => (Answer::Refused, false),
             },
         };
@@ -1690,7 +1689,7 @@ fn a_full_driver_refuses_with_an_error() {
         Scope::new(b"c:", "A"),
     ])
     .unwrap();
-    let mut a = Node::new("A", &t, MigrationTable::<4>::new()).unwrap();
+    let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
     let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     driver.start(&mut a, b"a:", "B").unwrap();
     driver.start(&mut a, b"b:", "B").unwrap();
@@ -1923,10 +1922,7 @@ fn an_ok_from_before_the_target_lost_its_records_does_not_commit() {
         a.in_flight().next().is_some(),
         "the old +OK committed the move"
     );
-    assert_eq!(
-        a.commit_move(b"d:", epoch),
-        Err(MigrationError::TargetRecovered)
-    );
+    assert_eq!(a.commit_move(b"d:", epoch), Err(MoveError::TargetRecovered));
     // The ship's deadline passes: A asks B again, and B's answer ends it.
     sim.now += 60_000;
     sim.timer(A).unwrap();
@@ -2176,7 +2172,7 @@ static ALONE: OwnershipTable<'static, 3> = ownership_table![
     Scope::new(b"q:", "A"),
     Scope::new(b"r:", "A"),
 ];
-type SimAlone = Node<&'static OwnershipTable<'static, 3>, MigrationTable<4>>;
+type SimAlone = Node<&'static OwnershipTable<'static, 3>, MoveTable<4>>;
 
 fn alone_move(prefix: &'static [u8], epoch: u32) -> Mv {
     Mv {
@@ -2192,7 +2188,7 @@ fn a_full_outbox_refuses_the_step_and_takes_it_later() {
     // Two slots: the news of two committed moves, unacknowledged, fill
     // them; the third move's +OK is refused with the node unchanged, and
     // taken once B acknowledges one of them.
-    let mut a: SimAlone = Node::new("A", &ALONE, MigrationTable::new()).unwrap();
+    let mut a: SimAlone = Node::new("A", &ALONE, MoveTable::new()).unwrap();
     let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     let adopted = Answer::Ingested { keys: 1 };
     for (prefix, epoch) in [(&b"p:"[..], 1), (b"q:", 2)] {

@@ -233,9 +233,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, Ingest, MigrationError, MigrationTable, MoveId,
-    MoveStatus, Node, Outcome, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict,
-    ownership_table,
+    Announcement, Answer, Driver, Effect, Epoch, Ingest, MoveError, MoveId, MoveStatus, MoveTable,
+    Node, Outcome, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict, ownership_table,
 };
 use stateright::{Checker, HasDiscoveries, Model, Path, Property};
 
@@ -245,7 +244,7 @@ static TABLE: OwnershipTable<'static, 1> =
 /// The most records a node holds.
 const RECORDS: usize = 4;
 
-type Kv = Node<&'static OwnershipTable<'static, 1>, MigrationTable<RECORDS>>;
+type Kv = Node<&'static OwnershipTable<'static, 1>, MoveTable<RECORDS>>;
 
 /// A node's driver: every node of the model is a peer; a move slot, and a
 /// slot of news owed, per record the node holds.
@@ -1389,7 +1388,7 @@ impl MoveModel {
             if let Some(node) = booted.borrow().get(&ram[..]) {
                 return Arc::clone(node);
             }
-            let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).expect("valid id");
+            let mut node = Node::new(IDS[n], &TABLE, MoveTable::new()).expect("valid id");
             node.restore(ram).expect("the model's own images restore");
             let node = Arc::new(node);
             booted.borrow_mut().insert(ram.clone(), Arc::clone(&node));
@@ -1449,7 +1448,7 @@ impl MoveModel {
                     status: status.wire(),
                 }) {
                     Ok(d) => Some(d.must_persist()),
-                    Err(MigrationError::Stale { .. }) => Some(false),
+                    Err(MoveError::Stale { .. }) => Some(false),
                     Err(_) => None,
                 };
                 let ack = Msg::NewsAck {
@@ -1475,7 +1474,7 @@ impl MoveModel {
                         }
                     }
                     Ok(_) => (Took::Ok, false),
-                    Err(MigrationError::Stale { .. }) => (Took::Stale, false),
+                    Err(MoveError::Stale { .. }) => (Took::Stale, false),
                     Err(_) => (Took::Refused, false),
                 };
                 (Msg::IngestReply { mv, took }, persist)
@@ -1801,7 +1800,7 @@ impl MoveModel {
         let host = s.host(n);
         host.writing.clear();
         host.ram = if host.disk == DAMAGED {
-            let mut node = Node::new(IDS[n], &TABLE, MigrationTable::new()).expect("valid id");
+            let mut node = Node::new(IDS[n], &TABLE, MoveTable::new()).expect("valid id");
             assert!(node.restore(DAMAGED).is_err() && node.is_quarantined());
             Ram::of(&node)
         } else {
@@ -1838,7 +1837,7 @@ impl MoveModel {
         std::array::from_fn(|k| {
             let key = KEYS[k];
             let holds = nodes[t].records().any(|(phase, id)| {
-                key.starts_with(id.prefix) && matches!(phase, Phase::Adopted | Phase::Migrating)
+                key.starts_with(id.prefix) && matches!(phase, Phase::Adopted | Phase::Moving)
             }) && matches!(
                 nodes[t].verdict(key, |_| false),
                 WriteVerdict::Accept | WriteVerdict::Quiesced { .. }
@@ -1862,7 +1861,7 @@ impl MoveModel {
             };
             !others
                 .iter()
-                .any(|&(phase, mv)| mv.epoch == newest && phase == Phase::Migrated && mv.to() == t)
+                .any(|&(phase, mv)| mv.epoch == newest && phase == Phase::Moved && mv.to() == t)
         })
     }
 
@@ -2106,7 +2105,7 @@ impl Model for MoveModel {
 
     fn init_states(&self) -> Vec<State> {
         let host = |n: usize| {
-            let mut node: Kv = Node::new(IDS[n], &TABLE, MigrationTable::new()).expect("valid id");
+            let mut node: Kv = Node::new(IDS[n], &TABLE, MoveTable::new()).expect("valid id");
             let img = image(&node);
             Host {
                 disk: img.clone(),
@@ -2288,7 +2287,7 @@ impl Model for MoveModel {
                 a.records()
                     .any(|(phase, id)| phase == Phase::Adopted && id.from == IDS[to])
                     && m.node(s, to).records().any(|(phase, id)| {
-                        phase == Phase::Migrated && id.from == IDS[to] && id.to == IDS[A]
+                        phase == Phase::Moved && id.from == IDS[to] && id.to == IDS[A]
                     })
             }),
             Property::sometimes(

@@ -3,8 +3,8 @@
 //! fallback standing in, bystanders) replayed as a specification.
 
 use kevy_scope::{
-    Announcement, Epoch, ImageError, Ingest, MigrationError, MigrationTable, MoveId, MoveStatus,
-    Node, OwnershipTable, Scope, WriteVerdict, ownership_table,
+    Announcement, Epoch, ImageError, Ingest, MoveError, MoveId, MoveStatus, MoveTable, Node,
+    OwnershipTable, Scope, WriteVerdict, ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 2> = ownership_table![
@@ -12,10 +12,10 @@ static TABLE: OwnershipTable<'static, 2> = ownership_table![
     Scope::new(b"app:auth:", "C"),
 ];
 
-type Device = Node<&'static OwnershipTable<'static, 2>, MigrationTable<4>>;
+type Device = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
 
 fn node(id: &str) -> Device {
-    Node::new(id, &TABLE, MigrationTable::new()).unwrap()
+    Node::new(id, &TABLE, MoveTable::new()).unwrap()
 }
 
 const UP: fn(&str) -> bool = |_| false;
@@ -62,7 +62,7 @@ fn tell(nodes: &mut [&mut Device], id: MoveId<'_>) {
     }
 }
 
-fn announce(n: &mut Device, id: MoveId<'_>, status: MoveStatus) -> Result<bool, MigrationError> {
+fn announce(n: &mut Device, id: MoveId<'_>, status: MoveStatus) -> Result<bool, MoveError> {
     n.learn(&Announcement { id, status })
         .map(|d| d.must_persist())
 }
@@ -139,11 +139,11 @@ fn quiesced_only_while_in_flight() {
     assert_eq!(a.verdict(key, UP), WriteVerdict::Quiesced { target: "B" });
     assert_eq!(
         a.start_move(BILLING, "B").unwrap_err(),
-        MigrationError::AlreadyMigrating
+        MoveError::AlreadyMoving
     );
     assert_eq!(
         a.start_move(b"app:billing:sub:", "B").unwrap_err(),
-        MigrationError::OverlapsMoveInFlight
+        MoveError::OverlapsMoveInFlight
     );
     // The ingest never arrived: B fences the epoch, A resumes.
     let outcome = b.move_outcome(&id).unwrap().into_inner();
@@ -247,11 +247,11 @@ fn a_late_ingest_after_the_fence_is_refused() {
     // The delayed ingest arrives now.
     assert_eq!(
         b.check_ingest(&id),
-        Err(MigrationError::Stale { known: id.epoch })
+        Err(MoveError::Stale { known: id.epoch })
     );
     assert_eq!(
         b.adopt(&id).unwrap_err(),
-        MigrationError::Stale { known: id.epoch }
+        MoveError::Stale { known: id.epoch }
     );
     assert!(accepts(&a, KEY) && !accepts(&b, KEY));
     // Asking again gives the same answer and changes nothing.
@@ -275,17 +275,14 @@ fn stray_and_replayed_ingests_change_nothing() {
         to: "B",
         epoch,
     };
-    assert_eq!(b.check_ingest(&stray), Err(MigrationError::SenderNotOwner));
+    assert_eq!(b.check_ingest(&stray), Err(MoveError::SenderNotOwner));
     // Addressed to another node.
     let misaddressed = MoveId {
         from: "A",
         to: "D",
         ..stray
     };
-    assert_eq!(
-        b.check_ingest(&misaddressed),
-        Err(MigrationError::WrongTarget)
-    );
+    assert_eq!(b.check_ingest(&misaddressed), Err(MoveError::WrongTarget));
     assert!(b.moves().is_empty());
     // A replay of a move that completed, after the prefix moved on.
     let first = move_prefix(&mut a, &mut b, BILLING);
@@ -385,12 +382,9 @@ fn a_fence_holds_against_news_of_the_move_that_arrives_after_it() {
     assert!(matches!(outcome, kevy_scope::Outcome::Aborted { .. }));
     assert!(matches!(
         announce(&mut f, id, MoveStatus::InFlight),
-        Err(MigrationError::Stale { .. })
+        Err(MoveError::Stale { .. })
     ));
-    assert!(matches!(
-        f.check_ingest(&id),
-        Err(MigrationError::Stale { .. })
-    ));
+    assert!(matches!(f.check_ingest(&id), Err(MoveError::Stale { .. })));
     assert!(f.adopt(&id).is_err());
     let _ = a.resolve_move(BILLING, id.epoch, outcome).unwrap();
     assert!(accepts(&a, KEY));
@@ -451,7 +445,7 @@ fn older_news_and_news_contradicting_ownership_change_nothing() {
     // The first move, late: stale, and it changes nothing.
     assert_eq!(
         announce(&mut c, first, MoveStatus::Committed),
-        Err(MigrationError::Stale {
+        Err(MoveError::Stale {
             known: second.epoch
         })
     );
@@ -468,7 +462,7 @@ fn older_news_and_news_contradicting_ownership_change_nothing() {
     };
     assert_eq!(
         announce(&mut d, bogus, MoveStatus::Committed),
-        Err(MigrationError::SenderNotOwner)
+        Err(MoveError::SenderNotOwner)
     );
     assert!(accepts(&d, KEY));
     // Nobody learns ownership of its own from news, nor its own moves.
@@ -491,10 +485,7 @@ fn sub_prefix_moves_by_newest_news() {
         WriteVerdict::Misdirected { target: "B" }
     );
     // A gave part of app:billing: away, so it cannot move the whole scope.
-    assert_eq!(
-        a.start_move(BILLING, "C").unwrap_err(),
-        MigrationError::NotOwner
-    );
+    assert_eq!(a.start_move(BILLING, "C").unwrap_err(), MoveError::NotOwner);
 }
 
 #[test]
@@ -525,7 +516,7 @@ fn adopted_prefix_moves_onward() {
     let first = move_prefix(&mut a, &mut b, BILLING);
     // D takes the prefix only from the owner it knows of.
     let early = start(&mut b, BILLING, "D");
-    assert_eq!(d.check_ingest(&early), Err(MigrationError::SenderNotOwner));
+    assert_eq!(d.check_ingest(&early), Err(MoveError::SenderNotOwner));
     let outcome = d.move_outcome(&early).unwrap().into_inner();
     let _ = b.resolve_move(BILLING, early.epoch, outcome).unwrap();
     tell(&mut [&mut d], first);
@@ -541,47 +532,35 @@ fn adopted_prefix_moves_onward() {
     );
     assert_eq!(
         b.start_move(BILLING, "A").unwrap_err(),
-        MigrationError::AlreadyMigrated
+        MoveError::AlreadyMoved
     );
 }
 
 #[test]
 fn only_an_owner_gives_away() {
     let (mut a, mut b, mut f) = (node("A"), node("B"), node("F"));
-    assert_eq!(
-        b.start_move(BILLING, "C").unwrap_err(),
-        MigrationError::NotOwner
-    );
+    assert_eq!(b.start_move(BILLING, "C").unwrap_err(), MoveError::NotOwner);
     // Unscoped keys belong to nobody.
     assert_eq!(
         a.start_move(b"session:", "B").unwrap_err(),
-        MigrationError::NotOwner
+        MoveError::NotOwner
     );
     // A prefix wider than a scope is not wholly owned either.
-    assert_eq!(
-        a.start_move(b"app:", "B").unwrap_err(),
-        MigrationError::NotOwner
-    );
+    assert_eq!(a.start_move(b"app:", "B").unwrap_err(), MoveError::NotOwner);
     // A fallback standing in for a down writer owns nothing to give away.
     assert!(f.verdict(b"app:billing:1", |id| id == "A").is_accept());
-    assert_eq!(
-        f.start_move(BILLING, "B").unwrap_err(),
-        MigrationError::NotOwner
-    );
+    assert_eq!(f.start_move(BILLING, "B").unwrap_err(), MoveError::NotOwner);
     assert_eq!(
         a.start_move(BILLING, "bad id").unwrap_err(),
-        MigrationError::InvalidNodeId(kevy_scope::NodeIdError::InvalidByte { byte: b' ', at: 3 })
+        MoveError::InvalidNodeId(kevy_scope::NodeIdError::InvalidByte { byte: b' ', at: 3 })
     );
-    assert_eq!(
-        a.start_move(BILLING, "A").unwrap_err(),
-        MigrationError::SameNode
-    );
+    assert_eq!(a.start_move(BILLING, "A").unwrap_err(), MoveError::SameNode);
     let long = [b'x'; kevy_scope::MAX_PREFIX_LEN + 1];
     let mut long_prefix = BILLING.to_vec();
     long_prefix.extend_from_slice(&long);
     assert!(matches!(
         a.start_move(&long_prefix, "B").unwrap_err(),
-        MigrationError::PrefixTooLong { .. }
+        MoveError::PrefixTooLong { .. }
     ));
 }
 
@@ -594,9 +573,9 @@ fn an_owner_refuses_to_ingest_what_it_owns() {
         to: "A",
         epoch: Epoch::new(3),
     };
-    assert_eq!(a.check_ingest(&id), Err(MigrationError::AlreadyOwner));
+    assert_eq!(a.check_ingest(&id), Err(MoveError::AlreadyOwner));
     let own = MoveId { from: "A", ..id };
-    assert_eq!(a.check_ingest(&own), Err(MigrationError::SameNode));
+    assert_eq!(a.check_ingest(&own), Err(MoveError::SameNode));
     // A move in flight here blocks an overlapping ingest.
     move_prefix(&mut a, &mut b, BILLING);
     let _ = start(&mut b, BILLING, "C");
@@ -608,7 +587,7 @@ fn an_owner_refuses_to_ingest_what_it_owns() {
     };
     assert_eq!(
         b.check_ingest(&overlapping),
-        Err(MigrationError::OverlapsMoveInFlight)
+        Err(MoveError::OverlapsMoveInFlight)
     );
 }
 
@@ -617,13 +596,13 @@ fn resolving_a_move_that_is_not_in_flight_is_refused() {
     let mut a = node("A");
     assert_eq!(
         a.commit_move(BILLING, Epoch::new(1)).unwrap_err(),
-        MigrationError::NotInFlight
+        MoveError::NotInFlight
     );
     let id = start(&mut a, BILLING, "B");
     let wrong_epoch = Epoch::new(id.epoch.get() + 1);
     assert_eq!(
         a.commit_move(BILLING, wrong_epoch).unwrap_err(),
-        MigrationError::NotInFlight
+        MoveError::NotInFlight
     );
     assert!(a.commit_move(BILLING, id.epoch).unwrap().must_persist());
     // A repeat of the commit is idempotent; an abort after it is refused.
@@ -631,7 +610,7 @@ fn resolving_a_move_that_is_not_in_flight_is_refused() {
     let abort = kevy_scope::Outcome::Aborted { fence: id.epoch };
     assert_eq!(
         a.resolve_move(BILLING, id.epoch, abort).unwrap_err(),
-        MigrationError::NotInFlight
+        MoveError::NotInFlight
     );
 }
 
@@ -644,10 +623,7 @@ fn an_outcome_query_for_another_node_is_refused() {
         to: "D",
         epoch: Epoch::new(1),
     };
-    assert_eq!(
-        b.move_outcome(&id).unwrap_err(),
-        MigrationError::WrongTarget
-    );
+    assert_eq!(b.move_outcome(&id).unwrap_err(), MoveError::WrongTarget);
 }
 
 #[test]
@@ -656,18 +632,18 @@ fn epochs_run_out_with_an_error() {
     assert!(a.fence("B", Epoch::new(u32::MAX)).unwrap().must_persist());
     assert_eq!(
         a.start_move(BILLING, "B").unwrap_err(),
-        MigrationError::EpochExhausted
+        MoveError::EpochExhausted
     );
     assert!(a.moves().is_empty());
 }
 
 #[test]
 fn full_record_table_is_an_error_and_keeps_state() {
-    let mut a: Node<_, MigrationTable<1>> = Node::new("A", &TABLE, MigrationTable::new()).unwrap();
+    let mut a: Node<_, MoveTable<1>> = Node::new("A", &TABLE, MoveTable::new()).unwrap();
     let _ = a.start_move(b"app:billing:eu:", "B").unwrap();
     assert_eq!(
         a.start_move(b"app:billing:us:", "B").unwrap_err(),
-        MigrationError::Full { capacity: 1 }
+        MoveError::Full { capacity: 1 }
     );
     assert_eq!(
         a.verdict(b"app:billing:eu:1", UP),
@@ -675,7 +651,7 @@ fn full_record_table_is_an_error_and_keeps_state() {
     );
     assert!(a.verdict(b"app:billing:us:1", UP).is_accept());
     // A target with no room refuses before any key is applied.
-    let mut b: Node<_, MigrationTable<1>> = Node::new("B", &TABLE, MigrationTable::new()).unwrap();
+    let mut b: Node<_, MoveTable<1>> = Node::new("B", &TABLE, MoveTable::new()).unwrap();
     let _ = b
         .learn(&Announcement {
             id: MoveId {
@@ -693,10 +669,7 @@ fn full_record_table_is_an_error_and_keeps_state() {
         to: "B",
         epoch: Epoch::new(2),
     };
-    assert_eq!(
-        b.check_ingest(&id),
-        Err(MigrationError::Full { capacity: 1 })
-    );
+    assert_eq!(b.check_ingest(&id), Err(MoveError::Full { capacity: 1 }));
 }
 
 #[test]
@@ -758,7 +731,7 @@ fn every_damaged_image_quarantines_the_node() {
         assert!(n.verdict(b"free", UP).is_accept());
         assert_eq!(
             n.start_move(BILLING, "B").unwrap_err(),
-            MigrationError::Quarantined
+            MoveError::Quarantined
         );
         err
     };
@@ -792,11 +765,10 @@ fn every_damaged_image_quarantines_the_node() {
         }
     );
     // A store too small for the records.
-    let mut small: Node<_, MigrationTable<0>> =
-        Node::new("A", &TABLE, MigrationTable::new()).unwrap();
+    let mut small: Node<_, MoveTable<0>> = Node::new("A", &TABLE, MoveTable::new()).unwrap();
     assert_eq!(
         small.restore(image),
-        Err(ImageError::Records(MigrationError::Full { capacity: 0 }))
+        Err(ImageError::Records(MoveError::Full { capacity: 0 }))
     );
     // A quarantined node writes no image (it would come back as a node
     // that knows nothing): it recovers from its peers first.
@@ -823,9 +795,9 @@ fn every_refused_write_on_a_quarantined_node_has_a_reply() {
 #[cfg(feature = "alloc")]
 #[test]
 fn unbounded_records_give_the_same_verdicts() {
-    use kevy_scope::MigrationTableBuf;
-    let mut a = Node::new("A", &TABLE, MigrationTableBuf::new()).unwrap();
-    let mut b = Node::new("B", &TABLE, MigrationTableBuf::new()).unwrap();
+    use kevy_scope::MoveTableBuf;
+    let mut a = Node::new("A", &TABLE, MoveTableBuf::new()).unwrap();
+    let mut b = Node::new("B", &TABLE, MoveTableBuf::new()).unwrap();
     let long: Vec<u8> = [BILLING, &[b'x'; 100]].concat();
     let epoch = a.start_move(&long, "B").unwrap().into_inner().epoch;
     let id = MoveId {
@@ -844,7 +816,7 @@ fn unbounded_records_give_the_same_verdicts() {
     assert!(b.verdict(&key, UP).is_accept());
     let mut buf = vec![0u8; b.image_len()];
     let len = b.encode_image(&mut buf).unwrap();
-    let mut again = Node::new("B", &TABLE, MigrationTableBuf::new()).unwrap();
+    let mut again = Node::new("B", &TABLE, MoveTableBuf::new()).unwrap();
     again.restore(&buf[..len]).unwrap();
     assert!(again.verdict(&key, UP).is_accept());
 }
@@ -852,7 +824,7 @@ fn unbounded_records_give_the_same_verdicts() {
 #[cfg(feature = "alloc")]
 mod same_as_fixed {
     use super::*;
-    use kevy_scope::{MigrationTableBuf, MoveRecords, Outcome};
+    use kevy_scope::{MoveRecords, MoveTableBuf, Outcome};
     use proptest::prelude::*;
 
     const PREFIXES: [&[u8]; 6] = [
@@ -919,15 +891,15 @@ mod same_as_fixed {
         /// survive an image round trip unchanged.
         #[test]
         fn unbounded_records_match_fixed(ops in prop::collection::vec((0u8..7, 0usize..6, 0usize..4, 1u32..12), 0..40), me in 0usize..4) {
-            let mut fixed: Node<_, MigrationTable<64>> = Node::new(IDS[me], &TABLE, MigrationTable::new()).unwrap();
-            let mut owned = Node::new(IDS[me], &TABLE, MigrationTableBuf::new()).unwrap();
+            let mut fixed: Node<_, MoveTable<64>> = Node::new(IDS[me], &TABLE, MoveTable::new()).unwrap();
+            let mut owned = Node::new(IDS[me], &TABLE, MoveTableBuf::new()).unwrap();
             for (op, p, peer, epoch) in ops {
                 let a = apply(&mut fixed, op, PREFIXES[p], IDS[peer], epoch);
                 let b = apply(&mut owned, op, PREFIXES[p], IDS[peer], epoch);
                 prop_assert_eq!(a, b);
                 let mut buf = vec![0u8; fixed.image_len()];
                 let len = fixed.encode_image(&mut buf).unwrap();
-                let mut restored: Node<_, MigrationTable<64>> = Node::new(IDS[me], &TABLE, MigrationTable::new()).unwrap();
+                let mut restored: Node<_, MoveTable<64>> = Node::new(IDS[me], &TABLE, MoveTable::new()).unwrap();
                 restored.restore(&buf[..len]).unwrap();
                 let mut owned_buf = vec![0u8; owned.image_len()];
                 let owned_len = owned.encode_image(&mut owned_buf).unwrap();

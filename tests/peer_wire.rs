@@ -7,7 +7,7 @@
 //! and `RECHECK`, the outcome query asked again after a target recovered.
 
 use kevy_scope::{
-    Announcement, BufferTooSmall, Epoch, MAX_NEWS, MAX_NODE_ID_LEN, MAX_PREFIX_LEN, MigrationError,
+    Announcement, BufferTooSmall, Epoch, MAX_NEWS, MAX_NODE_ID_LEN, MAX_PREFIX_LEN, MoveError,
     MoveId, MoveStatus, NewsList, NodeIdError, Outcome, PeerReply, PeerRequest, PeerWireError,
     Refusal, encode_news, max_news_len, news_len,
 };
@@ -161,20 +161,20 @@ fn replies_are_the_bytes_earlier_nodes_sent() {
 fn refusal_codes_name_the_crates_errors() {
     let cases = [
         (
-            MigrationError::Stale {
+            MoveError::Stale {
                 known: Epoch::new(3),
             },
             "STALE",
         ),
-        (MigrationError::SenderNotOwner, "SENDERNOTOWNER"),
-        (MigrationError::WrongTarget, "WRONGTARGET"),
-        (MigrationError::NotInFlight, "NOTINFLIGHT"),
-        (MigrationError::Quarantined, "QUARANTINED"),
-        (MigrationError::Full { capacity: 4 }, "FULL"),
-        (MigrationError::NotOwner, "NOTOWNER"),
-        (MigrationError::SameNode, "ERR"),
-        (MigrationError::AlreadyMigrating, "ERR"),
-        (MigrationError::EpochExhausted, "ERR"),
+        (MoveError::SenderNotOwner, "SENDERNOTOWNER"),
+        (MoveError::WrongTarget, "WRONGTARGET"),
+        (MoveError::NotInFlight, "NOTINFLIGHT"),
+        (MoveError::Quarantined, "QUARANTINED"),
+        (MoveError::Full { capacity: 4 }, "FULL"),
+        (MoveError::NotOwner, "NOTOWNER"),
+        (MoveError::SameNode, "ERR"),
+        (MoveError::AlreadyMoving, "ERR"),
+        (MoveError::EpochExhausted, "ERR"),
     ];
     for (error, code) in cases {
         let refusal = Refusal::of(&error);

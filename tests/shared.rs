@@ -9,15 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kevy_scope::{
-    Epoch, MigrationTableBuf, MoveId, Node, Outcome, OwnershipTableBuf, Scope, SharedNode,
-    WriteVerdict,
+    Epoch, MoveId, MoveTableBuf, Node, Outcome, OwnershipTableBuf, Scope, SharedNode, WriteVerdict,
 };
 
 const KEYS: [&[u8]; 4] = [b"app:a:1", b"app:b:1", b"app:b:x:1", b"free"];
 
 type Verdicts = Vec<String>;
 
-fn verdicts(node: &Node<Arc<OwnershipTableBuf>, MigrationTableBuf>) -> Verdicts {
+fn verdicts(node: &Node<Arc<OwnershipTableBuf>, MoveTableBuf>) -> Verdicts {
     KEYS.iter()
         .map(|k| match node.verdict(k, |_| false) {
             WriteVerdict::Accept => "accept".to_owned(),
@@ -29,11 +28,11 @@ fn verdicts(node: &Node<Arc<OwnershipTableBuf>, MigrationTableBuf>) -> Verdicts 
 #[test]
 fn readers_see_only_whole_states() {
     let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
-    let node = Node::new("A", table, MigrationTableBuf::new()).unwrap();
+    let node = Node::new("A", table, MoveTableBuf::new()).unwrap();
     let shared = Arc::new(SharedNode::new(node.clone()));
 
     // The states the updater will publish, replayed on a private copy.
-    type Shared = Node<Arc<OwnershipTableBuf>, MigrationTableBuf>;
+    type Shared = Node<Arc<OwnershipTableBuf>, MoveTableBuf>;
     type Step = fn(&mut Shared) -> bool;
     fn start(n: &mut Shared, prefix: &[u8], to: &str) -> bool {
         n.start_move(prefix, to).is_ok()
@@ -80,7 +79,7 @@ fn readers_see_only_whole_states() {
     // so rounds can repeat it.
     assert_eq!(
         verdicts(&model),
-        verdicts(&Node::new("A", Arc::clone(model.table()), MigrationTableBuf::new()).unwrap())
+        verdicts(&Node::new("A", Arc::clone(model.table()), MoveTableBuf::new()).unwrap())
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -134,7 +133,7 @@ fn late_write_is_shipped(drain: bool) -> bool {
 
     let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
     let shared = Arc::new(SharedNode::new(
-        Node::new("A", table, MigrationTableBuf::new()).unwrap(),
+        Node::new("A", table, MoveTableBuf::new()).unwrap(),
     ));
     let store = Arc::new(Mutex::new(Vec::<&'static str>::new()));
     let accepted = Arc::new(Barrier::new(2));

@@ -3,8 +3,8 @@
 //! same cases, run by the same code, on all of them. No heap, no std.
 
 use kevy_scope::{
-    Announcement, ConfigErrorKind, Epoch, ImageError, Ingest, MigrationError, MigrationTable,
-    MoveId, MoveStatus, Node, NodeIdError, Outcome as MoveOutcome, OwnershipError, OwnershipTable,
+    Announcement, ConfigErrorKind, Epoch, ImageError, Ingest, MoveError, MoveId, MoveStatus,
+    MoveTable, Node, NodeIdError, Outcome as MoveOutcome, OwnershipError, OwnershipTable,
     PeerTable, Routing, Scope, WriteVerdict, ownership_table, parse_scopes, transaction_scope,
 };
 
@@ -280,15 +280,13 @@ fn routing() -> Outcome {
     Ok(c.passed)
 }
 
-type DeviceNode = Node<&'static OwnershipTable<'static, 4>, MigrationTable<4>>;
+type DeviceNode = Node<&'static OwnershipTable<'static, 4>, MoveTable<4>>;
 
 fn node(id: &str) -> DeviceNode {
     // Valid ids only: the vectors never build a node that can fail.
-    match Node::new(id, &TABLE, MigrationTable::new()) {
+    match Node::new(id, &TABLE, MoveTable::new()) {
         Ok(n) => n,
-        Err(_) => {
-            Node::new("invalid", &TABLE, MigrationTable::new()).unwrap_or_else(|_| unreachable!())
-        }
+        Err(_) => Node::new("invalid", &TABLE, MoveTable::new()).unwrap_or_else(|_| unreachable!()),
     }
 }
 
@@ -330,7 +328,7 @@ fn moves() -> Outcome {
     )?;
     c.check(
         2,
-        a.start_move(p, b_id).err() == Some(MigrationError::AlreadyMigrating),
+        a.start_move(p, b_id).err() == Some(MoveError::AlreadyMoving),
         "one move at a time",
     )?;
     c.check(
@@ -405,24 +403,24 @@ fn moves() -> Outcome {
     let mut f = node("server-eu-1");
     c.check(
         17,
-        f.start_move(p, "x").err() == Some(MigrationError::NotOwner),
+        f.start_move(p, "x").err() == Some(MoveError::NotOwner),
         "a fallback cannot give away",
     )?;
     c.check(
         18,
-        a.start_move(b"session:", "x").err() == Some(MigrationError::NotOwner),
+        a.start_move(b"session:", "x").err() == Some(MoveError::NotOwner),
         "unscoped belongs to nobody",
     )?;
     c.check(
         19,
-        a.start_move(p, a_id).err() == Some(MigrationError::SameNode),
+        a.start_move(p, a_id).err() == Some(MoveError::SameNode),
         "no move to self",
     )?;
     let long = [b'x'; 49];
     let mut wide = node(a_id);
     c.check(
         20,
-        wide.start_move(&long, "y").err() == Some(MigrationError::NotOwner)
+        wide.start_move(&long, "y").err() == Some(MoveError::NotOwner)
             && wide
                 .learn(&Announcement {
                     id: MoveId {
@@ -434,7 +432,7 @@ fn moves() -> Outcome {
                     status: MoveStatus::Committed,
                 })
                 .err()
-                == Some(MigrationError::PrefixTooLong { len: 49, max: 48 }),
+                == Some(MoveError::PrefixTooLong { len: 49, max: 48 }),
         "long prefix refused",
     )?;
     // A lost ingest: the target fences the epoch, the source resumes.
@@ -466,7 +464,7 @@ fn moves() -> Outcome {
     )?;
     c.check(
         25,
-        matches!(b.check_ingest(&lost), Err(MigrationError::Stale { .. })),
+        matches!(b.check_ingest(&lost), Err(MoveError::Stale { .. })),
         "the late ingest is refused",
     )?;
     Ok(c.passed)

@@ -26,8 +26,8 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 use kevy_scope::{
-    Epoch, ImageError, MigrationTable, MoveId, MoveRecords, Node, NodeIdError, Outcome,
-    OwnershipTable, Scope, ScopeLookup, ownership_table,
+    Epoch, ImageError, MoveId, MoveRecords, MoveTable, Node, NodeIdError, Outcome, OwnershipTable,
+    Scope, ScopeLookup, ownership_table,
 };
 use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{MapConfig, MapStorage, SerializationError, Value};
@@ -406,7 +406,7 @@ static TABLE: OwnershipTable<'static, 2> = ownership_table![
     Scope::new(b"app:auth:", "embed-auth-1"),
 ];
 
-type CheckNode = Node<&'static OwnershipTable<'static, 2>, MigrationTable<4>>;
+type CheckNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
 
 /// The node's next move step, cycling through moves out and back so
 /// images of several lengths follow one another: a move committed, then
@@ -462,7 +462,7 @@ pub fn power_cut_check<const ERASE: usize>(
     mode: CutMode,
 ) -> Result<CutReport, CutFailure> {
     let mut report = CutReport::default();
-    let mut node = CheckNode::new(NODE, &TABLE, MigrationTable::new()).map_err(|_| CutFailure {
+    let mut node = CheckNode::new(NODE, &TABLE, MoveTable::new()).map_err(|_| CutFailure {
         persist: 0,
         cut: 0,
         what: "node id refused",
@@ -520,7 +520,7 @@ pub fn power_cut_check<const ERASE: usize>(
                 None => return Err(fail(k, "image lost after a successful persist")),
             }
             if let Some(image) = read {
-                let mut back = CheckNode::new(NODE, &TABLE, MigrationTable::new())
+                let mut back = CheckNode::new(NODE, &TABLE, MoveTable::new())
                     .map_err(|_| fail(k, "node id refused"))?;
                 back.restore(image)
                     .map_err(|_| fail(k, "read-back image does not restore"))?;

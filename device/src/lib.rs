@@ -167,7 +167,7 @@ pub static PROBE_PEERS: [(&str, kevy_scope::PeerAddr<'static>); 2] = [
 pub fn route_two_keys_and_exit<T, R>(
     probe: &str,
     node: &kevy_scope::Node<T, R>,
-    peers: &impl kevy_scope::Resolve,
+    peers: &impl kevy_scope::AddressBook,
 ) -> !
 where
     T: kevy_scope::ScopeLookup,

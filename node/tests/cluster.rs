@@ -338,7 +338,7 @@ fn settle(cluster: &Cluster, prefix: &str, entry: &str) -> Instant {
                 .all(|(_, s)| s.announcing == 0 && !s.quarantined)
             && records
                 .iter()
-                .all(|r| r.is_none_or(|r| r.phase != "Migrating" && r.phase != "Pending"))
+                .all(|r| r.is_none_or(|r| r.phase != "Moving" && r.phase != "Pending"))
             && records
                 .windows(2)
                 .all(|w| w[0].map(|r| r.epoch) == w[1].map(|r| r.epoch));

@@ -294,10 +294,7 @@ fn a_recovery_waits_for_every_peer() {
     );
     assert_eq!(
         support::redis_cli_admin(p1, &["MOVE-SCOPE", "app:own:", "FROM", "n1", "TO", "n2"]),
-        format!(
-            "ERR MOVE-SCOPE: {}",
-            kevy_scope::MigrationError::Quarantined
-        )
+        format!("ERR MOVE-SCOPE: {}", kevy_scope::MoveError::Quarantined)
     );
     // A quarantined node asked its epoch refuses: it has none of its own.
     let asked = support::request_as(

@@ -10,7 +10,7 @@ use core::fmt;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::bytes::Lossy;
-use crate::{MigrationTableBuf, NodeId, Phase, validate_node_id};
+use crate::{MoveTableBuf, NodeId, Phase, validate_node_id};
 
 /// Who a prefix moves from and to, as owned strings: kevy-scope 1.32.0's
 /// `MigrationState`.
@@ -34,11 +34,11 @@ pub struct MigrationState {
 ///
 /// ```
 /// use kevy_scope::compat;
-/// let native = kevy_scope::MigrationState::new("A", "B").unwrap();
+/// let native = kevy_scope::Handover::new("A", "B").unwrap();
 /// assert_eq!(compat::MigrationState::from(&native).to, "B");
 /// ```
-impl From<&crate::MigrationState> for MigrationState {
-    fn from(state: &crate::MigrationState) -> Self {
+impl From<&crate::Handover> for MigrationState {
+    fn from(state: &crate::Handover) -> Self {
         Self {
             from: state.from.as_str().into(),
             to: state.to.as_str().into(),
@@ -50,7 +50,7 @@ impl From<&crate::MigrationState> for MigrationState {
 /// `MigrationError`, with its two variants and its text.
 ///
 /// It is exhaustive, as the reference's is (a server's `match` needs no
-/// `_` arm). This crate's richer [`crate::MigrationError`] is mapped onto
+/// `_` arm). This crate's richer [`crate::MoveError`] is mapped onto
 /// it inside this module:
 ///
 /// | native refusal | here |
@@ -93,7 +93,7 @@ pub enum MigrationError {
 /// ```
 impl fmt::Display for MigrationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&crate::MigrationError::from(self.clone()), f)
+        fmt::Display::fmt(&crate::MoveError::from(self.clone()), f)
     }
 }
 
@@ -103,14 +103,14 @@ impl core::error::Error for MigrationError {}
 ///
 /// ```
 /// use kevy_scope::compat;
-/// let native = kevy_scope::MigrationError::from(compat::MigrationError::AlreadyMigrated);
-/// assert_eq!(native, kevy_scope::MigrationError::AlreadyMigrated);
+/// let native = kevy_scope::MoveError::from(compat::MigrationError::AlreadyMigrated);
+/// assert_eq!(native, kevy_scope::MoveError::AlreadyMoved);
 /// ```
-impl From<MigrationError> for crate::MigrationError {
+impl From<MigrationError> for crate::MoveError {
     fn from(error: MigrationError) -> Self {
         match error {
-            MigrationError::AlreadyMigrating => Self::AlreadyMigrating,
-            MigrationError::AlreadyMigrated => Self::AlreadyMigrated,
+            MigrationError::AlreadyMigrating => Self::AlreadyMoving,
+            MigrationError::AlreadyMigrated => Self::AlreadyMoved,
         }
     }
 }
@@ -120,17 +120,17 @@ impl From<MigrationError> for crate::MigrationError {
 ///
 /// ```
 /// use kevy_scope::compat;
-/// use kevy_scope::MigrationError as Native;
-/// assert_eq!(compat::MigrationError::try_from(Native::AlreadyMigrating), Ok(compat::MigrationError::AlreadyMigrating));
+/// use kevy_scope::MoveError as Native;
+/// assert_eq!(compat::MigrationError::try_from(Native::AlreadyMoving), Ok(compat::MigrationError::AlreadyMigrating));
 /// assert_eq!(compat::MigrationError::try_from(Native::SameNode), Err(Native::SameNode));
 /// ```
-impl TryFrom<crate::MigrationError> for MigrationError {
-    type Error = crate::MigrationError;
+impl TryFrom<crate::MoveError> for MigrationError {
+    type Error = crate::MoveError;
 
-    fn try_from(error: crate::MigrationError) -> Result<Self, Self::Error> {
+    fn try_from(error: crate::MoveError) -> Result<Self, Self::Error> {
         match error {
-            crate::MigrationError::AlreadyMigrating => Ok(Self::AlreadyMigrating),
-            crate::MigrationError::AlreadyMigrated => Ok(Self::AlreadyMigrated),
+            crate::MoveError::AlreadyMoving => Ok(Self::AlreadyMigrating),
+            crate::MoveError::AlreadyMoved => Ok(Self::AlreadyMigrated),
             other => Err(other),
         }
     }
@@ -146,7 +146,7 @@ const STAND_IN: char = '~';
 struct Records {
     /// Ids as this crate's records take them: valid ids as they are,
     /// others as `~<n>`.
-    moves: MigrationTableBuf,
+    moves: MoveTableBuf,
     /// The ids behind the stand-ins: `~<n>` is `spelled[n]`. One entry
     /// per distinct id, kept for the table's life.
     spelled: Vec<String>,
@@ -180,7 +180,7 @@ impl Records {
     }
 
     /// A stored record's ids, spelled out.
-    fn state(&self, state: &crate::MigrationState) -> MigrationState {
+    fn state(&self, state: &crate::Handover) -> MigrationState {
         MigrationState {
             from: self.spell(&state.from).into(),
             to: self.spell(&state.to).into(),
@@ -190,7 +190,7 @@ impl Records {
 
 /// kevy-scope 1.32.0's `MigrationTable`: moves out of this node, started,
 /// committed and aborted through `&self` from any thread. The records
-/// are a [`MigrationTableBuf`] behind one `RwLock`: lookups share it,
+/// are a [`MoveTableBuf`] behind one `RwLock`: lookups share it,
 /// commands take it alone, and a command is one step under the lock.
 ///
 /// Node ids are not checked, as the reference does not check them (see
@@ -373,31 +373,32 @@ impl MigrationTable {
     }
 
     /// The records, for the native API (a [`Node`](crate::Node) keeps its
-    /// moves in a [`MigrationTableBuf`]), with every id as it was given.
+    /// moves in a [`MoveTableBuf`]), with every id as it was given.
     ///
     /// The native records hold only ids that keep the node-id rule (ids
     /// other nodes parse from replies and configs), so a record with any
     /// other id is refused here, with the first such id's
-    /// [`crate::MigrationError::InvalidNodeId`]: this is the one door from
+    /// [`crate::MoveError::InvalidNodeId`]: this is the one door from
     /// the compat table into the bounded records, and it checks.
     ///
     /// ```
     /// # use kevy_scope::compat::MigrationTable;
-    /// # use kevy_scope::{MigrationError, NodeIdError};
+    /// # use kevy_scope::{MoveError, NodeIdError, Phase};
     /// let t = MigrationTable::new();
     /// t.start(b"p:".to_vec(), "A".into(), "B".into()).unwrap();
     /// t.commit(b"p:");
     /// let native = t.into_inner().unwrap();
-    /// assert_eq!(native.lookup_migrated(b"p:").map(|s| s.to.as_str()), Some("B"));
+    /// let (_, phase, state) = native.iter().next().unwrap();
+    /// assert_eq!((phase, state.to.as_str()), (Phase::Moved, "B"));
     ///
     /// let t = MigrationTable::new();
     /// t.start(b"p:".to_vec(), "A".into(), "has space".into()).unwrap();
     /// assert_eq!(
     ///     t.into_inner().unwrap_err(),
-    ///     MigrationError::InvalidNodeId(NodeIdError::InvalidByte { byte: b' ', at: 3 })
+    ///     MoveError::InvalidNodeId(NodeIdError::InvalidByte { byte: b' ', at: 3 })
     /// );
     /// ```
-    pub fn into_inner(self) -> Result<MigrationTableBuf, crate::MigrationError> {
+    pub fn into_inner(self) -> Result<MoveTableBuf, crate::MoveError> {
         let records = self
             .records
             .into_inner()
@@ -408,11 +409,11 @@ impl MigrationTable {
         // Rebuilt in the same order with the ids spelled out: each
         // record is a start (epoch 0, as the compat table's all are),
         // then a commit when it was committed.
-        let mut native = MigrationTableBuf::new();
+        let mut native = MoveTableBuf::new();
         for (prefix, phase, state) in records.moves.iter() {
             let state = records.state(state);
             native.start(prefix, &state.from, &state.to)?;
-            if phase == Phase::Migrated {
+            if phase == Phase::Moved {
                 native.commit(prefix);
             }
         }
@@ -440,10 +441,23 @@ impl fmt::Debug for MigrationTable {
         let list: Vec<_> = records
             .moves
             .iter()
-            .map(|(prefix, phase, state)| (Lossy(prefix), phase, records.state(state)))
+            .map(|(prefix, phase, state)| (Lossy(prefix), Word(phase), records.state(state)))
             .collect();
         f.debug_struct("MigrationTable")
             .field("records", &list)
             .finish()
+    }
+}
+
+/// A phase under the reference's name for it.
+struct Word(Phase);
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Phase::Moving => "Migrating",
+            Phase::Moved => "Migrated",
+            other => return fmt::Debug::fmt(&other, f),
+        })
     }
 }

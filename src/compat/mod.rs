@@ -6,7 +6,7 @@
 //! with its two refusals ([`OwnershipError`]), [`Routing`], and a
 //! [`MigrationTable`] used through `&self` from many threads. Underneath
 //! they run this crate's prefix search and move records
-//! ([`MigrationTableBuf`](crate::MigrationTableBuf)), so routing costs a
+//! ([`MoveTableBuf`](crate::MoveTableBuf)), so routing costs a
 //! hash probe or a binary search, not a scan of every scope.
 //!
 //! Switching takes one line per `use`:
@@ -51,14 +51,14 @@
 //! This crate's records hold ids as [`NodeId`](crate::NodeId)s, which
 //! only valid ids make, so such an id reaches them only under a
 //! stand-in: the [`MigrationTable`] keeps its moves in a native
-//! [`MigrationTableBuf`](crate::MigrationTableBuf), with valid ids as
+//! [`MoveTableBuf`](crate::MoveTableBuf), with valid ids as
 //! they are and any other (or any valid one starting with `~`) as
 //! `~<n>`, the n-th such id the table has seen; every answer spells the
 //! id out as it was given. Nothing outside this module sees a stand-in:
 //! the one way from the compat table to the native records,
 //! [`MigrationTable::into_inner`], spells the ids out and refuses a
 //! record whose id breaks the rule
-//! ([`InvalidNodeId`](crate::MigrationError::InvalidNodeId)). Scopes
+//! ([`InvalidNodeId`](crate::MoveError::InvalidNodeId)). Scopes
 //! keep their ids as given: a native table built from them
 //! ([`Scope::as_scope`]) checks the ids as it checks any, and a
 //! [`Node`](crate::Node) over the compat [`OwnershipTable`] routes with

@@ -282,9 +282,9 @@ impl fmt::Debug for OwnershipTable {
 ///
 /// ```
 /// use kevy_scope::compat::{OwnershipTable, Scope};
-/// use kevy_scope::{MigrationTableBuf, Node};
+/// use kevy_scope::{MoveTableBuf, Node};
 /// let t = OwnershipTable::new(vec![Scope::new(b"a:".to_vec(), "A".into())]).unwrap();
-/// let node = Node::new("A", &t, MigrationTableBuf::new()).unwrap();
+/// let node = Node::new("A", &t, MoveTableBuf::new()).unwrap();
 /// assert!(node.verdict(b"a:1", |_| false).is_accept());
 /// ```
 impl crate::ScopeLookup for OwnershipTable {

@@ -145,10 +145,10 @@
 //! A full table is a [`DriverError`], never a panic or a dropped duty.
 //!
 //! ```
-//! use kevy_scope::{Answer, Driver, Effect, MigrationTable, MoveReply, Node, OwnershipTable, Request, Scope};
+//! use kevy_scope::{Answer, Driver, Effect, MoveTable, MoveReply, Node, OwnershipTable, Request, Scope};
 //!
 //! let table = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
-//! let mut a = Node::new("A", &table, MigrationTable::<4>::new()).unwrap();
+//! let mut a = Node::new("A", &table, MoveTable::<4>::new()).unwrap();
 //! let mut driver = Driver::<2, 4>::new(["A", "B"]).unwrap();
 //! driver.resume(&mut a).unwrap();
 //! let ticket = driver.start(&mut a, b"app:", "B").unwrap();
@@ -169,7 +169,7 @@ use core::fmt;
 
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
 use crate::moves::node::{Node, ScopeLookup, Started};
-use crate::moves::records::{MigrationError, MoveRecords, Phase};
+use crate::moves::records::{MoveError, MoveRecords, Phase};
 use crate::node_id::{NodeId, NodeIdError};
 use crate::wire::peer::{PeerReply, Refusal};
 
@@ -301,7 +301,7 @@ pub enum Answer {
     Outcome(Outcome),
     /// The highest epoch a peer knows, to [`Request::Epoch`].
     Epoch(Epoch),
-    /// Refused as stale ([`MigrationError::Stale`]): to news, the peer
+    /// Refused as stale ([`MoveError::Stale`]): to news, the peer
     /// knows newer news (an acknowledgement); to an ingest, the target's
     /// fence is above the move's epoch.
     Stale,
@@ -409,7 +409,7 @@ pub enum Effect<'a> {
 #[non_exhaustive]
 pub enum DriverError {
     /// The node refused the step.
-    Refused(MigrationError),
+    Refused(MoveError),
     /// A node the step names is not in the peer list.
     UnknownPeer,
     /// A peer id breaks the node-id rule.
@@ -709,8 +709,8 @@ struct Recovery {
 /// docs for the host's contract.
 ///
 /// ```
-/// use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
-/// let mut node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<4>::new()).unwrap();
+/// use kevy_scope::{Driver, MoveTable, Node, OwnershipTable};
+/// let mut node = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<4>::new()).unwrap();
 /// let mut driver = Driver::<3, 4>::new(["A", "B", "C"]).unwrap();
 /// driver.resume(&mut node).unwrap();
 /// assert_eq!(driver.poll(&node, 0), None);
@@ -810,9 +810,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// what did not.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // persisted, then a crash
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
@@ -878,12 +878,12 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// ticket if the move is started again above a fence).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, DriverError, MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, DriverError, MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// assert_eq!(driver.start(&mut a, b"a:", "C"), Err(DriverError::UnknownPeer));
-    /// assert_eq!(driver.start(&mut a, b"b:", "B"), Err(DriverError::Refused(MigrationError::NotOwner)));
+    /// assert_eq!(driver.start(&mut a, b"b:", "B"), Err(DriverError::Refused(MoveError::NotOwner)));
     /// assert_eq!(driver.start(&mut a, b"a:", "B").unwrap().get(), 1);
     /// ```
     pub fn start<T: ScopeLookup, R: MoveRecords>(
@@ -915,9 +915,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// taken, and is taken when the answer comes again.
     ///
     /// ```
-    /// # use kevy_scope::{Answer, Driver, Effect, MigrationTable, Node, OwnershipTable, Outcome, Request, Scope};
+    /// # use kevy_scope::{Answer, Driver, Effect, MoveTable, Node, OwnershipTable, Outcome, Request, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // then a crash
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
@@ -1008,11 +1008,11 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// its fence is asked again, and recovery waits until there is room.
     ///
     /// ```
-    /// # use kevy_scope::{Answer, Driver, Effect, Epoch, MigrationTable, Node, OwnershipTable, Request, Scope};
+    /// # use kevy_scope::{Answer, Driver, Effect, Epoch, MoveTable, Node, OwnershipTable, Request, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = b.start_move(b"a:", "A"); // refused: B owns nothing; B is the healthy peer
-    /// let mut a = Node::quarantined("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::quarantined("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
     /// let asked = Request::Epoch { began: 0 };
@@ -1056,8 +1056,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// (it was quarantined when [`Driver::resume`] was called).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
-    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable};
+    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// let mut driver = Driver::<2, 1>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
     /// assert!(driver.is_recovering());
@@ -1073,8 +1073,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// when not recovering.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
-    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable};
+    /// let mut a = Node::quarantined("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// let mut driver = Driver::<2, 1>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
     /// assert_eq!(driver.recovery_fence(), None); // asking epochs
@@ -1102,9 +1102,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// holds leaves once every image encoded until then is written.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, Effect, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, Effect, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.start(&mut a, b"a:", "B").unwrap();
     /// assert_eq!(driver.poll(&a, 0), Some(Effect::Persist));
@@ -1126,9 +1126,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// (module docs, item 4).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, Effect, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, Effect, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.start(&mut a, b"a:", "B").unwrap();
     /// assert!(driver.must_persist());
@@ -1166,10 +1166,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// same events; a model checker keys its states on it.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope};
     /// use std::hash::{DefaultHasher, Hasher};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let key = |d: &Driver<2, 2>, now| { let mut h = DefaultHasher::new(); d.hash_at(now, &mut h); h.finish() };
     /// let mut early = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// early.start(&mut a, b"a:", "B").unwrap();
@@ -1224,8 +1224,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// next event or [`Effect::Wake`]. Call it until it returns `None`.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, MigrationTable, Node, OwnershipTable};
-    /// let node = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable};
+    /// let node = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// let mut driver = Driver::<1, 1>::new(["A"]).unwrap();
     /// assert_eq!(driver.poll(&node, 0), None);
     /// ```

@@ -15,7 +15,7 @@ use core::fmt;
 
 use crate::moves::messages::Epoch;
 use crate::moves::node::{Node, ScopeLookup};
-use crate::moves::records::{MigrationError, MigrationState, MoveRecords, Phase, Record};
+use crate::moves::records::{Handover, MoveError, MoveRecords, Phase, Record};
 use crate::node_id::NodeId;
 
 const MAGIC: &[u8; 4] = b"KVSI";
@@ -29,8 +29,8 @@ pub const IMAGE_VERSION: u8 = 1;
 /// decides.
 ///
 /// ```
-/// use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable};
-/// let mut n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+/// use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable};
+/// let mut n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
 /// assert_eq!(n.restore(b"KV"), Err(ImageError::Truncated));
 /// assert!(n.is_quarantined());
 /// ```
@@ -63,7 +63,7 @@ pub enum ImageError {
     /// after the checksum).
     Malformed,
     /// The records do not fit this node's record store.
-    Records(MigrationError),
+    Records(MoveError),
     /// The node is quarantined: an image of what it has recovered so far
     /// would be restored as all it knows, so none is written until its
     /// recovery ends.
@@ -189,8 +189,8 @@ const DOUBT: u8 = 0x80;
 
 const fn phase_code(phase: Phase) -> u8 {
     match phase {
-        Phase::Migrating => 0,
-        Phase::Migrated => 1,
+        Phase::Moving => 0,
+        Phase::Moved => 1,
         Phase::Adopted => 2,
         Phase::Pending => 3,
     }
@@ -198,8 +198,8 @@ const fn phase_code(phase: Phase) -> u8 {
 
 fn phase_of(code: u8) -> Result<Phase, ImageError> {
     Ok(match code {
-        0 => Phase::Migrating,
-        1 => Phase::Migrated,
+        0 => Phase::Moving,
+        1 => Phase::Moved,
         2 => Phase::Adopted,
         3 => Phase::Pending,
         _ => return Err(ImageError::Malformed),
@@ -232,8 +232,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The length of this node's image in bytes.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert_eq!(n.image_len(), 4 + 1 + 2 + 4 + 2 + 4);
     /// ```
     #[must_use]
@@ -252,9 +252,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// has no image ([`ImageError::Quarantined`]).
     ///
     /// ```
-    /// # use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// let mut buf = [0u8; 128];
     /// let len = a.encode_image(&mut buf)?;
@@ -293,15 +293,15 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// until an operator decides: it never guesses.
     ///
     /// ```
-    /// # use kevy_scope::{ImageError, MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// # use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// let mut buf = [0u8; 128];
     /// let len = a.encode_image(&mut buf)?;
     ///
     /// // Power cycle: a fresh node from the static table, then its image.
-    /// let mut again = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut again = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// again.restore(&buf[..len])?;
     /// assert_eq!(again.verdict(b"a:1", |_| false), WriteVerdict::Quiesced { target: "B" });
     ///
@@ -352,13 +352,13 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             let code = r.u8()?;
             let phase = phase_of(code & !DOUBT)?;
             let doubt = code & DOUBT != 0;
-            if doubt && phase != Phase::Migrating {
+            if doubt && phase != Phase::Moving {
                 return Err(ImageError::Malformed);
             }
             let epoch = Epoch::new(r.u32()?);
             let prefix_len = r.u16()?;
             let prefix = r.take(usize::from(prefix_len))?;
-            let state = MigrationState {
+            let state = Handover {
                 from: r.id()?,
                 to: r.id()?,
             };

@@ -190,9 +190,9 @@ pub enum Ingest {
 /// (README, "Surviving faults", names each step).
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-/// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
 /// let started = a.start_move(b"a:", "B").unwrap();
 /// assert!(started.must_persist());
 /// let mut image = [0u8; 256];
@@ -225,9 +225,9 @@ impl<T> Durable<T> {
     /// Whether the step changed the records: persist before answering.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
     /// # let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// # let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// # let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// assert!(a.start_move(b"a:", "B").unwrap().must_persist());
     /// ```
     #[must_use]
@@ -238,9 +238,9 @@ impl<T> Durable<T> {
     /// The step's result, once the caller has persisted when it had to.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
     /// # let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// # let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// # let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let started = a.start_move(b"a:", "B").unwrap().into_inner();
     /// assert_eq!(started.epoch.get(), 1);
     /// ```

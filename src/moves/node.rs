@@ -52,11 +52,11 @@
 //!
 //! # Refusals
 //!
-//! A step older than what the node knows ([`MigrationError::Stale`]), an
+//! A step older than what the node knows ([`MoveError::Stale`]), an
 //! ingest from a node that is not the owner as far as it knows, or news
 //! of another node moving a prefix it owns
-//! ([`MigrationError::SenderNotOwner`]), and a step addressed to another
-//! node ([`MigrationError::WrongTarget`]) change nothing. A repeated step
+//! ([`MoveError::SenderNotOwner`]), and a step addressed to another
+//! node ([`MoveError::WrongTarget`]) change nothing. A repeated step
 //! gives the same answer again and changes nothing. Newer news is taken
 //! from whoever brings it: it is a fact its source vouched for, and it
 //! can only send clients to a newer owner.
@@ -65,7 +65,7 @@ use core::fmt;
 
 use crate::moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
 use crate::moves::records::{
-    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, check_prefix,
+    Handover, MoveError, MoveRecords, Phase, Record, RecordRef, check_prefix,
 };
 use crate::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
@@ -77,9 +77,9 @@ use crate::{OwnershipTable, Routing, Scope};
 /// either.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-/// let by_ref = Node::new("A", &t, MigrationTable::<1>::new()).unwrap();
+/// let by_ref = Node::new("A", &t, MoveTable::<1>::new()).unwrap();
 /// assert!(by_ref.verdict(b"a:1", |_| false).is_accept());
 /// ```
 pub trait ScopeLookup {
@@ -185,15 +185,15 @@ impl<'n> WriteVerdict<'n> {
 }
 
 /// One kevy node: its id, its static ownership table `T`, its move
-/// records `R` ([`MigrationTable`](crate::MigrationTable) on a device) and
+/// records `R` ([`MoveTable`](crate::MoveTable) on a device) and
 /// the highest epoch it has used, adopted or fenced off.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
 ///
 /// let table = OwnershipTable::from_array([Scope::new(b"app:billing:", "A")]).unwrap();
-/// let mut a = Node::new("A", &table, MigrationTable::<4>::new()).unwrap();
-/// let mut b = Node::new("B", &table, MigrationTable::<4>::new()).unwrap();
+/// let mut a = Node::new("A", &table, MoveTable::<4>::new()).unwrap();
+/// let mut b = Node::new("B", &table, MoveTable::<4>::new()).unwrap();
 /// let key = b"app:billing:invoice:1";
 /// let up = |_: &str| false;
 ///
@@ -205,7 +205,7 @@ impl<'n> WriteVerdict<'n> {
 /// let _ = a.commit_move(b"app:billing:", epoch)?; // persist A, then announce
 /// assert_eq!(a.verdict(key, up), WriteVerdict::Misdirected { target: "B" });
 /// assert!(b.verdict(key, up).is_accept()); // adopted: no loop back to A
-/// # Ok::<(), kevy_scope::MigrationError>(())
+/// # Ok::<(), kevy_scope::MoveError>(())
 /// ```
 #[derive(Clone)]
 pub struct Node<T, R> {
@@ -224,9 +224,9 @@ pub struct Node<T, R> {
 /// acknowledged there) before any key is shipped.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A").with_fallback("F")]).unwrap();
-/// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
 /// let started = a.start_move(b"a:x:", "B").unwrap().into_inner();
 /// assert_eq!(started.prepare.as_ref().map(|f| f.as_str()), Some("F"));
 /// ```
@@ -255,8 +255,7 @@ struct Region<'n> {
 /// up what it adopted on news.
 fn aborts(r: RecordRef<'_>, news: &Announcement<'_>, adopted_too: bool) -> bool {
     let state = &r.record.state;
-    let took =
-        r.record.phase == Phase::Migrated || (adopted_too && r.record.phase == Phase::Adopted);
+    let took = r.record.phase == Phase::Moved || (adopted_too && r.record.phase == Phase::Adopted);
     let committed = took && state.from != state.to;
     committed && news.status == MoveStatus::Aborted && state.from.as_str() == news.id.from
 }
@@ -275,8 +274,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// [`Node::restore`](Node::restore)).
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// assert!(Node::new("", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).is_err());
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// assert!(Node::new("", OwnershipTable::<1>::new(), MoveTable::<1>::new()).is_err());
     /// ```
     pub fn new(id: &str, table: T, moves: R) -> Result<Self, NodeIdError> {
         Ok(Self {
@@ -293,9 +292,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// knew from its peers ([`Driver`](crate::Driver), "Recovery").
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let a = Node::quarantined("A", &t, MigrationTable::<1>::new()).unwrap();
+    /// let a = Node::quarantined("A", &t, MoveTable::<1>::new()).unwrap();
     /// assert_eq!(a.verdict(b"a:1", |_| false), WriteVerdict::Unavailable);
     /// assert!(a.verdict(b"free", |_| false).is_accept());
     /// ```
@@ -358,14 +357,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Its moves ended or known to a peer are at or below `heard`; those
     /// in flight that no peer heard of were started one after another
     /// above it, at most `MAX_IN_FLIGHT` of them.
-    pub(crate) fn recovery_fence(&self, heard: Epoch) -> Result<Epoch, MigrationError> {
+    pub(crate) fn recovery_fence(&self, heard: Epoch) -> Result<Epoch, MoveError> {
         heard
             .max(self.known_epoch())
             .get()
             .checked_add(R::MAX_IN_FLIGHT)
             .and_then(|e| e.checked_add(1))
             .map(Epoch::new)
-            .ok_or(MigrationError::EpochExhausted)
+            .ok_or(MoveError::EpochExhausted)
     }
 
     /// Learns, while quarantined, one item of a peer's [`Node::news`]:
@@ -374,31 +373,28 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// refuses: outside recovery, a node knows those first-hand). A move
     /// of its own reported in flight is in flight again, and is resolved
     /// through its target once recovery ends.
-    pub(crate) fn recover(
-        &mut self,
-        news: &Announcement<'_>,
-    ) -> Result<Durable<()>, MigrationError> {
+    pub(crate) fn recover(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MoveError> {
         let id = news.id;
         check_prefix::<R>(id.prefix)?;
-        let checked = MigrationState::new(id.from, id.to)?;
+        let checked = Handover::new(id.from, id.to)?;
         if !self.quarantined || id.epoch == Epoch::ZERO {
             return Ok(Durable::unchanged(()));
         }
         let me = self.id();
         let (phase, state) = match news.status {
-            MoveStatus::InFlight if id.from == me => (Phase::Migrating, checked),
+            MoveStatus::InFlight if id.from == me => (Phase::Moving, checked),
             MoveStatus::InFlight => (Phase::Pending, checked),
             MoveStatus::Committed if id.to == me => (Phase::Adopted, checked),
-            MoveStatus::Committed => (Phase::Migrated, checked),
-            MoveStatus::Aborted if id.from == me => (Phase::Adopted, MigrationState::new(me, me)?),
-            MoveStatus::Aborted => (Phase::Migrated, MigrationState::new(id.from, id.from)?),
+            MoveStatus::Committed => (Phase::Moved, checked),
+            MoveStatus::Aborted if id.from == me => (Phase::Adopted, Handover::new(me, me)?),
+            MoveStatus::Aborted => (Phase::Moved, Handover::new(id.from, id.from)?),
         };
         let region = self.region(id.prefix);
         if region.epoch > id.epoch {
             return Ok(Durable::unchanged(()));
         }
         if region.epoch == id.epoch {
-            let open = |p: Phase| matches!(p, Phase::Migrating | Phase::Pending);
+            let open = |p: Phase| matches!(p, Phase::Moving | Phase::Pending);
             match region.record.filter(|r| r.prefix == id.prefix) {
                 // Its end, told by another peer, replaces a move in flight.
                 Some(r) if open(r.record.phase) && !open(phase) => {}
@@ -420,31 +416,31 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// question asked after this fence (`Request::Recheck`, which the
     /// driver sends for it); an earlier `+OK` or `Committed` may be from
     /// before the loss, and [`Node::resolve_move`] refuses it as
-    /// [`MigrationError::TargetRecovered`]. Persist (when asked to)
+    /// [`MoveError::TargetRecovered`]. Persist (when asked to)
     /// before answering with [`Node::news`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// # use kevy_scope::{Epoch, MoveError, MoveTable, MoveId, Node, OwnershipTable, Outcome, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"c:", "C")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B")?.into_inner().epoch;
     /// // B lost its records; its recovery fences A.
     /// assert!(a.fence("B", Epoch::new(9))?.must_persist());
     /// // Nothing at or below the fence lands here any more.
     /// let late = MoveId { prefix: b"c:", from: "C", to: "A", epoch: Epoch::new(9) };
-    /// assert!(matches!(a.check_ingest(&late), Err(MigrationError::Stale { .. })));
+    /// assert!(matches!(a.check_ingest(&late), Err(MoveError::Stale { .. })));
     /// // B's +OK from before it lost its records no longer commits A's move.
-    /// assert_eq!(a.commit_move(b"a:", epoch), Err(MigrationError::TargetRecovered));
+    /// assert_eq!(a.commit_move(b"a:", epoch), Err(MoveError::TargetRecovered));
     /// let _ = a.resolve_move(b"a:", epoch, Outcome::Aborted { fence: Epoch::new(9) })?;
-    /// # Ok::<(), MigrationError>(())
+    /// # Ok::<(), MoveError>(())
     /// ```
-    pub fn fence(&mut self, from: &str, epoch: Epoch) -> Result<Durable<()>, MigrationError> {
+    pub fn fence(&mut self, from: &str, epoch: Epoch) -> Result<Durable<()>, MoveError> {
         self.refuse_quarantine()?;
-        validate_node_id(from).map_err(MigrationError::InvalidNodeId)?;
+        validate_node_id(from).map_err(MoveError::InvalidNodeId)?;
         let mut changed = epoch > self.seen;
         self.seen = self.seen.max(epoch);
         self.moves.update(|r| {
-            if r.phase == Phase::Migrating && !r.doubt && r.epoch < epoch && r.state.to == *from {
+            if r.phase == Phase::Moving && !r.doubt && r.epoch < epoch && r.state.to == *from {
                 r.doubt = true;
                 changed = true;
             }
@@ -460,9 +456,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// newest news it holds. A recovering peer asks every node for it.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// assert_eq!(a.known_epoch(), Epoch::new(1));
     /// ```
@@ -476,18 +472,18 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// recovering peer learns from it after the fence.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, MoveStatus, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// assert_eq!(a.news().map(|n| n.status).collect::<Vec<_>>(), [MoveStatus::InFlight]);
     /// ```
     pub fn news(&self) -> impl Iterator<Item = Announcement<'_>> + '_ {
         self.records().map(|(phase, id)| {
             let status = match phase {
-                Phase::Migrating | Phase::Pending => MoveStatus::InFlight,
-                Phase::Migrated | Phase::Adopted if id.from == id.to => MoveStatus::Aborted,
-                Phase::Migrated | Phase::Adopted => MoveStatus::Committed,
+                Phase::Moving | Phase::Pending => MoveStatus::InFlight,
+                Phase::Moved | Phase::Adopted if id.from == id.to => MoveStatus::Aborted,
+                Phase::Moved | Phase::Adopted => MoveStatus::Committed,
             };
             Announcement { id, status }
         })
@@ -496,8 +492,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Whether the node's records are lost and not yet recovered.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert!(!n.is_quarantined());
     /// ```
     #[must_use]
@@ -508,8 +504,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// This node's id.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert_eq!(n.id(), "A");
     /// ```
     #[must_use]
@@ -521,8 +517,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// move takes the one after.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert_eq!(n.epoch(), Epoch::ZERO);
     /// ```
     #[must_use]
@@ -533,8 +529,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The static table.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert!(n.table().is_empty());
     /// ```
     #[must_use]
@@ -545,8 +541,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// The move records.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable};
-    /// let n = Node::new("A", OwnershipTable::<1>::new(), MigrationTable::<1>::new()).unwrap();
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
+    /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
     /// assert!(n.moves().is_empty());
     /// ```
     #[must_use]
@@ -559,16 +555,16 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// resolve them ([`Node::resolve_move`]).
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// let open: Vec<_> = a.in_flight().map(|m| (m.prefix, m.to)).collect();
     /// assert_eq!(open, [(&b"a:"[..], "B")]);
     /// ```
     pub fn in_flight(&self) -> impl Iterator<Item = MoveId<'_>> + '_ {
         self.records()
-            .filter(|(phase, _)| *phase == Phase::Migrating)
+            .filter(|(phase, _)| *phase == Phase::Moving)
             .map(|(_, id)| id)
     }
 
@@ -576,11 +572,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// move's source and target (for a settled record, `to` is the owner).
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Phase, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
-    /// assert_eq!(a.records().next().map(|(phase, m)| (phase, m.epoch.get())), Some((Phase::Migrating, 1)));
+    /// assert_eq!(a.records().next().map(|(phase, m)| (phase, m.epoch.get())), Some((Phase::Moving, 1)));
     /// ```
     pub fn records(&self) -> impl Iterator<Item = (Phase, MoveId<'_>)> + '_ {
         self.moves.records().map(|r| {
@@ -602,9 +598,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// missed one learns it, and learns later news in order.
     ///
     /// ```
-    /// # use kevy_scope::{Announcement, MigrationTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Announcement, MoveTable, MoveStatus, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
     /// let _ = a.commit_move(b"a:", epoch).unwrap();
     /// let news: Vec<Announcement> = a.announcements().collect();
@@ -616,7 +612,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         self.records().filter_map(move |(phase, id)| {
             let status = match phase {
                 // Its own committed move.
-                Phase::Migrated if id.from == me => MoveStatus::Committed,
+                Phase::Moved if id.from == me => MoveStatus::Committed,
                 // Its own aborted move.
                 Phase::Adopted if id.from == me => MoveStatus::Aborted,
                 // The move that gave it the prefix.
@@ -643,12 +639,12 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// tells which static writers the quorum service flags down.
     /// No allocation; one lookup in the static table (a hash probe for
     /// `OwnershipTable`) and, for a key the records' sieve lets through
-    /// (a byte or two read; see `MigrationTable`), one pass over the records.
+    /// (a byte or two read; see `MoveTable`), one pass over the records.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A").with_fallback("F")]).unwrap();
-    /// let f = Node::new("F", &t, MigrationTable::<1>::new()).unwrap();
+    /// let f = Node::new("F", &t, MoveTable::<1>::new()).unwrap();
     /// assert_eq!(f.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { target: "A" });
     /// assert_eq!(f.verdict(b"a:1", |id| id == "A"), WriteVerdict::Accept);
     /// assert_eq!(f.verdict(b"other", |_| false), WriteVerdict::Accept);
@@ -681,7 +677,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         }
         let state = &r.record.state;
         match r.record.phase {
-            Phase::Migrating => WriteVerdict::Quiesced {
+            Phase::Moving => WriteVerdict::Quiesced {
                 target: state.to.as_str(),
             },
             Phase::Adopted => WriteVerdict::Accept,
@@ -693,7 +689,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             Phase::Pending => WriteVerdict::Misdirected {
                 target: state.from.as_str(),
             },
-            Phase::Migrated => {
+            Phase::Moved => {
                 let owner = state.to.as_str();
                 // Stand in for the static writer where the newest news
                 // names it the owner again.
@@ -741,9 +737,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         self.moves.records().find(|r| r.prefix == prefix)
     }
 
-    fn refuse_quarantine(&self) -> Result<(), MigrationError> {
+    fn refuse_quarantine(&self) -> Result<(), MoveError> {
         if self.quarantined {
-            Err(MigrationError::Quarantined)
+            Err(MoveError::Quarantined)
         } else {
             Ok(())
         }
@@ -751,16 +747,16 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// Refuses a prefix that nests with (or equals) a move out of this
     /// node in flight.
-    fn refuse_overlap_in_flight(&self, prefix: &[u8]) -> Result<(), MigrationError> {
+    fn refuse_overlap_in_flight(&self, prefix: &[u8]) -> Result<(), MoveError> {
         for r in self.moves.records() {
-            if r.record.phase != Phase::Migrating {
+            if r.record.phase != Phase::Moving {
                 continue;
             }
             if r.prefix == prefix {
-                return Err(MigrationError::AlreadyMigrating);
+                return Err(MoveError::AlreadyMoving);
             }
             if prefix.starts_with(r.prefix) || r.prefix.starts_with(prefix) {
-                return Err(MigrationError::OverlapsMoveInFlight);
+                return Err(MoveError::OverlapsMoveInFlight);
             }
         }
         Ok(())
@@ -768,7 +764,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// Stores `record` for `prefix` and drops the older records inside it,
     /// which it supersedes.
-    fn settle(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+    fn settle(&mut self, prefix: &[u8], record: Record) -> Result<(), MoveError> {
         let epoch = record.epoch;
         self.moves.insert(prefix, record)?;
         self.moves.retain(|r| {
@@ -789,28 +785,24 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// and on a full record table.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(b.start_move(b"a:", "C").unwrap_err(), MigrationError::NotOwner);
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(a.start_move(b"a:", "A").unwrap_err(), MigrationError::SameNode);
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
+    /// assert_eq!(b.start_move(b"a:", "C").unwrap_err(), MoveError::NotOwner);
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+    /// assert_eq!(a.start_move(b"a:", "A").unwrap_err(), MoveError::SameNode);
     /// assert!(a.start_move(b"a:x:", "B").is_ok()); // a sub-prefix
     /// ```
-    pub fn start_move(
-        &mut self,
-        prefix: &[u8],
-        to: &str,
-    ) -> Result<Durable<Started>, MigrationError> {
+    pub fn start_move(&mut self, prefix: &[u8], to: &str) -> Result<Durable<Started>, MoveError> {
         self.refuse_quarantine()?;
-        validate_node_id(to).map_err(MigrationError::InvalidNodeId)?;
+        validate_node_id(to).map_err(MoveError::InvalidNodeId)?;
         if to == self.id() {
-            return Err(MigrationError::SameNode);
+            return Err(MoveError::SameNode);
         }
         self.refuse_overlap_in_flight(prefix)?;
         // Recovery counts on it (`Node::recovery_fence`).
         if self.in_flight().count() >= R::MAX_IN_FLIGHT as usize {
-            return Err(MigrationError::Full {
+            return Err(MoveError::Full {
                 capacity: R::MAX_IN_FLIGHT as usize,
             });
         }
@@ -818,11 +810,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         if region.owner != Some(self.id()) {
             let moved = region
                 .record
-                .is_some_and(|r| r.prefix == prefix && r.record.phase == Phase::Migrated);
+                .is_some_and(|r| r.prefix == prefix && r.record.phase == Phase::Moved);
             return Err(if moved {
-                MigrationError::AlreadyMigrated
+                MoveError::AlreadyMoved
             } else {
-                MigrationError::NotOwner
+                MoveError::NotOwner
             });
         }
         let given_away_inside = self.moves.records().any(|r| {
@@ -832,7 +824,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 && r.record.owner() != self.id()
         });
         if given_away_inside {
-            return Err(MigrationError::NotOwner);
+            return Err(MoveError::NotOwner);
         }
         // Above every epoch it knows of, news included: a target's fence
         // is more often below it than above.
@@ -841,15 +833,15 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             .seen
             .max(newest.unwrap_or(Epoch::ZERO))
             .next()
-            .ok_or(MigrationError::EpochExhausted)?;
-        let state = MigrationState::new(self.id(), to)?;
+            .ok_or(MoveError::EpochExhausted)?;
+        let state = Handover::new(self.id(), to)?;
         let prepare = self
             .scope_of(prefix)
             .filter(|s| s.writer() == self.id())
             .and_then(|s| s.fallback())
             .and_then(|f| NodeId::new(f).ok());
         self.moves
-            .insert(prefix, Record::new(Phase::Migrating, epoch, state))?;
+            .insert(prefix, Record::new(Phase::Moving, epoch, state))?;
         self.seen = epoch;
         Ok(Durable::changed(Started { epoch, prepare }))
     }
@@ -859,19 +851,15 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// [`resolve_move`](Node::resolve_move) with [`Outcome::Committed`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// assert_eq!(a.commit_move(b"a:", Epoch::new(1)).unwrap_err(), MigrationError::NotInFlight);
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+    /// assert_eq!(a.commit_move(b"a:", Epoch::new(1)).unwrap_err(), MoveError::NotInFlight);
     /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
     /// assert!(a.commit_move(b"a:", epoch).unwrap().must_persist());
     /// assert!(!a.commit_move(b"a:", epoch).unwrap().must_persist()); // a repeat
     /// ```
-    pub fn commit_move(
-        &mut self,
-        prefix: &[u8],
-        epoch: Epoch,
-    ) -> Result<Durable<()>, MigrationError> {
+    pub fn commit_move(&mut self, prefix: &[u8], epoch: Epoch) -> Result<Durable<()>, MoveError> {
         self.resolve_move(prefix, epoch, Outcome::Committed)
     }
 
@@ -881,10 +869,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// cannot abort on its own, since the target may have adopted.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
     /// // The ingest was lost; A asks B what became of the move.
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch };
@@ -898,7 +886,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         prefix: &[u8],
         epoch: Epoch,
         outcome: Outcome,
-    ) -> Result<Durable<()>, MigrationError> {
+    ) -> Result<Durable<()>, MoveError> {
         self.resolve(prefix, epoch, outcome, false)
     }
 
@@ -906,9 +894,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// its outcome is asked again, of the target as it is since it
     /// recovered (`Request::Recheck`).
     pub(crate) fn in_doubt(&self, epoch: Epoch) -> bool {
-        self.moves.records().any(|r| {
-            r.record.doubt && r.record.epoch == epoch && r.record.phase == Phase::Migrating
-        })
+        self.moves
+            .records()
+            .any(|r| r.record.doubt && r.record.epoch == epoch && r.record.phase == Phase::Moving)
     }
 
     /// [`Node::resolve_move`]; `rechecked`: the outcome answers a question
@@ -920,28 +908,28 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         epoch: Epoch,
         outcome: Outcome,
         rechecked: bool,
-    ) -> Result<Durable<()>, MigrationError> {
+    ) -> Result<Durable<()>, MoveError> {
         self.refuse_quarantine()?;
         let (phase, to, doubt) = match self.exact(prefix) {
             Some(r) if r.record.epoch == epoch => {
                 (r.record.phase, r.record.state.to.clone(), r.record.doubt)
             }
-            _ => return Err(MigrationError::NotInFlight),
+            _ => return Err(MoveError::NotInFlight),
         };
         if doubt && outcome == Outcome::Committed && !rechecked {
-            return Err(MigrationError::TargetRecovered);
+            return Err(MoveError::TargetRecovered);
         }
         match (phase, outcome) {
-            (Phase::Migrating, Outcome::Committed) => {
-                let state = MigrationState {
+            (Phase::Moving, Outcome::Committed) => {
+                let state = Handover {
                     from: self.id.clone(),
                     to,
                 };
-                self.settle(prefix, Record::new(Phase::Migrated, epoch, state))?;
+                self.settle(prefix, Record::new(Phase::Moved, epoch, state))?;
             }
-            (Phase::Migrating, Outcome::Aborted { fence }) => {
+            (Phase::Moving, Outcome::Aborted { fence }) => {
                 // From itself to itself: an abort, not an adoption.
-                let state = MigrationState {
+                let state = Handover {
                     from: self.id.clone(),
                     to: self.id.clone(),
                 };
@@ -949,10 +937,10 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 self.seen = self.seen.max(fence);
             }
             // A repeat of the step that resolved it.
-            (Phase::Migrated, Outcome::Committed) | (Phase::Adopted, Outcome::Aborted { .. }) => {
+            (Phase::Moved, Outcome::Committed) | (Phase::Adopted, Outcome::Aborted { .. }) => {
                 return Ok(Durable::unchanged(()));
             }
-            _ => return Err(MigrationError::NotInFlight),
+            _ => return Err(MoveError::NotInFlight),
         }
         Ok(Durable::changed(()))
     }
@@ -967,26 +955,26 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// node has used, adopted or fenced (or its newest news of the prefix), and when the records are full.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, Ingest, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, Ingest, MoveError, MoveTable, MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let stray = MoveId { prefix: b"a:", from: "C", to: "B", epoch: Epoch::new(5) };
-    /// assert_eq!(b.check_ingest(&stray), Err(MigrationError::SenderNotOwner));
+    /// assert_eq!(b.check_ingest(&stray), Err(MoveError::SenderNotOwner));
     /// let id = MoveId { from: "A", ..stray };
     /// assert_eq!(b.check_ingest(&id), Ok(Ingest::Apply));
     /// let _ = b.adopt(&id)?;
     /// assert_eq!(b.check_ingest(&id), Ok(Ingest::AlreadyAdopted));
-    /// # Ok::<(), MigrationError>(())
+    /// # Ok::<(), MoveError>(())
     /// ```
-    pub fn check_ingest(&self, id: &MoveId<'_>) -> Result<Ingest, MigrationError> {
+    pub fn check_ingest(&self, id: &MoveId<'_>) -> Result<Ingest, MoveError> {
         self.refuse_quarantine()?;
         check_prefix::<R>(id.prefix)?;
-        validate_node_id(id.from).map_err(MigrationError::InvalidNodeId)?;
+        validate_node_id(id.from).map_err(MoveError::InvalidNodeId)?;
         if id.to != self.id() {
-            return Err(MigrationError::WrongTarget);
+            return Err(MoveError::WrongTarget);
         }
         if id.from == self.id() {
-            return Err(MigrationError::SameNode);
+            return Err(MoveError::SameNode);
         }
         let exact = self.exact(id.prefix);
         let this_move = |phase: Phase| {
@@ -1000,7 +988,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             return Ok(Ingest::AlreadyAdopted);
         }
         self.refuse_overlap_in_flight(id.prefix)
-            .map_err(|_| MigrationError::OverlapsMoveInFlight)?;
+            .map_err(|_| MoveError::OverlapsMoveInFlight)?;
         // A fallback that is also the target heard of this very move.
         let heard = this_move(Phase::Pending);
         // Above every epoch this node has fenced or used, and above its
@@ -1009,12 +997,12 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         let known = self.seen.max(region.epoch);
         let fenced = id.epoch < known || (id.epoch == known && !heard);
         if fenced && !crate::mutants::epochs_ignored() {
-            return Err(MigrationError::Stale { known });
+            return Err(MoveError::Stale { known });
         }
         match region.owner {
-            Some(owner) if owner == self.id() => return Err(MigrationError::AlreadyOwner),
+            Some(owner) if owner == self.id() => return Err(MoveError::AlreadyOwner),
             Some(owner) if owner == id.from => {}
-            _ => return Err(MigrationError::SenderNotOwner),
+            _ => return Err(MoveError::SenderNotOwner),
         }
         self.moves.room_for(id.prefix)?;
         Ok(Ingest::Apply)
@@ -1025,20 +1013,20 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// on. Persist, then answer `+OK`. A repeat changes nothing.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationError, MigrationTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveError, MoveTable, MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// assert!(b.adopt(&id)?.must_persist());
     /// assert!(b.verdict(b"a:1", |_| false).is_accept());
     /// assert!(!b.adopt(&id)?.must_persist());
-    /// # Ok::<(), MigrationError>(())
+    /// # Ok::<(), MoveError>(())
     /// ```
-    pub fn adopt(&mut self, id: &MoveId<'_>) -> Result<Durable<()>, MigrationError> {
+    pub fn adopt(&mut self, id: &MoveId<'_>) -> Result<Durable<()>, MoveError> {
         if self.check_ingest(id)? == Ingest::AlreadyAdopted {
             return Ok(Durable::unchanged(()));
         }
-        let state = MigrationState::new(id.from, self.id())?;
+        let state = Handover::new(id.from, self.id())?;
         self.settle(id.prefix, Record::new(Phase::Adopted, id.epoch, state))?;
         self.seen = self.seen.max(id.epoch);
         Ok(Durable::changed(()))
@@ -1050,18 +1038,18 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// [`Outcome::Aborted`]. Persist before answering when asked to.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MigrationTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, MoveId, Node, OwnershipTable, Outcome, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut b = Node::new("B", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// let _ = b.adopt(&id).unwrap();
     /// assert_eq!(b.move_outcome(&id).unwrap().into_inner(), Outcome::Committed);
     /// ```
-    pub fn move_outcome(&mut self, id: &MoveId<'_>) -> Result<Durable<Outcome>, MigrationError> {
+    pub fn move_outcome(&mut self, id: &MoveId<'_>) -> Result<Durable<Outcome>, MoveError> {
         self.refuse_quarantine()?;
         check_prefix::<R>(id.prefix)?;
         if id.to != self.id() {
-            return Err(MigrationError::WrongTarget);
+            return Err(MoveError::WrongTarget);
         }
         let region = self.region(id.prefix);
         let mut pending = false;
@@ -1078,8 +1066,8 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
         let mut changed = id.epoch > self.seen;
         if pending {
             // The exemption `check_ingest` gives a heard-of move ends here.
-            let state = MigrationState::new(id.from, id.from)?;
-            self.settle(id.prefix, Record::new(Phase::Migrated, id.epoch, state))?;
+            let state = Handover::new(id.from, id.from)?;
+            self.settle(id.prefix, Record::new(Phase::Moved, id.epoch, state))?;
             changed = true;
         }
         self.seen = self.seen.max(id.epoch);
@@ -1096,30 +1084,30 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// of a move's end and redirects straight to the owner. News is a fact
     /// its source vouched for, so newer news is taken from whoever brings
     /// it, even when the node missed the moves before it (it can only send
-    /// clients to a newer owner). Older news ([`MigrationError::Stale`]),
+    /// clients to a newer owner). Older news ([`MoveError::Stale`]),
     /// and news of someone else moving a prefix this node owns
-    /// ([`MigrationError::SenderNotOwner`]), change nothing; a repeat
+    /// ([`MoveError::SenderNotOwner`]), change nothing; a repeat
     /// changes nothing. A node learns it owns a prefix only by ingesting
     /// it.
     ///
     /// ```
     /// # use kevy_scope::*;
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut c = Node::new("C", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut c = Node::new("C", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed })?;
     /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { target: "B" });
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let stray = MoveId { from: "X", epoch: Epoch::new(2), ..id };
     /// let err = a.learn(&Announcement { id: stray, status: MoveStatus::Committed });
-    /// assert_eq!(err.unwrap_err(), MigrationError::SenderNotOwner); // A owns a:
-    /// # Ok::<(), MigrationError>(())
+    /// assert_eq!(err.unwrap_err(), MoveError::SenderNotOwner); // A owns a:
+    /// # Ok::<(), MoveError>(())
     /// ```
-    pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MigrationError> {
+    pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MoveError> {
         self.refuse_quarantine()?;
         let id = news.id;
         check_prefix::<R>(id.prefix)?;
-        let state = MigrationState::new(id.from, id.to)?;
+        let state = Handover::new(id.from, id.to)?;
         if id.from == self.id() || news.owner() == Some(self.id()) {
             // Its own move, or ownership it would hold only by ingesting.
             return Ok(Durable::unchanged(()));
@@ -1129,11 +1117,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             // (or used): taking it as heard-of would let `check_ingest`'s
             // exemption through the fence. The fence holds whatever news
             // arrives after it; the source retries above it.
-            return Err(MigrationError::Stale { known: self.seen });
+            return Err(MoveError::Stale { known: self.seen });
         }
         let region = self.region(id.prefix);
         if region.epoch > id.epoch {
-            return Err(MigrationError::Stale {
+            return Err(MoveError::Stale {
                 known: region.epoch,
             });
         }
@@ -1148,7 +1136,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
                 Some(r) if aborts(r, news, false) => {}
                 Some(_) => return Ok(Durable::unchanged(())),
                 None => {
-                    return Err(MigrationError::Stale {
+                    return Err(MoveError::Stale {
                         known: region.epoch,
                     });
                 }
@@ -1157,14 +1145,14 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
             // It owns the prefix (or is moving it) and gave nothing away:
             // news of someone else moving it contradicts what it knows
             // first-hand.
-            return Err(MigrationError::SenderNotOwner);
+            return Err(MoveError::SenderNotOwner);
         }
         let record = match news.status {
             MoveStatus::InFlight => Record::new(Phase::Pending, id.epoch, state),
-            MoveStatus::Committed => Record::new(Phase::Migrated, id.epoch, state),
+            MoveStatus::Committed => Record::new(Phase::Moved, id.epoch, state),
             MoveStatus::Aborted => {
-                let back = MigrationState::new(id.from, id.from)?;
-                Record::new(Phase::Migrated, id.epoch, back)
+                let back = Handover::new(id.from, id.from)?;
+                Record::new(Phase::Moved, id.epoch, back)
             }
         };
         self.settle(id.prefix, record)?;
@@ -1177,9 +1165,9 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// moved on its own are a unit of their own.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-    /// let mut a = Node::new("A", &t, MigrationTable::<2>::new()).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// assert!(a.transaction_scope([&b"a:x:1"[..], b"a:2"]).is_ok());
     /// let _ = a.start_move(b"a:x:", "B").unwrap();
     /// assert!(a.transaction_scope([&b"a:x:1"[..], b"a:2"]).is_err());

@@ -1,9 +1,9 @@
-//! Move records on one node: the reference's `MigrationTable` (moves out of
+//! Move records on one node: the reference's `MoveTable` (moves out of
 //! this node) plus what the node adopted and what it learned of other
 //! nodes' moves.
 //!
 //! Each record is a prefix, a [`Phase`], an [`Epoch`] and a
-//! [`MigrationState`] naming the node the prefix moves `from` and the node
+//! [`Handover`] naming the node the prefix moves `from` and the node
 //! it moves `to`. A prefix has at most one record: the latest this node
 //! knows. Records may nest: operator commands are runtime state, and a
 //! sub-prefix can move on its own.
@@ -18,40 +18,41 @@ use crate::bytes::{Lossy, starts_with};
 use crate::moves::messages::Epoch;
 use crate::node_id::{NodeId, NodeIdError};
 
-/// The longest prefix a fixed-capacity [`MigrationTable`] stores, in bytes.
-/// Longer operator input is refused with [`MigrationError::PrefixTooLong`].
+/// The longest prefix a fixed-capacity [`MoveTable`] stores, in bytes.
+/// Longer operator input is refused with [`MoveError::PrefixTooLong`].
 pub const MAX_PREFIX_LEN: usize = 48;
 
 /// Who a prefix moves from and to.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, NodeId};
-/// let mut t = MigrationTable::<4>::new();
-/// t.start(b"app:billing:", "A", "B").unwrap();
-/// let st = t.lookup_migrating(b"app:billing:").unwrap();
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"app:billing:", "A")]).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
+/// let _ = a.start_move(b"app:billing:", "B").unwrap();
+/// let (_, _, st) = a.moves().iter().next().unwrap();
 /// assert_eq!((st.from.as_str(), st.to.as_str()), ("A", "B"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct MigrationState {
+pub struct Handover {
     /// The node giving the prefix away.
     pub from: NodeId,
     /// The node receiving it.
     pub to: NodeId,
 }
 
-impl MigrationState {
+impl Handover {
     /// Validates and copies both ids.
     ///
     /// ```
-    /// # use kevy_scope::MigrationState;
-    /// assert!(MigrationState::new("A", "B").is_ok());
-    /// assert!(MigrationState::new("A", "").is_err());
+    /// # use kevy_scope::Handover;
+    /// assert!(Handover::new("A", "B").is_ok());
+    /// assert!(Handover::new("A", "").is_err());
     /// ```
-    pub fn new(from: &str, to: &str) -> Result<Self, MigrationError> {
+    pub fn new(from: &str, to: &str) -> Result<Self, MoveError> {
         Ok(Self {
-            from: NodeId::new(from).map_err(MigrationError::InvalidNodeId)?,
-            to: NodeId::new(to).map_err(MigrationError::InvalidNodeId)?,
+            from: NodeId::new(from).map_err(MoveError::InvalidNodeId)?,
+            to: NodeId::new(to).map_err(MoveError::InvalidNodeId)?,
         })
     }
 }
@@ -59,21 +60,21 @@ impl MigrationState {
 /// Where a record stands.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, Phase};
-/// let mut t = MigrationTable::<2>::new();
-/// t.start(b"p:", "A", "B").unwrap();
-/// t.commit(b"p:");
-/// assert_eq!(t.iter().map(|(_, phase, _)| phase).next(), Some(Phase::Migrated));
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+/// let _ = a.start_move(b"p:", "B").unwrap();
+/// assert_eq!(a.moves().iter().map(|(_, phase, _)| phase).next(), Some(Phase::Moving));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Phase {
     /// Outgoing, in flight: writes answer `-QUIESCED migrating to <to>`.
-    Migrating,
+    Moving,
     /// Settled elsewhere: `to` owns the prefix (this node's committed move,
     /// or one it learned); writes answer `-MISDIRECTED writer is <to>`.
-    Migrated,
+    Moved,
     /// Settled here: this node owns the prefix (it ingested it, or its own
     /// move of it was aborted) and accepts writes.
     Adopted,
@@ -86,25 +87,26 @@ pub enum Phase {
 /// Why a move command was refused.
 ///
 /// ```
-/// use kevy_scope::{MigrationError, MigrationTable};
-/// let mut t = MigrationTable::<4>::new();
-/// t.start(b"p:", "A", "B").unwrap();
-/// let err = t.start(b"p:", "A", "B").unwrap_err();
-/// assert_eq!(err, MigrationError::AlreadyMigrating);
+/// use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
+/// let _ = a.start_move(b"p:", "B").unwrap();
+/// let err = a.start_move(b"p:", "B").unwrap_err();
+/// assert_eq!(err, MoveError::AlreadyMoving);
 /// assert_eq!(err.to_string(), "migration for this prefix is already in flight");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
-pub enum MigrationError {
+pub enum MoveError {
     /// The move's target lost its records after the move started
     /// (`Node::fence`): a `Committed` that may be from before the loss is
     /// refused; the driver asks again (`Request::Recheck`).
     TargetRecovered,
     /// A move of this exact prefix is already in flight.
-    AlreadyMigrating,
+    AlreadyMoving,
     /// This exact prefix has already been moved away from this node.
-    AlreadyMigrated,
+    AlreadyMoved,
     /// The prefix is longer than the table stores.
     PrefixTooLong {
         /// The prefix's length.
@@ -151,11 +153,11 @@ pub enum MigrationError {
     Quarantined,
 }
 
-impl fmt::Display for MigrationError {
+impl fmt::Display for MoveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AlreadyMigrating => f.write_str("migration for this prefix is already in flight"),
-            Self::AlreadyMigrated => f.write_str("prefix has already been migrated"),
+            Self::AlreadyMoving => f.write_str("migration for this prefix is already in flight"),
+            Self::AlreadyMoved => f.write_str("prefix has already been migrated"),
             Self::PrefixTooLong { len, max } => {
                 write!(f, "prefix is {len} bytes, at most {max} can be stored")
             }
@@ -186,21 +188,21 @@ impl fmt::Display for MigrationError {
     }
 }
 
-impl core::error::Error for MigrationError {}
+impl core::error::Error for MoveError {}
 
 /// One record's data beside its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     pub(crate) phase: Phase,
-    /// A move out of this node (`Migrating`) whose target lost its
+    /// A move out of this node (`Moving`) whose target lost its
     /// records after it started: it ends only on the target's `Aborted`.
     pub(crate) doubt: bool,
     pub(crate) epoch: Epoch,
-    pub(crate) state: MigrationState,
+    pub(crate) state: Handover,
 }
 
 impl Record {
-    pub(crate) fn new(phase: Phase, epoch: Epoch, state: MigrationState) -> Self {
+    pub(crate) fn new(phase: Phase, epoch: Epoch, state: Handover) -> Self {
         Self {
             phase,
             doubt: false,
@@ -213,8 +215,8 @@ impl Record {
     /// says (for a move in flight, its source).
     pub(crate) fn owner(&self) -> &str {
         match self.phase {
-            Phase::Migrated | Phase::Adopted => self.state.to.as_str(),
-            Phase::Migrating | Phase::Pending => self.state.from.as_str(),
+            Phase::Moved | Phase::Adopted => self.state.to.as_str(),
+            Phase::Moving | Phase::Pending => self.state.from.as_str(),
         }
     }
 }
@@ -242,16 +244,16 @@ pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
-/// Storage for move records: [`MigrationTable`] (fixed capacity, no heap)
-/// or `MigrationTableBuf` (feature `alloc`). Sealed: the node logic relies
+/// Storage for move records: [`MoveTable`] (fixed capacity, no heap)
+/// or `MoveTableBuf` (feature `alloc`). Sealed: the node logic relies
 /// on its invariants.
 ///
 /// ```
-/// use kevy_scope::{MigrationTable, MoveRecords, Node, OwnershipTable};
+/// use kevy_scope::{MoveTable, MoveRecords, Node, OwnershipTable};
 /// fn node_with<R: MoveRecords>(moves: R) -> Node<OwnershipTable<'static, 1>, R> {
 ///     Node::new("A", OwnershipTable::new(), moves).unwrap()
 /// }
-/// assert!(node_with(MigrationTable::<2>::new()).moves().is_empty());
+/// assert!(node_with(MoveTable::<2>::new()).moves().is_empty());
 /// ```
 pub trait MoveRecords: sealed::Sealed {
     /// The longest prefix the store keeps.
@@ -267,10 +269,10 @@ pub trait MoveRecords: sealed::Sealed {
     /// Stores `record` for `prefix`, replacing the prefix's record if
     /// there is one.
     #[doc(hidden)]
-    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError>;
+    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MoveError>;
     /// Whether `insert(prefix, _)` would succeed.
     #[doc(hidden)]
-    fn room_for(&self, prefix: &[u8]) -> Result<(), MigrationError>;
+    fn room_for(&self, prefix: &[u8]) -> Result<(), MoveError>;
     #[doc(hidden)]
     fn get_mut(&mut self, prefix: &[u8]) -> Option<&mut Record>;
     #[doc(hidden)]
@@ -289,9 +291,9 @@ pub trait MoveRecords: sealed::Sealed {
 }
 
 /// Refuses a prefix longer than `S` keeps, before any other check.
-pub(crate) fn check_prefix<S: MoveRecords>(prefix: &[u8]) -> Result<(), MigrationError> {
+pub(crate) fn check_prefix<S: MoveRecords>(prefix: &[u8]) -> Result<(), MoveError> {
     if prefix.len() > S::MAX_PREFIX {
-        return Err(MigrationError::PrefixTooLong {
+        return Err(MoveError::PrefixTooLong {
             len: prefix.len(),
             max: S::MAX_PREFIX,
         });
@@ -318,7 +320,7 @@ pub(crate) fn exact<'r, S: MoveRecords + ?Sized>(
     store: &'r S,
     prefix: &[u8],
     phase: Phase,
-) -> Option<&'r MigrationState> {
+) -> Option<&'r Handover> {
     store
         .records()
         .find(|r| r.record.phase == phase && r.prefix == prefix)
@@ -331,15 +333,15 @@ pub(crate) fn start<S: MoveRecords + ?Sized>(
     prefix: &[u8],
     from: &str,
     to: &str,
-) -> Result<(), MigrationError> {
-    if exact(store, prefix, Phase::Migrating).is_some() {
-        return Err(MigrationError::AlreadyMigrating);
+) -> Result<(), MoveError> {
+    if exact(store, prefix, Phase::Moving).is_some() {
+        return Err(MoveError::AlreadyMoving);
     }
-    if exact(store, prefix, Phase::Migrated).is_some() {
-        return Err(MigrationError::AlreadyMigrated);
+    if exact(store, prefix, Phase::Moved).is_some() {
+        return Err(MoveError::AlreadyMoved);
     }
-    let state = MigrationState::new(from, to)?;
-    store.insert(prefix, Record::new(Phase::Migrating, Epoch::ZERO, state))
+    let state = Handover::new(from, to)?;
+    store.insert(prefix, Record::new(Phase::Moving, Epoch::ZERO, state))
 }
 
 /// Moves the record of `prefix` from phase `from` to phase `to`.
@@ -348,7 +350,7 @@ pub(crate) fn advance<S: MoveRecords + ?Sized>(
     prefix: &[u8],
     from: Phase,
     to: Phase,
-) -> Option<MigrationState> {
+) -> Option<Handover> {
     let record = store.get_mut(prefix)?;
     if record.phase != from {
         return None;
@@ -362,7 +364,7 @@ pub(crate) fn remove<S: MoveRecords + ?Sized>(
     store: &mut S,
     prefix: &[u8],
     phase: Phase,
-) -> Option<MigrationState> {
+) -> Option<Handover> {
     let state = exact(store, prefix, phase)?.clone();
     store.retain(|r| !(r.record.phase == phase && r.prefix == prefix));
     Some(state)
@@ -377,22 +379,20 @@ type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 /// of sieve let a node's write verdict turn away most keys that fall
 /// under no record with a byte or two read, before it scans the records.
 ///
-/// The reference's API (`start`, `commit`, `abort`, `lookup_*`, `match_*`)
-/// with its semantics, plus the incoming side used by
-/// [`Node`](crate::Node).
+/// A [`Node`](crate::Node) owns its table and changes it only through
+/// its move steps, under the epoch rules; from outside it is read-only.
 ///
 /// ```
-/// use kevy_scope::{MigrationError, MigrationTable};
-/// let mut t = MigrationTable::<4>::new();
-/// t.start(b"app:", "A", "B")?;
-/// t.start(b"app:billing:", "B", "C")?;
-/// assert_eq!(t.match_migrating(b"app:billing:x").map(|s| s.from.as_str()), Some("B"));
-/// assert_eq!(t.commit(b"app:").map(|s| s.to), Some("B".parse().unwrap()));
-/// assert_eq!(t.start(b"app:", "A", "B"), Err(MigrationError::AlreadyMigrated));
-/// # Ok::<(), MigrationError>(())
+/// use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// let t = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
+/// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
+/// let _ = a.start_move(b"app:billing:", "C")?;
+/// assert_eq!(a.start_move(b"app:billing:", "C").unwrap_err(), MoveError::AlreadyMoving);
+/// assert_eq!(a.moves().len(), 1);
+/// # Ok::<(), MoveError>(())
 /// ```
 #[derive(Clone, Default)]
-pub struct MigrationTable<const M: usize> {
+pub struct MoveTable<const M: usize> {
     /// Each record before its prefix: the verdict's scan then walks a
     /// pointer to the prefix bytes, in fewer instructions on a Cortex-M0
     /// (measured when the scan also read each prefix's last byte in line).
@@ -481,7 +481,7 @@ impl Sieve {
     }
 }
 
-impl<const M: usize> MigrationTable<M> {
+impl<const M: usize> MoveTable<M> {
     /// After any change to the prefixes. One copy, out of line: flash.
     #[inline(never)]
     fn resieve(&mut self) {
@@ -489,9 +489,9 @@ impl<const M: usize> MigrationTable<M> {
     }
 }
 
-impl<const M: usize> sealed::Sealed for MigrationTable<M> {}
+impl<const M: usize> sealed::Sealed for MoveTable<M> {}
 
-impl<const M: usize> MoveRecords for MigrationTable<M> {
+impl<const M: usize> MoveRecords for MoveTable<M> {
     const MAX_PREFIX: usize = MAX_PREFIX_LEN;
     // A move in flight holds a record.
     const MAX_IN_FLIGHT: u32 = if M < u32::MAX as usize {
@@ -506,26 +506,26 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
             .map(|(record, prefix)| RecordRef { prefix, record })
     }
 
-    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MoveError> {
         // One record per prefix, as in the unbounded table.
         if let Some(slot) = self.get_mut(prefix) {
             *slot = record;
             return Ok(());
         }
-        let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MigrationError::PrefixTooLong {
+        let prefix = PrefixBuf::from_slice(prefix).map_err(|_| MoveError::PrefixTooLong {
             len: prefix.len(),
             max: MAX_PREFIX_LEN,
         })?;
         self.records
             .push((record, prefix))
-            .map_err(|_| MigrationError::Full { capacity: M })?;
+            .map_err(|_| MoveError::Full { capacity: M })?;
         self.resieve();
         Ok(())
     }
 
-    fn room_for(&self, prefix: &[u8]) -> Result<(), MigrationError> {
+    fn room_for(&self, prefix: &[u8]) -> Result<(), MoveError> {
         if prefix.len() > MAX_PREFIX_LEN {
-            return Err(MigrationError::PrefixTooLong {
+            return Err(MoveError::PrefixTooLong {
                 len: prefix.len(),
                 max: MAX_PREFIX_LEN,
             });
@@ -534,7 +534,7 @@ impl<const M: usize> MoveRecords for MigrationTable<M> {
         if present || self.records.len() < M {
             Ok(())
         } else {
-            Err(MigrationError::Full { capacity: M })
+            Err(MoveError::Full { capacity: M })
         }
     }
 
@@ -568,112 +568,71 @@ macro_rules! record_api {
     () => {
         /// Marks `prefix` as moving from `from` to `to`: writes for it now
         /// answer `-QUIESCED`. Fails if that exact prefix is in flight
-        /// (`AlreadyMigrating`) or already moved (`AlreadyMigrated`), and on
+        /// (`AlreadyMoving`) or already moved (`AlreadyMoved`), and on
         /// bad input or a full table.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<1>::new();
-        /// assert!(t.start(b"p:", "A", "B").is_ok());
-        /// assert!(t.start(b"q:", "A", "B").is_err()); // full
-        /// ```
-        pub fn start(&mut self, prefix: &[u8], from: &str, to: &str) -> Result<(), MigrationError> {
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn start(
+            &mut self,
+            prefix: &[u8],
+            from: &str,
+            to: &str,
+        ) -> Result<(), MoveError> {
             start(self, prefix, from, to)
         }
 
         /// Commits the in-flight move of `prefix`, returning its state, or
         /// `None` when nothing was in flight.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<2>::new();
-        /// assert!(t.commit(b"p:").is_none());
-        /// t.start(b"p:", "A", "B").unwrap();
-        /// assert!(t.commit(b"p:").is_some());
-        /// assert!(t.lookup_migrated(b"p:").is_some());
-        /// ```
-        pub fn commit(&mut self, prefix: &[u8]) -> Option<MigrationState> {
-            advance(self, prefix, Phase::Migrating, Phase::Migrated)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn commit(&mut self, prefix: &[u8]) -> Option<Handover> {
+            advance(self, prefix, Phase::Moving, Phase::Moved)
         }
 
         /// Drops the in-flight move of `prefix` (committed records stay),
         /// returning it, or `None` when nothing was in flight.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<2>::new();
-        /// t.start(b"p:", "A", "B").unwrap();
-        /// assert!(t.abort(b"p:").is_some());
-        /// assert!(t.lookup_migrating(b"p:").is_none());
-        /// ```
-        pub fn abort(&mut self, prefix: &[u8]) -> Option<MigrationState> {
-            remove(self, prefix, Phase::Migrating)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn abort(&mut self, prefix: &[u8]) -> Option<Handover> {
+            remove(self, prefix, Phase::Moving)
         }
 
         /// The in-flight move of exactly `prefix`.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<2>::new();
-        /// t.start(b"p:", "A", "B").unwrap();
-        /// assert!(t.lookup_migrating(b"p:").is_some());
-        /// assert!(t.lookup_migrating(b"p").is_none());
-        /// ```
         #[must_use]
-        pub fn lookup_migrating(&self, prefix: &[u8]) -> Option<&MigrationState> {
-            exact(self, prefix, Phase::Migrating)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn lookup_migrating(&self, prefix: &[u8]) -> Option<&Handover> {
+            exact(self, prefix, Phase::Moving)
         }
 
         /// The committed move of exactly `prefix`.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let t = MigrationTable::<2>::new();
-        /// assert!(t.lookup_migrated(b"p:").is_none());
-        /// ```
         #[must_use]
-        pub fn lookup_migrated(&self, prefix: &[u8]) -> Option<&MigrationState> {
-            exact(self, prefix, Phase::Migrated)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn lookup_migrated(&self, prefix: &[u8]) -> Option<&Handover> {
+            exact(self, prefix, Phase::Moved)
         }
 
         /// The in-flight move with the longest prefix of `key`.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<2>::new();
-        /// t.start(b"app:", "A", "B").unwrap();
-        /// assert!(t.match_migrating(b"app:x").is_some());
-        /// ```
         #[must_use]
-        pub fn match_migrating(&self, key: &[u8]) -> Option<&MigrationState> {
-            longest_match(self, key, |r| r.record.phase == Phase::Migrating)
-                .map(|r| &r.record.state)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn match_migrating(&self, key: &[u8]) -> Option<&Handover> {
+            longest_match(self, key, |r| r.record.phase == Phase::Moving).map(|r| &r.record.state)
         }
 
         /// The committed move with the longest prefix of `key`.
-        ///
-        /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// let mut t = MigrationTable::<2>::new();
-        /// t.start(b"app:", "A", "B").unwrap();
-        /// t.commit(b"app:");
-        /// assert_eq!(t.match_migrated(b"app:x").map(|s| s.to.as_str()), Some("B"));
-        /// ```
         #[must_use]
-        pub fn match_migrated(&self, key: &[u8]) -> Option<&MigrationState> {
-            longest_match(self, key, |r| r.record.phase == Phase::Migrated).map(|r| &r.record.state)
+        #[allow(dead_code)] // compat and the unit tests only
+        pub(crate) fn match_migrated(&self, key: &[u8]) -> Option<&Handover> {
+            longest_match(self, key, |r| r.record.phase == Phase::Moved).map(|r| &r.record.state)
         }
 
         /// Every record: prefix, phase and state.
         ///
         /// ```
-        /// # use kevy_scope::{MigrationTable, Phase};
-        /// let mut t = MigrationTable::<2>::new();
-        /// t.start(b"p:", "A", "B").unwrap();
-        /// let phases: Vec<Phase> = t.iter().map(|(_, phase, _)| phase).collect();
-        /// assert_eq!(phases, [Phase::Migrating]);
+        /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
+        /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
+        /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+        /// let _ = a.start_move(b"p:", "B").unwrap();
+        /// let phases: Vec<Phase> = a.moves().iter().map(|(_, phase, _)| phase).collect();
+        /// assert_eq!(phases, [Phase::Moving]);
         /// ```
-        pub fn iter(&self) -> impl Iterator<Item = (&[u8], Phase, &MigrationState)> + '_ {
+        pub fn iter(&self) -> impl Iterator<Item = (&[u8], Phase, &Handover)> + '_ {
             self.records()
                 .map(|r| (r.prefix, r.record.phase, &r.record.state))
         }
@@ -681,8 +640,8 @@ macro_rules! record_api {
         /// The number of records in every phase.
         ///
         /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// assert_eq!(MigrationTable::<2>::new().len(), 0);
+        /// # use kevy_scope::MoveTable;
+        /// assert_eq!(MoveTable::<2>::new().len(), 0);
         /// ```
         #[must_use]
         pub fn len(&self) -> usize {
@@ -692,8 +651,8 @@ macro_rules! record_api {
         /// Whether there are no records.
         ///
         /// ```
-        /// # use kevy_scope::MigrationTable;
-        /// assert!(MigrationTable::<2>::new().is_empty());
+        /// # use kevy_scope::MoveTable;
+        /// assert!(MoveTable::<2>::new().is_empty());
         /// ```
         #[must_use]
         pub fn is_empty(&self) -> bool {
@@ -704,12 +663,12 @@ macro_rules! record_api {
 #[cfg(feature = "alloc")]
 pub(crate) use record_api;
 
-impl<const M: usize> MigrationTable<M> {
+impl<const M: usize> MoveTable<M> {
     /// An empty table.
     ///
     /// ```
-    /// # use kevy_scope::MigrationTable;
-    /// static EMPTY: MigrationTable<4> = MigrationTable::new();
+    /// # use kevy_scope::MoveTable;
+    /// static EMPTY: MoveTable<4> = MoveTable::new();
     /// assert!(EMPTY.is_empty());
     /// ```
     #[must_use]
@@ -723,7 +682,7 @@ impl<const M: usize> MigrationTable<M> {
     record_api!();
 }
 
-impl<const M: usize> fmt::Debug for MigrationTable<M> {
+impl<const M: usize> fmt::Debug for MoveTable<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         debug_records(self, f)
     }
@@ -743,7 +702,7 @@ pub(crate) fn debug_records<S: MoveRecords>(store: &S, f: &mut fmt::Formatter<'_
 }
 
 #[cfg(feature = "defmt")]
-impl<const M: usize> defmt::Format for MigrationTable<M> {
+impl<const M: usize> defmt::Format for MoveTable<M> {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "[");
         for r in self.records() {
@@ -767,9 +726,9 @@ mod tests {
 
     fn record() -> Record {
         Record::new(
-            Phase::Migrating,
+            Phase::Moving,
             Epoch::new(1),
-            MigrationState::new("A", "B").unwrap(),
+            Handover::new("A", "B").unwrap(),
         )
     }
 
@@ -804,7 +763,7 @@ mod tests {
         for (i, a) in prefixes.iter().enumerate() {
             for (j, b) in prefixes.iter().enumerate().skip(i) {
                 for c in prefixes.iter().skip(j) {
-                    let mut table = MigrationTable::<3>::new();
+                    let mut table = MoveTable::<3>::new();
                     for p in [a, b, c] {
                         table.insert(p, record()).unwrap();
                     }
@@ -844,7 +803,7 @@ mod tests {
 
     #[test]
     fn the_sieve_turns_away_keys_elsewhere_and_none_with_no_records() {
-        let mut t = MigrationTable::<4>::new();
+        let mut t = MoveTable::<4>::new();
         assert!(!t.may_match(b"app:svc00002:eu:1"));
         assert!(!t.may_match(b""));
         for p in [b"app:svc00002:eu:", b"app:svc00004:eu:"] {
@@ -895,13 +854,13 @@ mod tests {
         other[MAX_PREFIX_LEN - 1] = b'y';
         assert!(!t.may_match(&other));
         // A full table refuses an insert and keeps its sieve.
-        let mut full = MigrationTable::<1>::new();
+        let mut full = MoveTable::<1>::new();
         full.insert(b"a:", record()).unwrap();
         assert!(full.insert(b"b", record()).is_err());
         assert!(full.may_match(b"a:1") && !full.may_match(b"b1"));
         // No room at all, and the derived default: nothing passes.
-        assert!(!MigrationTable::<0>::new().may_match(b"a:1"));
-        assert!(!MigrationTable::<2>::default().may_match(b"a:1"));
+        assert!(!MoveTable::<0>::new().may_match(b"a:1"));
+        assert!(!MoveTable::<2>::default().may_match(b"a:1"));
     }
 
     #[test]
@@ -936,20 +895,14 @@ mod tests {
 
     #[test]
     fn reference_lifecycle() {
-        let mut t = MigrationTable::<4>::new();
+        let mut t = MoveTable::<4>::new();
         t.start(b"p:", "A", "B").unwrap();
-        assert_eq!(
-            t.start(b"p:", "A", "B"),
-            Err(MigrationError::AlreadyMigrating)
-        );
+        assert_eq!(t.start(b"p:", "A", "B"), Err(MoveError::AlreadyMoving));
         let st = t.commit(b"p:").unwrap();
         assert_eq!(st.to.as_str(), "B");
         assert!(t.lookup_migrating(b"p:").is_none());
         assert_eq!(t.lookup_migrated(b"p:").map(|s| s.to.as_str()), Some("B"));
-        assert_eq!(
-            t.start(b"p:", "A", "C"),
-            Err(MigrationError::AlreadyMigrated)
-        );
+        assert_eq!(t.start(b"p:", "A", "C"), Err(MoveError::AlreadyMoved));
         assert!(t.commit(b"p:").is_none());
         assert!(
             t.abort(b"p:").is_none(),
@@ -960,7 +913,7 @@ mod tests {
 
     #[test]
     fn longest_match_among_nested_records() {
-        let mut t = MigrationTable::<4>::new();
+        let mut t = MoveTable::<4>::new();
         t.start(b"app:", "A", "B").unwrap();
         t.start(b"app:billing:", "B", "C").unwrap();
         assert_eq!(
@@ -974,20 +927,20 @@ mod tests {
 
     #[test]
     fn bad_input_is_refused_whole() {
-        let mut t = MigrationTable::<1>::new();
+        let mut t = MoveTable::<1>::new();
         let long = [b'x'; MAX_PREFIX_LEN + 1];
         assert_eq!(
             t.start(&long, "A", "B"),
-            Err(MigrationError::PrefixTooLong { len: 49, max: 48 })
+            Err(MoveError::PrefixTooLong { len: 49, max: 48 })
         );
         assert_eq!(
             t.start(b"p", "A", ""),
-            Err(MigrationError::InvalidNodeId(NodeIdError::Empty))
+            Err(MoveError::InvalidNodeId(NodeIdError::Empty))
         );
         assert!(t.start(&long[..MAX_PREFIX_LEN], "A", "B").is_ok());
         assert_eq!(
             t.start(b"q", "A", "B"),
-            Err(MigrationError::Full { capacity: 1 })
+            Err(MoveError::Full { capacity: 1 })
         );
         assert_eq!(t.len(), 1);
     }

@@ -9,15 +9,15 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::moves::records::{
-    MigrationError, MigrationState, MoveRecords, Phase, Record, RecordRef, advance, debug_records,
-    exact, longest_match, record_api, remove, sealed, start,
+    Handover, MoveError, MoveRecords, Phase, Record, RecordRef, advance, debug_records, exact,
+    longest_match, record_api, remove, sealed, start,
 };
 
 /// The most moves out of a node in flight at once with a
-/// [`MigrationTableBuf`]; `start_move` refuses more as `Full`.
+/// [`MoveTableBuf`]; `start_move` refuses more as `Full`.
 const MAX_IN_FLIGHT: u32 = 4096;
 
-/// [`MigrationTable`](crate::MigrationTable) without bounds: any number of
+/// [`MoveTable`](crate::MoveTable) without bounds: any number of
 /// records, prefixes of any length (and at most 4 096 moves out of the
 /// node in flight at once).
 ///
@@ -25,22 +25,24 @@ const MAX_IN_FLIGHT: u32 = 4096;
 /// a hash index finds a prefix's record for the move commands.
 ///
 /// ```
-/// use kevy_scope::{MigrationError, MigrationTableBuf};
-/// let mut t = MigrationTableBuf::new();
+/// use kevy_scope::{MoveError, MoveTableBuf, Node, OwnershipTableBuf, Scope, WriteVerdict};
 /// let long_prefix = vec![b'p'; 200];
-/// t.start(&long_prefix, "A", "B")?;
-/// assert!(t.match_migrating(&[long_prefix.as_slice(), b"key"].concat()).is_some());
-/// # Ok::<(), MigrationError>(())
+/// let t = OwnershipTableBuf::new(vec![Scope::new(&long_prefix, "A")]).unwrap();
+/// let mut a = Node::new("A", &t, MoveTableBuf::new()).unwrap();
+/// let _ = a.start_move(&long_prefix, "B")?;
+/// let key = [long_prefix.as_slice(), b"key"].concat();
+/// assert_eq!(a.verdict(&key, |_| false), WriteVerdict::Quiesced { target: "B" });
+/// # Ok::<(), MoveError>(())
 /// ```
 #[derive(Clone, Default)]
-pub struct MigrationTableBuf {
+pub struct MoveTableBuf {
     records: Vec<(Box<[u8]>, Record)>,
     /// Positions in `records`, by hash of the prefix.
     index: HashTable<usize>,
     hasher: DefaultHashBuilder,
 }
 
-impl MigrationTableBuf {
+impl MoveTableBuf {
     fn position(&self, prefix: &[u8]) -> Option<usize> {
         let hash = self.hasher.hash_one(prefix);
         let records = &self.records;
@@ -62,9 +64,9 @@ impl MigrationTableBuf {
     }
 }
 
-impl sealed::Sealed for MigrationTableBuf {}
+impl sealed::Sealed for MoveTableBuf {}
 
-impl MoveRecords for MigrationTableBuf {
+impl MoveRecords for MoveTableBuf {
     const MAX_PREFIX: usize = usize::MAX;
     const MAX_IN_FLIGHT: u32 = MAX_IN_FLIGHT;
 
@@ -74,7 +76,7 @@ impl MoveRecords for MigrationTableBuf {
             .map(|(prefix, record)| RecordRef { prefix, record })
     }
 
-    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MigrationError> {
+    fn insert(&mut self, prefix: &[u8], record: Record) -> Result<(), MoveError> {
         if let Some(slot) = self.position(prefix).and_then(|i| self.records.get_mut(i)) {
             slot.1 = record;
             return Ok(());
@@ -85,7 +87,7 @@ impl MoveRecords for MigrationTableBuf {
         Ok(())
     }
 
-    fn room_for(&self, _prefix: &[u8]) -> Result<(), MigrationError> {
+    fn room_for(&self, _prefix: &[u8]) -> Result<(), MoveError> {
         Ok(())
     }
 
@@ -110,12 +112,12 @@ impl MoveRecords for MigrationTableBuf {
     }
 }
 
-impl MigrationTableBuf {
+impl MoveTableBuf {
     /// An empty table.
     ///
     /// ```
-    /// # use kevy_scope::MigrationTableBuf;
-    /// assert!(MigrationTableBuf::new().is_empty());
+    /// # use kevy_scope::MoveTableBuf;
+    /// assert!(MoveTableBuf::new().is_empty());
     /// ```
     #[must_use]
     pub fn new() -> Self {
@@ -125,15 +127,15 @@ impl MigrationTableBuf {
     record_api!();
 }
 
-impl fmt::Debug for MigrationTableBuf {
+impl fmt::Debug for MoveTableBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         debug_records(self, f)
     }
 }
 
 #[cfg(feature = "defmt")]
-impl defmt::Format for MigrationTableBuf {
+impl defmt::Format for MoveTableBuf {
     fn format(&self, f: defmt::Formatter<'_>) {
-        defmt::write!(f, "MigrationTableBuf {{ records: {=usize} }}", self.len());
+        defmt::write!(f, "MoveTableBuf {{ records: {=usize} }}", self.len());
     }
 }

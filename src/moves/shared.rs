@@ -18,10 +18,10 @@ use crate::{MoveRecords, Node, ScopeLookup, WriteVerdict};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, Scope, SharedNode, WriteVerdict};
+/// use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, Scope, SharedNode, WriteVerdict};
 ///
 /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
-/// let shared = SharedNode::new(Node::new("A", table, MigrationTableBuf::new()).unwrap());
+/// let shared = SharedNode::new(Node::new("A", table, MoveTableBuf::new()).unwrap());
 /// assert!(shared.snapshot().verdict(b"app:1", |_| false).is_accept());
 /// let started = shared.update(|node| node.start_move(b"app:", "B")).unwrap();
 /// assert!(started.must_persist());
@@ -42,8 +42,8 @@ pub struct SharedNode<T, R> {
 /// ships the prefix's keys.
 ///
 /// ```
-/// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
-/// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+/// # use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, SharedNode};
+/// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
 /// let snap = shared.snapshot();
 /// assert_eq!(snap.id(), "A");
 /// ```
@@ -64,8 +64,8 @@ where
     /// Shares `node`.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
-    /// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+    /// # use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, SharedNode};
+    /// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// assert_eq!(shared.snapshot().id(), "A");
     /// ```
     pub fn new(node: Node<T, R>) -> Self {
@@ -79,8 +79,8 @@ where
     /// to see one consistent state.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
-    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+    /// # use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, SharedNode};
+    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// let snap = shared.snapshot();
     /// assert!(snap.verdict(b"k", |_| false).is_accept());
     /// ```
@@ -92,8 +92,8 @@ where
     /// snapshot it borrows from is held.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
-    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+    /// # use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, SharedNode};
+    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// assert!(shared.with_verdict(b"k", |_| false, |v| v.is_accept()));
     /// ```
     pub fn with_verdict<O>(
@@ -111,10 +111,10 @@ where
     /// that fails publishes nothing.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationError, MigrationTableBuf, Node, OwnershipTableBuf, SharedNode};
-    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MigrationTableBuf::new()).unwrap());
+    /// # use kevy_scope::{MoveError, MoveTableBuf, Node, OwnershipTableBuf, SharedNode};
+    /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// let r = shared.update(|node| node.start_move(b"free:", "B"));
-    /// assert_eq!(r.unwrap_err(), MigrationError::NotOwner);
+    /// assert_eq!(r.unwrap_err(), MoveError::NotOwner);
     /// ```
     pub fn update<O, E>(
         &self,
@@ -131,10 +131,10 @@ where
     /// ship. Verdicts still take no lock; only this call waits.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationTableBuf, Node, OwnershipTableBuf, Scope, SharedNode};
+    /// # use kevy_scope::{MoveTableBuf, Node, OwnershipTableBuf, Scope, SharedNode};
     /// # use std::sync::Arc;
     /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
-    /// let shared = SharedNode::new(Node::new("A", table, MigrationTableBuf::new()).unwrap());
+    /// let shared = SharedNode::new(Node::new("A", table, MoveTableBuf::new()).unwrap());
     /// let started = shared.update_and_drain(|n| n.start_move(b"app:", "B")).unwrap();
     /// // No snapshot from before the move is left: ship the keys now.
     /// # let _ = started;

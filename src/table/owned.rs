@@ -391,8 +391,8 @@ impl OwnershipError<'_> {
     /// assert_eq!(err.to_string(), r#"overlapping scope prefixes: "a:b:" is contained by "a:""#);
     /// ```
     #[must_use]
-    pub fn into_owned(self) -> OwnedOwnershipError {
-        OwnedOwnershipError::from(self)
+    pub fn into_owned(self) -> OwnershipErrorBuf {
+        OwnershipErrorBuf::from(self)
     }
 }
 
@@ -402,9 +402,9 @@ impl OwnershipError<'_> {
 /// back.
 ///
 /// ```
-/// use kevy_scope::{OwnedOwnershipError, OwnershipError, OwnershipTableBuf, Scope};
+/// use kevy_scope::{OwnershipErrorBuf, OwnershipError, OwnershipTableBuf, Scope};
 /// let prefix = String::from("a:");
-/// let err: OwnedOwnershipError =
+/// let err: OwnershipErrorBuf =
 ///     OwnershipTableBuf::new([Scope::new(prefix.as_bytes(), "w"), Scope::new(b"a:", "v")])
 ///         .unwrap_err()
 ///         .into();
@@ -412,7 +412,7 @@ impl OwnershipError<'_> {
 /// assert_eq!(err.error(), OwnershipError::DuplicatePrefix { prefix: b"a:" });
 /// ```
 #[derive(Clone, PartialEq, Eq)]
-pub struct OwnedOwnershipError {
+pub struct OwnershipErrorBuf {
     /// The error with its borrowed fields emptied; the fields below hold
     /// their bytes, in the order the variant declares them.
     shape: OwnershipError<'static>,
@@ -421,7 +421,7 @@ pub struct OwnedOwnershipError {
     id: Box<str>,
 }
 
-impl OwnedOwnershipError {
+impl OwnershipErrorBuf {
     /// The borrowed form, for matching on the variant with its fields.
     ///
     /// ```
@@ -455,11 +455,11 @@ impl OwnedOwnershipError {
 }
 
 /// ```
-/// use kevy_scope::{OwnedOwnershipError, OwnershipError};
-/// let owned = OwnedOwnershipError::from(OwnershipError::OverlappingPrefix { inner: b"ab", outer: b"a" });
+/// use kevy_scope::{OwnershipErrorBuf, OwnershipError};
+/// let owned = OwnershipErrorBuf::from(OwnershipError::OverlappingPrefix { inner: b"ab", outer: b"a" });
 /// assert_eq!(owned.to_string(), r#"overlapping scope prefixes: "ab" is contained by "a""#);
 /// ```
-impl From<OwnershipError<'_>> for OwnedOwnershipError {
+impl From<OwnershipError<'_>> for OwnershipErrorBuf {
     fn from(error: OwnershipError<'_>) -> Self {
         use OwnershipError as E;
         let (shape, first, second, id): (_, &[u8], &[u8], &str) = match error {
@@ -503,9 +503,9 @@ impl From<OwnershipError<'_>> for OwnedOwnershipError {
     }
 }
 
-impl fmt::Debug for OwnedOwnershipError {
+impl fmt::Debug for OwnershipErrorBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("OwnedOwnershipError")
+        f.debug_tuple("OwnershipErrorBuf")
             .field(&self.error())
             .finish()
     }
@@ -518,16 +518,16 @@ impl fmt::Debug for OwnedOwnershipError {
 /// let err = OwnershipError::DuplicatePrefix { prefix: b"app:" };
 /// assert_eq!(err.into_owned().to_string(), err.to_string());
 /// ```
-impl fmt::Display for OwnedOwnershipError {
+impl fmt::Display for OwnershipErrorBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error(), f)
     }
 }
 
-impl core::error::Error for OwnedOwnershipError {}
+impl core::error::Error for OwnershipErrorBuf {}
 
 #[cfg(feature = "defmt")]
-impl defmt::Format for OwnedOwnershipError {
+impl defmt::Format for OwnershipErrorBuf {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", self.error());
     }

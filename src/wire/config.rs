@@ -19,7 +19,7 @@ use core::fmt;
 use crate::node_id::{NodeIdError, validate_node_id};
 use crate::table::Clash;
 use crate::wire::peers::MAX_HOST_LEN;
-use crate::{OwnershipTable, Resolve, Scope, ScopeTable};
+use crate::{AddressBook, OwnershipTable, Scope, ScopeTable};
 
 /// Where an entry sits in a config value.
 ///
@@ -179,7 +179,7 @@ impl ConfigError<'_> {
     /// outlive the text, be boxed as `dyn Error` or cross threads.
     ///
     /// ```
-    /// use kevy_scope::{parse_scopes, ConfigError, OwnedConfigError};
+    /// use kevy_scope::{parse_scopes, ConfigError, ConfigErrorBuf};
     /// fn load(value: String) -> Result<usize, Box<dyn std::error::Error>> {
     ///     let table = parse_scopes::<8>(&value).map_err(ConfigError::into_owned)?;
     ///     Ok(table.len())
@@ -188,8 +188,8 @@ impl ConfigError<'_> {
     /// assert_eq!(err.to_string(), r#"entry 1 "b:" (bytes 6..8): no '=' between prefix and writer"#);
     /// ```
     #[must_use]
-    pub fn into_owned(self) -> OwnedConfigError {
-        OwnedConfigError::from(self)
+    pub fn into_owned(self) -> ConfigErrorBuf {
+        ConfigErrorBuf::from(self)
     }
 }
 
@@ -206,12 +206,12 @@ impl ConfigError<'_> {
 /// }
 /// let err = load("a:=w|".to_string()).unwrap_err();
 /// assert_eq!(err.to_string(), r#"entry 0 "a:=w|" (bytes 0..5): empty fallback id after '|'"#);
-/// let err = err.downcast::<kevy_scope::OwnedConfigError>().unwrap();
+/// let err = err.downcast::<kevy_scope::ConfigErrorBuf>().unwrap();
 /// assert_eq!(err.kind(), ConfigErrorKind::EmptyFallback);
 /// ```
 #[cfg(feature = "alloc")]
 #[derive(Clone, PartialEq, Eq)]
-pub struct OwnedConfigError {
+pub struct ConfigErrorBuf {
     entry: Entry,
     text: alloc::boxed::Box<str>,
     /// The kind with its borrowed text (an id or a port) emptied;
@@ -221,7 +221,7 @@ pub struct OwnedConfigError {
 }
 
 #[cfg(feature = "alloc")]
-impl OwnedConfigError {
+impl ConfigErrorBuf {
     /// The borrowed form, for matching on the kind with its text.
     ///
     /// ```
@@ -282,14 +282,14 @@ impl OwnedConfigError {
 }
 
 /// ```
-/// use kevy_scope::{parse_scopes, OwnedConfigError};
+/// use kevy_scope::{parse_scopes, ConfigErrorBuf};
 /// let value = String::from("a:=w é");
-/// let err: OwnedConfigError = parse_scopes::<2>(&value).unwrap_err().into();
+/// let err: ConfigErrorBuf = parse_scopes::<2>(&value).unwrap_err().into();
 /// drop(value);
 /// assert!(err.to_string().starts_with(r#"entry 0 "a:=w é" (bytes 0..7): node id "w é""#));
 /// ```
 #[cfg(feature = "alloc")]
-impl From<ConfigError<'_>> for OwnedConfigError {
+impl From<ConfigError<'_>> for ConfigErrorBuf {
     fn from(error: ConfigError<'_>) -> Self {
         use ConfigErrorKind as K;
         // Every kind is listed: a new kind that borrows text must be
@@ -322,9 +322,9 @@ impl From<ConfigError<'_>> for OwnedConfigError {
 }
 
 #[cfg(feature = "alloc")]
-impl fmt::Debug for OwnedConfigError {
+impl fmt::Debug for ConfigErrorBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedConfigError")
+        f.debug_struct("ConfigErrorBuf")
             .field("entry", &self.entry)
             .field("text", &self.text())
             .field("kind", &self.kind())
@@ -340,18 +340,18 @@ impl fmt::Debug for OwnedConfigError {
 /// assert_eq!(err.into_owned().to_string(), err.to_string());
 /// ```
 #[cfg(feature = "alloc")]
-impl fmt::Display for OwnedConfigError {
+impl fmt::Display for ConfigErrorBuf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.error(), f)
     }
 }
 
 #[cfg(feature = "alloc")]
-impl core::error::Error for OwnedConfigError {}
+impl core::error::Error for ConfigErrorBuf {}
 
 #[cfg(feature = "defmt")]
 #[cfg(feature = "alloc")]
-impl defmt::Format for OwnedConfigError {
+impl defmt::Format for ConfigErrorBuf {
     fn format(&self, f: defmt::Formatter<'_>) {
         defmt::write!(f, "{}", self.error());
     }
@@ -511,9 +511,9 @@ impl crate::OwnershipTableBuf {
     /// let table = OwnershipTableBuf::parse(&value)?;
     /// drop(value);
     /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
-    /// # Ok::<(), kevy_scope::OwnedConfigError>(())
+    /// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
     /// ```
-    pub fn parse(input: &str) -> Result<Self, OwnedConfigError> {
+    pub fn parse(input: &str) -> Result<Self, ConfigErrorBuf> {
         let scopes = parse_scope_entries(input).collect::<Result<alloc::vec::Vec<_>, _>>()?;
         Self::from_valid_scopes(scopes).map_err(|clash| locate(input, clash).into_owned())
     }
@@ -525,11 +525,11 @@ impl crate::OwnershipTableBuf {
 /// use kevy_scope::OwnershipTableBuf;
 /// let table: OwnershipTableBuf = "a:=w1, b:=w2|f".parse()?;
 /// assert_eq!(table.len(), 2);
-/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
 impl core::str::FromStr for crate::OwnershipTableBuf {
-    type Err = OwnedConfigError;
+    type Err = ConfigErrorBuf;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         Self::parse(input)
@@ -837,7 +837,7 @@ impl fmt::Display for BootWarning<'_> {
 /// ```
 ///
 /// It takes either table type (any [`ScopeTable`]) and any peer list (any
-/// [`Resolve`]): `OwnershipTableBuf` with `PeerTableBuf` (feature
+/// [`AddressBook`]): `OwnershipTableBuf` with `PeerTableBuf` (feature
 /// `alloc`) gives the same report as the borrowed pair.
 pub fn boot_report<'t, T, R>(
     table: &'t T,
@@ -845,7 +845,7 @@ pub fn boot_report<'t, T, R>(
 ) -> impl Iterator<Item = BootWarning<'t>> + 't
 where
     T: ScopeTable + ?Sized,
-    R: Resolve + ?Sized,
+    R: AddressBook + ?Sized,
 {
     table.iter().flat_map(move |scope| {
         let known = |id: &str| peers.knows(id);

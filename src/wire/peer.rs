@@ -44,7 +44,7 @@ use core::fmt;
 
 use crate::bytes::Lossy;
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
-use crate::moves::records::{MAX_PREFIX_LEN, MigrationError};
+use crate::moves::records::{MAX_PREFIX_LEN, MoveError};
 use crate::node_id::{MAX_NODE_ID_LEN, NodeIdError, validate_node_id};
 
 const INGEST: &[u8] = b"MOVE-SCOPE-INGEST";
@@ -259,7 +259,7 @@ impl<'a> PeerRequest<'a> {
     /// returns its length. A buffer too small is an error and `buf` is
     /// left untouched. [`MAX_PEER_REQUEST_LEN`] bytes hold every request
     /// but an ingest's keys, for prefixes a
-    /// [`MigrationTable`](crate::MigrationTable) stores.
+    /// [`MoveTable`](crate::MoveTable) stores.
     ///
     /// ```
     /// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, PeerRequest};
@@ -570,8 +570,8 @@ impl<'a> PeerReply<'a> {
     /// [`encode_news`].)
     ///
     /// ```
-    /// use kevy_scope::{Epoch, MigrationError, PeerReply, Refusal};
-    /// let e = MigrationError::WrongTarget;
+    /// use kevy_scope::{Epoch, MoveError, PeerReply, Refusal};
+    /// let e = MoveError::WrongTarget;
     /// let reply = PeerReply::Refused { code: Refusal::of(&e), reason: "addressed elsewhere" };
     /// let mut buf = [0u8; 64];
     /// let len = reply.encode(&mut buf)?;
@@ -683,7 +683,7 @@ const MAX_STATUS_LEN: usize = {
 const U32_DIGITS: usize = 10;
 
 /// The longest news item, for prefixes a
-/// [`MigrationTable`](crate::MigrationTable) stores and ids at most
+/// [`MoveTable`](crate::MoveTable) stores and ids at most
 /// [`MAX_NODE_ID_LEN`] bytes.
 const MAX_NEWS_ITEM_LEN: usize = {
     const fn string(len: usize, len_digits: usize) -> usize {
@@ -699,7 +699,7 @@ const _: () = assert!(MAX_STATUS_LEN < 10 && U32_DIGITS >= 10 && U32_DIGITS < 10
 
 /// The most bytes a list of `count` news takes ([`encode_news`]) when
 /// every prefix is at most [`MAX_PREFIX_LEN`] bytes (as a
-/// [`MigrationTable`](crate::MigrationTable) stores them) and every node
+/// [`MoveTable`](crate::MoveTable) stores them) and every node
 /// id at most [`MAX_NODE_ID_LEN`]: a buffer for a node's answer to a
 /// fence, sized at build time from its record capacity. Saturates at
 /// `usize::MAX`.
@@ -1170,32 +1170,32 @@ impl<'a> Reader<'a> {
 }
 
 /// A refusal's code: the first word of a refused step's error line,
-/// naming the [`MigrationError`] (`ERR` for the rest).
+/// naming the [`MoveError`] (`ERR` for the rest).
 ///
 /// ```
-/// use kevy_scope::{Epoch, MigrationError, Refusal};
-/// let stale = Refusal::of(&MigrationError::Stale { known: Epoch::new(3) });
+/// use kevy_scope::{Epoch, MoveError, Refusal};
+/// let stale = Refusal::of(&MoveError::Stale { known: Epoch::new(3) });
 /// assert_eq!((stale, stale.code()), (Refusal::Stale, "STALE"));
 /// assert_eq!(Refusal::from_code(b"NOTOWNER"), Some(Refusal::NotOwner));
-/// assert_eq!(Refusal::NotOwner.error(), Some(MigrationError::NotOwner));
+/// assert_eq!(Refusal::NotOwner.error(), Some(MoveError::NotOwner));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Refusal {
-    /// `STALE`: [`MigrationError::Stale`].
+    /// `STALE`: [`MoveError::Stale`].
     Stale,
-    /// `SENDERNOTOWNER`: [`MigrationError::SenderNotOwner`].
+    /// `SENDERNOTOWNER`: [`MoveError::SenderNotOwner`].
     SenderNotOwner,
-    /// `WRONGTARGET`: [`MigrationError::WrongTarget`].
+    /// `WRONGTARGET`: [`MoveError::WrongTarget`].
     WrongTarget,
-    /// `NOTINFLIGHT`: [`MigrationError::NotInFlight`].
+    /// `NOTINFLIGHT`: [`MoveError::NotInFlight`].
     NotInFlight,
-    /// `QUARANTINED`: [`MigrationError::Quarantined`].
+    /// `QUARANTINED`: [`MoveError::Quarantined`].
     Quarantined,
-    /// `FULL`: [`MigrationError::Full`].
+    /// `FULL`: [`MoveError::Full`].
     Full,
-    /// `NOTOWNER`: [`MigrationError::NotOwner`].
+    /// `NOTOWNER`: [`MoveError::NotOwner`].
     NotOwner,
     /// `ERR`: any other refusal, or a request the receiver could not
     /// read.
@@ -1218,19 +1218,19 @@ impl Refusal {
     /// The code of `error`.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationError, Refusal};
-    /// assert_eq!(Refusal::of(&MigrationError::SameNode), Refusal::Other);
+    /// # use kevy_scope::{MoveError, Refusal};
+    /// assert_eq!(Refusal::of(&MoveError::SameNode), Refusal::Other);
     /// ```
     #[must_use]
-    pub const fn of(error: &MigrationError) -> Self {
+    pub const fn of(error: &MoveError) -> Self {
         match error {
-            MigrationError::Stale { .. } => Self::Stale,
-            MigrationError::SenderNotOwner => Self::SenderNotOwner,
-            MigrationError::WrongTarget => Self::WrongTarget,
-            MigrationError::NotInFlight => Self::NotInFlight,
-            MigrationError::Quarantined => Self::Quarantined,
-            MigrationError::Full { .. } => Self::Full,
-            MigrationError::NotOwner => Self::NotOwner,
+            MoveError::Stale { .. } => Self::Stale,
+            MoveError::SenderNotOwner => Self::SenderNotOwner,
+            MoveError::WrongTarget => Self::WrongTarget,
+            MoveError::NotInFlight => Self::NotInFlight,
+            MoveError::Quarantined => Self::Quarantined,
+            MoveError::Full { .. } => Self::Full,
+            MoveError::NotOwner => Self::NotOwner,
             _ => Self::Other,
         }
     }
@@ -1271,23 +1271,23 @@ impl Refusal {
             .copied()
     }
 
-    /// The [`MigrationError`] the code names, for the codes that carry all
+    /// The [`MoveError`] the code names, for the codes that carry all
     /// of it; `None` for `STALE` and `FULL` (whose epoch and capacity are
     /// only in the reason's words) and `ERR`.
     ///
     /// ```
-    /// # use kevy_scope::{MigrationError, Refusal};
-    /// assert_eq!(Refusal::Quarantined.error(), Some(MigrationError::Quarantined));
+    /// # use kevy_scope::{MoveError, Refusal};
+    /// assert_eq!(Refusal::Quarantined.error(), Some(MoveError::Quarantined));
     /// assert_eq!(Refusal::Stale.error(), None);
     /// ```
     #[must_use]
-    pub const fn error(self) -> Option<MigrationError> {
+    pub const fn error(self) -> Option<MoveError> {
         match self {
-            Self::SenderNotOwner => Some(MigrationError::SenderNotOwner),
-            Self::WrongTarget => Some(MigrationError::WrongTarget),
-            Self::NotInFlight => Some(MigrationError::NotInFlight),
-            Self::Quarantined => Some(MigrationError::Quarantined),
-            Self::NotOwner => Some(MigrationError::NotOwner),
+            Self::SenderNotOwner => Some(MoveError::SenderNotOwner),
+            Self::WrongTarget => Some(MoveError::WrongTarget),
+            Self::NotInFlight => Some(MoveError::NotInFlight),
+            Self::Quarantined => Some(MoveError::Quarantined),
+            Self::NotOwner => Some(MoveError::NotOwner),
             Self::Stale | Self::Full | Self::Other => None,
         }
     }
@@ -1530,7 +1530,7 @@ fn number(text: &[u8]) -> Option<u32> {
 /// The longest `OUTCOME`, `RECHECK` or `NEWS` request, or `INGEST` up to its keys
 /// ([`PeerRequest::encode_ingest_header`]; `EPOCH` and `FENCE` are
 /// shorter), whose prefix is at most
-/// [`MAX_PREFIX_LEN`] bytes: a [`MigrationTable`](crate::MigrationTable)'s
+/// [`MAX_PREFIX_LEN`] bytes: a [`MoveTable`](crate::MoveTable)'s
 /// moves, their ids at most [`MAX_NODE_ID_LEN`] bytes.
 ///
 /// ```

@@ -9,7 +9,7 @@ use crate::table::write_joined;
 use crate::wire::config::{
     ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte, split_trimmed,
 };
-use crate::wire::reply::{PeerAddr, Resolve};
+use crate::wire::reply::{AddressBook, PeerAddr};
 
 /// The longest host a `peers` entry may name, in bytes, brackets not
 /// counted: a DNS name's limit (253 characters), which also bounds IPv6
@@ -239,7 +239,7 @@ fn parse_each<'a>(
 /// It resolves node ids to client addresses for wire replies.
 ///
 /// ```
-/// use kevy_scope::{PeerTable, Resolve, WriteVerdict};
+/// use kevy_scope::{PeerTable, AddressBook, WriteVerdict};
 /// let peers = PeerTable::<4>::parse("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004")?;
 /// assert_eq!(peers.resolve("server-eu-1").map(|a| a.to_string()).as_deref(), Some("10.0.0.2:6004"));
 /// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
@@ -331,7 +331,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     }
 }
 
-impl<const P: usize> Resolve for PeerTable<'_, P> {
+impl<const P: usize> AddressBook for PeerTable<'_, P> {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.get(id).map(Peer::client_addr)
     }
@@ -402,7 +402,7 @@ impl PeerBuf {
 /// assert_eq!(peers.get("server-eu-1").map(|p| p.elect_port()), Some(6004));
 /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.reply_vec(&peers);
 /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
-/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
 #[derive(Clone, Default)]
@@ -423,7 +423,7 @@ impl PeerTableBuf {
     /// let err = PeerTableBuf::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
     /// ```
-    pub fn parse(input: &str) -> Result<Self, super::config::OwnedConfigError> {
+    pub fn parse(input: &str) -> Result<Self, super::config::ConfigErrorBuf> {
         let mut table = Self::default();
         parse_each(input, |entry, peer| {
             if let Some(first) = table.position(peer.id).and_then(|i| table.peers.get(i)) {
@@ -516,11 +516,11 @@ impl PeerTableBuf {
 /// use kevy_scope::PeerTableBuf;
 /// let peers: PeerTableBuf = "a@[::1]:6004".parse()?;
 /// assert_eq!(peers.get("a").map(|p| p.client_addr().to_string()).as_deref(), Some("[::1]:6004"));
-/// # Ok::<(), kevy_scope::OwnedConfigError>(())
+/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
 impl core::str::FromStr for PeerTableBuf {
-    type Err = super::config::OwnedConfigError;
+    type Err = super::config::ConfigErrorBuf;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         Self::parse(input)
@@ -540,7 +540,7 @@ impl PartialEq for PeerTableBuf {
 impl Eq for PeerTableBuf {}
 
 #[cfg(feature = "alloc")]
-impl Resolve for PeerTableBuf {
+impl AddressBook for PeerTableBuf {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.get(id).map(|p| p.client_addr())
     }
@@ -675,7 +675,7 @@ mod tests {
         let owned = PeerTableBuf::parse(value).unwrap();
         for id in ["a", "b", "c", "", "a "] {
             assert_eq!(fixed.knows(id), fixed.resolve(id).is_some(), "{id:?}");
-            assert_eq!(Resolve::knows(&&fixed, id), fixed.knows(id), "{id:?}");
+            assert_eq!(AddressBook::knows(&&fixed, id), fixed.knows(id), "{id:?}");
             #[cfg(feature = "alloc")]
             assert_eq!(owned.knows(id), fixed.knows(id), "{id:?}");
         }

@@ -2,7 +2,7 @@
 //!
 //! `-MISDIRECTED writer is <host:port>\r\n` and
 //! `-QUIESCED migrating to <host:port>\r\n`, where the address comes from a
-//! [`Resolve`] (the peer list); an id it cannot resolve is printed as is.
+//! [`AddressBook`] (the peer list); an id it cannot resolve is printed as is.
 
 use core::fmt::{self, Write};
 
@@ -80,15 +80,15 @@ impl fmt::Display for PeerAddr<'_> {
 /// `(id, address)` pairs.
 ///
 /// ```
-/// use kevy_scope::{NoPeers, PeerAddr, Resolve};
+/// use kevy_scope::{NoPeers, PeerAddr, AddressBook};
 /// let peers: &[(&str, PeerAddr<'_>)] = &[("A", PeerAddr::new("h", 1))];
 /// assert!(peers.resolve("A").is_some() && NoPeers.resolve("A").is_none());
 /// ```
-pub trait Resolve {
+pub trait AddressBook {
     /// The client address of node `id`, if known.
     ///
     /// ```
-    /// use kevy_scope::{PeerAddr, Resolve};
+    /// use kevy_scope::{PeerAddr, AddressBook};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert_eq!(peers.resolve("server-eu-1"), Some(PeerAddr::new("10.0.0.2", 6379)));
     /// assert_eq!(peers.resolve("nobody"), None);
@@ -99,7 +99,7 @@ pub trait Resolve {
     /// which a peer list can answer without building the address.
     ///
     /// ```
-    /// use kevy_scope::{NoPeers, PeerAddr, Resolve};
+    /// use kevy_scope::{NoPeers, PeerAddr, AddressBook};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert!(peers.knows("server-eu-1") && !peers.knows("nobody"));
     /// assert!(!NoPeers.knows("server-eu-1"));
@@ -112,20 +112,20 @@ pub trait Resolve {
 /// No peer list: every id is printed as is.
 ///
 /// ```
-/// use kevy_scope::{NoPeers, Resolve};
+/// use kevy_scope::{NoPeers, AddressBook};
 /// assert_eq!(NoPeers.resolve("A"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct NoPeers;
 
-impl Resolve for NoPeers {
+impl AddressBook for NoPeers {
     fn resolve(&self, _id: &str) -> Option<PeerAddr<'_>> {
         None
     }
 }
 
-impl Resolve for [(&str, PeerAddr<'_>)] {
+impl AddressBook for [(&str, PeerAddr<'_>)] {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.iter()
             .find(|(peer, _)| *peer == id)
@@ -133,13 +133,13 @@ impl Resolve for [(&str, PeerAddr<'_>)] {
     }
 }
 
-impl<const P: usize> Resolve for [(&str, PeerAddr<'_>); P] {
+impl<const P: usize> AddressBook for [(&str, PeerAddr<'_>); P] {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         self.as_slice().resolve(id)
     }
 }
 
-impl<T: Resolve + ?Sized> Resolve for &T {
+impl<T: AddressBook + ?Sized> AddressBook for &T {
     fn resolve(&self, id: &str) -> Option<PeerAddr<'_>> {
         (**self).resolve(id)
     }
@@ -187,7 +187,7 @@ impl core::error::Error for ReplyError {}
 /// five-digit port, CRLF (286 bytes). An unresolved id, at most
 /// [`MAX_NODE_ID_LEN`] bytes, is shorter. A buffer this long never gets
 /// [`ReplyError::BufferTooSmall`] with a [`PeerTable`](crate::PeerTable);
-/// only a custom [`Resolve`] handing out longer hosts can exceed it, and
+/// only a custom [`AddressBook`] handing out longer hosts can exceed it, and
 /// `WriteVerdict::reply_vec` (feature `alloc`) has no limit at all.
 ///
 /// ```
@@ -247,7 +247,7 @@ struct Reply<'p> {
 impl<'p> Reply<'p> {
     /// The reply to `verdict`; `None` for an accepted write. The one place
     /// that knows the reply's shape.
-    fn of(verdict: &WriteVerdict<'p>, peers: &'p (impl Resolve + ?Sized)) -> Option<Self> {
+    fn of(verdict: &WriteVerdict<'p>, peers: &'p (impl AddressBook + ?Sized)) -> Option<Self> {
         let (preamble, id) = match *verdict {
             WriteVerdict::Misdirected { target: to } => ("-MISDIRECTED writer is ", to),
             WriteVerdict::Quiesced { target: to } => ("-QUIESCED migrating to ", to),
@@ -303,7 +303,11 @@ impl WriteVerdict<'_> {
     /// WriteVerdict::Quiesced { target: "B" }.write_reply(&peers, &mut out).unwrap();
     /// assert_eq!(out, "-QUIESCED migrating to 10.0.0.2:6379\r\n");
     /// ```
-    pub fn write_reply<W: Write + ?Sized>(&self, peers: &impl Resolve, out: &mut W) -> fmt::Result {
+    pub fn write_reply<W: Write + ?Sized>(
+        &self,
+        peers: &impl AddressBook,
+        out: &mut W,
+    ) -> fmt::Result {
         let Some(reply) = Reply::of(self, peers) else {
             return Ok(());
         };
@@ -330,7 +334,7 @@ impl WriteVerdict<'_> {
     /// ```
     pub fn encode_reply<'b>(
         &self,
-        peers: &impl Resolve,
+        peers: &impl AddressBook,
         buf: &'b mut [u8],
     ) -> Result<&'b [u8], ReplyError> {
         let mut needed = 0;
@@ -367,7 +371,7 @@ impl WriteVerdict<'_> {
     /// assert!(WriteVerdict::Accept.reply_vec(&peers).is_empty());
     /// ```
     #[must_use]
-    pub fn reply_vec(&self, peers: &impl Resolve) -> alloc::vec::Vec<u8> {
+    pub fn reply_vec(&self, peers: &impl AddressBook) -> alloc::vec::Vec<u8> {
         let mut out = alloc::vec::Vec::new();
         if let Some(reply) = Reply::of(self, peers) {
             reply.bytes(&mut |byte| out.push(byte));

@@ -6,7 +6,7 @@
 
 use core::hint::black_box;
 
-use kevy_scope::{MigrationTable, Node, PeerTable, parse_scopes};
+use kevy_scope::{MoveTable, Node, PeerTable, parse_scopes};
 use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
 
 #[kevy_scope_device::entry]
@@ -21,7 +21,7 @@ fn main() -> ! {
     let (Ok(table), Ok(peers)) = (&table, &peers) else {
         exit(false)
     };
-    let Ok(node) = Node::new("embed-billing-1", table, MigrationTable::<4>::new()) else {
+    let Ok(node) = Node::new("embed-billing-1", table, MoveTable::<4>::new()) else {
         exit(false)
     };
     route_two_keys_and_exit("config stack", &node, &peers)

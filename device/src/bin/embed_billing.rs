@@ -64,8 +64,8 @@ use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile};
 
 use kevy_scope::{
-    Answer, Driver, Effect, Epoch, MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, MigrationTable, MoveId,
-    MoveReply, Node, Outcome, OwnershipTable, PeerReply, PeerRequest, PeerTable, Refusal, Request,
+    Answer, Driver, Effect, Epoch, MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, MoveId, MoveReply,
+    MoveTable, Node, Outcome, OwnershipTable, PeerReply, PeerRequest, PeerTable, Refusal, Request,
     WriteVerdict, boot_report, parse_scopes,
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
@@ -110,7 +110,7 @@ const PAGE: usize = 1024;
 const FLASH_LEN: usize = 4 * PAGE;
 
 type Table<'c> = OwnershipTable<'c, 16>;
-type DeviceNode<'c> = Node<&'c Table<'c>, MigrationTable<4>>;
+type DeviceNode<'c> = Node<&'c Table<'c>, MoveTable<4>>;
 /// Four peers (this node among them), four move slots: the node's record
 /// capacity.
 type DeviceDriver = Driver<4, 4>;
@@ -606,7 +606,7 @@ fn serve_remote(
     bytes: &[u8],
     line: &mut [u8; LINE_CAP],
 ) -> usize {
-    let mut built = Node::new(id, table, MigrationTable::<4>::new());
+    let mut built = Node::new(id, table, MoveTable::<4>::new());
     let Ok(node) = &mut built else { exit(false) };
     let stored = remote.image.get(..remote.len as usize).unwrap_or_default();
     if !stored.is_empty() && node.restore(stored).is_err() {
@@ -674,13 +674,7 @@ fn main() -> ! {
     let mut buf = [0u8; IMAGE_CAP];
     // The node and the driver stay where they were built (moving them
     // into the host would copy them on the stack).
-    let mut booted = persist::boot(
-        NODE_ID,
-        &table,
-        MigrationTable::<4>::new(),
-        &mut store,
-        &mut buf,
-    );
+    let mut booted = persist::boot(NODE_ID, &table, MoveTable::<4>::new(), &mut store, &mut buf);
     let (node, boot) = match &mut booted {
         Ok((node, boot)) => (node, *boot),
         Err(e) => {

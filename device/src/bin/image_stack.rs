@@ -6,14 +6,13 @@
 
 use core::hint::black_box;
 
-use kevy_scope::{MigrationTable, Node};
+use kevy_scope::{MoveTable, Node};
 use kevy_scope_device::{PROBE_PEERS, PROBE_TABLE, exit, paint_stack, route_two_keys_and_exit};
 
 #[kevy_scope_device::entry]
 fn main() -> ! {
     paint_stack();
-    let Ok(mut node) = Node::new("embed-billing-1", &PROBE_TABLE, MigrationTable::<4>::new())
-    else {
+    let Ok(mut node) = Node::new("embed-billing-1", &PROBE_TABLE, MoveTable::<4>::new()) else {
         exit(false)
     };
     let mut image = [0u8; 128];

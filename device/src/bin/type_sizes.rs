@@ -7,11 +7,11 @@ use core::mem::size_of;
 
 use kevy_scope::{
     Announcement, Answer, BootWarning, BufferTooSmall, ConfigError, ConfigErrorKind,
-    CrossScopeError, Driver, DriverError, Durable, Effect, Entry, Epoch, GroupError, ImageError,
-    Ingest, MigrationError, MigrationState, MigrationTable, MoveId, MoveReply, MoveStatus,
-    NewsList, NoPeers, Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer,
-    PeerAddr, PeerReply, PeerRequest, PeerTable, PeerWireError, Phase, Refusal, ReplyError,
-    Request, Routing, Scope, Started, Timing, WriteVerdict,
+    CrossScopeError, Driver, DriverError, Durable, Effect, Entry, Epoch, GroupError, Handover,
+    ImageError, Ingest, MoveError, MoveId, MoveReply, MoveStatus, MoveTable, NewsList, NoPeers,
+    Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer, PeerAddr, PeerReply,
+    PeerRequest, PeerTable, PeerWireError, Phase, Refusal, ReplyError, Request, Routing, Scope,
+    Started, Timing, WriteVerdict,
 };
 use kevy_scope_device::exit;
 
@@ -27,12 +27,12 @@ fn main() -> ! {
         ("NodeId", size_of::<NodeId>()),
         ("NodeIdError", size_of::<NodeIdError>()),
         ("Phase", size_of::<Phase>()),
-        ("MigrationState", size_of::<MigrationState>()),
-        ("MigrationTable<4>", size_of::<MigrationTable<4>>()),
-        ("MigrationError", size_of::<MigrationError>()),
+        ("Handover", size_of::<Handover>()),
+        ("MoveTable<4>", size_of::<MoveTable<4>>()),
+        ("MoveError", size_of::<MoveError>()),
         (
-            "Node<&OwnershipTable<16>, MigrationTable<4>>",
-            size_of::<Node<&'static Table, MigrationTable<4>>>(),
+            "Node<&OwnershipTable<16>, MoveTable<4>>",
+            size_of::<Node<&'static Table, MoveTable<4>>>(),
         ),
         ("WriteVerdict", size_of::<WriteVerdict<'static>>()),
         ("Epoch", size_of::<Epoch>()),

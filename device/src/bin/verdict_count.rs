@@ -23,8 +23,8 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Announcement, Epoch, MigrationTable, MoveId, MoveStatus, Node, OwnershipTable, Scope,
-    ScopeLookup, WriteVerdict, ownership_table,
+    Announcement, Epoch, MoveId, MoveStatus, MoveTable, Node, OwnershipTable, Scope, ScopeLookup,
+    WriteVerdict, ownership_table,
 };
 use kevy_scope_device::{counter, exit};
 
@@ -84,7 +84,7 @@ static TABLE256: OwnershipTable<'static, 256> = {
     }
 };
 
-type Moves = MigrationTable<4>;
+type Moves = MoveTable<4>;
 
 /// What a key should get, so the loop counts the right work.
 #[derive(Clone, Copy, PartialEq, defmt::Format)]

@@ -40,8 +40,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kevy_scope::{
-    Durable, ImageError, MAX_REPLY_LEN, MigrationError, MigrationTableBuf, Node, OwnershipTableBuf,
-    PeerAddr, PeerTableBuf, Resolve, SharedNode, Snapshot, WriteVerdict, boot_report,
+    AddressBook, Durable, ImageError, MAX_REPLY_LEN, MoveError, MoveTableBuf, Node,
+    OwnershipTableBuf, PeerAddr, PeerTableBuf, SharedNode, Snapshot, WriteVerdict, boot_report,
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};
@@ -51,10 +51,10 @@ use crate::db::{self, Db};
 /// The static table, shared by every snapshot of the node.
 pub type Table = Arc<OwnershipTableBuf>;
 /// The node as its snapshots see it.
-pub type NodeState = Node<Table, MigrationTableBuf>;
+pub type NodeState = Node<Table, MoveTableBuf>;
 /// One consistent state of the node; hold it until the write it admitted
 /// is applied.
-pub type NodeSnapshot = Snapshot<Table, MigrationTableBuf>;
+pub type NodeSnapshot = Snapshot<Table, MoveTableBuf>;
 
 /// Whether the quorum service flags `writer` down. No quorum service
 /// (kevy-elect) runs beside this example, so every writer is up and no
@@ -84,7 +84,7 @@ pub struct ClusterConfig<'c> {
 /// This node in its cluster.
 pub struct Cluster {
     id: String,
-    node: SharedNode<Table, MigrationTableBuf>,
+    node: SharedNode<Table, MoveTableBuf>,
     peers: PeerTableBuf,
     db: Arc<Db>,
     file: RecordsFile,
@@ -123,7 +123,7 @@ impl Past {
                 .map_err(|e| format!("scopes {:?}: {e}", config.scopes))?,
         );
         let file = RecordsFile::in_dir(config.data_dir);
-        let fresh = || Node::new(id, Arc::clone(&table), MigrationTableBuf::new());
+        let fresh = || Node::new(id, Arc::clone(&table), MoveTableBuf::new());
         let node = match file.load() {
             Ok(Some(Saved { image, outbox })) => {
                 let mut node = fresh()?;
@@ -161,7 +161,7 @@ impl Past {
                         config.data_dir.display()
                     ),
                 );
-                Node::quarantined(id, table, MigrationTableBuf::new())?
+                Node::quarantined(id, table, MoveTableBuf::new())?
             }
             Ok(None) => {
                 let node = fresh()?;
@@ -183,7 +183,7 @@ impl Past {
             }
             Err(reason) => {
                 quarantine_notice(id, &file, &format!("unreadable ({reason})"));
-                Node::quarantined(id, table, MigrationTableBuf::new())?
+                Node::quarantined(id, table, MoveTableBuf::new())?
             }
         };
         Ok(Self { node })
@@ -292,8 +292,8 @@ impl Cluster {
     fn step<O>(
         &self,
         steps: &mut Steps,
-        change: impl FnOnce(&mut NodeState) -> Result<Durable<O>, MigrationError>,
-    ) -> Result<O, MigrationError> {
+        change: impl FnOnce(&mut NodeState) -> Result<Durable<O>, MoveError>,
+    ) -> Result<O, MoveError> {
         let done = self.node.update(change)?;
         if done.must_persist() || steps.driver.must_persist() {
             self.persist_now(steps);
@@ -485,7 +485,7 @@ pub fn log_in_to_peers(password: Option<crate::auth::Secret>) {
 }
 
 /// Appends the reply for a refused write: the crate's exact text.
-pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl Resolve) {
+pub fn put_refusal(out: &mut Vec<u8>, verdict: WriteVerdict<'_>, peers: &impl AddressBook) {
     let mut buf = [0u8; MAX_REPLY_LEN];
     match verdict.encode_reply(peers, &mut buf) {
         Ok(reply) => out.extend_from_slice(reply),

@@ -10,7 +10,7 @@
 //! as a list of news). Each runs under the steps lock and answers only
 //! once every earlier step is on disk.
 
-use kevy_scope::{Epoch, Ingest, MigrationError, encode_news, news_len};
+use kevy_scope::{Epoch, Ingest, MoveError, encode_news, news_len};
 
 use super::wire::{self, Move, News};
 use super::{Cluster, log, log_warn};
@@ -126,7 +126,7 @@ impl Cluster {
         }
         let snapshot = self.node.snapshot();
         if snapshot.is_quarantined() {
-            let refused = wire::refusal(&MigrationError::Quarantined);
+            let refused = wire::refusal(&MoveError::Quarantined);
             log(
                 &self.id,
                 &format!("recovery: a peer asked this node's epoch; refused: {refused}"),

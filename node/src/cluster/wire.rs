@@ -23,8 +23,8 @@
 //! `FULL`, `NOTOWNER`, else `ERR`), the reason its words.
 
 use kevy_scope::{
-    Announcement, Epoch, MigrationError, MoveId, MoveStatus, Outcome, PeerReply, PeerRequest,
-    Refusal, move_status_word,
+    Announcement, Epoch, MoveError, MoveId, MoveStatus, Outcome, PeerReply, PeerRequest, Refusal,
+    move_status_word,
 };
 
 use crate::resp::Reply;
@@ -162,7 +162,7 @@ pub fn outcome_reply(outcome: Outcome) -> String {
 }
 
 /// The error reply of a refused step: a code, then the crate's reason.
-pub fn refusal(e: &MigrationError) -> String {
+pub fn refusal(e: &MoveError) -> String {
     let reason = e.to_string();
     PeerReply::Refused {
         code: Refusal::of(e),
@@ -230,7 +230,7 @@ mod tests {
             },
         };
         assert_eq!(news.describe(), r#"COMMITTED "p:" a->b @2"#);
-        let stale = refusal(&MigrationError::Stale {
+        let stale = refusal(&MoveError::Stale {
             known: Epoch::new(3),
         });
         assert_eq!(stale, "STALE stale move step: this node knows epoch 3");

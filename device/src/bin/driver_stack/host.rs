@@ -28,13 +28,13 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, MigrationTable, MoveId, MoveReply, MoveStatus,
-    Node, Outcome, OwnershipTable, Request,
+    Announcement, Answer, Driver, Effect, Epoch, MoveId, MoveReply, MoveStatus, MoveTable, Node,
+    Outcome, OwnershipTable, Request,
 };
 use kevy_scope_device::{PROBE_TABLE, exit};
 
 /// The routing probes' node.
-pub type ProbeNode = Node<&'static OwnershipTable<'static, 2>, MigrationTable<4>>;
+pub type ProbeNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
 
 /// The node and its peers (the node itself among them, as a host's
 /// peer list holds it).
@@ -208,8 +208,7 @@ impl Host<'_> {
 /// Runs the story and returns the node, healthy; exits QEMU with failure
 /// when a step is not the expected one.
 pub fn run() -> ProbeNode {
-    let Ok(mut node) = Node::new("embed-billing-1", &PROBE_TABLE, MigrationTable::<4>::new())
-    else {
+    let Ok(mut node) = Node::new("embed-billing-1", &PROBE_TABLE, MoveTable::<4>::new()) else {
         exit(false)
     };
     // The image stack.
