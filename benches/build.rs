@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
-use kevy_scope::{OwnershipTable, OwnershipTableBuf, Scope, parse_scope_entries, parse_scopes};
+use kevy_scope::{
+    OwnershipTable, Scope, config::parse_scope_entries, config::parse_scopes,
+    table::OwnershipTableBuf,
+};
 
 /// The same scopes for the reference and for us (ours listed in reverse,
 /// as a config file need not be sorted).

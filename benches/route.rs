@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use kevy_scope::{OwnershipTable, OwnershipTableBuf, Scope};
+use kevy_scope::{OwnershipTable, Scope, table::OwnershipTableBuf};
 
 fn ours_scopes<'a>(prefixes: &'a [Vec<u8>], writers: &'a [String]) -> Vec<Scope<'a>> {
     prefixes

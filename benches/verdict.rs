@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kevy_scope::{
-    MoveTable, MoveTableBuf, Node, OwnershipTable, OwnershipTableBuf, Scope, SharedNode,
-    WriteVerdict,
+    MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::MoveTableBuf, moves::SharedNode,
+    table::OwnershipTableBuf,
 };
 
 const SELF: &str = "node-3";
@@ -55,7 +55,7 @@ fn reference_moves(prefixes: &[Vec<u8>]) -> upstream::MigrationTable {
     moves
 }
 
-fn with_moves<T: kevy_scope::ScopeLookup, R: kevy_scope::MoveRecords>(
+fn with_moves<T: kevy_scope::table::ScopeTable, R: kevy_scope::moves::MoveRecords>(
     node: &mut Node<T, R>,
     prefixes: &[Vec<u8>],
 ) {

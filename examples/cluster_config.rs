@@ -4,7 +4,8 @@
 //! Run: `cargo run --example cluster_config [path/to/kevy.toml]`
 
 use kevy_scope::{
-    MAX_REPLY_LEN, MoveTable, Node, PeerTable, WriteVerdict, boot_report, parse_scopes,
+    MoveTable, Node, WriteVerdict, config::PeerTable, config::boot_report, config::parse_scopes,
+    wire::MAX_REPLY_LEN,
 };
 
 const SAMPLE: &str = r#"

@@ -11,13 +11,13 @@
 use std::hint::black_box;
 
 use kevy_scope::{
-    MoveRecords, MoveTable, MoveTableBuf, Node, OwnershipTable, OwnershipTableBuf, Scope,
-    ScopeLookup,
+    MoveTable, Node, OwnershipTable, Scope, moves::MoveRecords, moves::MoveTableBuf,
+    table::OwnershipTableBuf, table::ScopeTable,
 };
 
 /// Two records on node-3: a move in flight and a committed one, both inside
 /// the scope it owns.
-fn with_moves<T: ScopeLookup, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R> {
+fn with_moves<T: ScopeTable, R: MoveRecords>(mut node: Node<T, R>) -> Node<T, R> {
     let _ = node.start_move(b"app:svc00003:eu:", "node-9").unwrap();
     let us = node.start_move(b"app:svc00003:us:", "node-9").unwrap();
     let _ = node

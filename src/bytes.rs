@@ -130,7 +130,7 @@ pub(crate) const fn le32(bytes: &[u8], at: usize) -> u32 {
 #[cfg(target_os = "none")]
 #[inline(never)]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    crate::table::equal_bytes(a, b)
+    equal_bytes(a, b)
 }
 
 /// `key.starts_with(prefix)`, through [`same`].
@@ -140,6 +140,22 @@ pub(crate) fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
         return false;
     };
     same(head, prefix)
+}
+
+/// `a == b`, usable in `const` context; compared from the end, where the
+/// prefixes of a table and the ids of a cluster differ.
+pub(crate) const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    while let ([ra @ .., x], [rb @ .., y]) = (a, b) {
+        if *x != *y {
+            return false;
+        }
+        a = ra;
+        b = rb;
+    }
+    true
 }
 
 #[cfg(test)]

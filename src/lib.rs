@@ -9,47 +9,38 @@
 //! The crate is pure data: it decides, the server or firmware acts. It is
 //! `#![no_std]` in every build and needs no allocator by default.
 //!
-//! # Layers
+//! # Modules
 //!
-//! Three rooms, one concept per file:
+//! One concept per module, each importing only the ones above it in this
+//! list; the headline types are also at the root.
 //!
-//! - `table/`: the static ownership table. `scope.rs` and `mod.rs`:
-//!   [`Scope`] and [`OwnershipTable`], built from borrowed data in a
-//!   `static` ([`ownership_table!`], a bad table fails the build), from a
-//!   config string in place, or from an iterator; validated once, so a
-//!   table that exists is valid. `routing.rs`: [`Routing`], its verdict for
-//!   one key. `owned.rs` (`alloc`): `OwnershipTableBuf`, owned and
-//!   unbounded.
-//! - `moves/`: what a node knows of prefixes moving in and out.
-//!   `records.rs`: [`MoveTable`], the move records of one node (fixed
-//!   capacity, no heap), with the reference crate's API; `records_buf.rs`
-//!   (`alloc`) the unbounded form. `node.rs`: [`Node`], where a write's
-//!   verdict is decided ([`WriteVerdict`]), and the MOVE-SCOPE protocol on
-//!   every side of a move (source, target, fallback, bystander); its docs
-//!   draw the states and messages. `messages.rs`: what nodes tell each
-//!   other ([`Epoch`], [`MoveId`], [`Announcement`], [`Outcome`]) and the
-//!   persist-before-reply marker [`Durable`]. `image.rs`: a node's records
-//!   as a versioned, checksummed byte image ([`Node::encode_image`],
-//!   [`Node::restore`]). `shared.rs` (`std`): a node many threads route
-//!   with without a lock.
-//! - `wire/`: what crosses the wire. `config.rs`, `peers.rs`: the
-//!   `scopes` and `peers` config values, parsed in place, with errors that
-//!   name the entry and its span. `reply.rs`: the `-MISDIRECTED` /
-//!   `-QUIESCED` replies, encoded into a caller's buffer. `peer.rs`: the
-//!   node-to-node messages of a move ([`PeerRequest`], [`PeerReply`]),
-//!   encoded into a caller's buffer and decoded in place.
-//! - `compat/` (feature `compat`): kevy-scope 1.32.0's API (owned
-//!   `Scope`, `OwnershipTable::new(Vec<Scope>)`, a `MoveTable` used
-//!   through `&self`) over this crate's prefix search and move records,
-//!   for servers switching without rewriting their calls.
-//! - At the top: `node_id.rs`, the node-id rule ([`NodeId`],
-//!   [`validate_node_id`]); `transaction.rs`, the cross-scope guard;
-//!   `bytes.rs`, byte helpers.
+//! - [`table`]: the static ownership table. [`Scope`] and
+//!   [`OwnershipTable`], built from borrowed data in a `static`
+//!   ([`ownership_table!`], a bad table fails the build), from a config
+//!   string in place, or from an iterator; validated once, so a table that
+//!   exists is valid. [`Routing`] is its verdict for one key; [`NodeId`]
+//!   and the node-id rule; the cross-scope guard of MULTI/EXEC.
+//! - [`moves`]: what a node knows of prefixes moving in and out.
+//!   [`MoveTable`] holds the records (fixed capacity, no heap); [`Node`]
+//!   decides a write's [`WriteVerdict`] from them and the table, and runs
+//!   every step of a move under the [`Epoch`] rules; the messages nodes
+//!   exchange about moves; the records as a durable image; `SharedNode`
+//!   (`std`) for many threads.
+//! - [`wire`]: the node-to-node messages of a move, encoded into a
+//!   caller's buffer and decoded in place, and the `-MISDIRECTED` /
+//!   `-QUIESCED` replies to refused writes.
+//! - [`driver`]: the sans-IO [`Driver`] that runs moves and recovery for
+//!   any host: events in, effects (persist, send, reply, retry) out.
+//! - [`config`]: the `scopes` and `peers` config values, parsed in place,
+//!   with errors that name the entry and its span.
+//! - `compat` (feature `compat`): kevy-scope 1.32.0's API over this
+//!   crate's search and records, for servers switching without rewriting
+//!   their calls.
 //!
-//! A device typically touches [`ownership_table!`] or [`parse_scopes`],
-//! [`Node::verdict`] and [`WriteVerdict::encode_reply`]; one that takes
-//! part in moves also persists [`Node::encode_image`] whenever a step's
-//! [`Durable`] asks it to, and calls [`Node::restore`] at boot.
+//! A device typically touches [`ownership_table!`] or
+//! [`config::parse_scopes`], [`Node::verdict`] and
+//! [`WriteVerdict::encode_reply`]; one that takes part in moves feeds a
+//! [`Driver`] its events and carries out the effects it hands back.
 //!
 //! # Quick start
 //!
@@ -109,50 +100,17 @@ extern crate std;
 mod bytes;
 #[cfg(feature = "compat")]
 pub mod compat;
-mod moves;
+pub mod config;
+pub mod driver;
+pub mod moves;
 #[doc(hidden)]
 pub mod mutants;
-mod node_id;
-mod table;
-mod transaction;
-mod wire;
+pub mod table;
+pub mod wire;
 
-pub use moves::driver::{Answer, Driver, DriverError, Effect, MoveReply, Request, Timing};
-pub use moves::image::{IMAGE_VERSION, ImageError};
-pub use moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveStatus, Outcome};
-pub use moves::node::{Node, ScopeLookup, Started, WriteVerdict};
-pub use moves::records::{Handover, MAX_PREFIX_LEN, MoveError, MoveRecords, MoveTable, Phase};
-#[cfg(feature = "alloc")]
-pub use moves::records_buf::MoveTableBuf;
-#[cfg(feature = "std")]
-pub use moves::shared::{SharedNode, Snapshot};
-pub use node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
-pub use table::ScopeTable;
-#[cfg(feature = "alloc")]
-pub use table::owned::OwnershipErrorBuf;
-#[cfg(feature = "alloc")]
-pub use table::owned::OwnershipTableBuf;
-pub use table::routing::Routing;
-pub use table::scope::Scope;
-pub use table::{OwnershipError, OwnershipTable};
-pub use transaction::{
-    CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
-};
-#[cfg(feature = "alloc")]
-pub use wire::config::ConfigErrorBuf;
-pub use wire::config::{
-    BootWarning, ConfigError, ConfigErrorKind, Entry, boot_report, parse_scope_entries,
-    parse_scopes,
-};
-pub use wire::peer::{
-    BufferTooSmall, MAX_NEWS, MAX_PEER_REQUEST_LEN, NewsIter, NewsList, PeerReply, PeerRequest,
-    PeerWireError, Refusal, encode_news, max_news_len, move_status_word, news_len,
-};
-pub use wire::peers::MAX_HOST_LEN;
-#[cfg(feature = "alloc")]
-pub use wire::peers::PeerTableBuf;
-pub use wire::peers::{Peer, PeerTable};
-pub use wire::reply::{AddressBook, MAX_REPLY_LEN, NoPeers, PeerAddr, ReplyError};
+pub use driver::Driver;
+pub use moves::{Epoch, MoveTable, Node, WriteVerdict};
+pub use table::{NodeId, OwnershipTable, Routing, Scope};
 
 /// The README's examples run as doctests, in builds with every feature
 /// they use (`compat` implies `std` and `alloc`).
@@ -162,6 +120,8 @@ struct ReadmeDoctests;
 
 /// The public types stay shareable across threads.
 const _: () = {
+    #[allow(unused_imports)]
+    use crate::{config::*, driver::*, moves::*, table::*, wire::*};
     const fn shareable<T: Send + Sync>() {}
     shareable::<Scope<'static>>();
     shareable::<OwnershipTable<'static, 4>>();
@@ -182,6 +142,8 @@ const _: () = {
 /// the device program `type-sizes` prints the same figures.
 #[cfg(target_pointer_width = "32")]
 const _: () = {
+    #[allow(unused_imports)]
+    use crate::{config::*, driver::*, moves::*, table::*, wire::*};
     use core::mem::size_of;
     assert!(size_of::<Scope<'static>>() == 24);
     // Its scopes, their length, and the hash index: two `u16` slots per

@@ -187,9 +187,10 @@ use std::fmt;
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, DriverError, Effect, Epoch, Ingest, MoveError, MoveId, MoveReply,
-    MoveStatus, MoveTable, Node, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict,
-    ownership_table,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
+    driver::DriverError, driver::Effect, driver::MoveReply, driver::Request, driver::Timing,
+    moves::Announcement, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
+    moves::Phase, ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 4> = ownership_table![
@@ -1215,7 +1216,7 @@ impl Sim {
     /// Node `n` boots from its disk: a fresh node restored from it, a new
     /// driver resumed from that node (a quarantined node's driver starts
     /// its recovery).
-    fn reboot(&mut self, n: usize) -> Result<(), kevy_scope::ImageError> {
+    fn reboot(&mut self, n: usize) -> Result<(), kevy_scope::moves::ImageError> {
         let s = &mut self.servers[n];
         s.node = Node::new(IDS[n], &TABLE, MoveTable::new()).unwrap();
         let restored = s.node.restore(&s.disk);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use common::*;
 use kevy_scope::compat::{MigrationError, MigrationTable, OwnershipTable, Routing, Scope};
-use kevy_scope::{NodeIdError, Phase, validate_node_id};
+use kevy_scope::{moves::Phase, table::NodeIdError, table::validate_node_id};
 use proptest::prelude::*;
 
 /// Valid ids, ids this crate's rule refuses, and repeats.
@@ -260,7 +260,7 @@ proptest! {
             (Err(reason), _) | (Ok(()), Err(reason)) => {
                 prop_assert_eq!(
                     ours.into_inner().unwrap_err(),
-                    kevy_scope::MoveError::InvalidNodeId(reason)
+                    kevy_scope::moves::MoveError::InvalidNodeId(reason)
                 );
             }
         }
@@ -310,7 +310,7 @@ fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
     // native records.
     assert_eq!(
         t.into_inner().unwrap_err(),
-        kevy_scope::MoveError::InvalidNodeId(NodeIdError::TooLong { len: 33 })
+        kevy_scope::moves::MoveError::InvalidNodeId(NodeIdError::TooLong { len: 33 })
     );
     // Valid ids that start with `~` come out as they went in, phases too.
     let t = MigrationTable::new();
@@ -351,7 +351,7 @@ fn ids_the_rule_refuses_are_kept_apart_from_look_alikes() {
 /// The reference's error converts as documented.
 #[test]
 fn migration_errors_map_onto_the_reference_words() {
-    use kevy_scope::MoveError as Native;
+    use kevy_scope::moves::MoveError as Native;
     for (ours, theirs) in [
         (
             MigrationError::AlreadyMigrating,

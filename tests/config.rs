@@ -2,8 +2,8 @@
 //! however malformed, makes a parser panic.
 
 use kevy_scope::{
-    ConfigErrorKind, MAX_HOST_LEN, MAX_REPLY_LEN, OwnershipTable, PeerTable, Scope, WriteVerdict,
-    parse_scopes,
+    OwnershipTable, Scope, WriteVerdict, config::ConfigErrorKind, config::PeerTable,
+    config::parse_scopes, wire::MAX_HOST_LEN, wire::MAX_REPLY_LEN,
 };
 use proptest::prelude::*;
 
@@ -137,9 +137,10 @@ fn operator_sees_the_offending_text() {
 mod owned {
     use super::{host, id, prefix};
     use kevy_scope::{
-        BootWarning, ConfigError, ConfigErrorBuf, ConfigErrorKind, Entry, NodeIdError,
-        OwnershipError, OwnershipErrorBuf, OwnershipTableBuf, PeerTable, PeerTableBuf, Scope,
-        boot_report, parse_scopes,
+        Scope, config::BootWarning, config::ConfigError, config::ConfigErrorBuf,
+        config::ConfigErrorKind, config::Entry, config::PeerTable, config::PeerTableBuf,
+        config::boot_report, config::parse_scopes, table::NodeIdError, table::OwnershipError,
+        table::OwnershipErrorBuf, table::OwnershipTableBuf,
     };
     use proptest::prelude::*;
     use std::error::Error;

@@ -9,7 +9,10 @@
 mod common;
 
 use common::*;
-use kevy_scope::{NodeIdError, OwnershipError, OwnershipTable, Routing, Scope, validate_node_id};
+use kevy_scope::{
+    OwnershipTable, Routing, Scope, table::NodeIdError, table::OwnershipError,
+    table::validate_node_id,
+};
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -69,8 +69,9 @@ use std::fmt;
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, Ingest, MoveError, MoveId, MoveReply, MoveStatus,
-    MoveTable, Node, OwnershipTable, Phase, Request, Scope, WriteVerdict, ownership_table,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
+    driver::Effect, driver::MoveReply, driver::Request, moves::Announcement, moves::Ingest,
+    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Phase, ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 3> = ownership_table![
@@ -709,7 +710,9 @@ impl Sim {
                     .answer(&mut h.node, IDS[msg.from], req.request(), answer)
                 {
                     Ok(()) => {}
-                    Err(kevy_scope::DriverError::OutboxFull { .. }) => self.stats.outbox_full += 1,
+                    Err(kevy_scope::driver::DriverError::OutboxFull { .. }) => {
+                        self.stats.outbox_full += 1
+                    }
                     Err(e) => panic!("{}: the driver refused an answer: {e:?}", IDS[n]),
                 }
             }
@@ -1695,7 +1698,7 @@ fn a_full_driver_refuses_with_an_error() {
     driver.start(&mut a, b"b:", "B").unwrap();
     assert_eq!(
         driver.start(&mut a, b"c:", "B"),
-        Err(kevy_scope::DriverError::TooManyMoves { capacity: 2 })
+        Err(kevy_scope::driver::DriverError::TooManyMoves { capacity: 2 })
     );
     // The refused move was not started.
     assert_eq!(a.in_flight().count(), 2);
@@ -2068,7 +2071,7 @@ fn a_late_contradicting_outcome_changes_nothing() {
     };
     let h = &mut sim.hosts[A];
     let before = image(&h.node);
-    let late = Answer::Outcome(kevy_scope::Outcome::Committed);
+    let late = Answer::Outcome(kevy_scope::moves::Outcome::Committed);
     h.driver
         .answer(&mut h.node, "B", Request::Outcome(id.id()), late)
         .unwrap();
@@ -2203,7 +2206,7 @@ fn a_full_outbox_refuses_the_step_and_takes_it_later() {
     let ingest = Req::Ingest(alone_move(b"r:", 3)).request();
     assert_eq!(
         driver.answer(&mut a, "B", ingest, adopted),
-        Err(kevy_scope::DriverError::OutboxFull { capacity: 2 })
+        Err(kevy_scope::driver::DriverError::OutboxFull { capacity: 2 })
     );
     assert_eq!(a.in_flight().count(), 1, "the step was not taken");
     // B acknowledges p:'s news; the +OK comes again.

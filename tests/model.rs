@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 #[cfg(feature = "alloc")]
-use kevy_scope::OwnershipTableBuf;
-use kevy_scope::{OwnershipError, OwnershipTable, Routing, Scope, ScopeTable};
+use kevy_scope::table::OwnershipTableBuf;
+use kevy_scope::{OwnershipTable, Routing, Scope, table::OwnershipError, table::ScopeTable};
 use proptest::prelude::*;
 
 /// What a table says through the shape both table types share: its

@@ -233,8 +233,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, Ingest, MoveError, MoveId, MoveStatus, MoveTable,
-    Node, Outcome, OwnershipTable, Phase, Request, Scope, Timing, WriteVerdict, ownership_table,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
+    driver::Effect, driver::Request, driver::Timing, moves::Announcement, moves::Ingest,
+    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome, moves::Phase,
+    ownership_table,
 };
 use stateright::{Checker, HasDiscoveries, Model, Path, Property};
 

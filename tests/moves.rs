@@ -3,8 +3,9 @@
 //! fallback standing in, bystanders) replayed as a specification.
 
 use kevy_scope::{
-    Announcement, Epoch, ImageError, Ingest, MoveError, MoveId, MoveStatus, MoveTable, Node,
-    OwnershipTable, Scope, WriteVerdict, ownership_table,
+    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::Announcement,
+    moves::ImageError, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
+    ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 2> = ownership_table![
@@ -379,7 +380,10 @@ fn a_fence_holds_against_news_of_the_move_that_arrives_after_it() {
     let (mut a, mut f) = (node("A"), node("F"));
     let id = start(&mut a, BILLING, "F");
     let outcome = f.move_outcome(&id).unwrap().into_inner();
-    assert!(matches!(outcome, kevy_scope::Outcome::Aborted { .. }));
+    assert!(matches!(
+        outcome,
+        kevy_scope::moves::Outcome::Aborted { .. }
+    ));
     assert!(matches!(
         announce(&mut f, id, MoveStatus::InFlight),
         Err(MoveError::Stale { .. })
@@ -552,10 +556,10 @@ fn only_an_owner_gives_away() {
     assert_eq!(f.start_move(BILLING, "B").unwrap_err(), MoveError::NotOwner);
     assert_eq!(
         a.start_move(BILLING, "bad id").unwrap_err(),
-        MoveError::InvalidNodeId(kevy_scope::NodeIdError::InvalidByte { byte: b' ', at: 3 })
+        MoveError::InvalidNodeId(kevy_scope::table::NodeIdError::InvalidByte { byte: b' ', at: 3 })
     );
     assert_eq!(a.start_move(BILLING, "A").unwrap_err(), MoveError::SameNode);
-    let long = [b'x'; kevy_scope::MAX_PREFIX_LEN + 1];
+    let long = [b'x'; kevy_scope::moves::MAX_PREFIX_LEN + 1];
     let mut long_prefix = BILLING.to_vec();
     long_prefix.extend_from_slice(&long);
     assert!(matches!(
@@ -607,7 +611,7 @@ fn resolving_a_move_that_is_not_in_flight_is_refused() {
     assert!(a.commit_move(BILLING, id.epoch).unwrap().must_persist());
     // A repeat of the commit is idempotent; an abort after it is refused.
     assert!(!a.commit_move(BILLING, id.epoch).unwrap().must_persist());
-    let abort = kevy_scope::Outcome::Aborted { fence: id.epoch };
+    let abort = kevy_scope::moves::Outcome::Aborted { fence: id.epoch };
     assert_eq!(
         a.resolve_move(BILLING, id.epoch, abort).unwrap_err(),
         MoveError::NotInFlight
@@ -685,7 +689,7 @@ fn transactions_follow_effective_ownership() {
     assert_eq!(a.transaction_scope([us, b"free"]), Ok(Some(BILLING)));
     assert_eq!(a.transaction_scope([b"free"]), Ok(None));
     // The static-table helper alone would have let it through.
-    assert!(kevy_scope::transaction_scope(&TABLE, [us, eu]).is_ok());
+    assert!(kevy_scope::table::transaction_scope(&TABLE, [us, eu]).is_ok());
 }
 
 #[test]
@@ -757,11 +761,11 @@ fn every_damaged_image_quarantines_the_node() {
     assert_eq!(other.restore(image), Err(ImageError::ForeignNode));
     // A future version.
     let mut future = image.to_vec();
-    future[4] = kevy_scope::IMAGE_VERSION + 1;
+    future[4] = kevy_scope::moves::IMAGE_VERSION + 1;
     assert_eq!(
         check(&future),
         ImageError::UnsupportedVersion {
-            found: kevy_scope::IMAGE_VERSION + 1
+            found: kevy_scope::moves::IMAGE_VERSION + 1
         }
     );
     // A store too small for the records.
@@ -783,10 +787,10 @@ fn every_damaged_image_quarantines_the_node() {
 fn every_refused_write_on_a_quarantined_node_has_a_reply() {
     let mut n = node("A");
     let _ = n.restore(b"");
-    let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
     let reply = n
         .verdict(KEY, UP)
-        .encode_reply(&kevy_scope::NoPeers, &mut buf)
+        .encode_reply(&kevy_scope::wire::NoPeers, &mut buf)
         .unwrap();
     assert!(reply.starts_with(b"-TRYAGAIN "));
     assert!(reply.ends_with(b"\r\n"));
@@ -795,7 +799,7 @@ fn every_refused_write_on_a_quarantined_node_has_a_reply() {
 #[cfg(feature = "alloc")]
 #[test]
 fn unbounded_records_give_the_same_verdicts() {
-    use kevy_scope::MoveTableBuf;
+    use kevy_scope::moves::MoveTableBuf;
     let mut a = Node::new("A", &TABLE, MoveTableBuf::new()).unwrap();
     let mut b = Node::new("B", &TABLE, MoveTableBuf::new()).unwrap();
     let long: Vec<u8> = [BILLING, &[b'x'; 100]].concat();
@@ -824,7 +828,7 @@ fn unbounded_records_give_the_same_verdicts() {
 #[cfg(feature = "alloc")]
 mod same_as_fixed {
     use super::*;
-    use kevy_scope::{MoveRecords, MoveTableBuf, Outcome};
+    use kevy_scope::{moves::MoveRecords, moves::MoveTableBuf, moves::Outcome};
     use proptest::prelude::*;
 
     const PREFIXES: [&[u8]; 6] = [

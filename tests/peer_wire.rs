@@ -7,9 +7,10 @@
 //! and `RECHECK`, the outcome query asked again after a target recovered.
 
 use kevy_scope::{
-    Announcement, BufferTooSmall, Epoch, MAX_NEWS, MAX_NODE_ID_LEN, MAX_PREFIX_LEN, MoveError,
-    MoveId, MoveStatus, NewsList, NodeIdError, Outcome, PeerReply, PeerRequest, PeerWireError,
-    Refusal, encode_news, max_news_len, news_len,
+    Epoch, moves::Announcement, moves::MAX_PREFIX_LEN, moves::MoveError, moves::MoveId,
+    moves::MoveStatus, moves::Outcome, table::MAX_NODE_ID_LEN, table::NodeIdError,
+    wire::BufferTooSmall, wire::MAX_NEWS, wire::NewsList, wire::PeerReply, wire::PeerRequest,
+    wire::PeerWireError, wire::Refusal, wire::encode_news, wire::max_news_len, wire::news_len,
 };
 use proptest::prelude::*;
 
@@ -229,7 +230,7 @@ fn every_request_round_trips() {
         assert_eq!(decode(&args).unwrap().id(), id);
         // Every request but an ingest's keys fits the bound.
         if !matches!(request, PeerRequest::Ingest { .. }) {
-            assert!(request.encoded_len() <= kevy_scope::MAX_PEER_REQUEST_LEN);
+            assert!(request.encoded_len() <= kevy_scope::wire::MAX_PEER_REQUEST_LEN);
         }
         // The encoding is the RESP array of exactly those arguments.
         let mut resp = format!("*{}\r\n", args.len()).into_bytes();

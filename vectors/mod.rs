@@ -3,9 +3,10 @@
 //! same cases, run by the same code, on all of them. No heap, no std.
 
 use kevy_scope::{
-    Announcement, ConfigErrorKind, Epoch, ImageError, Ingest, MoveError, MoveId, MoveStatus,
-    MoveTable, Node, NodeIdError, Outcome as MoveOutcome, OwnershipError, OwnershipTable,
-    PeerTable, Routing, Scope, WriteVerdict, ownership_table, parse_scopes, transaction_scope,
+    Epoch, MoveTable, Node, OwnershipTable, Routing, Scope, WriteVerdict, config::ConfigErrorKind,
+    config::PeerTable, config::parse_scopes, moves::Announcement, moves::ImageError, moves::Ingest,
+    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome as MoveOutcome,
+    ownership_table, table::NodeIdError, table::OwnershipError, table::transaction_scope,
 };
 
 /// The first check that failed: suite, case number, what was expected.
@@ -603,7 +604,7 @@ fn config() -> Outcome {
         (
             "n@h:1, n@h:2",
             ConfigErrorKind::Duplicate {
-                first: kevy_scope::Entry {
+                first: kevy_scope::config::Entry {
                     index: 0,
                     start: 0,
                     end: 5,
@@ -648,11 +649,11 @@ fn replies() -> Outcome {
         (WriteVerdict::Accept, b""),
     ];
     for (case, (verdict, want)) in cases.iter().enumerate() {
-        let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+        let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
         let got = verdict.encode_reply(&peers, &mut buf);
         c.check(case, got.as_deref() == Ok(*want), "reply bytes")?;
         if !want.is_empty() {
-            let mut short = [0u8; kevy_scope::MAX_REPLY_LEN];
+            let mut short = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
             let refused = verdict
                 .encode_reply(&peers, &mut short[..want.len() - 1])
                 .is_err();

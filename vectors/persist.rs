@@ -26,8 +26,8 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 use kevy_scope::{
-    Epoch, ImageError, MoveId, MoveRecords, MoveTable, Node, NodeIdError, Outcome, OwnershipTable,
-    Scope, ScopeLookup, ownership_table,
+    Epoch, MoveTable, Node, OwnershipTable, Scope, moves::ImageError, moves::MoveId,
+    moves::MoveRecords, moves::Outcome, ownership_table, table::NodeIdError, table::ScopeTable,
 };
 use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{MapConfig, MapStorage, SerializationError, Value};
@@ -78,7 +78,7 @@ pub fn load<'b, F: NorFlash>(
 /// `buf`: call it when a step says `must_persist()`, before the reply
 /// that follows the step. Returns the image's length.
 #[inline(never)]
-pub fn persist<T: ScopeLookup, R: MoveRecords, F: NorFlash>(
+pub fn persist<T: ScopeTable, R: MoveRecords, F: NorFlash>(
     node: &Node<T, R>,
     store: &mut ImageStore<F>,
     buf: &mut [u8; IMAGE_CAP],
@@ -91,7 +91,7 @@ pub fn persist<T: ScopeLookup, R: MoveRecords, F: NorFlash>(
 /// bytes, which the node checks as it restores them).
 struct ImageOf<'n, T, R>(&'n Node<T, R>);
 
-impl<'a, T: ScopeLookup, R: MoveRecords> Value<'a> for ImageOf<'_, T, R> {
+impl<'a, T: ScopeTable, R: MoveRecords> Value<'a> for ImageOf<'_, T, R> {
     fn serialize_into(&self, buffer: &mut [u8]) -> Result<usize, SerializationError> {
         self.0.encode_image(buffer).map_err(|e| match e {
             ImageError::BufferTooSmall { .. } => SerializationError::BufferTooSmall,
@@ -123,7 +123,7 @@ pub enum Boot {
 
 /// Builds node `id` at boot from what the flash holds.
 #[inline(never)]
-pub fn boot<T: ScopeLookup, R: MoveRecords, F: NorFlash>(
+pub fn boot<T: ScopeTable, R: MoveRecords, F: NorFlash>(
     id: &str,
     table: T,
     moves: R,

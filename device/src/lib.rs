@@ -152,12 +152,15 @@ pub static PROBE_TABLE: kevy_scope::OwnershipTable<'static, 2> = kevy_scope::own
 
 /// The peer list the footprint probes resolve replies with (one IPv4, one
 /// IPv6 address).
-pub static PROBE_PEERS: [(&str, kevy_scope::PeerAddr<'static>); 2] = [
+pub static PROBE_PEERS: [(&str, kevy_scope::wire::PeerAddr<'static>); 2] = [
     (
         "embed-billing-1",
-        kevy_scope::PeerAddr::new("10.0.0.1", 6379),
+        kevy_scope::wire::PeerAddr::new("10.0.0.1", 6379),
     ),
-    ("embed-auth-1", kevy_scope::PeerAddr::new("fd00::3", 6004)),
+    (
+        "embed-auth-1",
+        kevy_scope::wire::PeerAddr::new("fd00::3", 6004),
+    ),
 ];
 
 /// The work both footprint probes measure: this node's verdict and reply
@@ -167,14 +170,14 @@ pub static PROBE_PEERS: [(&str, kevy_scope::PeerAddr<'static>); 2] = [
 pub fn route_two_keys_and_exit<T, R>(
     probe: &str,
     node: &kevy_scope::Node<T, R>,
-    peers: &impl kevy_scope::AddressBook,
+    peers: &impl kevy_scope::wire::AddressBook,
 ) -> !
 where
-    T: kevy_scope::ScopeLookup,
-    R: kevy_scope::MoveRecords,
+    T: kevy_scope::table::ScopeTable,
+    R: kevy_scope::moves::MoveRecords,
 {
     use core::hint::black_box;
-    let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
     let mut replied = 0;
     for key in [
         black_box(&b"app:auth:user:7"[..]),

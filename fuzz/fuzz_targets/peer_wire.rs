@@ -11,7 +11,8 @@
 #![no_main]
 
 use kevy_scope::{
-    Announcement, NewsList, PeerReply, PeerRequest, PeerWireError, encode_news, news_len,
+    moves::Announcement, wire::NewsList, wire::PeerReply, wire::PeerRequest, wire::PeerWireError,
+    wire::encode_news, wire::news_len,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -51,7 +52,7 @@ fn request(rest: &[u8]) {
         assert_eq!(header[..len], resp[..len]);
         assert_eq!(&resp[len..resp.len() - 2], bulk);
     } else {
-        assert!(resp.len() <= kevy_scope::MAX_PEER_REQUEST_LEN || request.id().is_some());
+        assert!(resp.len() <= kevy_scope::wire::MAX_PEER_REQUEST_LEN || request.id().is_some());
     }
     // OUTCOME and RECHECK: the same fields under the other name decode
     // to the other request of the same move (so every OUTCOME the fuzzer

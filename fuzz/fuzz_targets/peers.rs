@@ -2,7 +2,7 @@
 //! and a parsed list renders to text that parses to the same list.
 #![no_main]
 
-use kevy_scope::PeerTable;
+use kevy_scope::config::PeerTable;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! and a parsed table renders to text that parses to the same table.
 #![no_main]
 
-use kevy_scope::parse_scopes;
+use kevy_scope::config::parse_scopes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use kevy_scope::{OwnershipTableBuf, PeerTableBuf};
+use kevy_scope::{config::PeerTableBuf, table::OwnershipTableBuf};
 
 use crate::auth::{Secret, Users};
 use crate::limits::Limits;

@@ -10,7 +10,7 @@ pub mod request;
 
 pub use request::Command;
 
-use kevy_scope::{NewsList, PeerWireError};
+use kevy_scope::{wire::NewsList, wire::PeerWireError};
 use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::BorrowedFrame;
 
@@ -415,7 +415,10 @@ mod tests {
 
     #[test]
     fn a_list_of_news_is_read_whole_or_refused_at_once() {
-        use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news, news_len};
+        use kevy_scope::{
+            Epoch, moves::Announcement, moves::MoveId, moves::MoveStatus, wire::encode_news,
+            wire::news_len,
+        };
         let id = MoveId {
             prefix: b"p:\r\n",
             from: "n1",

@@ -84,9 +84,9 @@ fn misdirected(port: u16) -> String {
 
 /// The crate's reply to a scoped write on a quarantined node.
 fn unavailable() -> String {
-    let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
     let reply = kevy_scope::WriteVerdict::Unavailable
-        .encode_reply(&kevy_scope::NoPeers, &mut buf)
+        .encode_reply(&kevy_scope::wire::NoPeers, &mut buf)
         .expect("the reply fits");
     String::from_utf8_lossy(&reply[1..]).trim().to_string()
 }
@@ -294,7 +294,10 @@ fn a_recovery_waits_for_every_peer() {
     );
     assert_eq!(
         support::redis_cli_admin(p1, &["MOVE-SCOPE", "app:own:", "FROM", "n1", "TO", "n2"]),
-        format!("ERR MOVE-SCOPE: {}", kevy_scope::MoveError::Quarantined)
+        format!(
+            "ERR MOVE-SCOPE: {}",
+            kevy_scope::moves::MoveError::Quarantined
+        )
     );
     // A quarantined node asked its epoch refuses: it has none of its own.
     let asked = support::request_as(

@@ -10,7 +10,7 @@ use core::fmt;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::bytes::Lossy;
-use crate::{MoveTableBuf, NodeId, Phase, validate_node_id};
+use crate::{moves::MoveTableBuf, moves::Phase, table::NodeId, table::validate_node_id};
 
 /// Who a prefix moves from and to, as owned strings: kevy-scope 1.32.0's
 /// `MigrationState`.
@@ -34,11 +34,11 @@ pub struct MigrationState {
 ///
 /// ```
 /// use kevy_scope::compat;
-/// let native = kevy_scope::Handover::new("A", "B").unwrap();
+/// let native = kevy_scope::moves::Handover::new("A", "B").unwrap();
 /// assert_eq!(compat::MigrationState::from(&native).to, "B");
 /// ```
-impl From<&crate::Handover> for MigrationState {
-    fn from(state: &crate::Handover) -> Self {
+impl From<&crate::moves::Handover> for MigrationState {
+    fn from(state: &crate::moves::Handover) -> Self {
         Self {
             from: state.from.as_str().into(),
             to: state.to.as_str().into(),
@@ -50,7 +50,7 @@ impl From<&crate::Handover> for MigrationState {
 /// `MigrationError`, with its two variants and its text.
 ///
 /// It is exhaustive, as the reference's is (a server's `match` needs no
-/// `_` arm). This crate's richer [`crate::MoveError`] is mapped onto
+/// `_` arm). This crate's richer [`crate::moves::MoveError`] is mapped onto
 /// it inside this module:
 ///
 /// | native refusal | here |
@@ -59,7 +59,7 @@ impl From<&crate::Handover> for MigrationState {
 /// | `AlreadyMigrated` | `AlreadyMigrated` |
 /// | `InvalidNodeId` | never raised: the compat table stores any id, as the reference does (see [`MigrationTable::start`]) |
 /// | `PrefixTooLong`, `Full` | never raised: the compat table's records are unbounded |
-/// | the others (`SameNode`, `NotOwner`, `Stale`, ...) | never raised: they belong to a [`Node`](crate::Node)'s move steps, which this table does not take |
+/// | the others (`SameNode`, `NotOwner`, `Stale`, ...) | never raised: they belong to a [`Node`](crate::moves::Node)'s move steps, which this table does not take |
 ///
 /// `TryFrom` does the same mapping for code that mixes the two APIs, and
 /// hands back a native refusal that has no reference word.
@@ -93,7 +93,7 @@ pub enum MigrationError {
 /// ```
 impl fmt::Display for MigrationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&crate::MoveError::from(self.clone()), f)
+        fmt::Display::fmt(&crate::moves::MoveError::from(self.clone()), f)
     }
 }
 
@@ -103,10 +103,10 @@ impl core::error::Error for MigrationError {}
 ///
 /// ```
 /// use kevy_scope::compat;
-/// let native = kevy_scope::MoveError::from(compat::MigrationError::AlreadyMigrated);
-/// assert_eq!(native, kevy_scope::MoveError::AlreadyMoved);
+/// let native = kevy_scope::moves::MoveError::from(compat::MigrationError::AlreadyMigrated);
+/// assert_eq!(native, kevy_scope::moves::MoveError::AlreadyMoved);
 /// ```
-impl From<MigrationError> for crate::MoveError {
+impl From<MigrationError> for crate::moves::MoveError {
     fn from(error: MigrationError) -> Self {
         match error {
             MigrationError::AlreadyMigrating => Self::AlreadyMoving,
@@ -120,17 +120,17 @@ impl From<MigrationError> for crate::MoveError {
 ///
 /// ```
 /// use kevy_scope::compat;
-/// use kevy_scope::MoveError as Native;
+/// use kevy_scope::moves::MoveError as Native;
 /// assert_eq!(compat::MigrationError::try_from(Native::AlreadyMoving), Ok(compat::MigrationError::AlreadyMigrating));
 /// assert_eq!(compat::MigrationError::try_from(Native::SameNode), Err(Native::SameNode));
 /// ```
-impl TryFrom<crate::MoveError> for MigrationError {
-    type Error = crate::MoveError;
+impl TryFrom<crate::moves::MoveError> for MigrationError {
+    type Error = crate::moves::MoveError;
 
-    fn try_from(error: crate::MoveError) -> Result<Self, Self::Error> {
+    fn try_from(error: crate::moves::MoveError) -> Result<Self, Self::Error> {
         match error {
-            crate::MoveError::AlreadyMoving => Ok(Self::AlreadyMigrating),
-            crate::MoveError::AlreadyMoved => Ok(Self::AlreadyMigrated),
+            crate::moves::MoveError::AlreadyMoving => Ok(Self::AlreadyMigrating),
+            crate::moves::MoveError::AlreadyMoved => Ok(Self::AlreadyMigrated),
             other => Err(other),
         }
     }
@@ -180,7 +180,7 @@ impl Records {
     }
 
     /// A stored record's ids, spelled out.
-    fn state(&self, state: &crate::Handover) -> MigrationState {
+    fn state(&self, state: &crate::moves::Handover) -> MigrationState {
         MigrationState {
             from: self.spell(&state.from).into(),
             to: self.spell(&state.to).into(),
@@ -372,18 +372,18 @@ impl MigrationTable {
         records.moves.match_migrated(key).map(|s| records.state(s))
     }
 
-    /// The records, for the native API (a [`Node`](crate::Node) keeps its
+    /// The records, for the native API (a [`Node`](crate::moves::Node) keeps its
     /// moves in a [`MoveTableBuf`]), with every id as it was given.
     ///
     /// The native records hold only ids that keep the node-id rule (ids
     /// other nodes parse from replies and configs), so a record with any
     /// other id is refused here, with the first such id's
-    /// [`crate::MoveError::InvalidNodeId`]: this is the one door from
+    /// [`crate::moves::MoveError::InvalidNodeId`]: this is the one door from
     /// the compat table into the bounded records, and it checks.
     ///
     /// ```
     /// # use kevy_scope::compat::MigrationTable;
-    /// # use kevy_scope::{MoveError, NodeIdError, Phase};
+    /// # use kevy_scope::{moves::MoveError, table::NodeIdError, moves::Phase};
     /// let t = MigrationTable::new();
     /// t.start(b"p:".to_vec(), "A".into(), "B".into()).unwrap();
     /// t.commit(b"p:");
@@ -398,7 +398,7 @@ impl MigrationTable {
     ///     MoveError::InvalidNodeId(NodeIdError::InvalidByte { byte: b' ', at: 3 })
     /// );
     /// ```
-    pub fn into_inner(self) -> Result<MoveTableBuf, crate::MoveError> {
+    pub fn into_inner(self) -> Result<MoveTableBuf, crate::moves::MoveError> {
         let records = self
             .records
             .into_inner()

@@ -6,7 +6,7 @@
 //! with its two refusals ([`OwnershipError`]), [`Routing`], and a
 //! [`MigrationTable`] used through `&self` from many threads. Underneath
 //! they run this crate's prefix search and move records
-//! ([`MoveTableBuf`](crate::MoveTableBuf)), so routing costs a
+//! ([`MoveTableBuf`](crate::moves::MoveTableBuf)), so routing costs a
 //! hash probe or a binary search, not a scan of every scope.
 //!
 //! Switching takes one line per `use`:
@@ -34,7 +34,7 @@
 //! # Node ids
 //!
 //! This crate's own types take only ids that keep the node-id rule
-//! ([`validate_node_id`](crate::validate_node_id): 1 to 32 bytes of
+//! ([`validate_node_id`](crate::table::validate_node_id): 1 to 32 bytes of
 //! printable ASCII without `,` `|` `=` `@`), because every id it stores
 //! may have to cross a reply, a config line or a peer message. The
 //! reference takes any string, and so does this module, everywhere:
@@ -48,20 +48,20 @@
 //! `MOVE-SCOPE` with an error it never gave before, and the reference's
 //! [`MigrationError`] has no word for it.
 //!
-//! This crate's records hold ids as [`NodeId`](crate::NodeId)s, which
+//! This crate's records hold ids as [`NodeId`](crate::table::NodeId)s, which
 //! only valid ids make, so such an id reaches them only under a
 //! stand-in: the [`MigrationTable`] keeps its moves in a native
-//! [`MoveTableBuf`](crate::MoveTableBuf), with valid ids as
+//! [`MoveTableBuf`](crate::moves::MoveTableBuf), with valid ids as
 //! they are and any other (or any valid one starting with `~`) as
 //! `~<n>`, the n-th such id the table has seen; every answer spells the
 //! id out as it was given. Nothing outside this module sees a stand-in:
 //! the one way from the compat table to the native records,
 //! [`MigrationTable::into_inner`], spells the ids out and refuses a
 //! record whose id breaks the rule
-//! ([`InvalidNodeId`](crate::MoveError::InvalidNodeId)). Scopes
+//! ([`InvalidNodeId`](crate::moves::MoveError::InvalidNodeId)). Scopes
 //! keep their ids as given: a native table built from them
 //! ([`Scope::as_scope`]) checks the ids as it checks any, and a
-//! [`Node`](crate::Node) over the compat [`OwnershipTable`] routes with
+//! [`Node`](crate::moves::Node) over the compat [`OwnershipTable`] routes with
 //! them as the reference does, while its own records, again, take only
 //! valid ids.
 //!
@@ -88,9 +88,9 @@
 //!   ways and `MigrationError` into this crate's (`TryFrom` back);
 //!   [`Scope::as_scope`] and [`MigrationTable::into_inner`] lend or hand
 //!   over the native forms;
-//!   `OwnershipTable` implements [`ScopeLookup`](crate::ScopeLookup) and
-//!   [`ScopeTable`](crate::ScopeTable), so a native `Node`,
-//!   [`boot_report`](crate::boot_report) and the transaction guard take
+//!   `OwnershipTable` implements [`ScopeTable`](crate::table::ScopeTable) and
+//!   [`ScopeTable`](crate::table::ScopeTable), so a native `Node`,
+//!   [`boot_report`](crate::config::boot_report) and the transaction guard take
 //!   it.
 //! - Costs change, results do not. A key is routed with a hash probe or
 //!   a binary search, not a scan of every scope; `OwnershipTable::new`

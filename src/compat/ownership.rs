@@ -55,9 +55,11 @@ pub enum OwnershipError {
 impl fmt::Display for OwnershipError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let native = match self {
-            Self::DuplicatePrefix { prefix } => crate::OwnershipError::DuplicatePrefix { prefix },
+            Self::DuplicatePrefix { prefix } => {
+                crate::table::OwnershipError::DuplicatePrefix { prefix }
+            }
             Self::OverlappingPrefix { inner, outer } => {
-                crate::OwnershipError::OverlappingPrefix { inner, outer }
+                crate::table::OwnershipError::OverlappingPrefix { inner, outer }
             }
         };
         fmt::Display::fmt(&native, f)
@@ -130,7 +132,7 @@ impl OwnershipTable {
         // prefixes in input order.
         let mut by_prefix: Vec<usize> = (0..scopes.len()).collect();
         by_prefix.sort_by(|&a, &b| prefix_at(&scopes, a).cmp(prefix_at(&scopes, b)));
-        let sorted: Vec<crate::Scope<'_>> = by_prefix
+        let sorted: Vec<crate::table::Scope<'_>> = by_prefix
             .iter()
             .filter_map(|&i| scopes.get(i))
             .map(Scope::as_scope)
@@ -263,7 +265,7 @@ impl OwnershipTable {
     }
 
     /// The scope `key` falls in, borrowed in the crate's form.
-    fn scope_for(&self, key: &[u8]) -> Option<crate::Scope<'_>> {
+    fn scope_for(&self, key: &[u8]) -> Option<crate::table::Scope<'_>> {
         self.lookup(key).map(Scope::as_scope)
     }
 }
@@ -277,39 +279,31 @@ impl fmt::Debug for OwnershipTable {
     }
 }
 
-/// The compat table routes a [`Node`](crate::Node) and answers the
-/// transaction guard like a native table.
+/// The compat table routes a [`Node`](crate::moves::Node), answers the
+/// transaction guard like a native table, and lists its scopes sorted by
+/// prefix bytes, as every [`ScopeTable`](crate::table::ScopeTable) does
+/// (for [`boot_report`](crate::config::boot_report));
+/// [`OwnershipTable::scopes`] keeps the reference's order.
 ///
 /// ```
 /// use kevy_scope::compat::{OwnershipTable, Scope};
-/// use kevy_scope::{MoveTableBuf, Node};
+/// use kevy_scope::{Node, config::boot_report, moves::MoveTableBuf, wire::NoPeers};
 /// let t = OwnershipTable::new(vec![Scope::new(b"a:".to_vec(), "A".into())]).unwrap();
 /// let node = Node::new("A", &t, MoveTableBuf::new()).unwrap();
 /// assert!(node.verdict(b"a:1", |_| false).is_accept());
-/// ```
-impl crate::ScopeLookup for OwnershipTable {
-    fn scope_for(&self, key: &[u8]) -> Option<crate::Scope<'_>> {
-        OwnershipTable::scope_for(self, key)
-    }
-}
-
-/// Lists the scopes sorted by prefix bytes, as every [`crate::ScopeTable`]
-/// does (for [`crate::boot_report`]); [`OwnershipTable::scopes`] keeps the
-/// reference's order.
-///
-/// ```
-/// use kevy_scope::compat::{OwnershipTable, Scope};
-/// use kevy_scope::{boot_report, NoPeers};
-/// let t = OwnershipTable::new(vec![Scope::new(b"a:".to_vec(), "A".into())]).unwrap();
 /// assert_eq!(boot_report(&t, &NoPeers).count(), 2); // unknown writer, no fallback
 /// ```
-impl crate::ScopeTable for OwnershipTable {
-    fn iter(&self) -> impl ExactSizeIterator<Item = crate::Scope<'_>> + '_ {
+impl crate::table::ScopeTable for OwnershipTable {
+    fn scope_for(&self, key: &[u8]) -> Option<crate::table::Scope<'_>> {
+        OwnershipTable::scope_for(self, key)
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = crate::table::Scope<'_>> + '_ {
         // Every slot's position is in range: `new` made one per scope.
         self.slots.items().iter().map(|slot| {
             self.scopes
                 .get(slot.at)
-                .map_or(crate::Scope::new(b"", ""), Scope::as_scope)
+                .map_or(crate::table::Scope::new(b"", ""), Scope::as_scope)
         })
     }
 }
@@ -365,7 +359,7 @@ fn reference_error(scopes: &[Scope], by_prefix: &[usize]) -> Option<OwnershipErr
 /// reference's choice not be found (it always is for a clash).
 fn owned(clash: Clash<'_>) -> OwnershipError {
     match clash.error() {
-        crate::OwnershipError::OverlappingPrefix { inner, outer } => {
+        crate::table::OwnershipError::OverlappingPrefix { inner, outer } => {
             OwnershipError::OverlappingPrefix {
                 inner: inner.to_vec(),
                 outer: outer.to_vec(),

@@ -5,7 +5,7 @@
 /// its three variants and no more, and its derives (`Debug`, `Clone`,
 /// `Copy`, `PartialEq`, `Eq`; no `Display`, as the reference has none).
 ///
-/// Unlike this crate's [`crate::Routing`] it is not `#[non_exhaustive]`:
+/// Unlike this crate's [`crate::table::Routing`] it is not `#[non_exhaustive]`:
 /// it mirrors a published API that will not grow, and servers match it
 /// exhaustively (kevy 1.32.0 does). The two convert into each other with
 /// `From`.
@@ -85,13 +85,13 @@ impl<'a> Routing<'a> {
 /// let native = kevy_scope::Routing::Misdirected { target: "w" };
 /// assert_eq!(compat::Routing::from(native), compat::Routing::Misdirected { target: "w" });
 /// ```
-impl<'a> From<crate::Routing<'a>> for Routing<'a> {
+impl<'a> From<crate::table::Routing<'a>> for Routing<'a> {
     #[inline]
-    fn from(routing: crate::Routing<'a>) -> Self {
+    fn from(routing: crate::table::Routing<'a>) -> Self {
         match routing {
-            crate::Routing::Owned => Self::Owned,
-            crate::Routing::Misdirected { target } => Self::Misdirected { target },
-            crate::Routing::Unknown => Self::Unknown,
+            crate::table::Routing::Owned => Self::Owned,
+            crate::table::Routing::Misdirected { target } => Self::Misdirected { target },
+            crate::table::Routing::Unknown => Self::Unknown,
         }
     }
 }
@@ -102,7 +102,7 @@ impl<'a> From<crate::Routing<'a>> for Routing<'a> {
 /// use kevy_scope::compat;
 /// assert_eq!(kevy_scope::Routing::from(compat::Routing::Owned), kevy_scope::Routing::Owned);
 /// ```
-impl<'a> From<Routing<'a>> for crate::Routing<'a> {
+impl<'a> From<Routing<'a>> for crate::table::Routing<'a> {
     #[inline]
     fn from(routing: Routing<'a>) -> Self {
         match routing {

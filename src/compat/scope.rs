@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 /// `Scope`, field for field (its `Debug` output is the same).
 ///
 /// [`Self::as_scope`] lends it as this crate's borrowed
-/// [`crate::Scope`], the form the rest of the crate routes with.
+/// [`crate::table::Scope`], the form the rest of the crate routes with.
 ///
 /// ```
 /// use kevy_scope::compat::Scope;
@@ -102,19 +102,19 @@ impl Scope {
         self.as_scope().matches(key)
     }
 
-    /// This scope as the crate's borrowed [`crate::Scope`], for the
+    /// This scope as the crate's borrowed [`crate::table::Scope`], for the
     /// native API (node-id rules are checked where a native table is
     /// built, not here).
     ///
     /// ```
-    /// use kevy_scope::{compat, OwnershipTableBuf};
+    /// use kevy_scope::{compat, table::OwnershipTableBuf};
     /// let scopes = [compat::Scope::new(b"a:".to_vec(), "w".into())];
     /// let native = OwnershipTableBuf::new(scopes.iter().map(compat::Scope::as_scope)).unwrap();
     /// assert!(native.route(b"a:1", "w").is_local_writer());
     /// ```
     #[must_use]
-    pub fn as_scope(&self) -> crate::Scope<'_> {
-        let scope = crate::Scope::new(&self.prefix, &self.writer);
+    pub fn as_scope(&self) -> crate::table::Scope<'_> {
+        let scope = crate::table::Scope::new(&self.prefix, &self.writer);
         match &self.fallback {
             Some(fallback) => scope.with_fallback(fallback),
             None => scope,
@@ -129,8 +129,8 @@ impl Scope {
 /// let s = compat::Scope::from(kevy_scope::Scope::new(b"a:", "w").with_fallback("f"));
 /// assert_eq!(s, compat::Scope::new(b"a:".to_vec(), "w".into()).with_fallback("f".into()));
 /// ```
-impl From<crate::Scope<'_>> for Scope {
-    fn from(scope: crate::Scope<'_>) -> Self {
+impl From<crate::table::Scope<'_>> for Scope {
+    fn from(scope: crate::table::Scope<'_>) -> Self {
         Self {
             prefix: scope.prefix().to_vec(),
             writer: scope.writer().into(),

@@ -14,9 +14,10 @@
 use core::fmt;
 
 use crate::moves::messages::Epoch;
-use crate::moves::node::{Node, ScopeLookup};
+use crate::moves::node::Node;
 use crate::moves::records::{Handover, MoveError, MoveRecords, Phase, Record};
-use crate::node_id::NodeId;
+use crate::table::ScopeTable;
+use crate::table::node_id::NodeId;
 
 const MAGIC: &[u8; 4] = b"KVSI";
 /// The magic and the version, as written.
@@ -29,7 +30,7 @@ pub const IMAGE_VERSION: u8 = 1;
 /// decides.
 ///
 /// ```
-/// use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable};
+/// use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable};
 /// let mut n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
 /// assert_eq!(n.restore(b"KV"), Err(ImageError::Truncated));
 /// assert!(n.is_quarantined());
@@ -206,7 +207,7 @@ fn phase_of(code: u8) -> Result<Phase, ImageError> {
     })
 }
 
-impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
+impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// Writes the image (or only counts it, without a buffer).
     fn write_image(&self, w: &mut Writer<'_>) -> Result<(), ImageError> {
         w.put(&HEADER);
@@ -248,11 +249,11 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Encodes this node's records (moves out, adoptions, pending news,
     /// the seen epoch) into `buf`, returning the image's length. Write
     /// `buf[..len]` to stable storage whenever a step says
-    /// [`must_persist`](crate::Durable::must_persist). A quarantined node
+    /// [`must_persist`](crate::moves::Durable::must_persist). A quarantined node
     /// has no image ([`ImageError::Quarantined`]).
     ///
     /// ```
-    /// # use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -293,7 +294,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// until an operator decides: it never guesses.
     ///
     /// ```
-    /// # use kevy_scope::{ImageError, MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// # use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();

@@ -55,7 +55,7 @@ impl Epoch {
 /// query and in announcements.
 ///
 /// ```
-/// use kevy_scope::{Epoch, MoveId};
+/// use kevy_scope::{Epoch, moves::MoveId};
 /// let m = MoveId { prefix: b"app:billing:", from: "A", to: "B", epoch: Epoch::new(1) };
 /// assert_eq!(m.to, "B");
 /// ```
@@ -75,7 +75,7 @@ pub struct MoveId<'a> {
 /// What an announcement says of a move.
 ///
 /// ```
-/// use kevy_scope::MoveStatus;
+/// use kevy_scope::moves::MoveStatus;
 /// assert_ne!(MoveStatus::Committed, MoveStatus::Aborted);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -95,7 +95,7 @@ pub enum MoveStatus {
 /// News of a move for a node that may not have taken part in it.
 ///
 /// ```
-/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus};
+/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus};
 /// let m = MoveId { prefix: b"app:", from: "A", to: "B", epoch: Epoch::new(1) };
 /// let a = Announcement { id: m, status: MoveStatus::Committed };
 /// assert_eq!(a.owner(), Some("B"));
@@ -113,7 +113,7 @@ impl Announcement<'_> {
     /// Who owns the prefix after this news; `None` while in flight.
     ///
     /// ```
-    /// # use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus};
+    /// # use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
     /// assert_eq!(Announcement { id, status: MoveStatus::Aborted }.owner(), Some("A"));
     /// assert_eq!(Announcement { id, status: MoveStatus::InFlight }.owner(), None);
@@ -129,11 +129,11 @@ impl Announcement<'_> {
 }
 
 /// The target's answer to "what became of move `(prefix, epoch)`?"
-/// ([`Node::move_outcome`](crate::Node::move_outcome)), the only input on
+/// ([`Node::move_outcome`](crate::moves::Node::move_outcome)), the only input on
 /// which a source may resolve a move whose ingest it may have shipped.
 ///
 /// ```
-/// use kevy_scope::{Epoch, Outcome};
+/// use kevy_scope::{Epoch, moves::Outcome};
 /// let o = Outcome::Aborted { fence: Epoch::new(9) };
 /// assert!(!o.is_committed());
 /// ```
@@ -157,7 +157,7 @@ impl Outcome {
     /// Whether the target adopted the prefix.
     ///
     /// ```
-    /// # use kevy_scope::Outcome;
+    /// # use kevy_scope::moves::Outcome;
     /// assert!(Outcome::Committed.is_committed());
     /// ```
     #[must_use]
@@ -167,17 +167,17 @@ impl Outcome {
 }
 
 /// What the target does with an arriving `MOVE-SCOPE-INGEST`
-/// ([`Node::check_ingest`](crate::Node::check_ingest)).
+/// ([`Node::check_ingest`](crate::moves::Node::check_ingest)).
 ///
 /// ```
-/// use kevy_scope::Ingest;
+/// use kevy_scope::moves::Ingest;
 /// assert_ne!(Ingest::Apply, Ingest::AlreadyAdopted);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Ingest {
-    /// New: apply the keys, then call [`Node::adopt`](crate::Node::adopt).
+    /// New: apply the keys, then call [`Node::adopt`](crate::moves::Node::adopt).
     Apply,
     /// A repeat of a move this node already adopted: apply nothing and
     /// answer `+OK` again.

@@ -67,61 +67,11 @@ use crate::moves::messages::{Announcement, Durable, Epoch, Ingest, MoveId, MoveS
 use crate::moves::records::{
     Handover, MoveError, MoveRecords, Phase, Record, RecordRef, check_prefix,
 };
-use crate::node_id::{NodeId, NodeIdError, validate_node_id};
+use crate::table::ScopeTable;
+use crate::table::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
-use crate::transaction::CrossScopeError;
-use crate::{OwnershipTable, Routing, Scope};
-
-/// A static ownership table a [`Node`] can route with: an
-/// [`OwnershipTable`], an `OwnershipTableBuf`, or a reference or `Arc` to
-/// either.
-///
-/// ```
-/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope};
-/// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
-/// let by_ref = Node::new("A", &t, MoveTable::<1>::new()).unwrap();
-/// assert!(by_ref.verdict(b"a:1", |_| false).is_accept());
-/// ```
-pub trait ScopeLookup {
-    /// The scope `key` falls in, if any.
-    ///
-    /// ```
-    /// use kevy_scope::{OwnershipTable, Scope, ScopeLookup};
-    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap();
-    /// assert_eq!(t.scope_for(b"a:1").map(|s| s.writer()), Some("w"));
-    /// ```
-    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>>;
-}
-
-impl<const N: usize> ScopeLookup for OwnershipTable<'_, N> {
-    #[inline]
-    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
-        self.lookup(key).copied()
-    }
-}
-
-#[cfg(feature = "alloc")]
-impl ScopeLookup for crate::OwnershipTableBuf {
-    #[inline]
-    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
-        self.lookup(key)
-    }
-}
-
-impl<T: ScopeLookup + ?Sized> ScopeLookup for &T {
-    #[inline]
-    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
-        (**self).scope_for(key)
-    }
-}
-
-#[cfg(feature = "alloc")]
-impl<T: ScopeLookup + ?Sized> ScopeLookup for alloc::sync::Arc<T> {
-    #[inline]
-    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
-        (**self).scope_for(key)
-    }
-}
+use crate::table::transaction::CrossScopeError;
+use crate::{table::Routing, table::Scope};
 
 /// What a node does with a write.
 ///
@@ -185,7 +135,7 @@ impl<'n> WriteVerdict<'n> {
 }
 
 /// One kevy node: its id, its static ownership table `T`, its move
-/// records `R` ([`MoveTable`](crate::MoveTable) on a device) and
+/// records `R` ([`MoveTable`](crate::moves::MoveTable) on a device) and
 /// the highest epoch it has used, adopted or fenced off.
 ///
 /// ```
@@ -199,13 +149,13 @@ impl<'n> WriteVerdict<'n> {
 ///
 /// let epoch = a.start_move(b"app:billing:", "B")?.into_inner().epoch; // persist A, then ship
 /// assert_eq!(a.verdict(key, up), WriteVerdict::Quiesced { target: "B" });
-/// let id = kevy_scope::MoveId { prefix: b"app:billing:", from: "A", to: "B", epoch };
+/// let id = kevy_scope::moves::MoveId { prefix: b"app:billing:", from: "A", to: "B", epoch };
 /// b.check_ingest(&id)?; // then apply the shipped keys
 /// let _ = b.adopt(&id)?; // persist B, then answer +OK
 /// let _ = a.commit_move(b"app:billing:", epoch)?; // persist A, then announce
 /// assert_eq!(a.verdict(key, up), WriteVerdict::Misdirected { target: "B" });
 /// assert!(b.verdict(key, up).is_accept()); // adopted: no loop back to A
-/// # Ok::<(), kevy_scope::MoveError>(())
+/// # Ok::<(), kevy_scope::moves::MoveError>(())
 /// ```
 #[derive(Clone)]
 pub struct Node<T, R> {
@@ -268,7 +218,7 @@ fn newer<'r>(best: Option<RecordRef<'r>>, r: RecordRef<'r>) -> Option<RecordRef<
     }
 }
 
-impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
+impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// A node named `id` routing with `table` and keeping its move records
     /// in `moves` (a first boot; after a restart use
     /// [`Node::restore`](Node::restore)).
@@ -289,7 +239,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
 
     /// A node whose records could not be restored: it accepts no scoped
     /// write and refuses every move step until it has recovered what it
-    /// knew from its peers ([`Driver`](crate::Driver), "Recovery").
+    /// knew from its peers ([`Driver`](crate::driver::Driver), "Recovery").
     ///
     /// ```
     /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
@@ -307,7 +257,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// Leaves quarantine at the end of recovery: epochs from now on are
     /// above `fence` and above everything the node knows. The driver
     /// calls it once every peer has fenced and told what it knows
-    /// ([`Driver`](crate::Driver), "Recovery"); persist before the node
+    /// ([`Driver`](crate::driver::Driver), "Recovery"); persist before the node
     /// answers a peer (a write it accepts meanwhile is safe: a crash
     /// before the image is on storage only recovers again).
     pub(crate) fn end_recovery(&mut self, fence: Epoch) -> Durable<()> {
@@ -420,7 +370,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// before answering with [`Node::news`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveError, MoveTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, moves::Outcome, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"c:", "C")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B")?.into_inner().epoch;
@@ -472,7 +422,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// recovering peer learns from it after the fence.
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, moves::MoveStatus, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -572,7 +522,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// move's source and target (for a settled record, `to` is the owner).
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -598,7 +548,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// missed one learns it, and learns later news in order.
     ///
     /// ```
-    /// # use kevy_scope::{Announcement, MoveTable, MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{moves::Announcement, MoveTable, moves::MoveStatus, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
@@ -785,7 +735,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// and on a full record table.
     ///
     /// ```
-    /// # use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// assert_eq!(b.start_move(b"a:", "C").unwrap_err(), MoveError::NotOwner);
@@ -851,7 +801,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// [`resolve_move`](Node::resolve_move) with [`Outcome::Committed`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// assert_eq!(a.commit_move(b"a:", Epoch::new(1)).unwrap_err(), MoveError::NotInFlight);
@@ -869,7 +819,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// cannot abort on its own, since the target may have adopted.
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
@@ -955,7 +905,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// node has used, adopted or fenced (or its newest news of the prefix), and when the records are full.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, Ingest, MoveError, MoveTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, moves::Ingest, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let stray = MoveId { prefix: b"a:", from: "C", to: "B", epoch: Epoch::new(5) };
@@ -1013,7 +963,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// on. Persist, then answer `+OK`. A repeat changes nothing.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveError, MoveTable, MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
@@ -1038,7 +988,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// [`Outcome::Aborted`]. Persist before answering when asked to.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveTable, MoveId, Node, OwnershipTable, Outcome, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, moves::MoveId, Node, OwnershipTable, moves::Outcome, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
@@ -1091,7 +1041,7 @@ impl<T: ScopeLookup, R: MoveRecords> Node<T, R> {
     /// it.
     ///
     /// ```
-    /// # use kevy_scope::*;
+    /// # use kevy_scope::{*, moves::*};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut c = Node::new("C", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };

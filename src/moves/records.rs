@@ -9,14 +9,14 @@
 //! sub-prefix can move on its own.
 //!
 //! This table only stores records and enforces the reference's rules for
-//! them; [`Node`](crate::Node) adds the ownership rules of a move and the
+//! them; [`Node`](crate::moves::Node) adds the ownership rules of a move and the
 //! write verdict.
 
 use core::fmt;
 
 use crate::bytes::{Lossy, starts_with};
 use crate::moves::messages::Epoch;
-use crate::node_id::{NodeId, NodeIdError};
+use crate::table::node_id::{NodeId, NodeIdError};
 
 /// The longest prefix a fixed-capacity [`MoveTable`] stores, in bytes.
 /// Longer operator input is refused with [`MoveError::PrefixTooLong`].
@@ -45,7 +45,7 @@ impl Handover {
     /// Validates and copies both ids.
     ///
     /// ```
-    /// # use kevy_scope::Handover;
+    /// # use kevy_scope::moves::Handover;
     /// assert!(Handover::new("A", "B").is_ok());
     /// assert!(Handover::new("A", "").is_err());
     /// ```
@@ -60,7 +60,7 @@ impl Handover {
 /// Where a record stands.
 ///
 /// ```
-/// use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
 /// let _ = a.start_move(b"p:", "B").unwrap();
@@ -87,7 +87,7 @@ pub enum Phase {
 /// Why a move command was refused.
 ///
 /// ```
-/// use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
 /// let _ = a.start_move(b"p:", "B").unwrap();
@@ -249,7 +249,7 @@ pub(crate) mod sealed {
 /// on its invariants.
 ///
 /// ```
-/// use kevy_scope::{MoveTable, MoveRecords, Node, OwnershipTable};
+/// use kevy_scope::{MoveTable, moves::MoveRecords, Node, OwnershipTable};
 /// fn node_with<R: MoveRecords>(moves: R) -> Node<OwnershipTable<'static, 1>, R> {
 ///     Node::new("A", OwnershipTable::new(), moves).unwrap()
 /// }
@@ -379,11 +379,11 @@ type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 /// of sieve let a node's write verdict turn away most keys that fall
 /// under no record with a byte or two read, before it scans the records.
 ///
-/// A [`Node`](crate::Node) owns its table and changes it only through
+/// A [`Node`](crate::moves::Node) owns its table and changes it only through
 /// its move steps, under the epoch rules; from outside it is read-only.
 ///
 /// ```
-/// use kevy_scope::{MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
 /// let _ = a.start_move(b"app:billing:", "C")?;
@@ -625,7 +625,7 @@ macro_rules! record_api {
         /// Every record: prefix, phase and state.
         ///
         /// ```
-        /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Phase, Scope};
+        /// # use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
         /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
         /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
         /// let _ = a.start_move(b"p:", "B").unwrap();

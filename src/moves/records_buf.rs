@@ -17,7 +17,7 @@ use crate::moves::records::{
 /// [`MoveTableBuf`]; `start_move` refuses more as `Full`.
 const MAX_IN_FLIGHT: u32 = 4096;
 
-/// [`MoveTable`](crate::MoveTable) without bounds: any number of
+/// [`MoveTable`](crate::moves::MoveTable) without bounds: any number of
 /// records, prefixes of any length (and at most 4 096 moves out of the
 /// node in flight at once).
 ///
@@ -25,7 +25,7 @@ const MAX_IN_FLIGHT: u32 = 4096;
 /// a hash index finds a prefix's record for the move commands.
 ///
 /// ```
-/// use kevy_scope::{MoveError, MoveTableBuf, Node, OwnershipTableBuf, Scope, WriteVerdict};
+/// use kevy_scope::{moves::MoveError, moves::MoveTableBuf, Node, table::OwnershipTableBuf, Scope, WriteVerdict};
 /// let long_prefix = vec![b'p'; 200];
 /// let t = OwnershipTableBuf::new(vec![Scope::new(&long_prefix, "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTableBuf::new()).unwrap();
@@ -116,7 +116,7 @@ impl MoveTableBuf {
     /// An empty table.
     ///
     /// ```
-    /// # use kevy_scope::MoveTableBuf;
+    /// # use kevy_scope::moves::MoveTableBuf;
     /// assert!(MoveTableBuf::new().is_empty());
     /// ```
     #[must_use]

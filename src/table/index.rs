@@ -27,11 +27,11 @@
 //! no byte does, two bytes often do: the first plus a small multiple of
 //! the second, masked to the slots, differs for every scope.
 
-use crate::Scope;
+use crate::bytes::equal_bytes;
 use crate::bytes::starts_with;
 #[cfg(not(target_os = "none"))]
 use crate::bytes::{le32, le64};
-use crate::table::equal_bytes;
+use crate::table::Scope;
 #[cfg(not(target_os = "none"))]
 use crate::table::find_prefix_free;
 
@@ -845,7 +845,7 @@ mod tests {
         CROWD_MAX, Index, LEVELS, PICK_MAX, PICKS, busiest_lengths, common_len, home,
         largest_crowd, window,
     };
-    use crate::Scope;
+    use crate::table::Scope;
     use std::prelude::rust_2024::*;
     use std::vec;
 

@@ -9,18 +9,27 @@
 //! owned tables and the largest fixed ones use.
 
 pub(crate) mod index;
+pub(crate) mod node_id;
 #[cfg(feature = "alloc")]
 pub(crate) mod owned;
 pub(crate) mod routing;
 pub(crate) mod scope;
+pub(crate) mod transaction;
+
+pub use self::node_id::{MAX_NODE_ID_LEN, NodeId, NodeIdError, validate_node_id};
+#[cfg(feature = "alloc")]
+pub use self::owned::{OwnershipErrorBuf, OwnershipTableBuf};
+pub use self::routing::Routing;
+pub use self::scope::Scope;
+pub use self::transaction::{
+    CrossScopeError, GroupError, ScopeGroups, group_by_scope, transaction_scope,
+};
 
 use core::cmp::Ordering;
 use core::fmt;
 use core::mem::ManuallyDrop;
 
-use crate::bytes::{self, Lossy};
-use crate::node_id::{NodeIdError, validate_node_id};
-use crate::{Routing, Scope, ScopeLookup};
+use crate::bytes::{self, Lossy, equal_bytes};
 use index::Index;
 
 /// A validated ownership table, whichever its storage: the one shape both
@@ -30,10 +39,9 @@ use index::Index;
 /// [`scope_for`](OwnershipTable::scope_for) and
 /// [`iter`](OwnershipTable::iter) both tables also have, runs on either.
 ///
-/// The key lookup is the supertrait's [`ScopeLookup::scope_for`].
 ///
 /// ```
-/// use kevy_scope::{OwnershipTable, Scope, ScopeTable};
+/// use kevy_scope::{OwnershipTable, Scope, table::ScopeTable};
 ///
 /// fn writers<T: ScopeTable + ?Sized>(table: &T) -> Vec<&str> {
 ///     table.iter().map(|s| s.writer()).collect()
@@ -46,11 +54,20 @@ use index::Index;
 /// assert_eq!(writers(&t), ["w1", "w2"]);
 /// assert_eq!(owner(&t, b"b:7"), Some("w2"));
 /// ```
-pub trait ScopeTable: ScopeLookup {
+pub trait ScopeTable {
+    /// The scope `key` falls in, if any.
+    ///
+    /// ```
+    /// use kevy_scope::{OwnershipTable, Scope, table::ScopeTable};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap();
+    /// assert_eq!(ScopeTable::scope_for(&t, b"a:1").map(|s| s.writer()), Some("w"));
+    /// ```
+    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>>;
+
     /// The scopes by value, sorted by prefix bytes.
     ///
     /// ```
-    /// use kevy_scope::{OwnershipTable, Scope, ScopeTable};
+    /// use kevy_scope::{OwnershipTable, Scope, table::ScopeTable};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(ScopeTable::iter(&t).len(), 1);
     /// ```
@@ -58,12 +75,22 @@ pub trait ScopeTable: ScopeLookup {
 }
 
 impl<const N: usize> ScopeTable for OwnershipTable<'_, N> {
+    #[inline]
+    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
+        self.lookup(key).copied()
+    }
+
     fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
         OwnershipTable::iter(self)
     }
 }
 
 impl<T: ScopeTable + ?Sized> ScopeTable for &T {
+    #[inline]
+    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
+        (**self).scope_for(key)
+    }
+
     fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
         (**self).iter()
     }
@@ -71,6 +98,11 @@ impl<T: ScopeTable + ?Sized> ScopeTable for &T {
 
 #[cfg(feature = "alloc")]
 impl<T: ScopeTable + ?Sized> ScopeTable for alloc::sync::Arc<T> {
+    #[inline]
+    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
+        (**self).scope_for(key)
+    }
+
     fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
         (**self).iter()
     }
@@ -79,7 +111,7 @@ impl<T: ScopeTable + ?Sized> ScopeTable for alloc::sync::Arc<T> {
 /// Why a set of scopes cannot form a table.
 ///
 /// ```
-/// use kevy_scope::{OwnershipError, OwnershipTable, Scope};
+/// use kevy_scope::{table::OwnershipError, OwnershipTable, Scope};
 /// let err = OwnershipTable::from_array([
 ///     Scope::new(b"app:", "w-app"),
 ///     Scope::new(b"app:billing:", "w-billing"),
@@ -133,7 +165,7 @@ impl OwnershipError<'_> {
     /// compile-time error of a `static` table.
     ///
     /// ```
-    /// # use kevy_scope::OwnershipError;
+    /// # use kevy_scope::table::OwnershipError;
     /// let e = OwnershipError::DuplicatePrefix { prefix: b"app:" };
     /// assert_eq!(e.message(), "duplicate scope prefix");
     /// ```
@@ -228,22 +260,6 @@ const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
         Some((head, _)) => equal_bytes(head, prefix),
         None => false,
     }
-}
-
-/// `a == b`, usable in `const` context; compared from the end, where the
-/// prefixes of a table and the ids of a cluster differ.
-pub(crate) const fn equal_bytes(mut a: &[u8], mut b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    while let ([ra @ .., x], [rb @ .., y]) = (a, b) {
-        if *x != *y {
-            return false;
-        }
-        a = ra;
-        b = rb;
-    }
-    true
 }
 
 /// The checks that look at one scope alone. In line on hosts, where a
@@ -485,7 +501,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// capacity is the array's length. Usable in `const` context.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTable, OwnershipError, Scope};
+    /// # use kevy_scope::{OwnershipTable, table::OwnershipError, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w"), Scope::new(b"b:", "w")])?;
     /// assert_eq!(t.len(), 2);
     /// # Ok::<(), OwnershipError>(())
@@ -519,7 +535,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// `N`; more than `N` scopes is [`OwnershipError::CapacityExceeded`].
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTable, OwnershipError, Scope};
+    /// # use kevy_scope::{OwnershipTable, table::OwnershipError, Scope};
     /// let scopes = [Scope::new(b"a:", "w"), Scope::new(b"b:", "w")];
     /// let t = OwnershipTable::<8>::try_from_iter(scopes)?;
     /// assert_eq!(t.len(), 2);

@@ -12,7 +12,7 @@ use crate::table::{
     Clash, LINEAR_SCAN_MAX, Prefixed, find_prefix_free, first_clash, route_scope, validate_scope,
     write_joined,
 };
-use crate::{OwnershipError, Routing, Scope, ScopeTable};
+use crate::{table::OwnershipError, table::Routing, table::Scope, table::ScopeTable};
 
 /// One scope's bytes, owned.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,13 +47,13 @@ impl Prefixed for ScopeBuf {
     }
 }
 
-/// An [`OwnershipTable`](crate::OwnershipTable) that owns its scopes and
+/// An [`OwnershipTable`](crate::table::OwnershipTable) that owns its scopes and
 /// has no capacity bound: the same validation, routing and verdicts.
 ///
 /// It copies what it is built from, so the config text can be dropped.
 ///
 /// ```
-/// use kevy_scope::{OwnershipTableBuf, Routing, Scope};
+/// use kevy_scope::{table::OwnershipTableBuf, Routing, Scope};
 ///
 /// let config = String::from("app:billing:");
 /// let table = OwnershipTableBuf::new([Scope::new(config.as_bytes(), "embed-billing-1")])
@@ -212,7 +212,7 @@ impl OwnershipTableBuf {
     /// from the caller's scopes, which outlive the call.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, OwnershipError, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, table::OwnershipError, Scope};
     /// let err = OwnershipTableBuf::new([Scope::new(b"a:", "w"), Scope::new(b"a:", "v")]).unwrap_err();
     /// assert_eq!(err, OwnershipError::DuplicatePrefix { prefix: b"a:" });
     /// ```
@@ -246,7 +246,7 @@ impl OwnershipTableBuf {
     /// The number of scopes.
     ///
     /// ```
-    /// # use kevy_scope::OwnershipTableBuf;
+    /// # use kevy_scope::table::OwnershipTableBuf;
     /// assert_eq!(OwnershipTableBuf::default().len(), 0);
     /// ```
     #[must_use]
@@ -257,7 +257,7 @@ impl OwnershipTableBuf {
     /// Whether the table has no scopes.
     ///
     /// ```
-    /// # use kevy_scope::OwnershipTableBuf;
+    /// # use kevy_scope::table::OwnershipTableBuf;
     /// assert!(OwnershipTableBuf::default().is_empty());
     /// ```
     #[must_use]
@@ -266,10 +266,10 @@ impl OwnershipTableBuf {
     }
 
     /// The scopes by value, sorted by prefix bytes: the shape
-    /// [`OwnershipTable::iter`](crate::OwnershipTable::iter) has too (see [`ScopeTable`]).
+    /// [`OwnershipTable::iter`](crate::table::OwnershipTable::iter) has too (see [`ScopeTable`]).
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
     /// let prefixes: Vec<&[u8]> = t.iter().map(|s| s.prefix()).collect();
     /// assert_eq!(prefixes, [b"a:", b"b:"]);
@@ -281,11 +281,11 @@ impl OwnershipTableBuf {
     }
 
     /// The scopes, sorted by prefix bytes. The same as [`Self::iter`],
-    /// whose name does not suggest the slice [`OwnershipTable::scopes`](crate::OwnershipTable::scopes)
+    /// whose name does not suggest the slice [`OwnershipTable::scopes`](crate::table::OwnershipTable::scopes)
     /// returns.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
     /// # #[allow(deprecated)]
     /// assert_eq!(t.scopes().next().map(|s| s.prefix()), Some(&b"a:"[..]));
@@ -299,10 +299,10 @@ impl OwnershipTableBuf {
     }
 
     /// The scope `key` falls in, by value: the shape
-    /// [`OwnershipTable::scope_for`](crate::OwnershipTable::scope_for) has too (see [`ScopeTable`]).
+    /// [`OwnershipTable::scope_for`](crate::table::OwnershipTable::scope_for) has too (see [`ScopeTable`]).
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.scope_for(b"a:1"), Some(Scope::new(b"a:", "w")));
     /// ```
@@ -313,10 +313,10 @@ impl OwnershipTableBuf {
     }
 
     /// The scope `key` falls in, if any; the same as [`Self::scope_for`].
-    /// (On [`OwnershipTable`](crate::OwnershipTable), `lookup` returns a reference instead.)
+    /// (On [`OwnershipTable`](crate::table::OwnershipTable), `lookup` returns a reference instead.)
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.lookup(b"a:1").map(|s| s.writer()), Some("w"));
     /// ```
@@ -329,7 +329,7 @@ impl OwnershipTableBuf {
     /// The verdict for a write of `key` on node `self_id`, ignoring fallbacks.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Routing, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Routing, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.route(b"a:1", "w"), Routing::Owned);
     /// ```
@@ -340,10 +340,10 @@ impl OwnershipTableBuf {
     }
 
     /// The verdict with the writer-down state; see
-    /// [`OwnershipTable::route_with_fallback_state`](crate::OwnershipTable::route_with_fallback_state).
+    /// [`OwnershipTable::route_with_fallback_state`](crate::table::OwnershipTable::route_with_fallback_state).
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w").with_fallback("f")]).unwrap();
     /// assert!(t.route_with_fallback_state(b"a:1", "f", |_| true).is_local_writer());
     /// ```
@@ -362,7 +362,7 @@ impl OwnershipTableBuf {
     /// The scopes that declare no fallback (the boot-time lint).
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.scopes_without_fallback().count(), 1);
     /// ```
@@ -372,6 +372,11 @@ impl OwnershipTableBuf {
 }
 
 impl ScopeTable for OwnershipTableBuf {
+    #[inline]
+    fn scope_for(&self, key: &[u8]) -> Option<Scope<'_>> {
+        self.lookup(key)
+    }
+
     fn iter(&self) -> impl ExactSizeIterator<Item = Scope<'_>> + '_ {
         OwnershipTableBuf::iter(self)
     }
@@ -382,7 +387,7 @@ impl OwnershipError<'_> {
     /// them, be boxed as `dyn Error` or cross threads (feature `alloc`).
     ///
     /// ```
-    /// use kevy_scope::{OwnershipError, OwnershipTableBuf, Scope};
+    /// use kevy_scope::{table::OwnershipError, table::OwnershipTableBuf, Scope};
     /// fn build(prefixes: Vec<String>) -> Result<OwnershipTableBuf, Box<dyn std::error::Error>> {
     ///     let scopes = prefixes.iter().map(|p| Scope::new(p.as_bytes(), "w"));
     ///     Ok(OwnershipTableBuf::new(scopes).map_err(OwnershipError::into_owned)?)
@@ -402,7 +407,7 @@ impl OwnershipError<'_> {
 /// back.
 ///
 /// ```
-/// use kevy_scope::{OwnershipErrorBuf, OwnershipError, OwnershipTableBuf, Scope};
+/// use kevy_scope::{table::OwnershipErrorBuf, table::OwnershipError, table::OwnershipTableBuf, Scope};
 /// let prefix = String::from("a:");
 /// let err: OwnershipErrorBuf =
 ///     OwnershipTableBuf::new([Scope::new(prefix.as_bytes(), "w"), Scope::new(b"a:", "v")])
@@ -425,7 +430,7 @@ impl OwnershipErrorBuf {
     /// The borrowed form, for matching on the variant with its fields.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipError, Scope};
+    /// # use kevy_scope::{table::OwnershipError, Scope};
     /// let err = OwnershipError::FallbackIsWriter { prefix: b"a:", node: "w" }.into_owned();
     /// assert!(matches!(err.error(), OwnershipError::FallbackIsWriter { node: "w", .. }));
     /// ```
@@ -455,7 +460,7 @@ impl OwnershipErrorBuf {
 }
 
 /// ```
-/// use kevy_scope::{OwnershipErrorBuf, OwnershipError};
+/// use kevy_scope::{table::OwnershipErrorBuf, table::OwnershipError};
 /// let owned = OwnershipErrorBuf::from(OwnershipError::OverlappingPrefix { inner: b"ab", outer: b"a" });
 /// assert_eq!(owned.to_string(), r#"overlapping scope prefixes: "ab" is contained by "a""#);
 /// ```
@@ -514,7 +519,7 @@ impl fmt::Debug for OwnershipErrorBuf {
 /// The same text as the borrowed error's.
 ///
 /// ```
-/// # use kevy_scope::OwnershipError;
+/// # use kevy_scope::table::OwnershipError;
 /// let err = OwnershipError::DuplicatePrefix { prefix: b"app:" };
 /// assert_eq!(err.into_owned().to_string(), err.to_string());
 /// ```

@@ -18,7 +18,7 @@
 //! highest epoch it knows, then asks every peer to fence off every move
 //! at or below an epoch and to tell all it knows; a fence names its
 //! sender, the recovering node (`<from>`), as every request naming a move
-//! names its source: [`Node::fence`](crate::Node::fence) puts the moves
+//! names its source: [`Node::fence`](crate::moves::Node::fence) puts the moves
 //! to it in doubt, and the receiver need not know who is on the other end
 //! of the connection. `RECHECK` is a source's
 //! outcome query for a move whose target recovered since (the move is in
@@ -45,7 +45,7 @@ use core::fmt;
 use crate::bytes::Lossy;
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
 use crate::moves::records::{MAX_PREFIX_LEN, MoveError};
-use crate::node_id::{MAX_NODE_ID_LEN, NodeIdError, validate_node_id};
+use crate::table::node_id::{MAX_NODE_ID_LEN, NodeIdError, validate_node_id};
 
 const INGEST: &[u8] = b"MOVE-SCOPE-INGEST";
 const OUTCOME: &[u8] = b"MOVE-SCOPE-OUTCOME";
@@ -71,15 +71,15 @@ const MAX_WIRE_PREFIX_LEN: usize = u16::MAX as usize;
 /// that decodes names a well-formed move.
 ///
 /// ```
-/// use kevy_scope::{Epoch, MoveId, PeerRequest};
+/// use kevy_scope::{Epoch, moves::MoveId, wire::PeerRequest};
 /// let id = MoveId { prefix: b"app:a:", from: "n1", to: "n2", epoch: Epoch::new(7) };
-/// let mut buf = [0u8; kevy_scope::MAX_PEER_REQUEST_LEN];
+/// let mut buf = [0u8; kevy_scope::wire::MAX_PEER_REQUEST_LEN];
 /// let len = PeerRequest::Outcome(id).encode(&mut buf)?;
 /// assert_eq!(
 ///     &buf[..len],
 ///     b"*5\r\n$18\r\nMOVE-SCOPE-OUTCOME\r\n$6\r\napp:a:\r\n$2\r\nn1\r\n$2\r\nn2\r\n$1\r\n7\r\n"
 /// );
-/// # Ok::<(), kevy_scope::BufferTooSmall>(())
+/// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -110,7 +110,7 @@ pub enum PeerRequest<'a> {
     /// `MOVE-SCOPE-FENCE <from> <epoch>`: the recovering node `from`
     /// asks the receiver to fence off every move at or below the epoch
     /// and to tell all it knows
-    /// ([`Node::fence`](crate::Node::fence) takes both). Answered with a
+    /// ([`Node::fence`](crate::moves::Node::fence) takes both). Answered with a
     /// list of news ([`encode_news`], [`NewsList`]).
     Fence {
         /// The recovering node, which sends the fence.
@@ -121,9 +121,9 @@ pub enum PeerRequest<'a> {
     /// `MOVE-SCOPE-RECHECK <prefix> <from> <to> <epoch>`: the source asks
     /// again what became of a move whose target recovered its records
     /// since (the move is in doubt there,
-    /// [`Node::fence`](crate::Node::fence)). Served as
+    /// [`Node::fence`](crate::moves::Node::fence)). Served as
     /// [`Outcome`](Self::Outcome) and answered [`PeerReply::Outcome`];
-    /// the driver's [`Request::Recheck`](crate::Request::Recheck).
+    /// the driver's [`Request::Recheck`](crate::driver::Request::Recheck).
     Recheck(MoveId<'a>),
 }
 
@@ -134,7 +134,7 @@ impl<'a> PeerRequest<'a> {
     /// everything else exactly.
     ///
     /// ```
-    /// use kevy_scope::{MoveStatus, PeerRequest, PeerWireError};
+    /// use kevy_scope::{moves::MoveStatus, wire::PeerRequest, wire::PeerWireError};
     /// let args: [&[u8]; 6] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"7"];
     /// let PeerRequest::News(news) = PeerRequest::decode(&args)? else { unreachable!() };
     /// assert_eq!((news.status, news.id.to, news.id.epoch.get()), (MoveStatus::Committed, "n2", 7));
@@ -147,7 +147,7 @@ impl<'a> PeerRequest<'a> {
     /// The recovery's two requests:
     ///
     /// ```
-    /// use kevy_scope::{Epoch, PeerRequest, PeerWireError};
+    /// use kevy_scope::{Epoch, wire::PeerRequest, wire::PeerWireError};
     /// let ask: [&[u8]; 1] = [b"MOVE-SCOPE-EPOCH"];
     /// assert_eq!(PeerRequest::decode(&ask)?, PeerRequest::Epoch);
     /// let fence: [&[u8]; 3] = [b"move-scope-fence", b"A", b"41"];
@@ -210,7 +210,7 @@ impl<'a> PeerRequest<'a> {
     /// [`Fence`](Self::Fence), which name none.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
+    /// # use kevy_scope::{Epoch, moves::MoveId, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// assert_eq!(PeerRequest::Ingest { id, bulk: b"" }.id(), Some(&id));
     /// assert_eq!(PeerRequest::Fence { from: "A", epoch: Epoch::new(1) }.id(), None);
@@ -228,7 +228,7 @@ impl<'a> PeerRequest<'a> {
     /// for a RESP client that takes a list of arguments.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
+    /// # use kevy_scope::{Epoch, moves::MoveId, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(12) };
     /// let mut args = Vec::new();
     /// PeerRequest::Outcome(id).args(|a| args.push(a.to_vec()));
@@ -243,7 +243,7 @@ impl<'a> PeerRequest<'a> {
     /// The encoded request's length in bytes.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveId, PeerRequest};
+    /// # use kevy_scope::{Epoch, moves::MoveId, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// assert_eq!(PeerRequest::Outcome(id).encoded_len(), 58);
     /// assert_eq!(PeerRequest::Epoch.encoded_len(), "*1\r\n$16\r\nMOVE-SCOPE-EPOCH\r\n".len());
@@ -259,10 +259,10 @@ impl<'a> PeerRequest<'a> {
     /// returns its length. A buffer too small is an error and `buf` is
     /// left untouched. [`MAX_PEER_REQUEST_LEN`] bytes hold every request
     /// but an ingest's keys, for prefixes a
-    /// [`MoveTable`](crate::MoveTable) stores.
+    /// [`MoveTable`](crate::moves::MoveTable) stores.
     ///
     /// ```
-    /// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, PeerRequest};
+    /// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
     /// let news = PeerRequest::News(Announcement { id, status: MoveStatus::InFlight });
     /// let mut buf = [0u8; 80];
@@ -272,7 +272,7 @@ impl<'a> PeerRequest<'a> {
     ///
     /// let len = PeerRequest::Fence { from: "A", epoch: Epoch::new(41) }.encode(&mut buf)?;
     /// assert_eq!(&buf[..len], b"*3\r\n$16\r\nMOVE-SCOPE-FENCE\r\n$1\r\nA\r\n$2\r\n41\r\n");
-    /// # Ok::<(), kevy_scope::BufferTooSmall>(())
+    /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         encode_with(buf, &|put| self.frame(None, put))
@@ -285,7 +285,7 @@ impl<'a> PeerRequest<'a> {
     /// bytes [`encode`](Self::encode) writes for the whole ingest.
     ///
     /// ```
-    /// use kevy_scope::{Epoch, MoveId, PeerRequest};
+    /// use kevy_scope::{Epoch, moves::MoveId, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
     /// let keys = b"*3\r\n$3\r\nSET\r\n$3\r\np:1\r\n$1\r\nv\r\n";
     /// let mut buf = [0u8; 128];
@@ -297,7 +297,7 @@ impl<'a> PeerRequest<'a> {
     /// let whole = PeerRequest::Ingest { id, bulk: keys };
     /// let len = whole.encode(&mut buf)?;
     /// assert_eq!(streamed, &buf[..len]);
-    /// # Ok::<(), kevy_scope::BufferTooSmall>(())
+    /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
     /// ```
     pub fn encode_ingest_header(
         id: &MoveId<'_>,
@@ -434,7 +434,7 @@ fn word_index(word: &[u8], words: &[&[u8]]) -> Option<usize> {
 /// `COMMITTED` or `ABORTED`.
 ///
 /// ```
-/// use kevy_scope::{MoveStatus, move_status_word};
+/// use kevy_scope::{moves::MoveStatus, wire::move_status_word};
 /// assert_eq!(move_status_word(MoveStatus::InFlight), "INFLIGHT");
 /// ```
 #[must_use]
@@ -449,10 +449,10 @@ pub const fn move_status_word(status: MoveStatus) -> &'static str {
 /// A reply to a node-to-node request, borrowing its reason.
 ///
 /// ```
-/// use kevy_scope::{Epoch, Outcome, PeerReply};
+/// use kevy_scope::{Epoch, moves::Outcome, wire::PeerReply};
 /// let reply = PeerReply::decode(b"+ABORTED 9\r\n")?;
 /// assert_eq!(reply, PeerReply::Outcome(Outcome::Aborted { fence: Epoch::new(9) }));
-/// # Ok::<(), kevy_scope::PeerWireError>(())
+/// # Ok::<(), kevy_scope::wire::PeerWireError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -488,7 +488,7 @@ impl<'a> PeerReply<'a> {
     /// not UTF-8, is [`PeerWireError::MalformedLine`].
     ///
     /// ```
-    /// use kevy_scope::{PeerReply, Refusal};
+    /// use kevy_scope::{wire::PeerReply, wire::Refusal};
     /// assert_eq!(PeerReply::decode(b"+OK 3")?, PeerReply::Ingested { keys: 3 });
     /// let PeerReply::Refused { code, reason } = PeerReply::decode(b"-STALE old news\r\n")? else {
     ///     unreachable!()
@@ -496,10 +496,10 @@ impl<'a> PeerReply<'a> {
     /// assert_eq!((code, reason), (Refusal::Stale, "old news"));
     /// assert!(PeerReply::decode(b"-NOPERM no").is_err());
     ///
-    /// use kevy_scope::{Epoch, PeerWireError};
+    /// use kevy_scope::{Epoch, wire::PeerWireError};
     /// assert_eq!(PeerReply::decode(b"+EPOCH 12\r\n")?, PeerReply::Epoch(Epoch::new(12)));
     /// assert_eq!(PeerReply::decode(b"+EPOCH 012"), Err(PeerWireError::BadEpoch));
-    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// # Ok::<(), kevy_scope::wire::PeerWireError>(())
     /// ```
     pub fn decode(line: &'a [u8]) -> Result<Self, PeerWireError> {
         let line = line.strip_suffix(CRLF).unwrap_or(line);
@@ -540,7 +540,7 @@ impl<'a> PeerReply<'a> {
     /// Whether the reply is an error line (`-`): a refusal.
     ///
     /// ```
-    /// # use kevy_scope::PeerReply;
+    /// # use kevy_scope::wire::PeerReply;
     /// assert!(!PeerReply::Learned.is_refusal());
     /// ```
     #[must_use]
@@ -551,7 +551,7 @@ impl<'a> PeerReply<'a> {
     /// The encoded reply's length in bytes.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, PeerReply};
+    /// # use kevy_scope::{Epoch, wire::PeerReply};
     /// assert_eq!(PeerReply::Ingested { keys: 12 }.encoded_len(), "+OK 12\r\n".len());
     /// assert_eq!(PeerReply::Epoch(Epoch::new(7)).encoded_len(), "+EPOCH 7\r\n".len());
     /// ```
@@ -570,7 +570,7 @@ impl<'a> PeerReply<'a> {
     /// [`encode_news`].)
     ///
     /// ```
-    /// use kevy_scope::{Epoch, MoveError, PeerReply, Refusal};
+    /// use kevy_scope::{Epoch, moves::MoveError, wire::PeerReply, wire::Refusal};
     /// let e = MoveError::WrongTarget;
     /// let reply = PeerReply::Refused { code: Refusal::of(&e), reason: "addressed elsewhere" };
     /// let mut buf = [0u8; 64];
@@ -578,7 +578,7 @@ impl<'a> PeerReply<'a> {
     /// assert_eq!(&buf[..len], b"-WRONGTARGET addressed elsewhere\r\n");
     /// let len = PeerReply::Epoch(Epoch::new(41)).encode(&mut buf)?;
     /// assert_eq!(&buf[..len], b"+EPOCH 41\r\n");
-    /// # Ok::<(), kevy_scope::BufferTooSmall>(())
+    /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
         encode_with(buf, &|put| self.line(put))
@@ -632,7 +632,7 @@ impl<'a> PeerReply<'a> {
 /// takes.
 ///
 /// ```
-/// use kevy_scope::{Epoch, Outcome, PeerReply};
+/// use kevy_scope::{Epoch, moves::Outcome, wire::PeerReply};
 /// let reply = PeerReply::Outcome(Outcome::Aborted { fence: Epoch::new(9) });
 /// assert_eq!(reply.to_string(), "ABORTED 9");
 /// ```
@@ -654,7 +654,7 @@ impl fmt::Display for PeerReply<'_> {
 /// what it is given.
 ///
 /// ```
-/// use kevy_scope::{MAX_NEWS, NewsList, PeerWireError};
+/// use kevy_scope::{wire::MAX_NEWS, wire::NewsList, wire::PeerWireError};
 /// assert_eq!(MAX_NEWS, 65_535);
 /// assert_eq!(
 ///     NewsList::decode(b"*65536\r\n"),
@@ -683,7 +683,7 @@ const MAX_STATUS_LEN: usize = {
 const U32_DIGITS: usize = 10;
 
 /// The longest news item, for prefixes a
-/// [`MoveTable`](crate::MoveTable) stores and ids at most
+/// [`MoveTable`](crate::moves::MoveTable) stores and ids at most
 /// [`MAX_NODE_ID_LEN`] bytes.
 const MAX_NEWS_ITEM_LEN: usize = {
     const fn string(len: usize, len_digits: usize) -> usize {
@@ -699,22 +699,22 @@ const _: () = assert!(MAX_STATUS_LEN < 10 && U32_DIGITS >= 10 && U32_DIGITS < 10
 
 /// The most bytes a list of `count` news takes ([`encode_news`]) when
 /// every prefix is at most [`MAX_PREFIX_LEN`] bytes (as a
-/// [`MoveTable`](crate::MoveTable) stores them) and every node
+/// [`MoveTable`](crate::moves::MoveTable) stores them) and every node
 /// id at most [`MAX_NODE_ID_LEN`]: a buffer for a node's answer to a
 /// fence, sized at build time from its record capacity. Saturates at
 /// `usize::MAX`.
 ///
 /// ```
-/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news, max_news_len};
+/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::encode_news, wire::max_news_len};
 /// const RECORDS: usize = 4;
 /// let mut buf = [0u8; max_news_len(RECORDS)];
-/// let prefix = [b'p'; kevy_scope::MAX_PREFIX_LEN];
-/// let id = "n".repeat(kevy_scope::MAX_NODE_ID_LEN);
+/// let prefix = [b'p'; kevy_scope::moves::MAX_PREFIX_LEN];
+/// let id = "n".repeat(kevy_scope::table::MAX_NODE_ID_LEN);
 /// let id = MoveId { prefix: &prefix, from: &id, to: &id, epoch: Epoch::new(u32::MAX) };
 /// let news = [Announcement { id, status: MoveStatus::Committed }; RECORDS];
 /// assert_eq!(encode_news(news, &mut buf)?, buf.len());
 /// assert_eq!(max_news_len(0), "*0\r\n".len());
-/// # Ok::<(), kevy_scope::BufferTooSmall>(())
+/// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
 /// ```
 #[must_use]
 pub const fn max_news_len(count: usize) -> usize {
@@ -746,7 +746,7 @@ fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
 /// its buffer.
 ///
 /// ```
-/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, news_len};
+/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::news_len};
 /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let news = Announcement { id, status: MoveStatus::Committed };
 /// assert_eq!(news_len([]), "*0\r\n".len());
@@ -770,7 +770,7 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// <prefix> <from> <to> <epoch>`, the status word as
 /// [`move_status_word`] spells it).
 ///
-/// One pass over `news` (a node's [`news`](crate::Node::news) is read
+/// One pass over `news` (a node's [`news`](crate::moves::Node::news) is read
 /// once): the items are written, then the array's header in front of
 /// them. A buffer too small is an error naming the length needed (the
 /// rest of the news counted, not written) and what `buf` then holds is
@@ -780,7 +780,7 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// receiver.
 ///
 /// ```
-/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, encode_news};
+/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::encode_news};
 /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let news = [Announcement { id, status: MoveStatus::Committed }];
 /// let mut buf = [0u8; 64];
@@ -792,7 +792,7 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// let err = encode_news(news, &mut buf[..51]).unwrap_err();
 /// assert_eq!((err.needed, err.available), (52, 51));
 /// assert_eq!(encode_news([], &mut buf)?, 4); // *0\r\n
-/// # Ok::<(), kevy_scope::BufferTooSmall>(())
+/// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
 /// ```
 pub fn encode_news<'n>(
     news: impl IntoIterator<Item = Announcement<'n>>,
@@ -837,7 +837,7 @@ pub fn encode_news<'n>(
 /// their bytes are.
 ///
 /// ```
-/// use kevy_scope::{Announcement, Epoch, MoveId, MoveStatus, NewsList, encode_news};
+/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::NewsList, wire::encode_news};
 /// let a = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let b = MoveId { prefix: b"q:", from: "B", to: "C", epoch: Epoch::new(5) };
 /// let news = [
@@ -889,7 +889,7 @@ impl<'a> NewsList<'a> {
     /// an error line (`-`) instead: [`PeerReply::decode`] reads it.
     ///
     /// ```
-    /// use kevy_scope::{NewsList, NodeIdError, PeerWireError};
+    /// use kevy_scope::{wire::NewsList, table::NodeIdError, wire::PeerWireError};
     /// let bytes = b"*1\r\n*5\r\n$8\r\ninflight\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n3\r\n+OK\r\n";
     /// let (list, used) = NewsList::decode(bytes)?;
     /// assert_eq!((list.len(), &bytes[used..]), (1, &b"+OK\r\n"[..]));
@@ -922,9 +922,9 @@ impl<'a> NewsList<'a> {
     /// How many news the list holds.
     ///
     /// ```
-    /// # use kevy_scope::NewsList;
+    /// # use kevy_scope::wire::NewsList;
     /// assert_eq!(NewsList::decode(b"*0\r\n")?.0.len(), 0);
-    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// # Ok::<(), kevy_scope::wire::PeerWireError>(())
     /// ```
     #[must_use]
     pub const fn len(&self) -> usize {
@@ -934,9 +934,9 @@ impl<'a> NewsList<'a> {
     /// Whether the list holds no news.
     ///
     /// ```
-    /// # use kevy_scope::NewsList;
+    /// # use kevy_scope::wire::NewsList;
     /// assert!(NewsList::decode(b"*0\r\n")?.0.is_empty());
-    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// # Ok::<(), kevy_scope::wire::PeerWireError>(())
     /// ```
     #[must_use]
     pub const fn is_empty(&self) -> bool {
@@ -946,10 +946,10 @@ impl<'a> NewsList<'a> {
     /// The list's bytes as they came, its header first: to pass it on.
     ///
     /// ```
-    /// # use kevy_scope::NewsList;
+    /// # use kevy_scope::wire::NewsList;
     /// let (list, _) = NewsList::decode(b"*0\r\n*0\r\n")?;
     /// assert_eq!(list.as_bytes(), b"*0\r\n");
-    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// # Ok::<(), kevy_scope::wire::PeerWireError>(())
     /// ```
     #[must_use]
     pub const fn as_bytes(&self) -> &'a [u8] {
@@ -958,16 +958,16 @@ impl<'a> NewsList<'a> {
 
     /// The news in the order the peer sent them, each borrowing the
     /// list's bytes: what
-    /// [`Driver::recovered`](crate::Driver::recovered) takes.
+    /// [`Driver::recovered`](crate::driver::Driver::recovered) takes.
     ///
     /// ```
-    /// use kevy_scope::{MoveStatus, NewsList};
+    /// use kevy_scope::{moves::MoveStatus, wire::NewsList};
     /// let bytes = b"*1\r\n*5\r\n$7\r\nABORTED\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$2\r\n12\r\n";
     /// let (list, _) = NewsList::decode(bytes)?;
     /// let news = list.iter().next().unwrap();
     /// assert_eq!((news.status, news.id.prefix, news.id.epoch.get()), (MoveStatus::Aborted, &b"p:"[..], 12));
     /// assert_eq!(news.owner(), Some("A"));
-    /// # Ok::<(), kevy_scope::PeerWireError>(())
+    /// # Ok::<(), kevy_scope::wire::PeerWireError>(())
     /// ```
     #[must_use]
     pub fn iter(&self) -> NewsIter<'a> {
@@ -1009,10 +1009,10 @@ impl fmt::Debug for NewsList<'_> {
 /// The news of a [`NewsList`], in order ([`NewsList::iter`]).
 ///
 /// ```
-/// # use kevy_scope::NewsList;
+/// # use kevy_scope::wire::NewsList;
 /// let (list, _) = NewsList::decode(b"*0\r\n")?;
 /// assert_eq!(list.iter().len(), 0);
-/// # Ok::<(), kevy_scope::PeerWireError>(())
+/// # Ok::<(), kevy_scope::wire::PeerWireError>(())
 /// ```
 #[derive(Clone)]
 pub struct NewsIter<'a> {
@@ -1173,7 +1173,7 @@ impl<'a> Reader<'a> {
 /// naming the [`MoveError`] (`ERR` for the rest).
 ///
 /// ```
-/// use kevy_scope::{Epoch, MoveError, Refusal};
+/// use kevy_scope::{Epoch, moves::MoveError, wire::Refusal};
 /// let stale = Refusal::of(&MoveError::Stale { known: Epoch::new(3) });
 /// assert_eq!((stale, stale.code()), (Refusal::Stale, "STALE"));
 /// assert_eq!(Refusal::from_code(b"NOTOWNER"), Some(Refusal::NotOwner));
@@ -1218,7 +1218,7 @@ impl Refusal {
     /// The code of `error`.
     ///
     /// ```
-    /// # use kevy_scope::{MoveError, Refusal};
+    /// # use kevy_scope::{moves::MoveError, wire::Refusal};
     /// assert_eq!(Refusal::of(&MoveError::SameNode), Refusal::Other);
     /// ```
     #[must_use]
@@ -1238,7 +1238,7 @@ impl Refusal {
     /// The code as the error line spells it.
     ///
     /// ```
-    /// # use kevy_scope::Refusal;
+    /// # use kevy_scope::wire::Refusal;
     /// assert_eq!(Refusal::Other.code(), "ERR");
     /// ```
     #[must_use]
@@ -1259,7 +1259,7 @@ impl Refusal {
     /// for any other word (`NOPERM`, say).
     ///
     /// ```
-    /// # use kevy_scope::Refusal;
+    /// # use kevy_scope::wire::Refusal;
     /// assert_eq!(Refusal::from_code(b"ERR"), Some(Refusal::Other));
     /// assert_eq!(Refusal::from_code(b"stale"), None);
     /// ```
@@ -1276,7 +1276,7 @@ impl Refusal {
     /// only in the reason's words) and `ERR`.
     ///
     /// ```
-    /// # use kevy_scope::{MoveError, Refusal};
+    /// # use kevy_scope::{moves::MoveError, wire::Refusal};
     /// assert_eq!(Refusal::Quarantined.error(), Some(MoveError::Quarantined));
     /// assert_eq!(Refusal::Stale.error(), None);
     /// ```
@@ -1302,7 +1302,7 @@ impl fmt::Display for Refusal {
 /// Why bytes are not a node-to-node message.
 ///
 /// ```
-/// use kevy_scope::{NodeIdError, PeerRequest, PeerWireError};
+/// use kevy_scope::{table::NodeIdError, wire::PeerRequest, wire::PeerWireError};
 /// let args: [&[u8]; 5] = [b"MOVE-SCOPE-OUTCOME", b"p:", b"n 1", b"n2", b"1"];
 /// let err = PeerRequest::decode(&args).unwrap_err();
 /// assert_eq!(err, PeerWireError::BadSource(NodeIdError::InvalidByte { byte: b' ', at: 1 }));
@@ -1413,7 +1413,7 @@ impl core::error::Error for PeerWireError {}
 /// A message did not fit the caller's buffer; nothing was written.
 ///
 /// ```
-/// use kevy_scope::{BufferTooSmall, PeerReply};
+/// use kevy_scope::{wire::BufferTooSmall, wire::PeerReply};
 /// let mut buf = [0u8; 2];
 /// let err = PeerReply::Learned.encode(&mut buf).unwrap_err();
 /// assert_eq!(err, BufferTooSmall { needed: 5, available: 2 });
@@ -1530,13 +1530,13 @@ fn number(text: &[u8]) -> Option<u32> {
 /// The longest `OUTCOME`, `RECHECK` or `NEWS` request, or `INGEST` up to its keys
 /// ([`PeerRequest::encode_ingest_header`]; `EPOCH` and `FENCE` are
 /// shorter), whose prefix is at most
-/// [`MAX_PREFIX_LEN`] bytes: a [`MoveTable`](crate::MoveTable)'s
+/// [`MAX_PREFIX_LEN`] bytes: a [`MoveTable`](crate::moves::MoveTable)'s
 /// moves, their ids at most [`MAX_NODE_ID_LEN`] bytes.
 ///
 /// ```
-/// use kevy_scope::{Epoch, MAX_PEER_REQUEST_LEN, MoveId, PeerRequest};
-/// let prefix = [b'p'; kevy_scope::MAX_PREFIX_LEN];
-/// let id = "n".repeat(kevy_scope::MAX_NODE_ID_LEN);
+/// use kevy_scope::{Epoch, wire::MAX_PEER_REQUEST_LEN, moves::MoveId, wire::PeerRequest};
+/// let prefix = [b'p'; kevy_scope::moves::MAX_PREFIX_LEN];
+/// let id = "n".repeat(kevy_scope::table::MAX_NODE_ID_LEN);
 /// let id = MoveId { prefix: &prefix, from: &id, to: &id, epoch: Epoch::new(u32::MAX) };
 /// let mut buf = [0u8; MAX_PEER_REQUEST_LEN];
 /// assert!(PeerRequest::encode_ingest_header(&id, usize::MAX, &mut buf).is_ok());

@@ -6,14 +6,29 @@
 
 use core::fmt::{self, Write};
 
-use crate::WriteVerdict;
-use crate::node_id::MAX_NODE_ID_LEN;
-use crate::wire::peers::MAX_HOST_LEN;
+use crate::moves::WriteVerdict;
+use crate::table::node_id::MAX_NODE_ID_LEN;
+
+/// The longest host a `peers` entry may name, in bytes, brackets not
+/// counted: a DNS name's limit (253 characters), which also bounds IPv6
+/// text. A longer host is refused with
+/// [`HostTooLong`](crate::config::ConfigErrorKind::HostTooLong), so that every reply naming a parsed
+/// peer fits [`MAX_REPLY_LEN`](crate::wire::MAX_REPLY_LEN).
+///
+/// ```
+/// use kevy_scope::{config::ConfigErrorKind, config::Peer, wire::MAX_HOST_LEN};
+/// let (longest, too_long) = ("h".repeat(MAX_HOST_LEN), "h".repeat(MAX_HOST_LEN + 1));
+/// let (ok, refused) = (format!("n@{longest}:6004"), format!("n@{too_long}:6004"));
+/// assert!(Peer::parse(&ok).is_ok());
+/// let err = Peer::parse(&refused).unwrap_err();
+/// assert_eq!(err.kind, ConfigErrorKind::HostTooLong { len: MAX_HOST_LEN + 1 });
+/// ```
+pub const MAX_HOST_LEN: usize = 253;
 
 /// A peer's client address.
 ///
 /// ```
-/// use kevy_scope::PeerAddr;
+/// use kevy_scope::wire::PeerAddr;
 /// assert_eq!(PeerAddr::new("10.0.0.1", 6379).to_string(), "10.0.0.1:6379");
 /// assert_eq!(PeerAddr::new("::1", 6379).to_string(), "[::1]:6379");
 /// ```
@@ -28,7 +43,7 @@ impl<'a> PeerAddr<'a> {
     /// An address; an IPv6 host is given without brackets.
     ///
     /// ```
-    /// # use kevy_scope::PeerAddr;
+    /// # use kevy_scope::wire::PeerAddr;
     /// let a = PeerAddr::new("10.0.0.2", 6004);
     /// assert_eq!((a.host(), a.port()), ("10.0.0.2", 6004));
     /// ```
@@ -40,7 +55,7 @@ impl<'a> PeerAddr<'a> {
     /// The host, without brackets.
     ///
     /// ```
-    /// # use kevy_scope::PeerAddr;
+    /// # use kevy_scope::wire::PeerAddr;
     /// assert_eq!(PeerAddr::new("h", 1).host(), "h");
     /// ```
     #[must_use]
@@ -56,7 +71,7 @@ impl<'a> PeerAddr<'a> {
     /// The port.
     ///
     /// ```
-    /// # use kevy_scope::PeerAddr;
+    /// # use kevy_scope::wire::PeerAddr;
     /// assert_eq!(PeerAddr::new("h", 1).port(), 1);
     /// ```
     #[must_use]
@@ -76,11 +91,11 @@ impl fmt::Display for PeerAddr<'_> {
 }
 
 /// Turns a node id into the address a client can connect to:
-/// [`PeerTable`](crate::PeerTable), [`NoPeers`], or a slice of
+/// [`PeerTable`](crate::config::PeerTable), [`NoPeers`], or a slice of
 /// `(id, address)` pairs.
 ///
 /// ```
-/// use kevy_scope::{NoPeers, PeerAddr, AddressBook};
+/// use kevy_scope::{wire::NoPeers, wire::PeerAddr, wire::AddressBook};
 /// let peers: &[(&str, PeerAddr<'_>)] = &[("A", PeerAddr::new("h", 1))];
 /// assert!(peers.resolve("A").is_some() && NoPeers.resolve("A").is_none());
 /// ```
@@ -88,7 +103,7 @@ pub trait AddressBook {
     /// The client address of node `id`, if known.
     ///
     /// ```
-    /// use kevy_scope::{PeerAddr, AddressBook};
+    /// use kevy_scope::{wire::PeerAddr, wire::AddressBook};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert_eq!(peers.resolve("server-eu-1"), Some(PeerAddr::new("10.0.0.2", 6379)));
     /// assert_eq!(peers.resolve("nobody"), None);
@@ -99,7 +114,7 @@ pub trait AddressBook {
     /// which a peer list can answer without building the address.
     ///
     /// ```
-    /// use kevy_scope::{NoPeers, PeerAddr, AddressBook};
+    /// use kevy_scope::{wire::NoPeers, wire::PeerAddr, wire::AddressBook};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert!(peers.knows("server-eu-1") && !peers.knows("nobody"));
     /// assert!(!NoPeers.knows("server-eu-1"));
@@ -112,7 +127,7 @@ pub trait AddressBook {
 /// No peer list: every id is printed as is.
 ///
 /// ```
-/// use kevy_scope::{NoPeers, AddressBook};
+/// use kevy_scope::{wire::NoPeers, wire::AddressBook};
 /// assert_eq!(NoPeers.resolve("A"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -152,7 +167,7 @@ impl<T: AddressBook + ?Sized> AddressBook for &T {
 /// A reply did not fit the caller's buffer; nothing was written.
 ///
 /// ```
-/// use kevy_scope::{NoPeers, ReplyError, WriteVerdict};
+/// use kevy_scope::{wire::NoPeers, wire::ReplyError, WriteVerdict};
 /// let mut buf = [0u8; 8];
 /// let err = WriteVerdict::Misdirected { target: "B" }.encode_reply(&NoPeers, &mut buf).unwrap_err();
 /// assert_eq!(err, ReplyError::BufferTooSmall { needed: 26, available: 8 });
@@ -186,12 +201,12 @@ impl core::error::Error for ReplyError {}
 /// preamble, a bracketed host of [`MAX_HOST_LEN`] bytes, `:` and a
 /// five-digit port, CRLF (286 bytes). An unresolved id, at most
 /// [`MAX_NODE_ID_LEN`] bytes, is shorter. A buffer this long never gets
-/// [`ReplyError::BufferTooSmall`] with a [`PeerTable`](crate::PeerTable);
+/// [`ReplyError::BufferTooSmall`] with a [`PeerTable`](crate::config::PeerTable);
 /// only a custom [`AddressBook`] handing out longer hosts can exceed it, and
 /// `WriteVerdict::reply_vec` (feature `alloc`) has no limit at all.
 ///
 /// ```
-/// use kevy_scope::{MAX_HOST_LEN, MAX_REPLY_LEN, PeerTable, WriteVerdict};
+/// use kevy_scope::{wire::MAX_HOST_LEN, wire::MAX_REPLY_LEN, config::PeerTable, WriteVerdict};
 /// let host = "h".repeat(MAX_HOST_LEN);
 /// let value = format!("B@{host}:6004:65535");
 /// let peers = PeerTable::<1>::parse(&value).unwrap();
@@ -297,7 +312,7 @@ impl WriteVerdict<'_> {
     /// write has no reply and writes nothing.
     ///
     /// ```
-    /// use kevy_scope::{PeerAddr, WriteVerdict};
+    /// use kevy_scope::{wire::PeerAddr, WriteVerdict};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
     /// let mut out = String::new();
     /// WriteVerdict::Quiesced { target: "B" }.write_reply(&peers, &mut out).unwrap();
@@ -326,11 +341,11 @@ impl WriteVerdict<'_> {
     /// keeps small firmware small.
     ///
     /// ```
-    /// use kevy_scope::{NoPeers, WriteVerdict};
-    /// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+    /// use kevy_scope::{wire::NoPeers, WriteVerdict};
+    /// let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
     /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.encode_reply(&NoPeers, &mut buf)?;
     /// assert_eq!(reply, b"-MISDIRECTED writer is embed-billing-1\r\n");
-    /// # Ok::<(), kevy_scope::ReplyError>(())
+    /// # Ok::<(), kevy_scope::wire::ReplyError>(())
     /// ```
     pub fn encode_reply<'b>(
         &self,
@@ -364,7 +379,7 @@ impl WriteVerdict<'_> {
     /// write). It cannot fail: the vector grows to any host length.
     ///
     /// ```
-    /// use kevy_scope::{PeerAddr, WriteVerdict};
+    /// use kevy_scope::{wire::PeerAddr, WriteVerdict};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
     /// let reply = WriteVerdict::Misdirected { target: "B" }.reply_vec(&peers);
     /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.2:6379\r\n");
@@ -451,7 +466,7 @@ mod tests {
     /// exactly `MAX_REPLY_LEN` bytes, checks it against the formatting
     /// encoder, and returns its length.
     fn reply_len_for_peer(value: &str) -> usize {
-        let peers = crate::PeerTable::<1>::parse(value).unwrap();
+        let peers = crate::config::PeerTable::<1>::parse(value).unwrap();
         let verdict = WriteVerdict::Misdirected { target: "B" };
         let mut buf = [0u8; MAX_REPLY_LEN];
         let reply = verdict.encode_reply(&peers, &mut buf).unwrap();

@@ -64,9 +64,10 @@ use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile};
 
 use kevy_scope::{
-    Answer, Driver, Effect, Epoch, MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, MoveId, MoveReply,
-    MoveTable, Node, Outcome, OwnershipTable, PeerReply, PeerRequest, PeerTable, Refusal, Request,
-    WriteVerdict, boot_report, parse_scopes,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, WriteVerdict, config::PeerTable,
+    config::boot_report, config::parse_scopes, driver::Answer, driver::Effect, driver::MoveReply,
+    driver::Request, moves::MoveId, moves::Outcome, wire::MAX_PEER_REQUEST_LEN,
+    wire::MAX_REPLY_LEN, wire::PeerReply, wire::PeerRequest, wire::Refusal,
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 

@@ -6,12 +6,15 @@
 use core::mem::size_of;
 
 use kevy_scope::{
-    Announcement, Answer, BootWarning, BufferTooSmall, ConfigError, ConfigErrorKind,
-    CrossScopeError, Driver, DriverError, Durable, Effect, Entry, Epoch, GroupError, Handover,
-    ImageError, Ingest, MoveError, MoveId, MoveReply, MoveStatus, MoveTable, NewsList, NoPeers,
-    Node, NodeId, NodeIdError, Outcome, OwnershipError, OwnershipTable, Peer, PeerAddr, PeerReply,
-    PeerRequest, PeerTable, PeerWireError, Phase, Refusal, ReplyError, Request, Routing, Scope,
-    Started, Timing, WriteVerdict,
+    Driver, Epoch, MoveTable, Node, NodeId, OwnershipTable, Routing, Scope, WriteVerdict,
+    config::BootWarning, config::ConfigError, config::ConfigErrorKind, config::Entry, config::Peer,
+    config::PeerTable, driver::Answer, driver::DriverError, driver::Effect, driver::MoveReply,
+    driver::Request, driver::Timing, moves::Announcement, moves::Durable, moves::Handover,
+    moves::ImageError, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
+    moves::Outcome, moves::Phase, moves::Started, table::CrossScopeError, table::GroupError,
+    table::NodeIdError, table::OwnershipError, wire::BufferTooSmall, wire::NewsList, wire::NoPeers,
+    wire::PeerAddr, wire::PeerReply, wire::PeerRequest, wire::PeerWireError, wire::Refusal,
+    wire::ReplyError,
 };
 use kevy_scope_device::exit;
 

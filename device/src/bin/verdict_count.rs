@@ -23,8 +23,8 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Announcement, Epoch, MoveId, MoveStatus, MoveTable, Node, OwnershipTable, Scope, ScopeLookup,
-    WriteVerdict, ownership_table,
+    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::Announcement,
+    moves::MoveId, moves::MoveStatus, ownership_table, table::ScopeTable,
 };
 use kevy_scope_device::{counter, exit};
 
@@ -105,7 +105,7 @@ fn want_of(verdict: WriteVerdict<'_>) -> Want {
 /// A node over `table` holding 4 move records, each made as a node makes
 /// them: two moves of its own sub-prefixes (one committed on the target's
 /// `+OK`, one still in flight) and two moves of the peer's it hears of.
-fn node_with_moves<T: ScopeLookup>(table: T) -> Node<T, Moves> {
+fn node_with_moves<T: ScopeTable>(table: T) -> Node<T, Moves> {
     let Ok(mut node) = Node::new(ME, table, Moves::new()) else {
         exit(false)
     };
@@ -145,7 +145,7 @@ fn nobody_down(id: &str) -> bool {
 
 /// Counter ticks for `k` verdicts, the keys taken in turn.
 #[inline(never)]
-fn verdicts<T: ScopeLookup>(node: &Node<T, Moves>, keys: &[&[u8]; 4], k: u32) -> u32 {
+fn verdicts<T: ScopeTable>(node: &Node<T, Moves>, keys: &[&[u8]; 4], k: u32) -> u32 {
     let start = counter::now();
     for i in 0..k {
         let key = black_box(keys[(i & 3) as usize]);
@@ -201,7 +201,7 @@ fn show(tenths: i64) -> f32 {
 const K: u32 = 4000;
 
 /// Counts one case and prints it as `count <scopes> <case> <instructions>`.
-fn case<T: ScopeLookup>(
+fn case<T: ScopeTable>(
     node: &Node<T, Moves>,
     scopes: usize,
     name: &str,

@@ -40,8 +40,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kevy_scope::{
-    AddressBook, Durable, ImageError, MAX_REPLY_LEN, MoveError, MoveTableBuf, Node,
-    OwnershipTableBuf, PeerAddr, PeerTableBuf, SharedNode, Snapshot, WriteVerdict, boot_report,
+    Node, WriteVerdict, config::PeerTableBuf, config::boot_report, moves::Durable,
+    moves::ImageError, moves::MoveError, moves::MoveTableBuf, moves::SharedNode, moves::Snapshot,
+    table::OwnershipTableBuf, wire::AddressBook, wire::MAX_REPLY_LEN, wire::PeerAddr,
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};

@@ -8,7 +8,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kevy_scope::PeerAddr;
+use kevy_scope::wire::PeerAddr;
 
 use crate::auth::Secret;
 use crate::resp::{self, Reply};

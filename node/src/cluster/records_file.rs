@@ -21,7 +21,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use kevy_scope::{Epoch, MoveStatus};
+use kevy_scope::{Epoch, moves::MoveStatus};
 
 use crate::cluster::wire::{Move, News};
 use crate::db::write_atomically;

@@ -34,8 +34,9 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use kevy_scope::{
-    Answer, Driver, Effect, Epoch, MoveReply, MoveStatus, NewsList, Outcome, PeerReply,
-    PeerRequest, Request, Timing,
+    Driver, Epoch, driver::Answer, driver::Effect, driver::MoveReply, driver::Request,
+    driver::Timing, moves::MoveStatus, moves::Outcome, wire::NewsList, wire::PeerReply,
+    wire::PeerRequest,
 };
 
 use super::peer::{Bounds, Fenced};
@@ -175,7 +176,7 @@ impl Req {
 /// One effect, owned, taken out of the driver.
 enum Todo {
     /// The image encoded at the `Persist`, to write.
-    Persist(Result<Vec<u8>, kevy_scope::ImageError>),
+    Persist(Result<Vec<u8>, kevy_scope::moves::ImageError>),
     /// A `Persist` while the node is quarantined: there is no image to
     /// write (`ImageError::Quarantined`).
     NoImage,
@@ -216,7 +217,7 @@ impl Cluster {
                 .update_and_drain(|n| driver.start(n, prefix, to))
                 .map_err(|e| {
                     let e = match e {
-                        kevy_scope::DriverError::Refused(refused) => refused.to_string(),
+                        kevy_scope::driver::DriverError::Refused(refused) => refused.to_string(),
                         other => other.to_string(),
                     };
                     log_warn(

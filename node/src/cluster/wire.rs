@@ -1,5 +1,5 @@
 //! The node-to-node commands of a move and of a recovery. The crate
-//! reads and writes them (`kevy_scope::PeerRequest`, `PeerReply`,
+//! reads and writes them (`kevy_scope::wire::PeerRequest`, `PeerReply`,
 //! `encode_news` and `NewsList`: the wire's one copy); here are the owned
 //! forms this node keeps (a request the move driver hands out, while it
 //! is sent) and the glue to its RESP client and replies. Every command
@@ -23,8 +23,8 @@
 //! `FULL`, `NOTOWNER`, else `ERR`), the reason its words.
 
 use kevy_scope::{
-    Announcement, Epoch, MoveError, MoveId, MoveStatus, Outcome, PeerReply, PeerRequest, Refusal,
-    move_status_word,
+    Epoch, moves::Announcement, moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome,
+    wire::PeerReply, wire::PeerRequest, wire::Refusal, wire::move_status_word,
 };
 
 use crate::resp::Reply;

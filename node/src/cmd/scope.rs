@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use kevy_scope::PeerRequest;
+use kevy_scope::wire::PeerRequest;
 
 use super::{Ctx, Next};
 use crate::cluster::wire::{self, Move, News};

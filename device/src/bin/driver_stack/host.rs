@@ -28,8 +28,9 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Announcement, Answer, Driver, Effect, Epoch, MoveId, MoveReply, MoveStatus, MoveTable, Node,
-    Outcome, OwnershipTable, Request,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, driver::Answer, driver::Effect,
+    driver::MoveReply, driver::Request, moves::Announcement, moves::MoveId, moves::MoveStatus,
+    moves::Outcome,
 };
 use kevy_scope_device::{PROBE_TABLE, exit};
 

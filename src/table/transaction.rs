@@ -4,12 +4,12 @@
 use core::fmt;
 
 use crate::bytes::Lossy;
-use crate::{Scope, ScopeLookup};
+use crate::{table::Scope, table::ScopeTable};
 
 /// Keys of one transaction fall in two scopes.
 ///
 /// ```
-/// use kevy_scope::{transaction_scope, OwnershipTable, Scope};
+/// use kevy_scope::{table::transaction_scope, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"b:", "B")]).unwrap();
 /// let err = transaction_scope(&t, [&b"a:1"[..], b"b:1"]).unwrap_err();
 /// assert_eq!(err.to_string(), r#"transaction touches scopes "a:" and "b:""#);
@@ -40,7 +40,7 @@ impl core::error::Error for CrossScopeError<'_> {}
 /// unscoped keys go along with any scope), or the first two scopes met.
 ///
 /// ```
-/// use kevy_scope::{transaction_scope, OwnershipTable, Scope};
+/// use kevy_scope::{table::transaction_scope, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
 /// let scope = transaction_scope(&t, [&b"a:1"[..], b"a:2", b"free"]).unwrap();
 /// assert_eq!(scope.map(|s| s.writer()), Some("A"));
@@ -50,7 +50,7 @@ pub fn transaction_scope<'t, T, K>(
     keys: impl IntoIterator<Item = K>,
 ) -> Result<Option<Scope<'t>>, CrossScopeError<'t>>
 where
-    T: ScopeLookup + ?Sized,
+    T: ScopeTable + ?Sized,
     K: AsRef<[u8]>,
 {
     let mut found: Option<Scope<'t>> = None;
@@ -75,7 +75,7 @@ where
 /// `order` is shorter than the batch of keys.
 ///
 /// ```
-/// use kevy_scope::{group_by_scope, GroupError, OwnershipTable};
+/// use kevy_scope::{table::group_by_scope, table::GroupError, OwnershipTable};
 /// let t = OwnershipTable::<1>::new();
 /// let mut order = [0usize; 1];
 /// let err = group_by_scope(&t, &[&b"a"[..], b"b"], &mut order).unwrap_err();
@@ -108,7 +108,7 @@ impl core::error::Error for GroupError {}
 /// whose scope is `None`, first.
 ///
 /// ```
-/// use kevy_scope::{group_by_scope, OwnershipTable, Scope};
+/// use kevy_scope::{table::group_by_scope, OwnershipTable, Scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"b:", "B")]).unwrap();
 /// let keys: [&[u8]; 4] = [b"b:1", b"a:1", b"x", b"b:2"];
 /// let mut order = [0usize; 4];
@@ -116,7 +116,7 @@ impl core::error::Error for GroupError {}
 ///     .map(|(scope, idx)| (scope.map(|s| s.writer()), idx.to_vec()))
 ///     .collect();
 /// assert_eq!(groups, [(None, vec![2]), (Some("A"), vec![1]), (Some("B"), vec![0, 3])]);
-/// # Ok::<(), kevy_scope::GroupError>(())
+/// # Ok::<(), kevy_scope::table::GroupError>(())
 /// ```
 pub fn group_by_scope<'t, 'k, 'o, T, K>(
     table: &'t T,
@@ -124,7 +124,7 @@ pub fn group_by_scope<'t, 'k, 'o, T, K>(
     order: &'o mut [usize],
 ) -> Result<ScopeGroups<'t, 'k, 'o, T, K>, GroupError>
 where
-    T: ScopeLookup + ?Sized,
+    T: ScopeTable + ?Sized,
     K: AsRef<[u8]>,
 {
     let capacity = order.len();
@@ -170,7 +170,7 @@ impl<T: ?Sized, K> defmt::Format for ScopeGroups<'_, '_, '_, T, K> {
 /// The groups [`group_by_scope`] found: `(scope, key indices)`.
 ///
 /// ```
-/// use kevy_scope::{group_by_scope, OwnershipTable};
+/// use kevy_scope::{table::group_by_scope, OwnershipTable};
 /// let t = OwnershipTable::<1>::new();
 /// let keys: [&[u8]; 2] = [b"x", b"y"];
 /// let mut order = [0usize; 2];
@@ -184,7 +184,7 @@ pub struct ScopeGroups<'t, 'k, 'o, T: ?Sized, K> {
     rest: &'o [usize],
 }
 
-impl<'t, T: ScopeLookup + ?Sized, K: AsRef<[u8]>> ScopeGroups<'t, '_, '_, T, K> {
+impl<'t, T: ScopeTable + ?Sized, K: AsRef<[u8]>> ScopeGroups<'t, '_, '_, T, K> {
     fn scope_of(&self, index: usize) -> Option<Scope<'t>> {
         let table: &'t T = self.table;
         self.keys
@@ -197,7 +197,7 @@ impl<'t, T: ScopeLookup + ?Sized, K: AsRef<[u8]>> ScopeGroups<'t, '_, '_, T, K> 
     }
 }
 
-impl<'t, 'o, T: ScopeLookup + ?Sized, K: AsRef<[u8]>> Iterator for ScopeGroups<'t, '_, 'o, T, K> {
+impl<'t, 'o, T: ScopeTable + ?Sized, K: AsRef<[u8]>> Iterator for ScopeGroups<'t, '_, 'o, T, K> {
     type Item = (Option<Scope<'t>>, &'o [usize]);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -218,7 +218,7 @@ impl<'t, 'o, T: ScopeLookup + ?Sized, K: AsRef<[u8]>> Iterator for ScopeGroups<'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::OwnershipTable;
+    use crate::table::OwnershipTable;
     use std::vec::Vec;
 
     #[test]

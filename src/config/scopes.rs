@@ -1,6 +1,6 @@
 //! The `[cluster]` config values, parsed in place: `scopes` into an
 //! [`OwnershipTable`] borrowing the input, `peers` into a
-//! [`PeerTable`](crate::PeerTable). No heap; every mistake is an error
+//! [`PeerTable`](crate::config::PeerTable). No heap; every mistake is an error
 //! value naming the entry, its byte span and the reason.
 //!
 //! ```text
@@ -16,15 +16,15 @@
 
 use core::fmt;
 
-use crate::node_id::{NodeIdError, validate_node_id};
 use crate::table::Clash;
-use crate::wire::peers::MAX_HOST_LEN;
-use crate::{AddressBook, OwnershipTable, Scope, ScopeTable};
+use crate::table::node_id::{NodeIdError, validate_node_id};
+use crate::wire::MAX_HOST_LEN;
+use crate::{table::OwnershipTable, table::Scope, table::ScopeTable, wire::AddressBook};
 
 /// Where an entry sits in a config value.
 ///
 /// ```
-/// use kevy_scope::{parse_scopes, Entry};
+/// use kevy_scope::{config::parse_scopes, config::Entry};
 /// let err = parse_scopes::<4>("a:=w,  b:").unwrap_err();
 /// assert_eq!(err.entry, Entry { index: 1, start: 7, end: 9 });
 /// ```
@@ -42,7 +42,7 @@ pub struct Entry {
 /// Why a config entry was refused.
 ///
 /// ```
-/// use kevy_scope::{parse_scopes, ConfigErrorKind};
+/// use kevy_scope::{config::parse_scopes, config::ConfigErrorKind};
 /// assert_eq!(parse_scopes::<4>("a:=w|").unwrap_err().kind, ConfigErrorKind::EmptyFallback);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub enum ConfigErrorKind<'a> {
     UnbracketedIpv6,
     /// A `[` without its `]`, or text after `]` that is not `:port`.
     BadBrackets,
-    /// A `peers` host is longer than [`MAX_HOST_LEN`](crate::MAX_HOST_LEN).
+    /// A `peers` host is longer than [`MAX_HOST_LEN`](crate::wire::MAX_HOST_LEN).
     HostTooLong {
         /// The host's length in bytes, brackets not counted.
         len: usize,
@@ -109,7 +109,7 @@ pub enum ConfigErrorKind<'a> {
 /// A refused config value: which entry, where, and why.
 ///
 /// ```
-/// use kevy_scope::{parse_scopes, ConfigErrorKind};
+/// use kevy_scope::{config::parse_scopes, config::ConfigErrorKind};
 /// let err = parse_scopes::<4>("app:billing:=w1, app:auth:").unwrap_err();
 /// assert_eq!(err.kind, ConfigErrorKind::MissingEquals);
 /// assert_eq!((err.entry.index, err.entry.start, err.entry.end), (1, 17, 26));
@@ -179,7 +179,7 @@ impl ConfigError<'_> {
     /// outlive the text, be boxed as `dyn Error` or cross threads.
     ///
     /// ```
-    /// use kevy_scope::{parse_scopes, ConfigError, ConfigErrorBuf};
+    /// use kevy_scope::{config::parse_scopes, config::ConfigError, config::ConfigErrorBuf};
     /// fn load(value: String) -> Result<usize, Box<dyn std::error::Error>> {
     ///     let table = parse_scopes::<8>(&value).map_err(ConfigError::into_owned)?;
     ///     Ok(table.len())
@@ -194,19 +194,19 @@ impl ConfigError<'_> {
 }
 
 /// A [`ConfigError`] that owns its text (feature `alloc`): what the owned
-/// parsers ([`OwnershipTableBuf::parse`](crate::OwnershipTableBuf::parse),
-/// [`PeerTableBuf::parse`](crate::PeerTableBuf::parse)) return, and what
+/// parsers ([`OwnershipTableBuf::parse`](crate::table::OwnershipTableBuf::parse),
+/// [`PeerTableBuf::parse`](crate::config::PeerTableBuf::parse)) return, and what
 /// [`ConfigError::into_owned`] makes. It is `'static`, so `?` turns it
 /// into a `Box<dyn Error>`; [`Self::error`] gives the borrowed form back.
 ///
 /// ```
-/// use kevy_scope::{ConfigErrorKind, OwnershipTableBuf};
+/// use kevy_scope::{config::ConfigErrorKind, table::OwnershipTableBuf};
 /// fn load(value: String) -> Result<OwnershipTableBuf, Box<dyn std::error::Error>> {
 ///     Ok(OwnershipTableBuf::parse(&value)?)
 /// }
 /// let err = load("a:=w|".to_string()).unwrap_err();
 /// assert_eq!(err.to_string(), r#"entry 0 "a:=w|" (bytes 0..5): empty fallback id after '|'"#);
-/// let err = err.downcast::<kevy_scope::ConfigErrorBuf>().unwrap();
+/// let err = err.downcast::<kevy_scope::config::ConfigErrorBuf>().unwrap();
 /// assert_eq!(err.kind(), ConfigErrorKind::EmptyFallback);
 /// ```
 #[cfg(feature = "alloc")]
@@ -225,7 +225,7 @@ impl ConfigErrorBuf {
     /// The borrowed form, for matching on the kind with its text.
     ///
     /// ```
-    /// # use kevy_scope::{ConfigErrorKind, PeerTableBuf};
+    /// # use kevy_scope::{config::ConfigErrorKind, config::PeerTableBuf};
     /// let err = PeerTableBuf::parse("n@h:99999").unwrap_err();
     /// assert!(matches!(err.error().kind, ConfigErrorKind::BadPort { text: "99999" }));
     /// ```
@@ -241,7 +241,7 @@ impl ConfigErrorBuf {
     /// Where the refused entry lies in the value.
     ///
     /// ```
-    /// # use kevy_scope::OwnershipTableBuf;
+    /// # use kevy_scope::table::OwnershipTableBuf;
     /// let err = OwnershipTableBuf::parse("a:=w, b:").unwrap_err();
     /// assert_eq!((err.entry().index, err.entry().start, err.entry().end), (1, 6, 8));
     /// ```
@@ -253,7 +253,7 @@ impl ConfigErrorBuf {
     /// The refused entry's text.
     ///
     /// ```
-    /// # use kevy_scope::OwnershipTableBuf;
+    /// # use kevy_scope::table::OwnershipTableBuf;
     /// assert_eq!(OwnershipTableBuf::parse("a:=w, b:").unwrap_err().text(), "b:");
     /// ```
     #[must_use]
@@ -264,7 +264,7 @@ impl ConfigErrorBuf {
     /// Why it was refused.
     ///
     /// ```
-    /// # use kevy_scope::{ConfigErrorKind, OwnershipTableBuf};
+    /// # use kevy_scope::{config::ConfigErrorKind, table::OwnershipTableBuf};
     /// let err = OwnershipTableBuf::parse("a:=w, a:=v").unwrap_err();
     /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
     /// ```
@@ -282,7 +282,7 @@ impl ConfigErrorBuf {
 }
 
 /// ```
-/// use kevy_scope::{parse_scopes, ConfigErrorBuf};
+/// use kevy_scope::{config::parse_scopes, config::ConfigErrorBuf};
 /// let value = String::from("a:=w é");
 /// let err: ConfigErrorBuf = parse_scopes::<2>(&value).unwrap_err().into();
 /// drop(value);
@@ -335,7 +335,7 @@ impl fmt::Debug for ConfigErrorBuf {
 /// The same text as the borrowed error's.
 ///
 /// ```
-/// # use kevy_scope::{parse_scopes, ConfigError};
+/// # use kevy_scope::{config::parse_scopes, config::ConfigError};
 /// let err = parse_scopes::<2>("a:=w|w").unwrap_err();
 /// assert_eq!(err.into_owned().to_string(), err.to_string());
 /// ```
@@ -466,7 +466,7 @@ pub(crate) fn check_id(id: &str) -> Result<(), ConfigErrorKind<'_>> {
 /// borrowing from `input`.
 ///
 /// ```
-/// use kevy_scope::parse_scope_entries;
+/// use kevy_scope::config::parse_scope_entries;
 /// let scopes: Result<Vec<_>, _> = parse_scope_entries("a:=w1|f1, b:=w2,").collect();
 /// let scopes = scopes.unwrap();
 /// assert_eq!(scopes[0].fallback(), Some("f1"));
@@ -483,10 +483,10 @@ pub fn parse_scope_entries(
 /// borrowing prefixes and ids from `input`.
 ///
 /// ```
-/// use kevy_scope::{parse_scopes, Routing};
+/// use kevy_scope::{config::parse_scopes, Routing};
 /// let table = parse_scopes::<8>("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1")?;
 /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
-/// # Ok::<(), kevy_scope::ConfigError>(())
+/// # Ok::<(), kevy_scope::config::ConfigError>(())
 /// ```
 pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>, ConfigError<'_>> {
     // Filled where it is returned, which saves a copy of the table.
@@ -500,18 +500,18 @@ pub fn parse_scopes<const N: usize>(input: &str) -> Result<OwnershipTable<'_, N>
 }
 
 #[cfg(feature = "alloc")]
-impl crate::OwnershipTableBuf {
+impl crate::table::OwnershipTableBuf {
     /// Parses a `scopes` value into an owned table of any size: the same
     /// entries, checks and errors as [`parse_scopes`], with the error
     /// copied out of `input` so `?` can box it.
     ///
     /// ```
-    /// use kevy_scope::{OwnershipTableBuf, Routing};
+    /// use kevy_scope::{table::OwnershipTableBuf, Routing};
     /// let value = String::from("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1");
     /// let table = OwnershipTableBuf::parse(&value)?;
     /// drop(value);
     /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
-    /// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
+    /// # Ok::<(), kevy_scope::config::ConfigErrorBuf>(())
     /// ```
     pub fn parse(input: &str) -> Result<Self, ConfigErrorBuf> {
         let scopes = parse_scope_entries(input).collect::<Result<alloc::vec::Vec<_>, _>>()?;
@@ -519,16 +519,16 @@ impl crate::OwnershipTableBuf {
     }
 }
 
-/// `value.parse::<OwnershipTableBuf>()`, as [`OwnershipTableBuf::parse`](crate::OwnershipTableBuf::parse).
+/// `value.parse::<OwnershipTableBuf>()`, as [`OwnershipTableBuf::parse`](crate::table::OwnershipTableBuf::parse).
 ///
 /// ```
-/// use kevy_scope::OwnershipTableBuf;
+/// use kevy_scope::table::OwnershipTableBuf;
 /// let table: OwnershipTableBuf = "a:=w1, b:=w2|f".parse()?;
 /// assert_eq!(table.len(), 2);
-/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
+/// # Ok::<(), kevy_scope::config::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
-impl core::str::FromStr for crate::OwnershipTableBuf {
+impl core::str::FromStr for crate::table::OwnershipTableBuf {
     type Err = ConfigErrorBuf;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
@@ -777,12 +777,12 @@ mod tests {
 /// A boot-time warning about a table read with its peer list.
 ///
 /// ```
-/// use kevy_scope::{boot_report, parse_scopes, BootWarning, PeerTable};
+/// use kevy_scope::{config::boot_report, config::parse_scopes, config::BootWarning, config::PeerTable};
 /// let table = parse_scopes::<2>("a:=n1")?;
 /// let peers = PeerTable::<2>::parse("")?;
 /// let first = boot_report(&table, &peers).next();
 /// assert!(matches!(first, Some(BootWarning::UnknownWriter(s)) if s.writer() == "n1"));
-/// # Ok::<(), kevy_scope::ConfigError>(())
+/// # Ok::<(), kevy_scope::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -825,7 +825,7 @@ impl fmt::Display for BootWarning<'_> {
 /// scopes whose writer or fallback the peer list does not know.
 ///
 /// ```
-/// use kevy_scope::{boot_report, parse_scopes, BootWarning, PeerTable};
+/// use kevy_scope::{config::boot_report, config::parse_scopes, config::BootWarning, config::PeerTable};
 /// let table = parse_scopes::<4>("a:=n1|n2, b:=n3")?;
 /// let peers = PeerTable::<4>::parse("n1@h:1, n3@h:3")?;
 /// let report: Vec<_> = boot_report(&table, &peers).map(|w| w.to_string()).collect();
@@ -833,7 +833,7 @@ impl fmt::Display for BootWarning<'_> {
 ///     r#"scope a:=n1|n2: fallback "n2" is not in the peer list"#,
 ///     "scope b:=n3: no fallback, unwritable while the writer is down",
 /// ]);
-/// # Ok::<(), kevy_scope::ConfigError>(())
+/// # Ok::<(), kevy_scope::config::ConfigError>(())
 /// ```
 ///
 /// It takes either table type (any [`ScopeTable`]) and any peer list (any

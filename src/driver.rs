@@ -43,11 +43,11 @@
 //!      with one `persisted`.
 //!    - [`Effect::Send`]: deliver the request to the peer, and feed its
 //!      answer back with [`Driver::answer`]. On the wire, a request is the
-//!      [`PeerRequest`](crate::PeerRequest) of the same name, and
+//!      [`PeerRequest`](crate::wire::PeerRequest) of the same name, and
 //!      `Answer::from` reads a [`PeerReply`].
 //!    - [`Effect::Ship`]: stream the keys under the move's prefix to its
 //!      target as `MOVE-SCOPE-INGEST`
-//!      ([`PeerRequest::encode_ingest_header`](crate::PeerRequest::encode_ingest_header),
+//!      ([`PeerRequest::encode_ingest_header`](crate::wire::PeerRequest::encode_ingest_header),
 //!      then the keys), and feed the target's answer back (its `+OK n` as
 //!      [`Answer::Ingested`]). The driver never holds the keys; the host
 //!      reads them from its store while it sends them.
@@ -69,10 +69,10 @@
 //!    | request | the receiving host calls | answers |
 //!    | --- | --- | --- |
 //!    | [`Request::News`] | [`Node::learn`] | [`Answer::Learned`]; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
-//!    | [`Request::Ingest`] | [`Node::check_ingest`], applies the keys on [`Ingest::Apply`](crate::Ingest::Apply), [`Node::adopt`] | [`Answer::Ingested`] with the key count; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
+//!    | [`Request::Ingest`] | [`Node::check_ingest`], applies the keys on [`Ingest::Apply`](crate::moves::Ingest::Apply), [`Node::adopt`] | [`Answer::Ingested`] with the key count; [`Answer::Stale`] on `Stale`; else [`Answer::Refused`] |
 //!    | [`Request::Outcome`], [`Request::Recheck`] | [`Node::move_outcome`] | [`Answer::Outcome`]; else [`Answer::Refused`] |
 //!    | [`Request::Epoch`] | [`Node::known_epoch`] (refused while quarantined) | [`Answer::Epoch`]; else [`Answer::Refused`] |
-//!    | [`Request::Fence`] | [`Node::fence`] with the sender's id | the list [`Node::news`] ([`encode_news`](crate::encode_news)), which the asker feeds to [`Driver::recovered`]; else [`Answer::Refused`] |
+//!    | [`Request::Fence`] | [`Node::fence`] with the sender's id | the list [`Node::news`] ([`encode_news`](crate::wire::encode_news)), which the asker feeds to [`Driver::recovered`]; else [`Answer::Refused`] |
 //!
 //! 5. **Peers.** The peer list names every node the ownership table or a
 //!    move names (writers, fallbacks, targets): a move to a node that is
@@ -145,7 +145,7 @@
 //! A full table is a [`DriverError`], never a panic or a dropped duty.
 //!
 //! ```
-//! use kevy_scope::{Answer, Driver, Effect, MoveTable, MoveReply, Node, OwnershipTable, Request, Scope};
+//! use kevy_scope::{driver::Answer, Driver, driver::Effect, MoveTable, driver::MoveReply, Node, OwnershipTable, driver::Request, Scope};
 //!
 //! let table = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
 //! let mut a = Node::new("A", &table, MoveTable::<4>::new()).unwrap();
@@ -155,7 +155,7 @@
 //! assert_eq!(driver.poll(&a, 0), Some(Effect::Persist)); // write a.encode_image(..), then:
 //! driver.persisted();
 //! let Some(Effect::Ship { to: "B", id }) = driver.poll(&a, 0) else { panic!() };
-//! let id = kevy_scope::MoveId { prefix: b"app:", from: "A", to: "B", epoch: id.epoch };
+//! let id = kevy_scope::moves::MoveId { prefix: b"app:", from: "A", to: "B", epoch: id.epoch };
 //! // ... the keys stream to B, which adopts and answers +OK 3.
 //! driver.answer(&mut a, "B", Request::Ingest(id), Answer::Ingested { keys: 3 }).unwrap();
 //! assert_eq!(driver.poll(&a, 5), Some(Effect::Persist));
@@ -168,9 +168,10 @@
 use core::fmt;
 
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
-use crate::moves::node::{Node, ScopeLookup, Started};
+use crate::moves::node::{Node, Started};
 use crate::moves::records::{MoveError, MoveRecords, Phase};
-use crate::node_id::{NodeId, NodeIdError};
+use crate::table::ScopeTable;
+use crate::table::node_id::{NodeId, NodeIdError};
 use crate::wire::peer::{PeerReply, Refusal};
 
 /// No `Wake` handed out.
@@ -188,7 +189,7 @@ const STRANGER: u8 = u8::MAX - 1;
 /// days), and a host polls within 24 days of a [`Effect::Wake`]'s time.
 ///
 /// ```
-/// use kevy_scope::{Driver, Timing};
+/// use kevy_scope::{Driver, driver::Timing};
 /// let fast = Timing { prepare_ms: 500, ..Timing::DEFAULT };
 /// let driver = Driver::<2, 2>::new(["A", "B"]).unwrap().with_timing(fast);
 /// # let _ = driver;
@@ -240,7 +241,7 @@ impl Default for Timing {
 /// What the driver asks of a peer, and what an [`Answer`] answers.
 ///
 /// ```
-/// use kevy_scope::{Epoch, MoveId, Request};
+/// use kevy_scope::{Epoch, moves::MoveId, driver::Request};
 /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(1) };
 /// assert_ne!(Request::Outcome(id), Request::Ingest(id));
 /// ```
@@ -281,7 +282,7 @@ pub enum Request<'a> {
 /// A peer's answer to a [`Request`].
 ///
 /// ```
-/// use kevy_scope::{Answer, Epoch, Outcome};
+/// use kevy_scope::{driver::Answer, Epoch, moves::Outcome};
 /// let a = Answer::Outcome(Outcome::Aborted { fence: Epoch::new(4) });
 /// assert_ne!(a, Answer::Refused);
 /// ```
@@ -312,11 +313,11 @@ pub enum Answer {
 /// A reply as it came over the wire ([`PeerReply::decode`]).
 ///
 /// ```
-/// use kevy_scope::{Answer, PeerReply};
+/// use kevy_scope::{driver::Answer, wire::PeerReply};
 /// assert_eq!(Answer::from(PeerReply::decode(b"+OK 3")?), Answer::Ingested { keys: 3 });
 /// assert_eq!(Answer::from(PeerReply::decode(b"-STALE old news")?), Answer::Stale);
 /// assert_eq!(Answer::from(PeerReply::decode(b"-FULL no room")?), Answer::Refused);
-/// # Ok::<(), kevy_scope::PeerWireError>(())
+/// # Ok::<(), kevy_scope::wire::PeerWireError>(())
 /// ```
 impl From<PeerReply<'_>> for Answer {
     fn from(reply: PeerReply<'_>) -> Self {
@@ -337,7 +338,7 @@ impl From<PeerReply<'_>> for Answer {
 /// What the operator hears of a move it started.
 ///
 /// ```
-/// use kevy_scope::MoveReply;
+/// use kevy_scope::driver::MoveReply;
 /// assert_ne!(MoveReply::Aborted, MoveReply::TryAgain);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -360,7 +361,7 @@ pub enum MoveReply {
 /// One thing the host must do now; see the module docs for each.
 ///
 /// ```
-/// use kevy_scope::Effect;
+/// use kevy_scope::driver::Effect;
 /// assert_ne!(Effect::Persist, Effect::Wake { at: 0 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -401,7 +402,7 @@ pub enum Effect<'a> {
 /// Why the driver refused an event.
 ///
 /// ```
-/// use kevy_scope::{Driver, DriverError};
+/// use kevy_scope::{Driver, driver::DriverError};
 /// assert_eq!(Driver::<1, 1>::new(["A", "B"]).unwrap_err(), DriverError::TooManyPeers { capacity: 1 });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -642,13 +643,13 @@ fn source(peers: &[NodeId], me: &str, from: &str) -> u8 {
 
 /// This node's move in flight at `epoch`.
 #[inline(never)]
-fn moving<T: ScopeLookup, R: MoveRecords>(node: &Node<T, R>, epoch: Epoch) -> Option<MoveId<'_>> {
+fn moving<T: ScopeTable, R: MoveRecords>(node: &Node<T, R>, epoch: Epoch) -> Option<MoveId<'_>> {
     node.in_flight().find(|m| m.epoch == epoch)
 }
 
 /// The announcement `o` names, from the node's records.
 #[inline(never)]
-fn news<'n, T: ScopeLookup, R: MoveRecords>(
+fn news<'n, T: ScopeTable, R: MoveRecords>(
     peers: &[NodeId],
     node: &'n Node<T, R>,
     o: &Owed,
@@ -659,7 +660,7 @@ fn news<'n, T: ScopeLookup, R: MoveRecords>(
 }
 
 /// The moves this node heard of and has pending, between two peers.
-fn watched<'n, T: ScopeLookup, R: MoveRecords>(
+fn watched<'n, T: ScopeTable, R: MoveRecords>(
     peers: &'n [NodeId],
     node: &'n Node<T, R>,
 ) -> impl Iterator<Item = MoveId<'n>> + 'n {
@@ -759,7 +760,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// among them), with [`Timing::DEFAULT`].
     ///
     /// ```
-    /// # use kevy_scope::{Driver, DriverError};
+    /// # use kevy_scope::{Driver, driver::DriverError};
     /// assert!(Driver::<2, 4>::new(["A", "B"]).is_ok());
     /// assert!(matches!(Driver::<2, 4>::new(["A", ""]), Err(DriverError::InvalidPeer(_))));
     /// ```
@@ -794,7 +795,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// The same driver with other deadlines.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, Timing};
+    /// # use kevy_scope::{Driver, driver::Timing};
     /// let d = Driver::<1, 1>::new(["A"]).unwrap().with_timing(Timing { retry_ms: 50, ..Timing::DEFAULT });
     /// # let _ = d;
     /// ```
@@ -816,9 +817,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// let _ = a.start_move(b"a:", "B").unwrap(); // persisted, then a crash
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
     /// driver.resume(&mut a).unwrap();
-    /// assert!(matches!(driver.poll(&a, 0), Some(kevy_scope::Effect::Send { to: "B", .. })));
+    /// assert!(matches!(driver.poll(&a, 0), Some(kevy_scope::driver::Effect::Send { to: "B", .. })));
     /// ```
-    pub fn resume<T: ScopeLookup, R: MoveRecords>(
+    pub fn resume<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
     ) -> Result<(), DriverError> {
@@ -850,7 +851,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// After a boot or a recovery: asks the outcome of every move in
     /// flight and owes every peer the news the node vouches for.
-    fn owe_all<T: ScopeLookup, R: MoveRecords>(
+    fn owe_all<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &Node<T, R>,
     ) -> Result<(), DriverError> {
@@ -878,7 +879,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// ticket if the move is started again above a fence).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, DriverError, MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, driver::DriverError, moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
@@ -886,7 +887,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// assert_eq!(driver.start(&mut a, b"b:", "B"), Err(DriverError::Refused(MoveError::NotOwner)));
     /// assert_eq!(driver.start(&mut a, b"a:", "B").unwrap().get(), 1);
     /// ```
-    pub fn start<T: ScopeLookup, R: MoveRecords>(
+    pub fn start<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
         prefix: &[u8],
@@ -915,7 +916,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// taken, and is taken when the answer comes again.
     ///
     /// ```
-    /// # use kevy_scope::{Answer, Driver, Effect, MoveTable, Node, OwnershipTable, Outcome, Request, Scope};
+    /// # use kevy_scope::{driver::Answer, Driver, driver::Effect, MoveTable, Node, OwnershipTable, moves::Outcome, driver::Request, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // then a crash
@@ -923,13 +924,13 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// driver.resume(&mut a).unwrap();
     /// let Some(Effect::Send { request: Request::Outcome(asked), .. }) = driver.poll(&a, 0) else { panic!() };
     /// // The effect borrows the driver and the node: the host keeps its own copy of the request.
-    /// let id = kevy_scope::MoveId { prefix: b"a:", from: "A", to: "B", epoch: asked.epoch };
+    /// let id = kevy_scope::moves::MoveId { prefix: b"a:", from: "A", to: "B", epoch: asked.epoch };
     /// let fence = id.epoch;
     /// driver.answer(&mut a, "B", Request::Outcome(id), Answer::Outcome(Outcome::Aborted { fence })).unwrap();
     /// assert_eq!(driver.poll(&a, 1), Some(Effect::Persist));
     /// assert!(a.verdict(b"a:1", |_| false).is_accept());
     /// ```
-    pub fn answer<T: ScopeLookup, R: MoveRecords>(
+    pub fn answer<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
         from: &str,
@@ -997,7 +998,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// A peer's answer to [`Request::Fence`]: everything it knows
     /// ([`Node::news`], decoded from the wire with
-    /// [`NewsList`](crate::NewsList)), given only once the peer has fenced
+    /// [`NewsList`](crate::wire::NewsList)), given only once the peer has fenced
     /// and persisted. The node learns it; once every peer has answered,
     /// the node leaves quarantine (a step to persist), asks the outcome of
     /// its moves the news says are in flight, and owes every peer its
@@ -1008,7 +1009,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// its fence is asked again, and recovery waits until there is room.
     ///
     /// ```
-    /// # use kevy_scope::{Answer, Driver, Effect, Epoch, MoveTable, Node, OwnershipTable, Request, Scope};
+    /// # use kevy_scope::{driver::Answer, Driver, driver::Effect, Epoch, MoveTable, Node, OwnershipTable, driver::Request, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = b.start_move(b"a:", "A"); // refused: B owns nothing; B is the healthy peer
@@ -1024,7 +1025,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// assert_eq!(driver.poll(&a, 0), Some(Effect::Persist));
     /// assert!(!a.is_quarantined() && a.verdict(b"a:1", |_| false).is_accept());
     /// ```
-    pub fn recovered<'n, T: ScopeLookup, R: MoveRecords>(
+    pub fn recovered<'n, T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
         from: &str,
@@ -1102,7 +1103,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// holds leaves once every image encoded until then is written.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, Effect, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, driver::Effect, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
@@ -1126,7 +1127,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// (module docs, item 4).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, Effect, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, driver::Effect, MoveTable, Node, OwnershipTable, Scope};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
@@ -1229,7 +1230,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// let mut driver = Driver::<1, 1>::new(["A"]).unwrap();
     /// assert_eq!(driver.poll(&node, 0), None);
     /// ```
-    pub fn poll<'a, T: ScopeLookup, R: MoveRecords>(
+    pub fn poll<'a, T: ScopeTable, R: MoveRecords>(
         &'a mut self,
         node: &'a Node<T, R>,
         now: u64,
@@ -1256,7 +1257,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// Notes a step's persist; returns its value.
-    fn took<V>(&mut self, step: crate::Durable<V>) -> V {
+    fn took<V>(&mut self, step: crate::moves::Durable<V>) -> V {
         if step.must_persist() {
             self.want = self.want.wrapping_add(1);
         }
@@ -1297,7 +1298,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// Moves a recovery on once a round has heard every peer: from the
     /// epochs to the fence, from the fence to the end of quarantine.
-    fn recovering<T: ScopeLookup, R: MoveRecords>(
+    fn recovering<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
     ) -> Result<(), DriverError> {
@@ -1388,7 +1389,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// The target's word on a move this node heard of: learned as its end.
-    fn watched_end<T: ScopeLookup, R: MoveRecords>(
+    fn watched_end<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
         id: &MoveId<'_>,
@@ -1405,7 +1406,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// Resolves this node's move `id` with its target's word.
-    fn resolve<T: ScopeLookup, R: MoveRecords>(
+    fn resolve<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
         id: &MoveId<'_>,
@@ -1456,7 +1457,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// Drops news the node no longer holds: newer news of its prefix
     /// replaced it, and whoever holds that announces it.
-    fn prune<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>) {
+    fn prune<T: ScopeTable, R: MoveRecords>(&mut self, node: &Node<T, R>) {
         let mut i = 0;
         while let Some(o) = self.owed.get(i) {
             if news(&self.peers, node, o).is_none() {
@@ -1468,7 +1469,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// The next thing to do; fires the timers and schedules.
-    fn next<T: ScopeLookup, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u64) -> Option<Act> {
+    fn next<T: ScopeTable, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u64) -> Option<Act> {
         if self.asked != self.want {
             self.persisting();
             return Some(Act::Persist);
@@ -1559,11 +1560,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
 
     /// Looks into the moves this node heard of and still has pending, a
     /// round every `watch_ms`: their targets are asked the outcome.
-    fn watch<T: ScopeLookup, R: MoveRecords>(
-        &mut self,
-        node: &Node<T, R>,
-        now: u32,
-    ) -> Option<Act> {
+    fn watch<T: ScopeTable, R: MoveRecords>(&mut self, node: &Node<T, R>, now: u32) -> Option<Act> {
         let every = self.timing.watch_ms;
         let count = if every == 0 || self.recovery.is_some() {
             0
@@ -1618,7 +1615,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// Names what `act` sends, from the node's records and the peer list.
-    fn render<'a, T: ScopeLookup, R: MoveRecords>(
+    fn render<'a, T: ScopeTable, R: MoveRecords>(
         &'a self,
         act: Act,
         node: &'a Node<T, R>,

@@ -5,32 +5,16 @@ use core::fmt;
 #[cfg(feature = "alloc")]
 use core::hash::BuildHasher;
 
-use crate::table::write_joined;
-use crate::wire::config::{
+use crate::config::scopes::{
     ConfigError, ConfigErrorKind, Entry, check_id, entries, has_byte, split_at_byte, split_trimmed,
 };
-use crate::wire::reply::{AddressBook, PeerAddr};
-
-/// The longest host a `peers` entry may name, in bytes, brackets not
-/// counted: a DNS name's limit (253 characters), which also bounds IPv6
-/// text. A longer host is refused with
-/// [`ConfigErrorKind::HostTooLong`], so that every reply naming a parsed
-/// peer fits [`MAX_REPLY_LEN`](crate::MAX_REPLY_LEN).
-///
-/// ```
-/// use kevy_scope::{ConfigErrorKind, Peer, MAX_HOST_LEN};
-/// let (longest, too_long) = ("h".repeat(MAX_HOST_LEN), "h".repeat(MAX_HOST_LEN + 1));
-/// let (ok, refused) = (format!("n@{longest}:6004"), format!("n@{too_long}:6004"));
-/// assert!(Peer::parse(&ok).is_ok());
-/// let err = Peer::parse(&refused).unwrap_err();
-/// assert_eq!(err.kind, ConfigErrorKind::HostTooLong { len: MAX_HOST_LEN + 1 });
-/// ```
-pub const MAX_HOST_LEN: usize = 253;
+use crate::table::write_joined;
+use crate::wire::reply::{AddressBook, MAX_HOST_LEN, PeerAddr};
 
 /// One peer: `id@host:elect_port[:client_port]`.
 ///
 /// ```
-/// use kevy_scope::Peer;
+/// use kevy_scope::config::Peer;
 /// let p = Peer::parse("embed-billing-1@10.0.0.1:6004:6379").unwrap();
 /// assert_eq!(p.id(), "embed-billing-1");
 /// assert_eq!(p.client_addr().to_string(), "10.0.0.1:6379");
@@ -48,7 +32,7 @@ impl<'a> Peer<'a> {
     /// Parses one entry; errors carry entry index 0 and spans within `text`.
     ///
     /// ```
-    /// use kevy_scope::{ConfigErrorKind, Peer};
+    /// use kevy_scope::{config::ConfigErrorKind, config::Peer};
     /// assert_eq!(Peer::parse("n1@[::1]:6004").unwrap().host(), "::1");
     /// assert_eq!(Peer::parse("n1@::1:6004").unwrap_err().kind, ConfigErrorKind::UnbracketedIpv6);
     /// ```
@@ -64,7 +48,7 @@ impl<'a> Peer<'a> {
     /// The node id.
     ///
     /// ```
-    /// # use kevy_scope::Peer;
+    /// # use kevy_scope::config::Peer;
     /// assert_eq!(Peer::parse("n1@h:1").unwrap().id(), "n1");
     /// ```
     #[must_use]
@@ -75,7 +59,7 @@ impl<'a> Peer<'a> {
     /// The host, without brackets.
     ///
     /// ```
-    /// # use kevy_scope::Peer;
+    /// # use kevy_scope::config::Peer;
     /// assert_eq!(Peer::parse("n1@h:1").unwrap().host(), "h");
     /// ```
     #[must_use]
@@ -86,7 +70,7 @@ impl<'a> Peer<'a> {
     /// The quorum (election) port.
     ///
     /// ```
-    /// # use kevy_scope::Peer;
+    /// # use kevy_scope::config::Peer;
     /// assert_eq!(Peer::parse("n1@h:6004:6379").unwrap().elect_port(), 6004);
     /// ```
     #[must_use]
@@ -97,7 +81,7 @@ impl<'a> Peer<'a> {
     /// The client port, when declared.
     ///
     /// ```
-    /// # use kevy_scope::Peer;
+    /// # use kevy_scope::config::Peer;
     /// assert_eq!(Peer::parse("n1@h:6004").unwrap().client_port(), None);
     /// ```
     #[must_use]
@@ -109,7 +93,7 @@ impl<'a> Peer<'a> {
     /// `host:elect_port`.
     ///
     /// ```
-    /// # use kevy_scope::Peer;
+    /// # use kevy_scope::config::Peer;
     /// assert_eq!(Peer::parse("n1@h:6004").unwrap().client_addr().to_string(), "h:6004");
     /// ```
     #[must_use]
@@ -239,13 +223,13 @@ fn parse_each<'a>(
 /// It resolves node ids to client addresses for wire replies.
 ///
 /// ```
-/// use kevy_scope::{PeerTable, AddressBook, WriteVerdict};
+/// use kevy_scope::{config::PeerTable, wire::AddressBook, WriteVerdict};
 /// let peers = PeerTable::<4>::parse("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004")?;
 /// assert_eq!(peers.resolve("server-eu-1").map(|a| a.to_string()).as_deref(), Some("10.0.0.2:6004"));
-/// let mut buf = [0u8; kevy_scope::MAX_REPLY_LEN];
+/// let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
 /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.encode_reply(&peers, &mut buf).unwrap();
 /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
-/// # Ok::<(), kevy_scope::ConfigError>(())
+/// # Ok::<(), kevy_scope::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PeerTable<'a, const P: usize> {
@@ -267,7 +251,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// Parses a `peers` value; ids must be unique.
     ///
     /// ```
-    /// use kevy_scope::{ConfigErrorKind, PeerTable};
+    /// use kevy_scope::{config::ConfigErrorKind, config::PeerTable};
     /// let err = PeerTable::<4>::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind, ConfigErrorKind::Duplicate { .. }));
     /// ```
@@ -288,7 +272,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// The peer named `id`.
     ///
     /// ```
-    /// # use kevy_scope::PeerTable;
+    /// # use kevy_scope::config::PeerTable;
     /// let t = PeerTable::<2>::parse("a@h:1").unwrap();
     /// assert_eq!(t.get("a").map(|p| p.elect_port()), Some(1));
     /// ```
@@ -300,7 +284,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// The peers, in input order.
     ///
     /// ```
-    /// # use kevy_scope::PeerTable;
+    /// # use kevy_scope::config::PeerTable;
     /// let t = PeerTable::<2>::parse("b@h:1, a@h:2").unwrap();
     /// assert_eq!(t.iter().map(|p| p.id()).collect::<Vec<_>>(), ["b", "a"]);
     /// ```
@@ -311,7 +295,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// The number of peers.
     ///
     /// ```
-    /// # use kevy_scope::PeerTable;
+    /// # use kevy_scope::config::PeerTable;
     /// assert_eq!(PeerTable::<2>::parse("a@h:1,").unwrap().len(), 1);
     /// ```
     #[must_use]
@@ -322,7 +306,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// Whether there are no peers.
     ///
     /// ```
-    /// # use kevy_scope::PeerTable;
+    /// # use kevy_scope::config::PeerTable;
     /// assert!(PeerTable::<2>::parse("").unwrap().is_empty());
     /// ```
     #[must_use]
@@ -344,7 +328,7 @@ impl<const P: usize> AddressBook for PeerTable<'_, P> {
 /// Renders the `peers` value: entries joined by `, `.
 ///
 /// ```
-/// # use kevy_scope::PeerTable;
+/// # use kevy_scope::config::PeerTable;
 /// let t = PeerTable::<2>::parse(" a@[::1]:1:2 ,b@h:3").unwrap();
 /// assert_eq!(t.to_string(), "a@[::1]:1:2, b@h:3");
 /// ```
@@ -395,14 +379,14 @@ impl PeerBuf {
 /// found through a hash index.
 ///
 /// ```
-/// use kevy_scope::{PeerTableBuf, WriteVerdict};
+/// use kevy_scope::{config::PeerTableBuf, WriteVerdict};
 /// let value = String::from("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004");
 /// let peers = PeerTableBuf::parse(&value)?;
 /// drop(value);
 /// assert_eq!(peers.get("server-eu-1").map(|p| p.elect_port()), Some(6004));
 /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.reply_vec(&peers);
 /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.1:6379\r\n");
-/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
+/// # Ok::<(), kevy_scope::config::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
 #[derive(Clone, Default)]
@@ -419,11 +403,11 @@ impl PeerTableBuf {
     /// Parses a `peers` value of any length; ids must be unique.
     ///
     /// ```
-    /// use kevy_scope::{ConfigErrorKind, PeerTableBuf};
+    /// use kevy_scope::{config::ConfigErrorKind, config::PeerTableBuf};
     /// let err = PeerTableBuf::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
     /// ```
-    pub fn parse(input: &str) -> Result<Self, super::config::ConfigErrorBuf> {
+    pub fn parse(input: &str) -> Result<Self, super::scopes::ConfigErrorBuf> {
         let mut table = Self::default();
         parse_each(input, |entry, peer| {
             if let Some(first) = table.position(peer.id).and_then(|i| table.peers.get(i)) {
@@ -463,7 +447,7 @@ impl PeerTableBuf {
     /// The peer named `id`, by value.
     ///
     /// ```
-    /// # use kevy_scope::PeerTableBuf;
+    /// # use kevy_scope::config::PeerTableBuf;
     /// let t = PeerTableBuf::parse("a@h:1").unwrap();
     /// assert_eq!(t.get("a").map(|p| p.host()), Some("h"));
     /// assert!(t.get("b").is_none());
@@ -477,7 +461,7 @@ impl PeerTableBuf {
     /// The peers by value, in input order.
     ///
     /// ```
-    /// # use kevy_scope::PeerTableBuf;
+    /// # use kevy_scope::config::PeerTableBuf;
     /// let t = PeerTableBuf::parse("b@h:1, a@h:2").unwrap();
     /// assert_eq!(t.iter().map(|p| p.id()).collect::<Vec<_>>(), ["b", "a"]);
     /// ```
@@ -490,7 +474,7 @@ impl PeerTableBuf {
     /// The number of peers.
     ///
     /// ```
-    /// # use kevy_scope::PeerTableBuf;
+    /// # use kevy_scope::config::PeerTableBuf;
     /// assert_eq!(PeerTableBuf::parse("a@h:1,").unwrap().len(), 1);
     /// ```
     #[must_use]
@@ -501,7 +485,7 @@ impl PeerTableBuf {
     /// Whether there are no peers.
     ///
     /// ```
-    /// # use kevy_scope::PeerTableBuf;
+    /// # use kevy_scope::config::PeerTableBuf;
     /// assert!(PeerTableBuf::default().is_empty());
     /// ```
     #[must_use]
@@ -513,14 +497,14 @@ impl PeerTableBuf {
 /// `value.parse::<PeerTableBuf>()`, as [`PeerTableBuf::parse`].
 ///
 /// ```
-/// use kevy_scope::PeerTableBuf;
+/// use kevy_scope::config::PeerTableBuf;
 /// let peers: PeerTableBuf = "a@[::1]:6004".parse()?;
 /// assert_eq!(peers.get("a").map(|p| p.client_addr().to_string()).as_deref(), Some("[::1]:6004"));
-/// # Ok::<(), kevy_scope::ConfigErrorBuf>(())
+/// # Ok::<(), kevy_scope::config::ConfigErrorBuf>(())
 /// ```
 #[cfg(feature = "alloc")]
 impl core::str::FromStr for PeerTableBuf {
-    type Err = super::config::ConfigErrorBuf;
+    type Err = super::scopes::ConfigErrorBuf;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         Self::parse(input)
@@ -560,7 +544,7 @@ impl fmt::Debug for PeerTableBuf {
 /// Renders the `peers` value, as [`PeerTable`] does.
 ///
 /// ```
-/// # use kevy_scope::PeerTableBuf;
+/// # use kevy_scope::config::PeerTableBuf;
 /// let t = PeerTableBuf::parse(" a@[::1]:1:2 ,b@h:3").unwrap();
 /// assert_eq!(t.to_string(), "a@[::1]:1:2, b@h:3");
 /// ```

@@ -14,7 +14,7 @@ pub const MAX_NODE_ID_LEN: usize = 32;
 /// so that every valid id survives a wire reply and a config round trip.
 ///
 /// ```
-/// use kevy_scope::{validate_node_id, NodeIdError};
+/// use kevy_scope::{table::validate_node_id, table::NodeIdError};
 /// assert_eq!(validate_node_id("a@b"), Err(NodeIdError::InvalidByte { byte: b'@', at: 1 }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ impl NodeIdError {
     /// A fixed sentence for contexts that cannot format (const panics).
     ///
     /// ```
-    /// # use kevy_scope::NodeIdError;
+    /// # use kevy_scope::table::NodeIdError;
     /// assert_eq!(NodeIdError::Empty.message(), "node id is empty");
     /// ```
     #[must_use]
@@ -80,7 +80,7 @@ impl core::error::Error for NodeIdError {}
 /// Checks `id` against the node-id rule. Usable in `const` context.
 ///
 /// ```
-/// use kevy_scope::{validate_node_id, NodeIdError};
+/// use kevy_scope::{table::validate_node_id, table::NodeIdError};
 /// assert_eq!(validate_node_id("embed-billing-1"), Ok(()));
 /// assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
 /// assert!(validate_node_id("a b").is_err());
