@@ -79,6 +79,12 @@ host_suite() {
     # The mutants (src/mutants.rs) exist only under --cfg kevy_mutants, a
     # cfg this job sets (never a feature a user could turn on); its own
     # target directory keeps the ordinary builds' cache.
+    # The routing paths the firmware ships (bytes::same, the index without
+    # its host-only levels, ...) differ from the host's under
+    # cfg(target_os = "none"); --cfg kevy_device takes them on the host too.
+    step "host tests on the device's search paths (--cfg kevy_device)"
+    RUSTFLAGS="--cfg kevy_device" CARGO_TARGET_DIR="$(target_dir .)/device-paths" \
+        cargo test --all-features --lib --test differential --test model --test moves --test config --test compat_differential
     step "model check of the move protocol, exhaustive, with the mutants it must catch (release; prints the states explored)"
     RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir .)/mutants" \
         cargo test --release --all-features --test model_check -- --nocapture

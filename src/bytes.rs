@@ -66,7 +66,7 @@ impl Write for Unquoted<'_, '_> {
 /// Hosts compare in word loads, without a call: strings of 4 to 16 bytes
 /// (ids, the prefixes of one table) in two overlapping loads each, where
 /// the prefixes of one table differ; longer ones then the words between.
-#[cfg(not(target_os = "none"))]
+#[cfg(not(any(target_os = "none", kevy_device)))]
 #[inline]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -127,7 +127,7 @@ pub(crate) const fn le32(bytes: &[u8], at: usize) -> u32 {
 /// differ at the end, so a mismatch shows within a byte or two. One
 /// out-of-line copy, bytewise: a Cortex-M0 has no unaligned loads, and a
 /// call to the compiler's `memcmp` walks the shared stem first.
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", kevy_device))]
 #[inline(never)]
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     equal_bytes(a, b)

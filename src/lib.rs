@@ -149,7 +149,7 @@ const _: () = {
     // Its scopes, their length, and the hash index: two `u16` slots per
     // scope and a 10-byte header, padded to 12 on bare metal; 32-bit
     // hosts (i686, wasm32) add the levels (6) and the pick (4).
-    let header = if cfg!(target_os = "none") { 12 } else { 20 };
+    let header = if cfg!(any(target_os = "none", kevy_device)) { 12 } else { 20 };
     assert!(size_of::<OwnershipTable<'static, 16>>() == 4 + 16 * 24 + 16 * 4 + header);
     assert!(size_of::<Routing<'static>>() == 12);
     assert!(size_of::<NodeId>() == 33);

@@ -658,8 +658,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
 
     /// The static scope of `key`. One copy on a device, where flash is
     /// dear; inlined on hosts.
-    #[cfg_attr(target_os = "none", inline(never))]
-    #[cfg_attr(not(target_os = "none"), inline)]
+    #[cfg_attr(any(target_os = "none", kevy_device), inline(never))]
+    #[cfg_attr(not(any(target_os = "none", kevy_device)), inline)]
     fn scope_of(&self, key: &[u8]) -> Option<Scope<'_>> {
         self.table.scope_for(key)
     }

@@ -29,10 +29,10 @@
 
 use crate::bytes::equal_bytes;
 use crate::bytes::starts_with;
-#[cfg(not(target_os = "none"))]
+#[cfg(not(any(target_os = "none", kevy_device)))]
 use crate::bytes::{le32, le64};
 use crate::table::Scope;
-#[cfg(not(target_os = "none"))]
+#[cfg(not(any(target_os = "none", kevy_device)))]
 use crate::table::find_prefix_free;
 
 /// The largest table the index covers: its slots (two per scope) and
@@ -42,13 +42,13 @@ pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
 /// Tables of at most this many scopes are scanned: on hosts, one compare
 /// costs less than a hash. Bare metal indexes every table (one search
 /// loop in flash, not two).
-pub(crate) const SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 1 };
+pub(crate) const SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 1 };
 
 /// The fewest bytes hashed where the head has them: hosts read a word at
 /// once, so a window shorter than one costs a load and no more than the
 /// stem's bytes it takes in (the same in every head). Bare metal hashes a
 /// byte at a time: the window stays as short as the stem leaves it.
-const WINDOW_MIN: usize = if cfg!(target_os = "none") { 0 } else { 4 };
+const WINDOW_MIN: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 4 };
 
 /// Host tables of at most this many scopes, whose prefixes each hold a
 /// different byte at one offset, all fewer than this many values apart
@@ -71,11 +71,11 @@ const PAIR_MAX: usize = 16;
 const PAIR_TIMES: u8 = 31;
 
 /// Picks an index keeps: one on hosts, none on bare metal (RAM).
-const PICKS: usize = if cfg!(target_os = "none") { 0 } else { 1 };
+const PICKS: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 1 };
 
 /// Prefix lengths past the head a host index may also file scopes at
 /// (bare metal keeps the head alone, for flash).
-const LEVELS: usize = if cfg!(target_os = "none") { 0 } else { 3 };
+const LEVELS: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 3 };
 
 /// A host table with more scopes than this under one head (prefixes of
 /// several lengths starting alike) is filed at levels.
@@ -509,8 +509,8 @@ impl<const N: usize> Index<N> {
 
     /// The scope of `sorted` (the scopes this index was built from) that
     /// `key` falls in.
-    #[cfg_attr(not(target_os = "none"), inline(always))]
-    #[cfg_attr(target_os = "none", inline)]
+    #[cfg_attr(not(any(target_os = "none", kevy_device)), inline(always))]
+    #[cfg_attr(any(target_os = "none", kevy_device), inline)]
     pub(crate) fn find<'s, 'a>(
         &self,
         sorted: &'s [Scope<'a>],
@@ -586,7 +586,7 @@ impl<const N: usize> Index<N> {
         let slot = home(hash, self.used);
         // Hosts look in the home slot in line, where most scopes sit, and
         // call the probe only past it: the route keeps few registers.
-        if !cfg!(target_os = "none") {
+        if !cfg!(any(target_os = "none", kevy_device)) {
             let value = self.slot(slot);
             if value == 0 {
                 return None;
@@ -607,8 +607,8 @@ impl<const N: usize> Index<N> {
     /// The probe for `tag` from `slot` on, through at most `probe` slots
     /// past it. Out of line on hosts, where the home slot is looked in
     /// first; one copy in line on bare metal.
-    #[cfg_attr(not(target_os = "none"), inline(never))]
-    #[cfg_attr(target_os = "none", inline(always))]
+    #[cfg_attr(not(any(target_os = "none", kevy_device)), inline(never))]
+    #[cfg_attr(any(target_os = "none", kevy_device), inline(always))]
     fn probe_from<'s, 'a>(
         &self,
         sorted: &'s [Scope<'a>],
@@ -660,13 +660,13 @@ fn holding<'s, 'a>(sorted: &'s [Scope<'a>], position: u16, key: &[u8]) -> Option
 /// The search of a table without an index: on hosts an empty table or
 /// one too large to index ([`MAX_INDEXED`]); on bare metal, where every
 /// other table is indexed, a scan in a few bytes of flash.
-#[cfg(not(target_os = "none"))]
+#[cfg(not(any(target_os = "none", kevy_device)))]
 #[inline(never)]
 fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
     find_prefix_free(sorted, key)
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", kevy_device))]
 #[inline]
 fn search<'s, 'a>(sorted: &'s [Scope<'a>], key: &[u8]) -> Option<&'s Scope<'a>> {
     sorted.iter().find(|s| starts_with(key, s.prefix()))
@@ -755,7 +755,7 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
     let (mut a, mut b) = (a, b);
     // Hosts take eight bytes a step while they agree (bare metal would
     // build each word from bytes, in flash), then byte by byte.
-    while !cfg!(target_os = "none")
+    while !cfg!(any(target_os = "none", kevy_device))
         && let (Some((x, ra)), Some((y, rb))) =
             (a.split_first_chunk::<8>(), b.split_first_chunk::<8>())
         && n + 8 <= limit
@@ -782,7 +782,7 @@ const fn common_len(a: &[u8], b: &[u8], limit: usize) -> usize {
 /// the bits below them the tag. Shorter windows (a head under four
 /// bytes) take their first, middle and last byte. Every load and
 /// multiply is on the path from key to slot, so there are few.
-#[cfg(not(target_os = "none"))]
+#[cfg(not(any(target_os = "none", kevy_device)))]
 #[inline]
 const fn hash(window: &[u8]) -> u32 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -814,7 +814,7 @@ const fn hash(window: &[u8]) -> u32 {
 
 /// On bare metal a byte at a time (FNV-1a, then one more mix): a
 /// Cortex-M0 has no unaligned loads, and this is the smaller loop.
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", kevy_device))]
 #[inline]
 const fn hash(mut window: &[u8]) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
@@ -825,7 +825,7 @@ const fn hash(mut window: &[u8]) -> u32 {
     mix(h, h >> 15)
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", kevy_device))]
 #[inline]
 const fn mix(h: u32, v: u32) -> u32 {
     (h ^ v).wrapping_mul(0x2c1b_3c6d).rotate_left(13)

@@ -264,7 +264,7 @@ const fn starts_with(key: &[u8], prefix: &[u8]) -> bool {
 
 /// The checks that look at one scope alone. In line on hosts, where a
 /// table's loop then sets up the id check's constants once.
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(any(target_os = "none", kevy_device)), inline(always))]
 pub(crate) const fn validate_scope<'a>(scope: &Scope<'a>) -> Result<(), OwnershipError<'a>> {
     let prefix = scope.prefix();
     if let Err(reason) = validate_node_id(scope.writer()) {
@@ -356,7 +356,7 @@ pub(crate) const fn first_clash<'a>(sorted: &[Scope<'a>]) -> Option<Clash<'a>> {
 }
 
 /// Something stored in a prefix-free table.
-#[cfg_attr(target_os = "none", allow(dead_code))]
+#[cfg_attr(any(target_os = "none", kevy_device), allow(dead_code))]
 pub(crate) trait Prefixed {
     fn prefix_bytes(&self) -> &[u8];
 }
@@ -375,7 +375,7 @@ impl Prefixed for Scope<'_> {
 #[inline]
 // The scan bound is 0 on bare metal, where nothing calls this.
 #[cfg_attr(
-    target_os = "none",
+    any(target_os = "none", kevy_device),
     allow(dead_code, clippy::absurd_extreme_comparisons)
 )]
 pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> Option<&'s E> {
@@ -392,8 +392,8 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
 
 /// Up to this many scopes, a table is scanned rather than searched. Bare
 /// metal searches always: one search loop instead of two, in scarce flash.
-#[cfg_attr(target_os = "none", allow(dead_code))]
-pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(target_os = "none") { 0 } else { 8 };
+#[cfg_attr(any(target_os = "none", kevy_device), allow(dead_code))]
+pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 8 };
 
 /// The static-table verdict for a scope a key fell in (or none).
 #[inline]
@@ -651,8 +651,8 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// assert!(t.lookup(b"ab").is_none());
     /// ```
     #[must_use]
-    #[cfg_attr(not(target_os = "none"), inline(always))]
-    #[cfg_attr(target_os = "none", inline)]
+    #[cfg_attr(not(any(target_os = "none", kevy_device)), inline(always))]
+    #[cfg_attr(any(target_os = "none", kevy_device), inline)]
     pub fn lookup(&self, key: &[u8]) -> Option<&Scope<'a>> {
         self.index.find(&self.scopes, key)
     }
@@ -686,7 +686,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     #[must_use]
     #[inline]
     pub fn route(&self, key: &[u8], self_id: &str) -> Routing<'a> {
-        if cfg!(target_os = "none") {
+        if cfg!(any(target_os = "none", kevy_device)) {
             return route_scope(self.lookup(key).copied(), self_id, |_| false);
         }
         // Hosts: one scope answers every hit alike, so the owner check is
@@ -798,11 +798,11 @@ impl<const N: usize> defmt::Format for OwnershipTable<'_, N> {
 /// reverse, and whether its neighbours clash; any other order takes the
 /// general sort. `N` is a constant, so only one branch is compiled in.
 fn sort_scopes<const N: usize>(scopes: &mut heapless::Vec<Scope<'_>, N>) -> bool {
-    if !cfg!(target_os = "none") && scopes.len() < 2 {
+    if !cfg!(any(target_os = "none", kevy_device)) && scopes.len() < 2 {
         // Sorted, and no neighbours to clash.
         return true;
     }
-    if N <= SMALL_TABLE && cfg!(target_os = "none") {
+    if N <= SMALL_TABLE && cfg!(any(target_os = "none", kevy_device)) {
         for i in 1..scopes.len() {
             // Sink scope `i` to its place, one neighbour swap at a time
             // (no indexing: no panic branch).
@@ -912,7 +912,7 @@ const fn order_of(less: bool) -> Ordering {
 /// [`put_in_order`] on hosts; bare metal, where the flash for the pass
 /// would be spent on a table that is usually built in `const`, sorts.
 const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
-    if cfg!(target_os = "none") {
+    if cfg!(any(target_os = "none", kevy_device)) {
         None
     } else {
         put_in_order(scopes)
@@ -923,7 +923,7 @@ const fn put_in_order_const(scopes: &mut [Scope<'_>]) -> Option<bool> {
 /// [`OwnershipTable::from_array`] for two scopes or more, apart from the
 /// moves. Out of line on hosts, so that the wrapper around it stays small
 /// enough to inline.
-#[cfg_attr(not(target_os = "none"), inline(never))]
+#[cfg_attr(not(any(target_os = "none", kevy_device)), inline(never))]
 const fn checked_index<'a, const N: usize>(
     scopes: &mut [Scope<'a>; N],
 ) -> Result<Index<N>, OwnershipError<'a>> {

@@ -85,19 +85,19 @@ impl core::error::Error for NodeIdError {}
 /// assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
 /// assert!(validate_node_id("a b").is_err());
 /// ```
-#[cfg_attr(not(target_os = "none"), inline(always))]
+#[cfg_attr(not(any(target_os = "none", kevy_device)), inline(always))]
 pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
     let bytes = id.as_bytes();
     // Hosts check eight bytes at once, in line; the rest, and any id
     // refused, go to the byte loop, which names the bad byte.
-    if !cfg!(target_os = "none") && bytes.len() <= MAX_NODE_ID_LEN && all_allowed(bytes) {
+    if !cfg!(any(target_os = "none", kevy_device)) && bytes.len() <= MAX_NODE_ID_LEN && all_allowed(bytes) {
         return Ok(());
     }
     check_bytes(bytes)
 }
 
 /// [`validate_node_id`] a byte at a time.
-#[cfg_attr(not(target_os = "none"), inline(never))]
+#[cfg_attr(not(any(target_os = "none", kevy_device)), inline(never))]
 const fn check_bytes(bytes: &[u8]) -> Result<(), NodeIdError> {
     if bytes.is_empty() {
         return Err(NodeIdError::Empty);
