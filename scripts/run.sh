@@ -84,10 +84,10 @@ host_suite() {
     # cfg(target_os = "none"); --cfg kevy_device takes them on the host too.
     step "host tests on the device's search paths (--cfg kevy_device)"
     RUSTFLAGS="--cfg kevy_device" CARGO_TARGET_DIR="$(target_dir .)/device-paths" \
-        cargo test --all-features --lib --test differential --test model --test moves --test config --test compat_differential
+        cargo test --all-features --lib --test differential --test table_model --test moves --test config --test compat_differential
     step "model check of the move protocol, exhaustive, with the mutants it must catch (release; prints the states explored)"
     RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir .)/mutants" \
-        cargo test --release --all-features --test model_check -- --nocapture
+        cargo test --release --all-features --test protocol_check -- --nocapture
     step "the simulations' mutants (release, --cfg kevy_mutants)"
     RUSTFLAGS="--cfg kevy_mutants" CARGO_TARGET_DIR="$(target_dir .)/mutants" \
         cargo test --release --all-features --test cluster --test driver -- without_ loses_a_guarantee breaks

@@ -13,7 +13,10 @@ use std::sync::Arc;
 
 use common::*;
 use kevy_scope::compat::{MigrationError, MigrationTable, OwnershipTable, Routing, Scope};
-use kevy_scope::{moves::Phase, table::NodeIdError, table::validate_node_id};
+use kevy_scope::{
+    moves::Phase,
+    table::{NodeIdError, validate_node_id},
+};
 use proptest::prelude::*;
 
 /// Valid ids, ids this crate's rule refuses, and repeats.

@@ -2,8 +2,9 @@
 //! however malformed, makes a parser panic.
 
 use kevy_scope::{
-    OwnershipTable, Scope, WriteVerdict, config::ConfigErrorKind, config::PeerTable,
-    config::parse_scopes, wire::MAX_HOST_LEN, wire::MAX_REPLY_LEN,
+    OwnershipTable, Scope, WriteVerdict,
+    config::{ConfigErrorKind, PeerTable, parse_scopes},
+    wire::{MAX_HOST_LEN, MAX_REPLY_LEN},
 };
 use proptest::prelude::*;
 
@@ -137,10 +138,12 @@ fn operator_sees_the_offending_text() {
 mod owned {
     use super::{host, id, prefix};
     use kevy_scope::{
-        Scope, config::BootWarning, config::ConfigError, config::ConfigErrorBuf,
-        config::ConfigErrorKind, config::Entry, config::PeerTable, config::PeerTableBuf,
-        config::boot_report, config::parse_scopes, table::NodeIdError, table::OwnershipError,
-        table::OwnershipErrorBuf, table::OwnershipTableBuf,
+        Scope,
+        config::{
+            BootWarning, ConfigError, ConfigErrorBuf, ConfigErrorKind, Entry, PeerTable,
+            PeerTableBuf, boot_report, parse_scopes,
+        },
+        table::{NodeIdError, OwnershipError, OwnershipErrorBuf, OwnershipTableBuf},
     };
     use proptest::prelude::*;
     use std::error::Error;

@@ -10,8 +10,8 @@ mod common;
 
 use common::*;
 use kevy_scope::{
-    OwnershipTable, Routing, Scope, table::NodeIdError, table::OwnershipError,
-    table::validate_node_id,
+    OwnershipTable, Routing, Scope,
+    table::{NodeIdError, OwnershipError, validate_node_id},
 };
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,8 +3,8 @@
 //! fallback standing in, bystanders) replayed as a specification.
 
 use kevy_scope::{
-    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::Announcement,
-    moves::ImageError, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
+    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    moves::{Announcement, ImageError, Ingest, MoveError, MoveId, MoveStatus},
     ownership_table,
 };
 
@@ -828,7 +828,7 @@ fn unbounded_records_give_the_same_verdicts() {
 #[cfg(feature = "alloc")]
 mod same_as_fixed {
     use super::*;
-    use kevy_scope::{moves::MoveRecords, moves::MoveTableBuf, moves::Outcome};
+    use kevy_scope::moves::{MoveRecords, MoveTableBuf, Outcome};
     use proptest::prelude::*;
 
     const PREFIXES: [&[u8]; 6] = [

@@ -7,10 +7,13 @@
 //! and `RECHECK`, the outcome query asked again after a target recovered.
 
 use kevy_scope::{
-    Epoch, moves::Announcement, moves::MAX_PREFIX_LEN, moves::MoveError, moves::MoveId,
-    moves::MoveStatus, moves::Outcome, table::MAX_NODE_ID_LEN, table::NodeIdError,
-    wire::BufferTooSmall, wire::MAX_NEWS, wire::NewsList, wire::PeerReply, wire::PeerRequest,
-    wire::PeerWireError, wire::Refusal, wire::encode_news, wire::max_news_len, wire::news_len,
+    Epoch,
+    moves::{Announcement, MAX_PREFIX_LEN, MoveError, MoveId, MoveStatus, Outcome},
+    table::{MAX_NODE_ID_LEN, NodeIdError},
+    wire::{
+        BufferTooSmall, MAX_NEWS, NewsList, PeerReply, PeerRequest, PeerWireError, Refusal,
+        encode_news, max_news_len, news_len,
+    },
 };
 use proptest::prelude::*;
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kevy_scope::{
-    Epoch, Node, Scope, WriteVerdict, moves::MoveId, moves::MoveTableBuf, moves::Outcome,
-    moves::SharedNode, table::OwnershipTableBuf,
+    Epoch, Node, Scope, WriteVerdict,
+    moves::{MoveId, MoveTableBuf, Outcome, SharedNode},
+    table::OwnershipTableBuf,
 };
 
 const KEYS: [&[u8]; 4] = [b"app:a:1", b"app:b:1", b"app:b:x:1", b"free"];

@@ -64,14 +64,18 @@
 //! `KEVY_DRIVER_SEEDS=0..100000 cargo test --release --all-features --test
 //! driver -- --nocapture many_seeds`).
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
+use common::{Mv, Req, Rng, idx};
 use kevy_scope::{
-    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
-    driver::Effect, driver::MoveReply, driver::Request, moves::Announcement, moves::Ingest,
-    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Phase, ownership_table,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    driver::{Answer, Effect, MoveReply, Request},
+    moves::{Announcement, Ingest, MoveError, MoveStatus, Phase},
+    ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 3> = ownership_table![
@@ -94,122 +98,6 @@ type SimDriver = Driver<3, 8>;
 const STEPS: usize = 160;
 /// Rounds the calm phase may take to fall quiet.
 const CALM_ROUNDS: usize = 60;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // splitmix64
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
-fn idx(id: &str) -> usize {
-    IDS.iter()
-        .position(|i| *i == id)
-        .unwrap_or_else(|| panic!("unknown node {id}"))
-}
-
-fn prefix_of(p: &[u8]) -> &'static [u8] {
-    PREFIXES
-        .iter()
-        .copied()
-        .find(|q| *q == p)
-        .unwrap_or_else(|| panic!("unknown prefix {p:?}"))
-}
-
-/// A move as messages carry it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Mv {
-    prefix: &'static [u8],
-    from: usize,
-    to: usize,
-    epoch: u32,
-}
-
-impl Mv {
-    fn of(id: &MoveId<'_>) -> Self {
-        Mv {
-            prefix: prefix_of(id.prefix),
-            from: idx(id.from),
-            to: idx(id.to),
-            epoch: id.epoch.get(),
-        }
-    }
-
-    fn id(self) -> MoveId<'static> {
-        MoveId {
-            prefix: self.prefix,
-            from: IDS[self.from],
-            to: IDS[self.to],
-            epoch: Epoch::new(self.epoch),
-        }
-    }
-}
-
-impl fmt::Debug for Mv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}->{} @{}",
-            String::from_utf8_lossy(self.prefix),
-            IDS[self.from],
-            IDS[self.to],
-            self.epoch
-        )
-    }
-}
-
-/// A request as the network carries it (owned: no borrow of a driver).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Req {
-    News(Mv, MoveStatus),
-    Outcome(Mv),
-    Recheck(Mv),
-    Ingest(Mv),
-    Epoch(u64),
-    Fence(u32),
-}
-
-impl Req {
-    fn of(request: &Request<'_>) -> Self {
-        match request {
-            Request::News(a) => Req::News(Mv::of(&a.id), a.status),
-            Request::Outcome(id) => Req::Outcome(Mv::of(id)),
-            Request::Recheck(id) => Req::Recheck(Mv::of(id)),
-            Request::Ingest(id) => Req::Ingest(Mv::of(id)),
-            Request::Epoch { began } => Req::Epoch(*began),
-            Request::Fence(fence) => Req::Fence(fence.get()),
-            _ => panic!("a request this host does not know: {request:?}"),
-        }
-    }
-
-    fn request(self) -> Request<'static> {
-        match self {
-            Req::News(mv, status) => Request::News(Announcement {
-                id: mv.id(),
-                status,
-            }),
-            Req::Outcome(mv) => Request::Outcome(mv.id()),
-            Req::Recheck(mv) => Request::Recheck(mv.id()),
-            Req::Ingest(mv) => Request::Ingest(mv.id()),
-            Req::Epoch(began) => Request::Epoch { began },
-            Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Body {

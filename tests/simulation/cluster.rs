@@ -182,15 +182,18 @@
 //! (with their seeds); `replay` prints every event of one seed
 //! (`KEVY_SIM_SEED=n KEVY_SIM_LOG=all`).
 
+mod common;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
+use common::{Mv, Req, Rng, idx, lossy};
 use kevy_scope::{
-    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
-    driver::DriverError, driver::Effect, driver::MoveReply, driver::Request, driver::Timing,
-    moves::Announcement, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
-    moves::Phase, ownership_table,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    driver::{Answer, DriverError, Effect, MoveReply, Timing},
+    moves::{Announcement, Ingest, MoveError, MoveStatus, Phase},
+    ownership_table,
 };
 
 static TABLE: OwnershipTable<'static, 4> = ownership_table![
@@ -204,7 +207,7 @@ const NODES: usize = IDS.len();
 
 /// Prefixes an operator may move: whole scopes, sub-prefixes, nested ones,
 /// one wider than any scope, one unscoped.
-const MOVABLE: [&[u8]; 12] = [
+const PREFIXES: [&[u8]; 12] = [
     b"s0:", b"s0:a:", b"s0:a:x:", b"s0:b:", b"s1:", b"s1:a:", b"s2:", b"s2:b:", b"s3:", b"s3:a:x:",
     b"s", b"u:",
 ];
@@ -279,158 +282,9 @@ type SimNode = Node<&'static OwnershipTable<'static, 4>, MoveTable<16>>;
 type SimDriver = Driver<NODES, 16>;
 
 /// splitmix64: small, seedable, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-    /// True `percent` times in a hundred.
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// The index of node `id` ("n0".."n4").
-fn idx(id: &str) -> usize {
-    IDS.iter()
-        .position(|i| *i == id)
-        .unwrap_or_else(|| panic!("unknown node id {id:?}"))
-}
-
-/// The `MOVABLE` entry equal to `prefix`: every record and message names
-/// a prefix some operator typed.
-fn movable(prefix: &[u8]) -> &'static [u8] {
-    MOVABLE
-        .iter()
-        .copied()
-        .find(|p| *p == prefix)
-        .unwrap_or_else(|| panic!("a prefix nobody moved: {:?}", lossy(prefix)))
-}
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 /// Whether any scope covers `key` (unscoped keys are accepted everywhere).
 fn is_scoped(key: &[u8]) -> bool {
     TABLE.lookup(key).is_some()
-}
-
-/// A move as the simulation's messages carry it: `'static` prefix, node
-/// indices.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Mv {
-    prefix: &'static [u8],
-    from: usize,
-    to: usize,
-    epoch: u32,
-}
-
-impl Mv {
-    fn of(id: &MoveId<'_>) -> Self {
-        Mv {
-            prefix: movable(id.prefix),
-            from: idx(id.from),
-            to: idx(id.to),
-            epoch: id.epoch.get(),
-        }
-    }
-
-    fn id(self) -> MoveId<'static> {
-        MoveId {
-            prefix: self.prefix,
-            from: IDS[self.from],
-            to: IDS[self.to],
-            epoch: Epoch::new(self.epoch),
-        }
-    }
-}
-
-impl fmt::Debug for Mv {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} {}->{} @{}",
-            lossy(self.prefix),
-            IDS[self.from],
-            IDS[self.to],
-            self.epoch
-        )
-    }
-}
-
-/// A driver's [`Request`] as the network carries it (owned: it borrows
-/// no driver).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Req {
-    /// `MOVE-SCOPE-NEWS`, for `Node::learn`.
-    News(Mv, MoveStatus),
-    /// "What became of this move?", for `Node::move_outcome`.
-    Outcome(Mv),
-    /// `MOVE-SCOPE-INGEST` (the keys travel beside it in [`Body::Request`]).
-    Ingest(Mv),
-    /// The outcome query asked again of a target that recovered (the
-    /// move is in doubt at its source), served as [`Req::Outcome`].
-    Recheck(Mv),
-    /// A recovering node asks the highest epoch a peer knows, for
-    /// `Node::known_epoch`.
-    Epoch(u64),
-    /// A recovering node asks a peer to fence it off at this epoch
-    /// (`Node::fence`) and tell everything it knows ([`Body::News`]).
-    Fence(u32),
-}
-
-impl Req {
-    fn of(request: &Request<'_>) -> Self {
-        match request {
-            Request::News(a) => Req::News(Mv::of(&a.id), a.status),
-            Request::Outcome(id) => Req::Outcome(Mv::of(id)),
-            Request::Ingest(id) => Req::Ingest(Mv::of(id)),
-            Request::Recheck(id) => Req::Recheck(Mv::of(id)),
-            Request::Epoch { began } => Req::Epoch(*began),
-            Request::Fence(fence) => Req::Fence(fence.get()),
-            other => panic!("a request the simulation does not know: {other:?}"),
-        }
-    }
-
-    /// The driver's request again, to feed its answer back.
-    fn request(self) -> Request<'static> {
-        match self {
-            Req::News(mv, status) => Request::News(Announcement {
-                id: mv.id(),
-                status,
-            }),
-            Req::Outcome(mv) => Request::Outcome(mv.id()),
-            Req::Ingest(mv) => Request::Ingest(mv.id()),
-            Req::Recheck(mv) => Request::Recheck(mv.id()),
-            Req::Epoch(began) => Request::Epoch { began },
-            Req::Fence(fence) => Request::Fence(Epoch::new(fence)),
-        }
-    }
-}
-
-impl fmt::Debug for Req {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Req::News(mv, status) => write!(f, "news {status:?} {mv:?}"),
-            Req::Outcome(mv) => write!(f, "outcome? {mv:?}"),
-            Req::Ingest(mv) => write!(f, "ingest {mv:?}"),
-            Req::Recheck(mv) => write!(f, "outcome again? {mv:?}"),
-            Req::Epoch(_) => f.write_str("epoch?"),
-            Req::Fence(fence) => write!(f, "fence @{fence} and tell all"),
-        }
-    }
 }
 
 /// Keys and their values, as an ingest streams them.
@@ -1402,7 +1256,7 @@ impl Sim {
             self.note(|| "operator replays an earlier command".into());
             c
         } else {
-            let prefix = self.rng.pick(&MOVABLE);
+            let prefix = self.rng.pick(&PREFIXES);
             let to = self.rng.below(NODES);
             (self.operator_guess(prefix), prefix, to)
         };

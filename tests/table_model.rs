@@ -7,7 +7,10 @@ mod common;
 use common::*;
 #[cfg(feature = "alloc")]
 use kevy_scope::table::OwnershipTableBuf;
-use kevy_scope::{OwnershipTable, Routing, Scope, table::OwnershipError, table::ScopeTable};
+use kevy_scope::{
+    OwnershipTable, Routing, Scope,
+    table::{OwnershipError, ScopeTable},
+};
 use proptest::prelude::*;
 
 /// What a table says through the shape both table types share: its

@@ -201,7 +201,7 @@
 //!
 //! # Running it
 //!
-//! `cargo test --release --all-features --test model_check -- --nocapture`
+//! `cargo test --release --all-features --test protocol_check -- --nocapture`
 //! prints the states explored, the time taken and the counterexamples.
 //! The exhaustive checks need a release build (a debug build skips them;
 //! the mutants run in both). Last run (release, one thread per check,
@@ -233,9 +233,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kevy_scope::{
-    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, driver::Answer,
-    driver::Effect, driver::Request, driver::Timing, moves::Announcement, moves::Ingest,
-    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome, moves::Phase,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    driver::{Answer, Effect, Request, Timing},
+    moves::{Announcement, Ingest, MoveError, MoveId, MoveStatus, Outcome, Phase},
     ownership_table,
 };
 use stateright::{Checker, HasDiscoveries, Model, Path, Property};
