@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::*;
 use criterion::{BatchSize, Bencher, BenchmarkId, Criterion, criterion_group, criterion_main};
 use kevy_scope::{
-    OwnershipTable, Scope, config::parse_scope_entries, config::parse_scopes,
+    OwnershipTable, Scope,
+    config::{parse_scope_entries, parse_scopes},
     table::OwnershipTableBuf,
 };
 

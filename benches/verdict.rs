@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use kevy_scope::{
-    MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::MoveTableBuf, moves::SharedNode,
+    MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    moves::{MoveTableBuf, SharedNode},
     table::OwnershipTableBuf,
 };
 

@@ -4,7 +4,8 @@
 //! Run: `cargo run --example cluster_config [path/to/kevy.toml]`
 
 use kevy_scope::{
-    MoveTable, Node, WriteVerdict, config::PeerTable, config::boot_report, config::parse_scopes,
+    MoveTable, Node, WriteVerdict,
+    config::{PeerTable, boot_report, parse_scopes},
     wire::MAX_REPLY_LEN,
 };
 

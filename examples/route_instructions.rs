@@ -11,8 +11,9 @@
 use std::hint::black_box;
 
 use kevy_scope::{
-    MoveTable, Node, OwnershipTable, Scope, moves::MoveRecords, moves::MoveTableBuf,
-    table::OwnershipTableBuf, table::ScopeTable,
+    MoveTable, Node, OwnershipTable, Scope,
+    moves::{MoveRecords, MoveTableBuf},
+    table::{OwnershipTableBuf, ScopeTable},
 };
 
 /// Two records on node-3: a move in flight and a committed one, both inside

@@ -145,7 +145,7 @@
 //! A full table is a [`DriverError`], never a panic or a dropped duty.
 //!
 //! ```
-//! use kevy_scope::{driver::Answer, Driver, driver::Effect, MoveTable, driver::MoveReply, Node, OwnershipTable, driver::Request, Scope};
+//! use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::{Answer, Effect, MoveReply, Request}};
 //!
 //! let table = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
 //! let mut a = Node::new("A", &table, MoveTable::<4>::new()).unwrap();
@@ -282,7 +282,7 @@ pub enum Request<'a> {
 /// A peer's answer to a [`Request`].
 ///
 /// ```
-/// use kevy_scope::{driver::Answer, Epoch, moves::Outcome};
+/// use kevy_scope::{Epoch, driver::Answer, moves::Outcome};
 /// let a = Answer::Outcome(Outcome::Aborted { fence: Epoch::new(4) });
 /// assert_ne!(a, Answer::Refused);
 /// ```
@@ -879,7 +879,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// ticket if the move is started again above a fence).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, driver::DriverError, moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::DriverError, moves::MoveError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
@@ -916,7 +916,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// taken, and is taken when the answer comes again.
     ///
     /// ```
-    /// # use kevy_scope::{driver::Answer, Driver, driver::Effect, MoveTable, Node, OwnershipTable, moves::Outcome, driver::Request, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::{Answer, Effect, Request}, moves::Outcome};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap(); // then a crash
@@ -1009,7 +1009,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// its fence is asked again, and recovery waits until there is room.
     ///
     /// ```
-    /// # use kevy_scope::{driver::Answer, Driver, driver::Effect, Epoch, MoveTable, Node, OwnershipTable, driver::Request, Scope};
+    /// # use kevy_scope::{Driver, Epoch, MoveTable, Node, OwnershipTable, Scope, driver::{Answer, Effect, Request}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = b.start_move(b"a:", "A"); // refused: B owns nothing; B is the healthy peer
@@ -1103,7 +1103,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// holds leaves once every image encoded until then is written.
     ///
     /// ```
-    /// # use kevy_scope::{Driver, driver::Effect, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::Effect};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();
@@ -1127,7 +1127,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     /// (module docs, item 4).
     ///
     /// ```
-    /// # use kevy_scope::{Driver, driver::Effect, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::Effect};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut driver = Driver::<2, 2>::new(["A", "B"]).unwrap();

@@ -118,6 +118,21 @@ pub use table::{NodeId, OwnershipTable, Routing, Scope};
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The examples of docs/protocol.md.
+#[cfg(all(doctest, feature = "compat"))]
+#[doc = include_str!("../docs/protocol.md")]
+struct ProtocolDoctests;
+
+/// The examples of docs/routing.md.
+#[cfg(all(doctest, feature = "compat"))]
+#[doc = include_str!("../docs/routing.md")]
+struct RoutingDoctests;
+
+/// The examples of docs/switching.md.
+#[cfg(all(doctest, feature = "compat"))]
+#[doc = include_str!("../docs/switching.md")]
+struct SwitchingDoctests;
+
 /// The public types stay shareable across threads.
 const _: () = {
     #[allow(unused_imports)]
@@ -149,7 +164,11 @@ const _: () = {
     // Its scopes, their length, and the hash index: two `u16` slots per
     // scope and a 10-byte header, padded to 12 on bare metal; 32-bit
     // hosts (i686, wasm32) add the levels (6) and the pick (4).
-    let header = if cfg!(any(target_os = "none", kevy_device)) { 12 } else { 20 };
+    let header = if cfg!(any(target_os = "none", kevy_device)) {
+        12
+    } else {
+        20
+    };
     assert!(size_of::<OwnershipTable<'static, 16>>() == 4 + 16 * 24 + 16 * 4 + header);
     assert!(size_of::<Routing<'static>>() == 12);
     assert!(size_of::<NodeId>() == 33);

@@ -3,10 +3,13 @@
 //! same cases, run by the same code, on all of them. No heap, no std.
 
 use kevy_scope::{
-    Epoch, MoveTable, Node, OwnershipTable, Routing, Scope, WriteVerdict, config::ConfigErrorKind,
-    config::PeerTable, config::parse_scopes, moves::Announcement, moves::ImageError, moves::Ingest,
-    moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome as MoveOutcome,
-    ownership_table, table::NodeIdError, table::OwnershipError, table::transaction_scope,
+    Epoch, MoveTable, Node, OwnershipTable, Routing, Scope, WriteVerdict,
+    config::{ConfigErrorKind, PeerTable, parse_scopes},
+    moves::{
+        Announcement, ImageError, Ingest, MoveError, MoveId, MoveStatus, Outcome as MoveOutcome,
+    },
+    ownership_table,
+    table::{NodeIdError, OwnershipError, transaction_scope},
 };
 
 /// The first check that failed: suite, case number, what was expected.

@@ -26,8 +26,10 @@ use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
 use kevy_scope::{
-    Epoch, MoveTable, Node, OwnershipTable, Scope, moves::ImageError, moves::MoveId,
-    moves::MoveRecords, moves::Outcome, ownership_table, table::NodeIdError, table::ScopeTable,
+    Epoch, MoveTable, Node, OwnershipTable, Scope,
+    moves::{ImageError, MoveId, MoveRecords, Outcome},
+    ownership_table,
+    table::{NodeIdError, ScopeTable},
 };
 use sequential_storage::cache::{Cache, Uncached};
 use sequential_storage::map::{MapConfig, MapStorage, SerializationError, Value};

@@ -11,8 +11,8 @@
 #![no_main]
 
 use kevy_scope::{
-    moves::Announcement, wire::NewsList, wire::PeerReply, wire::PeerRequest, wire::PeerWireError,
-    wire::encode_news, wire::news_len,
+    moves::Announcement,
+    wire::{NewsList, PeerReply, PeerRequest, PeerWireError, encode_news, news_len},
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -10,7 +10,7 @@ pub mod request;
 
 pub use request::Command;
 
-use kevy_scope::{wire::NewsList, wire::PeerWireError};
+use kevy_scope::wire::{NewsList, PeerWireError};
 use redis_protocol::resp2::encode::encode_borrowed;
 use redis_protocol::resp2::types::BorrowedFrame;
 
@@ -416,8 +416,9 @@ mod tests {
     #[test]
     fn a_list_of_news_is_read_whole_or_refused_at_once() {
         use kevy_scope::{
-            Epoch, moves::Announcement, moves::MoveId, moves::MoveStatus, wire::encode_news,
-            wire::news_len,
+            Epoch,
+            moves::{Announcement, MoveId, MoveStatus},
+            wire::{encode_news, news_len},
         };
         let id = MoveId {
             prefix: b"p:\r\n",

@@ -10,7 +10,10 @@ use core::fmt;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::bytes::Lossy;
-use crate::{moves::MoveTableBuf, moves::Phase, table::NodeId, table::validate_node_id};
+use crate::{
+    moves::{MoveTableBuf, Phase},
+    table::{NodeId, validate_node_id},
+};
 
 /// Who a prefix moves from and to, as owned strings: kevy-scope 1.32.0's
 /// `MigrationState`.
@@ -383,7 +386,7 @@ impl MigrationTable {
     ///
     /// ```
     /// # use kevy_scope::compat::MigrationTable;
-    /// # use kevy_scope::{moves::MoveError, table::NodeIdError, moves::Phase};
+    /// # use kevy_scope::{moves::{MoveError, Phase}, table::NodeIdError};
     /// let t = MigrationTable::new();
     /// t.start(b"p:".to_vec(), "A".into(), "B".into()).unwrap();
     /// t.commit(b"p:");

@@ -32,7 +32,7 @@ impl<'a> Peer<'a> {
     /// Parses one entry; errors carry entry index 0 and spans within `text`.
     ///
     /// ```
-    /// use kevy_scope::{config::ConfigErrorKind, config::Peer};
+    /// use kevy_scope::{config::{ConfigErrorKind, Peer}};
     /// assert_eq!(Peer::parse("n1@[::1]:6004").unwrap().host(), "::1");
     /// assert_eq!(Peer::parse("n1@::1:6004").unwrap_err().kind, ConfigErrorKind::UnbracketedIpv6);
     /// ```
@@ -223,7 +223,7 @@ fn parse_each<'a>(
 /// It resolves node ids to client addresses for wire replies.
 ///
 /// ```
-/// use kevy_scope::{config::PeerTable, wire::AddressBook, WriteVerdict};
+/// use kevy_scope::{WriteVerdict, config::PeerTable, wire::AddressBook};
 /// let peers = PeerTable::<4>::parse("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004")?;
 /// assert_eq!(peers.resolve("server-eu-1").map(|a| a.to_string()).as_deref(), Some("10.0.0.2:6004"));
 /// let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
@@ -251,7 +251,7 @@ impl<'a, const P: usize> PeerTable<'a, P> {
     /// Parses a `peers` value; ids must be unique.
     ///
     /// ```
-    /// use kevy_scope::{config::ConfigErrorKind, config::PeerTable};
+    /// use kevy_scope::{config::{ConfigErrorKind, PeerTable}};
     /// let err = PeerTable::<4>::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind, ConfigErrorKind::Duplicate { .. }));
     /// ```
@@ -379,7 +379,7 @@ impl PeerBuf {
 /// found through a hash index.
 ///
 /// ```
-/// use kevy_scope::{config::PeerTableBuf, WriteVerdict};
+/// use kevy_scope::{WriteVerdict, config::PeerTableBuf};
 /// let value = String::from("embed-billing-1@10.0.0.1:6004:6379, server-eu-1@10.0.0.2:6004");
 /// let peers = PeerTableBuf::parse(&value)?;
 /// drop(value);
@@ -403,7 +403,7 @@ impl PeerTableBuf {
     /// Parses a `peers` value of any length; ids must be unique.
     ///
     /// ```
-    /// use kevy_scope::{config::ConfigErrorKind, config::PeerTableBuf};
+    /// use kevy_scope::{config::{ConfigErrorKind, PeerTableBuf}};
     /// let err = PeerTableBuf::parse("a@h:1, a@h:2").unwrap_err();
     /// assert!(matches!(err.kind(), ConfigErrorKind::Duplicate { first } if first.index == 0));
     /// ```

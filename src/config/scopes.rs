@@ -19,12 +19,15 @@ use core::fmt;
 use crate::table::Clash;
 use crate::table::node_id::{NodeIdError, validate_node_id};
 use crate::wire::MAX_HOST_LEN;
-use crate::{table::OwnershipTable, table::Scope, table::ScopeTable, wire::AddressBook};
+use crate::{
+    table::{OwnershipTable, Scope, ScopeTable},
+    wire::AddressBook,
+};
 
 /// Where an entry sits in a config value.
 ///
 /// ```
-/// use kevy_scope::{config::parse_scopes, config::Entry};
+/// use kevy_scope::{config::{parse_scopes, Entry}};
 /// let err = parse_scopes::<4>("a:=w,  b:").unwrap_err();
 /// assert_eq!(err.entry, Entry { index: 1, start: 7, end: 9 });
 /// ```
@@ -42,7 +45,7 @@ pub struct Entry {
 /// Why a config entry was refused.
 ///
 /// ```
-/// use kevy_scope::{config::parse_scopes, config::ConfigErrorKind};
+/// use kevy_scope::{config::{parse_scopes, ConfigErrorKind}};
 /// assert_eq!(parse_scopes::<4>("a:=w|").unwrap_err().kind, ConfigErrorKind::EmptyFallback);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +112,7 @@ pub enum ConfigErrorKind<'a> {
 /// A refused config value: which entry, where, and why.
 ///
 /// ```
-/// use kevy_scope::{config::parse_scopes, config::ConfigErrorKind};
+/// use kevy_scope::{config::{parse_scopes, ConfigErrorKind}};
 /// let err = parse_scopes::<4>("app:billing:=w1, app:auth:").unwrap_err();
 /// assert_eq!(err.kind, ConfigErrorKind::MissingEquals);
 /// assert_eq!((err.entry.index, err.entry.start, err.entry.end), (1, 17, 26));
@@ -179,7 +182,7 @@ impl ConfigError<'_> {
     /// outlive the text, be boxed as `dyn Error` or cross threads.
     ///
     /// ```
-    /// use kevy_scope::{config::parse_scopes, config::ConfigError, config::ConfigErrorBuf};
+    /// use kevy_scope::{config::{parse_scopes, ConfigError, ConfigErrorBuf}};
     /// fn load(value: String) -> Result<usize, Box<dyn std::error::Error>> {
     ///     let table = parse_scopes::<8>(&value).map_err(ConfigError::into_owned)?;
     ///     Ok(table.len())
@@ -225,7 +228,7 @@ impl ConfigErrorBuf {
     /// The borrowed form, for matching on the kind with its text.
     ///
     /// ```
-    /// # use kevy_scope::{config::ConfigErrorKind, config::PeerTableBuf};
+    /// # use kevy_scope::{config::{ConfigErrorKind, PeerTableBuf}};
     /// let err = PeerTableBuf::parse("n@h:99999").unwrap_err();
     /// assert!(matches!(err.error().kind, ConfigErrorKind::BadPort { text: "99999" }));
     /// ```
@@ -282,7 +285,7 @@ impl ConfigErrorBuf {
 }
 
 /// ```
-/// use kevy_scope::{config::parse_scopes, config::ConfigErrorBuf};
+/// use kevy_scope::{config::{parse_scopes, ConfigErrorBuf}};
 /// let value = String::from("a:=w é");
 /// let err: ConfigErrorBuf = parse_scopes::<2>(&value).unwrap_err().into();
 /// drop(value);
@@ -335,7 +338,7 @@ impl fmt::Debug for ConfigErrorBuf {
 /// The same text as the borrowed error's.
 ///
 /// ```
-/// # use kevy_scope::{config::parse_scopes, config::ConfigError};
+/// # use kevy_scope::{config::{parse_scopes, ConfigError}};
 /// let err = parse_scopes::<2>("a:=w|w").unwrap_err();
 /// assert_eq!(err.into_owned().to_string(), err.to_string());
 /// ```
@@ -483,7 +486,7 @@ pub fn parse_scope_entries(
 /// borrowing prefixes and ids from `input`.
 ///
 /// ```
-/// use kevy_scope::{config::parse_scopes, Routing};
+/// use kevy_scope::{Routing, config::parse_scopes};
 /// let table = parse_scopes::<8>("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1")?;
 /// assert_eq!(table.route(b"app:auth:7", "x"), Routing::Misdirected { target: "embed-auth-1" });
 /// # Ok::<(), kevy_scope::config::ConfigError>(())
@@ -506,7 +509,7 @@ impl crate::table::OwnershipTableBuf {
     /// copied out of `input` so `?` can box it.
     ///
     /// ```
-    /// use kevy_scope::{table::OwnershipTableBuf, Routing};
+    /// use kevy_scope::{Routing, table::OwnershipTableBuf};
     /// let value = String::from("app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1");
     /// let table = OwnershipTableBuf::parse(&value)?;
     /// drop(value);
@@ -777,7 +780,7 @@ mod tests {
 /// A boot-time warning about a table read with its peer list.
 ///
 /// ```
-/// use kevy_scope::{config::boot_report, config::parse_scopes, config::BootWarning, config::PeerTable};
+/// use kevy_scope::{config::{boot_report, parse_scopes, BootWarning, PeerTable}};
 /// let table = parse_scopes::<2>("a:=n1")?;
 /// let peers = PeerTable::<2>::parse("")?;
 /// let first = boot_report(&table, &peers).next();
@@ -825,7 +828,7 @@ impl fmt::Display for BootWarning<'_> {
 /// scopes whose writer or fallback the peer list does not know.
 ///
 /// ```
-/// use kevy_scope::{config::boot_report, config::parse_scopes, config::BootWarning, config::PeerTable};
+/// use kevy_scope::{config::{boot_report, parse_scopes, BootWarning, PeerTable}};
 /// let table = parse_scopes::<4>("a:=n1|n2, b:=n3")?;
 /// let peers = PeerTable::<4>::parse("n1@h:1, n3@h:3")?;
 /// let report: Vec<_> = boot_report(&table, &peers).map(|w| w.to_string()).collect();

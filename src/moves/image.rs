@@ -30,7 +30,7 @@ pub const IMAGE_VERSION: u8 = 1;
 /// decides.
 ///
 /// ```
-/// use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, moves::ImageError};
 /// let mut n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
 /// assert_eq!(n.restore(b"KV"), Err(ImageError::Truncated));
 /// assert!(n.is_quarantined());
@@ -253,7 +253,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// has no image ([`ImageError::Quarantined`]).
     ///
     /// ```
-    /// # use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::ImageError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -294,7 +294,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// until an operator decides: it never guesses.
     ///
     /// ```
-    /// # use kevy_scope::{moves::ImageError, MoveTable, Node, OwnershipTable, Scope, WriteVerdict};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::ImageError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();

@@ -95,7 +95,7 @@ pub enum MoveStatus {
 /// News of a move for a node that may not have taken part in it.
 ///
 /// ```
-/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus};
+/// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}};
 /// let m = MoveId { prefix: b"app:", from: "A", to: "B", epoch: Epoch::new(1) };
 /// let a = Announcement { id: m, status: MoveStatus::Committed };
 /// assert_eq!(a.owner(), Some("B"));
@@ -113,7 +113,7 @@ impl Announcement<'_> {
     /// Who owns the prefix after this news; `None` while in flight.
     ///
     /// ```
-    /// # use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus};
+    /// # use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
     /// assert_eq!(Announcement { id, status: MoveStatus::Aborted }.owner(), Some("A"));
     /// assert_eq!(Announcement { id, status: MoveStatus::InFlight }.owner(), None);

@@ -71,7 +71,7 @@ use crate::table::ScopeTable;
 use crate::table::node_id::{NodeId, NodeIdError, validate_node_id};
 use crate::table::route_scope;
 use crate::table::transaction::CrossScopeError;
-use crate::{table::Routing, table::Scope};
+use crate::table::{Routing, Scope};
 
 /// What a node does with a write.
 ///
@@ -370,7 +370,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// before answering with [`Node::news`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, moves::Outcome, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::{MoveError, MoveId, Outcome}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"c:", "C")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B")?.into_inner().epoch;
@@ -422,7 +422,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// recovering peer learns from it after the fence.
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, moves::MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::MoveStatus};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -522,7 +522,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// move's source and target (for a settled record, `to` is the owner).
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::Phase};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let _ = a.start_move(b"a:", "B").unwrap();
@@ -548,7 +548,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// missed one learns it, and learns later news in order.
     ///
     /// ```
-    /// # use kevy_scope::{moves::Announcement, MoveTable, moves::MoveStatus, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::{Announcement, MoveStatus}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let epoch = a.start_move(b"a:", "B").unwrap().into_inner().epoch;
@@ -735,7 +735,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// and on a full record table.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::MoveError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// assert_eq!(b.start_move(b"a:", "C").unwrap_err(), MoveError::NotOwner);
@@ -801,7 +801,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// [`resolve_move`](Node::resolve_move) with [`Outcome::Committed`].
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::MoveError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// assert_eq!(a.commit_move(b"a:", Epoch::new(1)).unwrap_err(), MoveError::NotInFlight);
@@ -819,7 +819,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// cannot abort on its own, since the target may have adopted.
     ///
     /// ```
-    /// # use kevy_scope::{MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::MoveId};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
@@ -905,7 +905,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// node has used, adopted or fenced (or its newest news of the prefix), and when the records are full.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, moves::Ingest, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::{Ingest, MoveError, MoveId}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let stray = MoveId { prefix: b"a:", from: "C", to: "B", epoch: Epoch::new(5) };
@@ -963,7 +963,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// on. Persist, then answer `+OK`. A repeat changes nothing.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, moves::MoveError, MoveTable, moves::MoveId, Node, OwnershipTable, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::{MoveError, MoveId}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
@@ -988,7 +988,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// [`Outcome::Aborted`]. Persist before answering when asked to.
     ///
     /// ```
-    /// # use kevy_scope::{Epoch, MoveTable, moves::MoveId, Node, OwnershipTable, moves::Outcome, Scope};
+    /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::{MoveId, Outcome}};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut b = Node::new("B", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };

@@ -60,7 +60,7 @@ impl Handover {
 /// Where a record stands.
 ///
 /// ```
-/// use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::Phase};
 /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
 /// let _ = a.start_move(b"p:", "B").unwrap();
@@ -87,7 +87,7 @@ pub enum Phase {
 /// Why a move command was refused.
 ///
 /// ```
-/// use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::MoveError};
 /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
 /// let _ = a.start_move(b"p:", "B").unwrap();
@@ -249,7 +249,7 @@ pub(crate) mod sealed {
 /// on its invariants.
 ///
 /// ```
-/// use kevy_scope::{MoveTable, moves::MoveRecords, Node, OwnershipTable};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, moves::MoveRecords};
 /// fn node_with<R: MoveRecords>(moves: R) -> Node<OwnershipTable<'static, 1>, R> {
 ///     Node::new("A", OwnershipTable::new(), moves).unwrap()
 /// }
@@ -383,7 +383,7 @@ type PrefixBuf = heapless::Vec<u8, MAX_PREFIX_LEN>;
 /// its move steps, under the epoch rules; from outside it is read-only.
 ///
 /// ```
-/// use kevy_scope::{moves::MoveError, MoveTable, Node, OwnershipTable, Scope};
+/// use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::MoveError};
 /// let t = OwnershipTable::from_array([Scope::new(b"app:", "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTable::<4>::new()).unwrap();
 /// let _ = a.start_move(b"app:billing:", "C")?;
@@ -625,7 +625,7 @@ macro_rules! record_api {
         /// Every record: prefix, phase and state.
         ///
         /// ```
-        /// # use kevy_scope::{MoveTable, Node, OwnershipTable, moves::Phase, Scope};
+        /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, moves::Phase};
         /// let t = OwnershipTable::from_array([Scope::new(b"p:", "A")]).unwrap();
         /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
         /// let _ = a.start_move(b"p:", "B").unwrap();

@@ -25,7 +25,7 @@ const MAX_IN_FLIGHT: u32 = 4096;
 /// a hash index finds a prefix's record for the move commands.
 ///
 /// ```
-/// use kevy_scope::{moves::MoveError, moves::MoveTableBuf, Node, table::OwnershipTableBuf, Scope, WriteVerdict};
+/// use kevy_scope::{Node, Scope, WriteVerdict, moves::{MoveError, MoveTableBuf}, table::OwnershipTableBuf};
 /// let long_prefix = vec![b'p'; 200];
 /// let t = OwnershipTableBuf::new(vec![Scope::new(&long_prefix, "A")]).unwrap();
 /// let mut a = Node::new("A", &t, MoveTableBuf::new()).unwrap();

@@ -12,13 +12,16 @@ use std::vec::Vec;
 
 use arc_swap::{ArcSwap, Guard};
 
-use crate::{moves::MoveRecords, moves::Node, moves::WriteVerdict, table::ScopeTable};
+use crate::{
+    moves::{MoveRecords, Node, WriteVerdict},
+    table::ScopeTable,
+};
 
 /// A [`Node`] many threads route with while an operator moves prefixes.
 ///
 /// ```
 /// use std::sync::Arc;
-/// use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, Scope, moves::SharedNode, WriteVerdict};
+/// use kevy_scope::{Node, Scope, WriteVerdict, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
 ///
 /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
 /// let shared = SharedNode::new(Node::new("A", table, MoveTableBuf::new()).unwrap());
@@ -42,7 +45,7 @@ pub struct SharedNode<T, R> {
 /// ships the prefix's keys.
 ///
 /// ```
-/// # use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, moves::SharedNode};
+/// # use kevy_scope::{Node, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
 /// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
 /// let snap = shared.snapshot();
 /// assert_eq!(snap.id(), "A");
@@ -64,7 +67,7 @@ where
     /// Shares `node`.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, moves::SharedNode};
+    /// # use kevy_scope::{Node, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
     /// let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// assert_eq!(shared.snapshot().id(), "A");
     /// ```
@@ -79,7 +82,7 @@ where
     /// to see one consistent state.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, moves::SharedNode};
+    /// # use kevy_scope::{Node, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
     /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// let snap = shared.snapshot();
     /// assert!(snap.verdict(b"k", |_| false).is_accept());
@@ -92,7 +95,7 @@ where
     /// snapshot it borrows from is held.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, moves::SharedNode};
+    /// # use kevy_scope::{Node, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
     /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// assert!(shared.with_verdict(b"k", |_| false, |v| v.is_accept()));
     /// ```
@@ -111,7 +114,7 @@ where
     /// that fails publishes nothing.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveError, moves::MoveTableBuf, Node, table::OwnershipTableBuf, moves::SharedNode};
+    /// # use kevy_scope::{Node, moves::{MoveError, MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
     /// # let shared = SharedNode::new(Node::new("A", OwnershipTableBuf::default(), MoveTableBuf::new()).unwrap());
     /// let r = shared.update(|node| node.start_move(b"free:", "B"));
     /// assert_eq!(r.unwrap_err(), MoveError::NotOwner);
@@ -131,7 +134,7 @@ where
     /// ship. Verdicts still take no lock; only this call waits.
     ///
     /// ```
-    /// # use kevy_scope::{moves::MoveTableBuf, Node, table::OwnershipTableBuf, Scope, moves::SharedNode};
+    /// # use kevy_scope::{Node, Scope, moves::{MoveTableBuf, SharedNode}, table::OwnershipTableBuf};
     /// # use std::sync::Arc;
     /// let table = Arc::new(OwnershipTableBuf::new([Scope::new(b"app:", "A")]).unwrap());
     /// let shared = SharedNode::new(Node::new("A", table, MoveTableBuf::new()).unwrap());

@@ -42,13 +42,21 @@ pub(crate) const MAX_INDEXED: usize = (u16::MAX as usize) / 2;
 /// Tables of at most this many scopes are scanned: on hosts, one compare
 /// costs less than a hash. Bare metal indexes every table (one search
 /// loop in flash, not two).
-pub(crate) const SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 1 };
+pub(crate) const SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) {
+    0
+} else {
+    1
+};
 
 /// The fewest bytes hashed where the head has them: hosts read a word at
 /// once, so a window shorter than one costs a load and no more than the
 /// stem's bytes it takes in (the same in every head). Bare metal hashes a
 /// byte at a time: the window stays as short as the stem leaves it.
-const WINDOW_MIN: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 4 };
+const WINDOW_MIN: usize = if cfg!(any(target_os = "none", kevy_device)) {
+    0
+} else {
+    4
+};
 
 /// Host tables of at most this many scopes, whose prefixes each hold a
 /// different byte at one offset, all fewer than this many values apart
@@ -71,11 +79,19 @@ const PAIR_MAX: usize = 16;
 const PAIR_TIMES: u8 = 31;
 
 /// Picks an index keeps: one on hosts, none on bare metal (RAM).
-const PICKS: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 1 };
+const PICKS: usize = if cfg!(any(target_os = "none", kevy_device)) {
+    0
+} else {
+    1
+};
 
 /// Prefix lengths past the head a host index may also file scopes at
 /// (bare metal keeps the head alone, for flash).
-const LEVELS: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 3 };
+const LEVELS: usize = if cfg!(any(target_os = "none", kevy_device)) {
+    0
+} else {
+    3
+};
 
 /// A host table with more scopes than this under one head (prefixes of
 /// several lengths starting alike) is filed at levels.

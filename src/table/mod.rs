@@ -111,7 +111,7 @@ impl<T: ScopeTable + ?Sized> ScopeTable for alloc::sync::Arc<T> {
 /// Why a set of scopes cannot form a table.
 ///
 /// ```
-/// use kevy_scope::{table::OwnershipError, OwnershipTable, Scope};
+/// use kevy_scope::{OwnershipTable, Scope, table::OwnershipError};
 /// let err = OwnershipTable::from_array([
 ///     Scope::new(b"app:", "w-app"),
 ///     Scope::new(b"app:billing:", "w-billing"),
@@ -393,7 +393,11 @@ pub(crate) fn find_prefix_free<'s, E: Prefixed>(sorted: &'s [E], key: &[u8]) -> 
 /// Up to this many scopes, a table is scanned rather than searched. Bare
 /// metal searches always: one search loop instead of two, in scarce flash.
 #[cfg_attr(any(target_os = "none", kevy_device), allow(dead_code))]
-pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) { 0 } else { 8 };
+pub(crate) const LINEAR_SCAN_MAX: usize = if cfg!(any(target_os = "none", kevy_device)) {
+    0
+} else {
+    8
+};
 
 /// The static-table verdict for a scope a key fell in (or none).
 #[inline]
@@ -501,7 +505,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// capacity is the array's length. Usable in `const` context.
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTable, table::OwnershipError, Scope};
+    /// # use kevy_scope::{OwnershipTable, Scope, table::OwnershipError};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "w"), Scope::new(b"b:", "w")])?;
     /// assert_eq!(t.len(), 2);
     /// # Ok::<(), OwnershipError>(())
@@ -535,7 +539,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
     /// `N`; more than `N` scopes is [`OwnershipError::CapacityExceeded`].
     ///
     /// ```
-    /// # use kevy_scope::{OwnershipTable, table::OwnershipError, Scope};
+    /// # use kevy_scope::{OwnershipTable, Scope, table::OwnershipError};
     /// let scopes = [Scope::new(b"a:", "w"), Scope::new(b"b:", "w")];
     /// let t = OwnershipTable::<8>::try_from_iter(scopes)?;
     /// assert_eq!(t.len(), 2);

@@ -14,7 +14,7 @@ pub const MAX_NODE_ID_LEN: usize = 32;
 /// so that every valid id survives a wire reply and a config round trip.
 ///
 /// ```
-/// use kevy_scope::{table::validate_node_id, table::NodeIdError};
+/// use kevy_scope::{table::{validate_node_id, NodeIdError}};
 /// assert_eq!(validate_node_id("a@b"), Err(NodeIdError::InvalidByte { byte: b'@', at: 1 }));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,7 @@ impl core::error::Error for NodeIdError {}
 /// Checks `id` against the node-id rule. Usable in `const` context.
 ///
 /// ```
-/// use kevy_scope::{table::validate_node_id, table::NodeIdError};
+/// use kevy_scope::{table::{validate_node_id, NodeIdError}};
 /// assert_eq!(validate_node_id("embed-billing-1"), Ok(()));
 /// assert_eq!(validate_node_id(""), Err(NodeIdError::Empty));
 /// assert!(validate_node_id("a b").is_err());
@@ -90,7 +90,10 @@ pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
     let bytes = id.as_bytes();
     // Hosts check eight bytes at once, in line; the rest, and any id
     // refused, go to the byte loop, which names the bad byte.
-    if !cfg!(any(target_os = "none", kevy_device)) && bytes.len() <= MAX_NODE_ID_LEN && all_allowed(bytes) {
+    if !cfg!(any(target_os = "none", kevy_device))
+        && bytes.len() <= MAX_NODE_ID_LEN
+        && all_allowed(bytes)
+    {
         return Ok(());
     }
     check_bytes(bytes)

@@ -12,7 +12,7 @@ use crate::table::{
     Clash, LINEAR_SCAN_MAX, Prefixed, find_prefix_free, first_clash, route_scope, validate_scope,
     write_joined,
 };
-use crate::{table::OwnershipError, table::Routing, table::Scope, table::ScopeTable};
+use crate::table::{OwnershipError, Routing, Scope, ScopeTable};
 
 /// One scope's bytes, owned.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,7 +53,7 @@ impl Prefixed for ScopeBuf {
 /// It copies what it is built from, so the config text can be dropped.
 ///
 /// ```
-/// use kevy_scope::{table::OwnershipTableBuf, Routing, Scope};
+/// use kevy_scope::{Routing, Scope, table::OwnershipTableBuf};
 ///
 /// let config = String::from("app:billing:");
 /// let table = OwnershipTableBuf::new([Scope::new(config.as_bytes(), "embed-billing-1")])
@@ -212,7 +212,7 @@ impl OwnershipTableBuf {
     /// from the caller's scopes, which outlive the call.
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, table::OwnershipError, Scope};
+    /// # use kevy_scope::{Scope, table::{OwnershipTableBuf, OwnershipError}};
     /// let err = OwnershipTableBuf::new([Scope::new(b"a:", "w"), Scope::new(b"a:", "v")]).unwrap_err();
     /// assert_eq!(err, OwnershipError::DuplicatePrefix { prefix: b"a:" });
     /// ```
@@ -269,7 +269,7 @@ impl OwnershipTableBuf {
     /// [`OwnershipTable::iter`](crate::table::OwnershipTable::iter) has too (see [`ScopeTable`]).
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
     /// let prefixes: Vec<&[u8]> = t.iter().map(|s| s.prefix()).collect();
     /// assert_eq!(prefixes, [b"a:", b"b:"]);
@@ -285,7 +285,7 @@ impl OwnershipTableBuf {
     /// returns.
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"b:", "w"), Scope::new(b"a:", "w")]).unwrap();
     /// # #[allow(deprecated)]
     /// assert_eq!(t.scopes().next().map(|s| s.prefix()), Some(&b"a:"[..]));
@@ -302,7 +302,7 @@ impl OwnershipTableBuf {
     /// [`OwnershipTable::scope_for`](crate::table::OwnershipTable::scope_for) has too (see [`ScopeTable`]).
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.scope_for(b"a:1"), Some(Scope::new(b"a:", "w")));
     /// ```
@@ -316,7 +316,7 @@ impl OwnershipTableBuf {
     /// (On [`OwnershipTable`](crate::table::OwnershipTable), `lookup` returns a reference instead.)
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.lookup(b"a:1").map(|s| s.writer()), Some("w"));
     /// ```
@@ -329,7 +329,7 @@ impl OwnershipTableBuf {
     /// The verdict for a write of `key` on node `self_id`, ignoring fallbacks.
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Routing, Scope};
+    /// # use kevy_scope::{Routing, Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.route(b"a:1", "w"), Routing::Owned);
     /// ```
@@ -343,7 +343,7 @@ impl OwnershipTableBuf {
     /// [`OwnershipTable::route_with_fallback_state`](crate::table::OwnershipTable::route_with_fallback_state).
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w").with_fallback("f")]).unwrap();
     /// assert!(t.route_with_fallback_state(b"a:1", "f", |_| true).is_local_writer());
     /// ```
@@ -362,7 +362,7 @@ impl OwnershipTableBuf {
     /// The scopes that declare no fallback (the boot-time lint).
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipTableBuf, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipTableBuf};
     /// let t = OwnershipTableBuf::new([Scope::new(b"a:", "w")]).unwrap();
     /// assert_eq!(t.scopes_without_fallback().count(), 1);
     /// ```
@@ -387,7 +387,7 @@ impl OwnershipError<'_> {
     /// them, be boxed as `dyn Error` or cross threads (feature `alloc`).
     ///
     /// ```
-    /// use kevy_scope::{table::OwnershipError, table::OwnershipTableBuf, Scope};
+    /// use kevy_scope::{Scope, table::{OwnershipError, OwnershipTableBuf}};
     /// fn build(prefixes: Vec<String>) -> Result<OwnershipTableBuf, Box<dyn std::error::Error>> {
     ///     let scopes = prefixes.iter().map(|p| Scope::new(p.as_bytes(), "w"));
     ///     Ok(OwnershipTableBuf::new(scopes).map_err(OwnershipError::into_owned)?)
@@ -407,7 +407,7 @@ impl OwnershipError<'_> {
 /// back.
 ///
 /// ```
-/// use kevy_scope::{table::OwnershipErrorBuf, table::OwnershipError, table::OwnershipTableBuf, Scope};
+/// use kevy_scope::{Scope, table::{OwnershipErrorBuf, OwnershipError, OwnershipTableBuf}};
 /// let prefix = String::from("a:");
 /// let err: OwnershipErrorBuf =
 ///     OwnershipTableBuf::new([Scope::new(prefix.as_bytes(), "w"), Scope::new(b"a:", "v")])
@@ -430,7 +430,7 @@ impl OwnershipErrorBuf {
     /// The borrowed form, for matching on the variant with its fields.
     ///
     /// ```
-    /// # use kevy_scope::{table::OwnershipError, Scope};
+    /// # use kevy_scope::{Scope, table::OwnershipError};
     /// let err = OwnershipError::FallbackIsWriter { prefix: b"a:", node: "w" }.into_owned();
     /// assert!(matches!(err.error(), OwnershipError::FallbackIsWriter { node: "w", .. }));
     /// ```
@@ -460,7 +460,7 @@ impl OwnershipErrorBuf {
 }
 
 /// ```
-/// use kevy_scope::{table::OwnershipErrorBuf, table::OwnershipError};
+/// use kevy_scope::{table::{OwnershipErrorBuf, OwnershipError}};
 /// let owned = OwnershipErrorBuf::from(OwnershipError::OverlappingPrefix { inner: b"ab", outer: b"a" });
 /// assert_eq!(owned.to_string(), r#"overlapping scope prefixes: "ab" is contained by "a""#);
 /// ```

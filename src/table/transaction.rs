@@ -4,12 +4,12 @@
 use core::fmt;
 
 use crate::bytes::Lossy;
-use crate::{table::Scope, table::ScopeTable};
+use crate::table::{Scope, ScopeTable};
 
 /// Keys of one transaction fall in two scopes.
 ///
 /// ```
-/// use kevy_scope::{table::transaction_scope, OwnershipTable, Scope};
+/// use kevy_scope::{OwnershipTable, Scope, table::transaction_scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"b:", "B")]).unwrap();
 /// let err = transaction_scope(&t, [&b"a:1"[..], b"b:1"]).unwrap_err();
 /// assert_eq!(err.to_string(), r#"transaction touches scopes "a:" and "b:""#);
@@ -40,7 +40,7 @@ impl core::error::Error for CrossScopeError<'_> {}
 /// unscoped keys go along with any scope), or the first two scopes met.
 ///
 /// ```
-/// use kevy_scope::{table::transaction_scope, OwnershipTable, Scope};
+/// use kevy_scope::{OwnershipTable, Scope, table::transaction_scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
 /// let scope = transaction_scope(&t, [&b"a:1"[..], b"a:2", b"free"]).unwrap();
 /// assert_eq!(scope.map(|s| s.writer()), Some("A"));
@@ -75,7 +75,7 @@ where
 /// `order` is shorter than the batch of keys.
 ///
 /// ```
-/// use kevy_scope::{table::group_by_scope, table::GroupError, OwnershipTable};
+/// use kevy_scope::{OwnershipTable, table::{group_by_scope, GroupError}};
 /// let t = OwnershipTable::<1>::new();
 /// let mut order = [0usize; 1];
 /// let err = group_by_scope(&t, &[&b"a"[..], b"b"], &mut order).unwrap_err();
@@ -108,7 +108,7 @@ impl core::error::Error for GroupError {}
 /// whose scope is `None`, first.
 ///
 /// ```
-/// use kevy_scope::{table::group_by_scope, OwnershipTable, Scope};
+/// use kevy_scope::{OwnershipTable, Scope, table::group_by_scope};
 /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A"), Scope::new(b"b:", "B")]).unwrap();
 /// let keys: [&[u8]; 4] = [b"b:1", b"a:1", b"x", b"b:2"];
 /// let mut order = [0usize; 4];
@@ -170,7 +170,7 @@ impl<T: ?Sized, K> defmt::Format for ScopeGroups<'_, '_, '_, T, K> {
 /// The groups [`group_by_scope`] found: `(scope, key indices)`.
 ///
 /// ```
-/// use kevy_scope::{table::group_by_scope, OwnershipTable};
+/// use kevy_scope::{OwnershipTable, table::group_by_scope};
 /// let t = OwnershipTable::<1>::new();
 /// let keys: [&[u8]; 2] = [b"x", b"y"];
 /// let mut order = [0usize; 2];

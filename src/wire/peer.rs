@@ -134,7 +134,7 @@ impl<'a> PeerRequest<'a> {
     /// everything else exactly.
     ///
     /// ```
-    /// use kevy_scope::{moves::MoveStatus, wire::PeerRequest, wire::PeerWireError};
+    /// use kevy_scope::{moves::MoveStatus, wire::{PeerRequest, PeerWireError}};
     /// let args: [&[u8]; 6] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"7"];
     /// let PeerRequest::News(news) = PeerRequest::decode(&args)? else { unreachable!() };
     /// assert_eq!((news.status, news.id.to, news.id.epoch.get()), (MoveStatus::Committed, "n2", 7));
@@ -147,7 +147,7 @@ impl<'a> PeerRequest<'a> {
     /// The recovery's two requests:
     ///
     /// ```
-    /// use kevy_scope::{Epoch, wire::PeerRequest, wire::PeerWireError};
+    /// use kevy_scope::{Epoch, wire::{PeerRequest, PeerWireError}};
     /// let ask: [&[u8]; 1] = [b"MOVE-SCOPE-EPOCH"];
     /// assert_eq!(PeerRequest::decode(&ask)?, PeerRequest::Epoch);
     /// let fence: [&[u8]; 3] = [b"move-scope-fence", b"A", b"41"];
@@ -262,7 +262,7 @@ impl<'a> PeerRequest<'a> {
     /// [`MoveTable`](crate::moves::MoveTable) stores.
     ///
     /// ```
-    /// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::PeerRequest};
+    /// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
     /// let news = PeerRequest::News(Announcement { id, status: MoveStatus::InFlight });
     /// let mut buf = [0u8; 80];
@@ -488,7 +488,7 @@ impl<'a> PeerReply<'a> {
     /// not UTF-8, is [`PeerWireError::MalformedLine`].
     ///
     /// ```
-    /// use kevy_scope::{wire::PeerReply, wire::Refusal};
+    /// use kevy_scope::{wire::{PeerReply, Refusal}};
     /// assert_eq!(PeerReply::decode(b"+OK 3")?, PeerReply::Ingested { keys: 3 });
     /// let PeerReply::Refused { code, reason } = PeerReply::decode(b"-STALE old news\r\n")? else {
     ///     unreachable!()
@@ -570,7 +570,7 @@ impl<'a> PeerReply<'a> {
     /// [`encode_news`].)
     ///
     /// ```
-    /// use kevy_scope::{Epoch, moves::MoveError, wire::PeerReply, wire::Refusal};
+    /// use kevy_scope::{Epoch, moves::MoveError, wire::{PeerReply, Refusal}};
     /// let e = MoveError::WrongTarget;
     /// let reply = PeerReply::Refused { code: Refusal::of(&e), reason: "addressed elsewhere" };
     /// let mut buf = [0u8; 64];
@@ -654,7 +654,7 @@ impl fmt::Display for PeerReply<'_> {
 /// what it is given.
 ///
 /// ```
-/// use kevy_scope::{wire::MAX_NEWS, wire::NewsList, wire::PeerWireError};
+/// use kevy_scope::{wire::{MAX_NEWS, NewsList, PeerWireError}};
 /// assert_eq!(MAX_NEWS, 65_535);
 /// assert_eq!(
 ///     NewsList::decode(b"*65536\r\n"),
@@ -705,7 +705,7 @@ const _: () = assert!(MAX_STATUS_LEN < 10 && U32_DIGITS >= 10 && U32_DIGITS < 10
 /// `usize::MAX`.
 ///
 /// ```
-/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::encode_news, wire::max_news_len};
+/// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::{encode_news, max_news_len}};
 /// const RECORDS: usize = 4;
 /// let mut buf = [0u8; max_news_len(RECORDS)];
 /// let prefix = [b'p'; kevy_scope::moves::MAX_PREFIX_LEN];
@@ -746,7 +746,7 @@ fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
 /// its buffer.
 ///
 /// ```
-/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::news_len};
+/// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::news_len};
 /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let news = Announcement { id, status: MoveStatus::Committed };
 /// assert_eq!(news_len([]), "*0\r\n".len());
@@ -780,7 +780,7 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// receiver.
 ///
 /// ```
-/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::encode_news};
+/// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::encode_news};
 /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let news = [Announcement { id, status: MoveStatus::Committed }];
 /// let mut buf = [0u8; 64];
@@ -837,7 +837,7 @@ pub fn encode_news<'n>(
 /// their bytes are.
 ///
 /// ```
-/// use kevy_scope::{moves::Announcement, Epoch, moves::MoveId, moves::MoveStatus, wire::NewsList, wire::encode_news};
+/// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::{NewsList, encode_news}};
 /// let a = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
 /// let b = MoveId { prefix: b"q:", from: "B", to: "C", epoch: Epoch::new(5) };
 /// let news = [
@@ -889,7 +889,7 @@ impl<'a> NewsList<'a> {
     /// an error line (`-`) instead: [`PeerReply::decode`] reads it.
     ///
     /// ```
-    /// use kevy_scope::{wire::NewsList, table::NodeIdError, wire::PeerWireError};
+    /// use kevy_scope::{wire::{NewsList, PeerWireError}, table::NodeIdError};
     /// let bytes = b"*1\r\n*5\r\n$8\r\ninflight\r\n$2\r\np:\r\n$1\r\nA\r\n$1\r\nB\r\n$1\r\n3\r\n+OK\r\n";
     /// let (list, used) = NewsList::decode(bytes)?;
     /// assert_eq!((list.len(), &bytes[used..]), (1, &b"+OK\r\n"[..]));
@@ -1302,7 +1302,7 @@ impl fmt::Display for Refusal {
 /// Why bytes are not a node-to-node message.
 ///
 /// ```
-/// use kevy_scope::{table::NodeIdError, wire::PeerRequest, wire::PeerWireError};
+/// use kevy_scope::{table::NodeIdError, wire::{PeerRequest, PeerWireError}};
 /// let args: [&[u8]; 5] = [b"MOVE-SCOPE-OUTCOME", b"p:", b"n 1", b"n2", b"1"];
 /// let err = PeerRequest::decode(&args).unwrap_err();
 /// assert_eq!(err, PeerWireError::BadSource(NodeIdError::InvalidByte { byte: b' ', at: 1 }));
@@ -1413,7 +1413,7 @@ impl core::error::Error for PeerWireError {}
 /// A message did not fit the caller's buffer; nothing was written.
 ///
 /// ```
-/// use kevy_scope::{wire::BufferTooSmall, wire::PeerReply};
+/// use kevy_scope::{wire::{BufferTooSmall, PeerReply}};
 /// let mut buf = [0u8; 2];
 /// let err = PeerReply::Learned.encode(&mut buf).unwrap_err();
 /// assert_eq!(err, BufferTooSmall { needed: 5, available: 2 });
@@ -1534,7 +1534,7 @@ fn number(text: &[u8]) -> Option<u32> {
 /// moves, their ids at most [`MAX_NODE_ID_LEN`] bytes.
 ///
 /// ```
-/// use kevy_scope::{Epoch, wire::MAX_PEER_REQUEST_LEN, moves::MoveId, wire::PeerRequest};
+/// use kevy_scope::{Epoch, wire::{MAX_PEER_REQUEST_LEN, PeerRequest}, moves::MoveId};
 /// let prefix = [b'p'; kevy_scope::moves::MAX_PREFIX_LEN];
 /// let id = "n".repeat(kevy_scope::table::MAX_NODE_ID_LEN);
 /// let id = MoveId { prefix: &prefix, from: &id, to: &id, epoch: Epoch::new(u32::MAX) };

@@ -16,7 +16,7 @@ use crate::table::node_id::MAX_NODE_ID_LEN;
 /// peer fits [`MAX_REPLY_LEN`](crate::wire::MAX_REPLY_LEN).
 ///
 /// ```
-/// use kevy_scope::{config::ConfigErrorKind, config::Peer, wire::MAX_HOST_LEN};
+/// use kevy_scope::{config::{ConfigErrorKind, Peer}, wire::MAX_HOST_LEN};
 /// let (longest, too_long) = ("h".repeat(MAX_HOST_LEN), "h".repeat(MAX_HOST_LEN + 1));
 /// let (ok, refused) = (format!("n@{longest}:6004"), format!("n@{too_long}:6004"));
 /// assert!(Peer::parse(&ok).is_ok());
@@ -95,7 +95,7 @@ impl fmt::Display for PeerAddr<'_> {
 /// `(id, address)` pairs.
 ///
 /// ```
-/// use kevy_scope::{wire::NoPeers, wire::PeerAddr, wire::AddressBook};
+/// use kevy_scope::{wire::{NoPeers, PeerAddr, AddressBook}};
 /// let peers: &[(&str, PeerAddr<'_>)] = &[("A", PeerAddr::new("h", 1))];
 /// assert!(peers.resolve("A").is_some() && NoPeers.resolve("A").is_none());
 /// ```
@@ -103,7 +103,7 @@ pub trait AddressBook {
     /// The client address of node `id`, if known.
     ///
     /// ```
-    /// use kevy_scope::{wire::PeerAddr, wire::AddressBook};
+    /// use kevy_scope::{wire::{PeerAddr, AddressBook}};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert_eq!(peers.resolve("server-eu-1"), Some(PeerAddr::new("10.0.0.2", 6379)));
     /// assert_eq!(peers.resolve("nobody"), None);
@@ -114,7 +114,7 @@ pub trait AddressBook {
     /// which a peer list can answer without building the address.
     ///
     /// ```
-    /// use kevy_scope::{wire::NoPeers, wire::PeerAddr, wire::AddressBook};
+    /// use kevy_scope::{wire::{NoPeers, PeerAddr, AddressBook}};
     /// let peers = [("server-eu-1", PeerAddr::new("10.0.0.2", 6379))];
     /// assert!(peers.knows("server-eu-1") && !peers.knows("nobody"));
     /// assert!(!NoPeers.knows("server-eu-1"));
@@ -127,7 +127,7 @@ pub trait AddressBook {
 /// No peer list: every id is printed as is.
 ///
 /// ```
-/// use kevy_scope::{wire::NoPeers, wire::AddressBook};
+/// use kevy_scope::{wire::{NoPeers, AddressBook}};
 /// assert_eq!(NoPeers.resolve("A"), None);
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -167,7 +167,7 @@ impl<T: AddressBook + ?Sized> AddressBook for &T {
 /// A reply did not fit the caller's buffer; nothing was written.
 ///
 /// ```
-/// use kevy_scope::{wire::NoPeers, wire::ReplyError, WriteVerdict};
+/// use kevy_scope::{WriteVerdict, wire::{NoPeers, ReplyError}};
 /// let mut buf = [0u8; 8];
 /// let err = WriteVerdict::Misdirected { target: "B" }.encode_reply(&NoPeers, &mut buf).unwrap_err();
 /// assert_eq!(err, ReplyError::BufferTooSmall { needed: 26, available: 8 });
@@ -206,7 +206,7 @@ impl core::error::Error for ReplyError {}
 /// `WriteVerdict::reply_vec` (feature `alloc`) has no limit at all.
 ///
 /// ```
-/// use kevy_scope::{wire::MAX_HOST_LEN, wire::MAX_REPLY_LEN, config::PeerTable, WriteVerdict};
+/// use kevy_scope::{WriteVerdict, wire::{MAX_HOST_LEN, MAX_REPLY_LEN}, config::PeerTable};
 /// let host = "h".repeat(MAX_HOST_LEN);
 /// let value = format!("B@{host}:6004:65535");
 /// let peers = PeerTable::<1>::parse(&value).unwrap();
@@ -312,7 +312,7 @@ impl WriteVerdict<'_> {
     /// write has no reply and writes nothing.
     ///
     /// ```
-    /// use kevy_scope::{wire::PeerAddr, WriteVerdict};
+    /// use kevy_scope::{WriteVerdict, wire::PeerAddr};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
     /// let mut out = String::new();
     /// WriteVerdict::Quiesced { target: "B" }.write_reply(&peers, &mut out).unwrap();
@@ -341,7 +341,7 @@ impl WriteVerdict<'_> {
     /// keeps small firmware small.
     ///
     /// ```
-    /// use kevy_scope::{wire::NoPeers, WriteVerdict};
+    /// use kevy_scope::{WriteVerdict, wire::NoPeers};
     /// let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
     /// let reply = WriteVerdict::Misdirected { target: "embed-billing-1" }.encode_reply(&NoPeers, &mut buf)?;
     /// assert_eq!(reply, b"-MISDIRECTED writer is embed-billing-1\r\n");
@@ -379,7 +379,7 @@ impl WriteVerdict<'_> {
     /// write). It cannot fail: the vector grows to any host length.
     ///
     /// ```
-    /// use kevy_scope::{wire::PeerAddr, WriteVerdict};
+    /// use kevy_scope::{WriteVerdict, wire::PeerAddr};
     /// let peers = [("B", PeerAddr::new("10.0.0.2", 6379))];
     /// let reply = WriteVerdict::Misdirected { target: "B" }.reply_vec(&peers);
     /// assert_eq!(reply, b"-MISDIRECTED writer is 10.0.0.2:6379\r\n");

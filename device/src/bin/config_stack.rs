@@ -6,7 +6,10 @@
 
 use core::hint::black_box;
 
-use kevy_scope::{MoveTable, Node, config::PeerTable, config::parse_scopes};
+use kevy_scope::{
+    MoveTable, Node,
+    config::{PeerTable, parse_scopes},
+};
 use kevy_scope_device::{exit, paint_stack, route_two_keys_and_exit};
 
 #[kevy_scope_device::entry]

@@ -64,10 +64,11 @@ use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, read_volatile};
 
 use kevy_scope::{
-    Driver, Epoch, MoveTable, Node, OwnershipTable, WriteVerdict, config::PeerTable,
-    config::boot_report, config::parse_scopes, driver::Answer, driver::Effect, driver::MoveReply,
-    driver::Request, moves::MoveId, moves::Outcome, wire::MAX_PEER_REQUEST_LEN,
-    wire::MAX_REPLY_LEN, wire::PeerReply, wire::PeerRequest, wire::Refusal,
+    Driver, Epoch, MoveTable, Node, OwnershipTable, WriteVerdict,
+    config::{PeerTable, boot_report, parse_scopes},
+    driver::{Answer, Effect, MoveReply, Request},
+    moves::{MoveId, Outcome},
+    wire::{MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, PeerReply, PeerRequest, Refusal},
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 

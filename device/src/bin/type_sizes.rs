@@ -7,14 +7,17 @@ use core::mem::size_of;
 
 use kevy_scope::{
     Driver, Epoch, MoveTable, Node, NodeId, OwnershipTable, Routing, Scope, WriteVerdict,
-    config::BootWarning, config::ConfigError, config::ConfigErrorKind, config::Entry, config::Peer,
-    config::PeerTable, driver::Answer, driver::DriverError, driver::Effect, driver::MoveReply,
-    driver::Request, driver::Timing, moves::Announcement, moves::Durable, moves::Handover,
-    moves::ImageError, moves::Ingest, moves::MoveError, moves::MoveId, moves::MoveStatus,
-    moves::Outcome, moves::Phase, moves::Started, table::CrossScopeError, table::GroupError,
-    table::NodeIdError, table::OwnershipError, wire::BufferTooSmall, wire::NewsList, wire::NoPeers,
-    wire::PeerAddr, wire::PeerReply, wire::PeerRequest, wire::PeerWireError, wire::Refusal,
-    wire::ReplyError,
+    config::{BootWarning, ConfigError, ConfigErrorKind, Entry, Peer, PeerTable},
+    driver::{Answer, DriverError, Effect, MoveReply, Request, Timing},
+    moves::{
+        Announcement, Durable, Handover, ImageError, Ingest, MoveError, MoveId, MoveStatus,
+        Outcome, Phase, Started,
+    },
+    table::{CrossScopeError, GroupError, NodeIdError, OwnershipError},
+    wire::{
+        BufferTooSmall, NewsList, NoPeers, PeerAddr, PeerReply, PeerRequest, PeerWireError,
+        Refusal, ReplyError,
+    },
 };
 use kevy_scope_device::exit;
 

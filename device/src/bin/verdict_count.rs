@@ -23,8 +23,10 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::Announcement,
-    moves::MoveId, moves::MoveStatus, ownership_table, table::ScopeTable,
+    Epoch, MoveTable, Node, OwnershipTable, Scope, WriteVerdict,
+    moves::{Announcement, MoveId, MoveStatus},
+    ownership_table,
+    table::ScopeTable,
 };
 use kevy_scope_device::{counter, exit};
 

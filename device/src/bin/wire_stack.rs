@@ -13,9 +13,12 @@ mod host;
 use core::hint::black_box;
 
 use kevy_scope::{
-    Epoch, driver::Answer, moves::Announcement, moves::MoveId, moves::MoveStatus, moves::Outcome,
-    wire::MAX_PEER_REQUEST_LEN, wire::NewsList, wire::PeerReply, wire::PeerRequest, wire::Refusal,
-    wire::encode_news, wire::max_news_len,
+    Epoch,
+    driver::Answer,
+    moves::{Announcement, MoveId, MoveStatus, Outcome},
+    wire::{
+        MAX_PEER_REQUEST_LEN, NewsList, PeerReply, PeerRequest, Refusal, encode_news, max_news_len,
+    },
 };
 use kevy_scope_device::{PROBE_PEERS, exit, paint_stack, route_two_keys_and_exit};
 

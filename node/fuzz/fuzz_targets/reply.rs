@@ -22,8 +22,9 @@
 mod resp;
 
 use kevy_scope::{
-    Epoch, moves::Announcement, moves::MoveId, moves::MoveStatus, wire::NewsList,
-    wire::encode_news, wire::news_len,
+    Epoch,
+    moves::{Announcement, MoveId, MoveStatus},
+    wire::{NewsList, encode_news, news_len},
 };
 use libfuzzer_sys::fuzz_target;
 use resp::{MAX_REPLY_DEPTH, Reply, decode_reply, news_reply_extent, reply_extent};

@@ -40,9 +40,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use kevy_scope::{
-    Node, WriteVerdict, config::PeerTableBuf, config::boot_report, moves::Durable,
-    moves::ImageError, moves::MoveError, moves::MoveTableBuf, moves::SharedNode, moves::Snapshot,
-    table::OwnershipTableBuf, wire::AddressBook, wire::MAX_REPLY_LEN, wire::PeerAddr,
+    Node, WriteVerdict,
+    config::{PeerTableBuf, boot_report},
+    moves::{Durable, ImageError, MoveError, MoveTableBuf, SharedNode, Snapshot},
+    table::OwnershipTableBuf,
+    wire::{AddressBook, MAX_REPLY_LEN, PeerAddr},
 };
 
 use crate::cluster::records_file::{RecordsFile, Saved};

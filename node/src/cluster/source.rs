@@ -34,9 +34,10 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use kevy_scope::{
-    Driver, Epoch, driver::Answer, driver::Effect, driver::MoveReply, driver::Request,
-    driver::Timing, moves::MoveStatus, moves::Outcome, wire::NewsList, wire::PeerReply,
-    wire::PeerRequest,
+    Driver, Epoch,
+    driver::{Answer, Effect, MoveReply, Request, Timing},
+    moves::{MoveStatus, Outcome},
+    wire::{NewsList, PeerReply, PeerRequest},
 };
 
 use super::peer::{Bounds, Fenced};

@@ -10,7 +10,11 @@
 //! as a list of news). Each runs under the steps lock and answers only
 //! once every earlier step is on disk.
 
-use kevy_scope::{Epoch, moves::Ingest, moves::MoveError, wire::encode_news, wire::news_len};
+use kevy_scope::{
+    Epoch,
+    moves::{Ingest, MoveError},
+    wire::{encode_news, news_len},
+};
 
 use super::wire::{self, Move, News};
 use super::{Cluster, log, log_warn};

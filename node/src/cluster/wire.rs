@@ -23,8 +23,9 @@
 //! `FULL`, `NOTOWNER`, else `ERR`), the reason its words.
 
 use kevy_scope::{
-    Epoch, moves::Announcement, moves::MoveError, moves::MoveId, moves::MoveStatus, moves::Outcome,
-    wire::PeerReply, wire::PeerRequest, wire::Refusal, wire::move_status_word,
+    Epoch,
+    moves::{Announcement, MoveError, MoveId, MoveStatus, Outcome},
+    wire::{PeerReply, PeerRequest, Refusal, move_status_word},
 };
 
 use crate::resp::Reply;

@@ -28,9 +28,9 @@
 use core::hint::black_box;
 
 use kevy_scope::{
-    Driver, Epoch, MoveTable, Node, OwnershipTable, driver::Answer, driver::Effect,
-    driver::MoveReply, driver::Request, moves::Announcement, moves::MoveId, moves::MoveStatus,
-    moves::Outcome,
+    Driver, Epoch, MoveTable, Node, OwnershipTable,
+    driver::{Answer, Effect, MoveReply, Request},
+    moves::{Announcement, MoveId, MoveStatus, Outcome},
 };
 use kevy_scope_device::{PROBE_TABLE, exit};
 
