@@ -69,9 +69,11 @@ ensure_rust() {
 host_suite() {
     step "format"
     cargo fmt --all --check
+    (cd support && cargo fmt --check)
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
     cargo clippy --all-targets --all-features -- -D warnings
     cargo clippy --all-targets --no-default-features -- -D warnings
+    cargo clippy -p kevy-scope-support -- -D warnings
     step "docs"
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
     step "host tests (unit, property, differential, simulation, doc)"

@@ -2,11 +2,9 @@
 //! in flash (sequential-storage over a NOR flash in RAM) reads back after
 //! the "reboot" as the old image or the new one, never a mix, and the
 //! node restores from it. The device suite runs the same check
-//! (`vectors/persist.rs`) under QEMU.
+//! (`support/src/flash.rs`) under QEMU.
 
-#[path = "../vectors/persist.rs"]
-mod persist;
-
+use kevy_scope_support::flash as persist;
 use persist::{CutMode, CutReport, power_cut_check};
 
 /// Persists per geometry: enough for the store to fill every page and
@@ -64,7 +62,7 @@ fn two_pages_are_enough() {
 /// header's write (a lying flash) is caught.
 #[test]
 fn the_check_reads_what_the_flash_holds() {
-    use embedded_storage::nor_flash::ReadNorFlash;
+    use kevy_scope_support::embedded_storage::nor_flash::ReadNorFlash;
     let mut mem = vec![0xFFu8; 1024 * 2];
     let mut buf = [0u8; persist::IMAGE_CAP];
     {

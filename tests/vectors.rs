@@ -1,8 +1,7 @@
 //! The shared test vectors, run on the host (the device suites run the
 //! same module under QEMU).
 
-#[path = "../vectors/mod.rs"]
-mod vectors;
+use kevy_scope_support::vectors;
 
 #[test]
 fn shared_vectors_pass_on_the_host() {

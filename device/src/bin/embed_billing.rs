@@ -4,7 +4,7 @@
 //! It reads its `[cluster]` config strings, builds its ownership table and
 //! peer list in place, routes writes and logs every verdict and reply with
 //! defmt. The node's image lives in a flash region, written through
-//! `sequential-storage` (vectors/persist.rs). The firmware is a host of
+//! `sequential-storage` (`kevy_scope_support::flash`). The firmware is a host of
 //! `kevy_scope::Driver` (its contract: src/moves/driver.rs): at every boot
 //! it builds the driver from the peer list and calls `resume`; it feeds
 //! the driver the operator's MOVE-SCOPE (`start`), the peers' answers
@@ -72,10 +72,7 @@ use kevy_scope::{
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 
-#[path = "../../../vectors/persist.rs"]
-mod persist;
-
-use persist::{Boot, IMAGE_CAP, ImageStore, RamFlash};
+use kevy_scope_support::flash::{self as persist, Boot, IMAGE_CAP, ImageStore, RamFlash};
 
 const NODE_ID: &str = "embed-billing-1";
 const TARGET: &str = "server-eu-1";

@@ -6,13 +6,8 @@
 
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 
-#[path = "../../../vectors/mod.rs"]
-mod vectors;
-
-#[path = "../../../vectors/persist.rs"]
-mod persist;
-
-use persist::{CutMode, power_cut_check};
+use kevy_scope_support::flash::{CutMode, power_cut_check};
+use kevy_scope_support::vectors;
 
 /// The power-cut check's flash: four 256-byte pages, so a few images fill
 /// a page and the store reclaims pages often.

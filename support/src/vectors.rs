@@ -14,7 +14,7 @@ use kevy_scope::{
 
 /// The first check that failed: suite, case number, what was expected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Failure {
     pub suite: &'static str,
     pub case: usize,

@@ -1,6 +1,6 @@
-//! A node's image in NOR flash, and the power-cut check: shared by the
-//! device (the `embed-billing-1` firmware and the `suite` program, no_std,
-//! no heap) and the host test `tests/power_cut.rs`.
+//! A node's image in NOR flash, and the power-cut check: used by the
+//! `embed-billing-1` firmware, the device `suite` program and the host
+//! test `tests/power_cut.rs`.
 //!
 //! The image is the one value of a `sequential-storage` map (key `()`):
 //! each persist appends a new CRC-checked item and the newest valid item
@@ -17,9 +17,6 @@
 //! programmed: `sequential-storage` writes each word once between erases
 //! (the `NorFlash` contract), except when it finishes a torn write after a
 //! reboot, which flash with ECC words (STM32H7, L4) would refuse.
-
-// Not every program that includes this module uses every item.
-#![allow(dead_code)]
 
 use embassy_futures::block_on;
 use embedded_storage::nor_flash::{
@@ -111,7 +108,7 @@ impl<'a, T: ScopeTable, R: MoveRecords> Value<'a> for ImageOf<'_, T, R> {
 
 /// What a node came back with at boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Boot {
     /// The flash holds no image: a first boot. Since every reply waits
     /// for its persist, a node that never persisted promised nothing.
@@ -184,7 +181,7 @@ impl<F: NorFlash> embedded_storage_async::nor_flash::NorFlash for Blocking<F> {
 
 /// Why [`RamFlash`] refused an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FlashError {
     NotAligned,
     OutOfBounds,
@@ -206,7 +203,7 @@ impl NorFlashError for FlashError {
 
 /// How a cut operation is left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CutMode {
     /// Not started: the flash is as before the operation.
     Clean,
@@ -372,7 +369,7 @@ impl<const ERASE: usize> NorFlash for RamFlash<'_, ERASE> {
 
 /// The power-cut check's figures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CutReport {
     /// Persists run, each cut at every one of its write and erase steps.
     pub persists: u32,
@@ -394,7 +391,7 @@ pub struct CutReport {
 
 /// The first broken promise: persist number, cut step, what went wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(target_os = "none", derive(defmt::Format))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CutFailure {
     pub persist: u32,
     pub cut: u32,
