@@ -515,7 +515,8 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         let index = if N < 2 {
             // One scope is sorted and has no neighbours to clash. Checked
             // in line, with nothing taking the array's address, the table
-            // is built where the caller keeps it (BENCHMARKS.md).
+            // is built where the caller keeps it rather than on the stack
+            // and copied (the `construct_array` bench, one scope).
             match validate_each(&scopes) {
                 Ok(()) => Index::build(&scopes),
                 Err(e) => return Err(e),
@@ -565,7 +566,7 @@ impl<'a, const N: usize> OwnershipTable<'a, N> {
         // Skipping the sort's call (out of line) then leaves nothing that
         // takes the table's address: the compiler keeps it in registers
         // and stores it once, in the result, instead of building it on
-        // the stack and copying it there (BENCHMARKS.md).
+        // the stack and copying it there (the `construct` bench, one scope).
         if N >= 2 && !sort_scopes(&mut table.scopes) {
             validate_sorted(&table.scopes)?;
         }
