@@ -140,7 +140,7 @@
 //!   other node runs with its records and has a readable image.
 //! - The key store is durable, through a lost image too.
 //!
-//! # Properties (DESIGN.md §6)
+//! # Properties (README, "Surviving faults")
 //!
 //! - `always` S1 one acceptor: among nodes not flagged down, at most one
 //!   accepts a write for a key;
