@@ -7,6 +7,13 @@
 //! prefixes also allow a binary search (the greatest prefix not above the
 //! key is the sole candidate, checked with one `starts_with`), which the
 //! owned tables and the largest fixed ones use.
+//!
+//! Two indexes, not one: the fixed table's lives in arrays sized by its
+//! capacity (no heap, built in `const` context); `owned::SortedPrefixes`
+//! (a hash of prefixes by length, on the heap) serves both unbounded
+//! tables, `OwnershipTableBuf` and the compat table. Either in the
+//! other's place would give the fixed table an allocator or the owned
+//! ones a capacity.
 
 pub(crate) mod index;
 pub(crate) mod node_id;
