@@ -73,7 +73,10 @@ host_suite() {
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
     cargo clippy --all-targets --all-features -- -D warnings
     cargo clippy --all-targets --no-default-features -- -D warnings
-    cargo clippy -p kevy-scope-support -- -D warnings
+    # support/ is a path dev-dependency, not a workspace member: linted as
+    # its own package.
+    CARGO_TARGET_DIR="$(target_dir .)/support" \
+        cargo clippy --manifest-path support/Cargo.toml -- -D warnings
     step "docs"
     RUSTDOCFLAGS="-D warnings" cargo doc --all-features --no-deps
     step "host tests (unit, property, differential, simulation, doc)"
