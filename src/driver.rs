@@ -162,7 +162,7 @@
 //! driver.persisted();
 //! let reply = MoveReply::Committed { keys: Some(3) };
 //! assert_eq!(driver.poll(&a, 5), Some(Effect::Reply { ticket, reply }));
-//! assert!(matches!(driver.poll(&a, 5), Some(Effect::Send { to: "B", request: Request::News(_) })));
+//! assert!(matches!(driver.poll(&a, 5), Some(Effect::Send { to: "B", request: Request::News { .. } })));
 //! ```
 
 use core::fmt;
@@ -249,8 +249,15 @@ impl Default for Timing {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Request<'a> {
-    /// `MOVE-SCOPE-NEWS`: learn this news ([`Node::learn`]).
-    News(Announcement<'a>),
+    /// `MOVE-SCOPE-NEWS`: learn this news ([`Node::learn`] takes both).
+    News {
+        /// The news.
+        news: Announcement<'a>,
+        /// This node's [`Node::epoch`] when the driver handed the request
+        /// out: a peer tells news this node sent before it lost its
+        /// records from what it sends after its recovery by it.
+        sender_epoch: Epoch,
+    },
     /// `MOVE-SCOPE-OUTCOME`: what became of this move
     /// ([`Node::move_outcome`])?
     Outcome(MoveId<'a>),
@@ -938,7 +945,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         answer: Answer,
     ) -> Result<(), DriverError> {
         let (id, ingest) = match request {
-            Request::News(news) => {
+            Request::News { news, .. } => {
                 self.news_answered(node.id(), from, &news, answer);
                 return Ok(());
             }
@@ -1399,7 +1406,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             Outcome::Committed => MoveStatus::Committed,
             _ => MoveStatus::Aborted,
         };
-        if let Ok(step) = node.learn(&Announcement { id: *id, status }) {
+        // The answer to a question about a move this node holds: no
+        // sender's epoch on it, and none needed (`Node::learn` takes news
+        // of a move the node holds from anyone).
+        if let Ok(step) = node.learn(&Announcement { id: *id, status }, node.epoch()) {
             let () = self.took(step);
         }
         Ok(())
@@ -1627,10 +1637,13 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             Act::Wake(at) => Effect::Wake { at },
             Act::Prepare(epoch, to) => Effect::Send {
                 to: peer(to)?,
-                request: Request::News(Announcement {
-                    id: moving(node, epoch)?,
-                    status: MoveStatus::InFlight,
-                }),
+                request: Request::News {
+                    news: Announcement {
+                        id: moving(node, epoch)?,
+                        status: MoveStatus::InFlight,
+                    },
+                    sender_epoch: node.epoch(),
+                },
             },
             Act::Ship(epoch) => {
                 let id = moving(node, epoch)?;
@@ -1667,7 +1680,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             }
             Act::News(at, to) => Effect::Send {
                 to: peer(to)?,
-                request: Request::News(news(&self.peers, node, self.owed.get(at)?)?),
+                request: Request::News {
+                    news: news(&self.peers, node, self.owed.get(at)?)?,
+                    sender_epoch: node.epoch(),
+                },
             },
         })
     }

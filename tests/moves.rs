@@ -55,16 +55,19 @@ fn move_prefix<'a>(a: &mut Device, b: &mut Device, prefix: &'a [u8]) -> MoveId<'
 /// Tells `nodes` that move `id` committed, as its source would.
 fn tell(nodes: &mut [&mut Device], id: MoveId<'_>) {
     for n in nodes {
-        let learned = n.learn(&Announcement {
-            id,
-            status: MoveStatus::Committed,
-        });
+        let learned = n.learn(
+            &Announcement {
+                id,
+                status: MoveStatus::Committed,
+            },
+            id.epoch,
+        );
         assert!(learned.unwrap().must_persist());
     }
 }
 
 fn announce(n: &mut Device, id: MoveId<'_>, status: MoveStatus) -> Result<bool, MoveError> {
-    n.learn(&Announcement { id, status })
+    n.learn(&Announcement { id, status }, id.epoch)
         .map(|d| d.must_persist())
 }
 
@@ -657,15 +660,18 @@ fn full_record_table_is_an_error_and_keeps_state() {
     // A target with no room refuses before any key is applied.
     let mut b: Node<_, MoveTable<1>> = Node::new("B", &TABLE, MoveTable::new()).unwrap();
     let _ = b
-        .learn(&Announcement {
-            id: MoveId {
-                prefix: b"app:auth:x:",
-                from: "C",
-                to: "D",
-                epoch: Epoch::new(1),
+        .learn(
+            &Announcement {
+                id: MoveId {
+                    prefix: b"app:auth:x:",
+                    from: "C",
+                    to: "D",
+                    epoch: Epoch::new(1),
+                },
+                status: MoveStatus::Committed,
             },
-            status: MoveStatus::Committed,
-        })
+            Epoch::new(1),
+        )
         .unwrap();
     let id = MoveId {
         prefix: BILLING,
@@ -882,8 +888,8 @@ mod same_as_fixed {
             ),
             3 => format!("{:?}", node.adopt(&incoming)),
             4 => format!("{:?}", node.move_outcome(&incoming)),
-            5 => format!("{:?}", node.learn(&news(MoveStatus::InFlight))),
-            _ => format!("{:?}", node.learn(&news(MoveStatus::Committed))),
+            5 => format!("{:?}", node.learn(&news(MoveStatus::InFlight), epoch)),
+            _ => format!("{:?}", node.learn(&news(MoveStatus::Committed), epoch)),
         }
     }
 
@@ -935,7 +941,7 @@ fn news_re_announced_from_records_reaches_a_node_that_missed_it() {
         .collect();
     assert!(!news.is_empty());
     for n in &news {
-        let _ = c.learn(n);
+        let _ = c.learn(n, n.id.epoch);
     }
     assert_eq!(
         c.verdict(KEY, UP),
@@ -972,4 +978,104 @@ fn a_sources_abort_beats_a_commit_told_by_a_target_that_lost_its_records() {
     let _ = b.adopt(&id).unwrap();
     assert_eq!(announce(&mut b, id, MoveStatus::Aborted), Ok(false));
     assert!(accepts(&b, KEY));
+}
+
+#[test]
+fn a_recovered_peers_abort_sent_before_it_lost_its_records_is_refused() {
+    // B owned app:billing: and aborted its move to C at epoch 2: its news
+    // of the abort (B owns it) is late on the way to F. B then lost its
+    // records and recovered at fence 11, without that abort (no peer held
+    // it): B no longer owns the prefix.
+    let mut f = node("F");
+    assert!(f.fence("B", Epoch::new(11)).unwrap().must_persist());
+    let id = MoveId {
+        prefix: BILLING,
+        from: "B",
+        to: "C",
+        epoch: Epoch::new(2),
+    };
+    let late = Announcement {
+        id,
+        status: MoveStatus::Aborted,
+    };
+    // Sent at B's epoch 2, before the loss: refused, F still follows A.
+    assert!(matches!(
+        f.learn(&late, Epoch::new(2)),
+        Err(MoveError::Stale { .. })
+    ));
+    assert_eq!(
+        f.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "A" }
+    );
+    // The fence is in the image: a restart keeps refusing it.
+    let mut f = reboot(&f);
+    assert!(f.learn(&late, Epoch::new(10)).is_err());
+    // Another peer's old abort is not B's: learned.
+    let mut g = reboot(&f);
+    let other = MoveId { from: "A", ..id };
+    assert_eq!(announce(&mut g, other, MoveStatus::Aborted), Ok(true));
+    // The end of a move F holds is learned whatever the sender's epoch:
+    // F heard of the move, so the recovery heard of it from F.
+    let mut h = node("H");
+    assert_eq!(
+        h.learn(
+            &Announcement {
+                id,
+                status: MoveStatus::InFlight
+            },
+            Epoch::new(2)
+        )
+        .map(|d| d.must_persist()),
+        Ok(true)
+    );
+    let _ = h.fence("B", Epoch::new(11)).unwrap();
+    assert_eq!(
+        h.learn(&late, Epoch::new(2)).map(|d| d.must_persist()),
+        Ok(true)
+    );
+    // What B sends after its recovery (its epoch at or above the fence)
+    // is learned: B vouches for it now.
+    assert_eq!(
+        f.learn(&late, Epoch::new(11)).map(|d| d.must_persist()),
+        Ok(true)
+    );
+    assert_eq!(
+        f.verdict(KEY, UP),
+        WriteVerdict::Misdirected { target: "B" }
+    );
+}
+
+#[test]
+fn an_image_of_the_first_version_restores_with_no_recovered_peer() {
+    // "KVSI", version 1, id "F", seen epoch 7, no records, CRC-32.
+    let mut v1 = b"KVSI\x01\x01F\x07\x00\x00\x00\x00\x00".to_vec();
+    v1.extend_from_slice(&crc32(&v1).to_le_bytes());
+    let mut f = node("F");
+    assert_eq!(f.restore(&v1), Ok(()));
+    assert_eq!(f.epoch(), Epoch::new(7));
+    // No fence remembered: an old abort of anyone's is learned.
+    let id = MoveId {
+        prefix: BILLING,
+        from: "B",
+        to: "C",
+        epoch: Epoch::new(2),
+    };
+    assert_eq!(announce(&mut f, id, MoveStatus::Aborted), Ok(true));
+    // Written again, it is the current version, 8 bytes longer.
+    let mut buf = [0u8; 256];
+    let len = node("F").encode_image(&mut buf).unwrap();
+    assert_eq!(buf[4], kevy_scope::moves::IMAGE_VERSION);
+    assert_eq!(len, v1.len() + 8);
+}
+
+/// CRC-32 (IEEE), as the image carries it.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
 }

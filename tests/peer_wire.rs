@@ -54,7 +54,10 @@ fn decode(args: &[Vec<u8>]) -> Result<PeerRequest<'_>, PeerWireError> {
 }
 
 fn news(status: MoveStatus) -> PeerRequest<'static> {
-    PeerRequest::News(Announcement { id: ID, status })
+    PeerRequest::News {
+        news: Announcement { id: ID, status },
+        sender_epoch: Epoch::new(5),
+    }
 }
 
 #[test]
@@ -70,15 +73,15 @@ fn requests_are_the_bytes_earlier_nodes_sent() {
         ),
         (
             news(MoveStatus::InFlight),
-            b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
+            b"*7\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n$1\r\n5\r\n",
         ),
         (
             news(MoveStatus::Committed),
-            b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$9\r\nCOMMITTED\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
+            b"*7\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$9\r\nCOMMITTED\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n$1\r\n5\r\n",
         ),
         (
             news(MoveStatus::Aborted),
-            b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$7\r\nABORTED\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n",
+            b"*7\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$7\r\nABORTED\r\n$12\r\napp:billing:\r\n$15\r\nembed-billing-1\r\n$11\r\nserver-eu-1\r\n$2\r\n42\r\n$1\r\n5\r\n",
         ),
         (PeerRequest::Epoch, b"*1\r\n$16\r\nMOVE-SCOPE-EPOCH\r\n"),
         (
@@ -310,8 +313,16 @@ fn every_reply_round_trips() {
 
 #[test]
 fn names_and_statuses_are_read_in_any_case() {
-    let lower: [&[u8]; 6] = [b"move-scope-news", b"inflight", b"p:", b"A", b"B", b"1"];
-    let PeerRequest::News(news) = PeerRequest::decode(&lower).unwrap() else {
+    let lower: [&[u8]; 7] = [
+        b"move-scope-news",
+        b"inflight",
+        b"p:",
+        b"A",
+        b"B",
+        b"1",
+        b"2",
+    ];
+    let PeerRequest::News { news, .. } = PeerRequest::decode(&lower).unwrap() else {
         panic!("news")
     };
     assert_eq!(news.status, MoveStatus::InFlight);
@@ -390,18 +401,38 @@ fn malformed_requests_are_refused_each_with_its_error() {
             },
         ),
         (
-            vec![b"MOVE-SCOPE-NEWS", b"p:", b"A", b"B", b"7"],
+            vec![b"MOVE-SCOPE-NEWS", b"INFLIGHT", b"p:", b"A", b"B", b"7"],
             PeerWireError::WrongArity {
-                expected: 5,
-                got: 4,
+                expected: 6,
+                got: 5,
             },
         ),
         (
-            vec![b"MOVE-SCOPE-NEWS", b"DONE", b"p:", b"A", b"B", b"7"],
+            vec![
+                b"MOVE-SCOPE-NEWS",
+                b"INFLIGHT",
+                b"p:",
+                b"A",
+                b"B",
+                b"7",
+                b"07",
+            ],
+            PeerWireError::BadEpoch,
+        ),
+        (
+            vec![b"MOVE-SCOPE-NEWS", b"DONE", b"p:", b"A", b"B", b"7", b"7"],
             PeerWireError::UnknownStatus,
         ),
         (
-            vec![b"MOVE-SCOPE-NEWS", b"INFLIGHT ", b"p:", b"A", b"B", b"7"],
+            vec![
+                b"MOVE-SCOPE-NEWS",
+                b"INFLIGHT ",
+                b"p:",
+                b"A",
+                b"B",
+                b"7",
+                b"7",
+            ],
             PeerWireError::UnknownStatus,
         ),
         (ok(1, b""), PeerWireError::EmptyPrefix),
@@ -715,12 +746,18 @@ fn a_news_list_is_the_news_commands_arguments_in_an_array() {
            *5\r\n$8\r\nINFLIGHT\r\n$6\r\napp:a:\r\n$2\r\nn1\r\n$2\r\nn2\r\n$1\r\n7\r\n\
            *5\r\n$7\r\nABORTED\r\n$1\r\np\r\n$1\r\nA\r\n$1\r\nA\r\n$1\r\n0\r\n"[..]
     );
-    // Each item is what MOVE-SCOPE-NEWS carries after its name.
+    // Each item is what MOVE-SCOPE-NEWS carries after its name and
+    // before the sender's epoch.
     for (n, item) in news.iter().enumerate() {
-        let request = encoded(&PeerRequest::News(*item));
+        let request = encoded(&PeerRequest::News {
+            news: *item,
+            sender_epoch: Epoch::new(1),
+        });
         let one = encoded_news(&[*item]);
-        let header = b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n".len();
-        assert_eq!(one[b"*1\r\n*5\r\n".len()..], request[header..], "{n}");
+        let header = b"*7\r\n$15\r\nMOVE-SCOPE-NEWS\r\n".len();
+        let sender_epoch = b"$1\r\n1\r\n".len();
+        let request = &request[header..request.len() - sender_epoch];
+        assert_eq!(one[b"*1\r\n*5\r\n".len()..], *request, "{n}");
     }
     assert_eq!(decoded_news(&bytes), Ok(news.to_vec()));
     assert_eq!(encoded_news(&[]), b"*0\r\n");
@@ -1048,7 +1085,10 @@ proptest! {
             2 => PeerRequest::Epoch,
             3 => PeerRequest::Fence { from: &from, epoch: Epoch::new(epoch) },
             4 => PeerRequest::Recheck(id),
-            _ => PeerRequest::News(Announcement { id, status }),
+            _ => PeerRequest::News {
+                news: Announcement { id, status },
+                sender_epoch: Epoch::new(epoch / 2),
+            },
         };
         let args = args(&request);
         prop_assert_eq!(decode(&args), Ok(request));

@@ -122,11 +122,16 @@ fn news(rest: &[u8]) {
         NewsList::decode(&taken[..used - 1]),
         Err(PeerWireError::Incomplete)
     );
-    // Each item is what MOVE-SCOPE-NEWS carries.
+    // Each item is what MOVE-SCOPE-NEWS carries (before the sender's
+    // epoch).
     for item in news {
+        let request = PeerRequest::News {
+            news: item,
+            sender_epoch: item.id.epoch,
+        };
         let mut args: Vec<Vec<u8>> = Vec::new();
-        PeerRequest::News(item).args(|a| args.push(a.to_vec()));
+        request.args(|a| args.push(a.to_vec()));
         let borrowed: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        assert_eq!(PeerRequest::decode(&borrowed), Ok(PeerRequest::News(item)));
+        assert_eq!(PeerRequest::decode(&borrowed), Ok(request));
     }
 }

@@ -2,14 +2,17 @@
 //! in a caller's buffer, decoded back without allocation.
 //!
 //! ```text
-//! "KVSI" | version 1 | id length, id | seen epoch (u32) | record count (u16)
+//! "KVSI" | version 2 | id length, id | seen epoch (u32)
+//! | the last peer that recovered: its tag (u32), its fence (u32)
+//! | record count (u16)
 //! each record: phase | epoch (u32) | prefix length (u16), prefix
 //!              | from length, from | to length, to
 //! CRC-32 (IEEE) of everything before it
 //! ```
 //!
 //! Integers are little-endian. A node restores only its own image: the id
-//! inside must be its id.
+//! inside must be its id. A version 1 image (no recovered peer) restores
+//! as one with none.
 
 use core::fmt;
 
@@ -22,8 +25,10 @@ use crate::table::node_id::NodeId;
 const MAGIC: &[u8; 4] = b"KVSI";
 /// The magic and the version, as written.
 const HEADER: [u8; 5] = [b'K', b'V', b'S', b'I', IMAGE_VERSION];
+/// The first version, without the recovered peer: still read.
+const VERSION_1: u8 = 1;
 /// The image version this crate writes and reads.
-pub const IMAGE_VERSION: u8 = 1;
+pub const IMAGE_VERSION: u8 = 2;
 
 /// Why an image could not be written or restored. A node that fails to
 /// restore is quarantined: it accepts no scoped write until an operator
@@ -213,6 +218,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
         w.put(&HEADER);
         w.short(self.id().as_bytes());
         w.u32(self.seen.get());
+        w.u32(self.fenced_by);
+        w.u32(self.fenced_at.get());
         let count = self.moves.records().count();
         let count = u16::try_from(count).map_err(|_| ImageError::Malformed)?;
         w.put(&count.to_le_bytes());
@@ -235,7 +242,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// ```
     /// # use kevy_scope::{MoveTable, Node, OwnershipTable};
     /// let n = Node::new("A", OwnershipTable::<1>::new(), MoveTable::<1>::new()).unwrap();
-    /// assert_eq!(n.image_len(), 4 + 1 + 2 + 4 + 2 + 4);
+    /// assert_eq!(n.image_len(), 4 + 1 + 2 + 4 + 8 + 2 + 4);
     /// ```
     #[must_use]
     pub fn image_len(&self) -> usize {
@@ -326,6 +333,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     fn forget(&mut self) {
         self.moves.retain(|_| false);
         self.seen = Epoch::ZERO;
+        self.fenced_by = 0;
+        self.fenced_at = Epoch::ZERO;
     }
 
     fn read_image(&mut self, image: &[u8]) -> Result<(), ImageError> {
@@ -338,7 +347,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
             return Err(ImageError::BadMagic);
         }
         let version = r.u8()?;
-        if version != IMAGE_VERSION {
+        if version != IMAGE_VERSION && version != VERSION_1 {
             return Err(ImageError::UnsupportedVersion { found: version });
         }
         if crc32(body).to_le_bytes() != crc {
@@ -348,6 +357,11 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
             return Err(ImageError::ForeignNode);
         }
         let seen = Epoch::new(r.u32()?);
+        let (fenced_by, fenced_at) = if version == VERSION_1 {
+            (0, Epoch::ZERO)
+        } else {
+            (r.u32()?, Epoch::new(r.u32()?))
+        };
         let count = r.u16()?;
         for _ in 0..count {
             let code = r.u8()?;
@@ -378,6 +392,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
             return Err(ImageError::Malformed);
         }
         self.seen = seen;
+        self.fenced_by = fenced_by;
+        self.fenced_at = fenced_at;
         Ok(())
     }
 }

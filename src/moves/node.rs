@@ -167,6 +167,22 @@ pub struct Node<T, R> {
     pub(crate) seen: Epoch,
     /// Set when the records could not be restored.
     pub(crate) quarantined: bool,
+    /// The last peer that recovered ([`Node::fence`]), by [`peer_tag`],
+    /// and the fence it asked (`Epoch::ZERO`: none yet). News that peer
+    /// sends of a move below its fence, which this node does not hold,
+    /// is from before it lost its records, and refused.
+    pub(crate) fenced_by: u32,
+    pub(crate) fenced_at: Epoch,
+}
+
+/// A node id in 4 bytes (FNV-1a), to remember which peer recovered
+/// without a 33-byte id in RAM. Two ids of one tag would only make a
+/// node refuse old news it does not hold from the other one too, which
+/// never makes a second acceptor (news only redirects).
+pub(crate) fn peer_tag(id: &str) -> u32 {
+    id.bytes().fold(0x811C_9DC5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A move this node started: its epoch, and the fallback that must learn
@@ -234,6 +250,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
             moves,
             seen: Epoch::ZERO,
             quarantined: false,
+            fenced_by: 0,
+            fenced_at: Epoch::ZERO,
         })
     }
 
@@ -366,8 +384,11 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// question asked after this fence (`Request::Recheck`, which the
     /// driver sends for it); an earlier `+OK` or `Committed` may be from
     /// before the loss, and [`Node::resolve_move`] refuses it as
-    /// [`MoveError::TargetRecovered`]. Persist (when asked to)
-    /// before answering with [`Node::news`].
+    /// [`MoveError::TargetRecovered`]. The node also remembers `from` and
+    /// its fence (for the last peer that recovered, in 8 bytes of RAM and
+    /// image): [`Node::learn`] refuses news `from` sent before it lost its
+    /// records of the abort of a move this node does not hold. Persist (when asked to) before answering with
+    /// [`Node::news`].
     ///
     /// ```
     /// # use kevy_scope::{Epoch, MoveTable, Node, OwnershipTable, Scope, moves::{MoveError, MoveId, Outcome}};
@@ -389,6 +410,14 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
         validate_node_id(from).map_err(MoveError::InvalidNodeId)?;
         let mut changed = epoch > self.seen;
         self.seen = self.seen.max(epoch);
+        let tag = peer_tag(from);
+        if epoch > self.fenced_at || (epoch == self.fenced_at && tag != self.fenced_by) {
+            // A later recovery's fence is above an earlier one's (it is
+            // above everything this node knew when it answered).
+            self.fenced_by = tag;
+            self.fenced_at = epoch;
+            changed = true;
+        }
         self.moves.update(|r| {
             if r.phase == Phase::Moving && !r.doubt && r.epoch < epoch && r.state.to == *from {
                 r.doubt = true;
@@ -1040,20 +1069,44 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// changes nothing. A node learns it owns a prefix only by ingesting
     /// it.
     ///
+    /// `sender_epoch` is the sender's [`Node::epoch`] when it sent the
+    /// news (`MOVE-SCOPE-NEWS` carries it; the driver's
+    /// [`Request::News`](crate::driver::Request::News) holds it). News of
+    /// the abort of a move the peer that recovered last started below its
+    /// fence ([`Node::fence`]), sent by it before it lost its records
+    /// (`sender_epoch` below the fence), of a move this node does not
+    /// hold, is refused as [`MoveError::Stale`]: that peer's recovery may
+    /// not have learned it. What the peer sends after its recovery is
+    /// learned.
+    ///
     /// ```
     /// # use kevy_scope::{*, moves::*};
     /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A")]).unwrap();
     /// let mut c = Node::new("C", &t, MoveTable::<2>::new()).unwrap();
     /// let id = MoveId { prefix: b"a:", from: "A", to: "B", epoch: Epoch::new(1) };
-    /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed })?;
+    /// let _ = c.learn(&Announcement { id, status: MoveStatus::Committed }, Epoch::new(1))?;
     /// assert_eq!(c.verdict(b"a:1", |_| false), WriteVerdict::Misdirected { target: "B" });
     /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
     /// let stray = MoveId { from: "X", epoch: Epoch::new(2), ..id };
-    /// let err = a.learn(&Announcement { id: stray, status: MoveStatus::Committed });
+    /// let err = a.learn(&Announcement { id: stray, status: MoveStatus::Committed }, Epoch::new(2));
     /// assert_eq!(err.unwrap_err(), MoveError::SenderNotOwner); // A owns a:
+    ///
+    /// // B lost its records and recovered above epoch 9. News of the
+    /// // abort of a move it started before, which C does not hold: sent
+    /// // before the loss (at B's epoch 3) it is refused, sent again since
+    /// // it is learned.
+    /// let _ = c.fence("B", Epoch::new(9))?;
+    /// let old = MoveId { prefix: b"b:", from: "B", to: "D", epoch: Epoch::new(3) };
+    /// let news = Announcement { id: old, status: MoveStatus::Aborted };
+    /// assert!(matches!(c.learn(&news, Epoch::new(3)), Err(MoveError::Stale { .. })));
+    /// assert!(c.learn(&news, Epoch::new(9))?.must_persist());
     /// # Ok::<(), MoveError>(())
     /// ```
-    pub fn learn(&mut self, news: &Announcement<'_>) -> Result<Durable<()>, MoveError> {
+    pub fn learn(
+        &mut self,
+        news: &Announcement<'_>,
+        sender_epoch: Epoch,
+    ) -> Result<Durable<()>, MoveError> {
         self.refuse_quarantine()?;
         let id = news.id;
         check_prefix::<R>(id.prefix)?;
@@ -1061,6 +1114,29 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
         if id.from == self.id() || news.owner() == Some(self.id()) {
             // Its own move, or ownership it would hold only by ingesting.
             return Ok(Durable::unchanged(()));
+        }
+        if news.status == MoveStatus::Aborted
+            && self.fenced_at != Epoch::ZERO
+            && id.epoch < self.fenced_at
+            && sender_epoch < self.fenced_at
+            && peer_tag(id.from) == self.fenced_by
+            && self
+                .exact(id.prefix)
+                .is_none_or(|r| r.record.epoch != id.epoch)
+        {
+            // The abort of a move the peer that recovered last started
+            // before it lost its records (it starts every later one above
+            // its fence), sent before then (its epoch has been at or
+            // above the fence since), and of a move this node does not
+            // hold. Only that peer sends the news of its aborts, and only
+            // it decided this one (the target fenced the move off and kept
+            // no record): if no peer held the news at the fence, the
+            // recovery did not learn it, and it names that peer as the
+            // owner of a prefix it may no longer own. (A commit is safe:
+            // its target adopted before the fence and told the recovery.)
+            return Err(MoveError::Stale {
+                known: self.fenced_at,
+            });
         }
         if news.status == MoveStatus::InFlight && id.to == self.id() && id.epoch <= self.seen {
             // News of a move to this node at an epoch it has fenced off

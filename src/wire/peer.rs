@@ -56,7 +56,7 @@ const RECHECK: &[u8] = b"MOVE-SCOPE-RECHECK";
 const CRLF: &[u8] = b"\r\n";
 /// The commands' names, and how many arguments each takes after it.
 const VERBS: [&[u8]; 6] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE, RECHECK];
-const ARITIES: [usize; 6] = [5, 4, 5, 0, 2, 4];
+const ARITIES: [usize; 6] = [5, 4, 6, 0, 2, 4];
 const INGEST_AT: usize = 0;
 const RECHECK_AT: usize = 5;
 
@@ -101,9 +101,18 @@ pub enum PeerRequest<'a> {
     /// the target what became of the move. Answered
     /// [`PeerReply::Outcome`].
     Outcome(MoveId<'a>),
-    /// `MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>`: news of a
-    /// move for another node. Answered [`PeerReply::Learned`].
-    News(Announcement<'a>),
+    /// `MOVE-SCOPE-NEWS <status> <prefix> <from> <to> <epoch>
+    /// <sender-epoch>`: news of a move for another node, and the epoch its
+    /// sender had when it sent it
+    /// ([`Node::learn`](crate::moves::Node::learn) takes both). Answered
+    /// [`PeerReply::Learned`].
+    News {
+        /// The news.
+        news: Announcement<'a>,
+        /// The sender's [`Node::epoch`](crate::moves::Node::epoch) when
+        /// it sent the news.
+        sender_epoch: Epoch,
+    },
     /// `MOVE-SCOPE-EPOCH`: a recovering node asks the highest epoch the
     /// receiver knows. Answered [`PeerReply::Epoch`].
     Epoch,
@@ -135,11 +144,12 @@ impl<'a> PeerRequest<'a> {
     ///
     /// ```
     /// use kevy_scope::{moves::MoveStatus, wire::{PeerRequest, PeerWireError}};
-    /// let args: [&[u8]; 6] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"7"];
-    /// let PeerRequest::News(news) = PeerRequest::decode(&args)? else { unreachable!() };
+    /// let args: [&[u8]; 7] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"7", b"9"];
+    /// let PeerRequest::News { news, sender_epoch } = PeerRequest::decode(&args)? else { unreachable!() };
     /// assert_eq!((news.status, news.id.to, news.id.epoch.get()), (MoveStatus::Committed, "n2", 7));
+    /// assert_eq!(sender_epoch.get(), 9);
     ///
-    /// let bad: [&[u8]; 6] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"07"];
+    /// let bad: [&[u8]; 7] = [b"MOVE-SCOPE-NEWS", b"COMMITTED", b"app:a:", b"n1", b"n2", b"07", b"9"];
     /// assert_eq!(PeerRequest::decode(&bad), Err(PeerWireError::BadEpoch));
     /// # Ok::<(), PeerWireError>(())
     /// ```
@@ -197,11 +207,15 @@ impl<'a> PeerRequest<'a> {
                 id: move_id(prefix, from, to, epoch)?,
                 bulk,
             },
-            // News names its status first, then the move as the others do.
-            (_, &[status, prefix, from, to, epoch]) => Self::News(Announcement {
-                status: status_of(status)?,
-                id: move_id(prefix, from, to, epoch)?,
-            }),
+            // News names its status first, then the move as the others do,
+            // then the sender's epoch.
+            (_, &[status, prefix, from, to, epoch, sender_epoch]) => Self::News {
+                news: Announcement {
+                    status: status_of(status)?,
+                    id: move_id(prefix, from, to, epoch)?,
+                },
+                sender_epoch: Epoch::new(number(sender_epoch).ok_or(PeerWireError::BadEpoch)?),
+            },
             _ => return Err(arity),
         })
     }
@@ -219,7 +233,7 @@ impl<'a> PeerRequest<'a> {
     pub const fn id(&self) -> Option<&MoveId<'a>> {
         match self {
             Self::Ingest { id, .. } | Self::Outcome(id) | Self::Recheck(id) => Some(id),
-            Self::News(news) => Some(&news.id),
+            Self::News { news, .. } => Some(&news.id),
             Self::Epoch | Self::Fence { .. } => None,
         }
     }
@@ -235,7 +249,7 @@ impl<'a> PeerRequest<'a> {
     /// assert_eq!(args, [&b"MOVE-SCOPE-OUTCOME"[..], b"p:", b"A", b"B", b"12"]);
     /// ```
     pub fn args(&self, mut put: impl FnMut(&[u8])) {
-        let mut digits = [0; DIGITS];
+        let mut digits = [[0; DIGITS]; 2];
         let (list, count) = self.arg_list(&mut digits);
         list.iter().take(count).for_each(|arg| put(arg));
     }
@@ -264,10 +278,11 @@ impl<'a> PeerRequest<'a> {
     /// ```
     /// use kevy_scope::{Epoch, moves::{Announcement, MoveId, MoveStatus}, wire::PeerRequest};
     /// let id = MoveId { prefix: b"p:", from: "A", to: "B", epoch: Epoch::new(3) };
-    /// let news = PeerRequest::News(Announcement { id, status: MoveStatus::InFlight });
+    /// let news = Announcement { id, status: MoveStatus::InFlight };
+    /// let news = PeerRequest::News { news, sender_epoch: Epoch::new(3) };
     /// let mut buf = [0u8; 80];
     /// let len = news.encode(&mut buf)?;
-    /// assert!(buf[..len].starts_with(b"*6\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n"));
+    /// assert!(buf[..len].starts_with(b"*7\r\n$15\r\nMOVE-SCOPE-NEWS\r\n$8\r\nINFLIGHT\r\n"));
     /// assert!(news.encode(&mut buf[..len - 1]).is_err());
     ///
     /// let len = PeerRequest::Fence { from: "A", epoch: Epoch::new(41) }.encode(&mut buf)?;
@@ -308,33 +323,35 @@ impl<'a> PeerRequest<'a> {
         encode_with(buf, &|put| ingest.frame(Some(bulk_len), put))
     }
 
-    /// The arguments in order (the epoch written into `digits`), and
+    /// The arguments in order (the epochs written into `digits`), and
     /// how many there are.
-    fn arg_list<'s>(&'s self, digits: &'s mut [u8; DIGITS]) -> ([&'s [u8]; 6], usize) {
-        let epoch = match self {
-            Self::Epoch => Epoch::ZERO,
-            Self::Fence { epoch, .. } => *epoch,
-            Self::Ingest { id, .. }
-            | Self::Outcome(id)
-            | Self::Recheck(id)
-            | Self::News(Announcement { id, .. }) => id.epoch,
+    fn arg_list<'s>(&'s self, digits: &'s mut [[u8; DIGITS]; 2]) -> ([&'s [u8]; 7], usize) {
+        let (epoch, sender_epoch) = match self {
+            Self::Epoch => (Epoch::ZERO, Epoch::ZERO),
+            Self::Fence { epoch, .. } => (*epoch, Epoch::ZERO),
+            Self::Ingest { id, .. } | Self::Outcome(id) | Self::Recheck(id) => {
+                (id.epoch, Epoch::ZERO)
+            }
+            Self::News { news, sender_epoch } => (news.id.epoch, *sender_epoch),
         };
-        let epoch = decimal(epoch.get() as usize, digits);
+        let [first, second] = digits;
+        let epoch = decimal(epoch.get() as usize, first);
+        let sender_epoch = decimal(sender_epoch.get() as usize, second);
         let (prefix, from, to) = match (self, self.id()) {
             (_, Some(id)) => (id.prefix, id.from.as_bytes(), id.to.as_bytes()),
             (Self::Fence { from, .. }, None) => (&[][..], from.as_bytes(), &[][..]),
             (_, None) => (&[][..], &[][..], &[][..]),
         };
         match self {
-            Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk], 6),
-            Self::Outcome(_) => ([OUTCOME, prefix, from, to, epoch, &[]], 5),
-            Self::Recheck(_) => ([RECHECK, prefix, from, to, epoch, &[]], 5),
-            Self::News(news) => {
+            Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk, &[]], 6),
+            Self::Outcome(_) => ([OUTCOME, prefix, from, to, epoch, &[], &[]], 5),
+            Self::Recheck(_) => ([RECHECK, prefix, from, to, epoch, &[], &[]], 5),
+            Self::News { news, .. } => {
                 let status = move_status_word(news.status).as_bytes();
-                ([NEWS, status, prefix, from, to, epoch], 6)
+                ([NEWS, status, prefix, from, to, epoch, sender_epoch], 7)
             }
-            Self::Epoch => ([EPOCH, &[], &[], &[], &[], &[]], 1),
-            Self::Fence { .. } => ([FENCE, from, epoch, &[], &[], &[]], 3),
+            Self::Epoch => ([EPOCH, &[], &[], &[], &[], &[], &[]], 1),
+            Self::Fence { .. } => ([FENCE, from, epoch, &[], &[], &[], &[]], 3),
         }
     }
 
@@ -344,8 +361,8 @@ impl<'a> PeerRequest<'a> {
     /// count and to write.
     #[inline(never)]
     fn frame(&self, header: Option<usize>, put: &mut Put<'_>) {
-        let mut epoch = [0; DIGITS];
-        let (list, count) = self.arg_list(&mut epoch);
+        let mut digits = [[0; DIGITS]; 2];
+        let (list, count) = self.arg_list(&mut digits);
         array(list.get(..count).unwrap_or_default(), header, put);
     }
 }
@@ -734,12 +751,17 @@ pub const fn max_news_len(count: usize) -> usize {
 }
 
 /// Calls `put` with each piece of one news item: the RESP array of the
-/// five arguments `MOVE-SCOPE-NEWS` carries after its name.
+/// five arguments `MOVE-SCOPE-NEWS` carries after its name and before
+/// the sender's epoch.
 fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
-    let request = PeerRequest::News(news);
-    let mut epoch = [0; DIGITS];
-    let (list, count) = request.arg_list(&mut epoch);
-    array(list.get(1..count).unwrap_or_default(), None, put);
+    let request = PeerRequest::News {
+        news,
+        sender_epoch: Epoch::ZERO,
+    };
+    let mut digits = [[0; DIGITS]; 2];
+    let (list, count) = request.arg_list(&mut digits);
+    // The list's items are the news alone: no name, no sender's epoch.
+    array(list.get(1..count - 1).unwrap_or_default(), None, put);
 }
 
 /// The encoded length of the list of `news` ([`encode_news`]): to size
@@ -1550,7 +1572,9 @@ pub const MAX_PEER_REQUEST_LEN: usize = {
     // digits, the ids' 2, the epoch's 1).
     let id = string(10, 2) + string(MAX_PREFIX_LEN, 2) + 2 * string(MAX_NODE_ID_LEN, 2);
     let ingest = "*6\r\n".len() + string(INGEST.len(), 2) + id + 1 + DIGITS + 2;
-    let news = "*6\r\n".len() + string(NEWS.len(), 2) + string("COMMITTED".len(), 1) + id;
+    // News: its status first, the sender's epoch last.
+    let news =
+        "*7\r\n".len() + string(NEWS.len(), 2) + string("COMMITTED".len(), 1) + id + string(10, 2);
     if ingest > news { ingest } else { news }
 };
 
@@ -1628,10 +1652,13 @@ mod tests {
         };
         let mut buf = [0u8; MAX_PEER_REQUEST_LEN + 1];
         let header = PeerRequest::encode_ingest_header(&id, usize::MAX, &mut buf).unwrap();
-        let news = PeerRequest::News(Announcement {
-            id,
-            status: MoveStatus::Committed,
-        })
+        let news = PeerRequest::News {
+            news: Announcement {
+                id,
+                status: MoveStatus::Committed,
+            },
+            sender_epoch: Epoch::new(u32::MAX),
+        }
         .encode(&mut buf)
         .unwrap();
         assert_eq!(header.max(news), MAX_PEER_REQUEST_LEN);

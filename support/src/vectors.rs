@@ -373,7 +373,7 @@ fn moves() -> Outcome {
     };
     c.check(
         10,
-        other.learn(&news).is_ok(),
+        other.learn(&news, there.epoch).is_ok(),
         "a bystander learns the move",
     )?;
     c.check(
@@ -426,15 +426,18 @@ fn moves() -> Outcome {
         20,
         wide.start_move(&long, "y").err() == Some(MoveError::NotOwner)
             && wide
-                .learn(&Announcement {
-                    id: MoveId {
-                        prefix: &long,
-                        from: "x",
-                        to: "y",
-                        epoch: Epoch::new(1),
+                .learn(
+                    &Announcement {
+                        id: MoveId {
+                            prefix: &long,
+                            from: "x",
+                            to: "y",
+                            epoch: Epoch::new(1),
+                        },
+                        status: MoveStatus::Committed,
                     },
-                    status: MoveStatus::Committed,
-                })
+                    Epoch::new(1),
+                )
                 .err()
                 == Some(MoveError::PrefixTooLong { len: 49, max: 48 }),
         "long prefix refused",

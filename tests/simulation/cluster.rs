@@ -863,11 +863,14 @@ impl Sim {
     ) -> Result<(Body, bool), Violation> {
         let s = &mut self.servers[n];
         let (answer, persist) = match req {
-            Req::News(mv, status) => {
-                let learned = s.node.learn(&Announcement {
-                    id: mv.id(),
-                    status,
-                });
+            Req::News(mv, status, sent) => {
+                let learned = s.node.learn(
+                    &Announcement {
+                        id: mv.id(),
+                        status,
+                    },
+                    Epoch::new(sent),
+                );
                 match learned {
                     Ok(d) => (Answer::Learned, d.must_persist()),
                     Err(MoveError::Stale { .. }) => (Answer::Stale, false),

@@ -105,8 +105,8 @@ impl fmt::Debug for Mv {
 /// no driver).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Req {
-    /// `MOVE-SCOPE-NEWS`, for `Node::learn`.
-    News(Mv, MoveStatus),
+    /// `MOVE-SCOPE-NEWS`, for `Node::learn`, with its sender's epoch.
+    News(Mv, MoveStatus, u32),
     /// "What became of this move?", for `Node::move_outcome`.
     Outcome(Mv),
     /// `MOVE-SCOPE-INGEST` (the keys travel beside it).
@@ -125,7 +125,9 @@ pub enum Req {
 impl Req {
     pub fn of(request: &Request<'_>) -> Self {
         match request {
-            Request::News(a) => Req::News(Mv::of(&a.id), a.status),
+            Request::News { news, sender_epoch } => {
+                Req::News(Mv::of(&news.id), news.status, sender_epoch.get())
+            }
             Request::Outcome(id) => Req::Outcome(Mv::of(id)),
             Request::Ingest(id) => Req::Ingest(Mv::of(id)),
             Request::Recheck(id) => Req::Recheck(Mv::of(id)),
@@ -138,10 +140,13 @@ impl Req {
     /// The driver's request again, to feed its answer back.
     pub fn request(self) -> Request<'static> {
         match self {
-            Req::News(mv, status) => Request::News(Announcement {
-                id: mv.id(),
-                status,
-            }),
+            Req::News(mv, status, sender_epoch) => Request::News {
+                news: Announcement {
+                    id: mv.id(),
+                    status,
+                },
+                sender_epoch: Epoch::new(sender_epoch),
+            },
             Req::Outcome(mv) => Request::Outcome(mv.id()),
             Req::Ingest(mv) => Request::Ingest(mv.id()),
             Req::Recheck(mv) => Request::Recheck(mv.id()),

@@ -366,7 +366,7 @@ impl Host<'_, '_> {
         // This node reads its own copy of the request back from the bytes
         // it sent (the effect borrowed the driver).
         let request = match read_request(bytes) {
-            Some(PeerRequest::News(news)) => Request::News(news),
+            Some(PeerRequest::News { news, sender_epoch }) => Request::News { news, sender_epoch },
             Some(PeerRequest::Outcome(id)) => Request::Outcome(id),
             Some(PeerRequest::Ingest { id, .. }) => Request::Ingest(id),
             _ => {
@@ -445,7 +445,7 @@ fn remote_index(id: &str) -> Option<usize> {
 /// Puts a request of the driver's to `to` on the wire.
 fn put_request(to: &str, request: &Request<'_>, wire: &mut [u8]) -> Job {
     let request = match *request {
-        Request::News(news) => PeerRequest::News(news),
+        Request::News { news, sender_epoch } => PeerRequest::News { news, sender_epoch },
         Request::Outcome(id) => PeerRequest::Outcome(id),
         Request::Ingest(id) => return put_ship(to, &id, wire),
         // This story never loses its image: no recovery runs.
@@ -563,8 +563,8 @@ fn serve(
     persist: &mut dyn FnMut(&DeviceNode<'_>),
 ) -> PeerReply<'static> {
     let step = match *request {
-        PeerRequest::News(news) => node
-            .learn(&news)
+        PeerRequest::News { news, sender_epoch } => node
+            .learn(&news, sender_epoch)
             .map(|step| (step.must_persist(), PeerReply::Learned)),
         PeerRequest::Outcome(id) => node
             .move_outcome(&id)

@@ -125,8 +125,14 @@ fn node_with_moves<T: ScopeTable>(table: T) -> Node<T, Moves> {
         },
         status,
     };
-    let heard = node.learn(&news(b"app:svc00001:eu:", 5, MoveStatus::Committed));
-    let pending = node.learn(&news(b"app:svc00003:eu:", 6, MoveStatus::InFlight));
+    let heard = node.learn(
+        &news(b"app:svc00001:eu:", 5, MoveStatus::Committed),
+        Epoch::new(5),
+    );
+    let pending = node.learn(
+        &news(b"app:svc00003:eu:", 6, MoveStatus::InFlight),
+        Epoch::new(6),
+    );
     let records = node.records().count();
     if in_flight.is_err()
         || committed.is_err()

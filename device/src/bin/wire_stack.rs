@@ -140,7 +140,7 @@ fn requests() -> bool {
                 1
             }
             PeerRequest::Outcome(_) => 2,
-            PeerRequest::News(_) => 4,
+            PeerRequest::News { .. } => 4,
             PeerRequest::Epoch => 8,
             PeerRequest::Fence { .. } => 16,
             PeerRequest::Recheck(_) => 32,

@@ -146,6 +146,8 @@ fn decode(bytes: &[u8]) -> Result<Saved, String> {
                 to,
                 epoch,
             },
+            // Not on file: news kept by an older node, sent before now.
+            sender_epoch: Epoch::ZERO,
         });
     }
     if !r.0.is_empty() {
@@ -198,6 +200,7 @@ mod tests {
                     to: "n2".into(),
                     epoch: Epoch::new(4),
                 },
+                sender_epoch: Epoch::ZERO,
             }],
         }
     }

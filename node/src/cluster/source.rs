@@ -152,7 +152,7 @@ impl Req {
     /// crate's).
     fn of(request: &Request<'_>) -> Option<Self> {
         Some(match request {
-            Request::News(news) => Self::News(News::of(news)),
+            Request::News { news, sender_epoch } => Self::News(News::of(news, *sender_epoch)),
             Request::Outcome(id) => Self::Outcome(Move::of(id)),
             Request::Ingest(id) => Self::Ingest(Move::of(id)),
             Request::Recheck(id) => Self::Recheck(Move::of(id)),
@@ -164,7 +164,10 @@ impl Req {
 
     fn request(&self) -> Request<'_> {
         match self {
-            Self::News(news) => Request::News(news.announcement()),
+            Self::News(news) => Request::News {
+                news: news.announcement(),
+                sender_epoch: news.sender_epoch,
+            },
             Self::Outcome(id) => Request::Outcome(id.id()),
             Self::Ingest(id) => Request::Ingest(id.id()),
             Self::Recheck(id) => Request::Recheck(id.id()),
@@ -459,7 +462,7 @@ impl Cluster {
     fn send(self: Arc<Self>, to: &str, req: Req) {
         self.pause();
         let args = match &req {
-            Req::News(news) => wire::args(&PeerRequest::News(news.announcement())),
+            Req::News(news) => wire::args(&news.request()),
             Req::Outcome(id) => wire::args(&PeerRequest::Outcome(id.id())),
             Req::Recheck(id) => wire::args(&PeerRequest::Recheck(id.id())),
             Req::Epoch(_) => wire::args(&PeerRequest::Epoch),

@@ -190,7 +190,9 @@ impl Cluster {
     /// `MOVE-SCOPE-NEWS` on this node: learn, persist if asked, then ack.
     pub fn learn(&self, news: &News) -> Result<String, String> {
         let mut steps = self.lock_steps();
-        let learned = self.step(&mut steps, |n| n.learn(&news.announcement()));
+        let learned = self.step(&mut steps, |n| {
+            n.learn(&news.announcement(), news.sender_epoch)
+        });
         drop(steps);
         match learned {
             Ok(()) => {

@@ -83,14 +83,25 @@ pub struct News {
     pub status: MoveStatus,
     /// The move.
     pub id: Move,
+    /// The sender's epoch when it sent the news (`Node::learn` takes it).
+    pub sender_epoch: Epoch,
 }
 
 impl News {
-    /// An owned copy of `news`.
-    pub fn of(news: &Announcement<'_>) -> Self {
+    /// An owned copy of `news`, sent at `sender_epoch`.
+    pub fn of(news: &Announcement<'_>, sender_epoch: Epoch) -> Self {
         Self {
             status: news.status,
             id: Move::of(&news.id),
+            sender_epoch,
+        }
+    }
+
+    /// `MOVE-SCOPE-NEWS` with it.
+    pub fn request(&self) -> PeerRequest<'_> {
+        PeerRequest::News {
+            news: self.announcement(),
+            sender_epoch: self.sender_epoch,
         }
     }
 
@@ -190,16 +201,21 @@ mod tests {
         let news = News {
             status: MoveStatus::Committed,
             id: m(),
+            sender_epoch: Epoch::new(9),
         };
-        let cmd = args(&PeerRequest::News(news.announcement()));
+        let cmd = args(&news.request());
         let borrowed: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
-        let PeerRequest::News(read) = read_request(&borrowed).unwrap() else {
+        let PeerRequest::News {
+            news: read,
+            sender_epoch,
+        } = read_request(&borrowed).unwrap()
+        else {
             panic!("news")
         };
-        assert_eq!(News::of(&read), news);
+        assert_eq!(News::of(&read, sender_epoch), news);
         assert_eq!(
-            read_request(&borrowed[..5]).unwrap_err(),
-            "ERR MOVE-SCOPE-NEWS: the command takes 5 arguments after its name, not 4"
+            read_request(&borrowed[..6]).unwrap_err(),
+            "ERR MOVE-SCOPE-NEWS: the command takes 6 arguments after its name, not 5"
         );
         assert!(read_request(&[]).unwrap_err().starts_with("ERR : "));
     }
@@ -229,6 +245,7 @@ mod tests {
                 to: "b".into(),
                 epoch: Epoch::new(2),
             },
+            sender_epoch: Epoch::new(2),
         };
         assert_eq!(news.describe(), r#"COMMITTED "p:" a->b @2"#);
         let stale = refusal(&MoveError::Stale {

@@ -113,7 +113,7 @@ fn peer_request(cluster: &Arc<Cluster>, command: &[&[u8]]) -> Vec<u8> {
         PeerRequest::Ingest { id, bulk } => cluster.ingest(&Move::of(&id), bulk),
         PeerRequest::Outcome(id) => cluster.outcome(&Move::of(&id), false),
         PeerRequest::Recheck(id) => cluster.outcome(&Move::of(&id), true),
-        PeerRequest::News(news) => cluster.learn(&News::of(&news)),
+        PeerRequest::News { news, sender_epoch } => cluster.learn(&News::of(&news, sender_epoch)),
         PeerRequest::Epoch => cluster.epoch(),
         PeerRequest::Fence { from, epoch } => match cluster.fence(from, epoch) {
             Ok(news) => return news,

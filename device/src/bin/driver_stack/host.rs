@@ -92,10 +92,13 @@ fn keep_id(id: &MoveId<'_>) -> Option<MoveId<'static>> {
 
 fn keep(request: &Request<'_>) -> Option<Request<'static>> {
     Some(match *request {
-        Request::News(news) => Request::News(Announcement {
-            id: keep_id(&news.id)?,
-            status: news.status,
-        }),
+        Request::News { news, sender_epoch } => Request::News {
+            news: Announcement {
+                id: keep_id(&news.id)?,
+                status: news.status,
+            },
+            sender_epoch,
+        },
         Request::Outcome(id) => Request::Outcome(keep_id(&id)?),
         Request::Ingest(id) => Request::Ingest(keep_id(&id)?),
         Request::Recheck(id) => Request::Recheck(keep_id(&id)?),
@@ -131,7 +134,7 @@ impl Host<'_> {
     /// answered with the peer's news, fed to `recovered`.
     fn serve(&mut self, to: &'static str, request: Request<'static>) -> bool {
         let answer = match request {
-            Request::News(_) => Answer::Learned,
+            Request::News { .. } => Answer::Learned,
             // The target refuses the ingest: the move is aborted through
             // the outcome query.
             Request::Ingest(_) => Answer::Refused,
