@@ -65,6 +65,12 @@ pub fn save<F: NorFlash>(
     block_on(store.store_item(buf, &(), &image))
 }
 
+/// Erases the store: after the flash proved unreadable at boot, before
+/// the node, recovered from its peers, writes its first image.
+pub fn erase<F: NorFlash>(store: &mut ImageStore<F>) -> Result<(), StoreError<F>> {
+    block_on(store.erase_all())
+}
+
 /// The newest image the flash holds (`None`: nothing was ever stored).
 pub fn load<'b, F: NorFlash>(
     store: &mut ImageStore<F>,
@@ -116,7 +122,8 @@ pub enum Boot {
     /// Restored from an image of this many bytes.
     Restored(usize),
     /// The flash or the image could not be read: the node is quarantined
-    /// (no scoped write accepted) until an operator decides.
+    /// (no scoped write accepted) until it has recovered what it knew
+    /// from its peers (`Driver::resume` runs the recovery).
     Quarantined,
 }
 

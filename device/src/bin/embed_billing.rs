@@ -25,7 +25,7 @@
 //! request from those bytes, and this node reads its own copy of the
 //! request and the peer's answer back from bytes too.
 //!
-//! The run spans three boots:
+//! The run spans four boots:
 //!
 //! 1. first boot (the flash holds no image): it adopts `app:audit:` from
 //!    embed-audit-1; the operator moves `app:billing:eu:` to server-eu-1:
@@ -39,7 +39,13 @@
 //!    acknowledges; the power goes again;
 //! 3. back from flash: the committed move redirects (MISDIRECTED); the
 //!    driver announces once more what the image vouches for (every peer
-//!    knows it already).
+//!    knows it already); the power goes, and the flash region rots
+//!    (every byte cleared);
+//! 4. back with no readable image: the node is quarantined (no scoped
+//!    write accepted), the region is erased, and `resume` runs the
+//!    recovery: every peer tells its highest epoch, then, fenced, all it
+//!    knows; the node learns back what it adopted and gave away, writes
+//!    its image and accepts again.
 //!
 //! It exits QEMU with status 0 only when every verdict, exchange and step
 //! of every boot was the expected one.
@@ -69,6 +75,7 @@ use kevy_scope::{
     driver::{Answer, Effect, MoveReply, Request},
     moves::{MoveId, Outcome},
     wire::{MAX_PEER_REQUEST_LEN, MAX_REPLY_LEN, PeerReply, PeerRequest, Refusal},
+    wire::{NewsList, encode_news, max_news_len},
 };
 use kevy_scope_device::{exit, paint_stack, stack_high_water, static_ram};
 
@@ -100,6 +107,10 @@ const _: () = assert!(AUDIT_KEYS.len() <= BILLING_EU_KEYS.len());
 /// Room for every reply line here: `+ABORTED 4294967295\r\n` (21 bytes),
 /// a refusal's code with no reason, `-ERR unreadable request\r\n` (25).
 const LINE_CAP: usize = 32;
+/// Room for every answer here: a reply line, or the list of news a peer
+/// answers a fence with (at most its four records).
+const ANSWER_CAP: usize = max_news_len(4);
+const _: () = assert!(ANSWER_CAP >= LINE_CAP);
 /// Effects one run of the driver may take before the run calls it stuck.
 const MAX_EFFECTS: usize = 64;
 
@@ -169,6 +180,7 @@ enum Want {
     Accept,
     Misdirected,
     Quiesced,
+    Unavailable,
 }
 
 /// When the story cuts the power during a run of the driver.
@@ -213,6 +225,10 @@ enum Job {
 struct Tally {
     learned: u32,
     outcome: Option<Outcome>,
+    /// Peers that told their highest epoch, and their news after the
+    /// fence, to this node's recovery.
+    epochs: u32,
+    told: u32,
 }
 
 /// The node, its driver and their storage: the host.
@@ -229,6 +245,9 @@ struct Host<'c, 'b> {
     /// is new at every boot).
     now: u64,
     tally: Tally,
+    /// When the recovery began (`Request::Epoch { began }`): not on the
+    /// wire, so the host keeps it to feed the answers back with it.
+    began: u64,
     all_as_expected: bool,
 }
 
@@ -240,6 +259,7 @@ impl Host<'_, '_> {
         let got = match verdict {
             WriteVerdict::Accept => Want::Accept,
             WriteVerdict::Misdirected { .. } => Want::Misdirected,
+            WriteVerdict::Unavailable => Want::Unavailable,
             _ => Want::Quiesced,
         };
         let mut buf = [0u8; MAX_REPLY_LEN];
@@ -278,7 +298,12 @@ impl Host<'_, '_> {
                 Some(Effect::Persist) => Job::Persist,
                 Some(Effect::Reply { ticket, reply }) => Job::Reply(ticket, reply),
                 Some(Effect::Wake { at }) => Job::Wake(at),
-                Some(Effect::Send { to, request }) => put_request(to, &request, &mut wire),
+                Some(Effect::Send { to, request }) => {
+                    if let Request::Epoch { began } = request {
+                        self.began = began;
+                    }
+                    put_request(to, &request, &mut wire)
+                }
                 Some(Effect::Ship { to, id }) => put_ship(to, &id, &mut wire),
             };
             match job {
@@ -341,7 +366,7 @@ impl Host<'_, '_> {
             return false;
         };
         defmt::info!("-> {=str}: {=[u8]:a}", peer, bytes);
-        let mut line = [0u8; LINE_CAP];
+        let mut line = [0u8; ANSWER_CAP];
         let len = serve_remote(remote, peer, self.table, bytes, &mut line);
         let leaves_written = !self.driver.must_persist();
         self.expect(
@@ -349,6 +374,9 @@ impl Host<'_, '_> {
             "a request leaves only once its steps are on flash",
         );
         let line = line.get(..len).unwrap_or_default();
+        if let Some(PeerRequest::Fence { epoch, .. }) = read_request(bytes) {
+            return self.recovered(peer, epoch, line);
+        }
         let answer = PeerReply::decode(line).map_or(Answer::Refused, Answer::from);
         if ship && cut == Cut::BeforeIngestAnswer {
             defmt::info!("{=str} sends {=[u8]:a}; it has not arrived", peer, line);
@@ -369,6 +397,7 @@ impl Host<'_, '_> {
             Some(PeerRequest::News { news, sender_epoch }) => Request::News { news, sender_epoch },
             Some(PeerRequest::Outcome(id)) => Request::Outcome(id),
             Some(PeerRequest::Ingest { id, .. }) => Request::Ingest(id),
+            Some(PeerRequest::Epoch) => Request::Epoch { began: self.began },
             _ => {
                 defmt::error!("this node cannot read the request it sent");
                 self.all_as_expected = false;
@@ -377,12 +406,33 @@ impl Host<'_, '_> {
         };
         match answer {
             Answer::Learned => self.tally.learned += 1,
+            Answer::Epoch(_) => self.tally.epochs += 1,
             Answer::Outcome(outcome) => self.tally.outcome = Some(outcome),
             _ => {}
         }
         if let Err(e) = self.driver.answer(self.node, peer, request, answer) {
             defmt::error!("the driver refused {=str}'s answer: {}", peer, e);
             self.all_as_expected = false;
+        }
+        false
+    }
+
+    /// A peer's answer to this node's fence: the list of all it knows,
+    /// which the driver learns.
+    fn recovered(&mut self, peer: &str, fence: Epoch, list: &[u8]) -> bool {
+        defmt::info!("<- {=str}: {=[u8]:a}", peer, list);
+        match NewsList::decode(list) {
+            Ok((news, _)) => {
+                self.tally.told += 1;
+                if let Err(e) = self.driver.recovered(self.node, peer, fence, news) {
+                    defmt::error!("the driver refused {=str}'s news: {}", peer, e);
+                    self.all_as_expected = false;
+                }
+            }
+            Err(e) => {
+                defmt::error!("{=str}'s news did not decode: {}", peer, e);
+                self.all_as_expected = false;
+            }
         }
         false
     }
@@ -448,7 +498,11 @@ fn put_request(to: &str, request: &Request<'_>, wire: &mut [u8]) -> Job {
         Request::News { news, sender_epoch } => PeerRequest::News { news, sender_epoch },
         Request::Outcome(id) => PeerRequest::Outcome(id),
         Request::Ingest(id) => return put_ship(to, &id, wire),
-        // This story never loses its image: no recovery runs.
+        Request::Epoch { .. } => PeerRequest::Epoch,
+        Request::Fence(epoch) => PeerRequest::Fence {
+            from: NODE_ID,
+            epoch,
+        },
         _ => {
             defmt::error!("a request this story does not send: {}", request);
             return Job::Failed;
@@ -500,7 +554,7 @@ fn put_ingest(id: &MoveId<'_>, keys: &[u8], wire: &mut [u8]) -> Option<usize> {
 
 /// Reads a request off the wire: its RESP array, then its fields.
 fn read_request(bytes: &[u8]) -> Option<PeerRequest<'_>> {
-    let mut args: [&[u8]; 6] = [&[]; 6];
+    let mut args: [&[u8]; 7] = [&[]; 7];
     match resp_array(bytes, &mut args)? {
         (n, []) => PeerRequest::decode(args.get(..n)?).ok(),
         _ => None,
@@ -603,7 +657,7 @@ fn serve_remote(
     id: &str,
     table: &Table<'_>,
     bytes: &[u8],
-    line: &mut [u8; LINE_CAP],
+    out: &mut [u8; ANSWER_CAP],
 ) -> usize {
     let mut built = Node::new(id, table, MoveTable::<4>::new());
     let Ok(node) = &mut built else { exit(false) };
@@ -612,22 +666,35 @@ fn serve_remote(
         defmt::error!("{=str}'s image did not restore", id);
         exit(false)
     }
+    let mut persist = |node: &DeviceNode<'_>| match node.encode_image(&mut remote.image) {
+        Ok(len) => {
+            remote.len = len as u32;
+            defmt::info!("{=str} persisted its {=usize}-byte image", id, len);
+        }
+        Err(e) => {
+            defmt::error!("{=str}'s image did not encode: {}", id, e);
+            exit(false)
+        }
+    };
     let reply = match read_request(bytes) {
-        Some(request) => serve(node, &request, false, &mut |node| match node
-            .encode_image(&mut remote.image)
-        {
-            Ok(len) => {
-                remote.len = len as u32;
-                defmt::info!("{=str} persisted its {=usize}-byte image", id, len);
+        Some(PeerRequest::Epoch) => PeerReply::Epoch(node.known_epoch()),
+        Some(PeerRequest::Fence { from, epoch }) => match node.fence(from, epoch) {
+            // Fenced (and persisted), it answers with all it knows.
+            Ok(step) => {
+                if step.must_persist() {
+                    persist(node);
+                }
+                return encode_news(node.news(), out).unwrap_or(0);
             }
-            Err(e) => {
-                defmt::error!("{=str}'s image did not encode: {}", id, e);
-                exit(false)
-            }
-        }),
+            Err(e) => PeerReply::Refused {
+                code: Refusal::of(&e),
+                reason: "",
+            },
+        },
+        Some(request) => serve(node, &request, false, &mut persist),
         None => UNREADABLE,
     };
-    reply.encode(line).unwrap_or(0)
+    reply.encode(out).unwrap_or(0)
 }
 
 /// Cuts the power: a system reset, after noting the stack high-water.
@@ -648,6 +715,12 @@ fn main() -> ! {
         ..
     } = retained();
     *boots += 1;
+    if *boots == 4 {
+        // The region rots: every bit of it cleared (a NOR write can only
+        // clear bits), so no page, and no image, can be read.
+        flash.iter_mut().for_each(|b| *b = 0);
+        defmt::warn!("the flash region is damaged: every byte cleared");
+    }
     let table = parse_scopes::<16>(SCOPES).unwrap_or_else(|e| {
         defmt::error!("scopes refused: {}", e);
         exit(false)
@@ -682,6 +755,15 @@ fn main() -> ! {
         }
     };
     defmt::info!("from flash: {}; node {}", boot, node);
+    if boot == Boot::Quarantined {
+        // Nothing in it can be read: erased, for the image the node
+        // writes once it has recovered from its peers.
+        if persist::erase(&mut store).is_err() {
+            defmt::error!("the flash region could not be erased");
+            exit(false)
+        }
+        defmt::warn!("flash region erased; the node recovers from its peers");
+    }
     // Every boot: a new driver over the peer list, resumed from the node
     // as the flash left it.
     let mut made = DeviceDriver::new(peers.iter().map(|p| p.id()));
@@ -707,6 +789,7 @@ fn main() -> ! {
         remotes,
         now: 0,
         tally: Tally::default(),
+        began: 0,
         all_as_expected: true,
     };
 
@@ -730,6 +813,14 @@ fn main() -> ! {
         3 => {
             h.expect(matches!(boot, Boot::Restored(_)), "the image restores");
             third_boot(&mut h);
+            if !h.all_as_expected {
+                exit(false)
+            }
+            power_cut(stack_max, "and the flash region is damaged")
+        }
+        4 => {
+            h.expect(boot == Boot::Quarantined, "the damaged image quarantines");
+            fourth_boot(&mut h);
             *stack_max = (*stack_max).max(stack_high_water() as u32);
             defmt::info!(
                 "footprint: table {=usize} B, node {=usize} B, driver {=usize} B, peers {=usize} B, store {=usize} B; static RAM {=usize} B (flash region {=usize} B); stack high-water {=u32} B",
@@ -859,5 +950,27 @@ fn third_boot(h: &mut Host<'_, '_>) {
     let stop = h.run(Cut::Never);
     h.expect(stop == Stop::Idle, "the driver settles");
     h.expect(h.tally.learned == 6, "every peer acknowledges both news");
+    defmt::info!("moves now: {}", h.node.moves());
+}
+
+#[inline(never)]
+fn fourth_boot(h: &mut Host<'_, '_>) {
+    defmt::info!("-- back with no readable image: quarantined until it recovers");
+    h.write(b"app:billing:invoice:42", Want::Unavailable);
+    h.write(b"app:audit:log:4", Want::Unavailable);
+    h.write(b"session:9", Want::Accept);
+    defmt::info!("-- the driver asks every peer its epoch, then its fence and news");
+    let stop = h.run(Cut::Never);
+    h.expect(stop == Stop::Idle, "the driver settles");
+    h.expect(
+        h.tally.epochs == 3 && h.tally.told == 3,
+        "every peer tells its epoch and, fenced, its news",
+    );
+    h.expect(!h.node.is_quarantined(), "the node recovered");
+    // What it had adopted and given away, learned back from its peers.
+    h.write(b"app:audit:log:4", Want::Accept);
+    h.write(b"app:billing:eu:invoice:7", Want::Misdirected);
+    h.write(b"app:billing:invoice:42", Want::Accept);
+    h.write(b"app:auth:user:7", Want::Misdirected);
     defmt::info!("moves now: {}", h.node.moves());
 }
