@@ -49,6 +49,7 @@ static REQUESTS: [&[&[u8]]; 6] = [
         b"embed-billing-1",
         b"embed-auth-1",
         b"8",
+        b"9",
     ],
     &[b"MOVE-SCOPE-EPOCH"],
     &[b"MOVE-SCOPE-FENCE", b"embed-billing-1", b"7"],
