@@ -31,8 +31,9 @@ const VERSION_1: u8 = 1;
 pub const IMAGE_VERSION: u8 = 2;
 
 /// Why an image could not be written or restored. A node that fails to
-/// restore is quarantined: it accepts no scoped write until an operator
-/// decides.
+/// restore is quarantined: it accepts no scoped write until it has
+/// recovered its records from its peers
+/// ([`Driver::resume`](crate::Driver::resume)).
 ///
 /// ```
 /// use kevy_scope::{MoveTable, Node, OwnershipTable, moves::ImageError};
@@ -298,7 +299,8 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// Restores this node's records from `image` after a restart,
     /// replacing the records it holds. On any error the node is
     /// quarantined (no scoped write accepted, every move step refused)
-    /// until an operator decides: it never guesses.
+    /// until it has recovered its records from its peers
+    /// ([`Driver::resume`](crate::Driver::resume)): it never guesses.
     ///
     /// ```
     /// # use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, WriteVerdict, moves::ImageError};

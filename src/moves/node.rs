@@ -101,8 +101,9 @@ pub enum WriteVerdict<'n> {
         target: &'n str,
     },
     /// This node's ownership records could not be restored: it accepts no
-    /// scoped write until an operator decides, and names no other node (a
-    /// guess could send the client in a circle). Answer `-TRYAGAIN`.
+    /// scoped write until it has recovered them from its peers, and names
+    /// no other node (a guess could send the client in a circle). Answer
+    /// `-TRYAGAIN`.
     Unavailable,
 }
 
