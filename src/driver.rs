@@ -422,6 +422,10 @@ pub enum DriverError {
     UnknownPeer,
     /// A peer id breaks the node-id rule.
     InvalidPeer(NodeIdError),
+    /// The node is flagged down ([`Driver::flagged_down`]): it starts no
+    /// move until it is up again, its fallback's stand-in data handed
+    /// back.
+    FlaggedDown,
     /// More peers than the driver holds (`PEERS`).
     TooManyPeers {
         /// `PEERS`.
@@ -447,6 +451,9 @@ impl fmt::Display for DriverError {
             Self::Refused(e) => write!(f, "the node refused the step: {e}"),
             Self::UnknownPeer => f.write_str("the node named is not a peer"),
             Self::InvalidPeer(e) => write!(f, "invalid peer id: {e}"),
+            Self::FlaggedDown => f.write_str(
+                "the node is flagged down: no move starts until its fallback's data is back",
+            ),
             Self::TooManyPeers { capacity } => write!(f, "more than {capacity} peers"),
             Self::TooManyMoves { capacity } => write!(f, "all {capacity} move slots are taken"),
             Self::OutboxFull { capacity } => {
@@ -751,6 +758,9 @@ pub struct Driver<const PEERS: usize, const MOVES: usize> {
     watch_at: u32,
     watching: bool,
     watch_next: Option<usize>,
+    /// Set while the quorum service has the node flagged down
+    /// ([`Driver::flagged_down`]): no move starts.
+    flagged_down: bool,
 }
 
 #[cfg(all(kevy_mutants, feature = "std"))]
@@ -796,6 +806,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             watch_at: 0,
             watching: false,
             watch_next: None,
+            flagged_down: false,
         })
     }
 
@@ -900,6 +911,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         prefix: &[u8],
         to: &str,
     ) -> Result<Epoch, DriverError> {
+        if self.flagged_down {
+            return Err(DriverError::FlaggedDown);
+        }
         if self.index(to).is_none() {
             return Err(DriverError::UnknownPeer);
         }
@@ -912,6 +926,30 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             .push(ex)
             .map_err(|_| DriverError::TooManyMoves { capacity: MOVES })?;
         Ok(started.epoch)
+    }
+
+    /// The quorum service flagged this node down (`true`: its lease is
+    /// lost, and its fallback may stand in for its scopes) or up again
+    /// (`false`: once the fallback's stand-in data is handed back, before
+    /// the node accepts again). While it is down, [`Driver::start`] is
+    /// refused ([`DriverError::FlaggedDown`]): the keys it would ship lack
+    /// what the fallback accepts meanwhile. A move started before goes
+    /// on: the fallback heard of it before any key shipped and stands in
+    /// for none of its keys.
+    ///
+    /// ```
+    /// # use kevy_scope::{Driver, MoveTable, Node, OwnershipTable, Scope, driver::DriverError};
+    /// let t = OwnershipTable::from_array([Scope::new(b"a:", "A").with_fallback("F")]).unwrap();
+    /// let mut a = Node::new("A", &t, MoveTable::<2>::new()).unwrap();
+    /// let mut driver = Driver::<3, 2>::new(["A", "B", "F"]).unwrap();
+    /// driver.flagged_down(true);
+    /// assert_eq!(driver.start(&mut a, b"a:", "B"), Err(DriverError::FlaggedDown));
+    /// assert!(a.moves().is_empty());
+    /// driver.flagged_down(false);
+    /// assert!(driver.start(&mut a, b"a:", "B").is_ok());
+    /// ```
+    pub fn flagged_down(&mut self, down: bool) {
+        self.flagged_down = down;
     }
 
     /// A peer's `answer` to `request`, which the driver sent it (a ship is
