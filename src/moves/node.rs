@@ -1117,6 +1117,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
             return Ok(Durable::unchanged(()));
         }
         if news.status == MoveStatus::Aborted
+            && !crate::mutants::late_news_learned()
             && self.fenced_at != Epoch::ZERO
             && id.epoch < self.fenced_at
             && sender_epoch < self.fenced_at

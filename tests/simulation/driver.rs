@@ -1353,6 +1353,20 @@ fn the_seeds_that_found_a_bug_pass() {
     }
 }
 
+/// The mutant: a node learns news a recovered peer sent before it lost
+/// its records. The seed that found it fails again: a peer is left two
+/// hops from the owner.
+#[cfg(kevy_mutants)]
+#[test]
+fn without_the_fence_on_news_a_guarantee_breaks() {
+    kevy_scope::mutants::learn_late_news(true);
+    let failed = run(311_843, Setup::STRICT).err().map(Failure::minimised);
+    kevy_scope::mutants::learn_late_news(false);
+    let failed = failed.expect("seed 311 843 fails without the fence on news");
+    assert_eq!(failed.violation.kind, Kind::Unsettled, "{failed:?}");
+    println!("without the fence on news: {failed:?}");
+}
+
 /// Minimises the failure `setup` gives on `seed`, which must be of
 /// `kind`: the trace is shorter than the seed's, replays to the same
 /// kind of violation, no single step of it can go, and the report shows
