@@ -10,6 +10,7 @@ use core::fmt;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::bytes::Lossy;
+use crate::moves::records::ReferenceSteps;
 use crate::{
     moves::{MoveTableBuf, Phase},
     table::{NodeId, validate_node_id},

@@ -301,74 +301,83 @@ pub(crate) fn check_prefix<S: MoveRecords>(prefix: &[u8]) -> Result<(), MoveErro
     Ok(())
 }
 
-/// The longest record whose prefix `key` starts with, among those `keep`
-/// admits. The longest-match search over records for the move commands
-/// and the reference's `match_*` (the write verdict finds all kinds in one
-/// pass instead).
-pub(crate) fn longest_match<'r, S: MoveRecords + ?Sized>(
-    store: &'r S,
-    key: &[u8],
-    mut keep: impl FnMut(RecordRef<'r>) -> bool,
-) -> Option<RecordRef<'r>> {
-    store
-        .records()
-        .filter(|r| keep(*r) && r.matches(key))
-        .max_by_key(|r| r.prefix.len())
-}
-
-pub(crate) fn exact<'r, S: MoveRecords + ?Sized>(
-    store: &'r S,
-    prefix: &[u8],
-    phase: Phase,
-) -> Option<&'r Handover> {
-    store
-        .records()
-        .find(|r| r.record.phase == phase && r.prefix == prefix)
-        .map(|r| &r.record.state)
-}
-
-/// The reference's `start`: refuse a prefix in flight or already moved.
-pub(crate) fn start<S: MoveRecords + ?Sized>(
-    store: &mut S,
-    prefix: &[u8],
-    from: &str,
-    to: &str,
-) -> Result<(), MoveError> {
-    if exact(store, prefix, Phase::Moving).is_some() {
-        return Err(MoveError::AlreadyMoving);
+/// kevy-scope 1.32.0's steps on a record store, outside the epoch rules:
+/// for `compat`'s table (and the unit tests) only. Every other record
+/// change goes through [`Node`](crate::Node)'s move steps.
+#[cfg(any(test, feature = "compat"))]
+pub(crate) trait ReferenceSteps: MoveRecords {
+    /// The record of exactly `prefix` in `phase`.
+    fn exact_in(&self, prefix: &[u8], phase: Phase) -> Option<&Handover> {
+        self.records()
+            .find(|r| r.record.phase == phase && r.prefix == prefix)
+            .map(|r| &r.record.state)
     }
-    if exact(store, prefix, Phase::Moved).is_some() {
-        return Err(MoveError::AlreadyMoved);
+
+    /// The record in `phase` with the longest prefix of `key`.
+    fn longest_in(&self, key: &[u8], phase: Phase) -> Option<&Handover> {
+        self.records()
+            .filter(|r| r.record.phase == phase && r.matches(key))
+            .max_by_key(|r| r.prefix.len())
+            .map(|r| &r.record.state)
     }
-    let state = Handover::new(from, to)?;
-    store.insert(prefix, Record::new(Phase::Moving, Epoch::ZERO, state))
+
+    /// Marks `prefix` as moving from `from` to `to`: writes for it now
+    /// answer `-QUIESCED`. Fails if that exact prefix is in flight
+    /// (`AlreadyMoving`) or already moved (`AlreadyMoved`), and on bad
+    /// input or a full table.
+    fn start(&mut self, prefix: &[u8], from: &str, to: &str) -> Result<(), MoveError> {
+        if self.exact_in(prefix, Phase::Moving).is_some() {
+            return Err(MoveError::AlreadyMoving);
+        }
+        if self.exact_in(prefix, Phase::Moved).is_some() {
+            return Err(MoveError::AlreadyMoved);
+        }
+        let state = Handover::new(from, to)?;
+        self.insert(prefix, Record::new(Phase::Moving, Epoch::ZERO, state))
+    }
+
+    /// Commits the in-flight move of `prefix`, returning its state, or
+    /// `None` when nothing was in flight.
+    fn commit(&mut self, prefix: &[u8]) -> Option<Handover> {
+        let record = self.get_mut(prefix)?;
+        if record.phase != Phase::Moving {
+            return None;
+        }
+        record.phase = Phase::Moved;
+        Some(record.state.clone())
+    }
+
+    /// Drops the in-flight move of `prefix` (committed records stay),
+    /// returning it, or `None` when nothing was in flight.
+    fn abort(&mut self, prefix: &[u8]) -> Option<Handover> {
+        let state = self.exact_in(prefix, Phase::Moving)?.clone();
+        self.retain(|r| !(r.record.phase == Phase::Moving && r.prefix == prefix));
+        Some(state)
+    }
+
+    /// The in-flight move of exactly `prefix`.
+    fn lookup_migrating(&self, prefix: &[u8]) -> Option<&Handover> {
+        self.exact_in(prefix, Phase::Moving)
+    }
+
+    /// The committed move of exactly `prefix`.
+    fn lookup_migrated(&self, prefix: &[u8]) -> Option<&Handover> {
+        self.exact_in(prefix, Phase::Moved)
+    }
+
+    /// The in-flight move with the longest prefix of `key`.
+    fn match_migrating(&self, key: &[u8]) -> Option<&Handover> {
+        self.longest_in(key, Phase::Moving)
+    }
+
+    /// The committed move with the longest prefix of `key`.
+    fn match_migrated(&self, key: &[u8]) -> Option<&Handover> {
+        self.longest_in(key, Phase::Moved)
+    }
 }
 
-/// Moves the record of `prefix` from phase `from` to phase `to`.
-pub(crate) fn advance<S: MoveRecords + ?Sized>(
-    store: &mut S,
-    prefix: &[u8],
-    from: Phase,
-    to: Phase,
-) -> Option<Handover> {
-    let record = store.get_mut(prefix)?;
-    if record.phase != from {
-        return None;
-    }
-    record.phase = to;
-    Some(record.state.clone())
-}
-
-/// Drops the record of `prefix` in phase `phase`, returning its state.
-pub(crate) fn remove<S: MoveRecords + ?Sized>(
-    store: &mut S,
-    prefix: &[u8],
-    phase: Phase,
-) -> Option<Handover> {
-    let state = exact(store, prefix, phase)?.clone();
-    store.retain(|r| !(r.record.phase == phase && r.prefix == prefix));
-    Some(state)
-}
+#[cfg(any(test, feature = "compat"))]
+impl<S: MoveRecords> ReferenceSteps for S {}
 
 /// A prefix copied into fixed-capacity storage. (A one-byte length would
 /// save nothing: the record beside it is word-aligned.)
@@ -566,62 +575,6 @@ impl<const M: usize> MoveRecords for MoveTable<M> {
 /// The methods every record store offers, written once.
 macro_rules! record_api {
     () => {
-        /// Marks `prefix` as moving from `from` to `to`: writes for it now
-        /// answer `-QUIESCED`. Fails if that exact prefix is in flight
-        /// (`AlreadyMoving`) or already moved (`AlreadyMoved`), and on
-        /// bad input or a full table.
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn start(
-            &mut self,
-            prefix: &[u8],
-            from: &str,
-            to: &str,
-        ) -> Result<(), MoveError> {
-            start(self, prefix, from, to)
-        }
-
-        /// Commits the in-flight move of `prefix`, returning its state, or
-        /// `None` when nothing was in flight.
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn commit(&mut self, prefix: &[u8]) -> Option<Handover> {
-            advance(self, prefix, Phase::Moving, Phase::Moved)
-        }
-
-        /// Drops the in-flight move of `prefix` (committed records stay),
-        /// returning it, or `None` when nothing was in flight.
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn abort(&mut self, prefix: &[u8]) -> Option<Handover> {
-            remove(self, prefix, Phase::Moving)
-        }
-
-        /// The in-flight move of exactly `prefix`.
-        #[must_use]
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn lookup_migrating(&self, prefix: &[u8]) -> Option<&Handover> {
-            exact(self, prefix, Phase::Moving)
-        }
-
-        /// The committed move of exactly `prefix`.
-        #[must_use]
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn lookup_migrated(&self, prefix: &[u8]) -> Option<&Handover> {
-            exact(self, prefix, Phase::Moved)
-        }
-
-        /// The in-flight move with the longest prefix of `key`.
-        #[must_use]
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn match_migrating(&self, key: &[u8]) -> Option<&Handover> {
-            longest_match(self, key, |r| r.record.phase == Phase::Moving).map(|r| &r.record.state)
-        }
-
-        /// The committed move with the longest prefix of `key`.
-        #[must_use]
-        #[allow(dead_code)] // compat and the unit tests only
-        pub(crate) fn match_migrated(&self, key: &[u8]) -> Option<&Handover> {
-            longest_match(self, key, |r| r.record.phase == Phase::Moved).map(|r| &r.record.state)
-        }
-
         /// Every record: prefix, phase and state.
         ///
         /// ```

@@ -9,8 +9,7 @@ use core::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::moves::records::{
-    Handover, MoveError, MoveRecords, Phase, Record, RecordRef, advance, debug_records, exact,
-    longest_match, record_api, remove, sealed, start,
+    Handover, MoveError, MoveRecords, Phase, Record, RecordRef, debug_records, record_api, sealed,
 };
 
 /// The most moves out of a node in flight at once with a
