@@ -19,6 +19,14 @@
 #    pass counts. The tests bind ephemeral ports on 127.0.0.1 and need no
 #    other tools.
 #
+# With --native: kevy's scope integration and MOVE-SCOPE handlers are
+# replaced by this crate's native API and move driver
+# (compat/kevy-native.patch, applied with `patch -p1` to the copy, which
+# lives in its own work dir), kevy-scope is compat/kevy-native-shim (this
+# crate under kevy-scope 1.32.0's name), and after kevy's own tests the
+# end-to-end test compat/kevy-native-e2e runs three patched kevy
+# processes while prefixes move.
+#
 # Work dir: $KEVY_WORK (relative to the repository's root), else
 # kevy-1.32.0 under this crate's target dir (CARGO_TARGET_DIR when set,
 # else target/). The copy and its target dir
@@ -29,7 +37,21 @@ cd "$(dirname "$0")/.."
 
 KEVY_VERSION=1.32.0
 REPO=$(pwd -P)
-SHIM="$REPO/compat/kevy-shim"
+NATIVE=
+case "${1:-}" in
+--native) NATIVE=1 ;;
+"") ;;
+*)
+    echo "usage: bash scripts/kevy.sh [--native]" >&2
+    exit 2
+    ;;
+esac
+if [ -n "$NATIVE" ]; then
+    SHIM="$REPO/compat/kevy-native-shim"
+    PATCH="$REPO/compat/kevy-native.patch"
+else
+    SHIM="$REPO/compat/kevy-shim"
+fi
 # kevy's own test targets to run, besides --lib: those that exercise
 # kevy-scope (the MISDIRECTED replies, MOVE-SCOPE) and the cluster ports.
 KEVY_TESTS=(scope_misdirected_e2e scope_move_e2e cluster)
@@ -54,7 +76,7 @@ target_dir() {
         cut -d'"' -f4
 }
 
-WORK=${KEVY_WORK:-$(target_dir)/kevy-$KEVY_VERSION}
+WORK=${KEVY_WORK:-$(target_dir)/kevy-$KEVY_VERSION${NATIVE:+-native}}
 mkdir -p "$WORK"
 WORK=$(cd "$WORK" && pwd -P)
 FETCH="$WORK/fetch"
@@ -119,13 +141,20 @@ copy() {
     step "copy the source to $COPY and patch kevy-scope to $SHIM"
     local t0
     t0=$(now)
-    if [ "$(cat "$WORK/kevy.source" 2>/dev/null)" != "$SOURCE" ] || [ ! -d "$COPY/src" ]; then
+    local origin="$SOURCE"
+    if [ -n "$NATIVE" ]; then
+        origin="$SOURCE + $(cksum <"$PATCH")"
+    fi
+    if [ "$(cat "$WORK/kevy.source" 2>/dev/null)" != "$origin" ] || [ ! -d "$COPY/src" ]; then
         run rm -rf "$COPY"
         mkdir -p "$COPY"
         # Timestamps kept: cargo sees an unchanged kevy on later runs.
         run cp -a "$SOURCE/." "$COPY/"
         chmod -R u+w "$COPY"
-        printf '%s\n' "$SOURCE" >"$WORK/kevy.source"
+        if [ -n "$NATIVE" ]; then
+            (cd "$COPY" && run patch -p1 --quiet <"$PATCH")
+        fi
+        printf '%s\n' "$origin" >"$WORK/kevy.source"
     else
         echo "copy up to date (from $SOURCE)"
     fi
@@ -142,8 +171,13 @@ copy() {
     echo "what kevy's Cargo.toml gets after the published text:"
     # (diff exits 1 on a difference, which is the point here.)
     { diff "$SOURCE/Cargo.toml" "$COPY/Cargo.toml" || true; } | sed -n 's/^> /    /p'
-    echo "kevy's sources as published (the Cargo.toml aside):"
-    run diff -r -q -x Cargo.toml -x Cargo.lock "$SOURCE" "$COPY"
+    if [ -n "$NATIVE" ]; then
+        echo "kevy's sources the native patch changes ($(grep -c '^[-+][^-+]' "$PATCH") lines added or removed):"
+        { diff -r -q -x Cargo.toml -x Cargo.lock -x '*.orig' "$SOURCE" "$COPY" || true; } | sed 's/^/    /'
+    else
+        echo "kevy's sources as published (the Cargo.toml aside):"
+        run diff -r -q -x Cargo.toml -x Cargo.lock "$SOURCE" "$COPY"
+    fi
     note "copy and patch" "$(since "$t0")"
 }
 
@@ -172,14 +206,14 @@ build() {
     local meta
     meta=$(cd "$COPY" && cargo metadata --format-version 1)
     grep -qF "\"manifest_path\":\"$SHIM/Cargo.toml\"" <<<"$meta" || {
-        echo "the patch was not used: kevy-scope is not compat/kevy-shim" >&2
+        echo "the patch was not used: kevy-scope is not $SHIM" >&2
         return 1
     }
     if grep -q '"manifest_path":"[^"]*/kevy-scope-[0-9][^"/]*/Cargo.toml"' <<<"$meta"; then
         echo "a registry kevy-scope is still in kevy's graph" >&2
         return 1
     fi
-    echo "kevy-scope in kevy's graph: $SHIM (compat), and this crate, by path"
+    echo "kevy-scope in kevy's graph: $SHIM, and this crate, by path"
     note build "$(since "$t0")"
 }
 
@@ -212,7 +246,30 @@ for name in "${TESTS[@]}"; do
     test_part "$name" --test "$name"
 done
 
-step "kevy $KEVY_VERSION on kevy_scope::compat (work dir $WORK)"
+if [ -n "$NATIVE" ]; then
+    step "three patched kevy processes while prefixes move (compat/kevy-native-e2e)"
+    t0=$(now)
+    status=0
+    (cd "$COPY" && run cargo build --release --bin kevy) || status=$?
+    log="$WORK/e2e.log"
+    if [ "$status" = 0 ]; then
+        (cd "$REPO/compat/kevy-native-e2e" && KEVY_BIN="$CARGO_TARGET_DIR/release/kevy" \
+            CARGO_TARGET_DIR="$WORK/e2e-target" run cargo test --release -- --nocapture) 2>&1 |
+            tee "$log" || status=$?
+    fi
+    if [ "$status" = 0 ]; then
+        note e2e "$(since "$t0")" "$(grep -o 'keys per acceptor.*' "$log" | head -n 1)"
+    else
+        FAILED+=(e2e)
+        note e2e "$(since "$t0")" "FAILED (exit $status)"
+    fi
+fi
+
+if [ -n "$NATIVE" ]; then
+    step "kevy $KEVY_VERSION on this crate's native API (work dir $WORK)"
+else
+    step "kevy $KEVY_VERSION on kevy_scope::compat (work dir $WORK)"
+fi
 printf '%s\n' "${SUMMARY[@]}"
 printf '%-26s %7s s\n' total "$(since "$T0")"
 if [ ${#FAILED[@]} -gt 0 ]; then

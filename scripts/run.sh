@@ -70,6 +70,9 @@ host_suite() {
     step "format"
     cargo fmt --all --check
     (cd support && cargo fmt --check)
+    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e; do
+        (cd "$dir" && cargo fmt --check)
+    done
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
     cargo clippy --all-targets --all-features -- -D warnings
     cargo clippy --all-targets --no-default-features -- -D warnings
@@ -385,6 +388,8 @@ case "${1:-}" in
         bash scripts/node.sh test
         step "kevy 1.32.0's own tests on the compat module (scripts/kevy.sh)"
         bash scripts/kevy.sh
+        step "kevy 1.32.0 on the native API (compat/kevy-native.patch): its tests, three processes while prefixes move"
+        bash scripts/kevy.sh --native
         cross_builds
         device_suites
         footprint
