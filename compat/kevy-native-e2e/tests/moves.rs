@@ -11,9 +11,10 @@
 //! - no acknowledged write lost: the acceptor holds the value the writer
 //!   had acknowledged.
 //!
-//! No process is killed here: kevy 1.32.0's AOF does not log the keys an
-//! ingest applies (see compat/README.md), so a kill -9 is not part of this
-//! test.
+//! Mid-move, the source of one move and the target of another are killed
+//! (`kill -9`) and restarted from their data dirs (AOF and records file):
+//! a pause (`KEVY_SCOPE_STEP_PAUSE_MS`) before each ship and between an
+//! ingest's keys and its adoption gives the test its moment.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,19 +32,64 @@ const KEYS: usize = 20_000;
 const PREFIXES: [&str; 3] = ["app:", "app:sub:", "other:"];
 const NODES: [&str; 3] = ["A", "B", "C"];
 
+/// Each ship waits this long, and each ingest between its keys and its
+/// adoption: the window a kill lands in.
+const PAUSE_MS: u64 = 400;
+
 struct Node {
-    port: u16,
+    config: PathBuf,
     child: Child,
 }
 
 struct Cluster {
-    nodes: Vec<Node>,
+    nodes: Mutex<Vec<Node>>,
+    ports: Vec<u16>,
     _dir: PathBuf,
+}
+
+fn spawn(config: &PathBuf) -> Child {
+    let bin = std::env::var("KEVY_BIN")
+        .expect("KEVY_BIN: the kevy binary built with compat/kevy-native.patch");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.with_file_name("log"))
+        .expect("log");
+    Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .env("KEVY_SCOPE_STEP_PAUSE_MS", PAUSE_MS.to_string())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kevy starts")
+}
+
+fn wait_up(port: u16) {
+    let end = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < end, "kevy on port {port} did not start");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Cluster {
+    /// `kill -9` of node `n`, then a restart from its data dir.
+    fn kill_and_restart(&self, n: usize) {
+        let mut nodes = self.nodes.lock().unwrap();
+        let node = &mut nodes[n];
+        node.child.kill().expect("kill -9");
+        let _ = node.child.wait();
+        eprintln!("kill -9 {}; restarting it", NODES[n]);
+        node.child = spawn(&node.config);
+        drop(nodes);
+        wait_up(self.ports[n]);
+    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for node in &mut self.nodes {
+        for node in self.nodes.get_mut().unwrap() {
             let _ = node.child.kill();
             let _ = node.child.wait();
         }
@@ -58,8 +104,6 @@ fn free_port() -> u16 {
 }
 
 fn start() -> Cluster {
-    let bin = std::env::var("KEVY_BIN")
-        .expect("KEVY_BIN: the kevy binary built with compat/kevy-native.patch");
     let dir = std::env::temp_dir().join(format!("kevy-native-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let ports: Vec<u16> = NODES.iter().map(|_| free_port()).collect();
@@ -86,28 +130,17 @@ fn start() -> Cluster {
             ),
         )
         .expect("config");
-        let log = std::fs::File::create(data.join("log")).expect("log");
-        let child = Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("kevy starts");
-        nodes.push(Node { port: *port, child });
+        let child = spawn(&config);
+        nodes.push(Node { config, child });
     }
-    for node in &nodes {
-        let end = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", node.port)).is_err() {
-            assert!(
-                Instant::now() < end,
-                "kevy on port {} did not start",
-                node.port
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+    for port in &ports {
+        wait_up(*port);
     }
-    Cluster { nodes, _dir: dir }
+    Cluster {
+        nodes: Mutex::new(nodes),
+        ports,
+        _dir: dir,
+    }
 }
 
 /// One connection to a node.
@@ -123,30 +156,36 @@ impl Conn {
             reader: BufReader::new(stream),
         }
     }
+}
 
-    /// Sends one command and returns its reply line (a bulk's value).
-    fn command(&mut self, args: &[&[u8]]) -> String {
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg);
-            request.extend_from_slice(b"\r\n");
-        }
-        self.reader.get_mut().write_all(&request).expect("write");
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("read");
-        if line.starts_with('$') && !line.starts_with("$-1") {
-            let mut value = String::new();
-            self.reader.read_line(&mut value).expect("read");
-            return value.trim_end().to_owned();
-        }
-        line.trim_end().to_owned()
+/// Appends `args` to `request` as a RESP array of bulk strings.
+fn put(request: &mut Vec<u8>, args: &[&[u8]]) {
+    request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        request.extend_from_slice(arg);
+        request.extend_from_slice(b"\r\n");
     }
 }
 
-/// Sends one command on a fresh connection.
-fn command(port: u16, args: &[&[u8]]) -> String {
-    Conn::open(port).command(args)
+/// One command on a fresh connection, waiting up to `wait` for the
+/// reply line; a failure as text (the node may be down or killed).
+fn try_command(port: u16, args: &[&[u8]], wait: Duration) -> String {
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return "no connection".to_owned();
+    };
+    stream.set_read_timeout(Some(wait)).ok();
+    let mut reader = BufReader::new(stream);
+    let mut request = Vec::new();
+    put(&mut request, args);
+    if reader.get_mut().write_all(&request).is_err() {
+        return "connection lost".to_owned();
+    }
+    let mut line = String::new();
+    match reader.read_line(&mut line) {
+        Ok(n) if n > 0 => line.trim_end().to_owned(),
+        _ => "connection lost".to_owned(),
+    }
 }
 
 fn key(i: usize) -> String {
@@ -164,7 +203,7 @@ struct Writer {
 }
 
 fn connect(port: u16) -> ReadWriteClient {
-    for _ in 0..100 {
+    for _ in 0..3_000 {
         if let Ok(c) = ReadWriteClient::connect(("127.0.0.1", port), &[]) {
             return c;
         }
@@ -214,88 +253,213 @@ fn write(port: u16, lane: usize, moving: &AtomicBool) -> Writer {
     report
 }
 
-/// Moves `prefix` from `from` to `to`, retrying a refused or unresolved
-/// move; returns the reply.
-fn move_scope(cluster: &Cluster, prefix: &str, from: usize, to: usize) -> String {
-    let port = cluster.nodes[from].port;
-    for _ in 0..20 {
-        let reply = command(
-            port,
-            &[
-                b"MOVE-SCOPE",
-                prefix.as_bytes(),
-                b"FROM",
-                NODES[from].as_bytes(),
-                b"TO",
-                NODES[to].as_bytes(),
-            ],
-        );
-        eprintln!(
-            "MOVE-SCOPE {prefix} {} -> {}: {reply}",
-            NODES[from], NODES[to]
-        );
-        if reply.starts_with("+OK") {
-            return reply;
+/// Sends one command per key (`args` builds it) on one connection, in
+/// pipelined batches, and returns the replies in order.
+fn pipeline(port: u16, keys: &[String], args: impl Fn(&str) -> Vec<Vec<u8>>) -> Vec<String> {
+    let mut conn = Conn::open(port);
+    let mut replies = Vec::with_capacity(keys.len());
+    for batch in keys.chunks(1_000) {
+        let mut request = Vec::new();
+        for k in batch {
+            let args = args(k);
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            put(&mut request, &args);
         }
-        thread::sleep(Duration::from_millis(200));
+        conn.reader.get_mut().write_all(&request).expect("write");
+        for _ in batch {
+            let mut line = String::new();
+            conn.reader.read_line(&mut line).expect("read");
+            if line.starts_with('$') && !line.starts_with("$-1") {
+                line.clear();
+                conn.reader.read_line(&mut line).expect("read");
+            }
+            replies.push(line.trim_end().to_owned());
+        }
+    }
+    replies
+}
+
+/// Sends `MOVE-SCOPE` on a thread of its own: the node may be killed
+/// while it runs.
+fn send_move(port: u16, prefix: &str, from: usize, to: usize) -> thread::JoinHandle<String> {
+    let (prefix, from, to) = (prefix.to_owned(), NODES[from], NODES[to]);
+    thread::spawn(move || {
+        let args: [&[u8]; 6] = [
+            b"MOVE-SCOPE",
+            prefix.as_bytes(),
+            b"FROM",
+            from.as_bytes(),
+            b"TO",
+            to.as_bytes(),
+        ];
+        try_command(port, &args, Duration::from_secs(60))
+    })
+}
+
+/// The node that accepts `prefix` once it has settled: a probe key
+/// written to every node is accepted by exactly one, and every other
+/// redirects to it in one hop.
+fn settle(cluster: &Cluster, prefix: &str) -> usize {
+    let key = format!("{prefix}probe");
+    let end = Instant::now() + Duration::from_secs(90);
+    loop {
+        let replies: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|&p| try_command(p, &[b"SET", key.as_bytes(), b"p"], Duration::from_secs(10)))
+            .collect();
+        let owners: Vec<usize> = (0..3).filter(|&n| replies[n] == "+OK").collect();
+        if let [owner] = owners.as_slice() {
+            let addr = format!("-MISDIRECTED writer is 127.0.0.1:{}", cluster.ports[*owner]);
+            if (0..3).filter(|n| n != owner).all(|n| replies[n] == addr) {
+                return *owner;
+            }
+        }
+        assert!(Instant::now() < end, "{prefix} never settled: {replies:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What happens to a move's nodes while it runs.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    None,
+    /// `kill -9` of the source before it ships.
+    KillSource,
+    /// `kill -9` of the target between the keys and the adoption.
+    KillTarget,
+}
+
+/// Moves `prefix` from `from` to `to` with `fault`, then again (without
+/// one) until it lands; returns what each attempt answered.
+fn move_until_moved(
+    cluster: &Cluster,
+    prefix: &str,
+    from: usize,
+    to: usize,
+    fault: Fault,
+) -> Vec<String> {
+    let mut log = Vec::new();
+    let mut fault = fault;
+    for _ in 0..5 {
+        let sent = send_move(cluster.ports[from], prefix, from, to);
+        match fault {
+            Fault::None => {}
+            Fault::KillSource => {
+                thread::sleep(Duration::from_millis(PAUSE_MS / 2));
+                cluster.kill_and_restart(from);
+            }
+            Fault::KillTarget => {
+                thread::sleep(Duration::from_millis(PAUSE_MS + PAUSE_MS / 2));
+                cluster.kill_and_restart(to);
+            }
+        }
+        let reply = sent.join().expect("mover");
+        let owner = settle(cluster, prefix);
+        log.push(format!(
+            "{prefix} {}->{} ({fault:?}): {reply}; settled on {}",
+            NODES[from], NODES[to], NODES[owner]
+        ));
+        eprintln!("{}", log.last().unwrap());
+        if owner == to {
+            return log;
+        }
+        assert_eq!(owner, from, "{prefix} settled on a third node");
+        fault = Fault::None;
     }
     panic!(
-        "MOVE-SCOPE {prefix} from {} to {} never succeeded",
+        "{prefix} never moved from {} to {}: {log:?}",
         NODES[from], NODES[to]
     );
 }
 
 #[test]
 fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
+    let t0 = Instant::now();
     let cluster = start();
     let moving = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..3)
         .map(|lane| {
-            let port = cluster.nodes[lane].port;
+            let port = cluster.ports[lane];
             let moving = Arc::clone(&moving);
             thread::spawn(move || write(port, lane, &moving))
         })
         .collect();
-    let moves = Mutex::new(Vec::new());
-    for (prefix, from, to) in [("app:", 0, 1), ("app:", 1, 0), ("app:sub:", 0, 2)] {
+    let mut moves = Vec::new();
+    for (prefix, from, to, fault) in [
+        ("app:", 0, 1, Fault::None),
+        ("app:", 1, 0, Fault::KillSource),
+        ("app:sub:", 0, 2, Fault::KillTarget),
+    ] {
         thread::sleep(Duration::from_millis(300));
         moving.store(true, Ordering::Relaxed);
-        let reply = move_scope(&cluster, prefix, from, to);
+        moves.extend(move_until_moved(&cluster, prefix, from, to, fault));
         moving.store(false, Ordering::Relaxed);
-        moves
-            .lock()
-            .unwrap()
-            .push(format!("{prefix} {}->{}: {reply}", NODES[from], NODES[to]));
     }
+    let moved_at = t0.elapsed();
     let reports: Vec<Writer> = writers
         .into_iter()
         .map(|w| w.join().expect("writer"))
         .collect();
+    eprintln!(
+        "moves done at {:.1} s; writers done at {:.1} s",
+        moved_at.as_secs_f64(),
+        t0.elapsed().as_secs_f64()
+    );
     let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
     assert_eq!(acked, KEYS, "every key acknowledged once");
 
     // Let the announcements reach every node.
     thread::sleep(Duration::from_millis(500));
-    let addr = |n: usize| format!("127.0.0.1:{}", cluster.nodes[n].port);
+    let addr = |n: usize| format!("127.0.0.1:{}", cluster.ports[n]);
     let (mut loops, mut lost, mut two_acceptors) = (0, 0, 0);
     let mut per_owner = [0usize; 3];
-    let mut conns: Vec<Conn> = cluster.nodes.iter().map(|n| Conn::open(n.port)).collect();
+    let keys: Vec<String> = (0..KEYS).map(key).collect();
+    let keys = Arc::new(keys);
+    // What each node holds, then what each answers to a write of every key.
+    let read_and_write = |n: usize| {
+        let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
+        thread::spawn(move || {
+            let held = pipeline(port, &keys, |k| {
+                vec![b"GET".to_vec(), k.as_bytes().to_vec()]
+            });
+            (held, keys)
+        })
+    };
+    let held: Vec<Vec<String>> = (0..3)
+        .map(read_and_write)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("reader").0)
+        .collect();
+    let answers: Vec<Vec<String>> = (0..3)
+        .map(|n| {
+            let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
+            thread::spawn(move || {
+                pipeline(port, &keys, |k| {
+                    let i = k.trim_start_matches(|c: char| !c.is_ascii_digit());
+                    vec![
+                        b"SET".to_vec(),
+                        k.as_bytes().to_vec(),
+                        format!("v{i}").into_bytes(),
+                    ]
+                })
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().expect("writer"))
+        .collect();
     for i in 0..KEYS {
         let k = key(i);
         let v = format!("v{i}");
-        let before: Vec<String> = conns
-            .iter_mut()
-            .map(|c| c.command(&[b"GET", k.as_bytes()]))
-            .collect();
-        let replies: Vec<String> = conns
-            .iter_mut()
-            .map(|c| c.command(&[b"SET", k.as_bytes(), v.as_bytes()]))
-            .collect();
+        let before: Vec<&String> = (0..3).map(|n| &held[n][i]).collect();
+        let replies: Vec<&String> = (0..3).map(|n| &answers[n][i]).collect();
         let owners: Vec<usize> = (0..3).filter(|&n| replies[n] == "+OK").collect();
         match owners.as_slice() {
             [owner] => {
                 per_owner[*owner] += 1;
-                if before[*owner] != v {
+                if *before[*owner] != v {
                     lost += 1;
                     if lost <= 5 {
                         eprintln!(
@@ -305,7 +469,7 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
                     }
                 }
                 for n in (0..3).filter(|n| n != owner) {
-                    if replies[n] != format!("-MISDIRECTED writer is {}", addr(*owner)) {
+                    if *replies[n] != format!("-MISDIRECTED writer is {}", addr(*owner)) {
                         loops += 1;
                         if loops <= 5 {
                             eprintln!(
@@ -322,7 +486,10 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
             }
         }
     }
-    eprintln!("moves: {:?}", moves.lock().unwrap());
+    eprintln!(
+        "moves: {moves:?}; checked at {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
     for (lane, r) in reports.iter().enumerate() {
         eprintln!(
             "writer through {}: {} acked in {} attempts; {} QUIESCED, {} redirects answered with a redirect, {} connection errors",
