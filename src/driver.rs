@@ -533,6 +533,9 @@ impl Exchange {
         }
     }
 
+    /// Enters `stage`, its first message due at once. Out of line:
+    /// flash.
+    #[inline(never)]
     fn enter(&mut self, stage: Stage) {
         self.stage = stage;
         self.backoff = 0;
@@ -540,7 +543,9 @@ impl Exchange {
         self.timed = false;
     }
 
-    /// Fires the stage's deadline and its next message, if due.
+    /// Fires the stage's deadline and its next message, if due. Out of
+    /// line: flash.
+    #[inline(never)]
     fn step(&mut self, t: &Timing, now: u32) -> Option<Act> {
         if self.timed && due(self.until, now) {
             self.timed = false;
@@ -591,7 +596,8 @@ fn left(at: u32, now: u32) -> u32 {
     }
 }
 
-/// The next resend time; doubles the wait.
+/// The next resend time; doubles the wait. Out of line: flash.
+#[inline(never)]
 fn retry(backoff: &mut u32, t: &Timing, now: u32) -> u32 {
     let wait = (*backoff).max(t.retry_ms).min(HALF - 1);
     *backoff = wait.saturating_mul(2).min(t.max_retry_ms.max(t.retry_ms));
@@ -620,14 +626,21 @@ impl Owed {
     }
 }
 
-/// Removes element `i` of `v` (order is not kept).
+/// Removes element `i` of `v` (order is not kept). Swapped with the last
+/// element, then popped: a copy from one slot to another (or through a
+/// popped value) links a `memmove`, since the compiler cannot tell the
+/// slots apart. Out of line: flash.
+#[inline(never)]
 fn remove<T, const N: usize>(v: &mut heapless::Vec<T, N, u8>, i: usize) {
-    if i < v.len()
-        && let Some(last) = v.pop()
-        && let Some(slot) = v.get_mut(i)
-    {
-        *slot = last;
+    if i >= v.len() {
+        return;
     }
+    if let Some((last, head)) = v.split_last_mut()
+        && let Some(slot) = head.get_mut(i)
+    {
+        core::mem::swap(slot, last);
+    }
+    let _ = v.pop();
 }
 
 /// Whether a message gated on persist `gate` may leave, `done` being the
@@ -673,16 +686,26 @@ fn news<'n, T: ScopeTable, R: MoveRecords>(
         .find(|a| o.is(a.id.epoch, source(peers, me, a.id.from), a.status))
 }
 
-/// The moves this node heard of and has pending, between two peers.
+/// The moves this node heard of and has pending, between two peers:
+/// how many, and the one at index `at` among them. One scan for both
+/// uses (a count and a look-up), one copy of its test.
 fn watched<'n, T: ScopeTable, R: MoveRecords>(
-    peers: &'n [NodeId],
+    peers: &[NodeId],
     node: &'n Node<T, R>,
-) -> impl Iterator<Item = MoveId<'n>> + 'n {
+    at: usize,
+) -> (usize, Option<MoveId<'n>>) {
     let me = node.id();
-    node.records().filter_map(move |(phase, id)| {
+    let (mut count, mut found) = (0, None);
+    for (phase, id) in node.records() {
         let between_peers = id.from != me && id.to != me && index(peers, id.to).is_some();
-        (phase == Phase::Pending && between_peers).then_some(id)
-    })
+        if phase == Phase::Pending && between_peers {
+            if count == at {
+                found = Some(id);
+            }
+            count += 1;
+        }
+    }
+    (count, found)
 }
 
 /// What `poll` hands out, before it borrows the data to name it.
@@ -982,22 +1005,14 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         request: Request<'_>,
         answer: Answer,
     ) -> Result<(), DriverError> {
-        let (id, ingest) = match request {
+        let (id, ingest, rechecked) = match request {
             Request::News { news, .. } => {
                 self.news_answered(node.id(), from, &news, answer);
                 return Ok(());
             }
-            Request::Outcome(id) => (id, false),
-            Request::Recheck(id) => {
-                if id.from != node.id() || id.to != from {
-                    return Ok(());
-                }
-                return match answer {
-                    Answer::Outcome(outcome) => self.resolve(node, &id, outcome, None, true),
-                    _ => Ok(()),
-                };
-            }
-            Request::Ingest(id) => (id, true),
+            Request::Outcome(id) => (id, false, false),
+            Request::Recheck(id) => (id, false, true),
+            Request::Ingest(id) => (id, true, false),
             Request::Epoch { began } => {
                 let (Answer::Epoch(epoch), Some(peer)) = (answer, self.index(from)) else {
                     return Ok(());
@@ -1015,7 +1030,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             return Ok(());
         }
         if id.from != node.id() {
-            return match (ingest, answer) {
+            // A recheck is of this node's own moves only.
+            return match (ingest || rechecked, answer) {
                 (false, Answer::Outcome(outcome)) => self.watched_end(node, &id, outcome),
                 _ => Ok(()),
             };
@@ -1024,7 +1040,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
             (true, Answer::Ingested { keys }) => {
                 self.resolve(node, &id, Outcome::Committed, Some(keys), false)
             }
-            (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None, false),
+            (false, Answer::Outcome(outcome)) => self.resolve(node, &id, outcome, None, rechecked),
             (true, Answer::Stale | Answer::Refused) => {
                 let shipped = self
                     .moves
@@ -1334,7 +1350,9 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         ex
     }
 
-    /// Every peer but this node, a bit per peer index.
+    /// Every peer but this node, a bit per peer index. Out of line:
+    /// flash.
+    #[inline(never)]
     fn others(&self, me: &str) -> u32 {
         let count = u32::try_from(self.peers.len()).unwrap_or(32);
         let all = u32::MAX.checked_shr(32 - count).unwrap_or(0);
@@ -1434,6 +1452,8 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
     }
 
     /// The target's word on a move this node heard of: learned as its end.
+    /// Out of line: flash.
+    #[inline(never)]
     fn watched_end<T: ScopeTable, R: MoveRecords>(
         &mut self,
         node: &mut Node<T, R>,
@@ -1613,7 +1633,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         let count = if every == 0 || self.recovery.is_some() {
             0
         } else {
-            watched(&self.peers, node).count()
+            watched(&self.peers, node, usize::MAX).0
         };
         if count == 0 {
             self.watching = false;
@@ -1710,7 +1730,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 },
             },
             Act::Watch(at) => {
-                let id = watched(&self.peers, node).nth(at)?;
+                let id = watched(&self.peers, node, at).1?;
                 Effect::Send {
                     to: id.to,
                     request: Request::Outcome(id),

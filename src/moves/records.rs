@@ -50,10 +50,11 @@ impl Handover {
     /// assert!(Handover::new("A", "").is_err());
     /// ```
     pub fn new(from: &str, to: &str) -> Result<Self, MoveError> {
-        Ok(Self {
-            from: NodeId::new(from).map_err(MoveError::InvalidNodeId)?,
-            to: NodeId::new(to).map_err(MoveError::InvalidNodeId)?,
-        })
+        // Both built, then matched: the ids move once, into the result.
+        match (NodeId::new(from), NodeId::new(to)) {
+            (Ok(from), Ok(to)) => Ok(Self { from, to }),
+            (Err(e), _) | (_, Err(e)) => Err(MoveError::InvalidNodeId(e)),
+        }
     }
 }
 

@@ -58,6 +58,7 @@ const CRLF: &[u8] = b"\r\n";
 const VERBS: [&[u8]; 6] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE, RECHECK];
 const ARITIES: [usize; 6] = [5, 4, 6, 0, 2, 4];
 const INGEST_AT: usize = 0;
+const NEWS_AT: usize = 2;
 const RECHECK_AT: usize = 5;
 
 /// The longest prefix a request carries: a node's image records a
@@ -192,31 +193,32 @@ impl<'a> PeerRequest<'a> {
             return Err(arity);
         }
         // The arity picks the command but for ingest and news (5 each)
-        // and outcome and recheck (4 each).
-        Ok(match (verb, args) {
-            (_, []) => Self::Epoch,
-            (_, &[from, epoch]) => Self::Fence {
-                from: node_id(from).map_err(PeerWireError::BadSource)?,
-                epoch: Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?),
-            },
-            (RECHECK_AT, &[prefix, from, to, epoch]) => {
-                Self::Recheck(move_id(prefix, from, to, epoch)?)
+        // and outcome and recheck (4 each). News names its status first,
+        // then the move as the others do, then the sender's epoch.
+        let (status, fields) = match (verb, args) {
+            (_, []) => return Ok(Self::Epoch),
+            (_, &[from, epoch]) => {
+                return Ok(Self::Fence {
+                    from: node_id(from).map_err(PeerWireError::BadSource)?,
+                    epoch: Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?),
+                });
             }
-            (_, &[prefix, from, to, epoch]) => Self::Outcome(move_id(prefix, from, to, epoch)?),
-            (INGEST_AT, &[prefix, from, to, epoch, bulk]) => Self::Ingest {
-                id: move_id(prefix, from, to, epoch)?,
-                bulk,
-            },
-            // News names its status first, then the move as the others do,
-            // then the sender's epoch.
-            (_, &[status, prefix, from, to, epoch, sender_epoch]) => Self::News {
-                news: Announcement {
-                    status: status_of(status)?,
-                    id: move_id(prefix, from, to, epoch)?,
-                },
+            (NEWS_AT, [status, fields @ ..]) => (Some(status_of(status)?), fields),
+            _ => (None, args),
+        };
+        // The move, read once for every command that names one.
+        let &[prefix, from, to, epoch, ref last @ ..] = fields else {
+            return Err(arity);
+        };
+        let id = move_id(prefix, from, to, epoch)?;
+        Ok(match (verb, status, last) {
+            (INGEST_AT, _, &[bulk]) => Self::Ingest { id, bulk },
+            (RECHECK_AT, ..) => Self::Recheck(id),
+            (_, Some(status), &[sender_epoch]) => Self::News {
+                news: Announcement { id, status },
                 sender_epoch: Epoch::new(number(sender_epoch).ok_or(PeerWireError::BadEpoch)?),
             },
-            _ => return Err(arity),
+            _ => Self::Outcome(id),
         })
     }
 
@@ -250,8 +252,12 @@ impl<'a> PeerRequest<'a> {
     /// ```
     pub fn args(&self, mut put: impl FnMut(&[u8])) {
         let mut digits = [[0; DIGITS]; 2];
-        let (list, count) = self.arg_list(&mut digits);
-        list.iter().take(count).for_each(|arg| put(arg));
+        let (slots, mask) = self.arg_list(&mut digits);
+        for (n, arg) in slots.iter().enumerate() {
+            if mask >> n & 1 != 0 {
+                put(arg);
+            }
+        }
     }
 
     /// The encoded request's length in bytes.
@@ -323,36 +329,34 @@ impl<'a> PeerRequest<'a> {
         encode_with(buf, &|put| ingest.frame(Some(bulk_len), put))
     }
 
-    /// The arguments in order (the epochs written into `digits`), and
-    /// how many there are.
-    fn arg_list<'s>(&'s self, digits: &'s mut [[u8; DIGITS]; 2]) -> ([&'s [u8]; 7], usize) {
-        let (epoch, sender_epoch) = match self {
-            Self::Epoch => (Epoch::ZERO, Epoch::ZERO),
-            Self::Fence { epoch, .. } => (*epoch, Epoch::ZERO),
-            Self::Ingest { id, .. } | Self::Outcome(id) | Self::Recheck(id) => {
-                (id.epoch, Epoch::ZERO)
-            }
-            Self::News { news, sender_epoch } => (news.id.epoch, *sender_epoch),
-        };
+    /// The arguments in [`SLOTS`] (the epochs written into `digits`),
+    /// and a bit per slot the request takes, in order: one layout for
+    /// every request, so that only the bits differ.
+    fn arg_list<'s>(&'s self, digits: &'s mut [[u8; DIGITS]; 2]) -> ([&'s [u8]; SLOTS], u8) {
         let [first, second] = digits;
-        let epoch = decimal(epoch.get() as usize, first);
-        let sender_epoch = decimal(sender_epoch.get() as usize, second);
+        let (mut status, mut last): (&[u8], &[u8]) = (&[], &[]);
+        let (verb, mask, epoch) = match *self {
+            Self::Ingest { id, bulk } => {
+                last = bulk;
+                (INGEST, 0b111_1101, id.epoch)
+            }
+            Self::Outcome(id) => (OUTCOME, 0b011_1101, id.epoch),
+            Self::Recheck(id) => (RECHECK, 0b011_1101, id.epoch),
+            Self::News { news, sender_epoch } => {
+                status = move_status_word(news.status).as_bytes();
+                last = decimal(sender_epoch.get() as usize, second);
+                (NEWS, 0b111_1111, news.id.epoch)
+            }
+            Self::Epoch => (EPOCH, 0b000_0001, Epoch::ZERO),
+            Self::Fence { epoch, .. } => (FENCE, 0b010_1001, epoch),
+        };
         let (prefix, from, to) = match (self, self.id()) {
             (_, Some(id)) => (id.prefix, id.from.as_bytes(), id.to.as_bytes()),
             (Self::Fence { from, .. }, None) => (&[][..], from.as_bytes(), &[][..]),
             (_, None) => (&[][..], &[][..], &[][..]),
         };
-        match self {
-            Self::Ingest { bulk, .. } => ([INGEST, prefix, from, to, epoch, bulk, &[]], 6),
-            Self::Outcome(_) => ([OUTCOME, prefix, from, to, epoch, &[], &[]], 5),
-            Self::Recheck(_) => ([RECHECK, prefix, from, to, epoch, &[], &[]], 5),
-            Self::News { news, .. } => {
-                let status = move_status_word(news.status).as_bytes();
-                ([NEWS, status, prefix, from, to, epoch, sender_epoch], 7)
-            }
-            Self::Epoch => ([EPOCH, &[], &[], &[], &[], &[], &[]], 1),
-            Self::Fence { .. } => ([FENCE, from, epoch, &[], &[], &[], &[]], 3),
-        }
+        let epoch = decimal(epoch.get() as usize, first);
+        ([verb, status, prefix, from, to, epoch, last], mask)
     }
 
     /// Calls `put` with each piece of the RESP array; with `header` the
@@ -362,20 +366,31 @@ impl<'a> PeerRequest<'a> {
     #[inline(never)]
     fn frame(&self, header: Option<usize>, put: &mut Put<'_>) {
         let mut digits = [[0; DIGITS]; 2];
-        let (list, count) = self.arg_list(&mut digits);
-        array(list.get(..count).unwrap_or_default(), header, put);
+        let (slots, mask) = self.arg_list(&mut digits);
+        array(&slots, mask, header, put);
     }
 }
 
-/// Calls `put` with each piece of the RESP array of `args`; with `header`
-/// the last argument is `header` bytes long and left out, with its CRLF.
-fn array(args: &[&[u8]], header: Option<usize>, put: &mut Put<'_>) {
+/// The slots of [`PeerRequest::arg_list`]: the command's name, the
+/// status, the prefix, the source (a fence's sender), the target, the
+/// epoch, and the last (an ingest's keys, or the sender's epoch of news).
+const SLOTS: usize = 7;
+
+/// Calls `put` with each piece of the RESP array of the `args` whose bit
+/// is set in `mask`; with `header` the last of them is `header` bytes
+/// long and left out, with its CRLF. Out of line: inlined, each `put`
+/// of it would take a copy of the caller's writer.
+#[inline(never)]
+fn array(args: &[&[u8]; SLOTS], mask: u8, header: Option<usize>, put: &mut Put<'_>) {
     let mut digits = [0; DIGITS];
     put(b"*");
-    put(decimal(args.len(), &mut digits));
+    put(decimal(mask.count_ones() as usize, &mut digits));
     put(CRLF);
     for (n, arg) in args.iter().enumerate() {
-        let left_out = if n + 1 == args.len() { header } else { None };
+        if mask >> n & 1 == 0 {
+            continue;
+        }
+        let left_out = if mask >> n == 1 { header } else { None };
         put(b"$");
         put(decimal(left_out.unwrap_or(arg.len()), &mut digits));
         put(CRLF);
@@ -386,7 +401,8 @@ fn array(args: &[&[u8]], header: Option<usize>, put: &mut Put<'_>) {
     }
 }
 
-/// The status a word names, in any ASCII case.
+/// The status a word names, in any ASCII case. Out of line: flash.
+#[inline(never)]
 fn status_of(word: &[u8]) -> Result<MoveStatus, PeerWireError> {
     word_index(word, &STATUS_WORDS)
         .and_then(|s| STATUSES.get(s).copied())
@@ -499,6 +515,10 @@ pub enum PeerReply<'a> {
     },
 }
 
+/// The words a simple-string reply starts with: `OK`, `COMMITTED`,
+/// `ABORTED`, `EPOCH`.
+const REPLY_WORDS: [&[u8]; 4] = [b"OK", b"COMMITTED", b"ABORTED", b"EPOCH"];
+
 impl<'a> PeerReply<'a> {
     /// Reads a reply from its line: `+` or `-`, the text, and CRLF, which
     /// may be left off. A line with CR or LF inside, or a reason that is
@@ -531,26 +551,31 @@ impl<'a> PeerReply<'a> {
             Some(at) => (text.get(..at).unwrap_or_default(), text.get(at + 1..)),
             None => (text, None),
         };
-        match (sign, word, rest) {
-            (b'-', code, reason) => {
-                let code = Refusal::from_code(code).ok_or(PeerWireError::UnknownCode)?;
-                let reason = core::str::from_utf8(reason.unwrap_or_default())
-                    .map_err(|_| PeerWireError::MalformedLine)?;
-                Ok(Self::Refused { code, reason })
-            }
-            (b'+', b"OK", None) => Ok(Self::Learned),
-            (b'+', b"COMMITTED", None) => Ok(Self::Outcome(Outcome::Committed)),
-            (b'+', b"OK", Some(keys)) => Ok(Self::Ingested {
-                keys: number(keys).ok_or(PeerWireError::BadCount)?,
+        if sign == b'-' {
+            let code = Refusal::from_code(word).ok_or(PeerWireError::UnknownCode)?;
+            let reason = core::str::from_utf8(rest.unwrap_or_default())
+                .map_err(|_| PeerWireError::MalformedLine)?;
+            return Ok(Self::Refused { code, reason });
+        }
+        if sign != b'+' {
+            return Err(PeerWireError::MalformedLine);
+        }
+        // The word found by one search, not a compare per reply.
+        let number_or = |text: &[u8], error| number(text).ok_or(error);
+        match (REPLY_WORDS.iter().position(|w| *w == word), rest) {
+            (Some(0), None) => Ok(Self::Learned),
+            (Some(1), None) => Ok(Self::Outcome(Outcome::Committed)),
+            (Some(0), Some(keys)) => Ok(Self::Ingested {
+                keys: number_or(keys, PeerWireError::BadCount)?,
             }),
-            (b'+', b"ABORTED", Some(fence)) => Ok(Self::Outcome(Outcome::Aborted {
-                fence: Epoch::new(number(fence).ok_or(PeerWireError::BadEpoch)?),
+            (Some(2), Some(fence)) => Ok(Self::Outcome(Outcome::Aborted {
+                fence: Epoch::new(number_or(fence, PeerWireError::BadEpoch)?),
             })),
-            (b'+', b"EPOCH", Some(epoch)) => Ok(Self::Epoch(Epoch::new(
-                number(epoch).ok_or(PeerWireError::BadEpoch)?,
-            ))),
-            (b'+', ..) => Err(PeerWireError::UnknownReply),
-            _ => Err(PeerWireError::MalformedLine),
+            (Some(3), Some(epoch)) => Ok(Self::Epoch(Epoch::new(number_or(
+                epoch,
+                PeerWireError::BadEpoch,
+            )?))),
+            _ => Err(PeerWireError::UnknownReply),
         }
     }
 
@@ -606,23 +631,39 @@ impl<'a> PeerReply<'a> {
     #[inline(never)]
     fn line(&self, put: &mut Put<'_>) {
         put(if self.is_refusal() { b"-" } else { b"+" });
-        self.text(&mut |piece| {
+        let mut digits = [0; DIGITS];
+        let (word, tail) = self.parts(&mut digits);
+        put(word);
+        if !tail.is_empty() {
+            put(b" ");
             // One line: a reason that spans lines would end the frame
             // early. A byte at a time: reasons are short, and this is
             // the smallest code.
-            for byte in piece {
+            for byte in tail {
                 put(if matches!(byte, b'\r' | b'\n') {
                     b" "
                 } else {
                     core::slice::from_ref(byte)
                 });
             }
-        });
+        }
         put(CRLF);
     }
 
     /// Calls `put` with each piece of the text between the sign and CRLF.
     fn text(&self, put: &mut Put<'_>) {
+        let mut digits = [0; DIGITS];
+        let (word, tail) = self.parts(&mut digits);
+        put(word);
+        if !tail.is_empty() {
+            put(b" ");
+            put(tail);
+        }
+    }
+
+    /// The text's first word, and what follows its space (the number in
+    /// `digits`, or the reason), empty when nothing does.
+    fn parts<'s>(&'s self, digits: &'s mut [u8; DIGITS]) -> (&'static [u8], &'s [u8]) {
         let (word, number, reason) = match *self {
             Self::Ingested { keys } => ("OK", Some(keys), ""),
             Self::Learned => ("OK", None, ""),
@@ -631,16 +672,11 @@ impl<'a> PeerReply<'a> {
             Self::Epoch(epoch) => ("EPOCH", Some(epoch.get()), ""),
             Self::Refused { code, reason } => (code.code(), None, reason),
         };
-        put(word.as_bytes());
-        let mut digits = [0; DIGITS];
         let tail = match number {
-            Some(n) => decimal(n as usize, &mut digits),
+            Some(n) => decimal(n as usize, digits),
             None => reason.as_bytes(),
         };
-        if !tail.is_empty() {
-            put(b" ");
-            put(tail);
-        }
+        (word.as_bytes(), tail)
     }
 }
 
@@ -759,9 +795,9 @@ fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
         sender_epoch: Epoch::ZERO,
     };
     let mut digits = [[0; DIGITS]; 2];
-    let (list, count) = request.arg_list(&mut digits);
+    let (slots, _) = request.arg_list(&mut digits);
     // The list's items are the news alone: no name, no sender's epoch.
-    array(list.get(1..count - 1).unwrap_or_default(), None, put);
+    array(&slots, 0b011_1110, None, put);
 }
 
 /// The encoded length of the list of `news` ([`encode_news`]): to size
@@ -821,36 +857,48 @@ pub fn encode_news<'n>(
     buf: &mut [u8],
 ) -> Result<usize, BufferTooSmall> {
     let available = buf.len();
-    // The items from the buffer's start while they fit; past its end
-    // only counted.
+    // The items from the buffer's start while they fit, then the
+    // array's header after them; past the buffer's end only counted.
     let mut count = 0usize;
     let mut len = 0usize;
+    let mut write = |piece: &[u8]| {
+        let end = len.saturating_add(piece.len());
+        // A byte at a time: `copy_from_slice` links its panic.
+        if let Some(slots) = buf.get_mut(len..end) {
+            for (slot, byte) in slots.iter_mut().zip(piece) {
+                *slot = *byte;
+            }
+        }
+        len = end;
+    };
     for item in news {
         count = count.saturating_add(1);
-        news_item(item, &mut |piece| {
-            let end = len.saturating_add(piece.len());
-            if let Some(slot) = buf.get_mut(len..end) {
-                slot.copy_from_slice(piece);
-            }
-            len = end;
-        });
+        news_item(item, &mut write);
     }
     let mut digits = [0; DIGITS];
     let count = decimal(count, &mut digits);
     let head = count.len() + 3;
-    let needed = len.saturating_add(head);
+    write(b"*");
+    write(count);
+    write(CRLF);
+    let needed = len;
     let out = buf
         .get_mut(..needed)
         .ok_or(BufferTooSmall { needed, available })?;
-    // The header after the items, then turned to their front.
-    let mut slots = out.iter_mut().skip(len);
-    for piece in [&b"*"[..], count, CRLF] {
-        for (byte, slot) in piece.iter().zip(&mut slots) {
-            *slot = *byte;
-        }
+    // The header turned to the items' front, by three reversals:
+    // `rotate_right` links a `memmove`.
+    reverse(out);
+    if let Some((header, items)) = out.split_at_mut_checked(head) {
+        reverse(header);
+        reverse(items);
     }
-    out.rotate_right(head);
     Ok(needed)
+}
+
+/// `bytes` reversed in place; one copy, out of line.
+#[inline(never)]
+fn reverse(bytes: &mut [u8]) {
+    bytes.reverse();
 }
 
 /// A list of news as a peer answers a fence, read in place: the bytes
@@ -1095,7 +1143,8 @@ impl<'a> Reader<'a> {
         PeerWireError::MalformedList { at: self.at }
     }
 
-    /// Takes `byte`.
+    /// Takes `byte`. Out of line: flash.
+    #[inline(never)]
     fn expect(&mut self, byte: u8) -> Result<(), PeerWireError> {
         if self.peek()? != byte {
             return Err(self.broken());
@@ -1128,10 +1177,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A bulk string's bytes, up to its CRLF; `check` sees its length
-    /// before they are read.
+    /// before they are read. A function, not a closure, and out of line:
+    /// one copy of the reader for every field.
+    #[inline(never)]
     fn bulk(
         &mut self,
-        check: impl FnOnce(usize) -> Result<(), PeerWireError>,
+        check: fn(usize) -> Result<(), PeerWireError>,
     ) -> Result<&'a [u8], PeerWireError> {
         let len = self.header(b'$')?;
         check(len)?;
@@ -1152,31 +1203,33 @@ impl<'a> Reader<'a> {
         if got != 5 {
             return Err(PeerWireError::WrongArity { expected: 5, got });
         }
-        let at_most = |max: usize, error: PeerWireError| {
-            move |len: usize| if len > max { Err(error) } else { Ok(()) }
-        };
-        let status = status_of(self.bulk(at_most(MAX_STATUS_LEN, PeerWireError::UnknownStatus))?)?;
+        let status = status_of(self.bulk(|len| match len {
+            0..=MAX_STATUS_LEN => Ok(()),
+            _ => Err(PeerWireError::UnknownStatus),
+        })?)?;
         self.crlf()?;
         let prefix = self.bulk(|len| match len {
             0 => Err(PeerWireError::EmptyPrefix),
-            len if len > MAX_WIRE_PREFIX_LEN => Err(PeerWireError::PrefixTooLong { len }),
-            _ => Ok(()),
+            1..=MAX_WIRE_PREFIX_LEN => Ok(()),
+            _ => Err(PeerWireError::PrefixTooLong { len }),
         })?;
         self.crlf()?;
-        let id_len = |len: usize| {
-            if len > MAX_NODE_ID_LEN {
-                Err(NodeIdError::TooLong { len })
-            } else {
-                Ok(())
-            }
-        };
-        let from = self.bulk(|len| id_len(len).map_err(PeerWireError::BadSource))?;
+        let from = self.bulk(|len| match len {
+            0..=MAX_NODE_ID_LEN => Ok(()),
+            _ => Err(PeerWireError::BadSource(NodeIdError::TooLong { len })),
+        })?;
         let from = node_id(from).map_err(PeerWireError::BadSource)?;
         self.crlf()?;
-        let to = self.bulk(|len| id_len(len).map_err(PeerWireError::BadTarget))?;
+        let to = self.bulk(|len| match len {
+            0..=MAX_NODE_ID_LEN => Ok(()),
+            _ => Err(PeerWireError::BadTarget(NodeIdError::TooLong { len })),
+        })?;
         let to = node_id(to).map_err(PeerWireError::BadTarget)?;
         self.crlf()?;
-        let epoch = self.bulk(at_most(U32_DIGITS, PeerWireError::BadEpoch))?;
+        let epoch = self.bulk(|len| match len {
+            0..=U32_DIGITS => Ok(()),
+            _ => Err(PeerWireError::BadEpoch),
+        })?;
         let epoch = Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?);
         self.crlf()?;
         Ok(Announcement {
