@@ -70,7 +70,7 @@ host_suite() {
     step "format"
     cargo fmt --all --check
     (cd support && cargo fmt --check)
-    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e; do
+    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net; do
         (cd "$dir" && cargo fmt --check)
     done
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
@@ -392,6 +392,8 @@ case "${1:-}" in
         bash scripts/kevy.sh --native
         cross_builds
         device_suites
+        step "the writer on a network: riscv32imac on QEMU virt, virtio-net, redis-cli (device-net/run.sh)"
+        bash device-net/run.sh
         footprint
         fuzz
         step "all checks passed"
