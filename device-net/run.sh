@@ -138,8 +138,8 @@ check "SET app:auth:1 y (RESP array), QUIT" '-MISDIRECTED writer is 127.0.0.1:70
 check "malformed: *1 \$abc" '-ERR Protocol error: invalid length\r' "$(raw '*1\r\n$abc\r\n')"
 check "malformed: bulk not ended by CRLF" '-ERR Protocol error: bulk string not terminated by CRLF\r' \
     "$(raw '*1\r\n$4\r\nPINGxx')"
-check "oversized: 600 bytes, no newline" '-ERR Protocol error: request too large (max 512 bytes)\r' \
-    "$(raw "$(printf 'a%.0s' $(seq 600))")"
+check "oversized: 1600 bytes, no newline" '-ERR Protocol error: request too large (max 1536 bytes)\r' \
+    "$(raw "$(printf 'a%.0s' $(seq 1600))")"
 # Random bytes (0 to 600 of them, then QUIT), each on a new connection:
 # every one is answered with replies or an error and closed, never a
 # fault; the node still answers afterwards.

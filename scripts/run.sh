@@ -394,6 +394,8 @@ case "${1:-}" in
         device_suites
         step "the writer on a network: riscv32imac on QEMU virt, virtio-net, redis-cli (device-net/run.sh)"
         bash device-net/run.sh
+        step "the network writer in a cluster with two std example nodes: moves both ways, kill -9, damaged flash (device-net/cluster.sh)"
+        bash device-net/cluster.sh
         footprint
         fuzz
         step "all checks passed"

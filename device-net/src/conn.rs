@@ -68,7 +68,7 @@ impl Conn {
             let (after, used) = match parse(buffered) {
                 Parsed::Incomplete if self.len < MAX_REQUEST => return None,
                 Parsed::Incomplete => {
-                    error(out, "request too large (max 512 bytes)");
+                    error(out, "request too large (max 1536 bytes)");
                     (After::Close, self.len)
                 }
                 Parsed::Invalid(why) => {
@@ -107,21 +107,30 @@ fn error(out: &mut Reply, why: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::{MAX_REPLY, Server, Store};
-    use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, ownership_table, wire::NoPeers};
+    use crate::commands::{MAX_REPLY, NoDisk, Server, Session, Store, Users};
+    use kevy_scope::{
+        Driver, MoveTable, Node, OwnershipTable, Scope, ownership_table, wire::NoPeers,
+    };
 
     static TABLE: OwnershipTable<'static, 1> =
         ownership_table![Scope::new(b"app:auth:", "embed-auth-1")];
 
     /// Feeds `input` in chunks of `chunk` bytes; returns every reply.
     fn converse(input: &[u8], chunk: usize) -> std::string::String {
-        let node = Node::new("embed-billing-1", &TABLE, MoveTable::<1>::new()).unwrap();
+        let mut node = Node::new("embed-billing-1", &TABLE, MoveTable::<1>::new()).unwrap();
         let mut store = Store::new();
+        let mut driver = Driver::<2, 1>::new(["embed-billing-1", "embed-auth-1"]).unwrap();
+        let users = Users::default();
+        let mut disk = NoDisk(0);
         let mut server = Server {
-            node: &node,
+            node: &mut node,
             peers: &NoPeers,
             store: &mut store,
+            driver: &mut driver,
+            disk: &mut disk,
+            users: &users,
         };
+        let mut session = Session::default();
         let mut conn = Conn::new();
         let mut said = std::vec::Vec::new();
         let mut out = Reply::new();
@@ -133,7 +142,9 @@ mod tests {
                 space[..n].copy_from_slice(&piece[..n]);
                 conn.filled(n);
                 piece = &piece[n..];
-                while let Some(after) = conn.step(&mut out, |r, o| server.execute(r, o)) {
+                while let Some(after) =
+                    conn.step(&mut out, |r, o| server.execute(r, &mut session, o))
+                {
                     assert!(out.len() <= MAX_REPLY);
                     said.extend_from_slice(&out);
                     if after == After::Close {
@@ -160,10 +171,10 @@ mod tests {
             converse(b"PING\r\n*1\r\n$abc\r\nPING\r\n", 7),
             "+PONG\r\n-ERR Protocol error: invalid length\r\n"
         );
-        let big = [b'a'; 600];
+        let big = [b'a'; 1600];
         assert_eq!(
             converse(&big, 64),
-            "-ERR Protocol error: request too large (max 512 bytes)\r\n"
+            "-ERR Protocol error: request too large (max 1536 bytes)\r\n"
         );
     }
 }

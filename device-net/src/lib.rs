@@ -15,6 +15,7 @@
     )
 )]
 
+pub mod cluster;
 pub mod commands;
 pub mod conn;
 pub mod resp;

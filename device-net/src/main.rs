@@ -1,17 +1,28 @@
 //! embed-billing-1 as a network node: a RESP2 server on TCP port 6379 of
 //! QEMU `virt`'s virtio-net card (10.0.2.15 on QEMU's user network),
-//! on a riscv32imac hart with 64 KiB of RAM and no heap.
+//! on a riscv32imac hart with 64 KiB of RAM and no heap, and a member of
+//! a kevy cluster with std nodes.
 //!
 //! Every SET (and DEL) asks kevy-scope's `Node::verdict` first: a key of
-//! this node's scope (`app:billing:`) or of no scope is stored and
-//! answered `+OK`; a key of another node's scope is answered with the
-//! crate's redirect, `-MISDIRECTED writer is 127.0.0.1:7002` for
-//! `app:auth:`. GET reads the store. Malformed input is a RESP error and
-//! closes that connection; it never panics. Up to [`SOCKETS`] clients at
-//! once; a connection request beyond them is dropped, and the client's
-//! retry finds a socket when one is free. Between packets the hart
-//! sleeps in `wfi`, woken by the card's interrupt or smoltcp's next
-//! timer.
+//! a scope this node writes (`app:billing:` at first) or of no scope is
+//! stored, written through to flash and answered `+OK`; a key of another
+//! node's scope is answered with the crate's redirect,
+//! `-MISDIRECTED writer is 127.0.0.1:7002` for `app:auth:`. GET reads
+//! the store. Malformed input is a RESP error and closes that
+//! connection; it never panics. Up to [`SOCKETS`] clients at once; a
+//! connection request beyond them is dropped, and the client's retry
+//! finds a socket when one is free. Between packets the hart sleeps in
+//! `wfi`, woken by the card's interrupt, smoltcp's next timer or the
+//! driver's next `Wake`.
+//!
+//! The node's image and the store live in QEMU's pflash (flash.rs) and
+//! are restored at boot (a damaged image quarantines the node, which
+//! recovers from its peers). A connection logged in as `cluster` may
+//! send the node-to-node commands (served straight on the node, the
+//! image written before an answer that depends on it); one logged in as
+//! `admin` may send MOVE-SCOPE, which the `Driver` runs: this loop
+//! carries out its effects, writing images and calling the peers with a
+//! smoltcp client socket (`AUTH cluster <password>` first).
 #![no_std]
 #![no_main]
 #![deny(
@@ -22,6 +33,7 @@
 )]
 
 mod board;
+mod flash;
 mod hal;
 mod net;
 
@@ -29,19 +41,31 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use kevy_net::commands::{After, MAX_REPLY, Reply, Server, Store};
+use heapless::{Deque, Vec};
+use kevy_net::cluster::{Call, Kind, Pick, auth_command, parse_config};
+use kevy_net::commands::{
+    After, Disk, MAX_REPLY, Reply, Server, Session, Store, Users, move_reply,
+};
 use kevy_net::conn::Conn;
-use kevy_scope::{MoveTable, Node, OwnershipTable, Scope, ownership_table, wire::PeerAddr};
+use kevy_scope::{
+    Driver, MoveTable, Node, OwnershipTable, Scope,
+    driver::{Answer, Effect},
+    ownership_table,
+    wire::{NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
+};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
 
+use flash::{CONFIG_BYTES, Flash, Found, SLOT_BYTES};
+
 const NODE_ID: &str = "embed-billing-1";
 
 /// The scopes, as device/src/lib.rs's PROBE_TABLE: this node writes
 /// `app:billing:` (server-eu-1 stands in while it is down), embed-auth-1
-/// writes `app:auth:`. Checked at compile time.
+/// writes `app:auth:`. Checked at compile time. The std nodes of
+/// cluster.sh run with the same table (`scopes` in their config).
 static TABLE: OwnershipTable<'static, 2> = ownership_table![
     Scope::new(b"app:billing:", NODE_ID).with_fallback("server-eu-1"),
     Scope::new(b"app:auth:", "embed-auth-1"),
@@ -54,6 +78,12 @@ static PEERS: [(&str, PeerAddr<'static>); 2] = [
     ("server-eu-1", PeerAddr::new("127.0.0.1", 7001)),
 ];
 
+/// The driver's peer list (this node among them), and the host port each
+/// listens on: the guest reaches the host's 127.0.0.1 at the gateway,
+/// 10.0.2.2 (QEMU's user network).
+const DRIVER_PEERS: [&str; 3] = [NODE_ID, "server-eu-1", "embed-auth-1"];
+const PEER_PORTS: [u16; 3] = [0, 7001, 7002];
+
 /// QEMU's user network: the guest's default address and the gateway.
 const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
 const GATEWAY: Ipv4Address = Ipv4Address::new(10, 0, 2, 2);
@@ -62,11 +92,24 @@ const PORT: u16 = 6379;
 /// Clients served at once (one TCP socket each; a connection request
 /// beyond them is dropped until a socket is free: net.rs, `Nic::accept`).
 const SOCKETS: usize = 4;
-/// Each socket's receive and send buffers.
+/// Each socket's receive and send buffers (the peer client's too).
 const SOCKET_RX: usize = 1024;
 const SOCKET_TX: usize = 1024;
 /// Longest sleep between polls when smoltcp has no timer sooner.
 const MAX_SLEEP_US: u64 = 100_000;
+/// The longest a call to a peer may take, connect to answer.
+const CALL_MS: u64 = 5_000;
+/// Requests handed out by the driver and not yet sent.
+const QUEUE: usize = 8;
+/// A call's bytes out: AUTH (at most 128 bytes), then the request, an
+/// ingest with its keys as long as the longest request a peer of this
+/// firmware takes in.
+const WIRE_OUT: usize = 128 + kevy_net::resp::MAX_REQUEST;
+/// A call's answer: a line, or a fence's news list.
+const WIRE: usize = 1024;
+
+type BillingNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
+type BillingDriver = Driver<3, 4>;
 
 /// The RAM the firmware uses besides its stack and the DMA pages
 /// (hal.rs), taken once at boot, all in `.bss`. The socket slots and the
@@ -77,10 +120,15 @@ struct Buffers {
     rx: [[u8; SOCKET_RX]; SOCKETS],
     tx: [[u8; SOCKET_TX]; SOCKETS],
     conns: [Conn; SOCKETS],
+    client_rx: [u8; SOCKET_RX],
+    client_tx: [u8; SOCKET_TX],
+    wire_out: [u8; WIRE_OUT],
+    wire_in: [u8; WIRE],
+    slot: [u8; SLOT_BYTES],
 }
 
 struct Tables {
-    storage: [SocketStorage<'static>; SOCKETS],
+    storage: [SocketStorage<'static>; SOCKETS + 1],
     store: Store,
 }
 
@@ -89,6 +137,11 @@ static mut BUFFERS: Buffers = Buffers {
     rx: [[0; SOCKET_RX]; SOCKETS],
     tx: [[0; SOCKET_TX]; SOCKETS],
     conns: [const { Conn::new() }; SOCKETS],
+    client_rx: [0; SOCKET_RX],
+    client_tx: [0; SOCKET_TX],
+    wire_out: [0; WIRE_OUT],
+    wire_in: [0; WIRE],
+    slot: [0; SLOT_BYTES],
 };
 static mut TABLES: MaybeUninit<Tables> = MaybeUninit::uninit();
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -103,7 +156,7 @@ fn take_state() -> Option<(&'static mut Buffers, &'static mut Tables)> {
     // statics, and nothing else names them.
     let (buffers, tables) = unsafe { (&mut *addr_of_mut!(BUFFERS), &mut *addr_of_mut!(TABLES)) };
     let tables = tables.write(Tables {
-        storage: [SocketStorage::EMPTY; SOCKETS],
+        storage: [SocketStorage::EMPTY; SOCKETS + 1],
         store: Store::new(),
     });
     Some((buffers, tables))
@@ -113,13 +166,50 @@ fn now() -> Instant {
     Instant::from_micros(board::micros() as i64)
 }
 
+fn now_ms() -> u64 {
+    board::micros() / 1000
+}
+
+/// The call to a peer in progress (one at a time, on the client socket).
+struct Client {
+    handle: SocketHandle,
+    call: Option<Call>,
+    /// Bytes of `wire_out` to send, and how many are sent.
+    out_len: usize,
+    sent: usize,
+    /// Bytes of `wire_in` received.
+    in_len: usize,
+    /// Whether the AUTH reply is still to come.
+    auth_pending: bool,
+    /// Bytes of `wire_in` the AUTH reply took.
+    skip: usize,
+    since: u64,
+    next_port: u16,
+    calls: u32,
+    answered: u32,
+}
+
 #[riscv_rt::entry]
 fn main() -> ! {
     board::paint_stack();
     log::set_logger(&UartLog).ok();
     log::set_max_level(log::LevelFilter::Warn);
     println!("{NODE_ID}: booting (riscv32imac, QEMU virt)");
-    let Some((Buffers { nic, rx, tx, conns }, Tables { storage, store })) = take_state() else {
+    let Some((
+        Buffers {
+            nic,
+            rx,
+            tx,
+            conns,
+            client_rx,
+            client_tx,
+            wire_out,
+            wire_in,
+            slot,
+        },
+        Tables { storage, store },
+    )) = take_state()
+    else {
         fail("state taken twice")
     };
     let mut nic = match net::Nic::probe(nic) {
@@ -129,10 +219,73 @@ fn main() -> ! {
             fail("no network card")
         }
     };
-    let node = match Node::new(NODE_ID, &TABLE, MoveTable::<4>::new()) {
-        Ok(node) => node,
-        Err(_) => fail("bad node id"),
+
+    // The config block: the cluster and admin users' passwords.
+    let mut config = [0u8; CONFIG_BYTES];
+    flash::read(0, &mut config);
+    let users: Users = parse_config(&config);
+    println!(
+        "{NODE_ID}: users: cluster {}, admin {}",
+        if users.cluster.is_some() {
+            "set"
+        } else {
+            "none (node-to-node commands refused)"
+        },
+        if users.admin.is_some() { "set" } else { "none" }
+    );
+
+    // The node, from the newest image in flash.
+    let (mut disk, found) = Flash::open(slot);
+    let mut node: BillingNode = match disk.image(found) {
+        Found::Fresh => {
+            println!("{NODE_ID}: flash holds no image: first boot");
+            match Node::new(NODE_ID, &TABLE, MoveTable::<4>::new()) {
+                Ok(node) => node,
+                Err(_) => fail("bad node id"),
+            }
+        }
+        Found::Image(image) => {
+            let len = image.len();
+            let Ok(mut node) = Node::new(NODE_ID, &TABLE, MoveTable::<4>::new()) else {
+                fail("bad node id")
+            };
+            match node.restore(image) {
+                Ok(()) => {
+                    let seq = if let Pick::Slot { seq, .. } = found {
+                        seq
+                    } else {
+                        0
+                    };
+                    println!(
+                        "{NODE_ID}: restored from flash: image of {len} B (#{seq}), epoch {}, {} records",
+                        node.epoch().get(),
+                        node.records().count()
+                    )
+                }
+                Err(e) => println!("{NODE_ID}: image refused ({e}): quarantined"),
+            }
+            node
+        }
+        Found::Damaged => {
+            println!(
+                "{NODE_ID}: flash damaged (no valid image): quarantined, recovering from peers"
+            );
+            disk.erase_all();
+            match Node::quarantined(NODE_ID, &TABLE, MoveTable::<4>::new()) {
+                Ok(node) => node,
+                Err(_) => fail("bad node id"),
+            }
+        }
     };
+    let keys = disk.load_store(store);
+    println!("{NODE_ID}: store: {keys} keys restored from flash");
+    let mut driver = match BillingDriver::new(DRIVER_PEERS) {
+        Ok(d) => d,
+        Err(_) => fail("bad peer list"),
+    };
+    if driver.resume(&mut node).is_err() {
+        fail("driver resume");
+    }
 
     let mac = nic.mac();
     let mut config = Config::new(EthernetAddress(mac).into());
@@ -159,9 +312,28 @@ fn main() -> ! {
         socket.set_nagle_enabled(false);
         socket.set_keep_alive(Some(Duration::from_secs(10)));
         socket.set_timeout(Some(Duration::from_secs(30)));
-        // `storage` has exactly SOCKETS slots: the set is never full here.
+        // `storage` has exactly SOCKETS + 1 slots: the set is never full here.
         *handle = Some(sockets.add(socket));
     }
+    let mut client_socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(&mut client_rx[..]),
+        tcp::SocketBuffer::new(&mut client_tx[..]),
+    );
+    client_socket.set_nagle_enabled(false);
+    let mut client = Client {
+        handle: sockets.add(client_socket),
+        call: None,
+        out_len: 0,
+        sent: 0,
+        in_len: 0,
+        auth_pending: false,
+        skip: 0,
+        since: 0,
+        next_port: 49152 + (board::micros() % 1000) as u16,
+        calls: 0,
+        answered: 0,
+    };
+    let mut queue: Deque<Call, QUEUE> = Deque::new();
 
     board::enable_wakeup(nic.irq);
     println!(
@@ -170,13 +342,19 @@ fn main() -> ! {
     );
 
     let mut server = Server {
-        node: &node,
+        node: &mut node,
         peers: &PEERS,
         store,
+        driver: &mut driver,
+        disk: &mut disk,
+        users: &users,
     };
     let mut active = [false; SOCKETS];
+    let mut sessions = [Session::default(); SOCKETS];
     let mut out = Reply::new();
     let mut stack_logged = 0;
+    let mut wake_ms: Option<u64> = None;
+    let mut was_quarantined = server.node.is_quarantined();
     loop {
         let listening = handles
             .iter()
@@ -186,13 +364,16 @@ fn main() -> ! {
         nic.accept(PORT, listening);
         iface.poll(now(), &mut nic, &mut sockets);
         let mut sent = false;
-        for ((handle, conn), was_active) in
-            handles.iter().zip(conns.iter_mut()).zip(active.iter_mut())
+        for (((handle, conn), was_active), session) in handles
+            .iter()
+            .zip(conns.iter_mut())
+            .zip(active.iter_mut())
+            .zip(sessions.iter_mut())
         {
             let Some(handle) = *handle else { continue };
             let socket = sockets.get_mut::<tcp::Socket>(handle);
             let before = *was_active;
-            sent |= serve(socket, conn, was_active, &mut server, &mut out);
+            sent |= serve(socket, conn, session, was_active, &mut server, &mut out);
             if before && !*was_active {
                 // A client left: log the stack's high-water mark when it grew.
                 let high = board::stack_high_water();
@@ -205,13 +386,86 @@ fn main() -> ! {
                 }
             }
         }
+
+        // The driver: every effect it has now.
+        let t = now_ms();
+        for _ in 0..32 {
+            let Some(effect) = server.driver.poll(server.node, t) else {
+                break;
+            };
+            match effect {
+                Effect::Persist => {
+                    if !server.disk.save(server.node) {
+                        fail("flash write failed");
+                    }
+                    server.driver.persisted();
+                }
+                Effect::Reply { ticket, reply } => {
+                    move_reply(reply, &mut out);
+                    println!(
+                        "{NODE_ID}: MOVE-SCOPE #{} answered: {:?}",
+                        ticket.get(),
+                        reply
+                    );
+                    for (session, handle) in sessions.iter_mut().zip(handles.iter()) {
+                        if session.waiting == Some(ticket) {
+                            session.waiting = None;
+                            if let Some(h) = handle {
+                                let _ = sockets.get_mut::<tcp::Socket>(*h).send_slice(&out);
+                                sent = true;
+                            }
+                        }
+                    }
+                }
+                Effect::Wake { at } => wake_ms = Some(at),
+                other => match Call::of(&other, NODE_ID, &DRIVER_PEERS) {
+                    Some(call) => {
+                        if queue.push_back(call).is_err() {
+                            println!(
+                                "{NODE_ID}: peer queue full: a request dropped (the driver resends)"
+                            );
+                        }
+                    }
+                    None => println!("{NODE_ID}: an effect this host cannot carry out: {other:?}"),
+                },
+            }
+        }
+        if server.node.is_quarantined() != was_quarantined {
+            was_quarantined = server.node.is_quarantined();
+            println!(
+                "{NODE_ID}: quarantined: {was_quarantined} (epoch {})",
+                server.node.epoch().get()
+            );
+        }
+
+        // The call to a peer in progress, or the next one.
+        sent |= run_client(
+            &mut client,
+            &mut queue,
+            &mut sockets,
+            &mut iface,
+            &mut server,
+            wire_out,
+            wire_in,
+        );
+
         if sent {
             // Send the replies now rather than after the next sleep.
             continue;
         }
-        let delay = iface
+        let mut delay = iface
             .poll_delay(now(), &sockets)
             .map_or(MAX_SLEEP_US, |d| d.total_micros().min(MAX_SLEEP_US));
+        if let Some(at) = wake_ms {
+            let t = now_ms();
+            delay = delay.min(at.saturating_sub(t) * 1000);
+            if at <= t {
+                wake_ms = None;
+            }
+        }
+        if !queue.is_empty() || client.call.is_some() {
+            delay = delay.min(10_000);
+        }
         if delay > 0 {
             board::wake_at(board::micros() + delay);
             board::wait();
@@ -220,23 +474,244 @@ fn main() -> ! {
     }
 }
 
+type BillingServer<'n> = Server<
+    'n,
+    &'static OwnershipTable<'static, 2>,
+    MoveTable<4>,
+    [(&'static str, PeerAddr<'static>); 2],
+    Flash,
+    3,
+    4,
+>;
+
+/// The client socket's turn: start the next call when idle; send; read
+/// the answer and feed it to the driver; give up after [`CALL_MS`] (the
+/// driver's own deadlines cover a request that got no answer). Returns
+/// whether bytes were queued.
+fn run_client(
+    client: &mut Client,
+    queue: &mut Deque<Call, QUEUE>,
+    sockets: &mut SocketSet<'_>,
+    iface: &mut Interface,
+    server: &mut BillingServer<'_>,
+    wire_out: &mut [u8; WIRE_OUT],
+    wire_in: &mut [u8; WIRE],
+) -> bool {
+    let t = now_ms();
+    let socket = sockets.get_mut::<tcp::Socket>(client.handle);
+    let Some(call) = client.call.as_ref() else {
+        if socket.is_open() {
+            // The last call's socket, still closing.
+            return false;
+        }
+        let Some(call) = queue.pop_front() else {
+            return false;
+        };
+        // AUTH cluster <password>, then the request (an ingest with the
+        // keys read from the store now).
+        let mut auth: Vec<u8, 128> = Vec::new();
+        let password = server.users.cluster.as_deref().unwrap_or_default();
+        if !auth_command(password, &mut auth) {
+            return false;
+        }
+        let Some(head) = wire_out.get_mut(..auth.len()) else {
+            return false;
+        };
+        head.copy_from_slice(&auth);
+        let at = auth.len();
+        let body = wire_out.get_mut(at..).unwrap_or_default();
+        let len = if call.kind == Kind::Ship {
+            let shipped = call
+                .with_request(|wire, _| match wire {
+                    PeerRequest::Ingest { id, .. } => server.store.ship(&id, body),
+                    _ => None,
+                })
+                .flatten();
+            match shipped {
+                Some((len, keys)) => {
+                    println!(
+                        "{NODE_ID}: shipping {keys} keys ({len} B) to {}",
+                        peer_name(call.peer)
+                    );
+                    len
+                }
+                None => {
+                    println!(
+                        "{NODE_ID}: the keys do not fit the ship buffer ({WIRE_OUT} B): not sent"
+                    );
+                    return false;
+                }
+            }
+        } else {
+            let Some(dst) = body.get_mut(..call.bytes.len()) else {
+                return false;
+            };
+            dst.copy_from_slice(&call.bytes);
+            call.bytes.len()
+        };
+        let port = PEER_PORTS.get(call.peer).copied().unwrap_or(0);
+        client.next_port = if client.next_port >= 65000 {
+            49152
+        } else {
+            client.next_port + 1
+        };
+        if socket
+            .connect(
+                iface.context(),
+                (IpAddress::Ipv4(GATEWAY), port),
+                client.next_port,
+            )
+            .is_err()
+        {
+            println!("{NODE_ID}: connect to {} refused", peer_name(call.peer));
+            return false;
+        }
+        client.out_len = at + len;
+        client.sent = 0;
+        client.in_len = 0;
+        client.auth_pending = true;
+        client.skip = 0;
+        client.since = t;
+        client.calls += 1;
+        client.call = Some(call);
+        return false;
+    };
+    let mut sent = false;
+    if socket.may_send() && client.sent < client.out_len {
+        let pending = wire_out
+            .get(client.sent..client.out_len)
+            .unwrap_or_default();
+        if let Ok(n) = socket.send_slice(pending) {
+            client.sent += n;
+            sent = n > 0;
+        }
+    }
+    if socket.can_recv() {
+        let space = wire_in.get_mut(client.in_len..).unwrap_or_default();
+        if let Ok(n) = socket.recv_slice(space) {
+            client.in_len += n;
+        }
+    }
+    let got = wire_in.get(..client.in_len).unwrap_or_default();
+    let mut done = false;
+    if client.auth_pending
+        && let Some(end) = line_end(got)
+    {
+        if got.get(..end) == Some(b"+OK") {
+            client.auth_pending = false;
+            client.skip = end + 2;
+        } else {
+            println!(
+                "{NODE_ID}: {} refused the cluster login",
+                peer_name(call.peer)
+            );
+            done = true;
+        }
+    }
+    let got = got.get(client.skip..).unwrap_or_default();
+    if !done && !client.auth_pending && !got.is_empty() {
+        let to = peer_name(call.peer);
+        if call.kind == Kind::Fence && got.first() == Some(&b'*') {
+            match NewsList::decode(got) {
+                Err(PeerWireError::Incomplete) => {}
+                Ok((list, _)) => {
+                    done = true;
+                    client.answered += 1;
+                    let fence = call.with_request(|wire, _| match wire {
+                        PeerRequest::Fence { epoch, .. } => Some(epoch),
+                        _ => None,
+                    });
+                    if let Some(Some(fence)) = fence {
+                        println!(
+                            "{NODE_ID}: recovery: {to} fenced at {} and told {} news",
+                            fence.get(),
+                            list.len()
+                        );
+                        if server
+                            .driver
+                            .recovered(server.node, to, fence, list.iter())
+                            .is_err()
+                        {
+                            println!("{NODE_ID}: recovery: the driver refused {to}'s news");
+                        }
+                    }
+                }
+                Err(e) => {
+                    println!("{NODE_ID}: {to} answered the fence with a bad list: {e}");
+                    done = true;
+                }
+            }
+        } else if let Some(end) = line_end(got) {
+            done = true;
+            client.answered += 1;
+            let line = got.get(..end).unwrap_or_default();
+            let answer = match PeerReply::decode(line) {
+                Ok(reply) => Answer::from(reply),
+                Err(_) => Answer::Refused,
+            };
+            let fed = call.with_request(|_, request| match request {
+                Some(request) => server
+                    .driver
+                    .answer(server.node, to, request, answer)
+                    .is_ok(),
+                None => true,
+            });
+            println!(
+                "{NODE_ID}: {to} answered {}",
+                core::str::from_utf8(line).unwrap_or("(not UTF-8)")
+            );
+            if fed != Some(true) {
+                println!("{NODE_ID}: the driver refused {to}'s answer");
+            }
+        } else if client.in_len >= WIRE {
+            println!("{NODE_ID}: {to}'s answer is too long");
+            done = true;
+        }
+    }
+    if !done && (t.saturating_sub(client.since) > CALL_MS || (!socket.is_open() && client.sent > 0))
+    {
+        println!(
+            "{NODE_ID}: no answer from {} ({}); the driver resends",
+            peer_name(call.peer),
+            if socket.is_open() {
+                "timed out"
+            } else {
+                "connection closed"
+            }
+        );
+        done = true;
+    }
+    if done {
+        socket.abort();
+        client.call = None;
+        sent = true;
+    }
+    sent
+}
+
+fn peer_name(peer: usize) -> &'static str {
+    DRIVER_PEERS.get(peer).copied().unwrap_or("?")
+}
+
+/// Where the first line of `bytes` ends (its CR), if it is whole.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
+}
+
 /// One socket's turn: listen when closed, read what arrived, answer every
 /// whole request the send buffer has room for, close when the client did.
 /// Returns whether a reply was queued.
-fn serve<T, R, A>(
+fn serve(
     socket: &mut tcp::Socket<'_>,
     conn: &mut Conn,
+    session: &mut Session,
     was_active: &mut bool,
-    server: &mut Server<'_, T, R, A>,
+    server: &mut BillingServer<'_>,
     out: &mut Reply,
-) -> bool
-where
-    T: kevy_scope::table::ScopeTable,
-    R: kevy_scope::moves::MoveRecords,
-    A: kevy_scope::wire::AddressBook,
-{
+) -> bool {
     if !socket.is_open() {
         conn.reset();
+        *session = Session::default();
         *was_active = false;
         if socket.listen(PORT).is_err() {
             println!("listen refused");
@@ -246,6 +721,7 @@ where
     if socket.is_active() && !*was_active {
         // A new client: nothing of the last one's is left.
         conn.reset();
+        *session = Session::default();
     }
     *was_active = socket.is_active();
     let mut sent = false;
@@ -262,16 +738,25 @@ where
                 conn.filled(n);
             }
         }
+        if session.waiting.is_some() {
+            // A MOVE-SCOPE waits for the driver: later requests wait too.
+            break;
+        }
         if socket.send_capacity() - socket.send_queue() < MAX_REPLY {
             break;
         }
-        let Some(after) = conn.step(out, |request, out| server.execute(request, out)) else {
+        let Some(after) = conn.step(out, |request, out| server.execute(request, session, out))
+        else {
             if socket.can_recv() && !conn.is_closing() && !conn.space().is_empty() {
                 continue;
             }
             drained = !socket.can_recv();
             break;
         };
+        if let After::Wait(ticket) = after {
+            session.waiting = Some(ticket);
+            break;
+        }
         if socket.send_slice(out).is_ok() {
             sent = true;
         }
@@ -281,7 +766,7 @@ where
         }
     }
     // The client closed its side and everything it sent is answered.
-    if drained && !socket.may_recv() && socket.may_send() {
+    if drained && session.waiting.is_none() && !socket.may_recv() && socket.may_send() {
         socket.close();
     }
     sent

@@ -9,7 +9,7 @@
 //! reply. Inline commands are split on spaces and tabs (no quoting).
 
 /// The longest request accepted, in bytes (the per-connection buffer).
-pub const MAX_REQUEST: usize = 512;
+pub const MAX_REQUEST: usize = 1536;
 /// The most arguments a request may have (command name included).
 pub const MAX_ARGS: usize = 8;
 /// The longest `*<n>` or `$<n>` header line, CRLF included: 10 digits, a
@@ -225,7 +225,7 @@ mod tests {
             b"*1\r\n$4\r\nPINGxx",
             b"*1\r\n$-5\r\n",
             b"*1\r\n$99999999999\r\n",
-            b"*1\r\n$513\r\n",
+            b"*1\r\n$1537\r\n",
             b"*9\r\n",
             b"*12345678901234567890\r\n",
             b"*1\n",
