@@ -12,146 +12,20 @@
 # app:billing: from the MCU (its Driver, over smoltcp) to server-eu-1 and
 # back (server-eu-1's driver, the MCU serving the ingest); the MCU's image
 # in its pflash surviving a QEMU kill and restart. Exits 0 only when
-# every check matched.
+# every check matched. Then, on a fresh cluster, the e2e test (e2e/:
+# kevy-cluster-rw writers while app:billing: moves, QEMU killed mid-move).
 #
 #   bash device-net/cluster.sh           MCU_PORT=16380 by default
 set -euo pipefail
 cd "$(dirname "$0")"
 
-MCU_PORT=${MCU_PORT:-16380}
-# The std nodes' ports are the firmware's (src/main.rs, PEER_PORTS).
-P1=7001
-P2=7002
-TARGET=riscv32imac-unknown-none-elf
-ELF=target/$TARGET/release/embed-billing-net
-DIR=target/cluster
-FLASH=$DIR/pflash1.img
+. ./cluster_lib.sh
 
-step() { printf '\n==> %s\n' "$*"; }
-
-for port in "$MCU_PORT" "$P1" "$P2"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-        echo "port $port is in use" >&2
-        exit 1
-    fi
-done
-command -v qemu-system-riscv32 >/dev/null && command -v redis-cli >/dev/null ||
-    bash ../scripts/apt_install.sh qemu-system-misc redis-tools
-
-step "build: kevy-node (node/, release) and the firmware"
-(cd ../node && cargo build --release -q --bin kevy-node)
-NODE_BIN=$(cd ../node && cargo metadata --format-version 1 --no-deps |
-    grep -o '"target_directory":"[^"]*"' | cut -d'"' -f4)/release/kevy-node
-cargo build --release -q --bin embed-billing-net
-
-rm -rf "$DIR"
-mkdir -p "$DIR"
-DIR=$(cd "$DIR" && pwd)
-FLASH=$DIR/pflash1.img
-secret() { (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$1"); }
-secret "$DIR/cluster.pass"
-secret "$DIR/admin.pass"
-CLUSTER_PASS=$(cat "$DIR/cluster.pass")
-ADMIN_PASS=$(cat "$DIR/admin.pass")
-
-SCOPES="app:billing:=embed-billing-1|server-eu-1, app:auth:=embed-auth-1"
-PEERS="embed-billing-1@127.0.0.1:$MCU_PORT, server-eu-1@127.0.0.1:$P1, embed-auth-1@127.0.0.1:$P2"
-
-# The MCU's flash: QEMU virt's pflash bank 1 is 32 MiB; the config block
-# (the two passwords) at offset 0, the image slots after it (src/flash.rs).
-truncate -s 32M "$FLASH"
-printf 'KEVY1 %s %s\n' "$CLUSTER_PASS" "$ADMIN_PASS" | dd of="$FLASH" conv=notrunc status=none
-
-pids=()
-QEMU_PID=
-cleanup() {
-    [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-step "two std nodes: server-eu-1 :$P1, embed-auth-1 :$P2"
-for id in server-eu-1 embed-auth-1; do
-    cat >"$DIR/$id.toml" <<EOF
-[server]
-threads = 2
-data_dir = "$DIR/$id"
-
-[cluster]
-node_id = "$id"
-scopes = "$SCOPES"
-peers = "$PEERS"
-
-[auth]
-cluster_password_file = "$DIR/cluster.pass"
-admin_password_file = "$DIR/admin.pass"
-EOF
-    "$NODE_BIN" --config "$DIR/$id.toml" >"$DIR/$id.log" 2>&1 &
-    pids+=($!)
-done
-
-CPU="rv32,f=off,d=off"
-probe=$(timeout 1 qemu-system-riscv32 -machine virt -bios none -cpu "$CPU,zfa=off" \
-    -display none -monitor none -serial none -S 2>&1 </dev/null) && status=0 || status=$?
-if [ "$status" = 124 ] || ! grep -q "not found" <<<"$probe"; then
-    CPU+=",zfa=off"
-fi
-boot=0
-start_mcu() {
-    boot=$((boot + 1))
-    qemu-system-riscv32 -machine virt -bios none -cpu "$CPU" -m 128M \
-        -display none -monitor none -serial "file:$DIR/uart.$boot.log" \
-        -drive "if=pflash,format=raw,unit=1,file=$FLASH" \
-        -global virtio-mmio.force-legacy=false \
-        -device virtio-net-device,netdev=n0 \
-        -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$MCU_PORT-:6379" \
-        -kernel "$ELF" &
-    QEMU_PID=$!
-}
-wait_up() { # port
-    for _ in $(seq 60); do
-        [ "$(timeout 2 redis-cli -p "$1" PING 2>/dev/null)" = PONG ] && return 0
-        sleep 0.5
-    done
-    echo "nothing answers on port $1" >&2
-    return 1
-}
-step "the MCU: QEMU virt, pflash unit 1 = $FLASH, 127.0.0.1:$MCU_PORT -> guest 6379"
-start_mcu
-wait_up "$P1"
-wait_up "$P2"
-wait_up "$MCU_PORT"
-
-failures=0
-check() { # name, expected, got
-    if [ "$2" = "$3" ]; then
-        printf 'ok    %-60s %q\n' "$1" "$3"
-    else
-        printf 'FAIL  %-60s got %q, want %q\n' "$1" "$3" "$2"
-        failures=$((failures + 1))
-    fi
-}
-cli() { # port, args...
-    local port=$1
-    shift
-    timeout 20 redis-cli -p "$port" "$@" 2>&1 || true
-}
-admin() { # port, args...
-    local port=$1
-    shift
-    timeout 20 redis-cli --user admin --pass "$ADMIN_PASS" --no-auth-warning -p "$port" "$@" 2>&1 || true
-}
-check_re() { # name, extended regex, got
-    if [[ "$3" =~ ^$2$ ]]; then
-        printf 'ok    %-60s %q\n' "$1" "$3"
-    else
-        printf 'FAIL  %-60s got %q, want /%s/\n' "$1" "$3" "$2"
-        failures=$((failures + 1))
-    fi
-}
-MCU=$MCU_PORT
-mis() { echo "MISDIRECTED writer is 127.0.0.1:$1"; }
+cluster_preflight
+cluster_build
+cluster_init target/cluster
+trap cluster_stop EXIT
+cluster_start
 
 # A client writing app:billing:w0..w4 (values 1, 2, 3, ...) one at a time
 # until $DIR/stop exists, following MISDIRECTED to the writer it names,
@@ -340,6 +214,37 @@ if grep -qE 'panic|exception|fatal' "$DIR"/uart.*.log; then
     echo "FAIL  the firmware reported a fault"
     failures=$((failures + 1))
 fi
+
+# kevy's cluster client (device-net/e2e, kevy-cluster-rw 1.32.0) on a
+# fresh cluster (the MCU's store holds 16 keys: the checks above filled
+# it): three writers while app:billing: moves MCU -> server-eu-1 (QEMU
+# killed a few ms in and restarted), back, and app:billing:sub: to
+# embed-auth-1; then one acceptor, one hop and no lost write per key.
+step "e2e: kevy-cluster-rw writers while app:billing: moves, the MCU killed mid-move (fresh cluster)"
+cluster_stop
+cluster_init target/cluster/e2e
+cluster_start
+export KEVY_MCU_PORT=$MCU KEVY_EU_PORT=$P1 KEVY_AUTH_PORT=$P2
+export KEVY_ADMIN_PASS_FILE=$DIR/admin.pass KEVY_MCU_BOOT=$DIR/qemu.sh KEVY_MCU_PID_FILE=$DIR/qemu.pid
+export KEVY_EU_PID=${pids[0]} KEVY_AUTH_PID=${pids[1]}
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+t0=$SECONDS
+if (cd e2e && CARGO_TARGET_DIR=$PWD/../target/e2e \
+    cargo test --release --target "$HOST" -q -- --nocapture 2>&1); then
+    echo "ok    e2e (device-net/e2e) in $((SECONDS - t0)) s"
+else
+    echo "FAIL  e2e (device-net/e2e) after $((SECONDS - t0)) s"
+    failures=$((failures + 1))
+fi
+for log in "$DIR"/uart.*.log; do
+    step "MCU UART log (e2e), $(basename "$log")"
+    tail -n 15 "$log"
+done
+if grep -qE 'panic|exception|fatal' "$DIR"/uart.*.log; then
+    echo "FAIL  the firmware reported a fault (e2e)"
+    failures=$((failures + 1))
+fi
+
 if [ "$failures" -ne 0 ]; then
     echo "$failures check(s) failed"
     exit 1

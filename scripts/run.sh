@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one place that knows the target matrix and what each job runs.
 #
-#   scripts/run.sh demo [target]  the embed-billing-1 firmware under QEMU
+#   scripts/run.sh demo [target]  the embed-billing-1 firmware under QEMU; without a
+#                                 target, then the network writer live in a cluster
 #   scripts/run.sh test           every check: format, lints, docs, host
 #                                 suite, no_std builds, device suites under
 #                                 QEMU, footprint, fuzzing
@@ -70,7 +71,7 @@ host_suite() {
     step "format"
     cargo fmt --all --check
     (cd support && cargo fmt --check)
-    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net; do
+    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net device-net/e2e; do
         (cd "$dir" && cargo fmt --check)
     done
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
@@ -359,8 +360,12 @@ case "${1:-}" in
     demo)
         ensure_rust
         ensure_device_tools
-        step "embed-billing-1 firmware on ${2:-$DEMO_TARGET} under QEMU"
+        step "embed-billing-1 firmware on ${2:-$DEMO_TARGET} under QEMU (the scripted story)"
         qemu "${2:-$DEMO_TARGET}" embed-billing-1
+        if [ -z "${2:-}" ]; then
+            step "embed-billing-1 on a network, live beside two std nodes (Ctrl-C stops all three)"
+            bash device-net/live.sh
+        fi
         ;;
     bench)
         step "criterion benches, ours beside kevy-scope 1.32.0 (a few minutes)"
@@ -396,6 +401,8 @@ case "${1:-}" in
         bash device-net/run.sh
         step "the network writer in a cluster with two std example nodes: moves both ways, kill -9, damaged flash (device-net/cluster.sh)"
         bash device-net/cluster.sh
+        step "the demo's live cluster, its printed commands run and checked (LIVE_SECONDS=15 device-net/live.sh)"
+        LIVE_SECONDS=15 bash device-net/live.sh
         footprint
         fuzz
         step "all checks passed"

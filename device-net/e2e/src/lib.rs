@@ -1,0 +1,1 @@
+//! Nothing here: the test is `tests/moves.rs`, run by `../cluster.sh`.
