@@ -14,10 +14,14 @@
 #
 #   bash device-net/run.sh            PORT=16379 by default
 #   PORT=26379 bash device-net/run.sh
+#   MEASURE=1 bash device-net/run.sh  instructions per SET instead of the
+#                                     checks (--features measure, QEMU
+#                                     -icount shift=0; printed, never asserted)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PORT=${PORT:-16379}
+MEASURE=${MEASURE:-0}
 TARGET=riscv32imac-unknown-none-elf
 BIN=embed-billing-net
 ELF=target/$TARGET/release/$BIN
@@ -39,8 +43,16 @@ HOST=$(rustc -vV | sed -n 's/^host: //p')
 step "host tests of the RESP parser, the commands and the connection buffer ($HOST)"
 cargo test --lib --target "$HOST"
 
-step "build ($TARGET, release)"
-cargo build --release --bin "$BIN"
+FEATURES=()
+ICOUNT=()
+if [ "$MEASURE" = 1 ]; then
+    # minstret counts instructions only under -icount shift=0 (one
+    # virtual nanosecond per instruction), as in device/ (scripts/run.sh).
+    FEATURES=(--features measure)
+    ICOUNT=(-icount shift=0)
+fi
+step "build ($TARGET, release${FEATURES[*]:+, ${FEATURES[*]}})"
+cargo build --release --bin "$BIN" "${FEATURES[@]}"
 
 step "size -A $ELF"
 size -A "$ELF" | awk 'NR <= 2 || $1 ~ /^\.(text|init\.rust|rodata|data|bss|stack)$/'
@@ -75,7 +87,7 @@ qemu-system-riscv32 -machine virt -bios none -cpu "$CPU" -m 128M \
     -global virtio-mmio.force-legacy=false \
     -device virtio-net-device,netdev=n0 \
     -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:6379" \
-    -kernel "$ELF" &
+    "${ICOUNT[@]}" -kernel "$ELF" &
 QEMU_PID=$!
 stop_qemu() {
     kill "$QEMU_PID" 2>/dev/null || true
@@ -98,6 +110,46 @@ if [ "$up" != yes ]; then
     echo "the node did not answer on port $PORT; UART log:" >&2
     cat "$LOG" >&2 || true
     exit 1
+fi
+
+# --- instructions per SET (MEASURE=1) ----------------------------------------
+# The firmware sums, per SET, the instructions from the request in the
+# connection buffer to its reply in the socket, and within them the
+# parse, Node::verdict, the store's insert and the store's write to
+# flash; every 200 SETs it logs the means (src/meter.rs). One client,
+# 200 SETs a window: a warm-up window, then one window per kind of SET.
+if [ "$MEASURE" = 1 ]; then
+    # 5 random keys a kind (-r 5): 10 keys in the 16-key store at most,
+    # so every accepted SET is stored (the store is written whole to
+    # flash, so the flash figure grows with what it holds).
+    sets() { # what, redis-benchmark command...
+        local out
+        out=$(timeout 300 redis-benchmark -p "$PORT" -n 200 -c 1 -r 5 -q "${@:2}" 2>&1 |
+            tr '\r' '\n' | grep -E 'requests per second|rror' | tail -n 1) || true
+        printf '%-44s %s\n' "$1" "${out:-no result within 300 s}"
+        sleep 1
+    }
+    step "instructions per SET (QEMU -icount shift=0, 200 SETs a window, 1 client)"
+    sets "warm-up: SET app:billing:<n> (5 keys)" SET app:billing:__rand_int__ x
+    sets "accepted, this node's scope" SET app:billing:__rand_int__ x
+    sets "accepted, a key of no scope" SET key:__rand_int__ xxx
+    # redis-benchmark stops at an error reply: redis-cli repeats this one.
+    out=$(timeout 300 redis-cli -p "$PORT" -r 200 SET app:auth:1 y 2>&1 | sort | uniq -c) || true
+    printf '%-44s %s\n' "refused, MISDIRECTED (embed-auth-1's)" "redis-cli -r 200 SET app:auth:1 y: $(echo $out)"
+    sleep 1
+    grep -E 'meter:|instructions per SET' "$LOG" | awk -v w='warm-up:|this node'\''s scope:|no scope:|MISDIRECTED:' '
+        BEGIN { n = split(w, name, "|") }
+        /instructions per SET/ { i++; printf "%-26s %s\n", (i <= n ? name[i] : "window " i ":"), $0; next }
+        { print }'
+    lines=$(grep -c 'instructions per SET' "$LOG" || true)
+    stop_qemu
+    trap - EXIT
+    if [ "$lines" -lt 4 ] || ! grep -q 'counts are instructions' "$LOG"; then
+        echo "the measure did not complete ($lines of 4 windows); UART log:" >&2
+        cat "$LOG" >&2
+        exit 1
+    fi
+    exit 0
 fi
 
 # --- checks ----------------------------------------------------------------

@@ -16,6 +16,7 @@ use kevy_scope::{
     wire::{AddressBook, PeerReply, PeerRequest, Refusal, encode_news, max_news_len},
 };
 
+use crate::meter;
 use crate::resp::{Parsed, Request, parse};
 
 /// The longest key stored, in bytes.
@@ -487,7 +488,9 @@ impl<T: ScopeTable, R: MoveRecords, A: AddressBook, D: Disk, const P: usize, con
     /// The verdict's reply for a write of `key`, or nothing when this node
     /// accepts it. No quorum service runs here: no writer is flagged down.
     fn refusal(&self, key: &[u8], out: &mut Reply) -> bool {
+        let asking = meter::now();
         let verdict = self.node.verdict(key, |_| false);
+        meter::since(meter::Phase::Verdict, asking);
         let mut buf = [0u8; kevy_scope::wire::MAX_REPLY_LEN];
         match verdict.encode_reply(self.peers, &mut buf) {
             Ok([]) => false,
@@ -503,6 +506,7 @@ impl<T: ScopeTable, R: MoveRecords, A: AddressBook, D: Disk, const P: usize, con
     }
 
     fn set(&mut self, out: &mut Reply, key: &[u8], value: &[u8]) {
+        meter::is_set();
         if self.refusal(key, out) {
             return;
         }
@@ -518,9 +522,20 @@ impl<T: ScopeTable, R: MoveRecords, A: AddressBook, D: Disk, const P: usize, con
                 ],
             );
         };
-        match self.store.map.insert(k, v) {
-            Ok(_) if self.disk.save_store(self.store) => simple(out, b"+OK"),
-            Ok(_) => simple(out, b"-ERR the store could not be written"),
+        let storing = meter::now();
+        let inserted = self.store.map.insert(k, v);
+        meter::since(meter::Phase::Store, storing);
+        match inserted {
+            Ok(_) => {
+                let writing = meter::now();
+                let saved = self.disk.save_store(self.store);
+                meter::since(meter::Phase::Flash, writing);
+                if saved {
+                    simple(out, b"+OK")
+                } else {
+                    simple(out, b"-ERR the store could not be written")
+                }
+            }
             Err(_) => put(
                 out,
                 &[b"-OOM store full (", &digits(STORE_CAP), b" keys)\r\n"],

@@ -3,6 +3,7 @@
 //! this and its smoltcp socket; the host tests drive it directly).
 
 use crate::commands::{After, Reply};
+use crate::meter;
 use crate::resp::{MAX_REQUEST, Parsed, Request, parse};
 
 /// The bytes received and not yet answered, at most [`MAX_REQUEST`].
@@ -65,7 +66,10 @@ impl Conn {
         }
         loop {
             let buffered = self.buf.get(..self.len).unwrap_or(&[]);
-            let (after, used) = match parse(buffered) {
+            let parsing = meter::now();
+            let parsed = parse(buffered);
+            meter::since(meter::Phase::Parse, parsing);
+            let (after, used) = match parsed {
                 Parsed::Incomplete if self.len < MAX_REQUEST => return None,
                 Parsed::Incomplete => {
                     error(out, "request too large (max 1536 bytes)");

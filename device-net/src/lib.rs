@@ -18,4 +18,5 @@
 pub mod cluster;
 pub mod commands;
 pub mod conn;
+pub mod meter;
 pub mod resp;

@@ -47,6 +47,7 @@ use kevy_net::commands::{
     After, Disk, MAX_REPLY, Reply, Server, Session, Store, Users, move_reply,
 };
 use kevy_net::conn::Conn;
+use kevy_net::meter;
 use kevy_scope::{
     Driver, MoveTable, Node, OwnershipTable, Scope,
     driver::{Answer, Effect},
@@ -195,6 +196,8 @@ fn main() -> ! {
     log::set_logger(&UartLog).ok();
     log::set_max_level(log::LevelFilter::Warn);
     println!("{NODE_ID}: booting (riscv32imac, QEMU virt)");
+    #[cfg(feature = "measure")]
+    calibrate();
     let Some((
         Buffers {
             nic,
@@ -745,6 +748,7 @@ fn serve(
         if socket.send_capacity() - socket.send_queue() < MAX_REPLY {
             break;
         }
+        let handling = meter::start();
         let Some(after) = conn.step(out, |request, out| server.execute(request, session, out))
         else {
             if socket.can_recv() && !conn.is_closing() && !conn.space().is_empty() {
@@ -760,6 +764,10 @@ fn serve(
         if socket.send_slice(out).is_ok() {
             sent = true;
         }
+        meter::finish(handling);
+        if let Some(sums) = meter::report() {
+            report_instructions(&sums);
+        }
         if after == After::Close {
             socket.close();
             break;
@@ -770,6 +778,67 @@ fn serve(
         socket.close();
     }
     sent
+}
+
+/// The known loop (10 instructions a pass) counted by `minstret`, and the
+/// meter's own cost: the check that the counter counts instructions
+/// (it does under QEMU's `-icount shift=0` only).
+#[cfg(feature = "measure")]
+fn calibrate() {
+    const PASSES: u32 = 1000;
+    let from = meter::now();
+    let empty = meter::now().wrapping_sub(from);
+    let from = meter::now();
+    // SAFETY: a register-only loop: a counter, eight nops and a branch;
+    // no memory, no stack.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "addi {n}, {n}, -1",
+            "nop", "nop", "nop", "nop", "nop", "nop", "nop", "nop",
+            "bnez {n}, 2b",
+            n = inout(reg) PASSES => _,
+            options(nomem, nostack),
+        );
+    }
+    let counted = meter::now().wrapping_sub(from).wrapping_sub(empty);
+    let want = PASSES * 10;
+    let ok = counted.abs_diff(want) * 50 <= want;
+    println!(
+        "{NODE_ID}: meter: minstret, {PASSES} passes of a 10-instruction loop counted {counted} \
+         (empty window {empty}): {}; the meter's own cost by phase (parse, verdict, store, flash, total) {:?}",
+        if ok {
+            "within 2 %, counts are instructions"
+        } else {
+            "NOT instructions (no -icount shift=0?)"
+        },
+        meter::overhead()
+    );
+}
+
+/// The UART line of a full window of SETs: the mean per SET of each
+/// phase, the meter's own cost subtracted.
+fn report_instructions(sums: &[u32; 5]) {
+    let own = meter::overhead();
+    let mean = |i: usize| {
+        let sum = sums.get(i).copied().unwrap_or(0);
+        let own = own.get(i).copied().unwrap_or(0);
+        (sum / meter::WINDOW).saturating_sub(own)
+    };
+    let (parse, verdict, store, flash, total) = (mean(0), mean(1), mean(2), mean(3), mean(4));
+    let other = total.saturating_sub(parse + verdict + store + flash);
+    let share = |part: u32, of: u32| (part * 1000).checked_div(of).unwrap_or(0);
+    let all = share(verdict, total);
+    let unflashed = share(verdict, total.saturating_sub(flash));
+    println!(
+        "{NODE_ID}: instructions per SET (mean of {} SETs): total {total} (parse {parse}, verdict {verdict}, \
+         store {store}, flash {flash}, other {other}), verdict share {}.{} % ({}.{} % without the flash)",
+        meter::WINDOW,
+        all / 10,
+        all % 10,
+        unflashed / 10,
+        unflashed % 10
+    );
 }
 
 fn fail(why: &str) -> ! {
