@@ -788,6 +788,39 @@ mod tests {
         4,
     >;
 
+    /// What a test server borrows: the node, its store, its driver and
+    /// its users.
+    struct Parts {
+        node: Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>,
+        store: Store,
+        driver: Driver<3, 4>,
+        disk: NoDisk,
+        users: Users,
+    }
+
+    impl Parts {
+        fn new(users: Users) -> Self {
+            Self {
+                node: Node::new("embed-billing-1", &TABLE, MoveTable::<4>::new()).unwrap(),
+                store: Store::new(),
+                driver: Driver::new(["embed-billing-1", "server-eu-1", "embed-auth-1"]).unwrap(),
+                disk: NoDisk(0),
+                users,
+            }
+        }
+
+        fn server(&mut self) -> TestServer<'_> {
+            Server {
+                node: &mut self.node,
+                peers: &PEERS,
+                store: &mut self.store,
+                driver: &mut self.driver,
+                disk: &mut self.disk,
+                users: &self.users,
+            }
+        }
+    }
+
     fn run(server: &mut TestServer<'_>, line: &str) -> std::string::String {
         let mut session = Session::default();
         run_as(server, &mut session, line)
@@ -808,22 +841,11 @@ mod tests {
 
     #[test]
     fn peer_commands_need_the_cluster_user() {
-        let mut node = Node::new("embed-billing-1", &TABLE, MoveTable::<4>::new()).unwrap();
-        let mut store = Store::new();
-        let mut driver =
-            Driver::<3, 4>::new(["embed-billing-1", "server-eu-1", "embed-auth-1"]).unwrap();
-        let users = Users {
+        let mut parts = Parts::new(Users {
             cluster: Some(Vec::from_slice(b"pw").unwrap()),
             admin: Some(Vec::from_slice(b"ad").unwrap()),
-        };
-        let mut s = Server {
-            node: &mut node,
-            peers: &PEERS,
-            store: &mut store,
-            driver: &mut driver,
-            disk: &mut NoDisk(0),
-            users: &users,
-        };
+        });
+        let mut s = parts.server();
         let mut session = Session::default();
         assert_eq!(
             run_as(&mut s, &mut session, "MOVE-SCOPE-EPOCH\r\n"),
@@ -889,19 +911,8 @@ mod tests {
     /// answered (a reply line or a news list), never a panic.
     #[test]
     fn random_peer_commands_never_panic() {
-        let mut node = Node::new("embed-billing-1", &TABLE, MoveTable::<4>::new()).unwrap();
-        let mut store = Store::new();
-        let mut driver =
-            Driver::<3, 4>::new(["embed-billing-1", "server-eu-1", "embed-auth-1"]).unwrap();
-        let users = Users::default();
-        let mut s = Server {
-            node: &mut node,
-            peers: &PEERS,
-            store: &mut store,
-            driver: &mut driver,
-            disk: &mut NoDisk(0),
-            users: &users,
-        };
+        let mut parts = Parts::new(Users::default());
+        let mut s = parts.server();
         let mut session = Session {
             user: User::Cluster,
             waiting: None,
@@ -961,19 +972,8 @@ mod tests {
 
     #[test]
     fn verdicts_and_store() {
-        let mut node = Node::new("embed-billing-1", &TABLE, MoveTable::<4>::new()).unwrap();
-        let mut store = Store::new();
-        let mut driver =
-            Driver::<3, 4>::new(["embed-billing-1", "server-eu-1", "embed-auth-1"]).unwrap();
-        let users = Users::default();
-        let mut s = Server {
-            node: &mut node,
-            peers: &PEERS,
-            store: &mut store,
-            driver: &mut driver,
-            disk: &mut NoDisk(0),
-            users: &users,
-        };
+        let mut parts = Parts::new(Users::default());
+        let mut s = parts.server();
         assert_eq!(run(&mut s, "PING\r\n"), "+PONG\r\n");
         assert_eq!(run(&mut s, "SET app:billing:1 x\r\n"), "+OK\r\n");
         assert_eq!(run(&mut s, "GET app:billing:1\r\n"), "$1\r\nx\r\n");
