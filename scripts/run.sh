@@ -71,7 +71,7 @@ host_suite() {
     step "format"
     cargo fmt --all --check
     (cd support && cargo fmt --check)
-    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net device-net/e2e; do
+    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net device-net/e2e e2e-support; do
         (cd "$dir" && cargo fmt --check)
     done
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
@@ -394,6 +394,7 @@ case "${1:-}" in
         step "kevy 1.32.0's own tests on the compat module (scripts/kevy.sh)"
         bash scripts/kevy.sh
         step "kevy 1.32.0 on the native API (compat/kevy-native.patch): its tests, three processes while prefixes move"
+        (cd e2e-support && cargo test -q)
         bash scripts/kevy.sh --native
         cross_builds
         device_suites

@@ -16,7 +16,6 @@
 //! a pause (`KEVY_SCOPE_STEP_PAUSE_MS`) before each ship and between an
 //! ingest's keys and its adoption gives the test its moment.
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -25,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kevy_cluster_rw::ReadWriteClient;
+use kevy_e2e_support::{connect, pipeline, try_command};
 use kevy_resp::Reply;
 
 const KEYS: usize = 20_000;
@@ -143,51 +142,6 @@ fn start() -> Cluster {
     }
 }
 
-/// One connection to a node.
-struct Conn {
-    reader: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
-        Self {
-            reader: BufReader::new(stream),
-        }
-    }
-}
-
-/// Appends `args` to `request` as a RESP array of bulk strings.
-fn put(request: &mut Vec<u8>, args: &[&[u8]]) {
-    request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        request.extend_from_slice(arg);
-        request.extend_from_slice(b"\r\n");
-    }
-}
-
-/// One command on a fresh connection, waiting up to `wait` for the
-/// reply line; a failure as text (the node may be down or killed).
-fn try_command(port: u16, args: &[&[u8]], wait: Duration) -> String {
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return "no connection".to_owned();
-    };
-    stream.set_read_timeout(Some(wait)).ok();
-    let mut reader = BufReader::new(stream);
-    let mut request = Vec::new();
-    put(&mut request, args);
-    if reader.get_mut().write_all(&request).is_err() {
-        return "connection lost".to_owned();
-    }
-    let mut line = String::new();
-    match reader.read_line(&mut line) {
-        Ok(n) if n > 0 => line.trim_end().to_owned(),
-        _ => "connection lost".to_owned(),
-    }
-}
-
 fn key(i: usize) -> String {
     format!("{}{i}", PREFIXES[i % PREFIXES.len()])
 }
@@ -200,16 +154,6 @@ struct Writer {
     /// A redirect the client followed was answered with another redirect.
     double_redirects: usize,
     io_errors: usize,
-}
-
-fn connect(port: u16) -> ReadWriteClient {
-    for _ in 0..3_000 {
-        if let Ok(c) = ReadWriteClient::connect(("127.0.0.1", port), &[]) {
-            return c;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no connection to port {port}");
 }
 
 /// Writes keys `i` with `i % 3 == lane` through the node on `port` until
@@ -251,32 +195,6 @@ fn write(port: u16, lane: usize, moving: &AtomicBool) -> Writer {
         client = connect(port);
     }
     report
-}
-
-/// Sends one command per key (`args` builds it) on one connection, in
-/// pipelined batches, and returns the replies in order.
-fn pipeline(port: u16, keys: &[String], args: impl Fn(&str) -> Vec<Vec<u8>>) -> Vec<String> {
-    let mut conn = Conn::open(port);
-    let mut replies = Vec::with_capacity(keys.len());
-    for batch in keys.chunks(1_000) {
-        let mut request = Vec::new();
-        for k in batch {
-            let args = args(k);
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            put(&mut request, &args);
-        }
-        conn.reader.get_mut().write_all(&request).expect("write");
-        for _ in batch {
-            let mut line = String::new();
-            conn.reader.read_line(&mut line).expect("read");
-            if line.starts_with('$') && !line.starts_with("$-1") {
-                line.clear();
-                conn.reader.read_line(&mut line).expect("read");
-            }
-            replies.push(line.trim_end().to_owned());
-        }
-    }
-    replies
 }
 
 /// Sends `MOVE-SCOPE` on a thread of its own: the node may be killed
@@ -420,7 +338,7 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
     let read_and_write = |n: usize| {
         let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
         thread::spawn(move || {
-            let held = pipeline(port, &keys, |k| {
+            let held = pipeline(port, &keys, 1_000, |k| {
                 vec![b"GET".to_vec(), k.as_bytes().to_vec()]
             });
             (held, keys)
@@ -436,7 +354,7 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
         .map(|n| {
             let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
             thread::spawn(move || {
-                pipeline(port, &keys, |k| {
+                pipeline(port, &keys, 1_000, |k| {
                     let i = k.trim_start_matches(|c: char| !c.is_ascii_digit());
                     vec![
                         b"SET".to_vec(),

@@ -41,7 +41,6 @@
 //! killed.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -49,7 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kevy_cluster_rw::ReadWriteClient;
+use kevy_e2e_support::{connect, pipeline, try_command, try_commands};
 use kevy_resp::Reply;
 
 /// Keys written (distinct, counting the MCU's 14 once each).
@@ -159,44 +158,6 @@ impl Drop for Stopped {
     }
 }
 
-/// Appends `args` to `request` as a RESP array of bulk strings.
-fn put(request: &mut Vec<u8>, args: &[&[u8]]) {
-    request.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        request.extend_from_slice(arg);
-        request.extend_from_slice(b"\r\n");
-    }
-}
-
-/// Commands on a fresh connection, waiting up to `wait` for each reply
-/// line; the last reply, or a failure as text (the node may be down).
-fn try_commands(port: u16, commands: &[&[&[u8]]], wait: Duration) -> String {
-    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return "no connection".to_owned();
-    };
-    stream.set_read_timeout(Some(wait)).ok();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    for args in commands {
-        let mut request = Vec::new();
-        put(&mut request, args);
-        if reader.get_mut().write_all(&request).is_err() {
-            return "connection lost".to_owned();
-        }
-        line.clear();
-        match reader.read_line(&mut line) {
-            Ok(n) if n > 0 => {}
-            _ => return "connection lost".to_owned(),
-        }
-    }
-    line.trim_end().to_owned()
-}
-
-fn try_command(port: u16, args: &[&[u8]], wait: Duration) -> String {
-    try_commands(port, &[args], wait)
-}
-
 /// Key `i`'s name, and the writer lane that owns it. Every 8th key is
 /// one of the MCU's 14 (slot `(i / 8) % 14`, so each is written many
 /// times), written always by the lane `slot % 3`; the rest `app:auth:i`,
@@ -225,16 +186,6 @@ struct Writer {
     /// A redirect the client followed was answered with another redirect.
     double_redirects: usize,
     io_errors: usize,
-}
-
-fn connect(port: u16) -> ReadWriteClient {
-    for _ in 0..3_000 {
-        if let Ok(c) = ReadWriteClient::connect(("127.0.0.1", port), &[]) {
-            return c;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no connection to port {port}");
 }
 
 /// Writes the writes of `lane` through the node on `port` until each is
@@ -285,35 +236,6 @@ fn write(port: u16, lane: usize, moving: &AtomicBool) -> Writer {
 /// The writes: [`KEYS`] - [`MCU_KEYS`] `app:auth:` keys and the MCU's
 /// 14 keys written over and over (every 8th write).
 const KEYS_WRITES: usize = (KEYS - MCU_KEYS) * 8 / 7 + 1;
-
-/// Sends one command per key (`args` builds it) on one connection, in
-/// small pipelined batches (the MCU has 1 KiB socket buffers), and
-/// returns the replies in order.
-fn pipeline(port: u16, keys: &[String], args: impl Fn(&str) -> Vec<Vec<u8>>) -> Vec<String> {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).ok();
-    let mut reader = BufReader::new(stream);
-    let mut replies = Vec::with_capacity(keys.len());
-    for batch in keys.chunks(16) {
-        let mut request = Vec::new();
-        for k in batch {
-            let args = args(k);
-            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            put(&mut request, &args);
-        }
-        reader.get_mut().write_all(&request).expect("write");
-        for _ in batch {
-            let mut line = String::new();
-            reader.read_line(&mut line).expect("read");
-            if line.starts_with('$') && !line.starts_with("$-1") {
-                line.clear();
-                reader.read_line(&mut line).expect("read");
-            }
-            replies.push(line.trim_end().to_owned());
-        }
-    }
-    replies
-}
 
 /// `MOVE-SCOPE` as `admin` on a thread of its own: the node may be
 /// killed while it runs.
@@ -499,7 +421,7 @@ fn billing_moves_off_the_mcu_and_back_with_a_kill_without_loops_or_lost_writes()
     let held: Vec<Vec<String>> = (0..3)
         .map(|n| {
             let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
-            thread::spawn(move || pipeline(port, &keys, |k| vec![b"GET".to_vec(), k.into()]))
+            thread::spawn(move || pipeline(port, &keys, 16, |k| vec![b"GET".to_vec(), k.into()]))
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -509,7 +431,7 @@ fn billing_moves_off_the_mcu_and_back_with_a_kill_without_loops_or_lost_writes()
         .map(|n| {
             let (port, keys, last) = (cluster.ports[n], Arc::clone(&keys), Arc::clone(&last));
             thread::spawn(move || {
-                pipeline(port, &keys, |k| {
+                pipeline(port, &keys, 16, |k| {
                     vec![b"SET".to_vec(), k.into(), last[k].clone().into_bytes()]
                 })
             })
