@@ -48,6 +48,33 @@ QEMU_TIMEOUT=120
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Disk. A CI machine's disk is shared and can be nearly full, so the test
+# job writes less (line tables instead of full debug info in dev builds,
+# no incremental caches; a caller's own settings win) and, when the free
+# space falls under LOW_DISK_MB, removes the builds of the stages it has
+# finished. A developer's machine with room keeps them for the next run.
+LOW_DISK_MB=${LOW_DISK_MB:-6144}
+lean_builds() {
+    export CARGO_PROFILE_DEV_DEBUG=${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}
+    export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+}
+
+# MiB free on the file system that holds DIR.
+free_mb() { df -Pm "$1" | awk 'NR == 2 {print $4}'; }
+
+# finished DIR...: the builds of a finished stage, removed when the disk
+# runs low; prints what is left free either way.
+finished() {
+    local root free
+    root=$(target_dir .)
+    free=$(free_mb "$root")
+    if [ "$free" -lt "$LOW_DISK_MB" ]; then
+        echo "disk: $free MiB free (under $LOW_DISK_MB): removing finished builds: $*"
+        rm -rf "$@"
+    fi
+    echo "disk: $(free_mb "$root") MiB free"
+}
+
 # Where cargo puts the builds of the crate in DIR (CARGO_TARGET_DIR, a
 # config's build.target-dir, or DIR/target).
 target_dir() {
@@ -384,18 +411,25 @@ case "${1:-}" in
         footprint
         ;;
     test)
+        lean_builds
         ensure_rust
         ensure_device_tools
         step "QEMU used by the device suites"
         qemu_versions
+        step "disk: $(free_mb "$(target_dir .)") MiB free at the start"
         host_suite
+        root=$(target_dir .)
+        finished "$root"/{debug,release,device-paths,mutants,support,doc}
         step "example node (node/): three processes, redis-cli, kevy-cluster-rw, kill -9"
         bash scripts/node.sh test
+        finished "$(target_dir node)"
         step "kevy 1.32.0's own tests on the compat module (scripts/kevy.sh)"
         bash scripts/kevy.sh
+        finished "$root/kevy-1.32.0"
         step "kevy 1.32.0 on the native API (compat/kevy-native.patch): its tests, three processes while prefixes move"
         (cd e2e-support && cargo test -q)
         bash scripts/kevy.sh --native
+        finished "$root/kevy-1.32.0-native" "$(target_dir e2e-support)"
         cross_builds
         device_suites
         step "the writer on a network: riscv32imac on QEMU virt, virtio-net, redis-cli (device-net/run.sh)"
@@ -404,6 +438,7 @@ case "${1:-}" in
         bash device-net/cluster.sh
         step "the demo's live cluster, its printed commands run and checked (LIVE_SECONDS=15 device-net/live.sh)"
         LIVE_SECONDS=15 bash device-net/live.sh
+        finished "$(target_dir device-net)"
         footprint
         fuzz
         step "all checks passed"
