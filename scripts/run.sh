@@ -46,7 +46,8 @@ HOST32=i686-unknown-linux-gnu
 # A QEMU run that takes longer than this has hung.
 QEMU_TIMEOUT=120
 
-step() { printf '\n==> %s\n' "$*"; }
+# A step's heading, with the minutes and seconds since the job started.
+step() { printf '\n==> [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # Disk. A CI machine's disk is shared and can be nearly full, so the test
 # job writes less (line tables instead of full debug info in dev builds,
