@@ -60,8 +60,13 @@ lean_builds() {
     export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 }
 
-# MiB free on the file system that holds DIR.
-free_mb() { df -Pm "$1" | awk 'NR == 2 {print $4}'; }
+# MiB free on the file system that will hold DIR (its nearest existing
+# parent: a clean clone has no target dir yet).
+free_mb() {
+    local dir=$1
+    until [ -e "$dir" ]; do dir=$(dirname "$dir"); done
+    df -Pm "$dir" | awk 'NR == 2 {print $4}'
+}
 
 # finished DIR...: the builds of a finished stage, removed when the disk
 # runs low; prints what is left free either way.
