@@ -348,7 +348,7 @@ cross_builds() {
 }
 
 # Each cargo-fuzz target runs this long (seconds) in the test job.
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 FUZZ_TARGETS=(scopes peers table peer_wire)
 # The example node's: its request decoder and its peer-reply decoder.
 NODE_FUZZ_TARGETS=(request reply)
