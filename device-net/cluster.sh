@@ -97,6 +97,7 @@ check_re "MCU MOVE-SCOPE app:billing: FROM embed-billing-1 TO server-eu-1" "OK [
     "$(admin $MCU MOVE-SCOPE app:billing: FROM embed-billing-1 TO server-eu-1)"
 check "MCU    SET app:billing:3 z" "$(mis $P1)" "$(cli $MCU SET app:billing:3 z)"
 check "eu-1   GET app:billing:2 (shipped)" two "$(cli $P1 GET app:billing:2)"
+check "MCU    GET app:billing:2 (handed over: no copy left)" "" "$(cli $MCU GET app:billing:2)"
 check "eu-1   SET app:billing:3 z" OK "$(cli $P1 SET app:billing:3 z)"
 sleep 1 # the MCU's news reaches embed-auth-1
 check "auth-1 SET app:billing:3 z" "$(mis $P1)" "$(cli $P2 SET app:billing:3 z)"

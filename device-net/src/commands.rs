@@ -505,6 +505,29 @@ impl<T: ScopeTable, R: MoveRecords, A: AddressBook, D: Disk, const P: usize, con
         }
     }
 
+    /// Deletes the keys another node owns now, then writes the store when
+    /// any went: how many went, `None` when that write failed. Called once the node's
+    /// image is on flash (a commit that gave a prefix away among what it
+    /// persisted) and at boot, so a key leaves only after the commit that
+    /// hands it over is durable, and a node no longer serves a copy of a
+    /// key it moved away. Keys of a move in flight (QUIESCED) or held
+    /// while quarantined stay.
+    pub fn drop_unowned(&mut self) -> Option<usize> {
+        let node = &*self.node;
+        let before = self.store.map.len();
+        self.store.map.retain(|k, _| {
+            !matches!(
+                node.verdict(k, |_| false),
+                kevy_scope::WriteVerdict::Misdirected { .. }
+            )
+        });
+        let dropped = before - self.store.map.len();
+        if dropped > 0 && !self.disk.save_store(self.store) {
+            return None;
+        }
+        Some(dropped)
+    }
+
     fn set(&mut self, out: &mut Reply, key: &[u8], value: &[u8]) {
         meter::is_set();
         if self.refusal(key, out) {
@@ -749,9 +772,10 @@ fn digits(mut n: usize) -> Vec<u8, 20> {
     rev.iter().rev().copied().collect()
 }
 
-/// A disk that counts its writes (host tests).
+/// A disk that counts its writes: images of the node, then of the store
+/// (host tests).
 #[cfg(test)]
-pub struct NoDisk(pub usize);
+pub struct NoDisk(pub usize, pub usize);
 
 #[cfg(test)]
 impl Disk for NoDisk {
@@ -761,6 +785,7 @@ impl Disk for NoDisk {
     }
 
     fn save_store(&mut self, _: &Store) -> bool {
+        self.1 += 1;
         true
     }
 }
@@ -804,7 +829,7 @@ mod tests {
                 node: Node::new("embed-billing-1", &TABLE, MoveTable::<4>::new()).unwrap(),
                 store: Store::new(),
                 driver: Driver::new(["embed-billing-1", "server-eu-1", "embed-auth-1"]).unwrap(),
-                disk: NoDisk(0),
+                disk: NoDisk(0, 0),
                 users,
             }
         }
@@ -837,6 +862,23 @@ mod tests {
         let mut out = Reply::new();
         server.execute(&req, session, &mut out);
         std::string::String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn keys_another_node_owns_are_dropped() {
+        let mut parts = Parts::new(Users::default());
+        assert!(parts.store.restore(b"app:billing:1", b"x"));
+        // Shipped here by an ingest this node never adopted.
+        assert!(parts.store.restore(b"app:auth:1", b"y"));
+        // No scope holds it: this node accepts it.
+        assert!(parts.store.restore(b"other", b"z"));
+        let mut s = parts.server();
+        assert_eq!(s.drop_unowned(), Some(1));
+        assert_eq!(run(&mut s, "GET app:auth:1\r\n"), "$-1\r\n");
+        assert_eq!(run(&mut s, "GET app:billing:1\r\n"), "$1\r\nx\r\n");
+        assert_eq!(run(&mut s, "GET other\r\n"), "$1\r\nz\r\n");
+        assert_eq!(s.drop_unowned(), Some(0));
+        assert_eq!(parts.disk.1, 1, "the store written once, for the one drop");
     }
 
     #[test]

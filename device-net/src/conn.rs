@@ -125,7 +125,7 @@ mod tests {
         let mut store = Store::new();
         let mut driver = Driver::<2, 1>::new(["embed-billing-1", "embed-auth-1"]).unwrap();
         let users = Users::default();
-        let mut disk = NoDisk(0);
+        let mut disk = NoDisk(0, 0);
         let mut server = Server {
             node: &mut node,
             peers: &NoPeers,

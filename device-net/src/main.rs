@@ -51,8 +51,10 @@ use kevy_net::meter;
 use kevy_scope::{
     Driver, MoveTable, Node, OwnershipTable, Scope,
     driver::{Answer, Effect},
+    moves::MoveRecords,
     ownership_table,
-    wire::{NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
+    table::ScopeTable,
+    wire::{AddressBook, NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
@@ -352,6 +354,10 @@ fn main() -> ! {
         disk: &mut disk,
         users: &users,
     };
+    // Keys the restored records say another node owns: given away by a
+    // commit persisted before a power cut, or shipped by an ingest never
+    // adopted.
+    drop_unowned(&mut server);
     let mut active = [false; SOCKETS];
     let mut sessions = [Session::default(); SOCKETS];
     let mut out = Reply::new();
@@ -402,6 +408,8 @@ fn main() -> ! {
                         fail("flash write failed");
                     }
                     server.driver.persisted();
+                    // A commit among what was persisted hands its keys over.
+                    drop_unowned(&mut server);
                 }
                 Effect::Reply { ticket, reply } => {
                     move_reply(reply, &mut out);
@@ -690,6 +698,24 @@ fn run_client(
         sent = true;
     }
     sent
+}
+
+/// [`Server::drop_unowned`], logged; a failed flash write stops the node.
+fn drop_unowned<
+    T: ScopeTable,
+    R: MoveRecords,
+    A: AddressBook,
+    D: Disk,
+    const P: usize,
+    const M: usize,
+>(
+    server: &mut Server<'_, T, R, A, D, P, M>,
+) {
+    match server.drop_unowned() {
+        Some(0) => {}
+        Some(n) => println!("{NODE_ID}: {n} keys another node owns now dropped"),
+        None => fail("flash write failed"),
+    }
 }
 
 fn peer_name(peer: usize) -> &'static str {
