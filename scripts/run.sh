@@ -104,7 +104,7 @@ host_suite() {
     step "format"
     cargo fmt --all --check
     (cd support && cargo fmt --check)
-    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net device-net/e2e e2e-support; do
+    for dir in compat/kevy-shim compat/kevy-native-shim compat/kevy-native-e2e device-net device-net/e2e device-uart e2e-support; do
         (cd "$dir" && cargo fmt --check)
     done
     step "clippy (all targets, all features; unwrap/expect/panic/indexing denied in the library)"
@@ -445,6 +445,9 @@ case "${1:-}" in
         step "the demo's live cluster, its printed commands run and checked (LIVE_SECONDS=15 device-net/live.sh)"
         LIVE_SECONDS=15 bash device-net/live.sh
         finished "$(target_dir device-net)"
+        step "the writer on a Cortex-M3, its UART served as a TCP socket by QEMU (device-uart/run.sh)"
+        bash device-uart/run.sh
+        finished "$(target_dir device-uart)"
         footprint
         fuzz
         step "all checks passed"
