@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the embed-billing-1 UART firmware, boots it on QEMU's
-# lm3s6965evb (Cortex-M3) with UART0 served as a TCP socket on a free
-# loopback port, and checks what clients get, byte for byte:
+# Builds the embed-billing-1 UART firmware and its socket chip (chip/, a
+# host program), boots the firmware on QEMU's lm3s6965evb (Cortex-M3)
+# under the chip (UART0 on QEMU's stdin and stdout, framed: src/frame.rs),
+# the chip listening on a free loopback port, and checks what clients
+# get, byte for byte:
 #
 #   PING                        -> PONG
 #   SET/GET app:billing:1       -> OK, x         (this node's scope)
@@ -11,6 +13,8 @@
 #   malformed / oversized       -> -ERR Protocol error: ..., the next client served
 #   a client after one that logged in and left mid-request: not logged in,
 #   the half request gone
+#   two clients at once, interleaved: each its own login and buffer;
+#   four redis-cli at once; a seventh client waits while six hold the sockets
 #   kill -9 of QEMU, a restart on the same flash file: acknowledged keys back
 #
 # then prints the firmware's flash and RAM and redis-benchmark figures
@@ -24,6 +28,8 @@ cd "$(dirname "$0")"
 TARGET=thumbv7m-none-eabi
 BIN=embed-billing-uart
 ELF=target/$TARGET/release/$BIN
+HOST=$(rustc -vV | sed -n 's/^host: //p')
+CHIP=chip/target/$HOST/release/kevy-uart-chip
 RUN=target/run
 LOG=$RUN/uart1.log
 FLASH=$PWD/$RUN/flash.bin
@@ -38,16 +44,17 @@ command -v redis-cli >/dev/null || missing+=(redis-tools)
 [ ${#missing[@]} -eq 0 ] || bash ../scripts/apt_install.sh "${missing[@]}"
 
 # --- build ---------------------------------------------------------------
-HOST=$(rustc -vV | sed -n 's/^host: //p')
-step "host tests: socket table, command line, flash file, client stream ($HOST)"
+step "host tests: link frames, command line, flash file ($HOST)"
 cargo test --lib --target "$HOST"
 
-step "clippy (firmware, and the library with its tests on the host)"
+step "clippy (firmware, the library with its tests on the host, the chip)"
 cargo clippy --release -- -D warnings
 cargo clippy --lib --tests --target "$HOST" -- -D warnings
+(cd chip && cargo clippy --release --target "$HOST" -- -D warnings)
 
-step "build ($TARGET, release)"
+step "build ($TARGET, release; the chip for $HOST)"
 cargo build --release --bin "$BIN"
+(cd chip && cargo build --release --target "$HOST")
 
 # --- QEMU ------------------------------------------------------------------
 mkdir -p "$RUN"
@@ -61,25 +68,7 @@ for _ in $(seq 100); do
 done
 port_free "$PORT" || { echo "no free port found" >&2; exit 1; }
 
-# The tcp chardev's options as this QEMU spells them: `server=on,wait=off`
-# (QEMU 6+) or `server,nowait` (older). nodelay: each byte the UART sends
-# is its own write to the socket; without TCP_NODELAY, Nagle's algorithm
-# and the client's delayed ACK hold every reply for ~40 ms.
-SERIAL=
-for opts in server=on,wait=off,nodelay=on server,nowait,nodelay; do
-    status=0
-    timeout 2 qemu-system-arm -machine lm3s6965evb -cpu cortex-m3 -display none -monitor none \
-        -serial "tcp:127.0.0.1:$PORT,$opts" -kernel "$ELF" -S >/dev/null 2>&1 </dev/null || status=$?
-    # Still running when stopped by timeout: the options were taken.
-    if [ "$status" = 124 ]; then
-        SERIAL="tcp:127.0.0.1:$PORT,$opts"
-        break
-    fi
-done
-[ -n "$SERIAL" ] || { echo "this QEMU takes no tcp server chardev on UART0" >&2; exit 1; }
-
-# The flash file: the config block (cluster and admin passwords; the
-# firmware refuses admin logins: MOVE-SCOPE needs calls to peers), the
+# The flash file: the config block (cluster and admin passwords), the
 # rest blank (zeros: no image, no store).
 CLUSTER_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 ADMIN_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -87,15 +76,20 @@ head -c 20480 /dev/zero >"$FLASH"
 printf 'KEVY1 %s %s\n' "$CLUSTER_PASS" "$ADMIN_PASS" | dd of="$FLASH" conv=notrunc status=none
 
 QEMU_PID=
+CHIP_PID=
+# The chip starts QEMU with UART0 on its stdin and stdout and writes
+# QEMU's pid to $RUN/qemu.pid.
 boot() {
-    qemu-system-arm -machine lm3s6965evb -cpu cortex-m3 -display none -monitor none \
+    rm -f "$RUN/qemu.pid"
+    "$CHIP" --listen "127.0.0.1:$PORT" --pid-file "$RUN/qemu.pid" -- \
+        qemu-system-arm -machine lm3s6965evb -cpu cortex-m3 -display none -monitor none \
         -semihosting-config enable=on,target=native \
-        -serial "$SERIAL" -serial "file:$LOG.part" \
+        -serial stdio -serial "file:$LOG.part" \
         -kernel "$ELF" -append "port=$PORT flash=$FLASH" >"$RUN/qemu.out" 2>&1 &
-    QEMU_PID=$!
+    CHIP_PID=$!
     local up=no
     for _ in $(seq 60); do
-        kill -0 "$QEMU_PID" 2>/dev/null || break
+        kill -0 "$CHIP_PID" 2>/dev/null || break
         if [ "$(timeout 2 redis-cli -p "$PORT" PING 2>/dev/null)" = PONG ]; then
             up=yes
             break
@@ -107,18 +101,23 @@ boot() {
         cat "$RUN/qemu.out" "$LOG.part" >&2 || true
         exit 1
     fi
+    # The chip wrote it before QEMU could answer.
+    QEMU_PID=$(cat "$RUN/qemu.pid")
 }
 stop_qemu() {
-    [ -n "$QEMU_PID" ] || return 0
-    kill "$QEMU_PID" 2>/dev/null || true
-    wait "$QEMU_PID" 2>/dev/null || true
+    # Killing the chip does not stop QEMU: QEMU by its pid (from the
+    # chip's pid file when boot() ended before reading it).
+    [ -n "$QEMU_PID" ] || [ -z "$CHIP_PID" ] || QEMU_PID=$(cat "$RUN/qemu.pid" 2>/dev/null || true)
+    [ -z "$QEMU_PID" ] || kill "$QEMU_PID" 2>/dev/null || true
+    [ -z "$CHIP_PID" ] || { kill "$CHIP_PID" 2>/dev/null || true; wait "$CHIP_PID" 2>/dev/null || true; }
     QEMU_PID=
+    CHIP_PID=
 }
 # Each boot's log is appended to $LOG when it ends.
 keep_log() { [ -f "$LOG.part" ] && cat "$LOG.part" >>"$LOG" && rm -f "$LOG.part"; }
 trap 'stop_qemu; keep_log || true' EXIT
 
-step "QEMU $(qemu-system-arm --version | head -n 1 | awk '{print $4}'): lm3s6965evb, UART0 = -serial $SERIAL, UART1 = $LOG"
+step "QEMU $(qemu-system-arm --version | head -n 1 | awk '{print $4}'): lm3s6965evb, UART0 = the chip (-serial stdio), clients on 127.0.0.1:$PORT, UART1 = $LOG"
 boot
 
 # --- checks ----------------------------------------------------------------
@@ -132,8 +131,8 @@ check() { # name, expected, got
     fi
 }
 cli() { timeout 5 redis-cli -p "$PORT" "$@" 2>&1 || true; }
-# The UART cannot hang up: a raw client reads the bytes it expects (or
-# for `wait` seconds), then closes itself.
+# A raw client reads the bytes it expects (or for `wait` seconds), then
+# closes itself.
 # raw FORMAT WANT [WAIT]: sends printf FORMAT on a new connection, prints
 # up to ${#WANT} bytes of the answer (CR shown as \r).
 show() { sed 's/\r/\\r/g'; }
@@ -165,9 +164,10 @@ reply='-WRONGPASS invalid username-password pair or user is disabled.\r\n'
 check "AUTH cluster <wrong password>" "$(want "$reply")" "$(raw 'AUTH cluster nope\r\n' "$reply")"
 check "AUTH cluster <password>, MOVE-SCOPE-EPOCH" "EPOCH 0" \
     "$(cli --user cluster --pass "$CLUSTER_PASS" --no-auth-warning MOVE-SCOPE-EPOCH)"
-check "MOVE-SCOPE (admin cannot log in here)" \
+check "MOVE-SCOPE, not logged in" \
     "NOPERM User default has no permissions to run the 'move-scope' command (it needs the admin user)" \
     "$(cli MOVE-SCOPE app:billing: FROM embed-billing-1 TO server-eu-1)"
+check "AUTH admin <password>" OK "$(cli AUTH admin "$ADMIN_PASS")"
 
 step "the wire, byte for byte (raw TCP)"
 reply='-MISDIRECTED writer is 127.0.0.1:7002\r\n+OK\r\n'
@@ -180,10 +180,16 @@ check "malformed: bulk not ended by CRLF" "$(want "$reply")" "$(raw '*1\r\n$4\r\
 reply='-ERR Protocol error: request too large (max 1536 bytes)\r\n'
 check "oversized: 1600 bytes, no newline" "$(want "$reply")" \
     "$(raw "$(printf 'a%.0s' $(seq 1600))" "$reply")"
-# Where Redis closes the connection after a protocol error, the UART
-# cannot: the client is answered nothing more until it leaves.
+# As Redis, the node closes the connection after a protocol error: the
+# rest of what the client sent is not answered.
 check "after the error, the same client's PING unanswered" "$(want '-ERR Protocol error: invalid length\r\n')" \
-    "$(raw '*1\r\n$abc\r\nPING\r\n' '-ERR Protocol error: invalid length\r\n+PONG\r\n' 1.5)"
+    "$(raw '*1\r\n$abc\r\nPING\r\n' '-ERR Protocol error: invalid length\r\n+PONG\r\n' 3)"
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf '*1\r\n$abc\r\n' >&3
+closed=open
+timeout 3 cat <&3 >/dev/null && closed=closed
+exec 3<&-
+check "the connection closed after the error (EOF within 3 s)" closed "$closed"
 check "PING, the next client" "PONG" "$(cli PING)"
 
 step "one client after another"
@@ -203,6 +209,50 @@ check "B after A left mid-request: not logged in, clean" "$(want "$reply")" \
 check "C (redis-cli), logged in as cluster" "EPOCH 0" \
     "$(cli --user cluster --pass "$CLUSTER_PASS" --no-auth-warning MOVE-SCOPE-EPOCH)"
 check "D (redis-cli) after C" "$NOPERM" "$(cli MOVE-SCOPE-EPOCH)"
+
+step "clients at once"
+# A and B connected together, their requests interleaved: A logs in and
+# sends half a GET; B, not logged in, is refused and served while A's
+# half waits; A's GET completes; each keeps its own login.
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+exec 4<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'AUTH cluster %s\r\n' "$CLUSTER_PASS" >&3
+check "A: AUTH cluster <password>" "$(want '+OK\r\n')" "$(timeout 3 head -c 5 <&3 | show || true)"
+printf '*2\r\n$3\r\nGET' >&3
+sleep 0.2
+printf 'MOVE-SCOPE-EPOCH\r\n' >&4
+check "B (A's half GET pending): MOVE-SCOPE-EPOCH" "$(want "-$NOPERM\r\n")" \
+    "$(timeout 3 head -c $((${#NOPERM} + 3)) <&4 | show || true)"
+printf '\r\n$13\r\napp:billing:1\r\n' >&3
+check "A: the rest of its GET app:billing:1" "$(want '$1\r\nx\r\n')" "$(timeout 3 head -c 7 <&3 | show || true)"
+printf 'SET app:billing:b bb\r\n' >&4
+printf 'MOVE-SCOPE-EPOCH\r\n' >&3
+check "B: SET app:billing:b bb" "$(want '+OK\r\n')" "$(timeout 3 head -c 5 <&4 | show || true)"
+check "A: MOVE-SCOPE-EPOCH (still logged in)" "$(want '+EPOCH 0\r\n')" "$(timeout 3 head -c 10 <&3 | show || true)"
+exec 3<&- 4<&-
+# Four redis-cli at once, each its own keys.
+clients=()
+for i in 1 2 3 4; do
+    (for j in 1 2 3 4 5; do cli SET "app:billing:p$i" "v$i.$j" >/dev/null; done
+        cli GET "app:billing:p$i" >"$RUN/p$i.out") &
+    clients+=($!)
+done
+wait "${clients[@]}"
+for i in 1 2 3 4; do
+    check "client $i of 4 at once: its last SET" "v$i.5" "$(cat "$RUN/p$i.out")"
+    cli DEL "app:billing:p$i" >/dev/null
+done
+# Six clients hold the six client sockets: a seventh waits in the listen
+# backlog until one leaves.
+for fd in 5 6 7 8 9 10; do
+    eval "exec $fd<>/dev/tcp/127.0.0.1/$PORT"
+done
+sleep 0.3
+check "a 7th client while 6 hold the sockets (1 s)" "" "$(timeout 1 redis-cli -p "$PORT" PING 2>&1 || true)"
+exec 5<&-
+check "the 7th client once one left" PONG "$(cli PING)"
+exec 6<&- 7<&- 8<&- 9<&- 10<&-
+
 # Random bytes (0 to 400 of them), each from a new client that reads what
 # comes for 0.3 s and closes: answered or ignored, never a fault.
 for _ in $(seq 20); do
@@ -218,8 +268,10 @@ check "GET app:billing:1 after them" "x" "$(cli GET app:billing:1)"
 step "kill -9 of QEMU, then a boot on the same flash file"
 check "SET app:billing:k v1 (acknowledged)" "OK" "$(cli SET app:billing:k v1)"
 kill -9 "$QEMU_PID"
-wait "$QEMU_PID" 2>/dev/null || true
+# The chip ends with QEMU (its clients see their connections close).
+wait "$CHIP_PID" 2>/dev/null || true
 QEMU_PID=
+CHIP_PID=
 keep_log
 boot
 check "GET app:billing:k after the restart" "v1" "$(cli GET app:billing:k)"
@@ -237,10 +289,12 @@ read -r FLASH_USED RAM_USED < <(size -A "$ELF" | awk '
 echo "flash (.vector_table + .text + .rodata + .data): $FLASH_USED B of 262144 (256 KiB)"
 echo "static RAM (.data + .bss): $RAM_USED B of 65536 (64 KiB); the rest is the stack, which holds the node, the store and the buffers"
 
-step "redis-benchmark, ONE client (-c 1: the UART carries one connection at a time)"
-out=$(timeout 50 redis-benchmark -p "$PORT" -c 1 -n 2000 -t set,get -q 2>&1 | tr '\r' '\n' |
-    grep -E 'requests per second|rror' | sed 's/^ *//') || true
-echo "${out:-no result within 50 s}"
+for c in 1 4; do
+    step "redis-benchmark -c $c"
+    out=$(timeout 40 redis-benchmark -p "$PORT" -c "$c" -n 2000 -t set,get -q 2>&1 | tr '\r' '\n' |
+        grep -E 'requests per second|rror' | sed 's/^ *//') || true
+    echo "${out:-no result within 40 s}"
+done
 check "PING after the benchmark" "PONG" "$(cli PING)"
 # QEMU's CPU time over 2 s with no client (utime + stime, in clock ticks).
 ticks() { awk '{ print $14 + $15 }' "/proc/$QEMU_PID/stat"; }
@@ -253,7 +307,7 @@ stop_qemu
 keep_log
 step "UART1 log (both boots)"
 cat "$LOG"
-grep -E 'stack high-water' "$LOG" | tail -n 1 | sed 's/^/deepest: /' || true
+grep -E 'stack high-water' "$LOG" | sort -n -k4 | tail -n 1 | sed 's/^/deepest: /' || true
 if grep -qE 'panic|fault|fatal' "$LOG"; then
     echo "FAIL  the firmware reported a fault"
     failures=$((failures + 1))

@@ -3,13 +3,13 @@
 //! `key=value`, anything else ignored.
 //!
 //! - `port=<n>`: the host TCP port QEMU serves UART0 on (the firmware
-//!   looks its connection up in the host's socket table by this port);
+//!   listens on, as the socket chip was told (logged at boot only);
 //! - `flash=<path>`: the host file that stands in for the chip's flash.
 
 /// What the command line says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Args<'a> {
-    /// UART0's host port; `None`: no client tracking.
+    /// The chip's client port (for the log).
     pub port: Option<u16>,
     /// The flash file's path; `None`: RAM only.
     pub flash: Option<&'a [u8]>,

@@ -1,7 +1,7 @@
 //! Everything the firmware does through `unsafe`, in one place: the
 //! LM3S6965's UART registers (QEMU's `pl011_luminary`), the NVIC line
 //! that wakes the core on a received byte, semihosting calls (the flash
-//! file, the host's socket table, the command line) and the stack's
+//! file, the command line) and the stack's
 //! high-water mark. Each block says why it is sound.
 
 use core::fmt;
@@ -29,8 +29,8 @@ const CR: usize = 0x30;
 const IMSC: usize = 0x38;
 const FR_RXFE: u32 = 1 << 4;
 const FR_TXFF: u32 = 1 << 5;
-/// 8 data bits, no parity, one stop bit, FIFOs off (one byte deep: the
-/// client tracking relies on it, stream.rs).
+/// 8 data bits, no parity, one stop bit, FIFOs off (one byte deep: QEMU
+/// then reads the chip's pipe only as fast as the firmware takes bytes).
 const LCRH_8N1: u32 = 0b11 << 5;
 /// UARTEN, TXE, RXE.
 const CR_ON: u32 = 1 | (1 << 8) | (1 << 9);
@@ -148,9 +148,7 @@ pub fn sleep_until_byte() {
 /// A host file opened through semihosting.
 pub struct HostFile(usize);
 
-/// Semihosting's `fopen` modes used here.
-pub const READ: usize = nr::open::R_BINARY;
-/// Read and write, no create.
+/// Semihosting's `fopen` mode used here: read and write, no create.
 pub const READ_WRITE: usize = nr::open::RW_BINARY;
 
 /// The longest host path.

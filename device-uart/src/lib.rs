@@ -1,8 +1,7 @@
-//! The socket-free part of the embed-billing-1 UART firmware: what it
-//! reads from the host through semihosting (its command line, the host's
-//! TCP socket table), the layout of the file that stands in for its
-//! flash, and the one client stream (its request buffer and login, reset
-//! when a new client connects). The RESP parser, the commands and their
+//! The socket-free part of the embed-billing-1 UART firmware: the frames
+//! of the link to the socket chip on UART0 (shared with the chip, the
+//! host program in `chip/`), its command line (read through
+//! semihosting) and the layout of the file that stands in for its flash. The RESP parser, the commands and their
 //! store are device-net's (`kevy_net`). No I/O, no `unsafe`; built for
 //! the firmware and, for its tests, on the host
 //! (`cargo test --lib --target x86_64-unknown-linux-gnu`).
@@ -20,6 +19,5 @@
 )]
 
 pub mod args;
+pub mod frame;
 pub mod layout;
-pub mod sockets;
-pub mod stream;

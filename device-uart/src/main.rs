@@ -1,18 +1,20 @@
 //! embed-billing-1 on a Cortex-M3 (TI LM3S6965 as QEMU's `lm3s6965evb`),
-//! serving RESP2 on UART0, which QEMU exposes as a TCP socket on the
-//! host (`-serial tcp:127.0.0.1:PORT,server=on,wait=off`): the shape of
-//! an MCU behind a TCP-offload chip, which sees a byte stream per socket.
+//! serving RESP2 to several clients at once through a socket chip on
+//! UART0: the shape of an MCU behind a WIZnet W5500. The chip (the host
+//! program `chip/`) runs TCP; the UART carries frames (`kevy_uart::frame`):
+//! a client accepted, its bytes, its end, and the MCU's own outgoing
+//! connections. Each client socket has device-net's `Conn` and `Session`;
+//! the driver's calls to peers go out on connections the MCU opens
+//! (`AUTH cluster <password>`, the request, one reply, close), as
+//! device-net's firmware makes them over smoltcp, so the admin's
+//! MOVE-SCOPE runs here, news goes out and a quarantined node recovers.
 //!
 //! The commands, their store, the RESP parser and the connection buffer
 //! are device-net's (`kevy_net`); every SET and DEL asks kevy-scope's
-//! `Node::verdict` first. One client at a time: before reading a byte it
-//! cannot vouch for, the firmware reads the host's TCP socket table
-//! through semihosting to learn which connection QEMU holds, and forgets
-//! the last client's buffer and login when it changed (src/stream.rs
-//! says when that is exact; about one read of the table a request). The node's image and the
-//! store are written through to a host file through semihosting, the
-//! stand-in for the chip's flash (src/layout.rs), and restored at boot.
-//! The log goes to UART1.
+//! `Node::verdict` first. The node's image and the store are written
+//! through to a host file through semihosting, the stand-in for the
+//! chip's flash (src/layout.rs), and restored at boot. The log goes to
+//! UART1.
 #![no_std]
 #![no_main]
 #![deny(
@@ -28,20 +30,21 @@ use core::fmt::Write as _;
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
-use kevy_net::cluster::parse_config;
-use kevy_net::commands::{After, Disk, Reply, Server, Store, Users};
+use heapless::{Deque, Vec};
+use kevy_net::cluster::{Call, Kind as CallKind, auth_command, parse_config};
+use kevy_net::commands::{After, Disk, Reply, Server, Session, Store, Users, move_reply};
+use kevy_net::conn::Conn;
 use kevy_scope::{
     Driver, MoveTable, Node, OwnershipTable, Scope,
-    driver::{Effect, Request as DriverRequest},
+    driver::{Answer, Effect},
     moves::MoveRecords,
     ownership_table,
     table::ScopeTable,
-    wire::{AddressBook, PeerAddr},
+    wire::{AddressBook, NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
 };
 use kevy_uart::args;
+use kevy_uart::frame::{CLIENT_SOCKETS, Decoder, Frame, Header, Kind, MAX_PAYLOAD, SOCKETS, Side};
 use kevy_uart::layout::{Boot, FileFlash, Medium};
-use kevy_uart::sockets::{Found, Scan};
-use kevy_uart::stream::Stream;
 
 use hw::{HostFile, UART0};
 
@@ -63,6 +66,10 @@ static PEERS: [(&str, PeerAddr<'static>); 2] = [
 
 /// The driver's peer list, this node among them.
 const DRIVER_PEERS: [&str; 3] = [NODE_ID, "server-eu-1", "embed-auth-1"];
+/// Where the chip connects for each of them (the host ports of
+/// cluster.sh's std nodes; this node is never called).
+const PEER_PORTS: [u16; 3] = [0, 7001, 7002];
+const PEER_HOST: &str = "127.0.0.1";
 
 /// The top of the LM3S6965's 64 KiB of SRAM (memory.x).
 const RAM_TOP: usize = 0x2001_0000;
@@ -75,11 +82,27 @@ const TICK: u32 = 12_500 * TICK_MS;
 /// UART from its main loop, a byte at a time): the rest of a request
 /// usually comes within them.
 const SPIN: u32 = 1000;
-/// Where QEMU's socket table is (its own network namespace's).
-const SOCKET_TABLE: &[u8] = b"/proc/self/net/tcp";
+/// The longest a call to a peer may take, connect to answer.
+const CALL_MS: u64 = 5_000;
+/// Requests handed out by the driver and not yet sent.
+const QUEUE: usize = 8;
+/// A call's bytes out: AUTH (at most 128 bytes), then the request, an
+/// ingest with its keys as long as the longest request a peer takes in.
+const WIRE_OUT: usize = 128 + kevy_net::resp::MAX_REQUEST;
+/// A call's answer: a line, or a fence's news list.
+const WIRE: usize = 1024;
 
 type BillingNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
 type BillingDriver = Driver<3, 4>;
+type BillingServer<'n> = Server<
+    'n,
+    &'static OwnershipTable<'static, 2>,
+    MoveTable<4>,
+    [(&'static str, PeerAddr<'static>); 2],
+    FileFlash<&'n Flash>,
+    3,
+    4,
+>;
 
 macro_rules! log {
     ($($arg:tt)*) => {{
@@ -104,6 +127,109 @@ impl Medium for &Flash {
             None => true,
         }
     }
+}
+
+/// One frame to the chip: the header, then the payload (checked first).
+fn send_frame(kind: Kind, socket: u8, payload: &[u8]) {
+    match Header::new(Side::Mcu, kind, socket, payload.len()) {
+        Ok(h) => {
+            UART0.send(&h.encode());
+            UART0.send(payload);
+        }
+        Err(e) => log!("{NODE_ID}: frame not sent: {e}"),
+    }
+}
+
+/// Bytes to a socket, in frames of at most [`MAX_PAYLOAD`].
+fn send_bytes(socket: u8, bytes: &[u8]) {
+    for chunk in bytes.chunks(MAX_PAYLOAD) {
+        send_frame(Kind::Send, socket, chunk);
+    }
+}
+
+/// A client socket: device-net's request buffer and login, and where its
+/// two ends are.
+struct Client {
+    /// Accepted, and not yet closed on both ends.
+    open: bool,
+    conn: Conn,
+    session: Session,
+    /// The chip said `Closed` (the client left, or sent its FIN).
+    peer_closed: bool,
+    /// This side sent `Close`.
+    close_sent: bool,
+}
+
+impl Client {
+    const fn new() -> Self {
+        Self {
+            open: false,
+            conn: Conn::new(),
+            session: Session {
+                user: kevy_net::commands::User::Default,
+                waiting: None,
+            },
+            peer_closed: false,
+            close_sent: false,
+        }
+    }
+
+    /// Answers every whole request buffered (none while a MOVE-SCOPE
+    /// waits), then closes the socket when the client has closed its
+    /// side and nothing is left to answer.
+    fn serve(&mut self, socket: u8, server: &mut BillingServer<'_>, out: &mut Reply) {
+        while self.open && !self.close_sent && self.session.waiting.is_none() {
+            let session = &mut self.session;
+            let Some(after) = self
+                .conn
+                .step(out, |request, out| server.execute(request, session, out))
+            else {
+                break;
+            };
+            match after {
+                After::Wait(ticket) => self.session.waiting = Some(ticket),
+                After::Continue => send_bytes(socket, out),
+                After::Close => {
+                    // QUIT or a protocol error: Redis closes the connection.
+                    send_bytes(socket, out);
+                    self.close(socket);
+                }
+            }
+        }
+        if self.peer_closed && self.session.waiting.is_none() {
+            self.close(socket);
+        }
+    }
+
+    /// Sends `Close` once.
+    fn close(&mut self, socket: u8) {
+        if !self.close_sent {
+            self.close_sent = true;
+            send_frame(Kind::Close, socket, &[]);
+        }
+        if self.peer_closed {
+            self.open = false;
+        }
+    }
+}
+
+/// The call to a peer in progress (one at a time, on an outgoing socket).
+struct Caller {
+    call: Option<Call>,
+    socket: u8,
+    connected: bool,
+    /// Outgoing sockets whose `Close` went out and whose `Closed` (or
+    /// `Refused`) has not come back yet.
+    closing: [bool; SOCKETS as usize],
+    out_len: usize,
+    in_len: usize,
+    auth_pending: bool,
+    skip: usize,
+    since: u64,
+    calls: u32,
+    answered: u32,
+    wire_out: [u8; WIRE_OUT],
+    wire_in: [u8; WIRE],
 }
 
 #[entry]
@@ -133,17 +259,16 @@ fn main() -> ! {
     }
     let mut disk = FileFlash::new(&file);
 
-    // The users: cluster from the config block; no admin, since
-    // MOVE-SCOPE needs calls to the peers that a UART cannot make.
-    let mut users: Users = parse_config(&disk.config());
-    users.admin = None;
+    // The users: cluster and admin from the config block.
+    let users: Users = parse_config(&disk.config());
     log!(
-        "{NODE_ID}: users: cluster {}, admin none (MOVE-SCOPE refused)",
+        "{NODE_ID}: users: cluster {}, admin {}",
         if users.cluster.is_some() {
             "set"
         } else {
             "none (node-to-node commands refused)"
-        }
+        },
+        if users.admin.is_some() { "set" } else { "none" }
     );
 
     let Ok(mut node) = BillingNode::new(NODE_ID, &TABLE, MoveTable::<4>::new()) else {
@@ -159,7 +284,7 @@ fn main() -> ! {
         ),
         (Boot::Image(_), Err(e)) => log!("{NODE_ID}: image refused ({e}): quarantined"),
         (Boot::Damaged, _) => {
-            log!("{NODE_ID}: image damaged: quarantined");
+            log!("{NODE_ID}: image damaged: quarantined, recovering from peers");
             disk.erase_images();
             match BillingNode::quarantined(NODE_ID, &TABLE, MoveTable::<4>::new()) {
                 Ok(n) => node = n,
@@ -176,15 +301,13 @@ fn main() -> ! {
     if driver.resume(&mut node).is_err() {
         fail("driver resume");
     }
-
-    let table = args
-        .port
-        .and_then(|_| HostFile::open(SOCKET_TABLE, hw::READ));
-    match (args.port, &table) {
-        (Some(port), Some(_)) => log!(
-            "{NODE_ID}: serving UART0 (host port {port}); clients tracked in the host's socket table"
+    match args.port {
+        Some(port) => log!(
+            "{NODE_ID}: serving UART0 as a socket chip's link (clients on host port {port}, {CLIENT_SOCKETS} client sockets)"
         ),
-        _ => log!("{NODE_ID}: serving UART0; clients NOT tracked (no port= or no socket table)"),
+        None => log!(
+            "{NODE_ID}: serving UART0 as a socket chip's link ({CLIENT_SOCKETS} client sockets)"
+        ),
     }
     hw::enable_uart0_wakeup();
 
@@ -199,20 +322,35 @@ fn main() -> ! {
     // Keys the restored records say another node owns: shipped here by
     // an ingest never adopted (a kill between the two writes).
     drop_unowned(&mut server);
-    let mut stream = Stream::new();
+    let mut clients = [const { Client::new() }; CLIENT_SOCKETS as usize];
+    let mut caller = Caller {
+        call: None,
+        socket: CLIENT_SOCKETS,
+        connected: false,
+        closing: [false; SOCKETS as usize],
+        out_len: 0,
+        in_len: 0,
+        auth_pending: false,
+        skip: 0,
+        since: 0,
+        calls: 0,
+        answered: 0,
+        wire_out: [0; WIRE_OUT],
+        wire_in: [0; WIRE],
+    };
+    let mut queue: Deque<Call, QUEUE> = Deque::new();
+    let mut decoder = Decoder::new(Side::Chip);
     let mut out = Reply::new();
-    let mut lookups: u32 = 0;
-    // Replies not sent: their client had left.
-    let mut unsent: u32 = 0;
+    let mut accepted: u32 = 0;
+    let mut link_errors: u32 = 0;
     let mut just_read = false;
-    let mut dropped_calls: u32 = 0;
     let mut stack_logged = 0;
-    let mut stack_due = true;
+    let mut was_quarantined = server.node.is_quarantined();
     loop {
-        // The driver's effects (a resumed move or a recovery): images are
-        // written; calls to peers cannot be made over a UART.
-        for _ in 0..8 {
-            let Some(effect) = server.driver.poll(server.node, hw::millis()) else {
+        // The driver: every effect it has now.
+        let t = hw::millis();
+        for _ in 0..32 {
+            let Some(effect) = server.driver.poll(server.node, t) else {
                 break;
             };
             match effect {
@@ -224,16 +362,51 @@ fn main() -> ! {
                     // A commit among what was persisted hands its keys over.
                     drop_unowned(&mut server);
                 }
-                Effect::Send { to, request } => {
-                    dropped_calls += 1;
-                    log_dropped(dropped_calls, to, request_name(&request));
+                Effect::Reply { ticket, reply } => {
+                    move_reply(reply, &mut out);
+                    log!(
+                        "{NODE_ID}: MOVE-SCOPE #{} answered: {reply:?}",
+                        ticket.get()
+                    );
+                    let reply = out.clone();
+                    for (socket, client) in (0u8..).zip(clients.iter_mut()) {
+                        if client.open && client.session.waiting == Some(ticket) {
+                            client.session.waiting = None;
+                            if !client.close_sent {
+                                send_bytes(socket, &reply);
+                            }
+                            client.serve(socket, &mut server, &mut out);
+                        }
+                    }
                 }
-                Effect::Ship { to, .. } => {
-                    dropped_calls += 1;
-                    log_dropped(dropped_calls, to, "MOVE-SCOPE-INGEST");
-                }
-                _ => {}
+                // SysTick wakes the loop every 10 ms: no timer to set.
+                Effect::Wake { .. } => {}
+                other => match Call::of(&other, NODE_ID, &DRIVER_PEERS) {
+                    Some(call) => {
+                        if queue.push_back(call).is_err() {
+                            log!(
+                                "{NODE_ID}: peer queue full: a request dropped (the driver resends)"
+                            );
+                        }
+                    }
+                    None => log!("{NODE_ID}: an effect this node cannot carry out: {other:?}"),
+                },
             }
+        }
+        if server.node.is_quarantined() != was_quarantined {
+            was_quarantined = server.node.is_quarantined();
+            log!(
+                "{NODE_ID}: quarantined: {was_quarantined} (epoch {})",
+                server.node.epoch().get()
+            );
+        }
+        start_call(&mut caller, &mut queue, &mut server, t);
+        if caller.call.is_some() && t.saturating_sub(caller.since) > CALL_MS {
+            log!(
+                "{NODE_ID}: no answer from {} (timed out); the driver resends",
+                peer_name(caller.call.as_ref().map_or(0, |c| c.peer))
+            );
+            end_call(&mut caller);
         }
 
         if !UART0.rx_ready() {
@@ -243,84 +416,323 @@ fn main() -> ! {
             }
             just_read = false;
             if !UART0.rx_ready() {
-                if stack_due {
-                    // Once a client: a scan of the painted RAM, ~50 KB.
-                    stack_due = false;
-                    let high = hw::stack_high_water(RAM_TOP);
-                    if high > stack_logged {
-                        stack_logged = high;
-                        log!(
-                            "{NODE_ID}: stack high-water {high} B ({} keys stored)",
-                            server.store.len()
-                        );
-                    }
-                }
                 hw::sleep_until_byte();
-                if !UART0.rx_ready() {
-                    // Woken by SysTick, not a byte: the client paused. If
-                    // its connection was reset, the bytes vouched for
-                    // will never come; look the next byte up.
-                    stream.idle();
-                }
             }
             continue;
-        }
-        if stream.vouched() == 0
-            && let (Some(port), Some(table)) = (args.port, &table)
-        {
-            // A byte nothing vouches for: whose is it?
-            lookups = lookups.wrapping_add(1);
-            let found = lookup(table, port);
-            if let Some(f) = found
-                && f.others > 0
-            {
-                log!(
-                    "{NODE_ID}: {} other accepted sockets on the port; took inode {}",
-                    f.others,
-                    f.peer.inode
-                );
-            }
-            if stream.observe(found) {
-                stack_due = true;
-                match found {
-                    Some(f) => log!(
-                        "{NODE_ID}: client #{} from port {} (socket inode {}); so far {} table reads, {} replies to clients gone",
-                        stream.clients,
-                        f.peer.port,
-                        f.peer.inode,
-                        lookups,
-                        unsent
-                    ),
-                    None => log!("{NODE_ID}: bytes of a client already gone"),
-                }
-            }
         }
         just_read = true;
         let Some(byte) = UART0.take() else {
             continue;
         };
-        stream.push(byte);
-        while let Some(after) = stream.step(&mut out, |request, session, out| {
-            server.execute(request, session, out)
-        }) {
-            if stream.vouched() == 0
-                && let (Some(port), Some(table)) = (args.port, &table)
-            {
-                // Nothing more of this client's is in the host: it may
-                // have left, and QEMU would hand the reply to the next one.
-                lookups = lookups.wrapping_add(1);
-                if !stream.may_reply(lookup(table, port)) {
-                    unsent = unsent.wrapping_add(1);
-                    continue;
+        let frame = match decoder.push(byte) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                link_errors = link_errors.wrapping_add(1);
+                log!("{NODE_ID}: malformed frame from the chip: {e} ({link_errors} so far)");
+                continue;
+            }
+        };
+        let Frame {
+            kind,
+            socket,
+            payload,
+        } = frame;
+        if let Some(client) = clients.get_mut(usize::from(socket)) {
+            match kind {
+                Kind::Accepted => {
+                    if client.open {
+                        log!("{NODE_ID}: socket {socket} accepted while open: a new session");
+                    }
+                    client.open = true;
+                    client.conn.reset();
+                    client.session = Session::default();
+                    client.peer_closed = false;
+                    client.close_sent = false;
+                    accepted = accepted.wrapping_add(1);
                 }
+                Kind::Data if client.open && !client.close_sent => {
+                    let mut rest = payload;
+                    loop {
+                        let space = client.conn.space();
+                        let n = space.len().min(rest.len());
+                        let (now, later) = rest.split_at(n);
+                        if let Some(dst) = space.get_mut(..n) {
+                            dst.copy_from_slice(now);
+                        }
+                        client.conn.filled(n);
+                        rest = later;
+                        client.serve(socket, &mut server, &mut out);
+                        if rest.is_empty() {
+                            break;
+                        }
+                        if n == 0 {
+                            // A MOVE-SCOPE waits and the buffer is full.
+                            log!(
+                                "{NODE_ID}: socket {socket}: {} B dropped while a MOVE-SCOPE waits",
+                                rest.len()
+                            );
+                            break;
+                        }
+                    }
+                }
+                Kind::Closed if client.open => {
+                    client.peer_closed = true;
+                    client.serve(socket, &mut server, &mut out);
+                    if !client.open {
+                        // A client gone: log the stack's high-water mark when it grew.
+                        let high = hw::stack_high_water(RAM_TOP);
+                        if high > stack_logged {
+                            stack_logged = high;
+                            log!(
+                                "{NODE_ID}: stack high-water {high} B ({} keys stored, {accepted} clients so far)",
+                                server.store.len()
+                            );
+                        }
+                    }
+                }
+                _ => {}
             }
-            match after {
-                After::Continue | After::Close => UART0.send(&out),
-                // MOVE-SCOPE needs the admin user, who cannot log in here.
-                After::Wait(_) => UART0.send(b"-ERR MOVE-SCOPE is not served here\r\n"),
-            }
+        } else {
+            on_call_frame(&mut caller, kind, socket, payload, &mut server);
         }
     }
+}
+
+/// Starts the next queued call when none is running and an outgoing
+/// socket is free: `Connect`, then (on `Connected`) AUTH and the request.
+fn start_call(
+    caller: &mut Caller,
+    queue: &mut Deque<Call, QUEUE>,
+    server: &mut BillingServer<'_>,
+    t: u64,
+) {
+    if caller.call.is_some() {
+        return;
+    }
+    let Some(socket) = (CLIENT_SOCKETS..SOCKETS)
+        .find(|s| !caller.closing.get(usize::from(*s)).copied().unwrap_or(true))
+    else {
+        return;
+    };
+    let Some(call) = queue.pop_front() else {
+        return;
+    };
+    let mut auth: Vec<u8, 128> = Vec::new();
+    let password = server.users.cluster.as_deref().unwrap_or_default();
+    if !auth_command(password, &mut auth) {
+        return;
+    }
+    let Some(head) = caller.wire_out.get_mut(..auth.len()) else {
+        return;
+    };
+    head.copy_from_slice(&auth);
+    let at = auth.len();
+    let body = caller.wire_out.get_mut(at..).unwrap_or_default();
+    let len = if call.kind == CallKind::Ship {
+        let shipped = call
+            .with_request(|wire, _| match wire {
+                PeerRequest::Ingest { id, .. } => server.store.ship(&id, body),
+                _ => None,
+            })
+            .flatten();
+        match shipped {
+            Some((len, keys)) => {
+                log!(
+                    "{NODE_ID}: shipping {keys} keys ({len} B) to {}",
+                    peer_name(call.peer)
+                );
+                len
+            }
+            None => {
+                log!("{NODE_ID}: the keys do not fit the ship buffer ({WIRE_OUT} B): not sent");
+                return;
+            }
+        }
+    } else {
+        let Some(dst) = body.get_mut(..call.bytes.len()) else {
+            return;
+        };
+        dst.copy_from_slice(&call.bytes);
+        call.bytes.len()
+    };
+    let port = PEER_PORTS.get(call.peer).copied().unwrap_or(0);
+    let mut address: heapless::String<32> = heapless::String::new();
+    if write!(address, "{PEER_HOST}:{port}").is_err() {
+        return;
+    }
+    send_frame(Kind::Connect, socket, address.as_bytes());
+    caller.socket = socket;
+    caller.connected = false;
+    caller.out_len = at + len;
+    caller.in_len = 0;
+    caller.auth_pending = true;
+    caller.skip = 0;
+    caller.since = t;
+    caller.calls = caller.calls.wrapping_add(1);
+    caller.call = Some(call);
+}
+
+/// Ends the call in progress: `Close` on its socket, which is free again
+/// once the chip's `Closed` comes back.
+fn end_call(caller: &mut Caller) {
+    if caller.call.take().is_some() {
+        send_frame(Kind::Close, caller.socket, &[]);
+        if let Some(c) = caller.closing.get_mut(usize::from(caller.socket)) {
+            *c = true;
+        }
+    }
+}
+
+/// A frame on an outgoing socket: the call's connection, its answer, its
+/// end. The answer goes to the driver as device-net's firmware feeds it.
+fn on_call_frame(
+    caller: &mut Caller,
+    kind: Kind,
+    socket: u8,
+    payload: &[u8],
+    server: &mut BillingServer<'_>,
+) {
+    let closing = caller
+        .closing
+        .get(usize::from(socket))
+        .copied()
+        .unwrap_or(false);
+    if closing {
+        if matches!(kind, Kind::Closed | Kind::Refused)
+            && let Some(c) = caller.closing.get_mut(usize::from(socket))
+        {
+            *c = false;
+        }
+        return;
+    }
+    let ours = caller.call.is_some() && caller.socket == socket;
+    if !ours {
+        if kind == Kind::Closed {
+            // Not ours any more: its end acknowledged.
+            send_frame(Kind::Close, socket, &[]);
+        }
+        return;
+    }
+    let to = peer_name(caller.call.as_ref().map_or(0, |c| c.peer));
+    match kind {
+        Kind::Connected => {
+            caller.connected = true;
+            send_bytes(
+                socket,
+                caller.wire_out.get(..caller.out_len).unwrap_or_default(),
+            );
+        }
+        Kind::Refused => {
+            log!("{NODE_ID}: connect to {to} refused; the driver resends");
+            caller.call = None;
+        }
+        Kind::Closed => {
+            log!("{NODE_ID}: no answer from {to} (connection closed); the driver resends");
+            // Both ends are said: the socket is free.
+            send_frame(Kind::Close, socket, &[]);
+            caller.call = None;
+        }
+        Kind::Data => {
+            let space = caller.wire_in.get_mut(caller.in_len..).unwrap_or_default();
+            let n = space.len().min(payload.len());
+            if let (Some(dst), Some(src)) = (space.get_mut(..n), payload.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            caller.in_len += n;
+            if answered(caller, server) {
+                end_call(caller);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads the call's answer so far (device-net's reading of it: the AUTH
+/// line, then a line, or a fence's news list); feeds it to the driver
+/// when whole. Returns whether the call is over.
+fn answered(caller: &mut Caller, server: &mut BillingServer<'_>) -> bool {
+    let Some(call) = caller.call.as_ref() else {
+        return true;
+    };
+    let to = peer_name(call.peer);
+    let got = caller.wire_in.get(..caller.in_len).unwrap_or_default();
+    if caller.auth_pending {
+        let Some(end) = line_end(got) else {
+            return caller.in_len >= WIRE;
+        };
+        if got.get(..end) != Some(b"+OK") {
+            log!("{NODE_ID}: {to} refused the cluster login");
+            return true;
+        }
+        caller.auth_pending = false;
+        caller.skip = end + 2;
+    }
+    let got = got.get(caller.skip..).unwrap_or_default();
+    if got.is_empty() {
+        return false;
+    }
+    if call.kind == CallKind::Fence && got.first() == Some(&b'*') {
+        return match NewsList::decode(got) {
+            Err(PeerWireError::Incomplete) => caller.in_len >= WIRE,
+            Ok((list, _)) => {
+                caller.answered = caller.answered.wrapping_add(1);
+                let fence = call.with_request(|wire, _| match wire {
+                    PeerRequest::Fence { epoch, .. } => Some(epoch),
+                    _ => None,
+                });
+                if let Some(Some(fence)) = fence {
+                    log!(
+                        "{NODE_ID}: recovery: {to} fenced at {} and told {} news",
+                        fence.get(),
+                        list.len()
+                    );
+                    if server
+                        .driver
+                        .recovered(server.node, to, fence, list.iter())
+                        .is_err()
+                    {
+                        log!("{NODE_ID}: recovery: the driver refused {to}'s news");
+                    }
+                }
+                true
+            }
+            Err(e) => {
+                log!("{NODE_ID}: {to} answered the fence with a bad list: {e}");
+                true
+            }
+        };
+    }
+    let Some(end) = line_end(got) else {
+        if caller.in_len >= WIRE {
+            log!("{NODE_ID}: {to}'s answer is too long");
+            return true;
+        }
+        return false;
+    };
+    caller.answered = caller.answered.wrapping_add(1);
+    let line = got.get(..end).unwrap_or_default();
+    let answer = match PeerReply::decode(line) {
+        Ok(reply) => Answer::from(reply),
+        Err(_) => Answer::Refused,
+    };
+    let fed = call.with_request(|_, request| match request {
+        Some(request) => server
+            .driver
+            .answer(server.node, to, request, answer)
+            .is_ok(),
+        None => true,
+    });
+    log!(
+        "{NODE_ID}: {to} answered {} ({} calls, {} answered)",
+        core::str::from_utf8(line).unwrap_or("(not UTF-8)"),
+        caller.calls,
+        caller.answered
+    );
+    if fed != Some(true) {
+        log!("{NODE_ID}: the driver refused {to}'s answer");
+    }
+    true
 }
 
 /// `Server::drop_unowned` (device-net's), logged; a failed flash write
@@ -342,44 +754,13 @@ fn drop_unowned<
     }
 }
 
-/// A driver's call to a peer this firmware cannot make (logged at the
-/// 1st, 2nd, 4th, ... of them).
-fn log_dropped(count: u32, to: &str, what: &str) {
-    if count.is_power_of_two() {
-        log!("{NODE_ID}: {what} to {to} not sent: no outgoing connections ({count} so far)");
-    }
+fn peer_name(peer: usize) -> &'static str {
+    DRIVER_PEERS.get(peer).copied().unwrap_or("?")
 }
 
-/// The command a driver request is sent as.
-fn request_name(request: &DriverRequest<'_>) -> &'static str {
-    match request {
-        DriverRequest::News { .. } => "MOVE-SCOPE-NEWS",
-        DriverRequest::Outcome(_) => "MOVE-SCOPE-OUTCOME",
-        DriverRequest::Ingest(_) => "MOVE-SCOPE-INGEST",
-        DriverRequest::Recheck(_) => "MOVE-SCOPE-RECHECK",
-        DriverRequest::Epoch { .. } => "MOVE-SCOPE-EPOCH",
-        DriverRequest::Fence(_) => "MOVE-SCOPE-FENCE",
-        _ => "a node-to-node command",
-    }
-}
-
-/// The connection QEMU holds on `port`, from the host's socket table.
-fn lookup(table: &HostFile, port: u16) -> Option<Found> {
-    if !table.seek(0) {
-        return None;
-    }
-    let mut scan = Scan::new(port);
-    let mut chunk = [0u8; 1024];
-    loop {
-        let n = table.read(&mut chunk);
-        scan.feed(chunk.get(..n).unwrap_or_default());
-        // A procfs table fills the buffer while it has lines: a short
-        // read is its end.
-        if n < chunk.len() {
-            break;
-        }
-    }
-    scan.finish()
+/// Where the first line of `bytes` ends (its CR), if it is whole.
+fn line_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 fn fail(why: &str) -> ! {
