@@ -5,8 +5,11 @@
 
 use heapless::Vec;
 use kevy_scope::{
-    driver::{Effect, Request as DriverRequest},
-    wire::{MAX_PEER_REQUEST_LEN, PeerRequest},
+    Driver, Epoch, Node,
+    driver::{Answer, Effect, Request as DriverRequest},
+    moves::MoveRecords,
+    table::ScopeTable,
+    wire::{MAX_PEER_REQUEST_LEN, NewsList, PeerReply, PeerRequest, PeerWireError},
 };
 
 use crate::commands::{MAX_PASSWORD, Users};
@@ -276,6 +279,128 @@ impl Call {
     }
 }
 
+/// What a peer's bytes so far say of a call ([`Hearing::hear`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard<'a> {
+    /// Not whole yet: read more.
+    Waiting,
+    /// The peer refused the cluster login.
+    LoginRefused,
+    /// The answer does not fit the caller's buffer.
+    TooLong,
+    /// A one-line answer (without its CRLF), for the driver.
+    Line(&'a [u8]),
+    /// A fence's news list.
+    News(NewsList<'a>),
+    /// A fence answered with a list that does not decode.
+    BadList(PeerWireError),
+}
+
+/// Reads a call's answer as its bytes arrive: the `+OK` of the cluster
+/// login first, then one line, or a fence's news list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hearing {
+    /// Where the answer starts, once the login's `+OK` came.
+    answer_at: Option<usize>,
+}
+
+impl Hearing {
+    /// A call's start: the login's reply comes first.
+    pub const fn new() -> Self {
+        Self { answer_at: None }
+    }
+
+    /// What `got`, every byte received for a call of kind `kind` so far,
+    /// says; `full`: the buffer that holds them has no room left.
+    pub fn hear<'a>(&mut self, kind: Kind, got: &'a [u8], full: bool) -> Heard<'a> {
+        let more = if full { Heard::TooLong } else { Heard::Waiting };
+        let at = match self.answer_at {
+            Some(at) => at,
+            None => {
+                let Some(end) = line_end(got) else {
+                    return more;
+                };
+                if got.get(..end) != Some(b"+OK") {
+                    return Heard::LoginRefused;
+                }
+                self.answer_at = Some(end + 2);
+                end + 2
+            }
+        };
+        let rest = got.get(at..).unwrap_or_default();
+        if kind == Kind::Fence && rest.first() == Some(&b'*') {
+            return match NewsList::decode(rest) {
+                Ok((list, _)) => Heard::News(list),
+                Err(PeerWireError::Incomplete) => more,
+                Err(e) => Heard::BadList(e),
+            };
+        }
+        match line_end(rest) {
+            Some(end) => Heard::Line(rest.get(..end).unwrap_or_default()),
+            None => more,
+        }
+    }
+}
+
+/// What feeding a peer's answer to the driver did ([`feed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fed {
+    /// A line fed with `Driver::answer`; `accepted`: the driver took it.
+    Answered { accepted: bool },
+    /// A fence's news fed with `Driver::recovered`.
+    Recovered {
+        fence: Epoch,
+        news: usize,
+        accepted: bool,
+    },
+    /// Nothing to feed (waiting, a refusal, a list that does not decode).
+    Nothing,
+}
+
+/// Feeds what peer `to` answered `call` to the driver: a line as the
+/// request's answer (one that does not decode as a refusal), a news list
+/// as the fence's.
+pub fn feed<T: ScopeTable, R: MoveRecords, const P: usize, const M: usize>(
+    call: &Call,
+    heard: &Heard<'_>,
+    driver: &mut Driver<P, M>,
+    node: &mut Node<T, R>,
+    to: &str,
+) -> Fed {
+    match *heard {
+        Heard::Line(line) => {
+            let answer = PeerReply::decode(line).map_or(Answer::Refused, Answer::from);
+            let fed = call.with_request(|_, request| match request {
+                Some(request) => driver.answer(node, to, request, answer).is_ok(),
+                None => true,
+            });
+            Fed::Answered {
+                accepted: fed == Some(true),
+            }
+        }
+        Heard::News(list) => {
+            let fence = call.with_request(|wire, _| match wire {
+                PeerRequest::Fence { epoch, .. } => Some(epoch),
+                _ => None,
+            });
+            match fence {
+                Some(Some(fence)) => Fed::Recovered {
+                    fence,
+                    news: list.len(),
+                    accepted: driver.recovered(node, to, fence, list.iter()).is_ok(),
+                },
+                _ => Fed::Nothing,
+            }
+        }
+        _ => Fed::Nothing,
+    }
+}
+
+/// Where the first line of `bytes` ends (its CR), if it is whole.
+pub fn line_end(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(2).position(|w| w == b"\r\n")
+}
+
 /// The `AUTH cluster <password>` command's bytes.
 pub fn auth_command(password: &[u8], out: &mut Vec<u8, 128>) -> bool {
     out.clear();
@@ -303,6 +428,43 @@ pub fn auth_command(password: &[u8], out: &mut Vec<u8, 128>) -> bool {
 mod tests {
     use super::*;
     use kevy_scope::{Epoch, moves::MoveId};
+
+    #[test]
+    fn a_calls_answer_is_heard_as_it_arrives() {
+        let mut h = Hearing::new();
+        assert_eq!(h.hear(Kind::Plain, b"", false), Heard::Waiting);
+        assert_eq!(h.hear(Kind::Plain, b"+O", false), Heard::Waiting);
+        assert_eq!(h.hear(Kind::Plain, b"+O", true), Heard::TooLong);
+        assert_eq!(h.hear(Kind::Plain, b"+OK\r\n+COMM", false), Heard::Waiting);
+        assert_eq!(
+            h.hear(Kind::Plain, b"+OK\r\n+COMMITTED\r\n", false),
+            Heard::Line(b"+COMMITTED")
+        );
+        let mut h = Hearing::new();
+        assert_eq!(
+            h.hear(Kind::Plain, b"-WRONGPASS no\r\n", false),
+            Heard::LoginRefused
+        );
+        // A fence's answer is a news list; an empty one decodes, a broken
+        // one is told apart from one still arriving.
+        let mut h = Hearing::new();
+        assert_eq!(h.hear(Kind::Fence, b"+OK\r\n*", false), Heard::Waiting);
+        assert!(matches!(
+            h.hear(Kind::Fence, b"+OK\r\n*0\r\n", false),
+            Heard::News(list) if list.is_empty()
+        ));
+        let mut h = Hearing::new();
+        assert!(matches!(
+            h.hear(Kind::Fence, b"+OK\r\n*x\r\n", false),
+            Heard::BadList(_)
+        ));
+        // A fence refused with a line is a line.
+        let mut h = Hearing::new();
+        assert_eq!(
+            h.hear(Kind::Fence, b"+OK\r\n-ERR no\r\n", false),
+            Heard::Line(b"-ERR no")
+        );
+    }
 
     #[test]
     fn config_and_slots() {

@@ -42,7 +42,7 @@ use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use heapless::{Deque, Vec};
-use kevy_net::cluster::{Call, Kind, Pick, auth_command, parse_config};
+use kevy_net::cluster::{Call, Fed, Heard, Hearing, Kind, Pick, auth_command, feed, parse_config};
 use kevy_net::commands::{
     After, Disk, MAX_REPLY, Reply, Server, Session, Store, Users, move_reply,
 };
@@ -50,11 +50,11 @@ use kevy_net::conn::Conn;
 use kevy_net::meter;
 use kevy_scope::{
     Driver, MoveTable, Node, OwnershipTable, Scope,
-    driver::{Answer, Effect},
+    driver::Effect,
     moves::MoveRecords,
     ownership_table,
     table::ScopeTable,
-    wire::{AddressBook, NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
+    wire::{AddressBook, PeerAddr, PeerRequest},
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
@@ -182,10 +182,8 @@ struct Client {
     sent: usize,
     /// Bytes of `wire_in` received.
     in_len: usize,
-    /// Whether the AUTH reply is still to come.
-    auth_pending: bool,
-    /// Bytes of `wire_in` the AUTH reply took.
-    skip: usize,
+    /// The answer read so far (the login's reply first).
+    hearing: Hearing,
     since: u64,
     next_port: u16,
     calls: u32,
@@ -331,8 +329,7 @@ fn main() -> ! {
         out_len: 0,
         sent: 0,
         in_len: 0,
-        auth_pending: false,
-        skip: 0,
+        hearing: Hearing::new(),
         since: 0,
         next_port: 49152 + (board::micros() % 1000) as u16,
         calls: 0,
@@ -580,8 +577,7 @@ fn run_client(
         client.out_len = at + len;
         client.sent = 0;
         client.in_len = 0;
-        client.auth_pending = true;
-        client.skip = 0;
+        client.hearing = Hearing::new();
         client.since = t;
         client.calls += 1;
         client.call = Some(call);
@@ -604,79 +600,41 @@ fn run_client(
         }
     }
     let got = wire_in.get(..client.in_len).unwrap_or_default();
-    let mut done = false;
-    if client.auth_pending
-        && let Some(end) = line_end(got)
-    {
-        if got.get(..end) == Some(b"+OK") {
-            client.auth_pending = false;
-            client.skip = end + 2;
-        } else {
-            println!(
-                "{NODE_ID}: {} refused the cluster login",
-                peer_name(call.peer)
-            );
-            done = true;
-        }
-    }
-    let got = got.get(client.skip..).unwrap_or_default();
-    if !done && !client.auth_pending && !got.is_empty() {
-        let to = peer_name(call.peer);
-        if call.kind == Kind::Fence && got.first() == Some(&b'*') {
-            match NewsList::decode(got) {
-                Err(PeerWireError::Incomplete) => {}
-                Ok((list, _)) => {
-                    done = true;
-                    client.answered += 1;
-                    let fence = call.with_request(|wire, _| match wire {
-                        PeerRequest::Fence { epoch, .. } => Some(epoch),
-                        _ => None,
-                    });
-                    if let Some(Some(fence)) = fence {
-                        println!(
-                            "{NODE_ID}: recovery: {to} fenced at {} and told {} news",
-                            fence.get(),
-                            list.len()
-                        );
-                        if server
-                            .driver
-                            .recovered(server.node, to, fence, list.iter())
-                            .is_err()
-                        {
-                            println!("{NODE_ID}: recovery: the driver refused {to}'s news");
-                        }
-                    }
-                }
-                Err(e) => {
-                    println!("{NODE_ID}: {to} answered the fence with a bad list: {e}");
-                    done = true;
-                }
-            }
-        } else if let Some(end) = line_end(got) {
-            done = true;
+    let to = peer_name(call.peer);
+    let heard = client.hearing.hear(call.kind, got, client.in_len >= WIRE);
+    let mut done = heard != Heard::Waiting;
+    match heard {
+        Heard::Waiting => {}
+        Heard::LoginRefused => println!("{NODE_ID}: {to} refused the cluster login"),
+        Heard::TooLong => println!("{NODE_ID}: {to}'s answer is too long"),
+        Heard::BadList(e) => println!("{NODE_ID}: {to} answered the fence with a bad list: {e}"),
+        Heard::Line(line) => {
             client.answered += 1;
-            let line = got.get(..end).unwrap_or_default();
-            let answer = match PeerReply::decode(line) {
-                Ok(reply) => Answer::from(reply),
-                Err(_) => Answer::Refused,
-            };
-            let fed = call.with_request(|_, request| match request {
-                Some(request) => server
-                    .driver
-                    .answer(server.node, to, request, answer)
-                    .is_ok(),
-                None => true,
-            });
+            let fed = feed(call, &heard, server.driver, server.node, to);
             println!(
                 "{NODE_ID}: {to} answered {}",
                 core::str::from_utf8(line).unwrap_or("(not UTF-8)")
             );
-            if fed != Some(true) {
+            if fed != (Fed::Answered { accepted: true }) {
                 println!("{NODE_ID}: the driver refused {to}'s answer");
             }
-        } else if client.in_len >= WIRE {
-            println!("{NODE_ID}: {to}'s answer is too long");
-            done = true;
+        }
+        Heard::News(_) => {
+            client.answered += 1;
+            if let Fed::Recovered {
+                fence,
+                news,
+                accepted,
+            } = feed(call, &heard, server.driver, server.node, to)
+            {
+                println!(
+                    "{NODE_ID}: recovery: {to} fenced at {} and told {news} news",
+                    fence.get()
+                );
+                if !accepted {
+                    println!("{NODE_ID}: recovery: the driver refused {to}'s news");
+                }
+            }
         }
     }
     if !done && (t.saturating_sub(client.since) > CALL_MS || (!socket.is_open() && client.sent > 0))
@@ -720,11 +678,6 @@ fn drop_unowned<
 
 fn peer_name(peer: usize) -> &'static str {
     DRIVER_PEERS.get(peer).copied().unwrap_or("?")
-}
-
-/// Where the first line of `bytes` ends (its CR), if it is whole.
-fn line_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 /// One socket's turn: listen when closed, read what arrived, answer every

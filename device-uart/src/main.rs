@@ -31,16 +31,18 @@ use core::fmt::Write as _;
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::{entry, exception};
 use heapless::{Deque, Vec};
-use kevy_net::cluster::{Call, Kind as CallKind, auth_command, parse_config};
+use kevy_net::cluster::{
+    Call, Fed, Heard, Hearing, Kind as CallKind, auth_command, feed, parse_config,
+};
 use kevy_net::commands::{After, Disk, Reply, Server, Session, Store, Users, move_reply};
 use kevy_net::conn::Conn;
 use kevy_scope::{
     Driver, MoveTable, Node, OwnershipTable, Scope,
-    driver::{Answer, Effect},
+    driver::Effect,
     moves::MoveRecords,
     ownership_table,
     table::ScopeTable,
-    wire::{AddressBook, NewsList, PeerAddr, PeerReply, PeerRequest, PeerWireError},
+    wire::{AddressBook, PeerAddr, PeerRequest},
 };
 use kevy_uart::args;
 use kevy_uart::frame::{CLIENT_SOCKETS, Decoder, Frame, Header, Kind, MAX_PAYLOAD, SOCKETS, Side};
@@ -223,8 +225,8 @@ struct Caller {
     closing: [bool; SOCKETS as usize],
     out_len: usize,
     in_len: usize,
-    auth_pending: bool,
-    skip: usize,
+    /// The answer read so far (the login's reply first).
+    hearing: Hearing,
     since: u64,
     calls: u32,
     answered: u32,
@@ -330,8 +332,7 @@ fn main() -> ! {
         closing: [false; SOCKETS as usize],
         out_len: 0,
         in_len: 0,
-        auth_pending: false,
-        skip: 0,
+        hearing: Hearing::new(),
         since: 0,
         calls: 0,
         answered: 0,
@@ -566,8 +567,7 @@ fn start_call(
     caller.connected = false;
     caller.out_len = at + len;
     caller.in_len = 0;
-    caller.auth_pending = true;
-    caller.skip = 0;
+    caller.hearing = Hearing::new();
     caller.since = t;
     caller.calls = caller.calls.wrapping_add(1);
     caller.call = Some(call);
@@ -648,7 +648,7 @@ fn on_call_frame(
     }
 }
 
-/// Reads the call's answer so far (device-net's reading of it: the AUTH
+/// Reads the call's answer so far (kevy_net's `Hearing`: the login's
 /// line, then a line, or a fence's news list); feeds it to the driver
 /// when whole. Returns whether the call is over.
 fn answered(caller: &mut Caller, server: &mut BillingServer<'_>) -> bool {
@@ -657,80 +657,42 @@ fn answered(caller: &mut Caller, server: &mut BillingServer<'_>) -> bool {
     };
     let to = peer_name(call.peer);
     let got = caller.wire_in.get(..caller.in_len).unwrap_or_default();
-    if caller.auth_pending {
-        let Some(end) = line_end(got) else {
-            return caller.in_len >= WIRE;
-        };
-        if got.get(..end) != Some(b"+OK") {
-            log!("{NODE_ID}: {to} refused the cluster login");
-            return true;
+    let heard = caller.hearing.hear(call.kind, got, caller.in_len >= WIRE);
+    match heard {
+        Heard::Waiting => return false,
+        Heard::LoginRefused => log!("{NODE_ID}: {to} refused the cluster login"),
+        Heard::TooLong => log!("{NODE_ID}: {to}'s answer is too long"),
+        Heard::BadList(e) => log!("{NODE_ID}: {to} answered the fence with a bad list: {e}"),
+        Heard::Line(line) => {
+            caller.answered = caller.answered.wrapping_add(1);
+            let fed = feed(call, &heard, server.driver, server.node, to);
+            log!(
+                "{NODE_ID}: {to} answered {} ({} calls, {} answered)",
+                core::str::from_utf8(line).unwrap_or("(not UTF-8)"),
+                caller.calls,
+                caller.answered
+            );
+            if fed != (Fed::Answered { accepted: true }) {
+                log!("{NODE_ID}: the driver refused {to}'s answer");
+            }
         }
-        caller.auth_pending = false;
-        caller.skip = end + 2;
-    }
-    let got = got.get(caller.skip..).unwrap_or_default();
-    if got.is_empty() {
-        return false;
-    }
-    if call.kind == CallKind::Fence && got.first() == Some(&b'*') {
-        return match NewsList::decode(got) {
-            Err(PeerWireError::Incomplete) => caller.in_len >= WIRE,
-            Ok((list, _)) => {
-                caller.answered = caller.answered.wrapping_add(1);
-                let fence = call.with_request(|wire, _| match wire {
-                    PeerRequest::Fence { epoch, .. } => Some(epoch),
-                    _ => None,
-                });
-                if let Some(Some(fence)) = fence {
-                    log!(
-                        "{NODE_ID}: recovery: {to} fenced at {} and told {} news",
-                        fence.get(),
-                        list.len()
-                    );
-                    if server
-                        .driver
-                        .recovered(server.node, to, fence, list.iter())
-                        .is_err()
-                    {
-                        log!("{NODE_ID}: recovery: the driver refused {to}'s news");
-                    }
+        Heard::News(_) => {
+            caller.answered = caller.answered.wrapping_add(1);
+            if let Fed::Recovered {
+                fence,
+                news,
+                accepted,
+            } = feed(call, &heard, server.driver, server.node, to)
+            {
+                log!(
+                    "{NODE_ID}: recovery: {to} fenced at {} and told {news} news",
+                    fence.get()
+                );
+                if !accepted {
+                    log!("{NODE_ID}: recovery: the driver refused {to}'s news");
                 }
-                true
             }
-            Err(e) => {
-                log!("{NODE_ID}: {to} answered the fence with a bad list: {e}");
-                true
-            }
-        };
-    }
-    let Some(end) = line_end(got) else {
-        if caller.in_len >= WIRE {
-            log!("{NODE_ID}: {to}'s answer is too long");
-            return true;
         }
-        return false;
-    };
-    caller.answered = caller.answered.wrapping_add(1);
-    let line = got.get(..end).unwrap_or_default();
-    let answer = match PeerReply::decode(line) {
-        Ok(reply) => Answer::from(reply),
-        Err(_) => Answer::Refused,
-    };
-    let fed = call.with_request(|_, request| match request {
-        Some(request) => server
-            .driver
-            .answer(server.node, to, request, answer)
-            .is_ok(),
-        None => true,
-    });
-    log!(
-        "{NODE_ID}: {to} answered {} ({} calls, {} answered)",
-        core::str::from_utf8(line).unwrap_or("(not UTF-8)"),
-        caller.calls,
-        caller.answered
-    );
-    if fed != Some(true) {
-        log!("{NODE_ID}: the driver refused {to}'s answer");
     }
     true
 }
@@ -756,11 +718,6 @@ fn drop_unowned<
 
 fn peer_name(peer: usize) -> &'static str {
     DRIVER_PEERS.get(peer).copied().unwrap_or("?")
-}
-
-/// Where the first line of `bytes` ends (its CR), if it is whole.
-fn line_end(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(2).position(|w| w == b"\r\n")
 }
 
 fn fail(why: &str) -> ! {
