@@ -19,4 +19,5 @@ pub mod cluster;
 pub mod commands;
 pub mod conn;
 pub mod meter;
+pub mod node;
 pub mod resp;

@@ -48,13 +48,15 @@ use kevy_net::commands::{
 };
 use kevy_net::conn::Conn;
 use kevy_net::meter;
+use kevy_net::node::{
+    self as billing, BillingDriver, BillingNode, DRIVER_PEERS, NODE_ID, PEER_PORTS, PEERS,
+    peer_name,
+};
 use kevy_scope::{
-    Driver, MoveTable, Node, OwnershipTable, Scope,
     driver::Effect,
     moves::MoveRecords,
-    ownership_table,
     table::ScopeTable,
-    wire::{AddressBook, PeerAddr, PeerRequest},
+    wire::{AddressBook, PeerRequest},
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
@@ -62,30 +64,6 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Address};
 
 use flash::{CONFIG_BYTES, Flash, Found, SLOT_BYTES};
-
-const NODE_ID: &str = "embed-billing-1";
-
-/// The scopes, as device/src/lib.rs's PROBE_TABLE: this node writes
-/// `app:billing:` (server-eu-1 stands in while it is down), embed-auth-1
-/// writes `app:auth:`. Checked at compile time. The std nodes of
-/// cluster.sh run with the same table (`scopes` in their config).
-static TABLE: OwnershipTable<'static, 2> = ownership_table![
-    Scope::new(b"app:billing:", NODE_ID).with_fallback("server-eu-1"),
-    Scope::new(b"app:auth:", "embed-auth-1"),
-];
-
-/// Where the redirects point: the other nodes' client addresses, as a
-/// client on the host reaches them.
-static PEERS: [(&str, PeerAddr<'static>); 2] = [
-    ("embed-auth-1", PeerAddr::new("127.0.0.1", 7002)),
-    ("server-eu-1", PeerAddr::new("127.0.0.1", 7001)),
-];
-
-/// The driver's peer list (this node among them), and the host port each
-/// listens on: the guest reaches the host's 127.0.0.1 at the gateway,
-/// 10.0.2.2 (QEMU's user network).
-const DRIVER_PEERS: [&str; 3] = [NODE_ID, "server-eu-1", "embed-auth-1"];
-const PEER_PORTS: [u16; 3] = [0, 7001, 7002];
 
 /// QEMU's user network: the guest's default address and the gateway.
 const ADDRESS: Ipv4Address = Ipv4Address::new(10, 0, 2, 15);
@@ -110,9 +88,6 @@ const QUEUE: usize = 8;
 const WIRE_OUT: usize = 128 + kevy_net::resp::MAX_REQUEST;
 /// A call's answer: a line, or a fence's news list.
 const WIRE: usize = 1024;
-
-type BillingNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
-type BillingDriver = Driver<3, 4>;
 
 /// The RAM the firmware uses besides its stack and the DMA pages
 /// (hal.rs), taken once at boot, all in `.bss`. The socket slots and the
@@ -242,14 +217,11 @@ fn main() -> ! {
     let mut node: BillingNode = match disk.image(found) {
         Found::Fresh => {
             println!("{NODE_ID}: flash holds no image: first boot");
-            match Node::new(NODE_ID, &TABLE, MoveTable::<4>::new()) {
-                Ok(node) => node,
-                Err(_) => fail("bad node id"),
-            }
+            billing::fresh().unwrap_or_else(|| fail("bad node id"))
         }
         Found::Image(image) => {
             let len = image.len();
-            let Ok(mut node) = Node::new(NODE_ID, &TABLE, MoveTable::<4>::new()) else {
+            let Some(mut node) = billing::fresh() else {
                 fail("bad node id")
             };
             match node.restore(image) {
@@ -274,10 +246,7 @@ fn main() -> ! {
                 "{NODE_ID}: flash damaged (no valid image): quarantined, recovering from peers"
             );
             disk.erase_all();
-            match Node::quarantined(NODE_ID, &TABLE, MoveTable::<4>::new()) {
-                Ok(node) => node,
-                Err(_) => fail("bad node id"),
-            }
+            billing::quarantined().unwrap_or_else(|| fail("bad node id"))
         }
     };
     let keys = disk.load_store(store);
@@ -482,15 +451,7 @@ fn main() -> ! {
     }
 }
 
-type BillingServer<'n> = Server<
-    'n,
-    &'static OwnershipTable<'static, 2>,
-    MoveTable<4>,
-    [(&'static str, PeerAddr<'static>); 2],
-    Flash,
-    3,
-    4,
->;
+type BillingServer<'n> = billing::BillingServer<'n, Flash>;
 
 /// The client socket's turn: start the next call when idle; send; read
 /// the answer and feed it to the driver; give up after [`CALL_MS`] (the
@@ -674,10 +635,6 @@ fn drop_unowned<
         Some(n) => println!("{NODE_ID}: {n} keys another node owns now dropped"),
         None => fail("flash write failed"),
     }
-}
-
-fn peer_name(peer: usize) -> &'static str {
-    DRIVER_PEERS.get(peer).copied().unwrap_or("?")
 }
 
 /// One socket's turn: listen when closed, read what arrived, answer every

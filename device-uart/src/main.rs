@@ -36,13 +36,14 @@ use kevy_net::cluster::{
 };
 use kevy_net::commands::{After, Disk, Reply, Server, Session, Store, Users, move_reply};
 use kevy_net::conn::Conn;
+use kevy_net::node::{
+    self as billing, BillingDriver, DRIVER_PEERS, NODE_ID, PEER_PORTS, PEERS, peer_name,
+};
 use kevy_scope::{
-    Driver, MoveTable, Node, OwnershipTable, Scope,
     driver::Effect,
     moves::MoveRecords,
-    ownership_table,
     table::ScopeTable,
-    wire::{AddressBook, PeerAddr, PeerRequest},
+    wire::{AddressBook, PeerRequest},
 };
 use kevy_uart::args;
 use kevy_uart::frame::{CLIENT_SOCKETS, Decoder, Frame, Header, Kind, MAX_PAYLOAD, SOCKETS, Side};
@@ -50,27 +51,6 @@ use kevy_uart::layout::{Boot, FileFlash, Medium};
 
 use hw::{HostFile, UART0};
 
-const NODE_ID: &str = "embed-billing-1";
-
-/// The scopes, as device-net's firmware (device-net/src/main.rs): this
-/// node writes `app:billing:` (server-eu-1 stands in while it is down),
-/// embed-auth-1 writes `app:auth:`. Checked at compile time.
-static TABLE: OwnershipTable<'static, 2> = ownership_table![
-    Scope::new(b"app:billing:", NODE_ID).with_fallback("server-eu-1"),
-    Scope::new(b"app:auth:", "embed-auth-1"),
-];
-
-/// Where the redirects point (device-net's addresses).
-static PEERS: [(&str, PeerAddr<'static>); 2] = [
-    ("embed-auth-1", PeerAddr::new("127.0.0.1", 7002)),
-    ("server-eu-1", PeerAddr::new("127.0.0.1", 7001)),
-];
-
-/// The driver's peer list, this node among them.
-const DRIVER_PEERS: [&str; 3] = [NODE_ID, "server-eu-1", "embed-auth-1"];
-/// Where the chip connects for each of them (the host ports of
-/// cluster.sh's std nodes; this node is never called).
-const PEER_PORTS: [u16; 3] = [0, 7001, 7002];
 const PEER_HOST: &str = "127.0.0.1";
 
 /// The top of the LM3S6965's 64 KiB of SRAM (memory.x).
@@ -94,17 +74,7 @@ const WIRE_OUT: usize = 128 + kevy_net::resp::MAX_REQUEST;
 /// A call's answer: a line, or a fence's news list.
 const WIRE: usize = 1024;
 
-type BillingNode = Node<&'static OwnershipTable<'static, 2>, MoveTable<4>>;
-type BillingDriver = Driver<3, 4>;
-type BillingServer<'n> = Server<
-    'n,
-    &'static OwnershipTable<'static, 2>,
-    MoveTable<4>,
-    [(&'static str, PeerAddr<'static>); 2],
-    FileFlash<&'n Flash>,
-    3,
-    4,
->;
+type BillingServer<'n> = billing::BillingServer<'n, FileFlash<&'n Flash>>;
 
 macro_rules! log {
     ($($arg:tt)*) => {{
@@ -273,7 +243,7 @@ fn main() -> ! {
         if users.admin.is_some() { "set" } else { "none" }
     );
 
-    let Ok(mut node) = BillingNode::new(NODE_ID, &TABLE, MoveTable::<4>::new()) else {
+    let Some(mut node) = billing::fresh() else {
         fail("bad node id")
     };
     let (boot, restored) = disk.load_image(|image| node.restore(image));
@@ -288,10 +258,7 @@ fn main() -> ! {
         (Boot::Damaged, _) => {
             log!("{NODE_ID}: image damaged: quarantined, recovering from peers");
             disk.erase_images();
-            match BillingNode::quarantined(NODE_ID, &TABLE, MoveTable::<4>::new()) {
-                Ok(n) => node = n,
-                Err(_) => fail("bad node id"),
-            }
+            node = billing::quarantined().unwrap_or_else(|| fail("bad node id"));
         }
     }
     let mut store = Store::new();
@@ -714,10 +681,6 @@ fn drop_unowned<
         Some(n) => log!("{NODE_ID}: {n} keys another node owns now dropped"),
         None => fail("flash write failed"),
     }
-}
-
-fn peer_name(peer: usize) -> &'static str {
-    DRIVER_PEERS.get(peer).copied().unwrap_or("?")
 }
 
 fn fail(why: &str) -> ! {
