@@ -505,6 +505,19 @@ impl<T: ScopeTable, R: MoveRecords, A: AddressBook, D: Disk, const P: usize, con
         }
     }
 
+    /// Carries out the driver's `Effect::Persist`: the node's image
+    /// written, the driver told, then the keys another node owns now
+    /// dropped (a commit among what was persisted hands them over): how
+    /// many went, `None` when a write failed (the driver is then not
+    /// told: nothing that waits on the persist goes out).
+    pub fn persist(&mut self) -> Option<usize> {
+        if !self.disk.save(self.node) {
+            return None;
+        }
+        self.driver.persisted();
+        self.drop_unowned()
+    }
+
     /// Deletes the keys another node owns now, then writes the store when
     /// any went: how many went, `None` when that write failed. Called once the node's
     /// image is on flash (a commit that gave a prefix away among what it
@@ -879,6 +892,22 @@ mod tests {
         assert_eq!(run(&mut s, "GET other\r\n"), "$1\r\nz\r\n");
         assert_eq!(s.drop_unowned(), Some(0));
         assert_eq!(parts.disk.1, 1, "the store written once, for the one drop");
+    }
+
+    #[test]
+    fn a_persist_writes_the_image_then_drops_what_another_node_owns() {
+        let mut parts = Parts::new(Users::default());
+        assert!(parts.store.restore(b"app:billing:1", b"x"));
+        assert!(parts.store.restore(b"app:auth:1", b"y"));
+        let mut s = parts.server();
+        assert_eq!(s.persist(), Some(1));
+        assert_eq!(s.persist(), Some(0));
+        assert_eq!(run(&mut s, "GET app:auth:1\r\n"), "$-1\r\n");
+        assert_eq!(
+            (parts.disk.0, parts.disk.1),
+            (2, 1),
+            "two images, one store"
+        );
     }
 
     #[test]

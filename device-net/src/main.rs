@@ -43,21 +43,14 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use heapless::{Deque, Vec};
 use kevy_net::cluster::{Call, Fed, Heard, Hearing, Kind, Pick, auth_command, feed, parse_config};
-use kevy_net::commands::{
-    After, Disk, MAX_REPLY, Reply, Server, Session, Store, Users, move_reply,
-};
+use kevy_net::commands::{After, MAX_REPLY, Reply, Server, Session, Store, Users, move_reply};
 use kevy_net::conn::Conn;
 use kevy_net::meter;
 use kevy_net::node::{
     self as billing, BillingDriver, BillingNode, DRIVER_PEERS, NODE_ID, PEER_PORTS, PEERS,
     peer_name,
 };
-use kevy_scope::{
-    driver::Effect,
-    moves::MoveRecords,
-    table::ScopeTable,
-    wire::{AddressBook, PeerRequest},
-};
+use kevy_scope::{driver::Effect, wire::PeerRequest};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
@@ -323,7 +316,7 @@ fn main() -> ! {
     // Keys the restored records say another node owns: given away by a
     // commit persisted before a power cut, or shipped by an ingest never
     // adopted.
-    drop_unowned(&mut server);
+    dropped(server.drop_unowned());
     let mut active = [false; SOCKETS];
     let mut sessions = [Session::default(); SOCKETS];
     let mut out = Reply::new();
@@ -369,14 +362,8 @@ fn main() -> ! {
                 break;
             };
             match effect {
-                Effect::Persist => {
-                    if !server.disk.save(server.node) {
-                        fail("flash write failed");
-                    }
-                    server.driver.persisted();
-                    // A commit among what was persisted hands its keys over.
-                    drop_unowned(&mut server);
-                }
+                // The image, then the keys a commit among it handed over.
+                Effect::Persist => dropped(server.persist()),
                 Effect::Reply { ticket, reply } => {
                     move_reply(reply, &mut out);
                     println!(
@@ -619,18 +606,10 @@ fn run_client(
     sent
 }
 
-/// [`Server::drop_unowned`], logged; a failed flash write stops the node.
-fn drop_unowned<
-    T: ScopeTable,
-    R: MoveRecords,
-    A: AddressBook,
-    D: Disk,
-    const P: usize,
-    const M: usize,
->(
-    server: &mut Server<'_, T, R, A, D, P, M>,
-) {
-    match server.drop_unowned() {
+/// Logs what a persist or the boot dropped (`Server::persist`,
+/// `Server::drop_unowned`); a failed flash write stops the node.
+fn dropped(keys: Option<usize>) {
+    match keys {
         Some(0) => {}
         Some(n) => println!("{NODE_ID}: {n} keys another node owns now dropped"),
         None => fail("flash write failed"),

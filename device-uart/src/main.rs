@@ -34,17 +34,12 @@ use heapless::{Deque, Vec};
 use kevy_net::cluster::{
     Call, Fed, Heard, Hearing, Kind as CallKind, auth_command, feed, parse_config,
 };
-use kevy_net::commands::{After, Disk, Reply, Server, Session, Store, Users, move_reply};
+use kevy_net::commands::{After, Reply, Server, Session, Store, Users, move_reply};
 use kevy_net::conn::Conn;
 use kevy_net::node::{
     self as billing, BillingDriver, DRIVER_PEERS, NODE_ID, PEER_PORTS, PEERS, peer_name,
 };
-use kevy_scope::{
-    driver::Effect,
-    moves::MoveRecords,
-    table::ScopeTable,
-    wire::{AddressBook, PeerRequest},
-};
+use kevy_scope::{driver::Effect, wire::PeerRequest};
 use kevy_uart::args;
 use kevy_uart::frame::{CLIENT_SOCKETS, Decoder, Frame, Header, Kind, MAX_PAYLOAD, SOCKETS, Side};
 use kevy_uart::layout::{Boot, FileFlash, Medium};
@@ -290,7 +285,7 @@ fn main() -> ! {
     };
     // Keys the restored records say another node owns: shipped here by
     // an ingest never adopted (a kill between the two writes).
-    drop_unowned(&mut server);
+    dropped(server.drop_unowned());
     let mut clients = [const { Client::new() }; CLIENT_SOCKETS as usize];
     let mut caller = Caller {
         call: None,
@@ -322,14 +317,8 @@ fn main() -> ! {
                 break;
             };
             match effect {
-                Effect::Persist => {
-                    if !server.disk.save(server.node) {
-                        fail("flash write failed");
-                    }
-                    server.driver.persisted();
-                    // A commit among what was persisted hands its keys over.
-                    drop_unowned(&mut server);
-                }
+                // The image, then the keys a commit among it handed over.
+                Effect::Persist => dropped(server.persist()),
                 Effect::Reply { ticket, reply } => {
                     move_reply(reply, &mut out);
                     log!(
@@ -664,19 +653,10 @@ fn answered(caller: &mut Caller, server: &mut BillingServer<'_>) -> bool {
     true
 }
 
-/// `Server::drop_unowned` (device-net's), logged; a failed flash write
-/// stops the node.
-fn drop_unowned<
-    T: ScopeTable,
-    R: MoveRecords,
-    A: AddressBook,
-    D: Disk,
-    const P: usize,
-    const M: usize,
->(
-    server: &mut Server<'_, T, R, A, D, P, M>,
-) {
-    match server.drop_unowned() {
+/// Logs what a persist or the boot dropped (`Server::persist`,
+/// `Server::drop_unowned`); a failed flash write stops the node.
+fn dropped(keys: Option<usize>) {
+    match keys {
         Some(0) => {}
         Some(n) => log!("{NODE_ID}: {n} keys another node owns now dropped"),
         None => fail("flash write failed"),
