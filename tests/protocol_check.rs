@@ -2611,7 +2611,7 @@ fn a_lost_image_keeps_the_guarantees() {
 ///
 /// `cargo test --release --all-features --test protocol_check -- --ignored --nocapture a_lost_image_and_a_crash`
 #[test]
-#[ignore = "exhaustive and long (over half an hour and about 15 GB of RAM a crashed node): run with --release --ignored"]
+#[ignore = "exhaustive and long (20 to 60 minutes and up to about 17 GB of RAM a crashed node): run with --release --ignored"]
 fn a_lost_image_and_a_crash_keep_the_guarantees() {
     for (n, id) in IDS.iter().enumerate() {
         check_all(
