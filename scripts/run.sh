@@ -280,6 +280,7 @@ footprint() {
     echo "wire: flash that encoding and decoding every peer request and reply and a news list adds to"
     echo "driver-stack (both mem-fns excluded); dw-mem-fns: the memory routines the two add together;"
     echo "ram includes the firmware's 4 KiB RAM-backed flash region under QEMU"
+    code_by_part
     instructions_per_verdict
     step "sizes of the public types on ${TARGETS[0]} (bytes)"
     qemu "${TARGETS[0]}" type-sizes | grep -o 'size .*' | cut -d' ' -f2-
@@ -310,6 +311,33 @@ instructions_per_verdict() {
     echo "hit: scoped keys in no move record; miss: keys no scope holds; moved: keys under the"
     echo "move records; beside: keys of the records' scopes beside them (us: where they hold eu:)."
     echo "The verdict's call and return are counted, the loop around it is not."
+}
+
+# The crate's code in the wire-stack probe (the whole writer stack) and in
+# embed-billing-1, by part: every byte of code goes to the crate's source
+# file it was written in, inlined or not (scripts/flash_by_source.py reads
+# the line table and the inlining). Run after footprint built the probes.
+code_by_part() {
+    step "the crate's code by part, by the source it was written in (bytes; .rodata apart)"
+    if ! command -v python3 >/dev/null; then
+        echo "skipped: no python3 on this machine"
+        return
+    fi
+    printf '%-28s %-16s %6s %6s %6s %6s %6s %7s %6s %6s\n' target program table config reply \
+        node image driver wire other
+    for target in "${TARGETS[@]}"; do
+        local dir
+        dir="$(target_dir device)/$target/release"
+        for bin in wire-stack embed-billing-1; do
+            # shellcheck disable=SC2046 # the eight figures, one per column
+            printf '%-28s %-16s %6s %6s %6s %6s %6s %7s %6s %6s\n' "$target" "$bin" \
+                $(python3 scripts/flash_by_source.py --areas "$dir/$bin")
+        done
+    done
+    echo "table: routing (src/table, lib.rs, bytes.rs); config: the scopes and peers parsers;"
+    echo "reply: client replies; node: the Node's records and move steps; image: encode and restore;"
+    echo "driver: src/driver.rs; wire: the node-to-node wire (src/wire/peer.rs). Code of core or"
+    echo "heapless inlined into a part counts as that part's."
 }
 
 # added_flash BEFORE PROBE: the flash ELF file PROBE adds to ELF file
