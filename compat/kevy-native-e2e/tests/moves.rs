@@ -24,8 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kevy_e2e_support::{connect, pipeline, try_command};
-use kevy_resp::Reply;
+use kevy_e2e_support::{Pace, WriteReport, check_every_key, try_command, write_until_acked};
 
 const KEYS: usize = 20_000;
 const PREFIXES: [&str; 3] = ["app:", "app:sub:", "other:"];
@@ -146,56 +145,21 @@ fn key(i: usize) -> String {
     format!("{}{i}", PREFIXES[i % PREFIXES.len()])
 }
 
-#[derive(Default, Debug)]
-struct Writer {
-    acked: Vec<usize>,
-    attempts: usize,
-    quiesced: usize,
-    /// A redirect the client followed was answered with another redirect.
-    double_redirects: usize,
-    io_errors: usize,
+/// The writes through lane `lane`'s node: keys `i` with `i % 3 == lane`,
+/// value `v<i>`.
+fn writes(lane: usize) -> Vec<(String, String)> {
+    (0..KEYS)
+        .filter(|i| i % 3 == lane)
+        .map(|i| (key(i), format!("v{i}")))
+        .collect()
 }
 
-/// Writes keys `i` with `i % 3 == lane` through the node on `port` until
-/// each is acknowledged.
-fn write(port: u16, lane: usize, moving: &AtomicBool) -> Writer {
-    let mut report = Writer::default();
-    let mut queue: std::collections::VecDeque<usize> =
-        (0..KEYS).filter(|i| i % 3 == lane).collect();
-    let mut client = connect(port);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while let Some(i) = queue.pop_front() {
-        assert!(
-            Instant::now() < deadline,
-            "the writer ran out of time: {report:?}"
-        );
-        if moving.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_micros(200));
-        }
-        let args = [
-            b"SET".to_vec(),
-            key(i).into_bytes(),
-            format!("v{i}").into_bytes(),
-        ];
-        report.attempts += 1;
-        match client.request_write(&args) {
-            Ok(Reply::Simple(ok)) if ok == b"OK" => {
-                report.acked.push(i);
-                continue;
-            }
-            Ok(Reply::Error(e)) if e.starts_with(b"MISDIRECTED") => report.double_redirects += 1,
-            Ok(Reply::Error(e)) if e.starts_with(b"QUIESCED") => report.quiesced += 1,
-            Ok(other) => panic!("key {i}: unexpected reply {other:?}"),
-            Err(_) => {
-                report.io_errors += 1;
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        queue.push_back(i);
-        client = connect(port);
-    }
-    report
-}
+/// How the writers pace themselves.
+const PACE: Pace = Pace {
+    while_moving: Duration::from_micros(200),
+    after_error: Duration::from_millis(20),
+    limit: Duration::from_secs(240),
+};
 
 /// Sends `MOVE-SCOPE` on a thread of its own: the node may be killed
 /// while it runs.
@@ -214,28 +178,17 @@ fn send_move(port: u16, prefix: &str, from: usize, to: usize) -> thread::JoinHan
     })
 }
 
-/// The node that accepts `prefix` once it has settled: a probe key
-/// written to every node is accepted by exactly one, and every other
-/// redirects to it in one hop.
+/// The node that accepts `prefix` once it has settled: a `SET` of a probe
+/// key accepted by exactly one node, every other redirecting to it.
 fn settle(cluster: &Cluster, prefix: &str) -> usize {
-    let key = format!("{prefix}probe");
-    let end = Instant::now() + Duration::from_secs(90);
-    loop {
-        let replies: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|&p| try_command(p, &[b"SET", key.as_bytes(), b"p"], Duration::from_secs(10)))
-            .collect();
-        let owners: Vec<usize> = (0..3).filter(|&n| replies[n] == "+OK").collect();
-        if let [owner] = owners.as_slice() {
-            let addr = format!("-MISDIRECTED writer is 127.0.0.1:{}", cluster.ports[*owner]);
-            if (0..3).filter(|n| n != owner).all(|n| replies[n] == addr) {
-                return *owner;
-            }
-        }
-        assert!(Instant::now() < end, "{prefix} never settled: {replies:?}");
-        thread::sleep(Duration::from_millis(100));
-    }
+    let probe = |key: &str| vec![b"SET".to_vec(), key.into(), b"p".to_vec()];
+    kevy_e2e_support::settle(
+        &cluster.ports,
+        prefix,
+        probe,
+        |reply| reply == "+OK",
+        Duration::from_millis(100),
+    )
 }
 
 /// What happens to a move's nodes while it runs.
@@ -300,7 +253,7 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
         .map(|lane| {
             let port = cluster.ports[lane];
             let moving = Arc::clone(&moving);
-            thread::spawn(move || write(port, lane, &moving))
+            thread::spawn(move || write_until_acked(port, writes(lane), &moving, PACE))
         })
         .collect();
     let mut moves = Vec::new();
@@ -315,7 +268,7 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
         moving.store(false, Ordering::Relaxed);
     }
     let moved_at = t0.elapsed();
-    let reports: Vec<Writer> = writers
+    let reports: Vec<WriteReport> = writers
         .into_iter()
         .map(|w| w.join().expect("writer"))
         .collect();
@@ -326,111 +279,28 @@ fn prefixes_move_between_three_kevy_processes_without_loops_or_lost_writes() {
     );
     let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
     assert_eq!(acked, KEYS, "every key acknowledged once");
+    let lines: Vec<String> = reports.iter().map(ToString::to_string).collect();
 
     // Let the announcements reach every node.
     thread::sleep(Duration::from_millis(500));
-    let addr = |n: usize| format!("127.0.0.1:{}", cluster.ports[n]);
-    let (mut loops, mut lost, mut two_acceptors) = (0, 0, 0);
-    let mut per_owner = [0usize; 3];
-    let keys: Vec<String> = (0..KEYS).map(key).collect();
-    let keys = Arc::new(keys);
-    // What each node holds, then what each answers to a write of every key.
-    let read_and_write = |n: usize| {
-        let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
-        thread::spawn(move || {
-            let held = pipeline(port, &keys, 1_000, |k| {
-                vec![b"GET".to_vec(), k.as_bytes().to_vec()]
-            });
-            (held, keys)
-        })
-    };
-    let held: Vec<Vec<String>> = (0..3)
-        .map(read_and_write)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("reader").0)
-        .collect();
-    let answers: Vec<Vec<String>> = (0..3)
-        .map(|n| {
-            let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
-            thread::spawn(move || {
-                pipeline(port, &keys, 1_000, |k| {
-                    let i = k.trim_start_matches(|c: char| !c.is_ascii_digit());
-                    vec![
-                        b"SET".to_vec(),
-                        k.as_bytes().to_vec(),
-                        format!("v{i}").into_bytes(),
-                    ]
-                })
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("writer"))
-        .collect();
-    for i in 0..KEYS {
-        let k = key(i);
-        let v = format!("v{i}");
-        let before: Vec<&String> = (0..3).map(|n| &held[n][i]).collect();
-        let replies: Vec<&String> = (0..3).map(|n| &answers[n][i]).collect();
-        let owners: Vec<usize> = (0..3).filter(|&n| replies[n] == "+OK").collect();
-        match owners.as_slice() {
-            [owner] => {
-                per_owner[*owner] += 1;
-                if *before[*owner] != v {
-                    lost += 1;
-                    if lost <= 5 {
-                        eprintln!(
-                            "lost {k}: acceptor {} held {:?}",
-                            NODES[*owner], before[*owner]
-                        );
-                    }
-                }
-                for n in (0..3).filter(|n| n != owner) {
-                    if *replies[n] != format!("-MISDIRECTED writer is {}", addr(*owner)) {
-                        loops += 1;
-                        if loops <= 5 {
-                            eprintln!(
-                                "{k} on {}: {:?} (acceptor {})",
-                                NODES[n], replies[n], NODES[*owner]
-                            );
-                        }
-                    }
-                }
-            }
-            _ => {
-                two_acceptors += 1;
-                eprintln!("{k}: {replies:?}");
-            }
-        }
-    }
+    // Each key's acknowledged value.
+    let last: Vec<(String, String)> = reports.into_iter().flat_map(|r| r.acked).collect();
+    let check = check_every_key(&cluster.ports, &NODES, last, 1_000);
     eprintln!(
         "moves: {moves:?}; checked at {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    for (lane, r) in reports.iter().enumerate() {
-        eprintln!(
-            "writer through {}: {} acked in {} attempts; {} QUIESCED, {} redirects answered with a redirect, {} connection errors",
-            NODES[lane],
-            r.acked.len(),
-            r.attempts,
-            r.quiesced,
-            r.double_redirects,
-            r.io_errors
-        );
+    for (lane, r) in lines.iter().enumerate() {
+        eprintln!("writer through {}: {r}", NODES[lane]);
     }
     eprintln!(
-        "keys per acceptor (A, B, C): {per_owner:?}; not one hop: {loops}; lost: {lost}; not one acceptor: {two_acceptors}"
+        "keys per acceptor (A, B, C): {:?}; not one hop: {}; lost: {}; not one acceptor: {}",
+        check.per_owner, check.not_one_hop, check.lost, check.not_one_acceptor
     );
-    assert_eq!(two_acceptors, 0, "one acceptor per key");
-    assert_eq!(
-        loops, 0,
-        "every other node redirects to the acceptor in one hop"
-    );
-    assert_eq!(lost, 0, "no acknowledged write lost");
+    check.assert_held();
     // Where the moves left each prefix: app: on A, app:sub: on C, other: on C.
     assert_eq!(
-        per_owner,
+        check.per_owner,
         [KEYS / 3 + 1, 0, KEYS - KEYS / 3 - 1],
         "app: on A; app:sub: and other: on C"
     );

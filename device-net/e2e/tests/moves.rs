@@ -48,8 +48,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kevy_e2e_support::{connect, pipeline, try_command, try_commands};
-use kevy_resp::Reply;
+use kevy_e2e_support::{
+    Pace, WriteReport, check_every_key, try_command, try_commands, write_until_acked,
+};
 
 /// Keys written (distinct, counting the MCU's 14 once each).
 const KEYS: usize = 5_000;
@@ -176,62 +177,24 @@ fn key(i: usize) -> (String, usize) {
     }
 }
 
-#[derive(Default, Debug)]
-struct Writer {
-    /// Each key's last acknowledged value.
-    last: HashMap<String, String>,
-    acked: usize,
-    attempts: usize,
-    quiesced: usize,
-    /// A redirect the client followed was answered with another redirect.
-    double_redirects: usize,
-    io_errors: usize,
+/// The writes through lane `lane`'s node, in order: write `i` sets key
+/// `key(i)` to `v<i>`.
+fn writes(lane: usize) -> Vec<(String, String)> {
+    (0..KEYS_WRITES)
+        .filter_map(|i| {
+            let (k, l) = key(i);
+            (l == lane).then(|| (k, format!("v{i}")))
+        })
+        .collect()
 }
 
-/// Writes the writes of `lane` through the node on `port` until each is
-/// acknowledged; paced while `moving` so that the writes span the moves.
-fn write(port: u16, lane: usize, moving: &AtomicBool) -> Writer {
-    let mut report = Writer::default();
-    let mut queue: std::collections::VecDeque<usize> =
-        (0..KEYS_WRITES).filter(|&i| key(i).1 == lane).collect();
-    let mut client = connect(port);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while let Some(i) = queue.pop_front() {
-        assert!(
-            Instant::now() < deadline,
-            "the writer ran out of time: {report:?}"
-        );
-        if moving.load(Ordering::Relaxed) {
-            thread::sleep(Duration::from_millis(4));
-        }
-        let (k, _) = key(i);
-        let v = format!("v{i}");
-        let args = [
-            b"SET".to_vec(),
-            k.clone().into_bytes(),
-            v.clone().into_bytes(),
-        ];
-        report.attempts += 1;
-        match client.request_write(&args) {
-            Ok(Reply::Simple(ok)) if ok == b"OK" => {
-                report.acked += 1;
-                report.last.insert(k, v);
-                continue;
-            }
-            Ok(Reply::Error(e)) if e.starts_with(b"MISDIRECTED") => report.double_redirects += 1,
-            Ok(Reply::Error(e)) if e.starts_with(b"QUIESCED") => report.quiesced += 1,
-            Ok(other) => panic!("{k}: unexpected reply {other:?}"),
-            Err(_) => {
-                report.io_errors += 1;
-                thread::sleep(Duration::from_millis(50));
-            }
-        }
-        queue.push_back(i);
-        // A fresh client: no cached writer (it may have moved).
-        client = connect(port);
-    }
-    report
-}
+/// How the writers pace themselves: paced while a move runs so that the
+/// writes span the moves.
+const PACE: Pace = Pace {
+    while_moving: Duration::from_millis(4),
+    after_error: Duration::from_millis(50),
+    limit: Duration::from_secs(300),
+};
 
 /// The writes: [`KEYS`] - [`MCU_KEYS`] `app:auth:` keys and the MCU's
 /// 14 keys written over and over (every 8th write).
@@ -262,27 +225,17 @@ fn send_move(
 }
 
 /// The node that accepts `prefix` once it has settled: a `DEL` of a probe
-/// key sent to every node is accepted (an integer reply) by exactly one,
-/// and every other redirects to it in one hop.
+/// key (it takes no room in the MCU's store) accepted (an integer reply)
+/// by exactly one node, every other redirecting to it.
 fn settle(cluster: &Cluster, prefix: &str) -> usize {
-    let key = format!("{prefix}probe");
-    let end = Instant::now() + Duration::from_secs(90);
-    loop {
-        let replies: Vec<String> = cluster
-            .ports
-            .iter()
-            .map(|&p| try_command(p, &[b"DEL", key.as_bytes()], Duration::from_secs(10)))
-            .collect();
-        let owners: Vec<usize> = (0..3).filter(|&n| replies[n].starts_with(':')).collect();
-        if let [owner] = owners.as_slice() {
-            let addr = format!("-MISDIRECTED writer is 127.0.0.1:{}", cluster.ports[*owner]);
-            if (0..3).filter(|n| n != owner).all(|n| replies[n] == addr) {
-                return *owner;
-            }
-        }
-        assert!(Instant::now() < end, "{prefix} never settled: {replies:?}");
-        thread::sleep(Duration::from_millis(200));
-    }
+    let probe = |key: &str| vec![b"DEL".to_vec(), key.into()];
+    kevy_e2e_support::settle(
+        &cluster.ports,
+        prefix,
+        probe,
+        |reply| reply.starts_with(':'),
+        Duration::from_millis(200),
+    )
 }
 
 /// Moves `prefix` from `from` to `to` (with the MCU killed mid-move in
@@ -369,7 +322,7 @@ fn billing_moves_off_the_mcu_and_back_with_a_kill_without_loops_or_lost_writes()
         .map(|lane| {
             let port = cluster.ports[lane];
             let moving = Arc::clone(&moving);
-            thread::spawn(move || write(port, lane, &moving))
+            thread::spawn(move || write_until_acked(port, writes(lane), &moving, PACE))
         })
         .collect();
     let mut moves = Vec::new();
@@ -384,7 +337,7 @@ fn billing_moves_off_the_mcu_and_back_with_a_kill_without_loops_or_lost_writes()
     }
     moving.store(false, Ordering::Relaxed);
     let moved_at = t0.elapsed();
-    let reports: Vec<Writer> = writers
+    let reports: Vec<WriteReport> = writers
         .into_iter()
         .map(|w| w.join().expect("writer"))
         .collect();
@@ -393,119 +346,59 @@ fn billing_moves_off_the_mcu_and_back_with_a_kill_without_loops_or_lost_writes()
         moved_at.as_secs_f64(),
         t0.elapsed().as_secs_f64()
     );
-    let acked: usize = reports.iter().map(|r| r.acked).sum();
+    let acked: usize = reports.iter().map(|r| r.acked.len()).sum();
     assert_eq!(acked, KEYS_WRITES, "every write acknowledged once");
-    let mut last: HashMap<String, String> = HashMap::new();
-    for r in &reports {
-        for (k, v) in &r.last {
-            assert!(
-                last.insert(k.clone(), v.clone()).is_none(),
-                "{k}: one writer"
-            );
+    let lines: Vec<String> = reports.iter().map(ToString::to_string).collect();
+    // Each key's last acknowledged value (one writer per key: its acks
+    // are in order).
+    let mut last: HashMap<String, (usize, String)> = HashMap::new();
+    for (lane, r) in reports.into_iter().enumerate() {
+        for (k, v) in r.acked {
+            let (writer, _) = last
+                .entry(k.clone())
+                .or_insert((lane, String::new()))
+                .clone();
+            assert_eq!(writer, lane, "{k}: one writer");
+            last.insert(k, (lane, v));
         }
     }
     assert_eq!(last.len(), KEYS, "distinct keys written");
+    let mut last: Vec<(String, String)> = last.into_iter().map(|(k, (_, v))| (k, v)).collect();
+    last.sort();
 
     // Let the announcements reach every node.
     thread::sleep(Duration::from_millis(1_000));
-    let addr = |n: usize| format!("127.0.0.1:{}", cluster.ports[n]);
-    let (mut loops, mut lost, mut two_acceptors) = (0, 0, 0);
-    let mut per_owner = [0usize; 3];
-    let mut keys: Vec<String> = last.keys().cloned().collect();
-    keys.sort();
-    let keys = Arc::new(keys);
-    let last = Arc::new(last);
     // What each node holds, then what each answers to a write of every
     // key (the acknowledged value again: the acceptor's store is
     // unchanged, and the MCU's grows by no key).
-    let held: Vec<Vec<String>> = (0..3)
-        .map(|n| {
-            let (port, keys) = (cluster.ports[n], Arc::clone(&keys));
-            thread::spawn(move || pipeline(port, &keys, 16, |k| vec![b"GET".to_vec(), k.into()]))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("reader"))
-        .collect();
-    let answers: Vec<Vec<String>> = (0..3)
-        .map(|n| {
-            let (port, keys, last) = (cluster.ports[n], Arc::clone(&keys), Arc::clone(&last));
-            thread::spawn(move || {
-                pipeline(port, &keys, 16, |k| {
-                    vec![b"SET".to_vec(), k.into(), last[k].clone().into_bytes()]
-                })
-            })
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|t| t.join().expect("writer"))
-        .collect();
+    let check = check_every_key(&cluster.ports, &NODES, last.clone(), 16);
     let mut per_prefix: HashMap<(&str, usize), usize> = HashMap::new();
-    for (i, k) in keys.iter().enumerate() {
-        let v = &last[k];
-        let replies: Vec<&String> = (0..3).map(|n| &answers[n][i]).collect();
-        let owners: Vec<usize> = (0..3).filter(|&n| replies[n] == "+OK").collect();
-        match owners.as_slice() {
-            [owner] => {
-                per_owner[*owner] += 1;
-                let prefix = ["app:billing:sub:", "app:billing:", "app:auth:"]
-                    .into_iter()
-                    .find(|p| k.starts_with(p))
-                    .unwrap_or("?");
-                *per_prefix.entry((prefix, *owner)).or_default() += 1;
-                if held[*owner][i] != *v {
-                    lost += 1;
-                    if lost <= 5 {
-                        eprintln!(
-                            "lost {k}={v}: acceptor {} held {:?}",
-                            NODES[*owner], held[*owner][i]
-                        );
-                    }
-                }
-                for n in (0..3).filter(|n| n != owner) {
-                    if *replies[n] != format!("-MISDIRECTED writer is {}", addr(*owner)) {
-                        loops += 1;
-                        if loops <= 5 {
-                            eprintln!(
-                                "{k} on {}: {:?} (acceptor {})",
-                                NODES[n], replies[n], NODES[*owner]
-                            );
-                        }
-                    }
-                }
-            }
-            _ => {
-                two_acceptors += 1;
-                if two_acceptors <= 5 {
-                    eprintln!("{k}: {replies:?}");
-                }
-            }
+    for ((k, _), owner) in last.iter().zip(&check.owners) {
+        let prefix = ["app:billing:sub:", "app:billing:", "app:auth:"]
+            .into_iter()
+            .find(|p| k.starts_with(p))
+            .unwrap_or("?");
+        if let Some(owner) = owner {
+            *per_prefix.entry((prefix, *owner)).or_default() += 1;
         }
     }
     eprintln!(
         "moves: {moves:#?}\nchecked at {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    for (lane, r) in reports.iter().enumerate() {
-        eprintln!(
-            "writer through {}: {} acked in {} attempts; {} QUIESCED, {} redirects answered with a redirect, {} connection errors",
-            NODES[lane], r.acked, r.attempts, r.quiesced, r.double_redirects, r.io_errors
-        );
+    for (lane, r) in lines.iter().enumerate() {
+        eprintln!("writer through {}: {r}", NODES[lane]);
     }
     eprintln!(
-        "keys per acceptor (MCU, eu-1, auth-1): {per_owner:?}; per prefix: {per_prefix:?}; \
-         not one hop: {loops}; lost: {lost}; not one acceptor: {two_acceptors}"
+        "keys per acceptor (MCU, eu-1, auth-1): {:?}; per prefix: {per_prefix:?}; \
+         not one hop: {}; lost: {}; not one acceptor: {}",
+        check.per_owner, check.not_one_hop, check.lost, check.not_one_acceptor
     );
-    assert_eq!(two_acceptors, 0, "one acceptor per key");
-    assert_eq!(
-        loops, 0,
-        "every other node redirects to the acceptor in one hop"
-    );
-    assert_eq!(lost, 0, "no acknowledged write lost");
+    check.assert_held();
     // Where the moves left each prefix: app:billing: on the MCU,
     // app:billing:sub: and app:auth: on embed-auth-1.
     assert_eq!(
-        per_owner,
+        check.per_owner,
         [10, 0, KEYS - 10],
         "app:billing: on the MCU; app:billing:sub: and app:auth: on embed-auth-1"
     );
