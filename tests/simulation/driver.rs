@@ -2137,3 +2137,30 @@ fn a_full_outbox_refuses_the_step_and_takes_it_later() {
     assert_eq!(a.in_flight().count(), 0);
     assert!(!a.verdict(b"r:1", |_| false).is_accept());
 }
+
+/// A known gap, pinned: two nodes that lose their images together (a
+/// power cut that damages both) each wait for the other's answer, which a
+/// quarantined node refuses, so neither recovers (README, "Trusted, not
+/// checked"). What holds meanwhile: neither accepts a scoped write, and
+/// each names the other as the peer it waits for.
+#[test]
+fn two_nodes_that_lose_their_images_together_wait_for_each_other_and_accept_nothing() {
+    let mut sim = Sim::new(16);
+    start(&mut sim, A, b"b:x:", B);
+    deliver_all(&mut sim, |_| true);
+    sim.crash(A, true).unwrap();
+    sim.crash(F, true).unwrap();
+    let stuck = sim.calm().unwrap_err();
+    assert_eq!(stuck.kind, Kind::Unsettled, "{stuck:?}");
+    for (n, other) in [(A, "F"), (F, "A")] {
+        let h = &sim.hosts[n];
+        assert!(h.node.is_quarantined() && h.driver.is_recovering());
+        assert_eq!(h.driver.unheard().collect::<Vec<_>>(), [other]);
+        for key in KEYS {
+            assert!(!accepts(&sim, n, key), "{} accepts {key:?}", IDS[n]);
+        }
+    }
+    // B, healthy, still accepts what it adopted.
+    assert!(accepts(&sim, B, b"b:x:k"));
+    sim.check_safety().unwrap();
+}
