@@ -472,7 +472,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// let _ = a.start_move(b"a:", "B").unwrap();
     /// assert_eq!(a.news().map(|n| n.status).collect::<Vec<_>>(), [MoveStatus::InFlight]);
     /// ```
-    pub fn news(&self) -> impl Iterator<Item = Announcement<'_>> + '_ {
+    pub fn news(&self) -> impl Iterator<Item = Announcement<'_>> + Clone + '_ {
         self.records().map(|(phase, id)| {
             let status = match phase {
                 Phase::Moving | Phase::Pending => MoveStatus::InFlight,
@@ -574,7 +574,7 @@ impl<T: ScopeTable, R: MoveRecords> Node<T, R> {
     /// ```
     // Out of line: flash (measured on a Cortex-M0).
     #[inline(never)]
-    pub fn records(&self) -> impl Iterator<Item = (Phase, MoveId<'_>)> + '_ {
+    pub fn records(&self) -> impl Iterator<Item = (Phase, MoveId<'_>)> + Clone + '_ {
         self.moves.records().map(|r| {
             (
                 r.record.phase,

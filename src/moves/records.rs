@@ -266,7 +266,7 @@ pub trait MoveRecords: sealed::Sealed {
     #[doc(hidden)]
     const MAX_IN_FLIGHT: u32;
     #[doc(hidden)]
-    fn records(&self) -> impl Iterator<Item = RecordRef<'_>>;
+    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + Clone;
     /// Stores `record` for `prefix`, replacing the prefix's record if
     /// there is one.
     #[doc(hidden)]
@@ -510,7 +510,7 @@ impl<const M: usize> MoveRecords for MoveTable<M> {
         u32::MAX
     };
 
-    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
+    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + Clone {
         self.records
             .iter()
             .map(|(record, prefix)| RecordRef { prefix, record })

@@ -69,7 +69,7 @@ impl MoveRecords for MoveTableBuf {
     const MAX_PREFIX: usize = usize::MAX;
     const MAX_IN_FLIGHT: u32 = MAX_IN_FLIGHT;
 
-    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> {
+    fn records(&self) -> impl Iterator<Item = RecordRef<'_>> + Clone {
         self.records
             .iter()
             .map(|(prefix, record)| RecordRef { prefix, record })

@@ -811,15 +811,16 @@ fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
 /// assert_eq!(news_len([news]), 52);
 /// ```
 #[must_use]
-pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
-    let mut count = 0usize;
+pub fn news_len<'n, I>(news: I) -> usize
+where
+    I: IntoIterator<Item = Announcement<'n>>,
+    I::IntoIter: Clone,
+{
     let mut len = 0usize;
-    for item in news {
-        count = count.saturating_add(1);
-        news_item(item, &mut |piece| len = len.saturating_add(piece.len()));
-    }
-    let mut digits = [0; DIGITS];
-    len.saturating_add(decimal(count, &mut digits).len() + 3)
+    news_list(news.into_iter(), &mut |piece| {
+        len = len.saturating_add(piece.len())
+    });
+    len
 }
 
 /// Encodes `news` into `buf` as the answer to a fence and returns its
@@ -828,11 +829,10 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// <prefix> <from> <to> <epoch>`, the status word as
 /// [`move_status_word`] spells it).
 ///
-/// One pass over `news` (a node's [`news`](crate::moves::Node::news) is read
-/// once): the items are written, then the array's header in front of
-/// them. A buffer too small is an error naming the length needed (the
-/// rest of the news counted, not written) and what `buf` then holds is
-/// unspecified; [`news_len`] or [`max_news_len`] sizes it first. Like the
+/// The news are read three times (counted, measured, written), as a
+/// node's [`news`](crate::moves::Node::news) can be. A buffer too small
+/// is an error naming the length needed, and `buf` is left untouched;
+/// [`news_len`] or [`max_news_len`] sizes it first. Like the
 /// other encoders, it writes what it is given: news that breaks the
 /// node-id rule, or more than [`MAX_NEWS`] of them, is refused by the
 /// receiver.
@@ -852,53 +852,25 @@ pub fn news_len<'n>(news: impl IntoIterator<Item = Announcement<'n>>) -> usize {
 /// assert_eq!(encode_news([], &mut buf)?, 4); // *0\r\n
 /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
 /// ```
-pub fn encode_news<'n>(
-    news: impl IntoIterator<Item = Announcement<'n>>,
-    buf: &mut [u8],
-) -> Result<usize, BufferTooSmall> {
-    let available = buf.len();
-    // The items from the buffer's start while they fit, then the
-    // array's header after them; past the buffer's end only counted.
-    let mut count = 0usize;
-    let mut len = 0usize;
-    let mut write = |piece: &[u8]| {
-        let end = len.saturating_add(piece.len());
-        // A byte at a time: `copy_from_slice` links its panic.
-        if let Some(slots) = buf.get_mut(len..end) {
-            for (slot, byte) in slots.iter_mut().zip(piece) {
-                *slot = *byte;
-            }
-        }
-        len = end;
-    };
-    for item in news {
-        count = count.saturating_add(1);
-        news_item(item, &mut write);
-    }
-    let mut digits = [0; DIGITS];
-    let count = decimal(count, &mut digits);
-    let head = count.len() + 3;
-    write(b"*");
-    write(count);
-    write(CRLF);
-    let needed = len;
-    let out = buf
-        .get_mut(..needed)
-        .ok_or(BufferTooSmall { needed, available })?;
-    // The header turned to the items' front, by three reversals:
-    // `rotate_right` links a `memmove`.
-    reverse(out);
-    if let Some((header, items)) = out.split_at_mut_checked(head) {
-        reverse(header);
-        reverse(items);
-    }
-    Ok(needed)
+pub fn encode_news<'n, I>(news: I, buf: &mut [u8]) -> Result<usize, BufferTooSmall>
+where
+    I: IntoIterator<Item = Announcement<'n>>,
+    I::IntoIter: Clone,
+{
+    let news = news.into_iter();
+    encode_with(buf, &|put| news_list(news.clone(), put))
 }
 
-/// `bytes` reversed in place; one copy, out of line.
-#[inline(never)]
-fn reverse(bytes: &mut [u8]) {
-    bytes.reverse();
+/// Calls `put` with each piece of the list of `news`: the array's
+/// header (the news counted first), then every item.
+fn news_list<'n>(news: impl Iterator<Item = Announcement<'n>> + Clone, put: &mut Put<'_>) {
+    let mut digits = [0; DIGITS];
+    put(b"*");
+    put(decimal(news.clone().count(), &mut digits));
+    put(CRLF);
+    for item in news {
+        news_item(item, put);
+    }
 }
 
 /// A list of news as a peer answers a fence, read in place: the bytes
@@ -1176,71 +1148,71 @@ impl<'a> Reader<'a> {
         usize::try_from(n).map_err(|_| broken)
     }
 
-    /// A bulk string's bytes, up to its CRLF; `check` sees its length
-    /// before they are read. A function, not a closure, and out of line:
-    /// one copy of the reader for every field.
-    #[inline(never)]
-    fn bulk(
-        &mut self,
-        check: fn(usize) -> Result<(), PeerWireError>,
-    ) -> Result<&'a [u8], PeerWireError> {
-        let len = self.header(b'$')?;
-        check(len)?;
-        let rest = self.bytes.get(self.at..).unwrap_or_default();
-        let data = rest.get(..len).ok_or(PeerWireError::Incomplete)?;
-        self.at += len;
-        Ok(data)
-    }
-
     fn crlf(&mut self) -> Result<(), PeerWireError> {
         self.expect(b'\r')?;
         self.expect(b'\n')
     }
 
-    /// One news item, every field checked as it is read.
+    /// One news item, every field checked as it is read: a declared
+    /// length over the field's bound from the length alone, the bytes
+    /// before their CRLF.
     fn news(&mut self) -> Result<Announcement<'a>, PeerWireError> {
         let got = self.header(b'*')?;
         if got != 5 {
             return Err(PeerWireError::WrongArity { expected: 5, got });
         }
-        let status = status_of(self.bulk(|len| match len {
-            0..=MAX_STATUS_LEN => Ok(()),
-            _ => Err(PeerWireError::UnknownStatus),
-        })?)?;
-        self.crlf()?;
-        let prefix = self.bulk(|len| match len {
-            0 => Err(PeerWireError::EmptyPrefix),
-            1..=MAX_WIRE_PREFIX_LEN => Ok(()),
-            _ => Err(PeerWireError::PrefixTooLong { len }),
-        })?;
-        self.crlf()?;
-        let from = self.bulk(|len| match len {
-            0..=MAX_NODE_ID_LEN => Ok(()),
-            _ => Err(PeerWireError::BadSource(NodeIdError::TooLong { len })),
-        })?;
-        let from = node_id(from).map_err(PeerWireError::BadSource)?;
-        self.crlf()?;
-        let to = self.bulk(|len| match len {
-            0..=MAX_NODE_ID_LEN => Ok(()),
-            _ => Err(PeerWireError::BadTarget(NodeIdError::TooLong { len })),
-        })?;
-        let to = node_id(to).map_err(PeerWireError::BadTarget)?;
-        self.crlf()?;
-        let epoch = self.bulk(|len| match len {
-            0..=U32_DIGITS => Ok(()),
-            _ => Err(PeerWireError::BadEpoch),
-        })?;
-        let epoch = Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?);
-        self.crlf()?;
+        let mut status = MoveStatus::InFlight;
+        let (mut prefix, mut ids, mut epoch): (&[u8], _, _) = (&[], [""; 2], 0);
+        for n in 0..5 {
+            let len = self.header(b'$')?;
+            if len > NEWS_FIELD_BOUNDS.get(n).copied().unwrap_or_default() {
+                return Err(field_too_long(n, len));
+            }
+            let rest = self.bytes.get(self.at..).unwrap_or_default();
+            let field = rest.get(..len).ok_or(PeerWireError::Incomplete)?;
+            self.at += len;
+            match n {
+                0 => status = status_of(field)?,
+                1 if field.is_empty() => return Err(PeerWireError::EmptyPrefix),
+                1 => prefix = field,
+                2 => ids[0] = node_id(field).map_err(PeerWireError::BadSource)?,
+                3 => ids[1] = node_id(field).map_err(PeerWireError::BadTarget)?,
+                _ => epoch = number(field).ok_or(PeerWireError::BadEpoch)?,
+            }
+            self.crlf()?;
+        }
+        let [from, to] = ids;
         Ok(Announcement {
             id: MoveId {
                 prefix,
                 from,
                 to,
-                epoch,
+                epoch: Epoch::new(epoch),
             },
             status,
         })
+    }
+}
+
+/// The longest each field of a news item may be: status, prefix,
+/// source, target, epoch.
+const NEWS_FIELD_BOUNDS: [usize; 5] = [
+    MAX_STATUS_LEN,
+    MAX_WIRE_PREFIX_LEN,
+    MAX_NODE_ID_LEN,
+    MAX_NODE_ID_LEN,
+    U32_DIGITS,
+];
+
+/// The error of field `n` of a news item declared `len` bytes long, over
+/// its bound: the error its check gives once read.
+fn field_too_long(n: usize, len: usize) -> PeerWireError {
+    match n {
+        0 => PeerWireError::UnknownStatus,
+        1 => PeerWireError::PrefixTooLong { len },
+        2 => PeerWireError::BadSource(NodeIdError::TooLong { len }),
+        3 => PeerWireError::BadTarget(NodeIdError::TooLong { len }),
+        _ => PeerWireError::BadEpoch,
     }
 }
 
