@@ -96,12 +96,13 @@ pub const fn validate_node_id(id: &str) -> Result<(), NodeIdError> {
     {
         return Ok(());
     }
-    check_bytes(bytes)
+    check_node_id_bytes(bytes)
 }
 
-/// [`validate_node_id`] a byte at a time.
+/// [`validate_node_id`] a byte at a time, of bytes that need not be
+/// UTF-8 (the node-to-node wire's).
 #[cfg_attr(not(any(target_os = "none", kevy_device)), inline(never))]
-const fn check_bytes(bytes: &[u8]) -> Result<(), NodeIdError> {
+pub(crate) const fn check_node_id_bytes(bytes: &[u8]) -> Result<(), NodeIdError> {
     if bytes.is_empty() {
         return Err(NodeIdError::Empty);
     }

@@ -45,7 +45,7 @@ use core::fmt;
 use crate::bytes::Lossy;
 use crate::moves::messages::{Announcement, Epoch, MoveId, MoveStatus, Outcome};
 use crate::moves::records::{MAX_PREFIX_LEN, MoveError};
-use crate::table::node_id::{MAX_NODE_ID_LEN, NodeIdError, validate_node_id};
+use crate::table::node_id::{MAX_NODE_ID_LEN, NodeIdError, check_node_id_bytes};
 
 const INGEST: &[u8] = b"MOVE-SCOPE-INGEST";
 const OUTCOME: &[u8] = b"MOVE-SCOPE-OUTCOME";
@@ -59,7 +59,18 @@ const VERBS: [&[u8]; 6] = [INGEST, OUTCOME, NEWS, EPOCH, FENCE, RECHECK];
 const ARITIES: [usize; 6] = [5, 4, 6, 0, 2, 4];
 const INGEST_AT: usize = 0;
 const NEWS_AT: usize = 2;
+const EPOCH_AT: usize = 3;
+const FENCE_AT: usize = 4;
 const RECHECK_AT: usize = 5;
+/// The fields ([`Fields::read`]) each command's arguments name, in order.
+const FIELDS: [&[u8]; 6] = [
+    &[1, 2, 3, 4],
+    &[1, 2, 3, 4],
+    &[0, 1, 2, 3, 4],
+    &[],
+    &[2, 4],
+    &[1, 2, 3, 4],
+];
 
 /// The longest prefix a request carries: a node's image records a
 /// prefix's length in 16 bits.
@@ -192,32 +203,30 @@ impl<'a> PeerRequest<'a> {
         if args.len() != expected {
             return Err(arity);
         }
-        // The arity picks the command but for ingest and news (5 each)
-        // and outcome and recheck (4 each). News names its status first,
-        // then the move as the others do, then the sender's epoch.
-        let (status, fields) = match (verb, args) {
-            (_, []) => return Ok(Self::Epoch),
-            (_, &[from, epoch]) => {
-                return Ok(Self::Fence {
-                    from: node_id(from).map_err(PeerWireError::BadSource)?,
-                    epoch: Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?),
-                });
-            }
-            (NEWS_AT, [status, fields @ ..]) => (Some(status_of(status)?), fields),
-            _ => (None, args),
-        };
-        // The move, read once for every command that names one.
-        let &[prefix, from, to, epoch, ref last @ ..] = fields else {
-            return Err(arity);
-        };
-        let id = move_id(prefix, from, to, epoch)?;
-        Ok(match (verb, status, last) {
-            (INGEST_AT, _, &[bulk]) => Self::Ingest { id, bulk },
-            (RECHECK_AT, ..) => Self::Recheck(id),
-            (_, Some(status), &[sender_epoch]) => Self::News {
-                news: Announcement { id, status },
-                sender_epoch: Epoch::new(number(sender_epoch).ok_or(PeerWireError::BadEpoch)?),
+        // The fields each command names, in order; an ingest's keys and
+        // the sender's epoch of news come after them.
+        let mut fields = Fields::EMPTY;
+        let names = FIELDS.get(verb).copied().unwrap_or_default();
+        for (&n, arg) in names.iter().zip(args) {
+            fields.read(n, arg)?;
+        }
+        let id = fields.id();
+        let last = args.last().copied().unwrap_or_default();
+        Ok(match verb {
+            INGEST_AT => Self::Ingest { id, bulk: last },
+            NEWS_AT => Self::News {
+                news: Announcement {
+                    id,
+                    status: fields.status,
+                },
+                sender_epoch: Epoch::new(number(last).ok_or(PeerWireError::BadEpoch)?),
             },
+            EPOCH_AT => Self::Epoch,
+            FENCE_AT => Self::Fence {
+                from: id.from,
+                epoch: id.epoch,
+            },
+            RECHECK_AT => Self::Recheck(id),
             _ => Self::Outcome(id),
         })
     }
@@ -409,41 +418,61 @@ fn status_of(word: &[u8]) -> Result<MoveStatus, PeerWireError> {
         .ok_or(PeerWireError::UnknownStatus)
 }
 
-/// Reads the four fields that name a move.
-fn move_id<'a>(
+/// The fields of a move as a request or a news item names them, read
+/// and checked one at a time: status, prefix, source, target, epoch.
+struct Fields<'a> {
+    status: MoveStatus,
     prefix: &'a [u8],
-    from: &'a [u8],
-    to: &'a [u8],
-    epoch: &[u8],
-) -> Result<MoveId<'a>, PeerWireError> {
-    if prefix.is_empty() {
-        return Err(PeerWireError::EmptyPrefix);
-    }
-    if prefix.len() > MAX_WIRE_PREFIX_LEN {
-        return Err(PeerWireError::PrefixTooLong { len: prefix.len() });
-    }
-    Ok(MoveId {
-        prefix,
-        from: node_id(from).map_err(PeerWireError::BadSource)?,
-        to: node_id(to).map_err(PeerWireError::BadTarget)?,
-        epoch: Epoch::new(number(epoch).ok_or(PeerWireError::BadEpoch)?),
-    })
+    from: &'a str,
+    to: &'a str,
+    epoch: Epoch,
 }
 
-/// A node id, by the node-id rule; bytes that are not UTF-8 break it at
-/// their first byte outside ASCII.
-fn node_id(bytes: &[u8]) -> Result<&str, NodeIdError> {
-    match core::str::from_utf8(bytes) {
-        Ok(id) => validate_node_id(id).map(|()| id),
-        Err(e) => {
-            let at = bytes
-                .iter()
-                .position(|b| !b.is_ascii())
-                .unwrap_or(e.valid_up_to());
-            let byte = bytes.get(at).copied().unwrap_or(0);
-            Err(NodeIdError::InvalidByte { byte, at })
+impl<'a> Fields<'a> {
+    const EMPTY: Self = Self {
+        status: MoveStatus::InFlight,
+        prefix: &[],
+        from: "",
+        to: "",
+        epoch: Epoch::ZERO,
+    };
+
+    /// Reads field `n` (0 the status, 1 the prefix, 2 the source, 3 the
+    /// target, 4 the epoch), or names what breaks it. Out of line:
+    /// flash.
+    #[inline(never)]
+    fn read(&mut self, n: u8, bytes: &'a [u8]) -> Result<(), PeerWireError> {
+        match n {
+            0 => self.status = status_of(bytes)?,
+            1 if bytes.is_empty() => return Err(PeerWireError::EmptyPrefix),
+            1 if bytes.len() > MAX_WIRE_PREFIX_LEN => {
+                return Err(PeerWireError::PrefixTooLong { len: bytes.len() });
+            }
+            1 => self.prefix = bytes,
+            2 => self.from = node_id(bytes).map_err(PeerWireError::BadSource)?,
+            3 => self.to = node_id(bytes).map_err(PeerWireError::BadTarget)?,
+            _ => self.epoch = Epoch::new(number(bytes).ok_or(PeerWireError::BadEpoch)?),
+        }
+        Ok(())
+    }
+
+    /// The move read.
+    const fn id(&self) -> MoveId<'a> {
+        MoveId {
+            prefix: self.prefix,
+            from: self.from,
+            to: self.to,
+            epoch: self.epoch,
         }
     }
+}
+
+/// A node id, by the node-id rule, checked as bytes: the first byte
+/// the rule refuses is named, UTF-8 or not.
+fn node_id(bytes: &[u8]) -> Result<&str, NodeIdError> {
+    check_node_id_bytes(bytes)?;
+    // Printable ASCII only, so UTF-8: never the error.
+    core::str::from_utf8(bytes).map_err(|_| NodeIdError::Empty)
 }
 
 /// The three statuses, and their words in the same order.
@@ -1161,35 +1190,22 @@ impl<'a> Reader<'a> {
         if got != 5 {
             return Err(PeerWireError::WrongArity { expected: 5, got });
         }
-        let mut status = MoveStatus::InFlight;
-        let (mut prefix, mut ids, mut epoch): (&[u8], _, _) = (&[], [""; 2], 0);
+        let mut fields = Fields::EMPTY;
         for n in 0..5 {
             let len = self.header(b'$')?;
-            if len > NEWS_FIELD_BOUNDS.get(n).copied().unwrap_or_default() {
+            let bound = NEWS_FIELD_BOUNDS.get(usize::from(n)).copied();
+            if len > bound.unwrap_or_default() {
                 return Err(field_too_long(n, len));
             }
             let rest = self.bytes.get(self.at..).unwrap_or_default();
             let field = rest.get(..len).ok_or(PeerWireError::Incomplete)?;
             self.at += len;
-            match n {
-                0 => status = status_of(field)?,
-                1 if field.is_empty() => return Err(PeerWireError::EmptyPrefix),
-                1 => prefix = field,
-                2 => ids[0] = node_id(field).map_err(PeerWireError::BadSource)?,
-                3 => ids[1] = node_id(field).map_err(PeerWireError::BadTarget)?,
-                _ => epoch = number(field).ok_or(PeerWireError::BadEpoch)?,
-            }
+            fields.read(n, field)?;
             self.crlf()?;
         }
-        let [from, to] = ids;
         Ok(Announcement {
-            id: MoveId {
-                prefix,
-                from,
-                to,
-                epoch: Epoch::new(epoch),
-            },
-            status,
+            id: fields.id(),
+            status: fields.status,
         })
     }
 }
@@ -1206,7 +1222,7 @@ const NEWS_FIELD_BOUNDS: [usize; 5] = [
 
 /// The error of field `n` of a news item declared `len` bytes long, over
 /// its bound: the error its check gives once read.
-fn field_too_long(n: usize, len: usize) -> PeerWireError {
+fn field_too_long(n: u8, len: usize) -> PeerWireError {
     match n {
         0 => PeerWireError::UnknownStatus,
         1 => PeerWireError::PrefixTooLong { len },
