@@ -279,9 +279,9 @@ impl<'a> PeerRequest<'a> {
     /// ```
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        let mut len = 0;
-        self.frame(None, &mut |piece| len += piece.len());
-        len
+        let mut out = Out::count();
+        self.frame(None, &mut out);
+        out.len
     }
 
     /// Encodes the request into `buf` as a RESP array of bulk strings and
@@ -305,7 +305,7 @@ impl<'a> PeerRequest<'a> {
     /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        encode_with(buf, &|put| self.frame(None, put))
+        encode_with(buf, &|out| self.frame(None, out))
     }
 
     /// Encodes an ingest up to its keys: the array's header, the name, the
@@ -335,7 +335,7 @@ impl<'a> PeerRequest<'a> {
         buf: &mut [u8],
     ) -> Result<usize, BufferTooSmall> {
         let ingest = PeerRequest::Ingest { id: *id, bulk: &[] };
-        encode_with(buf, &|put| ingest.frame(Some(bulk_len), put))
+        encode_with(buf, &|out| ingest.frame(Some(bulk_len), out))
     }
 
     /// The arguments in [`SLOTS`] (the epochs written into `digits`),
@@ -368,15 +368,15 @@ impl<'a> PeerRequest<'a> {
         ([verb, status, prefix, from, to, epoch, last], mask)
     }
 
-    /// Calls `put` with each piece of the RESP array; with `header` the
+    /// Puts each piece of the RESP array into `out`; with `header` the
     /// last argument (an ingest's keys) is `header` bytes long and left
     /// out, with its CRLF. Out of line: the encoder calls it twice, to
     /// count and to write.
     #[inline(never)]
-    fn frame(&self, header: Option<usize>, put: &mut Put<'_>) {
+    fn frame(&self, header: Option<usize>, out: &mut Out<'_>) {
         let mut digits = [[0; DIGITS]; 2];
         let (slots, mask) = self.arg_list(&mut digits);
-        array(&slots, mask, header, put);
+        array(&slots, mask, header, out);
     }
 }
 
@@ -385,27 +385,27 @@ impl<'a> PeerRequest<'a> {
 /// epoch, and the last (an ingest's keys, or the sender's epoch of news).
 const SLOTS: usize = 7;
 
-/// Calls `put` with each piece of the RESP array of the `args` whose bit
-/// is set in `mask`; with `header` the last of them is `header` bytes
-/// long and left out, with its CRLF. Out of line: inlined, each `put`
-/// of it would take a copy of the caller's writer.
+/// Puts each piece of the RESP array of the `args` whose bit is set in
+/// `mask` into `out`; with `header` the last of them is `header` bytes
+/// long and left out, with its CRLF. Out of line: flash (requests and
+/// news items share it).
 #[inline(never)]
-fn array(args: &[&[u8]; SLOTS], mask: u8, header: Option<usize>, put: &mut Put<'_>) {
+fn array(args: &[&[u8]; SLOTS], mask: u8, header: Option<usize>, out: &mut Out<'_>) {
     let mut digits = [0; DIGITS];
-    put(b"*");
-    put(decimal(mask.count_ones() as usize, &mut digits));
-    put(CRLF);
+    out.put(b"*");
+    out.put(decimal(mask.count_ones() as usize, &mut digits));
+    out.put(CRLF);
     for (n, arg) in args.iter().enumerate() {
         if mask >> n & 1 == 0 {
             continue;
         }
         let left_out = if mask >> n == 1 { header } else { None };
-        put(b"$");
-        put(decimal(left_out.unwrap_or(arg.len()), &mut digits));
-        put(CRLF);
+        out.put(b"$");
+        out.put(decimal(left_out.unwrap_or(arg.len()), &mut digits));
+        out.put(CRLF);
         if left_out.is_none() {
-            put(arg);
-            put(CRLF);
+            out.put(arg);
+            out.put(CRLF);
         }
     }
 }
@@ -628,9 +628,9 @@ impl<'a> PeerReply<'a> {
     /// ```
     #[must_use]
     pub fn encoded_len(&self) -> usize {
-        let mut len = 0;
-        self.line(&mut |piece| len += piece.len());
-        len
+        let mut out = Out::count();
+        self.line(&mut out);
+        out.len
     }
 
     /// Encodes the reply into `buf` as its RESP line and returns its
@@ -652,42 +652,31 @@ impl<'a> PeerReply<'a> {
     /// # Ok::<(), kevy_scope::wire::BufferTooSmall>(())
     /// ```
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, BufferTooSmall> {
-        encode_with(buf, &|put| self.line(put))
+        encode_with(buf, &|out| self.line(out))
     }
 
-    /// Calls `put` with each piece of the line, from its sign to its
+    /// Puts each piece of the line into `out`, from its sign to its
     /// CRLF. Out of line: the encoder calls it twice.
     #[inline(never)]
-    fn line(&self, put: &mut Put<'_>) {
-        put(if self.is_refusal() { b"-" } else { b"+" });
+    fn line(&self, out: &mut Out<'_>) {
+        out.put(if self.is_refusal() { b"-" } else { b"+" });
         let mut digits = [0; DIGITS];
         let (word, tail) = self.parts(&mut digits);
-        put(word);
+        out.put(word);
         if !tail.is_empty() {
-            put(b" ");
+            out.put(b" ");
             // One line: a reason that spans lines would end the frame
             // early. A byte at a time: reasons are short, and this is
             // the smallest code.
             for byte in tail {
-                put(if matches!(byte, b'\r' | b'\n') {
+                out.put(if matches!(byte, b'\r' | b'\n') {
                     b" "
                 } else {
                     core::slice::from_ref(byte)
                 });
             }
         }
-        put(CRLF);
-    }
-
-    /// Calls `put` with each piece of the text between the sign and CRLF.
-    fn text(&self, put: &mut Put<'_>) {
-        let mut digits = [0; DIGITS];
-        let (word, tail) = self.parts(&mut digits);
-        put(word);
-        if !tail.is_empty() {
-            put(b" ");
-            put(tail);
-        }
+        out.put(CRLF);
     }
 
     /// The text's first word, and what follows its space (the number in
@@ -720,13 +709,13 @@ impl<'a> PeerReply<'a> {
 /// ```
 impl fmt::Display for PeerReply<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut result = Ok(());
-        self.text(&mut |piece| {
-            if result.is_ok() {
-                result = write!(f, "{}", Lossy(piece));
-            }
-        });
-        result
+        let mut digits = [0; DIGITS];
+        let (word, tail) = self.parts(&mut digits);
+        write!(f, "{}", Lossy(word))?;
+        if !tail.is_empty() {
+            write!(f, " {}", Lossy(tail))?;
+        }
+        Ok(())
     }
 }
 
@@ -815,10 +804,10 @@ pub const fn max_news_len(count: usize) -> usize {
     count.saturating_mul(MAX_NEWS_ITEM_LEN).saturating_add(head)
 }
 
-/// Calls `put` with each piece of one news item: the RESP array of the
+/// Puts each piece of one news item into `out`: the RESP array of the
 /// five arguments `MOVE-SCOPE-NEWS` carries after its name and before
 /// the sender's epoch.
-fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
+fn news_item(news: Announcement<'_>, out: &mut Out<'_>) {
     let request = PeerRequest::News {
         news,
         sender_epoch: Epoch::ZERO,
@@ -826,7 +815,7 @@ fn news_item(news: Announcement<'_>, put: &mut Put<'_>) {
     let mut digits = [[0; DIGITS]; 2];
     let (slots, _) = request.arg_list(&mut digits);
     // The list's items are the news alone: no name, no sender's epoch.
-    array(&slots, 0b011_1110, None, put);
+    array(&slots, 0b011_1110, None, out);
 }
 
 /// The encoded length of the list of `news` ([`encode_news`]): to size
@@ -845,11 +834,9 @@ where
     I: IntoIterator<Item = Announcement<'n>>,
     I::IntoIter: Clone,
 {
-    let mut len = 0usize;
-    news_list(news.into_iter(), &mut |piece| {
-        len = len.saturating_add(piece.len())
-    });
-    len
+    let mut out = Out::count();
+    news_list(news.into_iter(), &mut out);
+    out.len
 }
 
 /// Encodes `news` into `buf` as the answer to a fence and returns its
@@ -887,18 +874,18 @@ where
     I::IntoIter: Clone,
 {
     let news = news.into_iter();
-    encode_with(buf, &|put| news_list(news.clone(), put))
+    encode_with(buf, &|out| news_list(news.clone(), out))
 }
 
-/// Calls `put` with each piece of the list of `news`: the array's
+/// Puts each piece of the list of `news` into `out`: the array's
 /// header (the news counted first), then every item.
-fn news_list<'n>(news: impl Iterator<Item = Announcement<'n>> + Clone, put: &mut Put<'_>) {
+fn news_list<'n>(news: impl Iterator<Item = Announcement<'n>> + Clone, out: &mut Out<'_>) {
     let mut digits = [0; DIGITS];
-    put(b"*");
-    put(decimal(news.clone().count(), &mut digits));
-    put(CRLF);
+    out.put(b"*");
+    out.put(decimal(news.clone().count(), &mut digits));
+    out.put(CRLF);
     for item in news {
-        news_item(item, put);
+        news_item(item, out);
     }
 }
 
@@ -1502,26 +1489,46 @@ impl fmt::Display for BufferTooSmall {
 
 impl core::error::Error for BufferTooSmall {}
 
-/// Where pieces of a message go: counted, or written.
-type Put<'p> = dyn FnMut(&[u8]) + 'p;
+/// Where the pieces of a message go: into `buf` from its start while
+/// they fit, and counted (with no buffer, only counted).
+struct Out<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl Out<'_> {
+    /// Counts, writes nothing.
+    fn count() -> Out<'static> {
+        Out {
+            buf: &mut [],
+            len: 0,
+        }
+    }
+
+    /// Takes the next piece. Out of line: flash.
+    #[inline(never)]
+    fn put(&mut self, piece: &[u8]) {
+        let end = self.len.saturating_add(piece.len());
+        // A byte at a time: `copy_from_slice` links its panic.
+        if let Some(slots) = self.buf.get_mut(self.len..end) {
+            for (slot, byte) in slots.iter_mut().zip(piece) {
+                *slot = *byte;
+            }
+        }
+        self.len = end;
+    }
+}
 
 /// Writes what `pieces` puts into `buf` if it all fits (counted first),
 /// else leaves `buf` untouched.
-fn encode_with(buf: &mut [u8], pieces: &dyn Fn(&mut Put<'_>)) -> Result<usize, BufferTooSmall> {
-    let mut needed = 0;
-    pieces(&mut |piece| needed += piece.len());
-    let available = buf.len();
-    let out = buf
-        .get_mut(..needed)
-        .ok_or(BufferTooSmall { needed, available })?;
-    let mut slots = out.iter_mut();
-    pieces(&mut |piece| {
-        // The piece first: `zip` asks its first iterator first, so a
-        // piece's end takes no slot.
-        for (byte, slot) in piece.iter().zip(&mut slots) {
-            *slot = *byte;
-        }
-    });
+fn encode_with(buf: &mut [u8], pieces: &dyn Fn(&mut Out<'_>)) -> Result<usize, BufferTooSmall> {
+    let mut count = Out::count();
+    pieces(&mut count);
+    let (needed, available) = (count.len, buf.len());
+    if needed > available {
+        return Err(BufferTooSmall { needed, available });
+    }
+    pieces(&mut Out { buf, len: 0 });
     Ok(needed)
 }
 
