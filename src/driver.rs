@@ -1501,7 +1501,10 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
         };
         self.owe(node.id(), id.epoch, OWN, status)?;
         let want = self.want;
-        let Some(ex) = self.moves.iter_mut().find(|e| e.epoch == id.epoch) else {
+        let Some(at) = self.moves.iter().position(|e| e.epoch == id.epoch) else {
+            return Ok(());
+        };
+        let Some(ex) = self.moves.get_mut(at) else {
             return Ok(());
         };
         ex.gate = want;
@@ -1515,7 +1518,7 @@ impl<const PEERS: usize, const MOVES: usize> Driver<PEERS, MOVES> {
                 let started = self.took(step);
                 let mut retry = self.begin(&started, ticket);
                 retry.retried = true;
-                if let Some(ex) = self.moves.iter_mut().find(|e| e.epoch == id.epoch) {
+                if let Some(ex) = self.moves.get_mut(at) {
                     *ex = retry;
                 }
             }
