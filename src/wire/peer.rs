@@ -62,14 +62,20 @@ const NEWS_AT: usize = 2;
 const EPOCH_AT: usize = 3;
 const FENCE_AT: usize = 4;
 const RECHECK_AT: usize = 5;
-/// The fields ([`Fields::read`]) each command's arguments name, in order.
+/// The fields of a move ([`Fields::read`]), by their order in news.
+const STATUS: u8 = 0;
+const PREFIX: u8 = 1;
+const SOURCE: u8 = 2;
+const TARGET: u8 = 3;
+const MOVE_EPOCH: u8 = 4;
+/// The fields each command's arguments name, in order.
 const FIELDS: [&[u8]; 6] = [
-    &[1, 2, 3, 4],
-    &[1, 2, 3, 4],
-    &[0, 1, 2, 3, 4],
+    &[PREFIX, SOURCE, TARGET, MOVE_EPOCH],
+    &[PREFIX, SOURCE, TARGET, MOVE_EPOCH],
+    &[STATUS, PREFIX, SOURCE, TARGET, MOVE_EPOCH],
     &[],
-    &[2, 4],
-    &[1, 2, 3, 4],
+    &[SOURCE, MOVE_EPOCH],
+    &[PREFIX, SOURCE, TARGET, MOVE_EPOCH],
 ];
 
 /// The longest prefix a request carries: a node's image records a
@@ -437,20 +443,19 @@ impl<'a> Fields<'a> {
         epoch: Epoch::ZERO,
     };
 
-    /// Reads field `n` (0 the status, 1 the prefix, 2 the source, 3 the
-    /// target, 4 the epoch), or names what breaks it. Out of line:
-    /// flash.
+    /// Reads field `n` ([`STATUS`], [`PREFIX`], [`SOURCE`], [`TARGET`]
+    /// or [`MOVE_EPOCH`]), or names what breaks it. Out of line: flash.
     #[inline(never)]
     fn read(&mut self, n: u8, bytes: &'a [u8]) -> Result<(), PeerWireError> {
         match n {
-            0 => self.status = status_of(bytes)?,
-            1 if bytes.is_empty() => return Err(PeerWireError::EmptyPrefix),
-            1 if bytes.len() > MAX_WIRE_PREFIX_LEN => {
+            STATUS => self.status = status_of(bytes)?,
+            PREFIX if bytes.is_empty() => return Err(PeerWireError::EmptyPrefix),
+            PREFIX if bytes.len() > MAX_WIRE_PREFIX_LEN => {
                 return Err(PeerWireError::PrefixTooLong { len: bytes.len() });
             }
-            1 => self.prefix = bytes,
-            2 => self.from = node_id(bytes).map_err(PeerWireError::BadSource)?,
-            3 => self.to = node_id(bytes).map_err(PeerWireError::BadTarget)?,
+            PREFIX => self.prefix = bytes,
+            SOURCE => self.from = node_id(bytes).map_err(PeerWireError::BadSource)?,
+            TARGET => self.to = node_id(bytes).map_err(PeerWireError::BadTarget)?,
             _ => self.epoch = Epoch::new(number(bytes).ok_or(PeerWireError::BadEpoch)?),
         }
         Ok(())
@@ -1178,7 +1183,7 @@ impl<'a> Reader<'a> {
             return Err(PeerWireError::WrongArity { expected: 5, got });
         }
         let mut fields = Fields::EMPTY;
-        for n in 0..5 {
+        for n in STATUS..MOVE_EPOCH + 1 {
             let len = self.header(b'$')?;
             let bound = NEWS_FIELD_BOUNDS.get(usize::from(n)).copied();
             if len > bound.unwrap_or_default() {
@@ -1211,10 +1216,10 @@ const NEWS_FIELD_BOUNDS: [usize; 5] = [
 /// its bound: the error its check gives once read.
 fn field_too_long(n: u8, len: usize) -> PeerWireError {
     match n {
-        0 => PeerWireError::UnknownStatus,
-        1 => PeerWireError::PrefixTooLong { len },
-        2 => PeerWireError::BadSource(NodeIdError::TooLong { len }),
-        3 => PeerWireError::BadTarget(NodeIdError::TooLong { len }),
+        STATUS => PeerWireError::UnknownStatus,
+        PREFIX => PeerWireError::PrefixTooLong { len },
+        SOURCE => PeerWireError::BadSource(NodeIdError::TooLong { len }),
+        TARGET => PeerWireError::BadTarget(NodeIdError::TooLong { len }),
         _ => PeerWireError::BadEpoch,
     }
 }
